@@ -1,0 +1,54 @@
+# The two commands of a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.marba/dagster_home
+SANDBOX_PORT ?= 8765
+UI_PORT ?= 3000
+# pytest-xdist workers; 2 on this 2-core machine.
+TEST_WORKERS ?= 2
+
+.PHONY: install demo test test-fast ui sandbox bench validate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## The main job on the embedded default: install, demo data, every job once, a summary.
+demo: install
+	$(BIN)/marba demo --sandbox-port $(SANDBOX_PORT)
+
+## The whole test suite (SQLite and PostgreSQL; slow end-to-end tests included).
+test: install
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -q
+
+## Everything but the tests marked slow.
+test-fast: install
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -q -m "not slow"
+
+## The Dagster UI (and daemon) on the demo data; the sandbox serves the outside APIs.
+ui: install
+	@test -f .marba/marba.db || $(MAKE) demo
+	@eval "$$($(BIN)/marba sandbox-env --port $(SANDBOX_PORT))"; \
+	$(BIN)/marba sandbox --port $(SANDBOX_PORT) >/dev/null 2>&1 & SANDBOX=$$!; \
+	trap "kill $$SANDBOX" EXIT; \
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
+
+sandbox: install
+	$(BIN)/marba sandbox --port $(SANDBOX_PORT)
+
+validate: install
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+bench: install
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf .marba

@@ -1,0 +1,320 @@
+"""The `marba` command: database, demo data, sandbox, running and controlling the jobs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import datetime, timezone
+
+import click
+
+from marba_dagster.core.catalog import DEMO_ORDER, JOBS, UnknownJob, effective_cron
+from marba_dagster.store.db import DatabaseError, check_connection, make_engine, redact_url
+
+
+class CliError(click.ClickException):
+    """One clear line on stderr and exit status 1, no traceback."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _engine(url: str | None = None):
+    try:
+        engine = make_engine(url)
+        check_connection(engine)
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from None
+    return engine
+
+
+def _echo_progress(message: str) -> None:
+    click.echo(message)
+    sys.stdout.flush()
+
+
+@click.group()
+@click.version_option(package_name="marba_dagster")
+def main() -> None:
+    """MARBA background intelligence: the seven jobs on Dagster."""
+
+
+# ---------------------------------------------------------------------------- database
+
+
+@main.group()
+def db() -> None:
+    """The MARBA database schema (MARBA_DATABASE_URL)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the MARBA schema."""
+    from marba_dagster.store import migrate
+    from marba_dagster.store.queries import sync_background_jobs
+
+    engine = _engine()
+    try:
+        migrate.upgrade(engine, revision)
+        if revision == "head":
+            with engine.begin() as conn:
+                sync_background_jobs(conn, {j.name: effective_cron(j) for j in JOBS})
+        click.echo(
+            f"MARBA schema at revision {migrate.current_revision(engine)} on {redact_url(str(engine.url))}"
+        )
+    finally:
+        engine.dispose()
+
+
+@db.command("downgrade")
+@click.option("--revision", required=True, help="target revision, or 'base' to drop everything")
+def db_downgrade(revision: str) -> None:
+    """Migrate the MARBA schema down."""
+    from marba_dagster.store import migrate
+
+    engine = _engine()
+    try:
+        migrate.downgrade(engine, revision)
+        click.echo(f"MARBA schema at revision {migrate.current_revision(engine) or 'base'}")
+    finally:
+        engine.dispose()
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database."""
+    from marba_dagster.store import migrate
+
+    engine = _engine()
+    try:
+        current = migrate.current_revision(engine)
+        state = "up to date" if current == migrate.head_revision() else "needs `marba db upgrade`"
+        click.echo(f"{current or 'empty'} ({state})")
+    finally:
+        engine.dispose()
+
+
+# ------------------------------------------------------------------------------ sandbox
+
+
+@main.command()
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def sandbox(port: int, host: str) -> None:
+    """Serve the outside APIs locally (Open-Meteo, RSS, Graph, X, GBP, LLM, competitor sites)."""
+    from marba_dagster.sandbox.server import SandboxServer, serve_forever
+
+    base = f"http://{host}:{port}"
+    click.echo(f"sandbox on {base} — point the clients at it with:")
+    for key, value in SandboxServer.env_for(base).items():
+        click.echo(f"  export {key}={value}")
+    serve_forever(host, port)
+
+
+@main.command("sandbox-env")
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def sandbox_env(port: int, host: str) -> None:
+    """Print `export` lines pointing every client at a sandbox (for eval in a shell)."""
+    from marba_dagster.sandbox.server import SandboxServer
+
+    for key, value in SandboxServer.env_for(f"http://{host}:{port}").items():
+        click.echo(f"export {key}={value}")
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def _print_outcome(outcome) -> None:
+    if outcome.skipped:
+        click.echo(f"    skipped: {outcome.skipped}")
+        return
+    for mat in outcome.materializations:
+        numbers = {
+            k: v
+            for k, v in mat.metadata.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        shown = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in list(numbers.items())[:6])
+        part = f" [{mat.partition}]" if mat.partition else ""
+        click.echo(f"    {mat.asset}{part}: {shown or 'materialized'}")
+    for err in outcome.errors:
+        click.echo(f"    error: {err}")
+
+
+def _run(job: str, brands: tuple[str, ...], verbose: bool = False):
+    from marba_dagster.runner import RunError, run_job
+
+    try:
+        return run_job(job, list(brands) or None, log_level="INFO" if verbose else "ERROR")
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+
+
+@main.command()
+@click.argument("job")
+@click.option("--brand", "brands", multiple=True, help="only this brand (repeatable)")
+@click.option("--verbose", is_flag=True, help="stream the run's Dagster log")
+def run(job: str, brands: tuple[str, ...], verbose: bool) -> None:
+    """Run JOB now through the Dagster instance (either of its names)."""
+    from marba_dagster.instance import ensure_dagster_home
+
+    ensure_dagster_home()
+    _echo_progress(f"running {job}{' for ' + ', '.join(brands) if brands else ''} ...")
+    outcome = _run(job, brands, verbose)
+    status = "succeeded" if outcome.success else "FAILED"
+    run_ref = f" (run {outcome.run_id})" if outcome.run_id else ""
+    click.echo(f"{outcome.job} {status} in {outcome.seconds:.1f}s{run_ref}")
+    _print_outcome(outcome)
+    if not outcome.success:
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------------- demo
+
+
+@main.group(invoke_without_command=True)
+@click.option("--brands", "n_brands", type=int, default=20, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--sandbox-port", type=int, default=8765, show_default=True, help="0 = any free port")
+@click.pass_context
+def demo(ctx: click.Context, n_brands: int, seed: int, sandbox_port: int) -> None:
+    """The main job on a fresh machine: database, demo data, sandbox, every job once, a summary."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _run_demo(n_brands, seed, sandbox_port)
+
+
+@demo.command("seed")
+@click.option("--brands", "n_brands", type=int, required=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--sites-base-url", default="http://127.0.0.1:8765/sites", show_default=True)
+def demo_seed(n_brands: int, seed: int, sites_base_url: str) -> None:
+    """Write deterministic demo data for N brands."""
+    from marba_dagster.store import migrate
+    from marba_dagster.store.demo import seed_demo
+
+    if n_brands < 1:
+        raise CliError("--brands must be at least 1")
+    engine = _engine()
+    try:
+        if not migrate.is_up_to_date(engine):
+            raise CliError("the MARBA schema is missing or out of date: run `marba db upgrade`")
+        report = seed_demo(engine, n_brands, seed=seed, sites_base_url=sites_base_url)
+        click.echo(report.summary() if hasattr(report, "summary") else str(report))
+    finally:
+        engine.dispose()
+
+
+def _run_demo(n_brands: int, seed: int, sandbox_port: int) -> None:
+    from marba_dagster.instance import ensure_dagster_home
+    from marba_dagster.sandbox.server import SandboxServer
+    from marba_dagster.store import migrate
+    from marba_dagster.store.demo import seed_demo
+    from marba_dagster.store.queries import sync_background_jobs
+
+    home = ensure_dagster_home()
+    engine = _engine()
+    click.echo(f"MARBA demo — database {redact_url(str(engine.url))}, Dagster home {home}")
+    started = time.monotonic()
+    try:
+        _echo_progress("[1/4] migrating the schema")
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            sync_background_jobs(conn, {j.name: effective_cron(j) for j in JOBS})
+
+        _echo_progress("[2/4] starting the API sandbox")
+        server = SandboxServer(port=sandbox_port)
+        try:
+            server.start()
+        except OSError as exc:
+            raise CliError(
+                f"cannot start the sandbox on port {sandbox_port} ({exc.strerror or exc}); "
+                "pass --sandbox-port 0 for any free port"
+            ) from None
+        try:
+            os.environ.update(server.env(llm=False))
+            _echo_progress(f"      sandbox at {server.base_url}")
+            _echo_progress(f"[3/4] seeding {n_brands} demo brands (seed {seed})")
+            report = seed_demo(engine, n_brands, seed=seed, sites_base_url=f"{server.base_url}/sites")
+            click.echo("      " + (report.summary() if hasattr(report, "summary") else str(report)))
+
+            _echo_progress(f"[4/4] running the seven jobs")
+            outcomes = []
+            for i, name in enumerate(DEMO_ORDER, 1):
+                _echo_progress(f"  ({i}/{len(DEMO_ORDER)}) {name} ...")
+                outcome = _run(name, ())
+                outcomes.append(outcome)
+                state = "skipped" if outcome.skipped else ("ok" if outcome.success else "FAILED")
+                click.echo(f"      {state} in {outcome.seconds:.1f}s")
+                _print_outcome(outcome)
+        finally:
+            server.stop()
+        _print_summary(engine, outcomes, time.monotonic() - started)
+    finally:
+        engine.dispose()
+    if any(not o.success for o in outcomes):
+        sys.exit(1)
+
+
+SUMMARY_TABLES = (
+    "brands",
+    "content_posts",
+    "post_metrics",
+    "brand_daily_metrics",
+    "learning_patterns",
+    "engagement_inbox",
+    "competitive_intelligence_snapshots",
+    "intelligence_signals",
+    "intelligence_opportunities",
+    "enrichment_cache",
+    "publish_events",
+    "job_logs",
+)
+
+
+def _print_summary(engine, outcomes, seconds: float) -> None:
+    import sqlalchemy as sa
+
+    from marba_dagster.store.schema import metadata
+
+    click.echo("")
+    click.echo("Summary")
+    click.echo("-------")
+    width = max(len(o.job) for o in outcomes)
+    for o in outcomes:
+        state = "skipped" if o.skipped else ("ok" if o.success else "FAILED")
+        click.echo(f"  {o.job:<{width}}  {state:<7} {o.seconds:6.1f}s  {len(o.materializations)} materialization(s)")
+    click.echo("")
+    click.echo("  rows in the MARBA tables:")
+    with engine.connect() as conn:
+        for name in SUMMARY_TABLES:
+            count = conn.execute(sa.select(sa.func.count()).select_from(metadata.tables[name])).scalar()
+            click.echo(f"    {name:<36} {count:>9,}")
+    click.echo(f"\n  finished in {seconds:.1f}s at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    click.echo("  open the Dagster UI on this data with `make ui`")
+
+
+# ---------------------------------------------------------------------------- job list
+
+
+@main.group()
+def jobs() -> None:
+    """Job control."""
+
+
+@jobs.command("list")
+def jobs_list() -> None:
+    """The seven jobs, their aliases and schedules."""
+    for j in JOBS:
+        click.echo(f"{j.name:<24} {j.alias:<30} {effective_cron(j):<14} {j.description}")
+
+
+def run_cli() -> None:
+    try:
+        main(standalone_mode=True)
+    except UnknownJob as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

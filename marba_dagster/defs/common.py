@@ -1,0 +1,147 @@
+"""Helpers every MARBA asset uses: which brands a run covers, per-brand isolation, reporting.
+
+A multi-brand run never lets one brand's failure stop the others: each brand's work runs in
+its own transaction, failures are written to ``job_logs`` and the Dagster log, and the asset
+ends with ``BrandBatch.finish()`` which raises ``dg.Failure`` naming the failed brands only
+when the caller asks for strictness (brand-partitioned assets) or when every brand failed.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import dagster as dg
+
+from marba_dagster.core.catalog import job_for_group
+from marba_dagster.defs.jobs import BRANDS_TAG, JOB_TAG
+from marba_dagster.defs.resources import MarbaDatabase
+from marba_dagster.store.queries import active_brand_ids, existing_brand_ids, write_job_log
+
+T = TypeVar("T")
+
+
+def job_name_for(context: dg.AssetExecutionContext) -> str:
+    """The MARBA job a run belongs to (its tag, else the asset group's job)."""
+    tag = context.run.tags.get(JOB_TAG)
+    if tag:
+        return tag
+    for group in context.assets_def.group_names_by_key.values():
+        spec = job_for_group(group)
+        if spec:
+            return spec.name
+    return context.run.job_name
+
+
+def requested_brands(context: dg.AssetExecutionContext) -> list[str] | None:
+    raw = context.run.tags.get(BRANDS_TAG, "").strip()
+    return [b.strip() for b in raw.split(",") if b.strip()] or None
+
+
+def scoped_brand_ids(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> list[str]:
+    """The active brands this run covers: the ``marba/brands`` tag narrows; else all active.
+
+    Unknown brand ids in the tag fail the run with a clear message before any work.
+    """
+    with marba_db.connect() as conn:
+        requested = requested_brands(context)
+        if requested:
+            known = existing_brand_ids(conn, requested)
+            unknown = [b for b in requested if b not in known]
+            if unknown:
+                raise dg.Failure(description=f"unknown brand(s): {', '.join(unknown)}")
+            active = set(active_brand_ids(conn))
+            return [b for b in requested if b in active]
+        return active_brand_ids(conn)
+
+
+@dataclass
+class BrandBatch:
+    """Runs per-brand work in isolation and records what failed."""
+
+    context: dg.AssetExecutionContext
+    marba_db: MarbaDatabase
+    job_name: str = ""
+    succeeded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.job_name:
+            self.job_name = job_name_for(self.context)
+
+    def run(self, brand_id: str, work: Callable[[], T]) -> T | None:
+        """``work()`` for one brand; an exception is logged and recorded, never raised."""
+        try:
+            result = work()
+        except Exception as exc:  # one brand's failure must not stop the others
+            self.record_failure(brand_id, exc)
+            return None
+        self.succeeded.append(brand_id)
+        return result
+
+    def record_failure(self, brand_id: str, exc: BaseException | str) -> None:
+        message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        self.failed[brand_id] = message
+        self.context.log.error(f"brand {brand_id} failed: {message}")
+        if not isinstance(exc, str):
+            self.context.log.debug("".join(traceback.format_exception(exc)))
+        self.log(brand_id, "error", message)
+
+    def log(self, brand_id: str | None, level: str, message: str, **ctx: Any) -> None:
+        """A line in ``job_logs`` (the app's monitor reads it)."""
+        try:
+            with self.marba_db.begin() as conn:
+                write_job_log(
+                    conn,
+                    self.job_name,
+                    level,
+                    message,
+                    run_id=self.context.run.run_id,
+                    brand_id=brand_id,
+                    context=ctx or None,
+                )
+        except Exception as exc:  # logging must never turn a success into a failure
+            self.context.log.warning(f"could not write job_logs: {exc}")
+
+    def finish(self, *, strict: bool = False) -> None:
+        """Raise ``dg.Failure`` naming the failed brands if any failed and ``strict``, or if
+        every brand failed."""
+        if not self.failed:
+            return
+        if strict or not self.succeeded:
+            names = ", ".join(sorted(self.failed))
+            raise dg.Failure(
+                description=f"{len(self.failed)} brand(s) failed: {names}",
+                metadata={
+                    "brands_failed": len(self.failed),
+                    "brands_succeeded": len(self.succeeded),
+                    "errors": dg.MetadataValue.json(self.failed),
+                },
+            )
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "brands_processed": len(self.succeeded),
+            "brands_failed": len(self.failed),
+        }
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Iterable[str], limit: int = 20) -> str:
+    """A small Markdown table for materialization previews."""
+    cols = list(columns)
+    if not rows:
+        return "_no rows_"
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows[:limit]:
+        cells = []
+        for c in cols:
+            v = row.get(c, "")
+            if isinstance(v, float):
+                v = f"{v:.3g}"
+            cells.append(str(v).replace("|", "\\|").replace("\n", " ")[:80])
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(rows) > limit:
+        lines.append(f"\n_{len(rows) - limit} more rows_")
+    return "\n".join(lines)

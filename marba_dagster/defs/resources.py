@@ -1,0 +1,159 @@
+"""Shared resources: the MARBA database, the outside-API endpoints, the notifier.
+
+Settings are bound with ``dg.EnvVar`` when the variable is set, so the UI shows where each
+value comes from; when unset, DESIGN.md's defaults apply (the embedded SQLite file, the real
+services). Nothing here reads the environment at import time: only the ``@dg.definitions``
+function does, when Dagster loads the code location.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+import dagster as dg
+from pydantic import Field
+from sqlalchemy.engine import Connection, Engine
+
+from marba_dagster.connectors.http import ApiClient, HttpPolicy
+from marba_dagster.store.db import default_database_url, make_engine
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def shared_engine(url: str) -> Engine:
+    """One engine (and connection pool) per URL per process."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = make_engine(url)
+        return engine
+
+
+def dispose_engines() -> None:
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+
+
+class MarbaDatabase(dg.ConfigurableResource):
+    """The MARBA database (SQLAlchemy URL; SQLite file by default, PostgreSQL in production)."""
+
+    url: str = Field(default_factory=default_database_url, description="SQLAlchemy URL")
+
+    @property
+    def engine(self) -> Engine:
+        return shared_engine(self.url)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside a transaction, committed on success."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+
+class ApiEndpoint(dg.ConfigurableResource):
+    """One outside API: its base URL and the HTTP policy its client uses."""
+
+    base_url: str = Field(description="API root; tests and the demo point it at the sandbox")
+    api_key: str | None = Field(default=None, description="secret; never logged")
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    deadline: float = Field(default=30.0, description="total seconds per request, retries included")
+    max_bytes: int = Field(default=5 * 1024 * 1024, description="response size cap")
+    max_attempts: int = 3
+    requests_per_second: float | None = Field(default=None, description="client-side rate limit")
+
+    def policy(self) -> HttpPolicy:
+        return HttpPolicy(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            deadline=self.deadline,
+            max_bytes=self.max_bytes,
+            max_attempts=self.max_attempts,
+            requests_per_second=self.requests_per_second,
+        )
+
+    def client(self, name: str, headers: dict[str, str] | None = None) -> ApiClient:
+        """A new client; callers close it (``with endpoint.client("x") as c``)."""
+        return ApiClient(self.base_url, policy=self.policy(), headers=headers, name=name)
+
+
+class LlmSettings(dg.ConfigurableResource):
+    """An OpenAI-compatible chat completions API; unset base URL = built-in analyzer only."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    deadline: float = 60.0
+    max_attempts: int = 3
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.api_key and self.model)
+
+
+class Notifier(dg.ConfigurableResource):
+    """Slack-compatible webhook for alerts; unset = alerts are only logged."""
+
+    webhook_url: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.webhook_url)
+
+
+# Real services, used when the variable is unset (DESIGN.md: part of the contract).
+DEFAULT_URLS = {
+    "MARBA_OPEN_METEO_URL": "https://api.open-meteo.com",
+    "MARBA_TRENDS_RSS_URL": "https://trends.google.com/trending/rss",
+    "MARBA_NEWS_RSS_URL": "https://news.google.com/rss/search",
+    "MARBA_GRAPH_API_URL": "https://graph.facebook.com/v21.0",
+    "MARBA_X_API_URL": "https://api.x.com/2",
+    "MARBA_GBP_API_URL": "https://mybusiness.googleapis.com/v4",
+}
+
+
+def env_or(name: str, default):
+    """``dg.EnvVar(name)`` if the variable is set, else ``default``."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def env_or_none(name: str):
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+def endpoint(var: str, **kw) -> ApiEndpoint:
+    return ApiEndpoint(base_url=env_or(var, DEFAULT_URLS[var]), **kw)
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    return {
+        "marba_db": MarbaDatabase(url=env_or("MARBA_DATABASE_URL", default_database_url())),
+        "open_meteo": endpoint("MARBA_OPEN_METEO_URL"),
+        "trends_rss": endpoint("MARBA_TRENDS_RSS_URL"),
+        "news_rss": endpoint("MARBA_NEWS_RSS_URL"),
+        "graph_api": endpoint("MARBA_GRAPH_API_URL"),
+        "x_api": endpoint("MARBA_X_API_URL"),
+        "gbp_api": endpoint("MARBA_GBP_API_URL"),
+        "llm": LlmSettings(
+            base_url=env_or_none("MARBA_LLM_BASE_URL"),
+            api_key=env_or_none("MARBA_LLM_API_KEY"),
+            model=env_or_none("MARBA_LLM_MODEL"),
+        ),
+        "notifier": Notifier(webhook_url=env_or_none("MARBA_NOTIFY_WEBHOOK_URL")),
+    }
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources=build_resources())
