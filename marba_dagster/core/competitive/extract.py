@@ -1,0 +1,460 @@
+"""What a competitor page says, without its noise: text, title, headlines, prices, products.
+
+Pure parsing (lxml), no I/O. Structured data comes first - JSON-LD, microdata, OpenGraph -
+then prices written in the visible text; a price is a (currency, amount) pair, so one price
+spelled two ways (``$19.99``, ``USD 19.99``) is one price. Everything volatile - scripts,
+styles, hidden inputs and CSRF tokens, ad slots, timestamps, cache busters - is removed
+before the text is compared, and structured data is canonicalised (sorted keys, sorted
+lists) so reordering it changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import lxml.html
+from lxml import etree
+
+from .text import collapse, strip_noise
+
+__all__ = [
+    "PageSnapshot",
+    "Price",
+    "Product",
+    "canonical_url",
+    "content_hash",
+    "extract_page",
+    "parse_amount",
+    "text_prices",
+]
+
+# Elements whose content is never visible text.
+_DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "svg", "canvas", "object", "embed", "head", "link", "meta", "input", "button", "select", "textarea")
+# Class/id tokens (or prefixes) that mark ad slots, cookie banners and other rotating boxes.
+_NOISE_TOKENS = frozenset({"ad", "ads", "advert", "advertisement", "adsbygoogle", "sponsored", "sponsor", "promo-rotator", "ad-slot", "adslot", "banner-ad", "cookie-banner", "cookie-consent", "csrf", "visually-hidden", "sr-only", "hidden"})
+_NOISE_PREFIXES = ("ad-", "ads-", "ad_", "advert", "sponsor", "cookie-", "gdpr")
+_CACHE_BUSTERS = frozenset({"v", "ver", "version", "_", "cb", "cachebust", "cache", "ts", "t", "timestamp", "rnd", "rand", "nocache", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "sid", "session", "sessionid", "phpsessid", "jsessionid", "csrf", "token"})
+
+_SYMBOLS = {
+    "us$": "USD", "usd": "USD", "c$": "CAD", "ca$": "CAD", "cad": "CAD", "a$": "AUD", "au$": "AUD",
+    "aud": "AUD", "nz$": "NZD", "nzd": "NZD", "r$": "BRL", "brl": "BRL", "$": "USD", "€": "EUR",
+    "eur": "EUR", "£": "GBP", "gbp": "GBP", "¥": "JPY", "円": "JPY", "jpy": "JPY", "₹": "INR",
+    "inr": "INR", "₽": "RUB", "руб": "RUB", "руб.": "RUB", "rub": "RUB", "₩": "KRW", "krw": "KRW",
+    "chf": "CHF", "cny": "CNY", "rmb": "CNY", "sek": "SEK", "nok": "NOK", "dkk": "DKK", "pln": "PLN",
+    "zł": "PLN", "mxn": "MXN", "zar": "ZAR", "sgd": "SGD", "hkd": "HKD",
+}
+_ZERO_DECIMAL = frozenset({"JPY", "KRW"})
+_CODES = "USD|EUR|GBP|JPY|CAD|AUD|NZD|BRL|INR|RUB|KRW|CHF|CNY|RMB|SEK|NOK|DKK|PLN|MXN|ZAR|SGD|HKD"
+_NUM = r"\d{1,3}(?:[,.\u00a0\u202f ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
+_PRE = rf"US\$|CA?\$|AU?\$|NZ\$|R\$|\$|€|£|¥|₹|₽|₩|(?:{_CODES})(?=[\s\d])"
+_POST = rf"€|£|\$|円|руб\.?|₽|zł|(?:{_CODES})\b"
+_PRICE_RE = re.compile(
+    rf"(?<![\w$])(?P<pre>{_PRE})\s?(?P<n1>{_NUM})(?!\d)|(?<![\w.,])(?P<n2>{_NUM})\s?(?P<post>{_POST})",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Price:
+    amount: str  # decimal string, e.g. "19.99"
+    currency: str  # ISO 4217
+    product: str | None = None
+    source: str = "text"  # json-ld | microdata | opengraph | text
+
+    def key(self) -> tuple[str, str]:
+        return (self.currency, self.amount)
+
+
+@dataclass(frozen=True)
+class Product:
+    name: str
+    price: str | None = None
+    currency: str | None = None
+    sku: str | None = None
+    url: str | None = None
+    source: str = "text"
+
+    @property
+    def key(self) -> str:
+        return product_key(self.name)
+
+
+def product_key(name: str) -> str:
+    return re.sub(r"[^\w]+", " ", (name or "").lower()).strip()
+
+
+@dataclass
+class PageSnapshot:
+    url: str
+    title: str | None
+    meta_description: str | None
+    headlines: list[str]
+    hero: list[str]
+    prices: list[dict[str, Any]]
+    products: list[dict[str, Any]]
+    text: str
+    positioning_text: str
+    content_hash: str
+    formats: list[str] = field(default_factory=list)
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "title": self.title, "meta_description": self.meta_description,
+            "headlines": self.headlines, "prices": self.prices, "products": self.products,
+            "positioning_text": self.positioning_text, "text": self.text,
+            "content_hash": self.content_hash,
+        }
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def canonical_url(url: str | None) -> str | None:
+    """``url`` without cache busters, tracking and session parameters or a fragment."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in _CACHE_BUSTERS]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(sorted(query)), ""))
+
+
+def parse_amount(raw: Any, currency: str | None = None) -> str | None:
+    """A price amount as a normalised decimal string, whatever its spelling; None if not one."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    if isinstance(raw, (int, float, Decimal)):
+        value = Decimal(str(raw))
+    else:
+        s = str(raw).strip().replace("\u00a0", " ").replace("\u202f", " ")
+        s = re.sub(r"[^\d.,\s]", "", s).strip().replace(" ", "")
+        if not s or not re.search(r"\d", s):
+            return None
+        if "," in s and "." in s:
+            dec = "," if s.rfind(",") > s.rfind(".") else "."
+            s = s.replace("." if dec == "," else ",", "").replace(dec, ".")
+        elif "," in s or "." in s:
+            sep = "," if "," in s else "."
+            head, _, tail = s.rpartition(sep)
+            if s.count(sep) > 1 or (len(tail) == 3 and head and head != "0"):
+                s = s.replace(sep, "")  # thousands grouping
+            else:
+                s = head.replace(sep, "") + "." + tail
+        try:
+            value = Decimal(s)
+        except InvalidOperation:
+            return None
+    if value < 0 or value > Decimal("100000000"):
+        return None
+    q = Decimal("1") if currency in _ZERO_DECIMAL else Decimal("0.01")
+    return str(value.quantize(q, rounding=ROUND_HALF_UP))
+
+
+def _currency(symbol: str | None) -> str | None:
+    if not symbol:
+        return None
+    s = symbol.strip().lower()
+    if s in _SYMBOLS:
+        return _SYMBOLS[s]
+    if re.fullmatch(r"[a-z]{3}", s):
+        return s.upper()
+    return None
+
+
+def text_prices(text: str, product: str | None = None) -> list[Price]:
+    """Every price written in ``text`` (symbol or code before or after the number)."""
+    out = []
+    for m in _PRICE_RE.finditer(text or ""):
+        cur = _currency(m.group("pre") or m.group("post"))
+        amount = parse_amount(m.group("n1") or m.group("n2"), cur)
+        if cur and amount is not None:
+            out.append(Price(amount=amount, currency=cur, product=product, source="text"))
+    return out
+
+
+def mask_prices(text: str) -> str:
+    """``text`` with every written price replaced by a placeholder (price moves are
+    reported as pricing changes, not as text changes)."""
+    return _PRICE_RE.sub(" <price> ", text or "")
+
+
+def content_hash(text: str, prices: list[dict], products: list[dict]) -> str:
+    blob = json.dumps({"t": text, "p": prices, "r": products}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _classes(el) -> set[str]:
+    tokens = set()
+    for attr in ("class", "id"):
+        v = el.get(attr)
+        if v:
+            tokens.update(t.lower() for t in v.split())
+    return tokens
+
+
+def _is_noise(el) -> bool:
+    tokens = _classes(el)
+    if tokens & _NOISE_TOKENS or any(t.startswith(_NOISE_PREFIXES) for t in tokens):
+        return True
+    if el.get("hidden") is not None or el.get("aria-hidden") == "true":
+        return True
+    style = (el.get("style") or "").replace(" ", "").lower()
+    if "display:none" in style or "visibility:hidden" in style:
+        return True
+    if any(k.startswith("data-ad") for k in el.attrib):
+        return True
+    return (el.get("aria-label") or "").lower() in ("advertisement", "ad", "sponsored")
+
+
+def _text_of(el) -> str:
+    return collapse(" ".join(el.itertext()))
+
+
+# ------------------------------------------------------------------------ structured data
+
+
+def _as_list(v: Any) -> list:
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+def _types(node: dict) -> set[str]:
+    return {str(t).rsplit("/", 1)[-1].lower() for t in _as_list(node.get("@type"))}
+
+
+def _walk(node: Any):
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)
+
+
+def _offer_prices(offers: Any) -> list[tuple[str, str]]:
+    out = []
+    for offer in _as_list(offers):
+        if not isinstance(offer, dict):
+            continue
+        spec = offer.get("priceSpecification")
+        cur = offer.get("priceCurrency") or (spec.get("priceCurrency") if isinstance(spec, dict) else None)
+        raw = offer.get("price")
+        if raw is None and isinstance(spec, dict):
+            raw = spec.get("price")
+        if raw is None:
+            raw = offer.get("lowPrice")
+        cur = _currency(str(cur)) if cur else None
+        amount = parse_amount(raw, cur)
+        if cur and amount is not None:
+            out.append((amount, cur))
+        if "offers" in offer and offer is not offers:
+            out.extend(_offer_prices(offer.get("offers")))
+    return out
+
+
+def _jsonld(doc) -> tuple[list[Price], list[Product]]:
+    prices: list[Price] = []
+    products: list[Product] = []
+    for script in doc.xpath('//script[contains(translate(@type,"LDJSON","ldjson"),"ld+json")]'):
+        raw = (script.text or "").strip()
+        raw = re.sub(r"^\s*(?:<!--|<!\[CDATA\[)|(?:-->|\]\]>)\s*$", "", raw)
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        for node in _walk(data):
+            types = _types(node)
+            if types & {"product", "service", "softwareapplication", "productmodel", "individualproduct"}:
+                name = collapse(str(node.get("name") or ""))
+                if not name:
+                    continue
+                offers = _offer_prices(node.get("offers"))
+                amount, cur = offers[0] if offers else (None, None)
+                products.append(Product(name=name, price=amount, currency=cur, sku=str(node["sku"]) if node.get("sku") else None, url=canonical_url(node.get("url")) if isinstance(node.get("url"), str) else None, source="json-ld"))
+                for a, c in offers:
+                    prices.append(Price(amount=a, currency=c, product=name, source="json-ld"))
+            elif types & {"offer", "aggregateoffer"} and isinstance(node.get("itemOffered"), dict):
+                name = collapse(str(node["itemOffered"].get("name") or "")) or None
+                for a, c in _offer_prices(node):
+                    prices.append(Price(amount=a, currency=c, product=name, source="json-ld"))
+                    if name:
+                        products.append(Product(name=name, price=a, currency=c, source="json-ld"))
+    return prices, products
+
+
+def _prop(scope, name: str) -> str | None:
+    for el in scope.xpath(f'.//*[@itemprop="{name}"]'):
+        v = el.get("content") or el.get("value") or _text_of(el)
+        if v:
+            return collapse(v)
+    return None
+
+
+def _microdata(doc) -> tuple[list[Price], list[Product]]:
+    prices: list[Price] = []
+    products: list[Product] = []
+    for scope in doc.xpath('//*[@itemscope and contains(@itemtype, "schema.org/Product")]'):
+        name = _prop(scope, "name")
+        cur = _currency(_prop(scope, "priceCurrency"))
+        amount = parse_amount(_prop(scope, "price") or _prop(scope, "lowPrice"), cur)
+        if name:
+            products.append(Product(name=name, price=amount if cur else None, currency=cur if amount else None, sku=_prop(scope, "sku"), source="microdata"))
+        if cur and amount is not None:
+            prices.append(Price(amount=amount, currency=cur, product=name, source="microdata"))
+    return prices, products
+
+
+def _opengraph(doc) -> tuple[list[Price], list[Product]]:
+    meta = {}
+    for el in doc.xpath("//meta[@property or @name]"):
+        key = (el.get("property") or el.get("name") or "").lower()
+        if key and key not in meta:
+            meta[key] = el.get("content") or ""
+    cur = _currency(meta.get("product:price:currency") or meta.get("og:price:currency"))
+    amount = parse_amount(meta.get("product:price:amount") or meta.get("og:price:amount"), cur)
+    if not cur or amount is None:
+        return [], []
+    name = collapse(meta.get("og:title")) or None
+    products = [Product(name=name, price=amount, currency=cur, source="opengraph")] if name and meta.get("og:type", "").startswith("product") else []
+    return [Price(amount=amount, currency=cur, product=name, source="opengraph")], products
+
+
+# ------------------------------------------------------------------------------ the page
+
+_CARD_TOKENS = ("product", "plan", "pricing-card", "price-card", "tier", "package")
+_HERO_TOKENS = ("hero", "tagline", "lead", "subtitle", "subheading", "intro", "jumbotron", "masthead")
+
+
+def _cards(body) -> list[tuple[str, str]]:
+    """(name, text) of product/plan cards in the visible page."""
+    out = []
+    for el in body.iter():
+        if not isinstance(el.tag, str):
+            continue
+        tokens = _classes(el)
+        if not any(t == c or t.startswith(c + "-") or t.endswith("-" + c) for t in tokens for c in _CARD_TOKENS):
+            continue
+        heads = el.xpath(".//h1|.//h2|.//h3|.//h4|.//*[contains(@class,'name') or contains(@class,'title')]")
+        name = _text_of(heads[0]) if heads else ""
+        if name:
+            out.append((name, _text_of(el)))
+    return out
+
+
+def _dedupe_prices(structured: list[Price], text: list[Price]) -> list[Price]:
+    """One entry per (currency, amount, product); text prices already known are dropped."""
+    seen_keys = {p.key() for p in structured}
+    merged: list[Price] = []
+    by_key: dict[tuple[str, str], list[Price]] = {}
+    for p in structured + [t for t in text if t.key() not in seen_keys]:
+        group = by_key.setdefault(p.key(), [])
+        if p.product is None and group:
+            continue  # the same price already known (with or without a name)
+        if any(q.product and p.product and q.product.lower() == p.product.lower() for q in group):
+            continue
+        if p.product is not None:
+            for q in [q for q in group if q.product is None]:
+                group.remove(q)
+                merged.remove(q)
+        group.append(p)
+        merged.append(p)
+    return sorted(merged, key=lambda p: (p.product or "", p.currency, Decimal(p.amount)))
+
+
+def extract_page(html: str, url: str = "") -> PageSnapshot:
+    """Parse a page into its comparable parts; never raises on odd HTML."""
+    html = re.sub(r"^\s*<\?xml[^>]*\?>", "", html or "")
+    try:
+        doc = lxml.html.fromstring(html) if html.strip() else lxml.html.fromstring("<html></html>")
+    except (etree.ParserError, ValueError):
+        doc = lxml.html.fromstring("<html></html>")
+
+    title_el = doc.xpath("//title")
+    title = strip_noise(_text_of(title_el[0])) if title_el else None
+    meta_desc = None
+    for xp in ('//meta[translate(@name,"DESCRIPTION","description")="description"]/@content', '//meta[@property="og:description"]/@content'):
+        found = doc.xpath(xp)
+        if found and collapse(found[0]):
+            meta_desc = strip_noise(collapse(found[0]))
+            break
+
+    jl_prices, jl_products = _jsonld(doc)
+    md_prices, md_products = _microdata(doc)
+    og_prices, og_products = _opengraph(doc)
+    formats = set()
+    if doc.xpath("//video|//iframe[contains(@src,'youtube') or contains(@src,'vimeo')]"):
+        formats.add("video")
+    if doc.xpath("//audio"):
+        formats.add("audio")
+
+    # Visible text: drop what is never shown and what rotates.
+    body = doc.find("body") if doc.find("body") is not None else doc
+    for el in list(body.iter(*_DROP_TAGS)):
+        if el.getparent() is not None:
+            el.drop_tree()
+    for el in [e for e in body.iter() if isinstance(e.tag, str) and e is not body and _is_noise(e)]:
+        if el.getparent() is not None:
+            el.drop_tree()
+    for el in body.iter():  # keep words of adjacent blocks apart
+        if isinstance(el.tag, str) and el.tag in ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "br", "td", "th", "section", "article", "header", "footer", "tr"):
+            el.tail = (" " + el.tail) if el.tail else " "
+    headlines = []
+    for h in body.xpath(".//h1|.//h2|.//h3"):
+        t = strip_noise(_text_of(h))
+        if t and t not in headlines:
+            headlines.append(t)
+    hero = []
+    for el in body.iter():
+        if isinstance(el.tag, str) and any(any(tok.startswith(h) for h in _HERO_TOKENS) for tok in _classes(el)):
+            t = strip_noise(_text_of(el))
+            if t and t not in hero and not any(t in x for x in hero):
+                hero.append(t)
+    if not hero:
+        first_p = body.xpath(".//h1/following::p[1]")
+        if first_p:
+            t = strip_noise(_text_of(first_p[0]))
+            if t:
+                hero.append(t)
+
+    text = strip_noise(_text_of(body))
+    cards = _cards(body)
+
+    structured = jl_prices + md_prices + og_prices
+    text_found: list[Price] = []
+    carded: set[tuple[str, str]] = set()
+    for name, card_text in cards:
+        for p in text_prices(strip_noise(card_text), product=name):
+            text_found.append(p)
+            carded.add(p.key())
+    text_found += [p for p in text_prices(text) if p.key() not in carded]
+    prices = _dedupe_prices(structured, text_found)
+
+    products: dict[str, Product] = {}
+    for p in jl_products + md_products + og_products:
+        products.setdefault(p.key, p)
+    for name, card_text in cards:
+        key = product_key(name)
+        if key and key not in products:
+            found = text_prices(strip_noise(card_text))
+            products[key] = Product(name=name, price=found[0].amount if found else None, currency=found[0].currency if found else None, source="text")
+    product_rows = sorted(
+        ({k: v for k, v in asdict(p).items() if v is not None} for p in products.values()),
+        key=lambda d: product_key(d["name"]),
+    )
+    price_rows = [{k: v for k, v in asdict(p).items() if v is not None} for p in prices]
+    positioning = " ".join(x for x in [title or "", meta_desc or "", *headlines[:12], *hero[:6]] if x)
+    return PageSnapshot(
+        url=url, title=title, meta_description=meta_desc, headlines=headlines[:50], hero=hero[:10],
+        prices=price_rows, products=product_rows, text=text, positioning_text=collapse(positioning),
+        content_hash=content_hash(text, price_rows, product_rows), formats=sorted(formats),
+    )
