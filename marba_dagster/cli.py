@@ -104,11 +104,11 @@ def db_current() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 def sandbox(port: int, host: str) -> None:
     """Serve the outside APIs locally (Open-Meteo, RSS, Graph, X, GBP, LLM, competitor sites)."""
-    from marba_dagster.sandbox.server import SandboxServer, serve_forever
+    from marba_dagster.sandbox.server import sandbox_env, serve_forever
 
     base = f"http://{host}:{port}"
     click.echo(f"sandbox on {base} — point the clients at it with:")
-    for key, value in SandboxServer.env_for(base).items():
+    for key, value in sandbox_env(base).items():
         click.echo(f"  export {key}={value}")
     serve_forever(host, port)
 
@@ -116,11 +116,11 @@ def sandbox(port: int, host: str) -> None:
 @main.command("sandbox-env")
 @click.option("--port", type=int, default=8765, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-def sandbox_env(port: int, host: str) -> None:
+def sandbox_env_command(port: int, host: str) -> None:
     """Print `export` lines pointing every client at a sandbox (for eval in a shell)."""
-    from marba_dagster.sandbox.server import SandboxServer
+    from marba_dagster.sandbox.server import sandbox_env
 
-    for key, value in SandboxServer.env_for(f"http://{host}:{port}").items():
+    for key, value in sandbox_env(f"http://{host}:{port}").items():
         click.echo(f"export {key}={value}")
 
 
@@ -318,3 +318,7 @@ def run_cli() -> None:
     except UnknownJob as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    run_cli()

@@ -47,7 +47,8 @@ def test_embedded_instance_is_sqlite_with_telemetry_off(tmp_path, monkeypatch):
 def test_production_instance_on_postgres(tmp_path, monkeypatch):
     require_postgres()
     url = create_pg_database("dagster_inst")
-    monkeypatch.setenv("DAGSTER_PG_URL", url.replace("postgresql+psycopg2://", "postgresql://"))
+    # SQLAlchemy 2.1 defaults bare postgresql:// to psycopg 3: the URL names its driver.
+    monkeypatch.setenv("DAGSTER_PG_URL", url)
     home = tmp_path / "home"
     home.mkdir()
     shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
