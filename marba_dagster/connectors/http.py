@@ -1,0 +1,885 @@
+"""One HTTP client for every outside API: bounded in time, size and rate, with clear errors.
+
+Every connector (weather, trends, news, platforms, LLM) talks HTTP through :class:`ApiClient`
+so that the same guarantees hold everywhere:
+
+* **Time.** ``HttpPolicy.deadline`` bounds the whole call: connecting, every attempt, the
+  waits between attempts and reading the body. A server that drips one byte a second is cut
+  off at the deadline by a watchdog that shuts the socket, because per-read timeouts alone
+  never fire while bytes keep trickling in.
+* **Size.** Bodies are streamed and reading stops as soon as ``max_bytes`` is passed (a
+  declared ``Content-Length`` over the cap is refused before reading anything), so memory
+  stays bounded whatever the server sends.
+* **Retries.** Attempts are made with tenacity: 429 and 5xx (``retry_on_status``) are retried
+  with exponential backoff and jitter, or after the server's ``Retry-After`` (delta-seconds
+  or HTTP-date) when it sends one. Requests that may have reached the server are re-sent only
+  when the method is idempotent: a POST is retried on 429 (the server refused it) and on
+  connection failures (nothing was sent), never on 5xx or a lost response, unless
+  ``retry_unsafe`` (or ``idempotent=True`` on the call) says repeating it is harmless.
+* **Rate.** An optional token bucket (``requests_per_second``) spaces attempts; it is shared
+  by every thread using the client.
+* **Errors.** One exception class per failure, all :class:`HttpError`, each with a one-line
+  message, the URL with secrets redacted and the status when known. Authorization headers,
+  API keys and tokens never appear in messages, URLs or body excerpts.
+
+Counters (:meth:`ApiClient.metrics`) are meant to be reported as Dagster metadata.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json as _json
+import logging
+import math
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote_plus
+
+import httpx
+import tenacity
+
+__all__ = [
+    "ApiClient",
+    "ApiResponse",
+    "ClientError",
+    "ConnectFailed",
+    "DeadlineExceeded",
+    "HttpError",
+    "HttpPolicy",
+    "MalformedResponse",
+    "RateLimited",
+    "ResponseTooLarge",
+    "ServerError",
+    "TokenBucket",
+    "parse_retry_after",
+    "redact_url",
+]
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+# Error bodies are only read for an excerpt; no reason to hold more of them.
+_ERROR_BODY_CAP = 64 * 1024
+_EXCERPT_CHARS = 300
+REDACTED = "REDACTED"
+
+# Query parameter names whose values are credentials (lower-case).
+_SECRET_PARAMS = frozenset(
+    {
+        "api_key", "apikey", "api-key", "key", "access_token", "token", "refresh_token",
+        "id_token", "client_secret", "secret", "password", "passwd", "pwd", "signature",
+        "sig", "auth", "authorization", "appsecret_proof", "oauth_token", "oauth_signature",
+        "x-api-key", "code",
+    }
+)
+_SECRET_SUFFIXES = ("_token", "_secret", "_key", "_password", "_signature")
+# Header names whose values are credentials (lower-case).
+_SECRET_HEADERS = frozenset(
+    {
+        "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key",
+        "cookie", "x-auth-token", "x-access-token",
+    }
+)
+
+
+def _is_secret_param(name: str) -> bool:
+    n = name.lower()
+    return n in _SECRET_PARAMS or n.endswith(_SECRET_SUFFIXES)
+
+
+def _is_secret_header(name: str) -> bool:
+    n = name.lower()
+    return n in _SECRET_HEADERS or n.endswith(("-token", "-secret", "-api-key"))
+
+
+# --------------------------------------------------------------------------------------
+# Policy
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """How one client behaves. Defaults suit a typical JSON API; all times in seconds.
+
+    ``max_attempts`` counts every attempt (3 = one try and two retries). ``connect_retries``
+    are extra immediate reconnects inside one attempt, for connection failures only (the
+    request has not been sent, so repeating it is always safe).
+    """
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    write_timeout: float | None = None  # None: same as read_timeout
+    deadline: float = 30.0
+    max_bytes: int = 5 * MiB
+    max_attempts: int = 3
+    connect_retries: int = 1
+    backoff_base: float = 0.5
+    backoff_max: float = 10.0
+    backoff_jitter: float = 0.5
+    max_retry_after: float = 60.0
+    requests_per_second: float | None = None
+    burst: int = 1
+    retry_on_status: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+    retry_unsafe: bool = False
+    follow_redirects: bool = True
+    user_agent: str = "marba-dagster/0.1"
+
+    def __post_init__(self) -> None:
+        # Accept any iterable for the status set, but keep the policy hashable and immutable.
+        object.__setattr__(self, "retry_on_status", frozenset(int(s) for s in self.retry_on_status))
+        for name in ("connect_timeout", "read_timeout", "deadline"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"HttpPolicy.{name} must be > 0")
+        if self.write_timeout is not None and not self.write_timeout > 0:
+            raise ValueError("HttpPolicy.write_timeout must be > 0")
+        if self.max_bytes < 1:
+            raise ValueError("HttpPolicy.max_bytes must be >= 1")
+        if self.max_attempts < 1:
+            raise ValueError("HttpPolicy.max_attempts must be >= 1")
+        if self.connect_retries < 0:
+            raise ValueError("HttpPolicy.connect_retries must be >= 0")
+        if self.backoff_base < 0 or self.backoff_max < 0 or self.backoff_jitter < 0:
+            raise ValueError("HttpPolicy backoff values must be >= 0")
+        if self.max_retry_after < 0:
+            raise ValueError("HttpPolicy.max_retry_after must be >= 0")
+        if self.requests_per_second is not None and not self.requests_per_second > 0:
+            raise ValueError("HttpPolicy.requests_per_second must be > 0 (or None)")
+        if self.burst < 1:
+            raise ValueError("HttpPolicy.burst must be >= 1")
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+
+
+def _rebuild_error(cls: type, state: dict) -> HttpError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
+
+class HttpError(Exception):
+    """Base of every failure of an outside call.
+
+    ``url`` has credentials redacted; ``status`` is the HTTP status when a response arrived.
+    ``str(err)`` is one line: client, method, URL, what went wrong, status and attempts.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        status: int | None = None,
+        method: str = "",
+        client: str = "",
+        attempts: int = 1,
+        body_excerpt: str | None = None,
+        error_json: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        message = " ".join(str(message).split())  # one line, whatever the source said
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.status = status
+        self.method = method
+        self.client = client
+        self.attempts = attempts
+        self.body_excerpt = body_excerpt
+        self.error_json = error_json
+        self.retry_after = retry_after
+        # Set by the client for its retry decision; not part of the public contract.
+        self.retryable = False
+
+    def __str__(self) -> str:
+        where = " ".join(p for p in (self.method, self.url) if p)
+        parts = [f"[{self.client}] " if self.client else "", f"{where}: " if where else ""]
+        parts.append(self.message)
+        if self.status is not None and f"HTTP {self.status}" not in self.message:
+            parts.append(f" (HTTP {self.status})")
+        if self.attempts > 1:
+            parts.append(f" after {self.attempts} attempts")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def __reduce__(self):  # keyword-only constructor: pickle the state, not the args
+        return (_rebuild_error, (type(self), dict(self.__dict__)))
+
+
+class ConnectFailed(HttpError):
+    """Could not open a connection (refused, DNS, connect timeout, TLS); nothing was sent."""
+
+
+class DeadlineExceeded(HttpError):
+    """The call's total deadline passed, or the server did not answer within read_timeout."""
+
+
+class RateLimited(HttpError):
+    """429 after retries, or a Retry-After longer than we are willing to wait.
+
+    ``retry_after`` is the server's wait in seconds when it gave one (else None).
+    """
+
+
+class ServerError(HttpError):
+    """5xx after retries, or the connection was lost before a complete response."""
+
+
+class ClientError(HttpError):
+    """4xx other than 429: the request is wrong and repeating it will not help.
+
+    ``body_excerpt`` keeps the start of the body; ``error_json`` the parsed JSON if any.
+    """
+
+
+class MalformedResponse(HttpError):
+    """The body is not what was expected: invalid JSON, wrong content type, truncated."""
+
+
+class ResponseTooLarge(HttpError):
+    """The body is over ``max_bytes``; reading stopped there. ``received`` bytes were read."""
+
+    limit: int = 0
+    received: int = 0
+
+
+# --------------------------------------------------------------------------------------
+# Helpers: redaction, Retry-After, rate limiting
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """The URL with user-info removed and credential query values replaced by REDACTED.
+
+    Other parameters are kept byte for byte so the URL stays readable (commas and all).
+    """
+    text = str(url)
+    scheme_sep = text.find("://")
+    if scheme_sep != -1:
+        rest_start = scheme_sep + 3
+        path_start = min((i for i in (text.find(c, rest_start) for c in "/?#") if i != -1), default=len(text))
+        authority = text[rest_start:path_start]
+        if "@" in authority:
+            text = text[:rest_start] + authority.rsplit("@", 1)[1] + text[path_start:]
+    base, sep, query = text.partition("?")
+    if not sep:
+        return text
+    query, hsep, fragment = query.partition("#")
+    pieces = []
+    for piece in query.split("&"):
+        name, eq, _value = piece.partition("=")
+        if eq and _is_secret_param(unquote_plus(name)):
+            piece = f"{name}={REDACTED}"
+        pieces.append(piece)
+    return base + "?" + "&".join(pieces) + (hsep + fragment if hsep else "")
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for s in secrets:
+        if s and len(s) >= 4:
+            text = text.replace(s, REDACTED)
+    return text
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date (RFC 9110)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:  # HTTP-dates are GMT by definition
+            import datetime as _dt
+
+            when = when.replace(tzinfo=_dt.timezone.utc)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+class TokenBucket:
+    """Thread-safe token bucket: ``rate`` tokens a second, at most ``capacity`` saved up.
+
+    Callers reserve a slot under the lock and sleep outside it, so concurrent threads are
+    spaced fairly without holding the lock while waiting.
+    """
+
+    def __init__(self, rate: float, capacity: int = 1, clock=time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        self.rate = float(rate)
+        self.capacity = max(1, int(capacity))
+        self._clock = clock
+        self._tokens = float(self.capacity)
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take one token (possibly borrowing from the future); return seconds to wait."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            self._tokens -= 1.0
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def refund(self) -> None:
+        """Give back a reserved token (the caller gave up instead of waiting)."""
+        with self._lock:
+            self._tokens = min(self.capacity, self._tokens + 1.0)
+
+
+# --------------------------------------------------------------------------------------
+# Response
+
+
+@dataclass
+class ApiResponse:
+    """A complete response: the body is fully read (and within ``max_bytes``)."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    url: str  # redacted
+    method: str = "GET"
+    attempts: int = 1
+    elapsed: float = 0.0
+    encoding: str | None = None
+    client: str = ""
+
+    @property
+    def text(self) -> str:
+        try:
+            return self.content.decode(self.encoding or "utf-8", errors="replace")
+        except LookupError:  # unknown charset name from the server
+            return self.content.decode("utf-8", errors="replace")
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    def json(self) -> Any:
+        """The body parsed as JSON; MalformedResponse if it is not JSON."""
+        ctype = self.content_type
+        if "html" in ctype or ctype.startswith("image/"):
+            raise self._malformed(f"expected JSON, got {ctype}")
+        if not self.content.strip():
+            raise self._malformed("expected JSON, got an empty body")
+        try:
+            return _json.loads(self.content.decode(self.encoding or "utf-8-sig"))
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise self._malformed(f"body is not valid text: {exc}") from None
+        except ValueError as exc:
+            raise self._malformed(f"body is not valid JSON ({exc.__class__.__name__} at char {getattr(exc, 'pos', '?')})") from None
+
+    def _malformed(self, message: str) -> MalformedResponse:
+        return MalformedResponse(
+            message, url=self.url, status=self.status, method=self.method, client=self.client,
+            attempts=self.attempts, body_excerpt=_excerpt(self.content),
+        )
+
+
+def _excerpt(content: bytes, secrets: Iterable[str] = ()) -> str:
+    # Scrub before cutting, so a credential at the cut cannot leak half of itself.
+    text = _scrub(content[: _EXCERPT_CHARS * 8].decode("utf-8", errors="replace"), secrets)
+    return " ".join(text.split())[:_EXCERPT_CHARS]
+
+
+def _error_message_from_json(data: Any) -> str | None:
+    """The human message from common API error shapes (OpenAI/Graph, Open-Meteo, X, RFC 7807)."""
+    if not isinstance(data, dict):
+        return None
+    err = data.get("error")
+    if isinstance(err, dict):
+        msg = err.get("message") or err.get("error_user_msg") or err.get("code")
+        if msg:
+            return str(msg)
+    if isinstance(data.get("reason"), str):
+        return data["reason"]
+    if isinstance(err, str):
+        return err
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        msg = errors[0].get("message") or errors[0].get("detail")
+        if msg:
+            return str(msg)
+    for key in ("detail", "title", "message", "error_description"):
+        if isinstance(data.get(key), str):
+            return data[key]
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Client
+
+
+@dataclass
+class _Call:
+    """Per-call context shared by the attempts."""
+
+    method: str
+    url: str
+    redacted_url: str
+    params: Any
+    json: Any
+    data: Any
+    content: Any
+    headers: dict[str, str]
+    deadline: float  # monotonic
+    started: float
+    idempotent: bool
+    secrets: tuple[str, ...]
+    attempts: int = 0
+    _delay_for: tuple[int, float] | None = field(default=None, repr=False)
+
+
+class ApiClient:
+    """A client for one API root. Thread-safe; share one per API and close it when done.
+
+    ``base_url`` may carry a path prefix (``http://127.0.0.1:8123/open-meteo``); paths given
+    to :meth:`request` are appended to it. Absolute URLs (pagination links) are used as is.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        policy: HttpPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        name: str = "api",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.policy = policy or HttpPolicy()
+        self.name = name
+        self._headers = {"User-Agent": self.policy.user_agent}
+        self._headers.update(headers or {})
+        self._client = httpx.Client(
+            transport=transport,
+            follow_redirects=self.policy.follow_redirects,
+            max_redirects=5,
+            headers=self._headers,
+        )
+        self._bucket = (
+            TokenBucket(self.policy.requests_per_second, self.policy.burst)
+            if self.policy.requests_per_second
+            else None
+        )
+        self._lock = threading.Lock()
+        self._counters: dict[str, float] = {
+            "requests_sent": 0,
+            "retries": 0,
+            "rate_limit_waits": 0,
+            "rate_limit_wait_seconds": 0.0,
+            "throttled": 0,
+            "server_errors": 0,
+            "failures": 0,
+            "bytes_received": 0,
+        }
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._client.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ApiClient(name={self.name!r}, base_url={redact_url(self.base_url)!r})"
+
+    # -- counters ----------------------------------------------------------------------
+
+    def _count(self, key: str, n: float = 1) -> None:
+        with self._lock:
+            self._counters[key] += n
+
+    def metrics(self) -> dict[str, float]:
+        """A snapshot of the counters (requests sent, retries, rate-limit waits, ...)."""
+        with self._lock:
+            snap = dict(self._counters)
+        snap["rate_limit_wait_seconds"] = round(snap["rate_limit_wait_seconds"], 3)
+        return snap
+
+    # -- public calls ------------------------------------------------------------------
+
+    def url_for(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        if not path:
+            return self.base_url
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        deadline: float | None = None,
+    ) -> ApiResponse:
+        """Send a request with retries; return the complete response for 2xx/3xx.
+
+        Raises a :class:`HttpError` subclass for every failure. ``idempotent`` overrides
+        the method's default (POST/PATCH are not) for the retry decision; ``deadline``
+        overrides the policy's for this call.
+        """
+        if self._closed:
+            raise RuntimeError(f"ApiClient {self.name!r} is closed")
+        method = method.upper()
+        url = self.url_for(path)
+        clean_params = None
+        if params is not None:
+            clean_params = {k: v for k, v in params.items() if v is not None}
+        merged_headers = dict(headers or {})
+        if idempotent is None:
+            idempotent = method in _IDEMPOTENT_METHODS or self.policy.retry_unsafe
+        started = time.monotonic()
+        total = self.policy.deadline if deadline is None else deadline
+        secrets = self._secrets(url, clean_params, merged_headers)
+        redacted = redact_url(httpx.URL(url).copy_merge_params(clean_params) if clean_params else url)
+        call = _Call(
+            method=method, url=url, redacted_url=redacted, params=clean_params, json=json,
+            data=data, content=content, headers=merged_headers, deadline=started + total,
+            started=started, idempotent=idempotent, secrets=secrets,
+        )
+        retrying = tenacity.Retrying(
+            stop=lambda rs: self._should_stop(call, rs),
+            wait=lambda rs: self._delay(call, rs),
+            retry=tenacity.retry_if_exception(lambda e: isinstance(e, HttpError) and e.retryable),
+            before_sleep=lambda rs: self._before_sleep(call, rs),
+            reraise=True,
+            sleep=time.sleep,
+        )
+        try:
+            response = retrying(self._attempt, call)
+        except HttpError as err:
+            err.attempts = call.attempts
+            self._count("failures")
+            raise
+        response.elapsed = time.monotonic() - started
+        return response
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> ApiResponse:
+        return self.request("GET", path, params=params, headers=headers, **kw)
+
+    def post(self, path: str, *, json: Any = None, data: Any = None, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> ApiResponse:
+        return self.request("POST", path, params=params, json=json, data=data, headers=headers, **kw)
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> Any:
+        """GET and parse JSON (None for 204). MalformedResponse if the body is not JSON."""
+        h = {"Accept": "application/json"}
+        h.update(headers or {})
+        resp = self.request("GET", path, params=params, headers=h, **kw)
+        return None if resp.status == 204 else resp.json()
+
+    def post_json(self, path: str, json: Any = None, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> Any:
+        """POST a JSON body and parse the JSON answer (None for 204)."""
+        h = {"Accept": "application/json"}
+        h.update(headers or {})
+        resp = self.request("POST", path, params=params, json=json, headers=h, **kw)
+        return None if resp.status == 204 else resp.json()
+
+    def get_text(self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> str:
+        return self.request("GET", path, params=params, headers=headers, **kw).text
+
+    def get_bytes(self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> bytes:
+        return self.request("GET", path, params=params, headers=headers, **kw).content
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _secrets(self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str]) -> tuple[str, ...]:
+        """Every credential value this call carries, to scrub from anything we report."""
+        found: set[str] = set()
+        for hdrs in (self._headers, headers):
+            for k, v in hdrs.items():
+                if _is_secret_header(k) and v:
+                    v = str(v)
+                    found.add(v)
+                    scheme, _, token = v.partition(" ")
+                    if token:
+                        found.add(token.strip())
+        for k, v in (params or {}).items():
+            if _is_secret_param(str(k)) and v is not None:
+                found.add(str(v))
+        query = url.partition("?")[2].partition("#")[0]
+        for piece in query.split("&"):
+            k, eq, v = piece.partition("=")
+            if eq and _is_secret_param(unquote_plus(k)):
+                found.add(v)
+                found.add(unquote_plus(v))
+        found |= {quote(s, safe="") for s in list(found)}
+        return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
+
+    def _error(self, cls: type[HttpError], call: _Call, message: str, **kw) -> HttpError:
+        return cls(
+            _scrub(message, call.secrets), url=call.redacted_url, method=call.method,
+            client=self.name, attempts=call.attempts, **kw,
+        )
+
+    def _remaining(self, call: _Call) -> float:
+        return call.deadline - time.monotonic()
+
+    def _delay(self, call: _Call, rs: tenacity.RetryCallState) -> float:
+        """Seconds before the next attempt; memoised per attempt for stop() and wait()."""
+        if call._delay_for and call._delay_for[0] == rs.attempt_number:
+            return call._delay_for[1]
+        exc = rs.outcome.exception() if rs.outcome else None
+        if isinstance(exc, HttpError) and exc.retry_after is not None:
+            delay = exc.retry_after
+        else:
+            p = self.policy
+            delay = min(p.backoff_max, p.backoff_base * (2 ** (rs.attempt_number - 1)) + random.uniform(0, p.backoff_jitter))
+        call._delay_for = (rs.attempt_number, delay)
+        return delay
+
+    def _should_stop(self, call: _Call, rs: tenacity.RetryCallState) -> bool:
+        if rs.attempt_number >= self.policy.max_attempts:
+            return True
+        # Waiting past the deadline only to fail later helps nobody: give up now with the
+        # error we have (RateLimited/ServerError), which says more than "deadline".
+        return time.monotonic() + self._delay(call, rs) >= call.deadline
+
+    def _before_sleep(self, call: _Call, rs: tenacity.RetryCallState) -> None:
+        self._count("retries")
+        exc = rs.outcome.exception() if rs.outcome else None
+        log.info("%s: retrying in %.2fs after attempt %d: %s", self.name, self._delay(call, rs), rs.attempt_number, exc)
+
+    def _acquire_rate(self, call: _Call) -> None:
+        if self._bucket is None:
+            return
+        wait = self._bucket.reserve()
+        if wait <= 0:
+            return
+        if wait >= self._remaining(call):
+            self._bucket.refund()
+            raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s would pass waiting for the client rate limit ({wait:.2f}s)")
+        self._count("rate_limit_waits")
+        self._count("rate_limit_wait_seconds", wait)
+        time.sleep(wait)
+
+    def _timeout(self, remaining: float) -> httpx.Timeout:
+        p = self.policy
+        write = p.write_timeout if p.write_timeout is not None else p.read_timeout
+        return httpx.Timeout(
+            connect=min(p.connect_timeout, remaining),
+            read=min(p.read_timeout, remaining),
+            write=min(write, remaining),
+            pool=min(p.connect_timeout, remaining),
+        )
+
+    def _attempt(self, call: _Call) -> ApiResponse:
+        call.attempts += 1
+        if self._remaining(call) <= 0:
+            raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed")
+        self._acquire_rate(call)
+        response = self._send(call)
+        try:
+            return self._handle(call, response)
+        finally:
+            response.close()
+
+    def _send(self, call: _Call) -> httpx.Response:
+        """Send the request; reconnect up to connect_retries times when connecting fails."""
+        connect_failures = 0
+        while True:
+            remaining = self._remaining(call)
+            if remaining <= 0:
+                raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed while connecting")
+            request = self._client.build_request(
+                call.method, call.url, params=call.params, json=call.json, data=call.data,
+                content=call.content, headers=call.headers, timeout=self._timeout(remaining),
+            )
+            self._count("requests_sent")
+            try:
+                return self._client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing reached the server: safe to retry whatever the method.
+                connect_failures += 1
+                if connect_failures <= self.policy.connect_retries and self._remaining(call) > 0:
+                    time.sleep(min(0.05 * connect_failures, max(0.0, self._remaining(call))))
+                    continue
+                err = self._error(ConnectFailed, call, f"connection failed: {type(exc).__name__}: {exc}")
+                err.retryable = True
+                raise err from exc
+            except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+                what = "no response" if isinstance(exc, httpx.ReadTimeout) else "could not send the request"
+                which = "read timeout" if self.policy.read_timeout < remaining else "deadline"
+                err = self._error(DeadlineExceeded, call, f"{what} within {min(self.policy.read_timeout, remaining):.2f}s ({which})")
+                err.retryable = call.idempotent
+                raise err from exc
+            except httpx.TooManyRedirects as exc:
+                raise self._error(ClientError, call, "too many redirects") from exc
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                raise self._error(ConnectFailed, call, f"invalid URL: {exc}") from exc
+            except httpx.TransportError as exc:
+                # The connection broke after (part of) the request was sent: the server may
+                # have acted on it, so only idempotent requests are repeated.
+                err = self._error(ServerError, call, f"connection lost before a response: {type(exc).__name__}: {exc}")
+                err.retryable = call.idempotent
+                raise err from exc
+
+    def _handle(self, call: _Call, response: httpx.Response) -> ApiResponse:
+        status = response.status_code
+        if status < 400 and status not in self.policy.retry_on_status:
+            content = self._read_body(call, response, self.policy.max_bytes, truncate=False)
+            return ApiResponse(
+                status=status, headers=response.headers, content=content, url=call.redacted_url,
+                method=call.method, attempts=call.attempts, encoding=response.charset_encoding,
+                client=self.name,
+            )
+        # An error: read a bounded excerpt only (within the deadline), then classify.
+        try:
+            body = self._read_body(call, response, min(_ERROR_BODY_CAP, self.policy.max_bytes), truncate=True)
+        except (MalformedResponse, DeadlineExceeded):
+            body = b""
+        excerpt = _excerpt(body, call.secrets) or None
+        error_json = None
+        if body:
+            try:
+                # Parsed from the scrubbed text: an API echoing our key must not leak it here.
+                error_json = _json.loads(_scrub(body.decode("utf-8", errors="replace"), call.secrets))
+            except ValueError:
+                error_json = None
+        detail = _error_message_from_json(error_json)
+        detail = _scrub(detail, call.secrets)[:200] if detail else None
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if retry_after is None and response.headers.get("retry-after-ms"):
+            try:
+                retry_after = max(0.0, float(response.headers["retry-after-ms"]) / 1000.0)
+            except ValueError:
+                retry_after = None
+        reason = response.reason_phrase or ""
+        kw = dict(status=status, body_excerpt=excerpt, error_json=error_json)
+        if status == 429:
+            self._count("throttled")
+            too_long = retry_after is not None and retry_after > self.policy.max_retry_after
+            msg = f"rate limited (HTTP 429{', ' + detail if detail else ''})"
+            if retry_after is not None:
+                msg += f"; server asks to wait {retry_after:.1f}s"
+                if too_long:
+                    msg += f", over the {self.policy.max_retry_after:g}s we accept"
+            err = self._error(RateLimited, call, msg, retry_after=retry_after, **kw)
+            # A 429 means the server refused the request, so even a POST may be re-sent.
+            err.retryable = 429 in self.policy.retry_on_status and not too_long
+            raise err
+        if status >= 500:
+            self._count("server_errors")
+            err = self._error(ServerError, call, f"server error HTTP {status} {reason}{': ' + detail if detail else ''}", **kw)
+            too_long = retry_after is not None and retry_after > self.policy.max_retry_after
+            if retry_after is not None and not too_long:
+                err.retry_after = retry_after
+            err.retryable = status in self.policy.retry_on_status and call.idempotent and not too_long
+            raise err
+        if status >= 400:
+            err = self._error(ClientError, call, f"client error HTTP {status} {reason}{': ' + detail if detail else ''}", **kw)
+            err.retryable = status in self.policy.retry_on_status and call.idempotent
+            raise err
+        # A non-error status the caller asked to retry on (unusual, but honour the policy).
+        err = self._error(ServerError, call, f"unexpected HTTP {status}", **kw)
+        err.retryable = call.idempotent
+        raise err
+
+    def _read_body(self, call: _Call, response: httpx.Response, cap: int, *, truncate: bool) -> bytes:
+        """Stream the body within the deadline and the size cap.
+
+        A watchdog shuts the socket when the deadline passes, so a server that keeps
+        sending a byte at a time cannot hold us past it (per-read timeouts never fire then).
+        With ``truncate`` the body is cut at ``cap`` silently (used for error excerpts).
+        """
+        declared = response.headers.get("content-length")
+        if not truncate and declared and declared.isdigit() and int(declared) > cap:
+            err = self._error(ResponseTooLarge, call, f"response of {int(declared)} bytes is over the {cap} byte limit (Content-Length)", status=response.status_code)
+            err.limit, err.received = cap, 0
+            raise err
+        remaining = self._remaining(call)
+        if remaining <= 0:
+            raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed before the body", status=response.status_code)
+        fired = threading.Event()
+        watchdog = None
+        sock = _socket_of(response)
+        if sock is not None:
+            watchdog = threading.Timer(remaining, _shutdown_socket, args=(sock, fired))
+            watchdog.daemon = True
+            watchdog.start()
+        buf = bytearray()
+        try:
+            for chunk in response.iter_bytes():
+                buf += chunk
+                if len(buf) > cap:
+                    if truncate:
+                        del buf[cap:]
+                        break
+                    self._count("bytes_received", len(buf))
+                    err = self._error(ResponseTooLarge, call, f"response is over the {cap} byte limit (stopped reading at {len(buf)} bytes)", status=response.status_code)
+                    err.limit, err.received = cap, len(buf)
+                    raise err
+                if time.monotonic() >= call.deadline:
+                    raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed while reading the body ({len(buf)} bytes so far)", status=response.status_code)
+        except httpx.ReadTimeout as exc:
+            err = self._error(DeadlineExceeded, call, f"body stalled for {self.policy.read_timeout:g}s (read timeout) after {len(buf)} bytes", status=response.status_code)
+            err.retryable = call.idempotent and not fired.is_set()
+            raise err from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.StreamError) as exc:
+            if fired.is_set():
+                raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed while reading the body ({len(buf)} bytes so far)", status=response.status_code) from None
+            err = self._error(MalformedResponse, call, f"truncated body: connection closed after {len(buf)} bytes ({type(exc).__name__})", status=response.status_code)
+            err.retryable = call.idempotent
+            raise err from exc
+        except httpx.DecodingError as exc:
+            raise self._error(MalformedResponse, call, f"body could not be decoded: {exc}", status=response.status_code) from exc
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        # If the watchdog fired just as the body completed, the body is whole: keep it.
+        self._count("bytes_received", len(buf))
+        return bytes(buf)
+
+
+def _socket_of(response: httpx.Response) -> socket.socket | None:
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    try:
+        sock = stream.get_extra_info("socket")
+    except Exception:  # noqa: BLE001 - transports differ; no watchdog is the fallback
+        return None
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _shutdown_socket(sock: socket.socket, fired: threading.Event) -> None:
+    """Unblock a reader stuck in recv() on another thread: the read then sees EOF."""
+    fired.set()
+    try:
+        # The base-class call works for TLS sockets too, without touching the SSL state.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
