@@ -120,7 +120,7 @@ def run_job(
     )
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            mat = event.asset_materialization
+            mat = event.event_specific_data.materialization
             outcome.materializations.append(
                 Materialization(
                     asset=mat.asset_key.to_user_string(),

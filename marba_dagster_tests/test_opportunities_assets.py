@@ -1,0 +1,222 @@
+"""The opportunity detector end to end: real database (SQLite and PostgreSQL), real sandbox."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from marba_dagster.api.opportunities import OpportunityDetection
+from marba_dagster.core.opportunities.urgency import URGENCY_RANK
+from marba_dagster.defs.opportunities.assets import (
+    competitor_signals, intelligence_opportunities, news_signals, seasonal_signals, trend_signals,
+    weather_signals,
+)
+from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
+from marba_dagster.sandbox.routes.trends import TrendsState
+from marba_dagster.sandbox.routes.webhook import WebhookState
+from marba_dagster.store import schema as s
+from marba_dagster.store.types import utcnow
+
+ASSETS = [weather_signals, trend_signals, seasonal_signals, news_signals, competitor_signals, intelligence_opportunities]
+TRENDS_ROUTE = "trends.trending_rss_daily"
+
+BRANDS = [
+    {"id": "oslo-coffee", "name": "Fjord Coffee", "industry": "coffee shop", "country_code": "NO",
+     "subdivision": None, "city": "Oslo", "latitude": 59.9139, "longitude": 10.7522,
+     "timezone": "Europe/Oslo", "keywords": ["coffee", "cold brew"]},
+    {"id": "oslo-bakery", "name": "Oslo Bakehouse", "industry": "bakery", "country_code": "NO",
+     "subdivision": None, "city": "Oslo", "latitude": 59.92, "longitude": 10.75,
+     "timezone": "Europe/Oslo", "keywords": ["sourdough", "bakery"]},
+    {"id": "phx-ice", "name": "Desert Scoop", "industry": "ice cream", "country_code": "US",
+     "subdivision": "AZ", "city": "Phoenix", "latitude": 33.45, "longitude": -112.07,
+     "timezone": "America/Phoenix", "keywords": ["ice cream", "gelato"]},
+    {"id": "gb-nowhere", "name": "Roaming Bikes", "industry": "bike shop", "country_code": "GB",
+     "subdivision": "ENG", "city": None, "latitude": None, "longitude": None,
+     "timezone": "Europe/London", "keywords": ["bike", "cycling"]},
+]
+
+
+@pytest.fixture
+def world(engine, sandbox):
+    with engine.begin() as conn:
+        conn.execute(s.brands.insert(), BRANDS)
+    ts = sandbox.state.module_state("trends", TrendsState)
+    ts.set_items("NO", [{"title": "cold brew recipe", "traffic": "20K+", "hours_ago": 2, "news": ["Cold brew is back"]},
+                        {"title": "election results", "traffic": "1M+", "hours_ago": 1, "news": []}])
+    ts.set_items("US", [{"title": "gelato day", "traffic": "5000+", "hours_ago": 3, "news": []}])
+    ts.set_items("GB", [{"title": "cycling holidays", "traffic": "2000+", "hours_ago": 3, "news": []}])
+    return engine
+
+
+def resources(db_url, sandbox, webhook=True):
+    env = sandbox.env()
+    return {
+        "marba_db": MarbaDatabase(url=db_url),
+        "open_meteo": ApiEndpoint(base_url=env["MARBA_OPEN_METEO_URL"]),
+        "trends_rss": ApiEndpoint(base_url=env["MARBA_TRENDS_RSS_URL"], max_attempts=2),
+        "news_rss": ApiEndpoint(base_url=env["MARBA_NEWS_RSS_URL"], max_attempts=2),
+        "notifier": Notifier(webhook_url=sandbox.url("/webhook/slack/T000/B000/secret") if webhook else None),
+    }
+
+
+def run(db_url, sandbox, **kw):
+    result = dg.materialize(ASSETS, resources=resources(db_url, sandbox, **kw), instance=dg.DagsterInstance.ephemeral(),
+                            raise_on_error=False)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return result
+
+
+def meta(result, asset):
+    (m,) = [e.materialization for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {k: getattr(v, "value", v) for k, v in m.metadata.items()}
+
+
+def rows(engine, table, **where):
+    with engine.connect() as conn:
+        q = sa.select(table)
+        for k, v in where.items():
+            q = q.where(table.c[k] == v)
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def test_detector_end_to_end_dedup_and_expiry(world, db_url, sandbox):
+    engine = world
+    r1 = run(db_url, sandbox)
+    wm = meta(r1, "weather_signals")
+    # Oslo brands share one grid cell; Phoenix another; one request for both places
+    assert wm["distinct_locations"] == 2 and wm["open_meteo_requests"] == 1
+    assert sandbox.request_count("open_meteo.forecast") == 1
+    assert wm["brands_without_location"] == 1
+    logs = rows(engine, s.job_logs, brand_id="gb-nowhere")
+    assert any("no weather" in l["message"] and l["level"] == "warning" for l in logs)
+    assert sandbox.request_count(TRENDS_ROUTE) == 3  # one per country
+    assert sandbox.request_count("news.search_rss") == 2  # one per city
+
+    trends = rows(engine, s.intelligence_signals, signal_type="trend")
+    assert {(t["brand_id"], t["payload"]["query"]) for t in trends} == {
+        ("oslo-coffee", "cold brew recipe"), ("phx-ice", "gelato day"), ("gb-nowhere", "cycling holidays")}
+    opps1 = rows(engine, s.intelligence_opportunities)
+    assert opps1 and all(0 <= o["score"] <= 1 and o["status"] == "active" for o in opps1)
+    assert "trending_topic" in {o["opportunity_type"] for o in opps1}
+    first_ids = {o["dedup_key"]: o["id"] for o in opps1}
+
+    # second run: same events, same rows, updated in place
+    run(db_url, sandbox)
+    opps2 = rows(engine, s.intelligence_opportunities)
+    assert {o["dedup_key"]: o["id"] for o in opps2} == first_ids
+    assert len(rows(engine, s.intelligence_signals, signal_type="trend")) == len(trends)
+
+    # expiry: the trend's validity passes -> its opportunity becomes expired
+    trend_opp = next(o for o in opps2 if o["opportunity_type"] == "trending_topic" and o["brand_id"] == "oslo-coffee")
+    past = utcnow() - timedelta(minutes=1)
+    with engine.begin() as conn:
+        conn.execute(sa.update(s.intelligence_signals).where(s.intelligence_signals.c.signal_type == "trend",
+                                                             s.intelligence_signals.c.brand_id == "oslo-coffee")
+                     .values(valid_until=past, observed_at=past - timedelta(hours=24)))
+    sandbox.state.module_state("trends", TrendsState).set_items("NO", [])
+    run(db_url, sandbox)
+    after = {o["id"]: o for o in rows(engine, s.intelligence_opportunities)}
+    assert after[trend_opp["id"]]["status"] == "expired"
+    od = OpportunityDetection(db_url)
+    try:
+        listed = od.get_all_opportunities("oslo-coffee")
+        assert trend_opp["id"] not in {o["id"] for o in listed}
+        keys = [(URGENCY_RANK[o["urgency"]], -o["score"]) for o in listed]
+        assert keys == sorted(keys)
+        with pytest.raises(KeyError):
+            od.get_all_opportunities("no-such-brand")
+    finally:
+        od.close()
+
+
+def test_faults_skip_only_what_they_affect(world, db_url, sandbox):
+    engine = world
+    sandbox.faults.add(TRENDS_ROUTE, "entity_bomb", match="GB")
+    sandbox.faults.add(TRENDS_ROUTE, "feed_status", match="US", status=429, retry_after=0)
+    sandbox.faults.add("news.search_rss", "wrong_encoding", match="Oslo")
+    sandbox.faults.add("news.search_rss", "invalid_xml", match="Phoenix")
+    result = run(db_url, sandbox)
+    trends = rows(engine, s.intelligence_signals, signal_type="trend")
+    assert {t["brand_id"] for t in trends} == {"oslo-coffee"}  # NO unaffected
+    assert rows(engine, s.intelligence_signals, signal_type="news") == []
+    assert meta(result, "trend_signals")["countries_failed"] == 2
+    logs = {(l["brand_id"], l["message"].split(":")[0]) for l in rows(engine, s.job_logs) if l["level"] == "warning"}
+    assert ("gb-nowhere", "trends skipped") in logs and ("phx-ice", "trends skipped") in logs
+    assert ("oslo-coffee", "trends skipped") not in logs
+    assert ("oslo-coffee", "news skipped") in logs and ("phx-ice", "news skipped") in logs
+    msgs = " ".join(l["message"] for l in rows(engine, s.job_logs))
+    assert "FeedRejected" in msgs and "FeedEncodingError" in msgs and "RateLimited" in msgs
+    # weather and the calendar still ran for everyone with the data for them
+    assert meta(result, "weather_signals")["brands_processed"] == 3
+    assert meta(result, "seasonal_signals")["brands_processed"] == 4
+
+
+def test_critical_opportunity_pushed_once_and_prediction(world, db_url, sandbox):
+    engine = world
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(s.intelligence_signals.insert(), [{
+            "id": "comp-sig-1", "brand_id": "phx-ice", "signal_type": "competitor", "source": "competitive_monitoring",
+            "title": "Rival Scoops cut prices by 20%", "payload": {"change_type": "pricing_change"},
+            "dedup_key": "competitor:rival:pricing:1", "observed_at": now, "valid_until": now + timedelta(hours=2),
+            "strength": 0.9}])
+    hooks = sandbox.state.module_state("webhook", WebhookState)
+    run(db_url, sandbox)
+    run(db_url, sandbox)
+    received = hooks.all()
+    assert len(received) == 1 and "Rival Scoops cut prices" in received[0]["payload"]["text"]
+    (opp,) = rows(engine, s.intelligence_opportunities, dedup_key="competitor_activity:competitor:rival:pricing:1")
+    assert opp["urgency"] == "critical" and opp["notified_at"] is not None
+    (note,) = rows(engine, s.notifications)
+    assert note["status"] == "sent" and "secret" not in (note["error"] or "")
+    assert opp["predicted_score"] is None
+    assert "not enough history" in opp["evidence"]["prediction"]["basis"]
+
+    # history: the brand acts on competitor moves and ignores the rest
+    hist = []
+    for i in range(12):
+        for kind, acted in (("competitor_activity", "acted"), ("seasonal_event", "dismissed")):
+            hist.append({"id": f"h-{kind}-{i}", "brand_id": "phx-ice", "opportunity_type": kind, "title": "old",
+                         "description": "", "urgency": "high", "score": 0.6, "detected_at": now - timedelta(days=30),
+                         "updated_at": now - timedelta(days=29), "expires_at": now - timedelta(days=29), "status": acted,
+                         "dedup_key": f"hist:{kind}:{i}", "evidence": {"model_features": {
+                             "type": kind, "kind": "pricing_change" if acted == "acted" else "public_holiday",
+                             "urgency": "high", "score": 0.6, "relevance": 0.8, "strength": 0.5}},
+                         "suggested_actions": []})
+    with engine.begin() as conn:
+        conn.execute(s.intelligence_opportunities.insert(), hist)
+    run(db_url, sandbox)
+    active = {o["opportunity_type"]: o for o in rows(engine, s.intelligence_opportunities, brand_id="phx-ice", status="active")}
+    comp = active["competitor_activity"]
+    assert comp["predicted_score"] is not None and "learned from 24" in comp["evidence"]["prediction"]["basis"]
+    if "seasonal_event" in active:
+        assert comp["predicted_score"] > active["seasonal_event"]["predicted_score"]
+    assert len(hooks.all()) == 1  # still pushed once
+
+
+def test_relevance_file_override_and_bad_file(world, db_url, sandbox, monkeypatch, tmp_path):
+    engine = world
+    f = tmp_path / "relevance.json"
+    f.write_text(json.dumps({"pricing_change": {"ice cream": 0.1}}))
+    monkeypatch.setenv("MARBA_RELEVANCE_FILE", str(f))
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(s.intelligence_signals.insert(), [{
+            "id": "comp-sig-2", "brand_id": "phx-ice", "signal_type": "competitor", "source": "competitive_monitoring",
+            "title": "Rival price cut", "payload": {"change_type": "pricing_change"}, "dedup_key": "c2",
+            "observed_at": now, "valid_until": now + timedelta(hours=30), "strength": 0.9}])
+    result = run(db_url, sandbox, webhook=False)
+    assert rows(engine, s.intelligence_opportunities, opportunity_type="competitor_activity") == []
+    assert str(f) in meta(result, "intelligence_opportunities")["relevance_mapping"]
+    f.write_text('{"rain": {"coffee": 7}}')
+    before = rows(engine, s.intelligence_opportunities)
+    bad = dg.materialize([intelligence_opportunities], resources=resources(db_url, sandbox),
+                         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not bad.success
+    failure = next(e for e in bad.all_events if e.is_step_failure)
+    assert "MARBA_RELEVANCE_FILE" in failure.step_failure_data.error.message and "outside 0..1" in failure.step_failure_data.error.message
+    assert rows(engine, s.intelligence_opportunities) == before  # nothing lost
