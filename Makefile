@@ -9,7 +9,7 @@ UI_PORT ?= 3000
 # pytest-xdist workers; 2 on this 2-core machine.
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-fast ui sandbox bench validate clean
+.PHONY: install browser demo test test-fast ui sandbox bench validate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+## Debian's chromium for the real-browser UI test (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "install Debian's chromium (sudo apt-get install -y chromium) for the UI test"; fi; }
+
 ## The main job on the embedded default: install, demo data, every job once, a summary.
 demo: install
 	$(BIN)/marba demo --sandbox-port $(SANDBOX_PORT)
 
 ## The whole test suite (SQLite and PostgreSQL; slow end-to-end tests included).
-test: install
+test: install browser
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -q
 
 ## Everything but the tests marked slow.

@@ -102,15 +102,36 @@ def db_current() -> None:
 @main.command()
 @click.option("--port", type=int, default=8765, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-def sandbox(port: int, host: str) -> None:
+@click.option(
+    "--platform-data/--no-platform-data",
+    default=True,
+    show_default=True,
+    help="serve the accounts and posts of the MARBA database (if it has the schema)",
+)
+def sandbox(port: int, host: str, platform_data: bool) -> None:
     """Serve the outside APIs locally (Open-Meteo, RSS, Graph, X, GBP, LLM, competitor sites)."""
+    from marba_dagster.sandbox.platform_data import load_from_database
     from marba_dagster.sandbox.server import sandbox_env, serve_forever
+    from marba_dagster.sandbox.state import SandboxState
+    from marba_dagster.store import migrate
 
-    base = f"http://{host}:{port}"
-    click.echo(f"sandbox on {base} — point the clients at it with:")
-    for key, value in sandbox_env(base).items():
-        click.echo(f"  export {key}={value}")
-    serve_forever(host, port)
+    state = SandboxState()
+    if platform_data:
+        engine = _engine()
+        try:
+            if migrate.is_up_to_date(engine):
+                loaded = load_from_database(state, engine)
+                click.echo(f"platform data from {redact_url(str(engine.url))}: {loaded}")
+        finally:
+            engine.dispose()
+
+    def ready(base: str) -> None:
+        click.echo(f"sandbox on {base} — point the clients at it with:")
+        for key, value in sandbox_env(base).items():
+            click.echo(f"  export {key}={value}")
+        sys.stdout.flush()
+
+    serve_forever(host, port, state=state, on_ready=ready)
 
 
 @main.command("sandbox-env")
@@ -210,6 +231,7 @@ def demo_seed(n_brands: int, seed: int, sites_base_url: str) -> None:
 
 def _run_demo(n_brands: int, seed: int, sandbox_port: int) -> None:
     from marba_dagster.instance import ensure_dagster_home
+    from marba_dagster.sandbox.platform_data import load_from_database
     from marba_dagster.sandbox.server import SandboxServer
     from marba_dagster.store import migrate
     from marba_dagster.store.demo import seed_demo
@@ -240,6 +262,9 @@ def _run_demo(n_brands: int, seed: int, sandbox_port: int) -> None:
             _echo_progress(f"[3/4] seeding {n_brands} demo brands (seed {seed})")
             report = seed_demo(engine, n_brands, seed=seed, sites_base_url=f"{server.base_url}/sites")
             click.echo("      " + (report.summary() if hasattr(report, "summary") else str(report)))
+            # The sandbox platforms serve the seeded accounts and posts (same external ids).
+            loaded = load_from_database(server.state, engine)
+            _echo_progress(f"      sandbox platforms serve {loaded.get('posts', 0):,} posts")
 
             _echo_progress(f"[4/4] running the seven jobs")
             outcomes = []
@@ -297,19 +322,11 @@ def _print_summary(engine, outcomes, seconds: float) -> None:
     click.echo("  open the Dagster UI on this data with `make ui`")
 
 
-# ---------------------------------------------------------------------------- job list
+# ------------------------------------------------------------------ job control, costs
 
+from marba_dagster.cli_jobs import register as _register_job_commands  # noqa: E402
 
-@main.group()
-def jobs() -> None:
-    """Job control."""
-
-
-@jobs.command("list")
-def jobs_list() -> None:
-    """The seven jobs, their aliases and schedules."""
-    for j in JOBS:
-        click.echo(f"{j.name:<24} {j.alias:<30} {effective_cron(j):<14} {j.description}")
+_register_job_commands(main)
 
 
 def run_cli() -> None:

@@ -75,8 +75,10 @@ def test_db_upgrade_registers_the_seven_jobs(db_url, tmp_path):
     assert rows["auto_publisher"] == "*/5 * * * *"
 
 
-def test_jobs_list_shows_both_names():
-    proc = marba("jobs", "list")
+def test_jobs_list_shows_both_names(tmp_path):
+    env = {"MARBA_DATABASE_URL": f"sqlite:///{tmp_path}/m.db", "DAGSTER_HOME": str(tmp_path)}
+    assert marba("db", "upgrade", env=env).returncode == 0
+    proc = marba("jobs", "list", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "cron-auto-publisher" in proc.stdout and "*/5 * * * *" in proc.stdout
 

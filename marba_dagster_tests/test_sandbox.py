@@ -61,7 +61,7 @@ def test_env_points_every_api_at_the_sandbox(sandbox):
     env = sandbox.env()
     assert env["MARBA_OPEN_METEO_URL"] == f"{base}/open-meteo"
     assert env["MARBA_LLM_BASE_URL"] == f"{base}/llm/v1"
-    assert env["MARBA_TRENDS_RSS_URL"] == f"{base}/trends/trendingsearches/daily/rss"
+    assert env["MARBA_TRENDS_RSS_URL"] == f"{base}/trends/trending/rss"
     assert env["MARBA_NEWS_RSS_URL"] == f"{base}/news/rss/search"
     assert env["MARBA_GRAPH_API_URL"] == f"{base}/graph/v21.0"
     assert env["MARBA_X_API_URL"] == f"{base}/x/2"

@@ -193,7 +193,7 @@ def sandbox_env(base_url: str, *, llm: bool = False) -> dict[str, str]:
     env = {
         "MARBA_OPEN_METEO_URL": f"{base}{API_PREFIXES['open_meteo']}",
         "MARBA_LLM_BASE_URL": f"{base}{API_PREFIXES['llm']}",
-        "MARBA_TRENDS_RSS_URL": f"{base}{API_PREFIXES['trends']}/trendingsearches/daily/rss",
+        "MARBA_TRENDS_RSS_URL": f"{base}{API_PREFIXES['trends']}/trending/rss",
         "MARBA_NEWS_RSS_URL": f"{base}{API_PREFIXES['news']}/rss/search",
         "MARBA_GRAPH_API_URL": f"{base}{API_PREFIXES['graph']}",
         "MARBA_X_API_URL": f"{base}{API_PREFIXES['x']}",
