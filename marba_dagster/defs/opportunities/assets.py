@@ -306,7 +306,8 @@ def seasonal_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase)
 # --------------------------------------------------------------------------- competitor
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"})
+# Lineage only: the rows come from the competitive monitoring job's own schedule.
+@dg.asset(group_name=GROUP, kinds={"python", "sql"}, deps=["competitor_snapshots"])
 def competitor_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> dg.MaterializeResult:
     """Competitor moves already detected by the competitive monitoring job
     (``intelligence_signals`` of type ``competitor``, ``payload.change_type``): counted and

@@ -1,0 +1,106 @@
+"""``EnrichmentEngine``: the MIRROR sections of a brand, from the MARBA guide's Python API.
+
+Runs go through the Dagster instance (``DAGSTER_HOME``, like the CLI), so they show in the
+UI; reads come from ``MARBA_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import dagster as dg
+import sqlalchemy as sa
+
+from marba_dagster.core.enrichment.sections import SECTIONS, check_section
+from marba_dagster.runner import RunError, open_database
+from marba_dagster.store import schema as s
+from marba_dagster.store.db import upsert
+
+JOB_NAME = "enrichment_scheduler"
+
+
+class EnrichmentEngine:
+    def __init__(self, *, instance: dg.DagsterInstance | None = None, definitions: dg.Definitions | None = None) -> None:
+        self._instance = instance
+        self._definitions = definitions
+
+    def _engine(self):
+        return open_database()
+
+    def _check_brand(self, engine, brand_id: str) -> None:
+        with engine.connect() as conn:
+            found = conn.execute(sa.select(s.brands.c.id).where(s.brands.c.id == brand_id)).first()
+        if not found:
+            raise RunError(f"unknown brand: {brand_id}")
+
+    def _run(self, brand_id: str, sections: list[str]) -> dict[str, Any]:
+        from marba_dagster.defs.brands import sync_brand_partitions
+        from marba_dagster.defs.jobs import JOB_TAG
+        from marba_dagster.instance import get_instance
+
+        engine = self._engine()
+        try:
+            self._check_brand(engine, brand_id)
+            instance = self._instance or get_instance()
+            sync_brand_partitions(instance, engine)
+        finally:
+            engine.dispose()
+        if brand_id not in instance.get_dynamic_partitions("brands"):
+            raise RunError(f"brand {brand_id} is not active")
+        if self._definitions is None:
+            from marba_dagster.definitions import load_definitions
+
+            self._definitions = load_definitions()
+        job = self._definitions.resolve_job_def(JOB_NAME)
+        result = job.execute_in_process(
+            instance=instance, partition_key=brand_id, asset_selection=[dg.AssetKey(x) for x in sections],
+            tags={JOB_TAG: JOB_NAME}, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        )
+        errors = []
+        for event in result.all_events:
+            if event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_failure_data.error:
+                errors.append(event.step_failure_data.error.message.strip().splitlines()[0])
+        return {
+            "run_id": result.run_id,
+            "success": result.success,
+            "errors": errors,
+            "sections": {x: self.get_section(brand_id, x) for x in sections},
+        }
+
+    def enrich_all_sections(self, brand_id: str) -> dict[str, Any]:
+        """Enrich the six sections of one brand now (fresh, unchanged entries are kept)."""
+        return self._run(brand_id, list(SECTIONS))
+
+    def refresh_section(self, brand_id: str, section: str) -> dict[str, Any]:
+        """Refresh one section now, even if its entry is fresh (records the request first)."""
+        check_section(section)
+        engine = self._engine()
+        try:
+            self._check_brand(engine, brand_id)
+            with engine.begin() as conn:
+                upsert(conn, s.enrichment_schedule, [{"brand_id": brand_id, "section": section,
+                                                      "refresh_requested_at": datetime.now(timezone.utc)}],
+                       ["brand_id", "section"])
+        finally:
+            engine.dispose()
+        out = self._run(brand_id, [section])
+        out["section"] = out["sections"][section]
+        return out
+
+    def get_section(self, brand_id: str, section: str) -> dict[str, Any] | None:
+        """The cached section (payload, author, fingerprint, times, ``stale``) or None."""
+        check_section(section)
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                row = conn.execute(sa.select(s.enrichment_cache).where(
+                    s.enrichment_cache.c.brand_id == brand_id, s.enrichment_cache.c.section == section)).mappings().first()
+        finally:
+            engine.dispose()
+        if row is None:
+            return None
+        out = dict(row)
+        out["stale"] = out["expires_at"] <= datetime.now(timezone.utc)
+        return out

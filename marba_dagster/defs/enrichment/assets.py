@@ -1,0 +1,216 @@
+"""Dagster wiring of the enrichment engine: six section assets, the refresh sensor and the
+automation sensor (the ``enrichment_settings`` resource is in ``resources.py``).
+
+The six sections are one ``multi_asset`` (six asset keys, subsettable) so that a run shares
+one model client, hence one requests/tokens-per-minute budget, across every section and
+brand; each (section, brand) is materialized on its own, so one brand's failure shows as
+that brand's failed partition while the others are materialized.
+"""
+
+
+
+from datetime import timezone
+
+import dagster as dg
+import sqlalchemy as sa
+
+from marba_dagster.core.enrichment.sections import DESCRIPTIONS, SECTIONS, TTL
+from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brands_partitions
+from marba_dagster.defs.common import markdown_table, requested_brands
+from marba_dagster.defs.enrichment.engine import EnrichmentPass
+from marba_dagster.defs.jobs import JOB_TAG
+from marba_dagster.defs.enrichment.resources import EnrichmentSettings
+from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
+from marba_dagster.store import schema as s
+from marba_dagster.store.queries import active_brand_ids
+
+JOB_NAME = "enrichment_scheduler"
+TRIGGER_TAG = "marba/enrichment_trigger"
+
+
+# What each section reads, as upstream assets: when one of them is materialized, the
+# automation condition requests the section, and the fingerprint decides per brand whether
+# anything changed.
+SECTION_DEPS: dict[str, list[str]] = {
+    "measure": ["brand_daily_metrics", "platform_metrics"],
+    "intend": ["brand_daily_metrics"],
+    # Significant moves (a price change) also invalidate it at once through
+    # enrichment_schedule.invalidated_at, set by competitive monitoring.
+    "reimagine": ["competitive_gaps"],
+    "reach": ["learning_patterns", "brand_daily_metrics"],
+    "optimize": ["learning_patterns", "platform_metrics"],
+    "reflect": ["engagement_inbox", "intelligence_opportunities"],
+}
+
+INPUTS_CHANGED = (
+    (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("inputs changed (new analytics, patterns, engagement, opportunities)")
+
+
+def _hours(section: str) -> str:
+    h = TTL[section].total_seconds() / 3600
+    return f"{h:g}h" if h < 24 else f"{h / 24:g}d"
+
+
+def _section_specs() -> list[dg.AssetSpec]:
+    return [
+    dg.AssetSpec(
+        section,
+        description=f"MIRROR section '{section}': {DESCRIPTIONS[section]}. Cached in enrichment_cache for {_hours(section)}.",
+        group_name="enrichment",
+        skippable=True,
+        deps=SECTION_DEPS[section],
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=TTL[section]),
+        automation_condition=INPUTS_CHANGED,
+        kinds={"python", "pandas", "sql"},
+        metadata={"ttl_hours": TTL[section].total_seconds() / 3600, "table": "enrichment_cache"},
+    )
+    for section in SECTIONS
+    ]
+
+
+def _preview(o, payload_insights: int) -> str:
+    rows = [{"field": "generated_by", "value": o.generated_by}, {"field": "reason", "value": o.reason},
+            {"field": "data", "value": o.data_status}, {"field": "expires_at", "value": o.expires_at.isoformat() if o.expires_at else ""}]
+    if o.ai_fallback:
+        rows.append({"field": "AI fallback", "value": o.ai_fallback})
+    return markdown_table(rows, ["field", "value"])
+
+
+@dg.multi_asset(
+    specs=_section_specs(),
+    name="enrichment_sections",
+    partitions_def=brands_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    can_subset=True,
+)
+def enrichment_sections(
+    context: dg.AssetExecutionContext,
+    marba_db: MarbaDatabase,
+    llm: LlmSettings,
+    notifier: Notifier,
+    enrichment_settings: EnrichmentSettings,
+):
+    """Enriches the selected MIRROR sections for every brand partition of the run: skips
+    entries that are fresh with unchanged inputs, refreshes the rest (built-in analyzer,
+    narrated by the model when one is configured and the budget allows), and materializes
+    each refreshed (section, brand). Brands that fail are named in the step's failure."""
+    keys = list(context.partition_keys)
+    narrowed = requested_brands(context)
+    if narrowed:
+        keys = [k for k in keys if k in set(narrowed)]
+    with marba_db.connect() as conn:
+        active = set(active_brand_ids(conn))
+    inactive = [k for k in keys if k not in active]
+    if inactive:
+        context.log.info(f"skipping {len(inactive)} inactive or deleted brand(s): {', '.join(inactive[:20])}")
+    brands = [k for k in keys if k in active]
+    sections = [sec for sec in SECTIONS if dg.AssetKey(sec) in context.selected_asset_keys]
+    config = enrichment_settings.engine_config(llm, notifier)
+
+    def say(level: str, message: str) -> None:
+        getattr(context.log, level if level in ("info", "warning", "error") else "info")(message)
+
+    report = EnrichmentPass(marba_db.engine, config, run_id=context.run.run_id, logger=say).run(brands, sections)
+    counts: dict[str, int] = {}
+    for o in report.outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+        if o.status != "refreshed":
+            continue
+        yield dg.AssetMaterialization(
+            asset_key=dg.AssetKey(o.section),
+            partition=o.brand_id,
+            metadata={
+                "generated_by": o.generated_by,
+                "refresh_reason": o.reason,
+                "data_status": o.data_status,
+                "tokens": o.tokens,
+                "cost_usd": float(o.cost_usd),
+                "ai_fallback": o.ai_fallback or "",
+                "expires_at": dg.MetadataValue.timestamp(o.expires_at) if o.expires_at else None,
+                "preview": dg.MetadataValue.md(_preview(o, 0)),
+            },
+        )
+    context.log.info(
+        f"enrichment: {len(brands)} brand(s) x {len(sections)} section(s): "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        + f"; {report.ai_calls} AI call(s), {report.ai_tokens} tokens, {report.ai_cost_usd} USD"
+    )
+    failed = report.failed()
+    if failed:
+        by_section = {sec: sorted(report.failed(sec)) for sec in sections if report.failed(sec)}
+        names = "; ".join(f"{sec}: {', '.join(bs)}" for sec, bs in by_section.items())
+        raise dg.Failure(
+            description=f"{len(failed)} brand(s) failed ({names})",
+            metadata={"brands_failed": len(failed),
+                      "errors": dg.MetadataValue.json({f"{o.section}/{o.brand_id}": o.error for o in report.outcomes if o.status == "failed"})},
+        )
+
+
+def pending_refreshes(conn) -> list[dict]:
+    """(brand, section) whose refresh the app requested, or another job invalidated, after
+    the cached entry was made (or with no entry yet)."""
+    sch, cache, brands = s.enrichment_schedule, s.enrichment_cache, s.brands
+    rows = conn.execute(
+        sa.select(sch.c.brand_id, sch.c.section, sch.c.refresh_requested_at, sch.c.invalidated_at,
+                  sch.c.invalidated_reason, cache.c.created_at)
+        .select_from(sch.join(brands, brands.c.id == sch.c.brand_id)
+                     .outerjoin(cache, sa.and_(cache.c.brand_id == sch.c.brand_id, cache.c.section == sch.c.section)))
+        .where(brands.c.is_active.is_(True),
+               sa.or_(sch.c.refresh_requested_at.is_not(None), sch.c.invalidated_at.is_not(None)))
+        .order_by(sch.c.brand_id, sch.c.section)
+    ).mappings().all()
+    out = []
+    for r in rows:
+        made = r["created_at"]
+        for kind, ts in (("requested", r["refresh_requested_at"]), ("invalidated", r["invalidated_at"])):
+            if ts is not None and (made is None or ts > made):
+                out.append({"brand_id": r["brand_id"], "section": r["section"], "trigger": kind, "at": ts,
+                            "reason": r["invalidated_reason"] if kind == "invalidated" else None})
+                break
+    return out
+
+
+@dg.sensor(
+    name="enrichment_refresh_sensor",
+    job_name=JOB_NAME,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launches a brand's section when the app sets enrichment_schedule.refresh_requested_at "
+    "or another job sets invalidated_at (e.g. a competitor price move invalidates reimagine).",
+)
+def enrichment_refresh_sensor(context: dg.SensorEvaluationContext, marba_db: MarbaDatabase):
+    with marba_db.connect() as conn:
+        pending = pending_refreshes(conn)
+    if not pending:
+        return dg.SkipReason("no refresh requested")
+    partitions = set(context.instance.get_dynamic_partitions(BRANDS_PARTITIONS_NAME))
+    requests = []
+    waiting = []
+    for p in pending:
+        if p["brand_id"] not in partitions:
+            waiting.append(p["brand_id"])
+            continue
+        at = p["at"].astimezone(timezone.utc).isoformat()
+        requests.append(dg.RunRequest(
+            run_key=f"enrichment:{p['brand_id']}:{p['section']}:{p['trigger']}:{at}",
+            partition_key=p["brand_id"],
+            asset_selection=[dg.AssetKey(p["section"])],
+            tags={JOB_TAG: JOB_NAME, TRIGGER_TAG: p["trigger"]},
+        ))
+    if waiting:
+        context.log.info(f"waiting for brand partitions: {', '.join(sorted(set(waiting)))}")
+    if not requests:
+        return dg.SkipReason("requested brands have no partition yet")
+    return dg.SensorResult(run_requests=requests)
+
+
+enrichment_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "enrichment_automation_sensor",
+    target=dg.AssetSelection.groups("enrichment"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Refreshes enrichment sections when their inputs are materialized (automation conditions).",
+)

@@ -1,0 +1,107 @@
+"""Pure logic of the enrichment engine: analyzers, planner, prices, answer validation."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from marba_dagster.core.enrichment import ai
+from marba_dagster.core.enrichment.analyzers import InputError, analyze, percentile_rank
+from marba_dagster.core.enrichment.budget import BudgetLedger, BudgetStatus, PriceError, PriceTable, budget_status
+from marba_dagster.core.enrichment.planner import CacheEntry, ScheduleState, decide
+
+NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
+BRAND = {"id": "b1", "name": "Cafe", "industry": "cafe", "timezone": "Europe/Paris"}
+
+
+def test_percentile_rank_counts_ties_half():
+    assert percentile_rank([0.01, 0.02, 0.03, 0.04], 0.03) == pytest.approx(62.5)
+    assert percentile_rank([0.05] * 4, 0.05) == 50.0
+
+
+def _daily(brand, er, days=20):
+    return [{"brand_id": brand, "platform": "instagram", "metric_date": NOW.date() - timedelta(days=d), "posts": 1,
+             "impressions": 1000, "reach": 500, "engagements": int(1000 * er) + d % 3, "clicks": 10, "followers": 1000 + d}
+            for d in range(1, days)]
+
+
+def test_measure_percentile_among_industry_and_anomaly():
+    rows = _daily("b1", 0.05) + _daily("b2", 0.01) + _daily("b3", 0.02) + _daily("b4", 0.03)
+    rows[0]["engagements"] = 400  # one day far above the brand's usual level
+    out = analyze("measure", BRAND, {"daily_metrics": pd.DataFrame(rows)}, NOW)
+    er = out.benchmarks["engagement_rate"]
+    assert er["peers"] == 4 and er["percentile"] == 87.5
+    assert [a["kind"] for a in out.benchmarks["anomalies"]] == ["spike"]
+
+
+def test_intend_projects_and_flags_off_track():
+    objectives = pd.DataFrame([{"id": "o1", "metric": "followers", "platform": None, "baseline_value": 1000.0,
+                                "target_value": 5000.0, "start_date": None, "deadline": NOW.date() + timedelta(days=30)}])
+    daily = pd.DataFrame(_daily("b1", 0.02))  # +1 follower a day: far short of 5000
+    out = analyze("intend", BRAND, {"objectives": objectives, "daily_metrics": daily, "account_metrics": pd.DataFrame()}, NOW)
+    (row,) = out.benchmarks["objectives"]
+    assert row["status"] == "off_track" and row["projected"] < 1100 and out.recommendations
+
+
+def test_broken_objective_and_timezone_are_input_errors():
+    bad = pd.DataFrame([{"id": "o1", "metric": "followers", "platform": None, "baseline_value": None, "target_value": 10.0,
+                         "start_date": date(2026, 5, 1), "deadline": date(2026, 4, 1)}])
+    with pytest.raises(InputError, match="before its start date"):
+        analyze("intend", BRAND, {"objectives": bad}, NOW)
+    with pytest.raises(InputError, match="timezone"):
+        analyze("reach", {**BRAND, "timezone": "Nowhere/Else"}, {}, NOW)
+
+
+def test_planner_paths():
+    entry = CacheEntry(NOW, NOW + timedelta(hours=6), "fp")
+    ok = BudgetStatus.ok()
+    assert decide("reflect", entry, None, "fp", ok, NOW + timedelta(hours=1)).action == "skip"
+    assert decide("reflect", entry, None, "fp2", ok, NOW + timedelta(hours=1)).reason == "inputs changed"
+    assert decide("reflect", entry, None, "fp", ok, NOW + timedelta(hours=6)).reason == "expired"
+    req = ScheduleState(refresh_requested_at=NOW + timedelta(minutes=1))
+    assert decide("reflect", entry, req, "fp", ok, NOW + timedelta(minutes=2)).reason == "requested"
+    throttled = BudgetStatus("throttled", Decimal("0.85"))
+    assert decide("reflect", entry, req, "fp2", throttled, NOW + timedelta(minutes=2)).action == "skip"
+    week = CacheEntry(NOW, NOW + timedelta(days=7), "fp")
+    d = decide("intend", week, None, "fp", throttled, NOW + timedelta(days=7))
+    assert d.action == "defer" and d.defer_until == NOW + timedelta(days=8)
+    exhausted = BudgetStatus("exhausted", Decimal(1))
+    d = decide("measure", None, None, "fp", exhausted, NOW)
+    assert d.refresh and not d.allow_ai
+
+
+def test_prices_and_budgets():
+    table = PriceTable.parse('{"m": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}')
+    assert table.price_for("m").cost(1_234_567, 89_012) == Decimal("0.238592")
+    with pytest.raises(PriceError):
+        table.price_for("unknown")
+    with pytest.raises(PriceError):
+        PriceTable.parse('{"m": {"input_per_mtok": -1, "output_per_mtok": 1}}')
+    assert budget_status(Decimal(10), Decimal(8), None, Decimal(0)).level == "throttled"
+    assert budget_status(Decimal(10), Decimal(1), Decimal(100), Decimal(100)).level == "exhausted"
+    assert budget_status(Decimal(0), Decimal(0), None, Decimal(0)).level == "exhausted"
+    ledger = BudgetLedger({"b": Decimal("1")}, {"b": Decimal("0.9")})
+    assert ledger.reserve("b", Decimal("0.05")) and not ledger.reserve("b", Decimal("0.06"))
+
+
+@pytest.mark.parametrize("content, error", [
+    ("not json", "not valid JSON"),
+    ('{"summary": "x", "insights": ["a"]}', "lacks recommendations"),
+    ('{"summary": "x", "insights": [], "recommendations": []}', "1 to 8"),
+    ('{"summary": "x", "insights": ["a"], "recommendations": [], "extra": 1}', "unexpected keys"),
+    ('{"summary": "x", "insights": [{"title": "t"}], "recommendations": []}', "lacks detail"),
+    ('{"summary": "x", "insights": ["a"], "recommendations": [{"action": "a", "rationale": "r", "priority": "urgent"}]}', "priority"),
+])
+def test_answer_validation_rejects(content, error):
+    with pytest.raises(ai.InvalidAnswer, match=error):
+        ai.parse_answer(content)
+
+
+def test_answer_validation_accepts_strings_and_objects():
+    out = ai.parse_answer('{"summary": "s", "insights": ["Reach: up", {"title": "t", "detail": "d"}], '
+                          '"recommendations": ["do x", {"action": "a", "rationale": "r", "priority": "high"}]}')
+    assert out["insights"][0] == {"title": "Reach", "detail": "Reach: up"}
+    assert out["recommendations"][1]["priority"] == "high"
