@@ -1,0 +1,211 @@
+"""Publishing rules: which posts are due, lateness, backoff and what an outcome means.
+
+Pure logic (no I/O). The one rule everything else follows: a post may be sent again only
+when we *know* the platform never received it. Anything the platform may have applied
+(a timeout after the request was written, a reset connection, a crash between its answer
+and our commit, a lease that ran out) is ``unknown``: never retried automatically, shown to
+a person. Failures before anything was sent are retried with backoff, at most
+``MAX_ATTEMPTS`` attempts in all; permanent rejections fail with their reason.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+# The MARBA guide's window: a run publishes what is due up to five minutes ahead.
+DUE_WINDOW = timedelta(minutes=5)
+DEFAULT_MAX_LATENESS = timedelta(hours=24)
+MAX_ATTEMPTS = 3
+BASE_BACKOFF_SECONDS = 30.0
+MAX_BACKOFF_SECONDS = 30 * 60.0
+
+
+class Outcome(str, Enum):
+    PUBLISHED = "published"
+    RETRY = "retry"  # definitely not sent: safe to try again later
+    UNKNOWN = "unknown"  # may have been applied: never retried automatically
+    FAILED = "failed"  # permanent rejection
+    RECONNECT = "reconnect"  # the token was rejected: failed, the account must reconnect
+
+
+class Transport(str, Enum):
+    """How a request ended when no HTTP answer came back."""
+
+    CONNECT_FAILED = "connect_failed"  # refused, DNS, connect timeout: nothing sent
+    POOL_TIMEOUT = "pool_timeout"  # never left the client: nothing sent
+    WRITE_FAILED = "write_failed"  # partly written: may have been received
+    READ_TIMEOUT = "read_timeout"  # written, no answer in time: may have been applied
+    CONNECTION_LOST = "connection_lost"  # reset / closed after sending: may have been applied
+
+
+NOT_SENT_TRANSPORT = {Transport.CONNECT_FAILED, Transport.POOL_TIMEOUT}
+
+# Graph API error codes (developers.facebook.com/docs/graph-api/guides/error-handling):
+GRAPH_TOKEN_CODES = {102, 190}  # session / access token invalid or expired
+GRAPH_PERMISSION_CODES = {10, 200, 299}  # permission missing: the user must reconnect
+GRAPH_RATE_LIMIT_CODES = {4, 17, 32, 613, 80001}  # throttled: request not applied
+GRAPH_TEMPORARY_CODES = {2}  # "Service temporarily unavailable": not applied, retry
+GRAPH_DUPLICATE_CODES = {506}  # "Duplicate status message"
+X_DUPLICATE_MARKERS = ("duplicate content",)
+
+
+@dataclass(frozen=True)
+class Classified:
+    outcome: Outcome
+    reason: str
+    retry_after: float | None = None
+
+
+def classify_transport(kind: Transport, *, sent_is_harmless: bool = False) -> Classified:
+    """A request that got no HTTP answer.
+
+    ``sent_is_harmless``: the step creates nothing visible (an Instagram media container),
+    so even a request that may have been applied is safe to repeat.
+    """
+    if kind in NOT_SENT_TRANSPORT:
+        return Classified(Outcome.RETRY, f"not sent ({kind.value})")
+    if sent_is_harmless:
+        return Classified(Outcome.RETRY, f"{kind.value} on a step that publishes nothing")
+    return Classified(Outcome.UNKNOWN, f"outcome unknown: {kind.value} after the request was sent")
+
+
+def classify_http(
+    platform: str,
+    status: int,
+    *,
+    error_code: int | None = None,
+    message: str = "",
+    retry_after: float | None = None,
+    sent_is_harmless: bool = False,
+) -> Classified:
+    """An HTTP error answer from a platform (``status`` >= 400)."""
+    msg = (message or "").strip()[:300]
+    label = f"HTTP {status}" + (f" (code {error_code})" if error_code is not None else "")
+    detail = f"{label}: {msg}" if msg else label
+    if status == 429 or (platform in ("facebook", "instagram") and error_code in GRAPH_RATE_LIMIT_CODES):
+        return Classified(Outcome.RETRY, f"rate limited, not applied: {detail}", retry_after)
+    if status == 401 or (platform in ("facebook", "instagram") and error_code in GRAPH_TOKEN_CODES):
+        return Classified(Outcome.RECONNECT, f"access token rejected, reconnect the account: {detail}")
+    if platform in ("facebook", "instagram") and error_code in GRAPH_PERMISSION_CODES:
+        return Classified(Outcome.RECONNECT, f"permission missing, reconnect the account: {detail}")
+    if platform in ("facebook", "instagram") and error_code in GRAPH_DUPLICATE_CODES:
+        return Classified(Outcome.FAILED, f"duplicate post rejected by the platform: {detail}")
+    if platform == "x" and status == 403 and any(m in msg.lower() for m in X_DUPLICATE_MARKERS):
+        return Classified(Outcome.FAILED, f"duplicate post rejected by the platform: {detail}")
+    if status == 503 or (platform in ("facebook", "instagram") and error_code in GRAPH_TEMPORARY_CODES):
+        # 503 Service Unavailable: the platform documents it as not processed (overloaded /
+        # down); Graph code 2 is its "temporary issue, retry" error.
+        return Classified(Outcome.RETRY, f"temporarily unavailable, not applied: {detail}", retry_after)
+    if status >= 500:
+        if sent_is_harmless:
+            return Classified(Outcome.RETRY, f"server error on a step that publishes nothing: {detail}")
+        return Classified(Outcome.UNKNOWN, f"outcome unknown: server error after sending: {detail}")
+    return Classified(Outcome.FAILED, f"rejected: {detail}")
+
+
+def backoff_seconds(
+    attempt: int,
+    retry_after: float | None = None,
+    *,
+    base: float = BASE_BACKOFF_SECONDS,
+    cap: float = MAX_BACKOFF_SECONDS,
+    rng: random.Random | None = None,
+) -> float:
+    """Delay before attempt ``attempt + 1``: exponential with ±20% jitter, at least Retry-After."""
+    exp = min(cap, base * (2 ** max(0, attempt - 1)))
+    jitter = (rng or random).uniform(0.8, 1.2)
+    delay = min(cap, exp * jitter)
+    if retry_after is not None and retry_after > 0:
+        delay = max(delay, float(retry_after))
+    return delay
+
+
+def next_attempt_at(now: datetime, attempt: int, retry_after: float | None = None, **kw) -> datetime:
+    return now + timedelta(seconds=backoff_seconds(attempt, retry_after, **kw))
+
+
+class DueDecision(str, Enum):
+    PUBLISH = "publish"
+    MISSED = "missed"
+    NOT_YET = "not_yet"
+
+
+def due_horizon(now: datetime, window: timedelta = DUE_WINDOW) -> datetime:
+    """Posts scheduled at or before this instant are due in a run at ``now``."""
+    return now + window
+
+
+def missed_cutoff(now: datetime, max_lateness: timedelta = DEFAULT_MAX_LATENESS) -> datetime:
+    """Posts scheduled before this instant are too late to go out: failed as missed."""
+    return now - max_lateness
+
+
+def decide(
+    scheduled_at: datetime,
+    now: datetime,
+    *,
+    next_attempt: datetime | None = None,
+    max_lateness: timedelta = DEFAULT_MAX_LATENESS,
+    window: timedelta = DUE_WINDOW,
+) -> DueDecision:
+    """What a run at ``now`` does with a ``scheduled`` post."""
+    if scheduled_at < missed_cutoff(now, max_lateness):
+        return DueDecision.MISSED
+    if scheduled_at > due_horizon(now, window):
+        return DueDecision.NOT_YET
+    if next_attempt is not None and next_attempt > now:
+        return DueDecision.NOT_YET
+    return DueDecision.PUBLISH
+
+
+def missed_reason(scheduled_at: datetime, now: datetime, max_lateness: timedelta) -> str:
+    late = now - scheduled_at
+    hours = late.total_seconds() / 3600
+    return (
+        f"missed: due at {scheduled_at.isoformat(timespec='seconds')}, {hours:.1f}h late "
+        f"when the publisher reached it (maximum lateness {max_lateness.total_seconds() / 3600:g}h)"
+    )
+
+
+def lateness_seconds(scheduled_at: datetime, published_at: datetime) -> float:
+    """How late a post went out (negative: early, inside the due window)."""
+    return (published_at - scheduled_at).total_seconds()
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None or now is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def parse_max_lateness(text: str) -> timedelta:
+    """``"24h"``, ``"90m"``, ``"2d"`` or seconds as a number."""
+    raw = text.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if raw and raw[-1] in units:
+            value = float(raw[:-1]) * units[raw[-1]]
+        else:
+            value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"invalid maximum lateness {text!r}: use e.g. 24h, 90m, 2d") from exc
+    if value <= 0:
+        raise ValueError(f"maximum lateness must be positive, got {text!r}")
+    return timedelta(seconds=value)

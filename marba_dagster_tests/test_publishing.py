@@ -1,0 +1,340 @@
+"""The auto-publisher: due selection, exactly-once under concurrency and crashes, retries.
+
+Real database (SQLite and PostgreSQL), real sandbox over loopback HTTP, real processes for
+the concurrent runs and the crash. Posts are counted on the platform side (the sandbox's
+publish log), not only in our tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from marba_dagster.defs.publishing.assets import no_unresolved_posts, published_posts
+from marba_dagster.defs.publishing.settings import PublisherSettings
+from marba_dagster.defs.publishing.publisher import CRASH_AFTER_SEND_ENV
+from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
+from marba_dagster.sandbox.platform_data import platform_data
+from marba_dagster.sandbox.routes._published import published_log
+from marba_dagster.store import schema as s
+from marba_dagster.store.types import utcnow
+from marba_dagster_tests.publish_worker import build_run
+
+REPO = Path(__file__).resolve().parents[1]
+sc = s.scheduled_content
+TOKENS = {"facebook": "fb-token-123", "instagram": "ig-token-456", "x": "x-token-789"}
+ACCOUNTS = {"facebook": "1001", "instagram": "1002", "x": "1003"}
+
+
+@pytest.fixture
+def world(engine, sandbox):
+    """One active brand with a Facebook Page, an Instagram account and an X account."""
+    data = platform_data(sandbox.state)
+    with engine.begin() as conn:
+        conn.execute(s.brands.insert().values(id="b1", name="Cafe Uno", industry="cafe"))
+        for p in ("facebook", "instagram", "x"):
+            data.add_account(p, ACCOUNTS[p], TOKENS[p])
+            conn.execute(s.platform_accounts.insert().values(
+                id=f"acct-{p}", brand_id="b1", platform=p, external_account_id=ACCOUNTS[p],
+                access_token=TOKENS[p]))
+    return {"engine": engine, "sandbox": sandbox, "log": published_log(sandbox.state)}
+
+
+def add_post(engine, pid, *, platform="facebook", minutes=0, body=None, status="scheduled", media=None):
+    media = media if media is not None else (["https://cdn.example.com/a.jpg"] if platform == "instagram" else [])
+    with engine.begin() as conn:
+        conn.execute(sc.insert().values(
+            id=pid, brand_id="b1", platform=platform, body=body or f"post {pid}", media_urls=media,
+            format="image" if media else "text", scheduled_at=utcnow() + timedelta(minutes=minutes),
+            status=status))
+
+
+def post(engine, pid) -> dict:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(sc).where(sc.c.id == pid)).mappings().one())
+
+
+def events(engine, pid) -> list[str]:
+    pe = s.publish_events
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(sa.select(pe.c.status).where(pe.c.scheduled_content_id == pid).order_by(pe.c.id))]
+
+
+def run_once(world, db_url, now=None, graph_url=None, **kw):
+    env = world["sandbox"].env()
+    run, clients = build_run(db_url, graph_url or env["MARBA_GRAPH_API_URL"], env["MARBA_X_API_URL"],
+                             engine=world["engine"], **kw)
+    try:
+        return run.run(now=now)
+    finally:
+        for c in clients:
+            c.close()
+
+
+def closed_port_url() -> str:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now: connections are refused
+    return f"http://127.0.0.1:{port}/graph/v21.0"
+
+
+def test_due_window_catch_up_missed_cancelled_and_edits(world, db_url):
+    engine, log = world["engine"], world["log"]
+    add_post(engine, "gap-30", minutes=-30)  # fell due while the scheduler was down
+    add_post(engine, "gap-10", platform="x", minutes=-10)
+    add_post(engine, "gap-2h", platform="instagram", minutes=-120)
+    add_post(engine, "ahead-3", minutes=3)  # inside the five-minute window
+    add_post(engine, "ahead-20", minutes=20)  # not due yet
+    add_post(engine, "too-late", minutes=-25 * 60)  # beyond the 24h maximum lateness
+    add_post(engine, "cancelled", minutes=-5, body="never send this", status="cancelled")
+    add_post(engine, "edited", minutes=-1, body="first draft")
+    with engine.begin() as conn:  # the user edits the post before it goes out
+        conn.execute(sa.update(sc).where(sc.c.id == "edited").values(body="final text"))
+
+    summary = run_once(world, db_url)
+
+    published = {p for p in ("gap-30", "gap-10", "gap-2h", "ahead-3", "edited") if post(engine, p)["status"] == "published"}
+    assert published == {"gap-30", "gap-10", "gap-2h", "ahead-3", "edited"}
+    assert summary.published == 5
+    assert post(engine, "ahead-20")["status"] == "scheduled"
+    late = post(engine, "too-late")
+    assert late["status"] == "failed" and late["last_error"].startswith("missed:")
+    assert "maximum lateness 24h" in late["last_error"]
+    assert post(engine, "cancelled")["status"] == "cancelled"
+    texts = log.texts()
+    assert texts["final text"] == 1 and "first draft" not in texts and "never send this" not in texts
+    assert all(n == 1 for n in texts.values()) and log.count() == 5
+    row = post(engine, "gap-10")
+    assert row["external_post_id"] and row["published_at"] and row["attempts"] == 1
+    assert events(engine, "gap-30") == ["claimed", "published"]
+    assert events(engine, "too-late") == ["missed"]
+    # A second run publishes nothing again.
+    again = run_once(world, db_url)
+    assert again.published == 0 and log.count() == 5
+
+
+def test_max_lateness_is_configurable(world, db_url):
+    engine = world["engine"]
+    add_post(engine, "two-hours-late", minutes=-120)
+    run_once(world, db_url, max_lateness=timedelta(hours=1))
+    row = post(engine, "two-hours-late")
+    assert row["status"] == "failed" and "maximum lateness 1h" in row["last_error"]
+    assert world["log"].count() == 0
+
+
+def test_three_publisher_processes_publish_200_posts_exactly_once(world, db_url, tmp_path):
+    engine, sandbox = world["engine"], world["sandbox"]
+    for i in range(200):
+        add_post(engine, f"p{i:03d}", platform=("facebook", "instagram", "x")[i % 3], minutes=-(i % 40))
+    env = sandbox.env()
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "marba_dagster_tests.publish_worker", db_url, env["MARBA_GRAPH_API_URL"],
+             env["MARBA_X_API_URL"], "--concurrency", "4", "--wait-file", str(go)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    go.touch()  # all three start claiming at once
+    summaries = []
+    for p in procs:
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err[-2000:]
+        summaries.append(json.loads(out.strip().splitlines()[-1]))
+    log = world["log"]
+    assert log.count() == 200
+    assert max(log.texts().values()) == 1
+    assert sum(x["published"] for x in summaries) == 200
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(sc.c.status, sa.func.count()).group_by(sc.c.status)).all())
+        published_events = conn.execute(sa.select(sa.func.count()).where(s.publish_events.c.status == "published")).scalar_one()
+    assert statuses == {"published": 200}
+    assert published_events == 200
+
+
+def test_killed_between_platform_answer_and_commit_becomes_unknown(world, db_url):
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    add_post(engine, "crashy", minutes=-1, body="crash after send")
+    env = dict(os.environ, **{CRASH_AFTER_SEND_ENV: "1"})
+    senv = sandbox.env()
+    proc = subprocess.run(
+        [sys.executable, "-m", "marba_dagster_tests.publish_worker", db_url, senv["MARBA_GRAPH_API_URL"],
+         senv["MARBA_X_API_URL"], "--concurrency", "1", "--lease", "60"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 86, proc.stderr[-2000:]  # the process really died mid-way
+    assert log.count() == 1  # the platform has the post...
+    row = post(engine, "crashy")
+    assert row["status"] == "publishing" and row["external_post_id"] is None  # ...we never recorded it
+
+    # A run before the lease expires leaves it alone and sends nothing.
+    run_once(world, db_url)
+    assert post(engine, "crashy")["status"] == "publishing"
+    # After the lease: unknown, alerted, never sent again.
+    later = utcnow() + timedelta(seconds=61)
+    summary = run_once(world, db_url, now=later)
+    row = post(engine, "crashy")
+    assert row["status"] == "unknown" and "lease expired" in row["last_error"]
+    assert summary.expired_leases == 1
+    run_once(world, db_url, now=later + timedelta(minutes=10))
+    assert log.count() == 1 and sandbox.request_count("graph_publish.page_feed") == 1
+    assert events(engine, "crashy") == ["claimed", "unknown"]
+    with engine.connect() as conn:
+        kinds = [r[0] for r in conn.execute(sa.select(s.notifications.c.kind))]
+    assert kinds == ["publish_unknown"]
+
+
+@pytest.mark.parametrize("fault", ["apply_then_hang", "apply_then_drop"])
+def test_timeout_or_reset_after_sending_becomes_unknown_without_second_call(world, db_url, fault):
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    add_post(engine, "ambiguous", platform="x", minutes=-1, body="did it go out?")
+    params = {"seconds": 5} if fault == "apply_then_hang" else {}
+    sandbox.faults.add("x_publish.tweets", fault, times=1, **params)
+    summary = run_once(world, db_url, read_timeout=0.5)
+    row = post(engine, "ambiguous")
+    assert row["status"] == "unknown", row["last_error"]
+    assert summary.unknown == 1
+    assert "outcome unknown" in row["last_error"]
+    for minutes in (5, 60):
+        run_once(world, db_url, now=utcnow() + timedelta(minutes=minutes))
+    assert sandbox.request_count("x_publish.tweets") == 1 and log.count("x") == 1
+    assert post(engine, "ambiguous")["status"] == "unknown"
+
+
+def test_connection_refused_is_retried_and_published_once(world, db_url):
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    add_post(engine, "refused", minutes=-1)
+    first = run_once(world, db_url, graph_url=closed_port_url())
+    row = post(engine, "refused")
+    assert first.retry_scheduled == 1
+    assert row["status"] == "scheduled" and row["attempts"] == 1 and row["next_attempt_at"] > utcnow()
+    assert "connect_failed" in row["last_error"]
+    # Not due again until the backoff has passed.
+    assert run_once(world, db_url).claimed == 0
+    second = run_once(world, db_url, now=row["next_attempt_at"] + timedelta(seconds=1))
+    assert second.published == 1
+    row = post(engine, "refused")
+    assert row["status"] == "published" and row["attempts"] == 2
+    assert log.count() == 1 and sandbox.request_count("graph_publish.page_feed") == 1
+    assert events(engine, "refused") == ["claimed", "retry_scheduled", "claimed", "published"]
+
+
+def test_gives_up_after_three_attempts(world, db_url):
+    engine = world["engine"]
+    add_post(engine, "down", minutes=-1)
+    now = utcnow()
+    for _ in range(3):
+        run_once(world, db_url, now=now, graph_url=closed_port_url())
+        now = max(now, post(engine, "down")["next_attempt_at"] or now) + timedelta(seconds=1)
+    row = post(engine, "down")
+    assert row["status"] == "failed" and row["attempts"] == 3
+    assert row["last_error"].startswith("gave up after 3 attempts")
+
+
+def test_429_with_retry_after_reschedules_after_it(world, db_url):
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    add_post(engine, "throttled", platform="x", minutes=-1)
+    add_post(engine, "also-x", platform="x", minutes=-1)
+    sandbox.faults.add("x_publish.tweets", "rate_limit", times=1, retry_after=600)
+    before = utcnow()
+    summary = run_once(world, db_url, concurrency=1)
+    assert summary.retry_scheduled == 1 and summary.published == 0  # X paused for the run
+    rows = [post(engine, "throttled"), post(engine, "also-x")]
+    retried = [r for r in rows if r["attempts"] == 1]
+    assert len(retried) == 1 and retried[0]["next_attempt_at"] >= before + timedelta(seconds=600)
+    assert "rate limited" in retried[0]["last_error"]
+    assert log.count() == 0
+    later = run_once(world, db_url, now=retried[0]["next_attempt_at"] + timedelta(seconds=1))
+    assert later.published == 2 and log.count("x") == 2
+
+
+@pytest.mark.parametrize("platform", ["x", "facebook"])
+def test_revoked_token_fails_with_reconnect_reason(world, db_url, platform):
+    engine, sandbox = world["engine"], world["sandbox"]
+    platform_data(sandbox.state).revoke(platform, ACCOUNTS[platform])
+    add_post(engine, "revoked", platform=platform, minutes=-1)
+    add_post(engine, "revoked-2", platform=platform, minutes=-2)
+    run_once(world, db_url, concurrency=1)
+    row = post(engine, "revoked")
+    assert row["status"] == "failed" and "reconnect" in row["last_error"]
+    assert TOKENS[platform] not in row["last_error"]
+    with engine.connect() as conn:
+        acct = conn.execute(sa.select(s.platform_accounts).where(s.platform_accounts.c.id == f"acct-{platform}")).mappings().one()
+    assert acct["needs_reconnect"] is True and acct["reconnect_reason"]
+    second = post(engine, "revoked-2")
+    assert second["status"] == "failed" and "reconnect" in second["last_error"]
+    assert world["log"].count() == 0
+
+
+def test_duplicate_rejection_is_permanent(world, db_url):
+    engine = world["engine"]
+    add_post(engine, "d1", platform="x", minutes=-3, body="same words")
+    add_post(engine, "d2", platform="x", minutes=-1, body="same words")
+    run_once(world, db_url, concurrency=1)
+    assert post(engine, "d1")["status"] == "published"
+    row = post(engine, "d2")
+    assert row["status"] == "failed" and "duplicate" in row["last_error"]
+
+
+def test_instagram_container_then_publish_and_unsupported_posts(world, db_url):
+    engine, sandbox = world["engine"], world["sandbox"]
+    add_post(engine, "ig", platform="instagram", minutes=-1, body="new menu")
+    add_post(engine, "ig-no-media", platform="instagram", minutes=-1, media=[])
+    add_post(engine, "ig-carousel", platform="instagram", minutes=-1, body="three mugs",
+             media=["https://cdn.example.com/1.jpg", "https://cdn.example.com/2.jpg", "https://cdn.example.com/3.jpg"])
+    run_once(world, db_url)
+    assert post(engine, "ig-carousel")["status"] == "published"
+    assert sandbox.request_count("graph_publish.ig_container_status") == 1  # polled until FINISHED
+    assert sandbox.request_count("graph_publish.ig_media") == 5  # 1 image + 3 children + 1 carousel
+    assert sandbox.request_count("graph_publish.ig_media_publish") == 2
+    assert post(engine, "ig")["status"] == "published"
+    bad = post(engine, "ig-no-media")
+    assert bad["status"] == "failed" and "need an image" in bad["last_error"]
+
+
+def test_container_failure_is_retried_but_publish_step_500_is_unknown(world, db_url):
+    engine, sandbox = world["engine"], world["sandbox"]
+    add_post(engine, "ig", platform="instagram", minutes=-1)
+    sandbox.faults.add("graph_publish.ig_media", "status_sequence", statuses=[500])
+    run_once(world, db_url)
+    assert post(engine, "ig")["status"] == "scheduled"  # nothing was published: safe to retry
+    sandbox.faults.add("graph_publish.ig_media_publish", "status_sequence", statuses=[500])
+    run_once(world, db_url, now=post(engine, "ig")["next_attempt_at"] + timedelta(seconds=1))
+    assert post(engine, "ig")["status"] == "unknown"
+
+
+def test_asset_publishes_through_dagster(world, db_url, tmp_path):
+    engine, sandbox = world["engine"], world["sandbox"]
+    add_post(engine, "via-dagster", platform="x", minutes=-2)
+    add_post(engine, "unclear", platform="facebook", minutes=-2)
+    sandbox.faults.add("graph_publish.page_feed", "apply_then_drop", times=1)
+    env = sandbox.env()
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = dg.materialize(
+            [published_posts, no_unresolved_posts],
+            instance=instance,
+            resources={
+                "marba_db": MarbaDatabase(url=db_url),
+                "graph_api": ApiEndpoint(base_url=env["MARBA_GRAPH_API_URL"]),
+                "x_api": ApiEndpoint(base_url=env["MARBA_X_API_URL"]),
+                "notifier": Notifier(),
+                "publisher_settings": PublisherSettings(),
+            },
+        )
+    assert result.success
+    meta = result.asset_materializations_for_node("published_posts")[0].metadata
+    assert meta["published"].value == 1 and meta["unknown"].value == 1
+    assert post(engine, "via-dagster")["status"] == "published"
+    assert post(engine, "unclear")["status"] == "unknown"
+    assert world["log"].count("x") == 1
+    check = result.get_asset_check_evaluations()[0]
+    assert check.passed is False and check.metadata["unknown_posts"].value == 1
