@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             counts = sandbox.request_counts()
             weather_calls = counts.get("open_meteo.forecast", 0)
-            trends_calls = counts.get("trends.trending_rss_daily", 0)
+            trends_calls = counts.get("trends.trending_rss", 0)
             news_calls = counts.get("news.search_rss", 0)
             engine = make_engine(url)
             with engine.connect() as conn:

@@ -22,7 +22,7 @@ from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
 
 ASSETS = [weather_signals, trend_signals, seasonal_signals, news_signals, competitor_signals, intelligence_opportunities]
-TRENDS_ROUTE = "trends.trending_rss_daily"
+TRENDS_ROUTE = "trends.trending_rss"
 
 BRANDS = [
     {"id": "oslo-coffee", "name": "Fjord Coffee", "industry": "coffee shop", "country_code": "NO",

@@ -10,7 +10,7 @@ from marba_dagster.connectors.rss import (
 )
 from marba_dagster.sandbox.routes._feeds import BILLION_LAUGHS
 
-TRENDS_ROUTE = "trends.trending_rss_daily"  # the path sandbox_env points MARBA_TRENDS_RSS_URL at
+TRENDS_ROUTE = "trends.trending_rss"  # the path sandbox_env points MARBA_TRENDS_RSS_URL at
 
 REAL_TRENDS = b"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <rss xmlns:atom="http://www.w3.org/2005/Atom" xmlns:ht="https://trends.google.com/trending/rss" version="2.0">

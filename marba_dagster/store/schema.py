@@ -497,6 +497,8 @@ background_jobs = sa.Table(
     sa.Column("circuit_opened_at", UTCDateTime(), nullable=True),
     sa.Column("circuit_reason", sa.Text(), nullable=True),
     sa.Column("probe_run_id", sa.String(64), nullable=True),
+    # The circuit breaker counts only runs started after this (set when a probe closes it).
+    sa.Column("circuit_reset_at", UTCDateTime(), nullable=True),
     sa.Column("health", sa.String(20), nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
     _in("status", JOB_STATES, "status"),

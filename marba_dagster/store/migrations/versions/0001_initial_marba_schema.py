@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('circuit_opened_at', marba_dagster.store.types.UTCDateTime(), nullable=True),
     sa.Column('circuit_reason', sa.Text(), nullable=True),
     sa.Column('probe_run_id', sa.String(length=64), nullable=True),
+    sa.Column('circuit_reset_at', marba_dagster.store.types.UTCDateTime(), nullable=True),
     sa.Column('health', sa.String(length=20), nullable=True),
     sa.Column('updated_at', marba_dagster.store.types.UTCDateTime(), server_default=sa.func.now(), nullable=False),
     sa.CheckConstraint("status IN ('active', 'paused', 'circuit_open')", name=op.f('ck_background_jobs_status')),

@@ -1,0 +1,1 @@
+"""analytics_collector: platform metrics and derived brand metrics (daily partitions)."""

@@ -1,0 +1,189 @@
+"""Collecting one brand's platform accounts: fetch, then write each account atomically.
+
+Each account is fetched completely (every page) before anything is written, and written in
+its own transaction, so a failure (malformed page, rate limit after retries, revoked token)
+leaves that account's rows exactly as they were while the brand's other accounts and all
+other brands go on. A rejected token (HTTP 401, Graph error 190) marks the account
+``needs_reconnect`` with a reason and a ``job_logs`` warning; the token itself never appears
+in any message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+import sqlalchemy as sa
+
+from marba_dagster.connectors.graph import GraphClient
+from marba_dagster.connectors.http import HttpError
+from marba_dagster.connectors.social import AccountSnapshot, PlatformPost, TokenRejected
+from marba_dagster.connectors.x import XClient
+from marba_dagster.store import schema as s
+from marba_dagster.store.db import upsert
+from marba_dagster.store.types import utcnow
+
+COLLECTED_PLATFORMS = ("facebook", "instagram", "x")
+# A post's metrics keep growing for days: each day's run re-reads the posts of this many
+# days (the day itself included) and stores their lifetime totals as that day's snapshot.
+LOOKBACK_DAYS = 7
+
+
+def post_row_id(platform: str, external_post_id: str) -> str:
+    """A stable id for a post first seen by the collector (seeded rows keep theirs)."""
+    digest = hashlib.sha1(f"{platform}:{external_post_id}".encode()).hexdigest()[:24]
+    return f"post-{digest}"
+
+
+def day_start(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=timezone.utc)
+
+
+class AccountsFailed(Exception):
+    """Some of a brand's accounts could not be collected (the others were written)."""
+
+
+@dataclass
+class AccountOutcome:
+    account_id: str
+    platform: str
+    status: str  # ok, reconnect, failed
+    posts: int = 0
+    metric_rows: int = 0
+    followers: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class BrandOutcome:
+    brand_id: str
+    accounts: list[AccountOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[AccountOutcome]:
+        return [a for a in self.accounts if a.status == "failed"]
+
+
+def brand_accounts(conn, brand_id: str) -> list[dict]:
+    pa = s.platform_accounts
+    rows = conn.execute(
+        sa.select(pa.c.id, pa.c.platform, pa.c.external_account_id, pa.c.access_token)
+        .where(pa.c.brand_id == brand_id, pa.c.platform.in_(COLLECTED_PLATFORMS),
+               pa.c.is_active.is_(True), pa.c.needs_reconnect.is_(False))
+        .order_by(pa.c.platform)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def fetch_account(graph: GraphClient | None, x: XClient | None, account: dict,
+                  since: datetime, until: datetime) -> tuple[list[PlatformPost], AccountSnapshot]:
+    platform, ext, token = account["platform"], account["external_account_id"], account["access_token"]
+    if platform == "x":
+        return x.posts(ext, token, since, until), x.followers(ext, token)
+    return graph.posts(platform, ext, token, since, until), graph.followers(platform, ext, token)
+
+
+def write_account(conn, brand_id: str, platform: str, posts: list[PlatformPost],
+                  followers: AccountSnapshot | None, days: list[date],
+                  follower_days: list[date]) -> tuple[int, int]:
+    """Upsert posts, their snapshot per day and the follower count; (posts, metric rows)."""
+    now = utcnow()
+    if posts:
+        upsert(conn, s.content_posts, [
+            {"id": post_row_id(platform, p.external_post_id), "brand_id": brand_id,
+             "platform": platform, "external_post_id": p.external_post_id, "body": p.body,
+             "format": p.format, "published_at": p.published_at, "permalink": p.permalink,
+             "collected_at": now}
+            for p in posts
+        ], ["platform", "external_post_id"],
+            ["body", "format", "published_at", "permalink", "collected_at"])
+    ids: dict[str, str] = {}
+    ext_ids = [p.external_post_id for p in posts]
+    for start in range(0, len(ext_ids), 500):
+        chunk = ext_ids[start:start + 500]
+        for ext, pid, owner in conn.execute(
+            sa.select(s.content_posts.c.external_post_id, s.content_posts.c.id,
+                      s.content_posts.c.brand_id)
+            .where(s.content_posts.c.platform == platform,
+                   s.content_posts.c.external_post_id.in_(chunk))
+        ):
+            if owner == brand_id:
+                ids[ext] = pid
+    metric_rows = []
+    for p in posts:
+        pid = ids.get(p.external_post_id)
+        if pid is None:  # the id belongs to another brand's account: never cross brands
+            continue
+        published = p.published_at.date()
+        for d in days:
+            if published <= d < published + timedelta(days=LOOKBACK_DAYS):
+                metric_rows.append({"post_id": pid, "metric_date": d, **p.metrics(),
+                                    "collected_at": now})
+    upsert(conn, s.post_metrics, metric_rows, ["post_id", "metric_date"])
+    if followers is not None and follower_days:
+        upsert(conn, s.account_metrics, [
+            {"brand_id": brand_id, "platform": platform, "metric_date": d,
+             "followers": followers.followers, "collected_at": now}
+            for d in follower_days
+        ], ["brand_id", "platform", "metric_date"])
+    return len(ids), len(metric_rows)
+
+
+def mark_reconnect(conn, account_row_id: str, reason: str) -> None:
+    conn.execute(
+        s.platform_accounts.update().where(s.platform_accounts.c.id == account_row_id)
+        .values(needs_reconnect=True, reconnect_reason=reason)
+    )
+
+
+def collect_brand(
+    brand_id: str,
+    *,
+    begin: Callable,
+    graph: GraphClient | None,
+    x: XClient | None,
+    days: list[date],
+    today: date,
+    log: Callable[[str | None, str, str], None],
+) -> BrandOutcome:
+    """Collect every connected account of one brand for ``days`` (sorted UTC dates).
+
+    Followers are a point-in-time count: they are written only for days within a day of
+    ``today`` (a backfill of older days keeps the stored history).
+    """
+    since = day_start(days[0] - timedelta(days=LOOKBACK_DAYS - 1))
+    until = day_start(days[-1] + timedelta(days=1))
+    follower_days = [d for d in days if d >= today - timedelta(days=1)]
+    outcome = BrandOutcome(brand_id)
+    with begin() as conn:
+        accounts = brand_accounts(conn, brand_id)
+    for acct in accounts:
+        platform = acct["platform"]
+        result = AccountOutcome(acct["id"], platform, "ok")
+        outcome.accounts.append(result)
+        if not acct["access_token"]:
+            result.status, result.error = "reconnect", "no access token stored"
+            with begin() as conn:
+                mark_reconnect(conn, acct["id"], result.error)
+            log(brand_id, "warning", f"{platform} account {acct['id']} has no token: marked for reconnection")
+            continue
+        try:
+            posts, followers = fetch_account(graph, x, acct, since, until)
+        except TokenRejected as err:
+            result.status, result.error = "reconnect", err.reason
+            with begin() as conn:
+                mark_reconnect(conn, acct["id"], err.reason)
+            log(brand_id, "warning",
+                f"{platform} account {acct['id']} needs reconnection: {err.reason}")
+            continue
+        except HttpError as err:
+            result.status, result.error = "failed", f"{type(err).__name__}: {err}"
+            log(brand_id, "error", f"{platform} account {acct['id']} not collected: {result.error}")
+            continue
+        with begin() as conn:
+            result.posts, result.metric_rows = write_account(
+                conn, brand_id, platform, posts, followers, days, follower_days)
+        result.followers = followers.followers
+    return outcome

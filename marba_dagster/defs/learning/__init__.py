@@ -1,0 +1,1 @@
+"""learning_engine: patterns with lift, confidence and significance."""

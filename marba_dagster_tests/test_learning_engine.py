@@ -1,0 +1,116 @@
+"""The learning engine end to end on a real database: asset, API, automation condition."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from marba_dagster.api.learning import LearningEngine
+from marba_dagster.defs.analytics.assets import brand_daily_metrics, platform_metrics
+from marba_dagster.defs.learning.assets import learning_automation_sensor, learning_patterns
+from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
+from marba_dagster.store import schema as s
+from marba_dagster.store.db import insert_many
+from marba_dagster.store.types import utcnow
+from marba_dagster_tests.learning_fixtures import planted_posts
+
+
+def _store(engine, brands: dict[str, str], posts: pd.DataFrame) -> None:
+    now = utcnow()
+    with engine.begin() as conn:
+        insert_many(conn, s.brands, [
+            {"id": b, "name": b.title(), "industry": "cafe", "timezone": tz, "keywords": ["beans"]}
+            for b, tz in brands.items()])
+        if posts.empty:
+            return
+        insert_many(conn, s.content_posts, [
+            {"id": r.post_id, "brand_id": r.brand_id, "platform": r.platform,
+             "external_post_id": r.external_post_id, "body": r.body, "format": r.format,
+             "published_at": r.published_at.to_pydatetime() if hasattr(r.published_at, "to_pydatetime") else r.published_at}
+            for r in posts.itertuples()])
+        rows = []
+        for r in posts.itertuples():
+            metrics = {c: int(getattr(r, c)) for c in ("impressions", "reach", "likes", "comments",
+                                                      "shares", "saves", "clicks", "video_views")}
+            # An older, smaller snapshot that the engine must ignore (it uses the latest).
+            rows.append({"post_id": r.post_id, "metric_date": now.date() - timedelta(days=3),
+                         **{k: v // 3 for k, v in metrics.items()}, "collected_at": now})
+            rows.append({"post_id": r.post_id, "metric_date": now.date(), **metrics,
+                         "collected_at": now})
+        insert_many(conn, s.post_metrics, rows)
+
+
+def _recent(df: pd.DataFrame) -> pd.DataFrame:
+    # Place the generated posts inside the engine's one-year window.
+    shift = pd.Timestamp(utcnow()) - pd.Timedelta(days=100) - df["published_at"].min()
+    df = df.copy()
+    df["published_at"] = df["published_at"] + pd.Timedelta(days=shift.days // 7 * 7)
+    return df
+
+
+def test_learning_asset_writes_patterns_and_api_ranks_recommendations(db_url, engine):
+    posts = pd.concat([
+        _recent(planted_posts("cafe", "instagram", "America/New_York", 700, seed=11,
+                              start=pd.Timestamp("2025-06-01", tz="UTC").to_pydatetime())),
+        _recent(planted_posts("small", "instagram", "UTC", 8, seed=12)),
+    ])
+    posts["published_at"] = pd.to_datetime(posts["published_at"], utc=True)
+    _store(engine, {"cafe": "America/New_York", "small": "UTC", "empty": "Asia/Tokyo"}, posts)
+
+    result = dg.materialize([learning_patterns], resources={"marba_db": MarbaDatabase(url=db_url)})
+    assert result.success
+    md = result.asset_materializations_for_node("learning_patterns")[0].metadata
+    assert md["brands"].value == 3
+    assert md["patterns_found"].value > 0
+    assert md["recommendable_patterns"].value >= 3
+    assert "pattern_key" in md["preview"].value
+
+    api = LearningEngine(db_url)
+    recs = api.generate_recommendations("cafe")
+    kinds = {(r["pattern_type"], r["pattern_key"]) for r in recs}
+    assert ("content_format", "video") in kinds
+    assert ("hashtag", "#summer") in kinds
+    hours = [r for r in recs if r["pattern_type"] == "best_posting_time" and "-" not in r["pattern_key"]]
+    assert hours and hours[0]["pattern_key"] == "18"
+    assert [r["rank"] for r in recs] == list(range(1, len(recs) + 1))
+    gains = [(r["evidence"]["lift"] - 1) * r["evidence"]["confidence"] for r in recs]
+    assert gains == sorted(gains, reverse=True)
+    assert all(r["evidence"]["confidence"] > 0.5 and r["evidence"]["p_value"] < 0.05 for r in recs)
+    assert "America/New_York" in hours[0]["text"] and "18:00" in hours[0]["text"]
+
+    small = api.get_patterns("small")
+    assert small and {p["confidence"] for p in small} == {0.3}
+    assert api.generate_recommendations("small") == []
+    assert api.get_patterns("empty") == [] and api.generate_recommendations("empty") == []
+
+    # Re-learning replaces the patterns: same set, no duplicates, fresh timestamps.
+    before = {(p["platform"], p["pattern_type"], p["pattern_key"]) for p in api.get_patterns("cafe")}
+    assert api.learn(["cafe"]) == len(before)
+    after = api.get_patterns("cafe")
+    assert {(p["platform"], p["pattern_type"], p["pattern_key"]) for p in after} == before
+
+
+def test_learning_runs_when_a_day_of_analytics_lands():
+    defs = dg.Definitions(assets=[platform_metrics, brand_daily_metrics, learning_patterns],
+                          sensors=[learning_automation_sensor],
+                          resources={"marba_db": MarbaDatabase(url="sqlite:///unused.db"),
+                                     "graph_api": ApiEndpoint(base_url="http://127.0.0.1:9"),
+                                     "x_api": ApiEndpoint(base_url="http://127.0.0.1:9")})
+    assert learning_automation_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    with dg.instance_for_test() as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert first.get_num_requested(learning_patterns.key) == 0
+
+        day = (date.today() - timedelta(days=1)).isoformat()
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=brand_daily_metrics.key, partition=day))
+        second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        assert second.get_num_requested(learning_patterns.key) == 1
+        # Analytics assets themselves are never requested by this condition.
+        assert second.get_num_requested(brand_daily_metrics.key) == 0
+
+        # Handled: nothing more until another day lands.
+        third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
+        assert third.get_num_requested(learning_patterns.key) == 0
