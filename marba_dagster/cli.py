@@ -148,19 +148,39 @@ def sandbox_env_command(port: int, host: str) -> None:
 # ------------------------------------------------------------------------------ running
 
 
+def _numbers(metadata: dict) -> dict:
+    return {
+        k: v
+        for k, v in metadata.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.endswith("_at")
+    }
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else f"{v:,}"
+
+
 def _print_outcome(outcome) -> None:
     if outcome.skipped:
         click.echo(f"    skipped: {outcome.skipped}")
         return
+    by_asset: dict[str, list] = {}
     for mat in outcome.materializations:
-        numbers = {
-            k: v
-            for k, v in mat.metadata.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
-        shown = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in list(numbers.items())[:6])
-        part = f" [{mat.partition}]" if mat.partition else ""
-        click.echo(f"    {mat.asset}{part}: {shown or 'materialized'}")
+        by_asset.setdefault(mat.asset, []).append(mat)
+    for asset, mats in by_asset.items():
+        if len(mats) == 1:
+            shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(_numbers(mats[0].metadata).items())[:6])
+            part = f" [{mats[0].partition}]" if mats[0].partition else ""
+            click.echo(f"    {asset}{part}: {shown or 'materialized'}")
+            continue
+        # One line per asset for per-brand partitions: counts summed over the partitions.
+        totals: dict[str, float] = {}
+        for mat in mats:
+            for k, v in _numbers(mat.metadata).items():
+                if isinstance(v, int):
+                    totals[k] = totals.get(k, 0) + v
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(totals.items())[:5])
+        click.echo(f"    {asset}: {len(mats)} partitions" + (f" ({shown})" if shown else ""))
     for err in outcome.errors:
         click.echo(f"    error: {err}")
 
@@ -258,6 +278,9 @@ def _run_demo(n_brands: int, seed: int, sandbox_port: int) -> None:
             ) from None
         try:
             os.environ.update(server.env(llm=False))
+            # Every demo competitor site lives on the sandbox's one host: relax politeness.
+            os.environ.setdefault("MARBA_FETCH_PER_HOST_CONCURRENCY", "8")
+            os.environ.setdefault("MARBA_FETCH_PER_HOST_INTERVAL", "0")
             _echo_progress(f"      sandbox at {server.base_url}")
             _echo_progress(f"[3/4] seeding {n_brands} demo brands (seed {seed})")
             report = seed_demo(engine, n_brands, seed=seed, sites_base_url=f"{server.base_url}/sites")

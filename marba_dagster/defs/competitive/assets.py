@@ -154,8 +154,15 @@ def competitors_reachable(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
 
 @dg.definitions
 def competitive_definitions() -> dg.Definitions:
-    allowed = os.environ.get("MARBA_FETCH_ALLOWED_HOSTS")
-    settings = SafeFetchSettings(allowed_hosts=dg.EnvVar("MARBA_FETCH_ALLOWED_HOSTS")) if allowed else SafeFetchSettings()
+    kw: dict = {}
+    if os.environ.get("MARBA_FETCH_ALLOWED_HOSTS"):
+        kw["allowed_hosts"] = dg.EnvVar("MARBA_FETCH_ALLOWED_HOSTS")
+    # Politeness per competitor host; the demo's sandbox serves every site from one host.
+    if os.environ.get("MARBA_FETCH_PER_HOST_CONCURRENCY"):
+        kw["per_host_concurrency"] = dg.EnvVar.int("MARBA_FETCH_PER_HOST_CONCURRENCY")
+    if os.environ.get("MARBA_FETCH_PER_HOST_INTERVAL"):
+        kw["per_host_interval"] = float(os.environ["MARBA_FETCH_PER_HOST_INTERVAL"])
+    settings = SafeFetchSettings(**kw)
     return dg.Definitions(
         assets=[competitor_snapshots, competitive_gaps],
         asset_checks=[competitors_reachable],
