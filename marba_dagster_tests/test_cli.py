@@ -16,7 +16,10 @@ MARBA = [sys.executable, "-m", "marba_dagster.cli"]
 
 
 def marba(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 180):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MARBA_")}
+    # A user's shell: no MARBA_* settings and no DAGSTER_HOME unless the test gives them.
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MARBA_") and k != "DAGSTER_HOME"
+    }
     full_env.update(env or {})
     return subprocess.run(
         [*MARBA, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
