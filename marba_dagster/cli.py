@@ -141,7 +141,10 @@ def sandbox_env_command(port: int, host: str) -> None:
     """Print `export` lines pointing every client at a sandbox (for eval in a shell)."""
     from marba_dagster.sandbox.server import sandbox_env
 
-    for key, value in sandbox_env(f"http://{host}:{port}").items():
+    env = sandbox_env(f"http://{host}:{port}")
+    # Every competitor site is on the sandbox's one host: relax per-host politeness.
+    env.update({"MARBA_FETCH_PER_HOST_CONCURRENCY": "8", "MARBA_FETCH_PER_HOST_INTERVAL": "0"})
+    for key, value in env.items():
         click.echo(f"export {key}={value}")
 
 
