@@ -99,3 +99,17 @@ def test_demo_runs_every_job_and_prints_a_summary(tmp_path):
         assert job in out
     assert (tmp_path / ".marba" / "marba.db").exists()
     assert (tmp_path / ".marba" / "dagster_home" / "dagster.yaml").exists()
+
+
+def test_dagster_definitions_validate_passes(tmp_path):
+    """`dagster definitions validate` loads the code location as the webserver does."""
+    repo = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARBA_")}
+    env["DAGSTER_HOME"] = str(tmp_path)
+    dagster = Path(sys.executable).with_name("dagster")
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        capture_output=True, text=True, env=env, cwd=repo, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "All code locations passed validation" in proc.stdout + proc.stderr

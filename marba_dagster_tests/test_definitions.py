@@ -43,6 +43,14 @@ def test_seven_jobs_with_their_schedules_and_crons(defs):
         assert defs.resolve_job_def(name).tags[JOB_TAG] == name
 
 
+def test_the_asset_graph_is_valid(defs):
+    """Partition mappings, deps and resources resolve as `dagster definitions validate` does."""
+    dg.Definitions.validate_loadable(defs)
+    defs.resolve_asset_graph()
+    for spec in catalog.JOBS:
+        defs.resolve_job_def(spec.name)
+
+
 def test_both_names_of_every_job_resolve():
     for name, (alias, _cron) in DESIGN_JOBS.items():
         assert catalog.resolve(name).name == name

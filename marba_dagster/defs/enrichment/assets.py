@@ -49,6 +49,20 @@ INPUTS_CHANGED = (
 ).with_label("inputs changed (new analytics, patterns, engagement, opportunities)")
 
 
+# Daily and hourly collectors feed per-brand sections: each section reads the latest
+# period, so it depends on the upstream's last partition (cheap to evaluate at any scale).
+_TIME_PARTITIONED = {"brand_daily_metrics", "platform_metrics", "engagement_inbox"}
+
+
+def _deps(section: str) -> list[dg.AssetDep]:
+    return [
+        dg.AssetDep(key, partition_mapping=dg.LastPartitionMapping())
+        if key in _TIME_PARTITIONED
+        else dg.AssetDep(key)
+        for key in SECTION_DEPS[section]
+    ]
+
+
 def _hours(section: str) -> str:
     h = TTL[section].total_seconds() / 3600
     return f"{h:g}h" if h < 24 else f"{h / 24:g}d"
@@ -61,7 +75,7 @@ def _section_specs() -> list[dg.AssetSpec]:
         description=f"MIRROR section '{section}': {DESCRIPTIONS[section]}. Cached in enrichment_cache for {_hours(section)}.",
         group_name="enrichment",
         skippable=True,
-        deps=SECTION_DEPS[section],
+        deps=_deps(section),
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=TTL[section]),
         automation_condition=INPUTS_CHANGED,
         kinds={"python", "pandas", "sql"},
