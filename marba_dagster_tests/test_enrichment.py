@@ -288,13 +288,11 @@ def test_refresh_request_sensor_launches_brand_and_section(db_url, engine):
 
 
 def test_automation_condition_requests_sections_when_inputs_update(db_url):
-    @dg.asset(key="learning_patterns")
-    def learning_stub():
-        return None
+    from marba_dagster.defs.learning.assets import learning_patterns
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("brands", ["b1", "b2"])
-    defs = dg.Definitions(assets=[enrichment_sections, learning_stub], resources=_resources(db_url))
+    defs = dg.Definitions(assets=[enrichment_sections, learning_patterns], resources=_resources(db_url))
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     for key in SECTIONS:
         for b in ("b1", "b2"):
