@@ -29,10 +29,13 @@ class EnrichmentEngine:
         return open_database()
 
     def _check_brand(self, engine, brand_id: str) -> None:
+        """Unknown and inactive brands are refused before anything is recorded or run."""
         with engine.connect() as conn:
-            found = conn.execute(sa.select(s.brands.c.id).where(s.brands.c.id == brand_id)).first()
+            found = conn.execute(sa.select(s.brands.c.is_active).where(s.brands.c.id == brand_id)).first()
         if not found:
             raise RunError(f"unknown brand: {brand_id}")
+        if not found.is_active:
+            raise RunError(f"brand {brand_id} is not active")
 
     def _run(self, brand_id: str, sections: list[str]) -> dict[str, Any]:
         from marba_dagster.defs.brands import sync_brand_partitions

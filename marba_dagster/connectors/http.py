@@ -9,7 +9,8 @@ so that the same guarantees hold everywhere:
   never fire while bytes keep trickling in.
 * **Size.** Bodies are streamed and reading stops as soon as ``max_bytes`` is passed (a
   declared ``Content-Length`` over the cap is refused before reading anything), so memory
-  stays bounded whatever the server sends.
+  stays bounded whatever the server sends. The cap counts decoded bytes, and gzip/deflate
+  bodies are inflated at most up to the cap, so a small compressed "bomb" stays bounded too.
 * **Retries.** Attempts are made with tenacity: 429 and 5xx (``retry_on_status``) are retried
   with exponential backoff and jitter, or after the server's ``Retry-After`` (delta-seconds
   or HTTP-date) when it sends one. Requests that may have reached the server are re-sent only
@@ -35,7 +36,8 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote_plus
@@ -832,7 +834,7 @@ class ApiClient:
             watchdog.start()
         buf = bytearray()
         try:
-            for chunk in response.iter_bytes():
+            for chunk in _iter_decoded(response, lambda: cap + 1 - len(buf)):
                 buf += chunk
                 if len(buf) > cap:
                     if truncate:
@@ -862,6 +864,50 @@ class ApiClient:
         # If the watchdog fired just as the body completed, the body is whole: keep it.
         self._count("bytes_received", len(buf))
         return bytes(buf)
+
+
+_ZLIB_ENCODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": -zlib.MAX_WBITS}
+
+
+def _iter_decoded(response: httpx.Response, room: Callable[[], int]) -> Iterator[bytes]:
+    """The body, decoded, in pieces of at most ``room()`` bytes each (``room`` is asked
+    before every piece), so a small compressed body that inflates enormously ("zip bomb")
+    never produces more than the reader's cap at once. gzip and deflate (what httpx
+    offers) are decoded here with a bounded decompressor, the same way httpx decodes them;
+    anything else (stacked or other encodings) goes through httpx's own decoders."""
+    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
+    encodings = [e for e in encodings if e and e != "identity"]
+    if not encodings:
+        yield from response.iter_raw()
+        return
+    if len(encodings) > 1 or encodings[0] not in _ZLIB_ENCODINGS:
+        yield from response.iter_bytes()
+        return
+    wbits = _ZLIB_ENCODINGS[encodings[0]]
+    decoder = zlib.decompressobj(wbits)
+    first = True
+    for raw in response.iter_raw():
+        data = raw
+        while data:
+            try:
+                out = decoder.decompress(data, max(1, room()))
+            except zlib.error as exc:
+                if first and wbits < 0:  # "deflate" sent zlib-wrapped: accepted, like httpx
+                    decoder, first = zlib.decompressobj(), False
+                    continue
+                raise httpx.DecodingError(str(exc)) from exc
+            first = False
+            data = decoder.unconsumed_tail
+            if out:
+                yield out
+            elif data:  # no progress possible (cannot happen with max_length >= 1)
+                raise httpx.DecodingError("compressed body made no progress")
+    try:
+        rest = decoder.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(str(exc)) from exc
+    if rest:
+        yield rest
 
 
 def _socket_of(response: httpx.Response) -> socket.socket | None:

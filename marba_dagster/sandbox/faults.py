@@ -26,6 +26,9 @@ Generic kinds and their parameters (defaults in brackets):
                      body, or a generated JSON body of this many bytes
 ``oversized_body``   megabytes [50] of valid JSON generated lazily (never held in memory);
                      declare_length [false] sends Content-Length up front; chunk_kb [64]
+``gzip_bomb``        200 with ``Content-Encoding: gzip`` whose small body (about 1 KB per
+                     MB) inflates to megabytes [100] of JSON; compressed bytes are sent in
+                     writes of chunk_kb [64], generated lazily (bounded memory)
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import json
 import math
 import threading
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +72,7 @@ GENERIC_KINDS: dict[str, dict[str, Any]] = {
     "truncated_body": {"mode": "connection", "fraction": 0.5},
     "slow_drip": {"chunk_bytes": 1, "interval": 1.0, "size": None},
     "oversized_body": {"megabytes": 50.0, "declare_length": False, "chunk_kb": 64},
+    "gzip_bomb": {"megabytes": 100.0, "chunk_kb": 64},
 }
 _PRE_KINDS = frozenset({"latency"})
 _RESPONSE_KINDS = frozenset(GENERIC_KINDS) - _PRE_KINDS
@@ -249,10 +254,17 @@ class FaultRegistry:
                 f.hits += 1
             return out
 
-    def take_first(self, route: str, kinds: Iterable[str]) -> tuple[Fault, int] | None:
-        """Consume one hit of the first active fault of these kinds, if any."""
+    def take_first(
+        self, route: str, kinds: Iterable[str], *, predicate: Callable[[Fault], bool] | None = None
+    ) -> tuple[Fault, int] | None:
+        """Consume one hit of the first active fault of these kinds, if any; with
+        ``predicate``, of the first one it accepts (the others are left untouched). The
+        predicate runs under the registry's lock: keep it quick and do not call back into
+        the registry."""
         with self._lock:
             for f in self._matching(route, kinds):
+                if predicate is not None and not predicate(f):
+                    continue
                 idx = f.hits
                 f.hits += 1
                 return f, idx
@@ -341,6 +353,25 @@ async def _oversized(total: int, chunk: int):
     yield tail
 
 
+async def _gzip_bomb(total: int, chunk: int):
+    """A gzip stream of ``total`` bytes of JSON, sent ``chunk`` compressed bytes at a time."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    head, tail = b'{"data": "', b'"}'
+    block = b"0" * (1024 * 1024)
+    pending = bytearray(comp.compress(head))
+    left = total - len(head) - len(tail)
+    while left > 0:
+        n = min(len(block), left)
+        pending += comp.compress(block if n == len(block) else block[:n])
+        left -= n
+        if len(pending) >= chunk:
+            yield bytes(pending)
+            pending.clear()
+            await asyncio.sleep(0)  # let disconnects and other requests through
+    pending += comp.compress(tail) + comp.flush()
+    yield bytes(pending)
+
+
 async def apply_faults(
     registry: FaultRegistry,
     route: str,
@@ -390,6 +421,12 @@ async def apply_faults(
         headers = {"content-length": str(total)} if p["declare_length"] else {}
         chunk = max(1, int(p["chunk_kb"] * 1024))
         return StreamingResponse(_oversized(total, chunk), media_type="application/json", headers=headers)
+
+    if kind == "gzip_bomb":
+        total = int(p["megabytes"] * 1024 * 1024)
+        chunk = max(1, int(p["chunk_kb"] * 1024))
+        return StreamingResponse(_gzip_bomb(total, chunk), media_type="application/json",
+                                 headers={"content-encoding": "gzip"})
 
     # The remaining kinds reshape the real answer.
     real = await handler(request)

@@ -394,7 +394,10 @@ competitive_intelligence_snapshots = sa.Table(
     sa.Column("positioning_text", sa.Text(), nullable=True),
     sa.Column("text", sa.Text(), nullable=True),
     sa.Column("error", sa.Text(), nullable=True),
+    # The Dagster run that took it: a retried run replaces its own rows (see monitor.py).
+    sa.Column("run_id", sa.String(64), nullable=True),
     sa.Index(None, "competitor_id", "url", "fetched_at"),
+    sa.Index(None, "brand_id", "run_id"),
 )
 
 messaging_shifts = sa.Table(
@@ -565,5 +568,7 @@ notifications = sa.Table(
     sa.Column("text", sa.Text(), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("error", sa.Text(), nullable=True),
+    # Webhook pushes tried so far; a failed push is tried again up to a bound (alerts.py).
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     _created(),
 )

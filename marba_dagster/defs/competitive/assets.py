@@ -63,7 +63,7 @@ def competitor_snapshots(
                 def work(brand_id=brand_id):
                     with marba_db.begin() as conn:
                         return process_brand(conn, brand_id, comps[brand_id], results, now,
-                                             failure_limit=safe_fetch.failure_limit)
+                                             failure_limit=safe_fetch.failure_limit, run_id=context.run.run_id)
 
                 outcome = batch.run(brand_id, work)
                 if outcome is None:

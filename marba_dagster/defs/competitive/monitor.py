@@ -110,11 +110,14 @@ def competitor_urls(comp: dict[str, Any]) -> list[tuple[str, str]]:
     return urls
 
 
-def _recent_snapshots(conn: Connection, competitor_id: str, url: str, kind: str, limit: int) -> list[dict[str, Any]]:
+def _recent_snapshots(conn: Connection, competitor_id: str, url: str, kind: str, limit: int,
+                      run_id: str | None = None) -> list[dict[str, Any]]:
+    """Latest good snapshots first, from earlier runs only (never the current run's own)."""
     t = s.competitive_intelligence_snapshots
+    earlier = sa.true() if run_id is None else sa.or_(t.c.run_id.is_(None), t.c.run_id != run_id)
     rows = conn.execute(
         sa.select(t.c.content_hash, t.c.text, t.c.prices, t.c.products, t.c.positioning_text, t.c.feed_items, t.c.fetched_at)
-        .where(t.c.competitor_id == competitor_id, t.c.url == url, t.c.kind == kind, t.c.error.is_(None))
+        .where(t.c.competitor_id == competitor_id, t.c.url == url, t.c.kind == kind, t.c.error.is_(None), earlier)
         .order_by(t.c.fetched_at.desc())
         .limit(limit)
     ).mappings()
@@ -165,7 +168,7 @@ def _signal_row(brand_id: str, comp: dict[str, Any], url: str, source: str, chan
 _SNAPSHOT_DEFAULTS: dict[str, Any] = {
     "status_code": None, "content_hash": None, "title": None, "meta_description": None,
     "headlines": [], "prices": [], "products": [], "feed_items": [], "positioning_text": None,
-    "text": None, "error": None,
+    "text": None, "error": None, "run_id": None,
 }
 
 
@@ -187,9 +190,27 @@ def process_brand(
     *,
     thresholds: ChangeThresholds = ChangeThresholds(),
     failure_limit: int = 3,
+    run_id: str | None = None,
 ) -> BrandOutcome:
-    """Snapshots, change signals, messaging shifts and reachability for one brand."""
+    """Snapshots, change signals, messaging shifts and reachability for one brand.
+
+    With ``run_id`` (the Dagster run), a retry of the same run is idempotent: the run's own
+    snapshots from an earlier attempt are replaced (same transaction), changes are measured
+    against the previous run's snapshots, a competitor's failure counts once per run, and a
+    messaging shift is one row per run.
+    """
     out = BrandOutcome()
+    t = s.competitive_intelligence_snapshots
+    already_failed: set[str] = set()  # competitors whose failure this run already counted
+    if run_id is not None:
+        earlier: dict[str, bool] = {}
+        for cid, err in conn.execute(sa.select(t.c.competitor_id, t.c.error).where(
+                t.c.brand_id == brand_id, t.c.run_id == run_id)):
+            earlier[cid] = earlier.get(cid, True) and err is not None
+        already_failed = {cid for cid, all_failed in earlier.items() if all_failed}
+        if earlier:
+            conn.execute(t.delete().where(t.c.brand_id == brand_id, t.c.run_id == run_id))
+    stamp = run_id if run_id is not None else now.isoformat()
     snap_rows: list[dict[str, Any]] = []
     signal_rows: list[dict[str, Any]] = []
     shift_rows: list[dict[str, Any]] = []
@@ -200,8 +221,8 @@ def process_brand(
         errors: list[str] = []
         for kind, url in urls:
             res = results.get(url)
-            base = {"id": _id(brand_id, comp["id"], kind, url, now.isoformat()), "brand_id": brand_id,
-                    "competitor_id": comp["id"], "url": url, "kind": kind, "fetched_at": now}
+            base = {"id": _id(brand_id, comp["id"], kind, url, stamp), "brand_id": brand_id,
+                    "competitor_id": comp["id"], "url": url, "kind": kind, "fetched_at": now, "run_id": run_id}
             if res is None or isinstance(res, HttpError):
                 msg = _error_text(res) if res is not None else "not fetched"
                 errors.append(msg)
@@ -228,7 +249,7 @@ def process_brand(
             row = page.as_row()
             row["text"] = (row["text"] or "")[:TEXT_CAP]
             snap_rows.append({**base, "status_code": res.status, **row})
-            history = _recent_snapshots(conn, comp["id"], url, "page", thresholds.messaging_baseline_size)
+            history = _recent_snapshots(conn, comp["id"], url, "page", thresholds.messaging_baseline_size, run_id)
             previous = history[0] if history else None
             changes = detect_page_changes(previous, row, thresholds)
             if previous and (previous.get("positioning_text") or "") != row["positioning_text"]:
@@ -236,7 +257,7 @@ def process_brand(
                 if shift is not None:
                     changes.append(shift)
                     shift_rows.append({
-                        "id": _id(brand_id, comp["id"], url, "shift", now.isoformat()), "brand_id": brand_id,
+                        "id": _id(brand_id, comp["id"], url, "shift", stamp), "brand_id": brand_id,
                         "competitor_id": comp["id"], "url": url, "shift_score": shift.details["shift_score"],
                         "terms_gained": shift.details["terms_gained"], "terms_lost": shift.details["terms_lost"],
                         "before_text": shift.details["before_text"], "after_text": shift.details["after_text"],
@@ -250,7 +271,7 @@ def process_brand(
         # Reachability: a run where every URL of the competitor failed counts as a failure.
         c = s.competitors
         if urls and ok == 0:
-            failures = int(comp.get("consecutive_failures") or 0) + 1
+            failures = int(comp.get("consecutive_failures") or 0) + (0 if comp["id"] in already_failed else 1)
             state = "unreachable" if failures >= failure_limit else "failing"
             conn.execute(c.update().where(c.c.id == comp["id"]).values(
                 consecutive_failures=failures, reachability=state, last_error=errors[0] if errors else None,
@@ -273,7 +294,7 @@ def process_brand(
     upsert(conn, s.intelligence_signals, list(by_key.values()), ["brand_id", "signal_type", "dedup_key"],
            ["title", "payload", "valid_until", "strength"])
     if shift_rows:
-        upsert(conn, s.messaging_shifts, shift_rows, ["id"], [])
+        upsert(conn, s.messaging_shifts, shift_rows, ["id"])  # a retry's result replaces its own
     if reasons:
         upsert(conn, s.enrichment_schedule, [{
             "brand_id": brand_id, "section": "reimagine", "invalidated_at": now,

@@ -1,14 +1,17 @@
 """Alerts pushed once: a row in ``notifications`` keyed by the event, then the webhook.
 
-The row is inserted first (``dedup_key`` is unique); only the process whose insert wins
-sends, so an event seen by several runs, or by runs racing each other, is pushed once.
-A push that failed stays ``failed`` with its error for the app to show; it is not re-sent
-automatically (the event is still visible where it lives: the post, the inbox item).
+The row is inserted first (``dedup_key`` is unique); a call sends only after claiming the
+row (one conditional UPDATE, so exactly one of several racing callers wins), so an event
+seen by several runs, or by runs racing each other, is pushed once. A push that failed
+stays ``failed`` with its error and is tried again by the next call for the same key, up to
+``MAX_PUSH_ATTEMPTS`` pushes in all (counted in ``attempts``); a push that succeeded is
+never sent again.
 """
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -20,7 +23,20 @@ from marba_dagster.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
+MAX_PUSH_ATTEMPTS = 3  # webhook pushes per alert, the first included
 _WEBHOOK_POLICY = HttpPolicy(connect_timeout=5, read_timeout=10, deadline=20, max_attempts=2)
+
+
+def _describe(err: HttpError, webhook_url: str) -> str:
+    """The failure without the webhook URL: a Slack-style URL is itself the credential."""
+    text = f"webhook push failed: {err.message}"
+    if err.status is not None and f"HTTP {err.status}" not in text:
+        text += f" (HTTP {err.status})"
+    path = urlsplit(webhook_url).path
+    for secret in (webhook_url, path if len(path) > 1 else None):
+        if secret:
+            text = text.replace(secret, "<webhook>")
+    return text[:500]
 
 
 def push_once(
@@ -34,25 +50,23 @@ def push_once(
 ) -> str:
     """Push ``text`` to the Slack-compatible webhook once per ``dedup_key``.
 
-    Returns ``duplicate`` (already pushed or being pushed), ``sent``, ``failed`` or
-    ``logged`` (no webhook configured: recorded only).
+    Returns ``sent``, ``failed`` (this attempt failed; the next call tries again while
+    attempts remain), ``logged`` (no webhook configured: recorded only) or ``duplicate``
+    (nothing done: already sent or logged, being sent, or out of attempts).
     """
+    n = s.notifications
     with engine.begin() as conn:
-        before = conn.execute(
-            sa.select(sa.func.count()).select_from(s.notifications).where(s.notifications.c.dedup_key == dedup_key)
-        ).scalar_one()
-        if before:
-            return "duplicate"
         upsert(
-            conn, s.notifications,
+            conn, n,
             [{"dedup_key": dedup_key, "kind": kind, "brand_id": brand_id, "text": text[:4000],
-              "status": "pending", "created_at": utcnow()}],
+              "status": "pending", "attempts": 0, "created_at": utcnow()}],
             ["dedup_key"], [],
         )
+        claimable = sa.or_(n.c.status == "pending",
+                           sa.and_(n.c.status == "failed", n.c.attempts < MAX_PUSH_ATTEMPTS))
         mine = conn.execute(
-            sa.update(s.notifications)
-            .where(s.notifications.c.dedup_key == dedup_key, s.notifications.c.status == "pending")
-            .values(status="sending")
+            sa.update(n).where(n.c.dedup_key == dedup_key, claimable)
+            .values(status="sending", attempts=n.c.attempts + 1, text=text[:4000])
         ).rowcount
     if not mine:
         return "duplicate"
@@ -66,10 +80,8 @@ def push_once(
                 client.post("", json={"text": text})
             status, error = "sent", None
         except HttpError as err:
-            status, error = "failed", str(err)[:500]
+            status, error = "failed", _describe(err, webhook_url)
             log.warning("alert push failed: %s", error)
     with engine.begin() as conn:
-        conn.execute(
-            sa.update(s.notifications).where(s.notifications.c.dedup_key == dedup_key).values(status=status, error=error)
-        )
+        conn.execute(sa.update(n).where(n.c.dedup_key == dedup_key).values(status=status, error=error))
     return status

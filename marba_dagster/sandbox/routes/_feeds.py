@@ -50,18 +50,15 @@ INVALID_XML = b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><chan
 
 def take_matching(registry: FaultRegistry, route: str, value: str) -> Fault | None:
     """Consume one hit of the first active feed fault of ``route`` whose ``match`` is in
-    ``value``. (FaultRegistry.take_first has no predicate, so this walks its list under its
-    lock, counting the hit exactly like take_first.)"""
+    ``value`` (case-insensitively; a fault without ``match`` matches every request)."""
     needle = (value or "").lower()
-    with registry._lock:  # noqa: SLF001 - the registry offers no filtered take
-        for f in registry._faults:  # noqa: SLF001
-            if f.kind not in FEED_FAULT_KINDS or f.route not in (route, "*") or f.exhausted:
-                continue
-            match = f.params.get("match")
-            if match is None or str(match).lower() in needle:
-                f.hits += 1
-                return f
-    return None
+
+    def matches(fault: Fault) -> bool:
+        match = fault.params.get("match")
+        return match is None or str(match).lower() in needle
+
+    hit = registry.take_first(route, FEED_FAULT_KINDS, predicate=matches)
+    return hit[0] if hit else None
 
 
 def fault_response(fault: Fault, render: Callable[[], str]) -> Response:

@@ -355,6 +355,7 @@ def upgrade() -> None:
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
     sa.Column('created_at', marba_dagster.store.types.UTCDateTime(), server_default=sa.func.now(), nullable=False),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_notifications_brand_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),
@@ -426,11 +427,13 @@ def upgrade() -> None:
     sa.Column('positioning_text', sa.Text(), nullable=True),
     sa.Column('text', sa.Text(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('run_id', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_competitive_intelligence_snapshots_brand_id_brands'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['competitor_id'], ['competitors.id'], name=op.f('fk_competitive_intelligence_snapshots_competitor_id_competitors'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_competitive_intelligence_snapshots'))
     )
     with op.batch_alter_table('competitive_intelligence_snapshots', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_competitive_intelligence_snapshots_brand_id_run_id'), ['brand_id', 'run_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_competitive_intelligence_snapshots_competitor_id_url_fetched_at'), ['competitor_id', 'url', 'fetched_at'], unique=False)
 
     op.create_table('messaging_shifts',
@@ -504,6 +507,7 @@ def downgrade() -> None:
     op.drop_table('messaging_shifts')
     with op.batch_alter_table('competitive_intelligence_snapshots', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_competitive_intelligence_snapshots_competitor_id_url_fetched_at'))
+        batch_op.drop_index(batch_op.f('ix_competitive_intelligence_snapshots_brand_id_run_id'))
 
     op.drop_table('competitive_intelligence_snapshots')
     with op.batch_alter_table('scheduled_content', schema=None) as batch_op:

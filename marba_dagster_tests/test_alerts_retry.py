@@ -1,0 +1,56 @@
+"""push_once: a webhook push that failed is tried again by the next call for the same key,
+at most MAX_PUSH_ATTEMPTS pushes in all, and a push that succeeded is never sent twice.
+Real sandbox webhook with faults, real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from marba_dagster.defs.publishing.alerts import MAX_PUSH_ATTEMPTS, push_once
+from marba_dagster.sandbox.routes.webhook import ROUTE, WebhookState
+from marba_dagster.store import schema as s
+
+
+def _row(engine, key):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(s.notifications).where(s.notifications.c.dedup_key == key)).mappings().one()
+
+
+def _texts(sandbox):
+    return [r["payload"]["text"] for r in sandbox.state.module_state("webhook", WebhookState).all()]
+
+
+def test_failed_push_is_retried_then_sent_once(engine, sandbox):
+    url = sandbox.url("/webhook/slack/T000/B000/secret")
+    sandbox.faults.add(ROUTE, "status_sequence", statuses=[500, 503])
+    results = [push_once(engine, url, dedup_key="k1", kind="test", text="post p1 failed") for _ in range(4)]
+    assert results == ["failed", "failed", "sent", "duplicate"]
+    row = _row(engine, "k1")
+    assert (row["status"], row["attempts"], row["error"]) == ("sent", 3, None)
+    assert _texts(sandbox) == ["post p1 failed"]
+    assert sandbox.request_count(ROUTE) == 3
+
+
+def test_attempts_are_bounded_and_the_error_kept(engine, sandbox, caplog):
+    url = sandbox.url("/webhook/slack/T000/B000/secret")
+    sandbox.faults.add(ROUTE, "rate_limit", status=500)  # every request
+    results = [push_once(engine, url, dedup_key="k2", kind="test", text="job unhealthy") for _ in range(MAX_PUSH_ATTEMPTS + 2)]
+    assert results == ["failed"] * MAX_PUSH_ATTEMPTS + ["duplicate", "duplicate"]
+    row = _row(engine, "k2")
+    assert row["status"] == "failed" and row["attempts"] == MAX_PUSH_ATTEMPTS and "500" in row["error"]
+    assert "secret" not in row["error"] and "B000" not in row["error"]  # the URL is the credential
+    assert sandbox.request_count(ROUTE) == MAX_PUSH_ATTEMPTS
+    assert "push failed" in caplog.text and "B000" not in caplog.text
+    sandbox.faults.clear()
+    assert push_once(engine, url, dedup_key="k2", kind="test", text="job unhealthy") == "duplicate"
+    assert _texts(sandbox) == []
+
+
+def test_sent_and_logged_alerts_are_not_repeated(engine, sandbox):
+    url = sandbox.url("/webhook/slack/T000/B000/secret")
+    assert push_once(engine, url, dedup_key="k3", kind="test", text="once") == "sent"
+    assert push_once(engine, url, dedup_key="k3", kind="test", text="once") == "duplicate"
+    assert push_once(engine, None, dedup_key="k4", kind="test", text="no hook") == "logged"
+    assert push_once(engine, url, dedup_key="k4", kind="test", text="no hook") == "duplicate"
+    assert _texts(sandbox) == ["once"]
+    assert (_row(engine, "k3")["attempts"], _row(engine, "k4")["attempts"]) == (1, 1)
