@@ -9,7 +9,7 @@ UI_PORT ?= 3000
 # pytest-xdist workers; 2 on this 2-core machine.
 TEST_WORKERS ?= 2
 
-.PHONY: install browser demo test test-fast ui sandbox bench validate clean
+.PHONY: install browser demo test test-fast ui sandbox bench bench-full-cycle validate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ validate: install
 
 bench: install
 	$(BIN)/python -m bench.run
+
+## The full daily cycle on PostgreSQL at four sizes (long: about 40 minutes).
+bench-full-cycle: install
+	$(BIN)/python -m bench.full_cycle --brands 100 300 1000 3000
 
 clean:
 	rm -rf .marba

@@ -9,7 +9,9 @@ when the caller asks for strictness (brand-partitioned assets) or when every bra
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -21,6 +23,11 @@ from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store.queries import active_brand_ids, existing_brand_ids, write_job_log
 
 T = TypeVar("T")
+K = TypeVar("K")
+
+# Brands whose outside-API calls are in flight at once in the collectors (I/O-bound work:
+# each brand waits on the platform's latency, so overlapping brands hides it).
+BRAND_CONCURRENCY = 8
 
 
 def job_name_for(context: dg.AssetExecutionContext) -> str:
@@ -126,6 +133,51 @@ class BrandBatch:
             "brands_processed": len(self.succeeded),
             "brands_failed": len(self.failed),
         }
+
+
+def prefetch(
+    keys: Iterable[K], fn: Callable[[K], T], *, workers: int | None = None
+) -> Iterator[tuple[K, Future[T]]]:
+    """``(key, future of fn(key))`` in the order of ``keys``, with up to ``workers`` calls
+    running in threads and at most ``2 * workers`` results held at a time (bounded memory).
+
+    The caller consumes the futures in order on its own thread (``future.result()`` re-raises
+    the call's exception there), so per-brand bookkeeping (``BrandBatch``, writes, totals)
+    stays sequential and exactly as without threads; only the calls overlap. ``workers=1``
+    runs every call on the caller's thread when its turn comes (the default is
+    ``BRAND_CONCURRENCY``, read at call time).
+    """
+    workers = BRAND_CONCURRENCY if workers is None else workers
+    if workers <= 1:
+        for key in keys:
+            fut: Future[T] = Future()
+            try:
+                fut.set_result(fn(key))
+            except Exception as exc:  # handed to the caller through result(), as with threads
+                fut.set_exception(exc)
+            yield key, fut
+        return
+    it = iter(keys)
+    with ThreadPoolExecutor(workers, thread_name_prefix="marba-brand") as pool:
+        pending: deque[tuple[K, Future[T]]] = deque()
+
+        def top_up() -> None:
+            while len(pending) < 2 * workers:
+                try:
+                    key = next(it)
+                except StopIteration:
+                    return
+                pending.append((key, pool.submit(fn, key)))
+
+        top_up()
+        try:
+            while pending:
+                item = pending.popleft()
+                top_up()
+                yield item
+        finally:
+            for _, fut in pending:
+                fut.cancel()
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Iterable[str], limit: int = 20) -> str:

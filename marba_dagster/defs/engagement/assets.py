@@ -21,7 +21,7 @@ from marba_dagster.connectors.engagement import GbpReviews, GraphEngagement, Inb
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.core.priority import URGENT, prioritise
 from marba_dagster.core.sentiment import analyzer
-from marba_dagster.defs.common import BrandBatch, markdown_table, scoped_brand_ids
+from marba_dagster.defs.common import BrandBatch, markdown_table, prefetch, scoped_brand_ids
 from marba_dagster.defs.partitions import hourly_partitions
 from marba_dagster.defs.publishing.alerts import push_once
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
@@ -197,10 +197,15 @@ def engagement_inbox(
     with graph_api.client("graph_engagement") as g, x_api.client("x_engagement") as x, gbp_api.client("gbp_reviews") as gb:
         collectors = Collectors(GraphEngagement(g), XEngagement(x), GbpReviews(gb))
 
-        for brand_id in brands:
-            def work(brand_id=brand_id):
-                rows, errors = collect_brand(engine, brand_id, window_end, collectors,
-                                             lambda m: batch.log(brand_id, "warning", m))
+        def fetch(brand_id: str) -> tuple[list[dict], list[str]]:
+            return collect_brand(engine, brand_id, window_end, collectors,
+                                 lambda m: batch.log(brand_id, "warning", m))
+
+        # The platform calls of several brands overlap (threads); storing, pushing and the
+        # per-brand bookkeeping run here, one brand at a time, in the brands' order.
+        for brand_id, fetched in prefetch(brands, fetch):
+            def work(brand_id=brand_id, fetched=fetched):
+                rows, errors = fetched.result()
                 store_rows(engine, rows)
                 totals["items"] += len(rows)
                 totals["urgent"] += sum(r["priority"] == URGENT for r in rows)
