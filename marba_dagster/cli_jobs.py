@@ -117,13 +117,18 @@ def jobs_trigger(job: str, brand: str | None) -> None:
     click.echo(f"queued run {run_id}")
 
 
+def _echo_schedule_state(st: dict) -> None:
+    running = "running" if st["schedule_running"] else "stopped"
+    click.echo(f"{st['name']}: {st['state']} (schedule {running})")
+
+
 @jobs.command("pause")
 @click.argument("job")
 def jobs_pause(job: str) -> None:
     """Stop JOB's schedule."""
     with _scheduler() as sched:
         st = sched.pause_job(job)
-    click.echo(f"{st['name']}: {st['state']} (schedule {'running' if st['schedule_running'] else 'stopped'})")
+    _echo_schedule_state(st)
 
 
 @jobs.command("resume")
@@ -132,7 +137,7 @@ def jobs_resume(job: str) -> None:
     """Start JOB's schedule again (also closes an open circuit)."""
     with _scheduler() as sched:
         st = sched.resume_job(job)
-    click.echo(f"{st['name']}: {st['state']} (schedule {'running' if st['schedule_running'] else 'stopped'})")
+    _echo_schedule_state(st)
 
 
 @jobs.command("history")
