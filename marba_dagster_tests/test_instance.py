@@ -54,7 +54,7 @@ def test_production_instance_on_postgres(tmp_path, monkeypatch):
     shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
     instance = dg.DagsterInstance.from_config(str(home))
     try:
-        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.get_ref().storage).__name__ == "PooledPostgresStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
@@ -66,4 +66,60 @@ def test_production_instance_on_postgres(tmp_path, monkeypatch):
         _materialize_on(instance)
     finally:
         instance.dispose()
+        drop_pg_database(url)
+
+
+def _sessions(url: str) -> int:
+    """Sessions PostgreSQL has opened to the database so far (pg_stat_database.sessions)."""
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with eng.connect() as conn:
+            conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+            return int(conn.execute(sa.text(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()")).scalar())
+    finally:
+        eng.dispose()
+
+
+@pytest.mark.parametrize("storage", ["pooled", "stock"])
+def test_pooled_storage_stores_events_on_held_connections(tmp_path, monkeypatch, storage):
+    """The production storage keeps its connections: storing 40 events opens a handful of
+    sessions, where stock dagster-postgres opens at least one per event."""
+    require_postgres()
+    url = create_pg_database("dagster_pool")
+    monkeypatch.setenv("DAGSTER_PG_URL", url)
+    home = tmp_path / "home"
+    home.mkdir()
+    if storage == "pooled":
+        shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    else:
+        (home / "dagster.yaml").write_text("storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n")
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        instance.report_runless_asset_event(dg.AssetMaterialization("warm", partition="w"))
+        before = _sessions(url)
+        for i in range(40):
+            instance.report_runless_asset_event(dg.AssetMaterialization("pool_probe", partition=f"b{i}"))
+        opened = _sessions(url) - before - 1  # minus the session that counted
+        assert instance.get_latest_materialization_event(dg.AssetKey("pool_probe")) is not None
+        if storage == "pooled":
+            assert opened <= 5
+        else:
+            assert opened >= 40
+    finally:
+        instance.dispose()
+        drop_pg_database(url)
+
+
+def test_pooled_storage_rejects_bad_pool_settings(monkeypatch):
+    from marba_dagster.instance_storage import PooledPostgresStorage
+
+    require_postgres()
+    url = create_pg_database("dagster_pool_bad")
+    try:
+        with pytest.raises(ValueError, match="pool_max_overflow"):
+            PooledPostgresStorage(url, pool_max_overflow=-1)
+    finally:
         drop_pg_database(url)
