@@ -120,6 +120,40 @@ def test_skip_when_fresh_makes_no_ai_call_and_costs_to_the_cent(engine, sandbox)
     assert {o.status for o in second.outcomes} == {"skipped"}
 
 
+def test_brand_slices_give_the_results_of_one_pass(engine, sandbox, monkeypatch):
+    """A pass plans, narrates and writes BRANDS_PER_SLICE brands at a time (bounded memory);
+    industry peers are read once for the pass and one model client serves every slice."""
+    from marba_dagster.defs.enrichment import engine as enrichment_engine
+
+    t0 = utcnow()
+    seed_brands(engine, t0, BRANDS)
+
+    def stored() -> dict:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(s.enrichment_cache)).mappings().all()
+        return {(r["brand_id"], r["section"]): (r["input_fingerprint"], {
+            k: v for k, v in r["payload"].items() if k != "generated_at"}) for r in rows}
+
+    whole = run(engine, t0)
+    assert {o.status for o in whole.outcomes} == {"refreshed"}
+    expected = stored()
+    assert len(expected) == len(BRANDS) * len(SECTIONS)
+    assert expected[("b1", "measure")][1]["benchmarks"]["engagement_rate"]["peers"] == 3
+    with engine.begin() as conn:
+        conn.execute(s.enrichment_cache.delete())
+        conn.execute(s.enrichment_schedule.delete())
+    monkeypatch.setattr(enrichment_engine, "BRANDS_PER_SLICE", 1)
+    sliced = run(engine, t0)
+    assert statuses(sliced) == statuses(whole)
+    assert stored() == expected
+    # With the model: one client for the pass, its counters cover every slice.
+    with engine.begin() as conn:
+        conn.execute(s.enrichment_cache.delete())
+    narrated = run(engine, t0, ai=ai_config(sandbox))
+    assert narrated.ai_calls == len(BRANDS) * len(SECTIONS) == llm_calls(sandbox)
+    assert narrated.llm_counters["calls"] == narrated.ai_calls
+
+
 # ------------------------------------------------------------------------- AI faults
 
 

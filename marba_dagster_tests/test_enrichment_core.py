@@ -105,3 +105,37 @@ def test_answer_validation_accepts_strings_and_objects():
                           '"recommendations": ["do x", {"action": "a", "rationale": "r", "priority": "high"}]}')
     assert out["insights"][0] == {"title": "Reach", "detail": "Reach: up"}
     assert out["recommendations"][1]["priority"] == "high"
+
+
+def test_fingerprint_ignores_order_and_representation_but_not_values():
+    from decimal import Decimal
+
+    from marba_dagster.core.enrichment.fingerprint import fingerprint
+
+    base = pd.DataFrame({
+        "brand_id": ["b1", "b1", "b1"],
+        "metric_date": [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)],
+        "reach": [10, 20, 30],
+        "rate": [0.1, float("nan"), 1 / 3],
+        "at": pd.to_datetime(["2026-11-01T10:00Z", "2026-11-02T10:00Z", None], utc=True),
+        "amount": [Decimal("1.50"), Decimal("2.0"), None],
+        "body": ["a\nb", "line", None],
+    })
+    fp = fingerprint("measure", {"daily": base}, {"timezone": "UTC"})
+    # Rows and columns in another order, the same instants in another timezone: same inputs.
+    shuffled = base.iloc[[2, 0, 1]][list(reversed(base.columns))].reset_index(drop=True)
+    shuffled["at"] = shuffled["at"].dt.tz_convert("America/New_York")
+    assert fingerprint("measure", {"daily": shuffled}, {"timezone": "UTC"}) == fp
+    assert fingerprint("measure", {"daily": base.copy()}, {"timezone": "UTC"}) == fp
+    changed = base.copy()
+    changed.loc[1, "reach"] = 21
+    assert fingerprint("measure", {"daily": changed}, {"timezone": "UTC"}) != fp
+    text = base.copy()
+    text.loc[0, "body"] = "a b"
+    assert fingerprint("measure", {"daily": text}, {"timezone": "UTC"}) != fp
+    assert fingerprint("reach", {"daily": base}, {"timezone": "UTC"}) != fp
+    assert fingerprint("measure", {"daily": base}, {"timezone": "Europe/Paris"}) != fp
+    # A frame split differently across inputs is a different input.
+    assert fingerprint("measure", {"daily": base, "other": pd.DataFrame()}, {"timezone": "UTC"}) != fp
+    # No rows is no rows, whatever columns the empty query result had.
+    assert fingerprint("measure", {"daily": pd.DataFrame()}) == fingerprint("measure", {"daily": pd.DataFrame(columns=["a"])})

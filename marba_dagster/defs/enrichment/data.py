@@ -67,35 +67,44 @@ def _patterns(conn, ids) -> pd.DataFrame:
 
 
 def load_section_inputs(
-    conn: Connection, section: str, brands: dict[str, dict[str, Any]], now: datetime
+    conn: Connection, section: str, brands: dict[str, dict[str, Any]], now: datetime,
+    peers: dict[str, tuple[str, pd.DataFrame]] | None = None,
 ) -> dict[str, tuple[dict[str, pd.DataFrame], str]]:
-    """brand id -> (frames for the analyzer, input fingerprint)."""
+    """brand id -> (frames for the analyzer, input fingerprint).
+
+    ``peers`` (industry -> (fingerprint, per-brand KPIs) of the industry's active brands)
+    is filled as industries are first needed and reused by later calls, so a pass that reads
+    its brands in slices loads each industry's peers once.
+    """
     ids = list(brands)
     today = now.date()
     out: dict[str, tuple[dict[str, pd.DataFrame], str]] = {}
     if section == "measure":
-        industries = sorted({b["industry"] for b in brands.values()})
-        peer_ids = [r[0] for r in conn.execute(
-            sa.select(s.brands.c.id).where(s.brands.c.industry.in_(industries), s.brands.c.is_active.is_(True)))]
-        peer_ids = sorted(set(peer_ids) | set(ids))
-        industry_of = dict(conn.execute(sa.select(s.brands.c.id, s.brands.c.industry).where(s.brands.c.id.in_(peer_ids))).all()) if peer_ids else {}
-        daily = _daily(conn, peer_ids, today - timedelta(days=31))
-        if not daily.empty:
-            daily["industry"] = daily["brand_id"].map(industry_of)
-        by_industry = {ind: (daily[daily["industry"] == ind].drop(columns=["industry"]) if not daily.empty else EMPTY)
-                       for ind in industries}
-        industry_fp = {ind: fingerprint("measure-industry", {"daily": df}) for ind, df in by_industry.items()}
-        peer_kpis = {ind: industry_kpis(df, today) for ind, df in by_industry.items()}
-        account = _split(_account(conn, ids, today - timedelta(days=31)), ids)
+        peers = {} if peers is None else peers
+        since = today - timedelta(days=31)
+        missing = sorted({b["industry"] for b in brands.values()} - set(peers))
+        if missing:
+            industry_of = dict(conn.execute(sa.select(s.brands.c.id, s.brands.c.industry).where(
+                s.brands.c.industry.in_(missing), s.brands.c.is_active.is_(True))).all())
+            daily = _daily(conn, sorted(industry_of), since)
+            groups = ({k: g.drop(columns=["industry"]) for k, g in
+                       daily.assign(industry=daily["brand_id"].map(industry_of)).groupby("industry", sort=False)}
+                      if not daily.empty else {})
+            for ind in missing:
+                frame = groups.get(ind, EMPTY)
+                peers[ind] = (fingerprint("measure-industry", {"daily": frame}), industry_kpis(frame, today))
+        own_daily = _split(_daily(conn, ids, since), ids)
+        account = _split(_account(conn, ids, since), ids)
         t = s.content_posts
         posts = _split(_frame(conn, lambda c: sa.select(t.c.brand_id, t.c.id, t.c.platform, t.c.format, t.c.published_at)
                               .where(t.c.brand_id.in_(c), t.c.published_at > now - timedelta(days=31)), ids), ids)
         for b in ids:
             ind = brands[b]["industry"]
-            own = by_industry[ind][by_industry[ind]["brand_id"] == b] if not by_industry[ind].empty else EMPTY
-            frames = {"daily_metrics": own, "peer_kpis": peer_kpis[ind], "account_metrics": account[b], "posts": posts[b]}
+            industry_fp, peer_kpis = peers[ind]
+            own = own_daily[b]
+            frames = {"daily_metrics": own, "peer_kpis": peer_kpis, "account_metrics": account[b], "posts": posts[b]}
             fp = fingerprint("measure", {"own_daily": own, "account": account[b], "posts": posts[b]},
-                             {"industry": ind, "peers": industry_fp[ind]})
+                             {"industry": ind, "peers": industry_fp})
             out[b] = (frames, fp)
     elif section == "intend":
         t = s.brand_objectives
@@ -130,14 +139,19 @@ def load_section_inputs(
     elif section == "optimize":
         patterns = _split(_patterns(conn, ids), ids)
         cp, pm = s.content_posts, s.post_metrics
-        latest = (sa.select(pm.c.post_id, sa.func.max(pm.c.metric_date).label("d")).group_by(pm.c.post_id).subquery())
+        since = now - timedelta(days=60)
 
         def perf_stmt(c):
+            # The latest snapshot of the chunk's recent posts only (not of all post_metrics).
+            latest = (sa.select(pm.c.post_id, sa.func.max(pm.c.metric_date).label("d"))
+                      .join(cp, cp.c.id == pm.c.post_id)
+                      .where(cp.c.brand_id.in_(c), cp.c.published_at > since)
+                      .group_by(pm.c.post_id).subquery())
             return (sa.select(cp.c.brand_id, cp.c.id, cp.c.platform, cp.c.format, cp.c.body, cp.c.published_at,
                               pm.c.impressions, pm.c.likes, pm.c.comments, pm.c.shares, pm.c.saves, pm.c.clicks)
                     .join(latest, latest.c.post_id == cp.c.id)
                     .join(pm, sa.and_(pm.c.post_id == latest.c.post_id, pm.c.metric_date == latest.c.d))
-                    .where(cp.c.brand_id.in_(c), cp.c.published_at > now - timedelta(days=60)))
+                    .where(cp.c.brand_id.in_(c), cp.c.published_at > since))
 
         perf = _split(_frame(conn, perf_stmt, ids), ids)
         for b in ids:

@@ -47,6 +47,8 @@ JOB_NAME = "enrichment_scheduler"
 PROVIDER = "llm"
 OPERATION_PREFIX = "enrichment."
 ANALYZER = "analyzer"
+# Brands planned, narrated and written together (bounded memory; see EnrichmentPass.run).
+BRANDS_PER_SLICE = 500
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ class EnrichmentPass:
         self.run_id = run_id
         self.now = now or utcnow()
         self._logger = logger
+        self._llm: LlmClient | None = None
 
     # -- logging -------------------------------------------------------------------------
 
@@ -249,25 +252,40 @@ class EnrichmentPass:
             return report
         ledger = self._ledger(brands)
         statuses = self._budget_alerts(ledger, list(brands))
-        tasks: list[_Task] = []
-        for section in sections:
-            tasks += self._plan_section(section, brands, statuses, report)
-        ai_tasks = [t for t in tasks if t.decision.allow_ai and t.result is not None and t.result.data_status != "no_data"]
-        if ai_tasks and self.config.ai.configured:
-            self._narrate(ai_tasks, ledger, report)
-        elif ai_tasks:
-            for t in ai_tasks:
-                t.ai_error = None  # no endpoint configured: the analyzer is the intended author
-        for t in tasks:
-            report.outcomes.append(self._write(t))
+        ids = list(brands)
+        peers: dict[str, Any] = {}
+        try:
+            # Brands in slices: memory holds one slice's inputs and results, not every
+            # brand's; the model client (and its rate limiter) and the budget ledger span
+            # the whole pass.
+            for start in range(0, len(ids), BRANDS_PER_SLICE):
+                part = {b: brands[b] for b in ids[start:start + BRANDS_PER_SLICE]}
+                tasks: list[_Task] = []
+                for section in sections:
+                    tasks += self._plan_section(section, part, statuses, report, peers)
+                ai_tasks = [t for t in tasks if t.decision.allow_ai and t.result is not None and t.result.data_status != "no_data"]
+                if ai_tasks and self.config.ai.configured:
+                    self._narrate(ai_tasks, ledger, report)
+                elif ai_tasks:
+                    for t in ai_tasks:
+                        t.ai_error = None  # no endpoint configured: the analyzer is the intended author
+                for t in tasks:
+                    report.outcomes.append(self._write(t))
+                del tasks, ai_tasks
+        finally:
+            if self._llm is not None:
+                report.llm_counters = dict(self._llm.counters)
+                self._llm.close()
+                self._llm = None
         return report
 
     def _plan_section(self, section: str, brands: dict[str, dict[str, Any]],
-                      statuses: dict[str, BudgetStatus], report: RunReport) -> list[_Task]:
+                      statuses: dict[str, BudgetStatus], report: RunReport,
+                      peers: dict[str, Any] | None = None) -> list[_Task]:
         ids = list(brands)
         try:
             with self.engine.connect() as conn:
-                inputs = load_section_inputs(conn, section, brands, self.now)
+                inputs = load_section_inputs(conn, section, brands, self.now, peers)
                 cache = {r["brand_id"]: r for r in conn.execute(
                     sa.select(s.enrichment_cache.c.brand_id, s.enrichment_cache.c.created_at, s.enrichment_cache.c.expires_at,
                               s.enrichment_cache.c.input_fingerprint, s.enrichment_cache.c.generated_by)
@@ -334,15 +352,17 @@ class EnrichmentPass:
             runnable.append((t, messages))
         if not runnable:
             return
-        client = LlmClient(cfg.base_url, cfg.api_key, cfg.model, limits=cfg.limits, max_attempts=cfg.max_attempts,
-                           request_timeout=cfg.request_timeout, deadline=cfg.deadline)
+        if self._llm is None:  # one client per pass: its rate limiter spans every slice
+            self._llm = LlmClient(cfg.base_url, cfg.api_key, cfg.model, limits=cfg.limits,
+                                  max_attempts=cfg.max_attempts, request_timeout=cfg.request_timeout,
+                                  deadline=cfg.deadline)
+        client = self._llm
         started = time.monotonic()
         try:
             jobs = [lambda c, m=m: c.chat(m, max_tokens=cfg.max_output_tokens) for _t, m in runnable]
             results = client.chat_many(jobs, concurrency=cfg.concurrency)
         finally:
-            report.ai_seconds = time.monotonic() - started
-            client.close()
+            report.ai_seconds += time.monotonic() - started
             report.llm_counters = dict(client.counters)
         for (t, _m), res in zip(runnable, results):
             b = t.brand["id"]
