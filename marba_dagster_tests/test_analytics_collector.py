@@ -210,7 +210,10 @@ def test_persistent_429_and_malformed_page_leave_only_that_account_unchanged(db_
     platform_data(sandbox.state).reset()
     _setup(engine, sandbox, likes_bump=100, fill_db=False)
     sandbox.faults.add("x.user_tweets", "rate_limit", retry_after=0.01)
-    sandbox.faults.add("graph.page_posts", "malformed_body", times=1)
+    # Scoped to alpha's Page: brands are fetched concurrently, so "the first request" of
+    # the route could be beta's.
+    sandbox.faults.add("graph.page_posts", "malformed_body", times=1,
+                       path_contains=f"/{ACCOUNT_IDS[('alpha', 'facebook')]}/posts")
     result = _run(db_url, sandbox, day, max_attempts=2)
     assert result.success  # beta succeeded, so the run reports alpha as failed but goes on
     md = result.asset_materializations_for_node("platform_metrics")[0].metadata

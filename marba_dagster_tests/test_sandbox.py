@@ -351,3 +351,16 @@ def test_oversized_fault_is_streamed_not_buffered(http, sandbox):
     assert total == 8 * 1024 * 1024 and "content-length" not in resp.headers
     assert first.startswith(b'{"data": "') and last.endswith(b'"}')  # valid JSON if read whole
     assert time.monotonic() - started < 5
+
+
+def test_fault_scoped_by_path_contains_hits_only_matching_requests(http, sandbox):
+    with pytest.raises(FaultError):
+        sandbox.faults.add(route=FORECAST, kind="status_sequence", statuses=[503], path_contains="")
+    added = http.post("/_sandbox/faults", json={"route": FORECAST, "kind": "status_sequence",
+                                                "statuses": [503], "path_contains": "latitude=7"})
+    assert added.status_code == 201
+    assert added.json()["faults"][0]["path_contains"] == "latitude=7"
+    assert forecast(http, latitude=1, longitude=1).status_code == 200  # not matched, not consumed
+    assert forecast(http, latitude=7, longitude=1).status_code == 503
+    assert forecast(http, latitude=7, longitude=1).status_code == 200  # used up
+    assert [f["hits"] for f in http.get("/_sandbox/faults").json()["faults"]] == [1]

@@ -2,7 +2,9 @@
 
 A fault is ``(route, kind, times, params)``: ``route`` is a route name
 (``open_meteo.forecast``) or ``"*"`` for every route; ``times`` limits it to the first N
-matching requests (None = every one). Faults are applied in the order they were added:
+matching requests (None = every one). Any fault may carry ``path_contains``: it then matches
+only requests whose path (with its query string) contains that text, e.g. one account's id,
+so a test can break one account whatever order the requests arrive in. Faults are applied in the order they were added:
 every matching ``latency`` fault adds its delay, then the first matching fault of another
 kind decides the response. Route modules may register extra kinds that their own handler
 applies (the LLM route's ``refusal``); the generic wrapper leaves those alone.
@@ -105,6 +107,12 @@ class Fault:
     times: int | None
     params: dict[str, Any] = field(default_factory=dict)
     hits: int = 0
+    path_contains: str | None = None
+
+    def matches(self, route: str, target: str | None) -> bool:
+        if self.route not in (route, "*") or self.exhausted:
+            return False
+        return self.path_contains is None or (target is not None and self.path_contains in target)
 
     @property
     def exhausted(self) -> bool:
@@ -114,6 +122,7 @@ class Fault:
         return {
             "id": self.id, "route": self.route, "kind": self.kind, "times": self.times,
             "hits": self.hits, "params": dict(self.params),
+            **({"path_contains": self.path_contains} if self.path_contains is not None else {}),
         }
 
 
@@ -172,6 +181,9 @@ class FaultRegistry:
 
     def add(self, route: str, kind: str, *, times: int | None = None, **params: Any) -> Fault:
         """Add a fault; returns it (its ``id`` can be removed later)."""
+        path_contains = params.pop("path_contains", None)
+        if path_contains is not None and (not isinstance(path_contains, str) or not path_contains):
+            raise FaultError("path_contains must be a non-empty string")
         if not isinstance(route, str) or not route:
             raise FaultError("route must be a route name or '*'")
         if route != "*" and self.known_routes is not None and route not in self.known_routes:
@@ -202,7 +214,8 @@ class FaultRegistry:
                 raise FaultError("status_sequence applies once per status; omit times")
             times = len(values["statuses"])
         with self._lock:
-            fault = Fault(id=self._next_id, route=route, kind=kind, times=times, params=values)
+            fault = Fault(id=self._next_id, route=route, kind=kind, times=times, params=values,
+                          path_contains=path_contains)
             self._next_id += 1
             self._faults.append(fault)
         return fault
@@ -239,30 +252,33 @@ class FaultRegistry:
         with self._lock:
             return [f.as_dict() for f in self._faults]
 
-    def _matching(self, route: str, kinds: Iterable[str]) -> Iterable[Fault]:
+    def _matching(self, route: str, kinds: Iterable[str], target: str | None) -> Iterable[Fault]:
         kinds = frozenset(kinds)
         for f in self._faults:
-            if f.kind in kinds and f.route in (route, "*") and not f.exhausted:
+            if f.kind in kinds and f.matches(route, target):
                 yield f
 
-    def take_all(self, route: str, kinds: Iterable[str]) -> list[tuple[Fault, int]]:
-        """Consume one hit of every active fault of these kinds; (fault, hit index) pairs."""
+    def take_all(self, route: str, kinds: Iterable[str], *, target: str | None = None) -> list[tuple[Fault, int]]:
+        """Consume one hit of every active fault of these kinds; (fault, hit index) pairs.
+        ``target`` (the request's path and query) is what ``path_contains`` is matched on;
+        without it, faults scoped by ``path_contains`` never match."""
         with self._lock:
             out = []
-            for f in self._matching(route, kinds):
+            for f in self._matching(route, kinds, target):
                 out.append((f, f.hits))
                 f.hits += 1
             return out
 
     def take_first(
-        self, route: str, kinds: Iterable[str], *, predicate: Callable[[Fault], bool] | None = None
+        self, route: str, kinds: Iterable[str], *, predicate: Callable[[Fault], bool] | None = None,
+        target: str | None = None,
     ) -> tuple[Fault, int] | None:
         """Consume one hit of the first active fault of these kinds, if any; with
         ``predicate``, of the first one it accepts (the others are left untouched). The
         predicate runs under the registry's lock: keep it quick and do not call back into
         the registry."""
         with self._lock:
-            for f in self._matching(route, kinds):
+            for f in self._matching(route, kinds, target):
                 if predicate is not None and not predicate(f):
                     continue
                 idx = f.hits
@@ -383,10 +399,11 @@ async def apply_faults(
 
     ``applied`` receives the kinds used (for the request log).
     """
-    for fault, _ in registry.take_all(route, _PRE_KINDS):
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    for fault, _ in registry.take_all(route, _PRE_KINDS, target=target):
         applied.append(fault.kind)
         await asyncio.sleep(fault.params["ms"] / 1000.0)
-    hit = registry.take_first(route, _RESPONSE_KINDS)
+    hit = registry.take_first(route, _RESPONSE_KINDS, target=target)
     if hit is None:
         return await handler(request)
     fault, idx = hit

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from marba_dagster.connectors.graph import GraphClient
 from marba_dagster.connectors.x import XClient
 from marba_dagster.core.analytics import COUNT_COLUMNS, daily_brand_metrics, quality_problems
-from marba_dagster.defs.analytics.collect import AccountsFailed, collect_brand
-from marba_dagster.defs.common import BrandBatch, markdown_table, scoped_brand_ids
+from marba_dagster.defs.analytics.collect import AccountsFailed, fetch_brand, write_brand
+from marba_dagster.defs.common import BrandBatch, markdown_table, prefetch, scoped_brand_ids
 from marba_dagster.defs.partitions import daily_partitions
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
 from marba_dagster.store import schema as s
@@ -63,17 +63,22 @@ def platform_metrics(
     with graph_api.client("graph") as gclient, x_api.client("x") as xclient:
         graph, x = GraphClient(gclient), XClient(xclient)
         today = utcnow().date()
-        def one(brand_id: str):
-            outcome = collect_brand(brand_id, begin=marba_db.begin, graph=graph, x=x,
-                                    days=days, today=today, log=batch.log)
+
+        def fetch(brand_id: str):
+            return fetch_brand(brand_id, begin=marba_db.begin, graph=graph, x=x, days=days)
+
+        def write(fut):
+            outcome = write_brand(fut.result(), begin=marba_db.begin, days=days, today=today, log=batch.log)
             outcomes.append(outcome)
             if outcome.failed:
                 # The brand's other accounts are written; the brand still shows as failed.
                 raise AccountsFailed("; ".join(f"{a.platform}: {a.error}" for a in outcome.failed))
             return outcome
 
-        for brand_id in brands:
-            batch.run(brand_id, lambda b=brand_id: one(b))
+        # The platform calls of several brands overlap (I/O-bound); writes and bookkeeping
+        # stay on this thread, brand by brand, in order.
+        for brand_id, fut in prefetch(brands, fetch):
+            batch.run(brand_id, lambda f=fut: write(f))
         http = {f"graph_{k}": v for k, v in gclient.metrics().items()}
         http.update({f"x_{k}": v for k, v in xclient.metrics().items()})
     accounts = [a for o in outcomes for a in o.accounts]

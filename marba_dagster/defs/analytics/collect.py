@@ -138,6 +138,94 @@ def mark_reconnect(conn, account_row_id: str, reason: str) -> None:
     )
 
 
+@dataclass
+class FetchedAccount:
+    """One account's answer: its posts and follower count, or the error that stopped it."""
+
+    account: dict
+    posts: list[PlatformPost] | None = None
+    followers: AccountSnapshot | None = None
+    error: Exception | None = None
+
+
+@dataclass
+class FetchedBrand:
+    brand_id: str
+    accounts: list[FetchedAccount]
+
+
+def fetch_brand(
+    brand_id: str,
+    *,
+    begin: Callable,
+    graph: GraphClient | None,
+    x: XClient | None,
+    days: list[date],
+) -> FetchedBrand:
+    """Read one brand's connected accounts and fetch each completely; nothing is written.
+
+    Only the platform calls happen here, so the fetches of several brands can overlap in
+    threads while writes stay on the caller's thread (``write_brand``). A token that is
+    missing or rejected and an HTTP failure are kept per account, never raised.
+    """
+    since = day_start(days[0] - timedelta(days=LOOKBACK_DAYS - 1))
+    until = day_start(days[-1] + timedelta(days=1))
+    with begin() as conn:
+        accounts = brand_accounts(conn, brand_id)
+    out = []
+    for acct in accounts:
+        fetched = FetchedAccount(acct)
+        if acct["access_token"]:
+            try:
+                fetched.posts, fetched.followers = fetch_account(graph, x, acct, since, until)
+            except (TokenRejected, HttpError) as err:
+                fetched.error = err
+        out.append(fetched)
+    return FetchedBrand(brand_id, out)
+
+
+def write_brand(
+    fetched: FetchedBrand,
+    *,
+    begin: Callable,
+    days: list[date],
+    today: date,
+    log: Callable[[str | None, str, str], None],
+) -> BrandOutcome:
+    """Write what ``fetch_brand`` got, one transaction per account; record the failures.
+
+    Followers are a point-in-time count: they are written only for days within a day of
+    ``today`` (a backfill of older days keeps the stored history).
+    """
+    brand_id = fetched.brand_id
+    follower_days = [d for d in days if d >= today - timedelta(days=1)]
+    outcome = BrandOutcome(brand_id)
+    for f in fetched.accounts:
+        acct, platform = f.account, f.account["platform"]
+        result = AccountOutcome(acct["id"], platform, "ok")
+        outcome.accounts.append(result)
+        if not acct["access_token"]:
+            result.status, result.error = "reconnect", "no access token stored"
+            with begin() as conn:
+                mark_reconnect(conn, acct["id"], result.error)
+            log(brand_id, "warning", f"{platform} account {acct['id']} has no token: marked for reconnection")
+        elif isinstance(f.error, TokenRejected):
+            result.status, result.error = "reconnect", f.error.reason
+            with begin() as conn:
+                mark_reconnect(conn, acct["id"], f.error.reason)
+            log(brand_id, "warning",
+                f"{platform} account {acct['id']} needs reconnection: {f.error.reason}")
+        elif f.error is not None:
+            result.status, result.error = "failed", f"{type(f.error).__name__}: {f.error}"
+            log(brand_id, "error", f"{platform} account {acct['id']} not collected: {result.error}")
+        else:
+            with begin() as conn:
+                result.posts, result.metric_rows = write_account(
+                    conn, brand_id, platform, f.posts, f.followers, days, follower_days)
+            result.followers = f.followers.followers
+    return outcome
+
+
 def collect_brand(
     brand_id: str,
     *,
@@ -148,42 +236,7 @@ def collect_brand(
     today: date,
     log: Callable[[str | None, str, str], None],
 ) -> BrandOutcome:
-    """Collect every connected account of one brand for ``days`` (sorted UTC dates).
-
-    Followers are a point-in-time count: they are written only for days within a day of
-    ``today`` (a backfill of older days keeps the stored history).
-    """
-    since = day_start(days[0] - timedelta(days=LOOKBACK_DAYS - 1))
-    until = day_start(days[-1] + timedelta(days=1))
-    follower_days = [d for d in days if d >= today - timedelta(days=1)]
-    outcome = BrandOutcome(brand_id)
-    with begin() as conn:
-        accounts = brand_accounts(conn, brand_id)
-    for acct in accounts:
-        platform = acct["platform"]
-        result = AccountOutcome(acct["id"], platform, "ok")
-        outcome.accounts.append(result)
-        if not acct["access_token"]:
-            result.status, result.error = "reconnect", "no access token stored"
-            with begin() as conn:
-                mark_reconnect(conn, acct["id"], result.error)
-            log(brand_id, "warning", f"{platform} account {acct['id']} has no token: marked for reconnection")
-            continue
-        try:
-            posts, followers = fetch_account(graph, x, acct, since, until)
-        except TokenRejected as err:
-            result.status, result.error = "reconnect", err.reason
-            with begin() as conn:
-                mark_reconnect(conn, acct["id"], err.reason)
-            log(brand_id, "warning",
-                f"{platform} account {acct['id']} needs reconnection: {err.reason}")
-            continue
-        except HttpError as err:
-            result.status, result.error = "failed", f"{type(err).__name__}: {err}"
-            log(brand_id, "error", f"{platform} account {acct['id']} not collected: {result.error}")
-            continue
-        with begin() as conn:
-            result.posts, result.metric_rows = write_account(
-                conn, brand_id, platform, posts, followers, days, follower_days)
-        result.followers = followers.followers
-    return outcome
+    """Collect every connected account of one brand for ``days`` (sorted UTC dates):
+    ``fetch_brand`` then ``write_brand`` on this thread."""
+    fetched = fetch_brand(brand_id, begin=begin, graph=graph, x=x, days=days)
+    return write_brand(fetched, begin=begin, days=days, today=today, log=log)

@@ -107,7 +107,8 @@ class _DroppedResponse(StreamingResponse):
 
 async def after_apply(state, route_name: str, request: Request, response: Response) -> Response:
     """Apply the route's apply_* faults to a request the platform has already applied."""
-    hit = state.faults.take_first(route_name, APPLY_FAULT_KINDS)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    hit = state.faults.take_first(route_name, APPLY_FAULT_KINDS, target=target)
     if hit is None:
         return response
     fault, _ = hit
