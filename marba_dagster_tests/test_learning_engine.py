@@ -92,6 +92,37 @@ def test_learning_asset_writes_patterns_and_api_ranks_recommendations(db_url, en
     assert {(p["platform"], p["pattern_type"], p["pattern_key"]) for p in after} == before
 
 
+def test_learning_in_brand_slices_gives_the_patterns_of_one_pass(engine, monkeypatch):
+    """Brands are read and learned BRANDS_PER_READ at a time (bounded memory); every
+    statistic is per brand and platform, so slices of one brand give the same patterns."""
+    from marba_dagster.defs.learning import engine as learning_io
+
+    posts = pd.concat([
+        _recent(planted_posts("cafe", "instagram", "America/New_York", 300, seed=21)),
+        _recent(planted_posts("gym", "instagram", "Europe/Paris", 250, seed=22, hot_format="carousel")),
+        _recent(planted_posts("bar", "facebook", "UTC", 200, seed=23, hot_tag="#friday")),
+    ])
+    posts["published_at"] = pd.to_datetime(posts["published_at"], utc=True)
+    _store(engine, {"cafe": "America/New_York", "gym": "Europe/Paris", "bar": "UTC", "none": "UTC"}, posts)
+    brands = ["bar", "cafe", "gym", "none"]
+    now = utcnow()
+
+    def learned() -> tuple[int, int, pd.DataFrame]:
+        run = learning_io.learn_and_store(engine, brands, now=now)
+        cols = ["brand_id", "platform", "pattern_type", "pattern_key", "lift", "p_value", "recommended"]
+        table = run.patterns[cols].astype({c: str for c in cols[:4]})
+        table = table.sort_values(cols[:4]).reset_index(drop=True)
+        return run.posts, run.written, table
+
+    whole = learned()
+    monkeypatch.setattr(learning_io, "BRANDS_PER_READ", 1)
+    sliced = learned()
+    assert whole[0] == sliced[0] == len(posts)
+    assert whole[1] == sliced[1] > 0
+    assert set(whole[2]["brand_id"]) == {"bar", "cafe", "gym"}
+    pd.testing.assert_frame_equal(whole[2], sliced[2])
+
+
 def test_learning_runs_when_a_day_of_analytics_lands():
     defs = dg.Definitions(assets=[platform_metrics, brand_daily_metrics, learning_patterns],
                           sensors=[learning_automation_sensor],

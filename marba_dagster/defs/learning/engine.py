@@ -23,15 +23,28 @@ WINDOW_DAYS = 365
 # Patterns of this many brands are replaced per transaction; if one fails, its brands are
 # redone one by one, so a brand's failure never costs the others their results.
 BRANDS_PER_TRANSACTION = 100
+# Brands read and learned together. Every statistic (baselines, t-tests, the
+# Benjamini-Hochberg family) is per brand and platform, so learning brands in slices gives
+# the same patterns as all at once, with memory bounded by one slice's posts instead of
+# growing with the number of brands.
+BRANDS_PER_READ = 500
 POST_FIELDS = ["brand_id", "platform", "post_id", "published_at", "format", "body",
                "impressions", "reach", "likes", "comments", "shares", "saves"]
 
 
 def posts_query(brand_ids: Sequence[str] | None, since: datetime) -> sa.Select:
-    """Each post of the window with its latest metrics snapshot."""
+    """Each post of the window with its latest metrics snapshot.
+
+    The latest-snapshot subquery is restricted to the same posts (brands and window), so
+    the database only reads the snapshots of the posts asked for, not all of post_metrics.
+    """
     cp, pm = s.content_posts, s.post_metrics
-    latest = sa.select(pm.c.post_id, sa.func.max(pm.c.metric_date).label("d")).group_by(pm.c.post_id)
-    latest = latest.subquery()
+    scope = [cp.c.published_at >= since]
+    if brand_ids is not None:
+        scope.append(cp.c.brand_id.in_(list(brand_ids)))
+    latest = (sa.select(pm.c.post_id, sa.func.max(pm.c.metric_date).label("d"))
+              .join(cp, cp.c.id == pm.c.post_id).where(*scope)
+              .group_by(pm.c.post_id).subquery())
     q = (
         sa.select(cp.c.brand_id, cp.c.platform, cp.c.id.label("post_id"), cp.c.published_at,
                   cp.c.format, cp.c.body, pm.c.impressions, pm.c.reach, pm.c.likes,
@@ -39,10 +52,8 @@ def posts_query(brand_ids: Sequence[str] | None, since: datetime) -> sa.Select:
         .select_from(cp.join(latest, latest.c.post_id == cp.c.id)
                      .join(pm, sa.and_(pm.c.post_id == latest.c.post_id,
                                        pm.c.metric_date == latest.c.d)))
-        .where(cp.c.published_at >= since)
+        .where(*scope)
     )
-    if brand_ids is not None:
-        q = q.where(cp.c.brand_id.in_(list(brand_ids)))
     return q
 
 
@@ -113,21 +124,36 @@ def learn_and_store(
     window_days: int = WINDOW_DAYS,
     on_brand: Callable[[str, Callable[[], int]], int | None] | None = None,
 ) -> LearningRun:
-    """Read the brands' posts, learn every pattern at once, write each brand's patterns in
-    its own transaction. ``on_brand(brand_id, work)`` runs ``work`` with per-brand isolation
+    """Read the brands' posts and learn their patterns, ``BRANDS_PER_READ`` brands at a time,
+    and replace each brand's patterns (many brands per transaction). ``on_brand(brand_id, work)`` runs ``work`` with per-brand isolation
     (``BrandBatch.run``); by default a failure propagates."""
     now = now or utcnow()
     since = now - timedelta(days=window_days)
-    with engine.connect() as conn:
-        posts = read_posts(conn, brand_ids, since)
-        inp = read_brand_inputs(conn, brand_ids)
-    patterns = learn_patterns(posts, inp)
-    rows = pattern_rows(patterns, now)
+    run_one = on_brand or (lambda _b, work: work())
+    brand_ids = list(brand_ids)
+    posts_read, written, found = 0, 0, []
+    for start in range(0, len(brand_ids), BRANDS_PER_READ):
+        part = brand_ids[start:start + BRANDS_PER_READ]
+        with engine.connect() as conn:
+            posts = read_posts(conn, part, since)
+            inp = read_brand_inputs(conn, part)
+        posts_read += len(posts)
+        patterns = learn_patterns(posts, inp)
+        del posts
+        written += _store(engine, part, pattern_rows(patterns, now), on_brand, run_one)
+        found.append(patterns)
+    found = [p for p in found if not p.empty]
+    patterns = pd.concat(found, ignore_index=True) if len(found) > 1 else (found[0] if found else learn_patterns(
+        _compact([], POST_FIELDS), LearningInput(timezones={}, keywords={})))
+    return LearningRun(len(brand_ids), posts_read, patterns, written)
+
+
+def _store(engine: Engine, brand_ids: list[str], rows: list[dict], on_brand, run_one) -> int:
+    """Replace the patterns of ``brand_ids`` with ``rows``, many brands per transaction."""
     by_brand: dict[str, list[dict]] = {b: [] for b in brand_ids}
     for r in rows:
         by_brand.setdefault(r["brand_id"], []).append(r)
     written = 0
-    run_one = on_brand or (lambda _b, work: work())
     items = list(by_brand.items())
     for start in range(0, len(items), BRANDS_PER_TRANSACTION):
         chunk = items[start:start + BRANDS_PER_TRANSACTION]
@@ -153,4 +179,4 @@ def learn_and_store(
             continue
         for brand_id, brand_rows in chunk:
             written += run_one(brand_id, lambda n=len(brand_rows): n) or 0
-    return LearningRun(len(brand_ids), len(posts), patterns, written)
+    return written
