@@ -1726,6 +1726,7 @@ def seed_demo(
     chunk_brands: int = DEFAULT_CHUNK_BRANDS,
     fast: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    analyze: bool = True,
 ) -> SeedReport:
     """Write ``brands`` demo brands (indices 0..brands-1) for ``seed``; see the module doc.
 
@@ -1734,6 +1735,9 @@ def seed_demo(
     worker thread while the current one is written. ``fast=False`` writes through Core's
     executemany instead of the driver-level bulk path (same stored values; slower).
     ``progress``, if given, is called with (brands done, brands total) after each chunk.
+    ``analyze`` refreshes the planner statistics of the seeded tables afterwards (``ANALYZE``),
+    as after any bulk load: without them PostgreSQL plans the jobs' queries blind until
+    autovacuum gets to the tables (and never, where autovacuum is off).
     """
     if brands < 0:
         raise ValueError("brands must be >= 0")
@@ -1788,8 +1792,18 @@ def seed_demo(
                 setattr(report, payload.table.name, getattr(report, payload.table.name) + payload.count)
             if progress is not None:
                 progress(chunks[k][-1] + 1, brands)
+    if analyze and chunks:
+        analyze_tables(engine, list(_TABLES))
     report.elapsed_seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def analyze_tables(engine: Engine, tables: list[str]) -> None:
+    """``ANALYZE`` each table (PostgreSQL and SQLite both keep planner statistics)."""
+    preparer = engine.dialect.identifier_preparer
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for name in tables:
+            conn.exec_driver_sql(f"ANALYZE {preparer.quote(name)}")
 
 
 def main(argv: list[str] | None = None) -> int:
