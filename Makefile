@@ -56,9 +56,10 @@ validate: install
 bench: install
 	$(BIN)/python -m bench.run
 
-## The full daily cycle on PostgreSQL at four sizes (long: about 40 minutes).
+## The full daily cycle on PostgreSQL at four sizes (long: about an hour).
 bench-full-cycle: install
-	$(BIN)/python -m bench.full_cycle --brands 100 300 1000 3000
+	$(BIN)/python -m bench.full_cycle --brands 100 300 1000 3000 \
+	  --overhead-sizes 100 300 1000 3000 --daemon-sizes 100 300 1000 3000
 
 clean:
 	rm -rf .marba

@@ -171,11 +171,19 @@ class Sandbox:
         self._log.close()
 
 
-def dagster_home(pg_url: str, path: Path) -> Path:
-    """A DAGSTER_HOME with PostgreSQL run/event storage and the queued run coordinator."""
+STOCK_STORAGE = "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n"
+# As in the repository's dagster.yaml: dagster-postgres with held connections.
+POOLED_STORAGE = ("storage:\n  custom:\n    module: marba_dagster.instance_storage\n"
+                  "    class: PooledPostgresStorage\n    config:\n      postgres_url:\n"
+                  "        env: DAGSTER_PG_URL\n")
+
+
+def dagster_home(pg_url: str, path: Path, *, stock_storage: bool = False) -> Path:
+    """A DAGSTER_HOME with PostgreSQL run/event storage (production's pooled storage, or
+    stock dagster-postgres) and the queued run coordinator."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "dagster.yaml").write_text(
-        "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n"
+        (STOCK_STORAGE if stock_storage else POOLED_STORAGE) +
         "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
         "  config:\n    max_concurrent_runs: 4\n    dequeue_interval_seconds: 1\n"
         "run_launcher:\n  module: dagster.core.launcher\n  class: DefaultRunLauncher\n"
@@ -187,8 +195,10 @@ def dagster_home(pg_url: str, path: Path) -> Path:
 # ------------------------------------------------------------------------ one cycle
 
 
-def run_cycle(jobs: list[str], engine, n_brands: int, *, instance, definitions, direct: bool) -> dict[str, Any]:
-    """Every job once, in order; per-job figures. ``direct``: ephemeral instance."""
+def run_cycle(jobs: list[str], engine, n_brands: int, *, instance, definitions, direct: bool,
+              profile_dir: Path | None = None) -> dict[str, Any]:
+    """Every job once, in order; per-job figures. ``direct``: ephemeral instance.
+    ``profile_dir``: each runner job under cProfile, stats in ``<dir>/<N>_<job>.prof``."""
     from marba_dagster.defs.brands import sync_brand_partitions
     from marba_dagster.defs.jobs import NothingToRun, run_scope
     from marba_dagster.core.catalog import resolve
@@ -224,6 +234,14 @@ def run_cycle(jobs: list[str], engine, n_brands: int, *, instance, definitions, 
                 # Collect the in-memory instance here: if a later job's worker thread ran the
                 # collection, SQLite would complain about connections from another thread.
                 gc.collect()
+            elif profile_dir is not None:
+                import cProfile
+
+                prof = cProfile.Profile()
+                outcome = prof.runcall(run_job, name, instance=instance, definitions=definitions)
+                profile_dir.mkdir(parents=True, exist_ok=True)
+                prof.dump_stats(str(profile_dir / f"{n_brands}_{name}.prof"))
+                ok, errors = outcome.success, outcome.errors
             else:
                 outcome = run_job(name, instance=instance, definitions=definitions)
                 ok, errors = outcome.success, outcome.errors
@@ -326,9 +344,9 @@ def run_size(n: int, args) -> dict[str, Any]:
             report = seed_demo(engine, n, seed=args.seed, sites_base_url=f"http://127.0.0.1:{port}/sites")
         record["seed_seconds"] = round(seed_m.seconds, 2)
         record["seeded"] = {k: v for k, v in vars(report).items() if isinstance(v, int)}
-        # --vacuum-after-seed: a production database is in steady state (vacuumed, with
-        # planner statistics); without it autovacuum may work through the freshly seeded rows
-        # during the first jobs (off by default: the committed report was measured without).
+        # The seeder ANALYZEs what it loaded (planner statistics). --vacuum-after-seed also
+        # VACUUMs (visibility map, as autovacuum would in a steady-state database); off by
+        # default: the committed report was measured without it.
         with measure() as vac_m:
             if args.vacuum_after_seed:
                 with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -348,7 +366,7 @@ def run_size(n: int, args) -> dict[str, Any]:
             clone, clone_url = create_db("marba_fc_direct", template=db_name)
             made.append(clone)
 
-        home = dagster_home(dg_url, work / "dagster_home")
+        home = dagster_home(dg_url, work / "dagster_home", stock_storage=args.stock_storage)
         os.environ.update(sandbox_env(sandbox.base_url, llm=False))
         os.environ.update({
             "MARBA_DATABASE_URL": db_url, "DAGSTER_HOME": str(home), "DAGSTER_PG_URL": dg_url,
@@ -363,7 +381,8 @@ def run_size(n: int, args) -> dict[str, Any]:
         req0, cpu0 = sandbox.request_count(), sandbox.cpu_seconds()
         print(f"  cycle through the instance (runner), {len(jobs)} jobs", flush=True)
         with measure() as total:
-            per_job = run_cycle(jobs, engine, n, instance=instance, definitions=definitions, direct=False)
+            per_job = run_cycle(jobs, engine, n, instance=instance, definitions=definitions, direct=False,
+                                profile_dir=args.profile)
         record["runner"] = {
             "jobs": per_job,
             "total_seconds": round(total.seconds, 3),
@@ -428,9 +447,9 @@ def run_size(n: int, args) -> dict[str, Any]:
 
 
 def event_store_probe(events: int = 300) -> dict[str, Any]:
-    """Cost of storing one materialization event in a PostgreSQL Dagster instance, with
-    dagster-postgres's default engine (a new connection per operation: ``NullPool``) and with
-    a held connection (``optimize_for_webserver``: what a pooler such as PgBouncer gives)."""
+    """Cost of storing one materialization event in a PostgreSQL Dagster instance: stock
+    dagster-postgres (a new connection per operation: ``NullPool``) against production's
+    ``PooledPostgresStorage`` (held connections)."""
     import dagster as dg
 
     out: dict[str, Any] = {"events": events}
@@ -438,13 +457,12 @@ def event_store_probe(events: int = 300) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="marba-fc-probe-"))
     saved = dict(os.environ)
     try:
-        dagster_home(url, home)
-        os.environ.update({"DAGSTER_HOME": str(home), "DAGSTER_PG_URL": url})
-        for label, pooled in (("new_connection_per_event", False), ("held_connection", True)):
-            instance = dg.DagsterInstance.get()
-            if pooled:
-                instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+        os.environ.update({"DAGSTER_PG_URL": url})
+        for label, stock in (("new_connection_per_event", True), ("held_connection", False)):
+            dagster_home(url, home / label, stock_storage=stock)
+            instance = dg.DagsterInstance.from_config(str(home / label))
             key = dg.AssetKey(["bench_probe", label])
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition="warm-up"))
             t0 = time.perf_counter()
             for i in range(events):
                 instance.report_runless_asset_event(dg.AssetMaterialization(
@@ -534,7 +552,7 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                          f"against {d.get('runner_seconds_same_job')} s through the runner.")
     fixes = meta.get("fixes")
     if fixes:
-        lines += ["", "## Fixes the curve exposed (before / after, same machine, same command)", "",
+        lines += ["", "## Fixes the curve exposed (each before / after pair: one machine, one command)", "",
                   "| fix | measured | before | after |", "|---|---|---:|---:|"]
         for f in fixes:
             lines.append(f"| {f['fix']} | {f['measure']} | {f['before']} | {f['after']} |")
@@ -542,11 +560,23 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     if p:
         lines += ["", "## Orchestration: storing one materialization event (PostgreSQL instance)", "",
                   f"{p['events']} runless materializations: {p['new_connection_per_event_ms']} ms each with "
-                  f"dagster-postgres's default engine (a new connection per operation), "
-                  f"{p['held_connection_ms']} ms each on a held connection."]
+                  f"stock dagster-postgres (a new connection per operation), "
+                  f"{p['held_connection_ms']} ms each with `PooledPostgresStorage` (held connections, as in `dagster.yaml`)."]
     for n in meta.get("notes", []):
         lines += ["", f"- {n}"]
     return "\n".join(lines) + "\n"
+
+
+ANNOTATIONS = Path(__file__).resolve().parent / "full_cycle_annotations.json"
+
+
+def _annotations(path: Path | None) -> dict[str, Any]:
+    """Before/after figures of the fixes and notes, kept beside the code (measured by the
+    commands each entry names), so the report can be rebuilt from the recorded run."""
+    if path is None or not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {"fixes": data.get("fixes", []), "notes": data.get("notes", [])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -564,6 +594,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="brands whose API calls overlap in the collectors (default: the code's)")
     ap.add_argument("--vacuum-after-seed", action="store_true",
                     help="VACUUM ANALYZE the seeded database before the jobs run")
+    ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                    help="run each job under cProfile (slower; for finding hot spots, not for the report)")
+    ap.add_argument("--stock-storage", action="store_true",
+                    help="the Dagster instance on stock dagster-postgres storage (a connection per "
+                    "operation) instead of production's PooledPostgresStorage")
     ap.add_argument("--keep", action="store_true", help="keep the databases and work dirs")
     ap.add_argument("--results", type=Path, default=RESULTS_DIR)
     ap.add_argument("--no-probe-events", dest="probe_events", action="store_false",
@@ -571,7 +606,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", action="store_true",
                     help="report these sizes together with the other sizes of the previous run")
     ap.add_argument("--tag", default="", help="label stored with the run (e.g. 'before fix')")
+    ap.add_argument("--annotations", type=Path, default=ANNOTATIONS,
+                    help="JSON with 'fixes' (before/after rows) and 'notes' for the report")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite the Markdown report from the last recorded run and the annotations")
     args = ap.parse_args(argv)
+    if args.render_only:
+        history = json.loads((args.results / f"{NAME}.json").read_text())
+        meta = dict(history[-1], **_annotations(args.annotations))
+        md = render(meta["records"], meta)
+        (args.results / f"{NAME}.md").write_text(md)
+        print(md)
+        return 0
     os.environ.setdefault("DAGSTER_HOME", tempfile.mkdtemp(prefix="marba-fc-home-"))
 
     path = args.results / f"{NAME}.json"
@@ -602,6 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     sc.limit("all_jobs_succeeded", float(all(r["runner"]["all_succeeded"] for r in records)), limit=1.0,
              higher_is_better=True)
     meta = sc.record()
+    meta.update(_annotations(args.annotations))
     meta.update({"cpus": os.cpu_count(), "command": "python -m bench.full_cycle " + " ".join(argv or sys.argv[1:]),
                  "tag": args.tag, "records": records, "event_store_probe": probe,
                  "api_latency_ms": args.api_latency_ms, "brand_concurrency": args.brand_concurrency})

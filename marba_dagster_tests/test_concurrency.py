@@ -85,8 +85,10 @@ def _world(now: datetime, tmp: Path, name: str):
     home = tmp / f"dagster_home_{name}"
     home.mkdir()
     dagster_url = create_pg_database(f"marba_conc_dagster_{name}")
+    # Production's storage (held connections per process, as in the repository's dagster.yaml).
     (home / "dagster.yaml").write_text(
-        "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\ntelemetry:\n  enabled: false\n"
+        "storage:\n  custom:\n    module: marba_dagster.instance_storage\n    class: PooledPostgresStorage\n"
+        "    config:\n      postgres_url:\n        env: DAGSTER_PG_URL\ntelemetry:\n  enabled: false\n"
     )
     env = dict(os.environ)
     env.update(server.env(llm=False))
