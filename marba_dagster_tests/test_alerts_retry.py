@@ -1,14 +1,18 @@
 """push_once: a webhook push that failed is tried again by the next call for the same key,
-at most MAX_PUSH_ATTEMPTS pushes in all, and a push that succeeded is never sent twice.
+at most MAX_PUSH_ATTEMPTS pushes in all, a push that succeeded is never sent twice, and a
+push whose worker stopped is released after the lease.
 Real sandbox webhook with faults, real database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
-from marba_dagster.defs.publishing.alerts import MAX_PUSH_ATTEMPTS, push_once
+from marba_dagster.defs.publishing.alerts import MAX_PUSH_ATTEMPTS, SENDING_LEASE, push_once, settled
 from marba_dagster.sandbox.routes.webhook import ROUTE, WebhookState
 from marba_dagster.store import schema as s
+from marba_dagster.store.types import utcnow
 
 
 def _row(engine, key):
@@ -54,3 +58,27 @@ def test_sent_and_logged_alerts_are_not_repeated(engine, sandbox):
     assert push_once(engine, url, dedup_key="k4", kind="test", text="no hook") == "duplicate"
     assert _texts(sandbox) == ["once"]
     assert (_row(engine, "k3")["attempts"], _row(engine, "k4")["attempts"]) == (1, 1)
+
+
+def _claim_as_a_stopped_worker(engine, key, text, claimed_at, attempts=1):
+    with engine.begin() as conn:
+        conn.execute(sa.insert(s.notifications).values(
+            dedup_key=key, kind="test", text=text, status="sending", attempts=attempts, claimed_at=claimed_at))
+
+
+def test_a_push_whose_worker_stopped_is_released_after_the_lease(engine, sandbox):
+    url = sandbox.url("/webhook/slack/T000/B000/secret")
+    now = utcnow()
+    _claim_as_a_stopped_worker(engine, "k5", "stale claim", now - SENDING_LEASE - timedelta(minutes=1))
+    _claim_as_a_stopped_worker(engine, "k6", "fresh claim", now - timedelta(seconds=30))
+    _claim_as_a_stopped_worker(engine, "k7", "last attempt", now - SENDING_LEASE - timedelta(minutes=1),
+                               attempts=MAX_PUSH_ATTEMPTS)
+    assert push_once(engine, url, dedup_key="k5", kind="test", text="stale claim") == "sent"
+    assert push_once(engine, url, dedup_key="k6", kind="test", text="fresh claim") == "duplicate"
+    assert push_once(engine, url, dedup_key="k7", kind="test", text="last attempt") == "duplicate"
+    assert (_row(engine, "k5")["status"], _row(engine, "k5")["attempts"]) == ("sent", 2)
+    assert _row(engine, "k6")["status"] == "sending"  # another worker may still be pushing it
+    stopped = _row(engine, "k7")
+    assert stopped["status"] == "failed" and "interrupted" in stopped["error"]
+    assert _texts(sandbox) == ["stale claim"]
+    assert not settled(engine, "k6") and not settled(engine, "k7") and settled(engine, "k5")

@@ -570,5 +570,8 @@ notifications = sa.Table(
     sa.Column("error", sa.Text(), nullable=True),
     # Webhook pushes tried so far; a failed push is tried again up to a bound (alerts.py).
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    # When the current push was claimed: a ``sending`` row older than the lease belongs to a
+    # worker that stopped mid-push, and is released for another attempt (alerts.py).
+    sa.Column("claimed_at", UTCDateTime(), nullable=True),
     _created(),
 )

@@ -5,12 +5,15 @@ row (one conditional UPDATE, so exactly one of several racing callers wins), so 
 seen by several runs, or by runs racing each other, is pushed once. A push that failed
 stays ``failed`` with its error and is tried again by the next call for the same key, up to
 ``MAX_PUSH_ATTEMPTS`` pushes in all (counted in ``attempts``); a push that succeeded is
-never sent again.
+never sent again. A row left ``sending`` for longer than ``SENDING_LEASE`` (its worker
+stopped mid-push) counts as a failed attempt, so the alert is not lost; the push may then
+reach the webhook twice, which beats never.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -24,6 +27,8 @@ from marba_dagster.store.types import utcnow
 log = logging.getLogger(__name__)
 
 MAX_PUSH_ATTEMPTS = 3  # webhook pushes per alert, the first included
+# Far above a push's own deadline (20 s): only a worker that died leaves a row this long.
+SENDING_LEASE = timedelta(minutes=10)
 _WEBHOOK_POLICY = HttpPolicy(connect_timeout=5, read_timeout=10, deadline=20, max_attempts=2)
 
 
@@ -62,11 +67,17 @@ def push_once(
               "status": "pending", "attempts": 0, "created_at": utcnow()}],
             ["dedup_key"], [],
         )
+        now = utcnow()
+        conn.execute(
+            sa.update(n).where(n.c.dedup_key == dedup_key, n.c.status == "sending",
+                               sa.or_(n.c.claimed_at.is_(None), n.c.claimed_at < now - SENDING_LEASE))
+            .values(status="failed", error="the push was interrupted (its worker stopped)")
+        )
         claimable = sa.or_(n.c.status == "pending",
                            sa.and_(n.c.status == "failed", n.c.attempts < MAX_PUSH_ATTEMPTS))
         mine = conn.execute(
             sa.update(n).where(n.c.dedup_key == dedup_key, claimable)
-            .values(status="sending", attempts=n.c.attempts + 1, text=text[:4000])
+            .values(status="sending", attempts=n.c.attempts + 1, text=text[:4000], claimed_at=now)
         ).rowcount
     if not mine:
         return "duplicate"
@@ -85,3 +96,12 @@ def push_once(
     with engine.begin() as conn:
         conn.execute(sa.update(n).where(n.c.dedup_key == dedup_key).values(status=status, error=error))
     return status
+
+
+def settled(engine: Engine, dedup_key: str) -> bool:
+    """Whether the alert of ``dedup_key`` has been delivered (``sent``) or recorded with no
+    webhook configured (``logged``): nothing further will be pushed for it."""
+    n = s.notifications
+    with engine.connect() as conn:
+        status = conn.execute(sa.select(n.c.status).where(n.c.dedup_key == dedup_key)).scalar()
+    return status in ("sent", "logged")
