@@ -19,6 +19,8 @@ from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.sandbox.platform_data import platform_data
 from marba_dagster.sandbox.routes.engagement import engagement_data
 from marba_dagster.sandbox.routes.gbp import gbp_data
+from marba_dagster.sandbox.routes.webhook import ROUTE as WEBHOOK_ROUTE
+from marba_dagster.sandbox.routes.webhook import WebhookState
 from marba_dagster.store import schema as s
 
 HOUR = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)  # partition 2026-03-02-12:00 covers 12:00-13:00
@@ -157,6 +159,28 @@ def test_collects_every_source_with_sentiment_priority_and_no_duplicates(world, 
         n = conn.execute(sa.select(sa.func.count()).select_from(s.notifications)
                          .where(s.notifications.c.kind == "engagement_urgent")).scalar_one()
     assert n == 4
+
+
+def test_urgent_item_whose_push_failed_is_pushed_by_the_next_run(world, db_url, tmp_path):
+    engine, sandbox = world["engine"], world["sandbox"]
+    url = sandbox.url("/webhook/slack/T000/B000/secret")
+    sandbox.faults.add(WEBHOOK_ROUTE, "rate_limit", status=503)  # the webhook is down for this run
+    assert materialize(db_url, sandbox, url, tmp_path).success  # a failed alert does not fail the run
+    urgent = {k for k, r in inbox(engine).items() if r["priority"] == "urgent"}
+    assert len(urgent) == 3
+    assert all(inbox(engine)[k]["notified_at"] is None for k in urgent)
+    with engine.connect() as conn:
+        states = conn.execute(sa.select(s.notifications.c.status, s.notifications.c.error)
+                              .where(s.notifications.c.kind == "engagement_urgent")).all()
+    assert len(states) == 3 and all(st == "failed" and "503" in err and "secret" not in err for st, err in states)
+
+    sandbox.faults.clear()
+    assert materialize(db_url, sandbox, url, tmp_path).success
+    assert all(inbox(engine)[k]["notified_at"] is not None for k in urgent)
+    sent = [r["payload"]["text"] for r in sandbox.state.module_state("webhook", WebhookState).all()]
+    assert len(sent) == 3 and all("Urgent" in t for t in sent)
+    assert materialize(db_url, sandbox, url, tmp_path).success  # nothing left to push
+    assert len(sandbox.state.module_state("webhook", WebhookState).all()) == 3
 
 
 def test_rejected_token_flags_reconnect_and_other_sources_still_collected(world, db_url, tmp_path):

@@ -23,7 +23,7 @@ from marba_dagster.core.priority import URGENT, prioritise
 from marba_dagster.core.sentiment import analyzer
 from marba_dagster.defs.common import BrandBatch, markdown_table, prefetch, scoped_brand_ids
 from marba_dagster.defs.partitions import hourly_partitions
-from marba_dagster.defs.publishing.alerts import push_once
+from marba_dagster.defs.publishing.alerts import push_once, settled
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert
@@ -145,7 +145,11 @@ def store_rows(engine, rows: list[dict]) -> int:
 
 
 def push_urgent(engine, webhook_url: str | None, brand_id: str) -> int:
-    """Push every urgent, not yet notified item of the brand once; returns how many were sent."""
+    """Push every urgent, not yet notified item of the brand once; returns how many were sent.
+
+    An item is marked notified only once its alert is delivered (or logged with no webhook):
+    a push that failed leaves it unmarked, so the next run tries again (``push_once`` bounds
+    the attempts)."""
     ei = s.engagement_inbox
     with engine.connect() as conn:
         urgent = conn.execute(
@@ -159,11 +163,13 @@ def push_urgent(engine, webhook_url: str | None, brand_id: str) -> int:
         stars = f" ({r['rating']}★)" if r["rating"] else ""
         text = (f":rotating_light: Urgent {r['platform']} {r['item_type']}{stars} for brand {brand_id} "
                 f"from {r['author'] or 'someone'}: \"{(r['body'] or '')[:280]}\"")
-        status = push_once(engine, webhook_url, dedup_key=f"engagement-urgent:{r['platform']}:{r['external_id']}"[:200],
-                           kind="engagement_urgent", text=text, brand_id=brand_id)
+        key = f"engagement-urgent:{r['platform']}:{r['external_id']}"[:200]
+        status = push_once(engine, webhook_url, dedup_key=key, kind="engagement_urgent", text=text, brand_id=brand_id)
+        pushed += status == "sent"
+        if status not in ("sent", "logged") and not (status == "duplicate" and settled(engine, key)):
+            continue
         with engine.begin() as conn:
             conn.execute(sa.update(ei).where(ei.c.id == r["id"], ei.c.notified_at.is_(None)).values(notified_at=utcnow()))
-        pushed += status == "sent"
     return pushed
 
 
