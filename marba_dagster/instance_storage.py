@@ -22,7 +22,8 @@ Use it in ``dagster.yaml`` (the repository's production file does)::
 
 Each Dagster process (run worker, daemon, webserver, code server) then holds at most
 ``1 + pool_max_overflow`` connections per storage; size PostgreSQL's ``max_connections`` (or
-a pooler in front of it) for the processes you run.
+a pooler in front of it) for the processes you run. Disposing the instance closes them
+(dagster-postgres's storages hold nothing, so their ``dispose`` does not try).
 """
 
 from __future__ import annotations
@@ -31,13 +32,34 @@ from typing import Any
 
 from dagster import Field, IntSource
 from dagster._config.config_schema import UserConfigSchema
+from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.config import pg_config
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
+from dagster_postgres.event_log import PostgresEventLogStorage
+from dagster_postgres.run_storage import PostgresRunStorage
+from dagster_postgres.schedule_storage import PostgresScheduleStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 
 DEFAULT_MAX_OVERFLOW = 4
 DEFAULT_RECYCLE_SECONDS = 3600
+
+
+class _HeldRunStorage(PostgresRunStorage):
+    """Run storage whose ``dispose`` closes its held connections too (dagster-postgres's
+    does nothing: with ``NullPool`` there is nothing held)."""
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
+
+
+class _HeldEventLogStorage(PostgresEventLogStorage):
+    """Event-log storage whose ``dispose`` also closes its held connections."""
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):
@@ -55,10 +77,19 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         pool_max_overflow: int = DEFAULT_MAX_OVERFLOW,
         pool_recycle_seconds: int = DEFAULT_RECYCLE_SECONDS,
     ):
-        super().__init__(postgres_url, should_autocreate_tables, inst_data=inst_data,
-                         token_provider=token_provider)
         if pool_max_overflow < 0 or pool_recycle_seconds < 1:
             raise ValueError("pool_max_overflow must be >= 0 and pool_recycle_seconds >= 1")
+        # DagsterPostgresStorage.__init__, with storages that close what they hold on dispose
+        # (an instance is disposed when a CLI command or an API call is done with it).
+        self.postgres_url = postgres_url
+        self.should_autocreate_tables = should_autocreate_tables
+        self._inst_data = inst_data
+        self._run_storage = _HeldRunStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
+        self._event_log_storage = _HeldEventLogStorage(postgres_url, should_autocreate_tables,
+                                                       token_provider=token_provider)
+        self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,
+                                                         token_provider=token_provider)
+        DagsterStorage.__init__(self)
         self.pool_max_overflow = pool_max_overflow
         self.pool_recycle_seconds = pool_recycle_seconds
         for storage in (self._event_log_storage, self._run_storage):

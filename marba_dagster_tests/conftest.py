@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,8 @@ import sqlalchemy as sa
 from marba_dagster.store import migrate
 from marba_dagster.store.db import make_engine
 from marba_dagster.store.schema import metadata
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ["marba_dagster_tests.fixtures_sandbox"]
 
@@ -68,6 +71,25 @@ def drop_pg_database(url: str) -> None:
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def open_pg_connections(url: str) -> int:
+    """Connections open right now to the database of ``url``, other than this probe's."""
+    probe = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with probe.connect() as conn:
+            return int(conn.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()")).scalar())
+    finally:
+        probe.dispose()
+
+
+def production_dagster_home(home, pg_url: str, monkeypatch) -> None:
+    """``home`` set up with the repository's dagster.yaml (PooledPostgresStorage) on ``pg_url``."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_PG_URL", pg_url)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,13 @@ import dagster as dg
 import pytest
 
 from marba_dagster.instance import ensure_dagster_home
-from marba_dagster_tests.conftest import create_pg_database, drop_pg_database, require_postgres
+from marba_dagster_tests.conftest import (
+    create_pg_database,
+    drop_pg_database,
+    open_pg_connections,
+    production_dagster_home,
+    require_postgres,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,7 +61,9 @@ def test_production_instance_on_postgres(tmp_path, monkeypatch):
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         assert type(instance.get_ref().storage).__name__ == "PooledPostgresStorage"
-        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        from dagster_postgres.event_log import PostgresEventLogStorage
+
+        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         assert {"key": "marba/job", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
@@ -110,6 +118,28 @@ def test_pooled_storage_stores_events_on_held_connections(tmp_path, monkeypatch,
             assert opened >= 40
     finally:
         instance.dispose()
+        drop_pg_database(url)
+
+
+def test_disposing_an_instance_on_pooled_storage_closes_its_connections(tmp_path, monkeypatch):
+    """dagster-postgres's storages do nothing on dispose (they hold nothing); the pooled ones
+    must close what they hold, or every short-lived instance (a CLI call, an API call) leaves
+    connections open until the garbage collector finds it."""
+    import gc
+
+    require_postgres()
+    url = create_pg_database("dagster_pool_dispose")
+    home = tmp_path / "home"
+    production_dagster_home(home, url, monkeypatch)
+    gc.disable()
+    try:
+        instance = dg.DagsterInstance.from_config(str(home))
+        _materialize_on(instance)
+        assert open_pg_connections(url) >= 1  # held between operations
+        instance.dispose()
+        assert open_pg_connections(url) == 0
+    finally:
+        gc.enable()
         drop_pg_database(url)
 
 
