@@ -70,9 +70,26 @@ def run_job(
     definitions: dg.Definitions | None = None,
     log_level: str = "ERROR",
 ) -> RunOutcome:
+    """Run job ``name`` in this process on ``instance`` (default: the one of ``DAGSTER_HOME``,
+    made for this call and disposed after it, since its storage may hold connections)."""
+    if instance is not None:
+        return _run_job(name, brand_ids, instance, now, definitions, log_level)
+    from marba_dagster.instance import get_instance
+
+    with get_instance() as own:
+        return _run_job(name, brand_ids, own, now, definitions, log_level)
+
+
+def _run_job(
+    name: str,
+    brand_ids: list[str] | None,
+    instance: dg.DagsterInstance,
+    now: datetime | None,
+    definitions: dg.Definitions | None,
+    log_level: str,
+) -> RunOutcome:
     from marba_dagster.defs.brands import sync_brand_partitions
     from marba_dagster.defs.jobs import NothingToRun, run_scope
-    from marba_dagster.instance import get_instance
 
     try:
         spec: JobSpec = resolve(name)
@@ -86,7 +103,6 @@ def run_job(
             unknown = [b for b in brand_ids if b not in known]
             if unknown:
                 raise RunError(f"unknown brand: {', '.join(unknown)}")
-        instance = instance or get_instance()
         sync_brand_partitions(instance, engine)
     finally:
         engine.dispose()

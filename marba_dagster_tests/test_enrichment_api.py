@@ -4,6 +4,8 @@ temporary DAGSTER_HOME, results read back from enrichment_cache."""
 
 from __future__ import annotations
 
+import gc
+
 import dagster as dg
 import pytest
 import sqlalchemy as sa
@@ -13,6 +15,13 @@ from marba_dagster.core.enrichment.sections import SECTIONS
 from marba_dagster.runner import RunError
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
+from marba_dagster_tests.conftest import (
+    create_pg_database,
+    drop_pg_database,
+    open_pg_connections,
+    production_dagster_home,
+    require_postgres,
+)
 from marba_dagster_tests.enrichment_fixtures import seed_brands
 
 
@@ -116,3 +125,23 @@ def test_default_instance_and_one_failing_section(marba_env, engine):
     with dg.DagsterInstance.get() as instance:
         run = instance.get_run_by_id(out["run_id"])
         assert run.status == dg.DagsterRunStatus.FAILURE and run.tags["dagster/partition"] == "b1"
+
+
+def test_default_instance_is_disposed_after_each_call(marba_env, engine, monkeypatch):
+    """With production's instance storage (held connections), a call that made its own
+    instance closes it: an app calling the API all day does not collect connections."""
+    require_postgres()
+    url = create_pg_database("marba_api_inst")
+    try:
+        production_dagster_home(marba_env["dagster_home"], url, monkeypatch)
+        seed_brands(engine, utcnow(), ["b1"])
+        gc.disable()  # connections must be closed by the call, not by a collector pass
+        try:
+            api = EnrichmentEngine()
+            for section in ("measure", "reach"):
+                assert api.refresh_section("b1", section)["success"]
+            assert open_pg_connections(url) == 0
+        finally:
+            gc.enable()
+    finally:
+        drop_pg_database(url)

@@ -3,6 +3,7 @@ resume, trigger (queued for the daemon) and log cleanup; both job names."""
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 
 import dagster as dg
@@ -15,6 +16,13 @@ from marba_dagster.defs.monitoring import tracking as t
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests import monitoring_helpers as mh
+from marba_dagster_tests.conftest import (
+    create_pg_database,
+    drop_pg_database,
+    open_pg_connections,
+    production_dagster_home,
+    require_postgres,
+)
 
 
 @pytest.fixture
@@ -108,3 +116,22 @@ def test_costs_per_brand_with_budget_status(engine):
     assert rows["a"]["budget_status"] == "warning"
     assert rows["b"]["month_usd"] == pytest.approx(1) and rows["b"]["budget_status"] == "no budget"
     assert budget_status(10, 10) == "exceeded" and budget_status(1, 10) == "ok"
+
+
+def test_close_disposes_the_instance_it_made(engine, tmp_path, monkeypatch):
+    """Without an instance given, the scheduler makes one from DAGSTER_HOME on first use and
+    close() disposes it: with production's storage that closes its held connections."""
+    require_postgres()
+    url = create_pg_database("marba_sched_inst")
+    production_dagster_home(tmp_path / "home", url, monkeypatch)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    gc.disable()  # connections must be closed by close(), not by a collector pass
+    try:
+        sched = BackgroundJobScheduler(engine=engine)
+        assert sched.instance.get_runs() == []
+        assert open_pg_connections(url) >= 1
+        sched.close()
+        assert open_pg_connections(url) == 0
+    finally:
+        gc.enable()
+        drop_pg_database(url)

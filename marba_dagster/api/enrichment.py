@@ -38,29 +38,21 @@ class EnrichmentEngine:
             raise RunError(f"brand {brand_id} is not active")
 
     def _run(self, brand_id: str, sections: list[str]) -> dict[str, Any]:
-        from marba_dagster.defs.brands import sync_brand_partitions
-        from marba_dagster.defs.jobs import JOB_TAG
         from marba_dagster.instance import get_instance
 
         engine = self._engine()
         try:
             self._check_brand(engine, brand_id)
-            instance = self._instance or get_instance()
-            sync_brand_partitions(instance, engine)
         finally:
             engine.dispose()
-        if brand_id not in instance.get_dynamic_partitions("brands"):
-            raise RunError(f"brand {brand_id} is not active")
-        if self._definitions is None:
-            from marba_dagster.definitions import load_definitions
-
-            self._definitions = load_definitions()
-        job = self._definitions.resolve_job_def(JOB_NAME)
-        result = job.execute_in_process(
-            instance=instance, partition_key=brand_id, asset_selection=[dg.AssetKey(x) for x in sections],
-            tags={JOB_TAG: JOB_NAME}, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
-        )
+        # An instance made here is disposed here: its storage holds database connections.
+        owned = self._instance is None
+        instance = self._instance or get_instance()
+        try:
+            result = self._execute(instance, brand_id, sections)
+        finally:
+            if owned:
+                instance.dispose()
         errors = []
         for event in result.all_events:
             if event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_failure_data.error:
@@ -71,6 +63,28 @@ class EnrichmentEngine:
             "errors": errors,
             "sections": {x: self.get_section(brand_id, x) for x in sections},
         }
+
+    def _execute(self, instance: dg.DagsterInstance, brand_id: str, sections: list[str]) -> dg.ExecuteInProcessResult:
+        from marba_dagster.defs.brands import sync_brand_partitions
+        from marba_dagster.defs.jobs import JOB_TAG
+
+        engine = self._engine()
+        try:
+            sync_brand_partitions(instance, engine)
+        finally:
+            engine.dispose()
+        if brand_id not in instance.get_dynamic_partitions("brands"):
+            raise RunError(f"brand {brand_id} is not active")
+        if self._definitions is None:
+            from marba_dagster.definitions import load_definitions
+
+            self._definitions = load_definitions()
+        job = self._definitions.resolve_job_def(JOB_NAME)
+        return job.execute_in_process(
+            instance=instance, partition_key=brand_id, asset_selection=[dg.AssetKey(x) for x in sections],
+            tags={JOB_TAG: JOB_NAME}, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        )
 
     def enrich_all_sections(self, brand_id: str) -> dict[str, Any]:
         """Enrich the six sections of one brand now (fresh, unchanged entries are kept)."""

@@ -42,6 +42,7 @@ class BackgroundJobScheduler:
         self._own_engine = engine is None
         self.engine = engine or make_engine(database_url)
         self._instance = instance
+        self._own_instance = False  # made on first use from DAGSTER_HOME: close() disposes it
         self._location_name = location_name
         self._definitions_module = definitions_module
         self._control: JobControl | None = None
@@ -56,6 +57,7 @@ class BackgroundJobScheduler:
             from marba_dagster.instance import get_instance
 
             self._instance = get_instance()
+            self._own_instance = True
         return self._instance
 
     @property
@@ -72,6 +74,10 @@ class BackgroundJobScheduler:
             self._control = None
         if self._own_engine:
             self.engine.dispose()
+        if self._own_instance and self._instance is not None:
+            self._instance.dispose()
+            self._instance = None
+            self._own_instance = False
 
     def __enter__(self) -> BackgroundJobScheduler:
         return self
