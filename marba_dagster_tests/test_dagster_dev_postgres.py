@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 from dagster_graphql import DagsterGraphQLClient
+from dagster_postgres.run_storage import PostgresRunStorage
 
 from marba_dagster.api import BackgroundJobScheduler
 from marba_dagster.defs.monitoring import tracking as t
@@ -71,7 +72,7 @@ def test_dagster_dev_on_postgres_with_daemon(tmp_path, monkeypatch):
     try:
         with mh.dagster_dev(workspace, env, tmp_path / "dagster_dev.log") as port:
             instance = dg.DagsterInstance.from_config(str(home))
-            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            assert isinstance(instance.run_storage, PostgresRunStorage)
             sched = BackgroundJobScheduler(engine=engine, instance=instance)
             try:
                 # Python API: trigger -> the daemon launches it -> the sensors record it.
