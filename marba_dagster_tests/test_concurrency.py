@@ -85,10 +85,13 @@ def _world(now: datetime, tmp: Path, name: str):
     home = tmp / f"dagster_home_{name}"
     home.mkdir()
     dagster_url = create_pg_database(f"marba_conc_dagster_{name}")
-    # Production's storage (held connections per process, as in the repository's dagster.yaml).
+    # Production's storage (held connections per process, as in the repository's dagster.yaml),
+    # and pools of one step each: analytics and engagement share platform_api_reads, so one
+    # waits for the other's slot, across processes, while the rest run.
     (home / "dagster.yaml").write_text(
         "storage:\n  custom:\n    module: marba_dagster.instance_storage\n    class: PooledPostgresStorage\n"
-        "    config:\n      postgres_url:\n        env: DAGSTER_PG_URL\ntelemetry:\n  enabled: false\n"
+        "    config:\n      postgres_url:\n        env: DAGSTER_PG_URL\n"
+        "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n"
     )
     env = dict(os.environ)
     env.update(server.env(llm=False))
@@ -206,12 +209,18 @@ def test_seven_jobs_at_once_on_postgresql(worlds, tmp_path):
     try:
         with dag.connect() as conn:
             rows = conn.execute(sa.text("SELECT pipeline_name, status FROM runs")).all()
+            # The steps claimed their pools' slots (one slot each), and gave them all back.
+            slots = conn.execute(sa.text("SELECT concurrency_key, run_id FROM concurrency_slots")).all()
     finally:
         dag.dispose()
     by_job: dict[str, list[str]] = {}
     for job_name, status in rows:
         by_job.setdefault(job_name, []).append(status)
     assert {j: by_job.get(j) for j in DEMO_ORDER} == {j: [dg.DagsterRunStatus.SUCCESS.value] for j in DEMO_ORDER}
+    from marba_dagster.defs import pools
+
+    assert {key for key, _ in slots} == set(pools.ALL)
+    assert all(run_id is None for _, run_id in slots), slots
 
     with seq["engine"].connect() as sconn, conc["engine"].connect() as cconn:
         # No duplicated rows anywhere the jobs write.

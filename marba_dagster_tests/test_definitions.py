@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from marba_dagster.core import catalog
 from marba_dagster.definitions import load_definitions
+from marba_dagster.defs import pools
 from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brand_partitions_sensor
 from marba_dagster.defs.jobs import BRANDS_TAG, JOB_TAG, NothingToRun, run_scope
 from marba_dagster.defs.resources import MarbaDatabase
@@ -132,3 +133,34 @@ def test_every_asset_has_a_description_and_a_known_group(defs):
     for spec in defs.resolve_all_asset_specs():
         assert spec.description, f"{spec.key.to_user_string()} has no docstring"
         assert spec.group_name in groups, f"{spec.key.to_user_string()} is in group {spec.group_name}"
+
+
+# The pool each outside service belongs to, by the resource that reaches it.
+POOL_OF_RESOURCE = {
+    "graph_api": {pools.PLATFORM_READS, pools.PLATFORM_PUBLISH},
+    "x_api": {pools.PLATFORM_READS, pools.PLATFORM_PUBLISH},
+    "gbp_api": {pools.PLATFORM_READS},
+    "safe_fetch": {pools.COMPETITOR_SITES},
+    "open_meteo": {pools.WEATHER},
+    "trends_rss": {pools.FEEDS},
+    "news_rss": {pools.FEEDS},
+    "llm": {pools.LLM},
+}
+
+
+def test_every_step_that_calls_an_outside_service_is_in_its_pool(defs):
+    """A step calling an outside API is in that API's pool (so shards running at once can be
+    bounded per API); a step that only reads and writes the database is in none."""
+    steps = [a for a in defs.resolve_asset_graph().assets_defs if a.is_executable]
+    seen = set()
+    for a in steps:
+        outside = set(a.required_resource_keys) & set(POOL_OF_RESOURCE)
+        name = a.op.name
+        if not outside:
+            assert a.op.pool is None, f"{name} calls no outside service but is in pool {a.op.pool}"
+            continue
+        for key in outside:
+            assert a.op.pool in POOL_OF_RESOURCE[key], f"{name} uses {key} but is in pool {a.op.pool}"
+        seen.add(a.op.pool)
+    assert seen == set(pools.ALL)
+    assert {a.op.name for a in steps if a.op.pool == pools.PLATFORM_PUBLISH} == {"published_posts"}

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from marba_dagster.connectors.graph import GraphClient
 from marba_dagster.connectors.x import XClient
 from marba_dagster.core.analytics import COUNT_COLUMNS, daily_brand_metrics, quality_problems
+from marba_dagster.defs import pools
 from marba_dagster.defs.analytics.collect import AccountsFailed, fetch_brand, write_brand
 from marba_dagster.defs.common import BrandBatch, markdown_table, prefetch, scoped_brand_ids
 from marba_dagster.defs.partitions import daily_partitions
@@ -48,6 +49,7 @@ def run_days(context: dg.AssetExecutionContext) -> list[date]:
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=RETRY,
     kinds={"python", "sql"},
+    pool=pools.PLATFORM_READS,
 )
 def platform_metrics(
     context: dg.AssetExecutionContext,

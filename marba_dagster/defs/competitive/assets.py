@@ -16,6 +16,7 @@ from collections import Counter
 import dagster as dg
 import sqlalchemy as sa
 
+from marba_dagster.defs import pools
 from marba_dagster.defs.common import BrandBatch, markdown_table, scoped_brand_ids
 from marba_dagster.defs.competitive.monitor import (
     BrandOutcome,
@@ -38,6 +39,7 @@ CHANGE_TYPES = ("website_change", "pricing_change", "product_launch", "messaging
 @dg.asset(
     group_name="competitive",
     kinds={"python", "html", "rss"},
+    pool=pools.COMPETITOR_SITES,
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
 def competitor_snapshots(

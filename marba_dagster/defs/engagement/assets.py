@@ -21,6 +21,7 @@ from marba_dagster.connectors.engagement import GbpReviews, GraphEngagement, Inb
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.core.priority import URGENT, prioritise
 from marba_dagster.core.sentiment import analyzer
+from marba_dagster.defs import pools
 from marba_dagster.defs.common import BrandBatch, markdown_table, prefetch, scoped_brand_ids
 from marba_dagster.defs.partitions import hourly_partitions
 from marba_dagster.defs.publishing.alerts import push_once, settled
@@ -178,6 +179,7 @@ def push_urgent(engine, webhook_url: str | None, brand_id: str) -> int:
     group_name="engagement",
     partitions_def=hourly_partitions,
     kinds={"python", "sql"},
+    pool=pools.PLATFORM_READS,
     description=(
         "Comments (Facebook, Instagram), X mentions and direct messages, and Google Business "
         "Profile reviews, upserted into engagement_inbox by external id, with VADER sentiment "

@@ -15,6 +15,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from marba_dagster.core.enrichment.sections import DESCRIPTIONS, SECTIONS, TTL
+from marba_dagster.defs import pools
 from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brands_partitions
 from marba_dagster.defs.common import markdown_table, requested_brands
 from marba_dagster.defs.enrichment.engine import EnrichmentPass
@@ -99,6 +100,7 @@ def _preview(o, payload_insights: int) -> str:
     partitions_def=brands_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     can_subset=True,
+    pool=pools.LLM,
 )
 def enrichment_sections(
     context: dg.AssetExecutionContext,

@@ -30,6 +30,7 @@ from marba_dagster.core.opportunities.relevance import (
 from marba_dagster.core.opportunities.scoring import build_opportunities
 from marba_dagster.core.opportunities.urgency import URGENCY_RANK
 from marba_dagster.core.opportunities.weather import HourlySeries, detect_events, match_event_key, rounded_location
+from marba_dagster.defs import pools
 from marba_dagster.defs.common import BrandBatch, markdown_table, scoped_brand_ids
 from marba_dagster.defs.opportunities import store as ost
 from marba_dagster.defs.opportunities.notify import push_critical
@@ -71,7 +72,7 @@ def _result(batch: BrandBatch, written: int, extra: dict[str, Any], preview: lis
 # ------------------------------------------------------------------------------ weather
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY)
+@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.WEATHER)
 def weather_signals(context: dg.AssetExecutionContext, config: WeatherConfig, marba_db: MarbaDatabase,
                     open_meteo: ApiEndpoint) -> dg.MaterializeResult:
     """Rain, heat, cold, snow and wind in the next 48 hours at each brand's location, with
@@ -145,7 +146,7 @@ def weather_signals(context: dg.AssetExecutionContext, config: WeatherConfig, ma
 # ------------------------------------------------------------------------------- trends
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY)
+@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.FEEDS)
 def trend_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, trends_rss: ApiEndpoint) -> dg.MaterializeResult:
     """Google Trends trending searches of each brand's country matched to the brand's
     keywords and industry. One feed request per country."""
@@ -204,7 +205,7 @@ def trend_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, tr
 # --------------------------------------------------------------------------------- news
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY)
+@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.FEEDS)
 def news_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, news_rss: ApiEndpoint) -> dg.MaterializeResult:
     """Local news: one Google News search per city (the city and its brands' keywords),
     each headline matched to each brand's keywords and industry."""

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from marba_dagster.connectors.http import ApiClient
 from marba_dagster.connectors.publishing import GraphPublisher, XPublisher
+from marba_dagster.defs import pools
 from marba_dagster.defs.common import markdown_table, requested_brands, scoped_brand_ids
 from marba_dagster.defs.publishing.alerts import push_once
 from marba_dagster.defs.publishing.publisher import PublishRun
@@ -31,6 +32,7 @@ def single_attempt_client(endpoint: ApiEndpoint, name: str) -> ApiClient:
     name="published_posts",
     group_name="publishing",
     kinds={"python", "sql"},
+    pool=pools.PLATFORM_PUBLISH,
     description=(
         "Publishes every due scheduled post (scheduled_at up to 5 minutes ahead, including "
         "catch-up) exactly once to Facebook, Instagram and X; records every attempt in "
