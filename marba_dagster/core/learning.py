@@ -33,7 +33,6 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from marba_dagster.core.analytics import add_engagement_rate
 
@@ -301,6 +300,14 @@ def _benjamini_hochberg(p: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return adj
 
 
+def _student_t():
+    """scipy's Student t distribution, imported on first use: scipy.stats takes ~0.5 s to
+    import, which every run worker would otherwise pay when it loads the definitions."""
+    from scipy import stats
+
+    return stats.t
+
+
 def learn_patterns(posts: pd.DataFrame, inp: LearningInput) -> pd.DataFrame:
     """Patterns per (brand, platform) with lift, data points, confidence and p-value.
 
@@ -355,7 +362,7 @@ def learn_patterns(posts: pd.DataFrame, inp: LearningInput) -> pd.DataFrame:
         se2 = v1 / n + v2 / n2
         t = (m1 - m2) / np.sqrt(se2)
         dof = se2 ** 2 / ((v1 / n) ** 2 / (n - 1) + (v2 / n2) ** 2 / (n2 - 1))
-        p = 2.0 * stats.t.sf(np.abs(t), dof)
+        p = 2.0 * _student_t().sf(np.abs(t), dof)
         baseline = agg["S"].to_numpy() / agg["N"].to_numpy()
         lift = m1 / baseline
     # Too few posts on either side for a variance: untestable, never significant.
