@@ -8,7 +8,10 @@ job at a time, telemetry off. The production set-up is the repository's ``dagste
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 EMBEDDED_HOME = Path(".marba") / "dagster_home"
 
@@ -55,3 +58,14 @@ def get_instance():
 
     ensure_dagster_home()
     return DagsterInstance.get()
+
+
+@contextmanager
+def given_or_own_instance(instance: Any = None) -> Iterator[Any]:
+    """``instance`` if given (the caller disposes it), else the instance of DAGSTER_HOME, made
+    for this block and disposed after it: production's storage holds database connections."""
+    if instance is not None:
+        yield instance
+        return
+    with get_instance() as own:
+        yield own

@@ -72,12 +72,10 @@ def run_job(
 ) -> RunOutcome:
     """Run job ``name`` in this process on ``instance`` (default: the one of ``DAGSTER_HOME``,
     made for this call and disposed after it, since its storage may hold connections)."""
-    if instance is not None:
-        return _run_job(name, brand_ids, instance, now, definitions, log_level)
-    from marba_dagster.instance import get_instance
+    from marba_dagster.instance import given_or_own_instance
 
-    with get_instance() as own:
-        return _run_job(name, brand_ids, own, now, definitions, log_level)
+    with given_or_own_instance(instance) as inst:
+        return _run_job(name, brand_ids, inst, now, definitions, log_level)
 
 
 def _run_job(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import dagster as dg
 import pytest
 
@@ -16,8 +13,6 @@ from marba_dagster_tests.conftest import (
     production_dagster_home,
     require_postgres,
 )
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @dg.asset
@@ -54,10 +49,8 @@ def test_production_instance_on_postgres(tmp_path, monkeypatch):
     require_postgres()
     url = create_pg_database("dagster_inst")
     # SQLAlchemy 2.1 defaults bare postgresql:// to psycopg 3: the URL names its driver.
-    monkeypatch.setenv("DAGSTER_PG_URL", url)
     home = tmp_path / "home"
-    home.mkdir()
-    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    production_dagster_home(home, url, monkeypatch)
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         assert type(instance.get_ref().storage).__name__ == "PooledPostgresStorage"
@@ -97,12 +90,9 @@ def test_pooled_storage_stores_events_on_held_connections(tmp_path, monkeypatch,
     sessions, where stock dagster-postgres opens at least one per event."""
     require_postgres()
     url = create_pg_database("dagster_pool")
-    monkeypatch.setenv("DAGSTER_PG_URL", url)
     home = tmp_path / "home"
-    home.mkdir()
-    if storage == "pooled":
-        shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
-    else:
+    production_dagster_home(home, url, monkeypatch)
+    if storage == "stock":
         (home / "dagster.yaml").write_text("storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n")
     instance = dg.DagsterInstance.from_config(str(home))
     try:

@@ -38,21 +38,10 @@ class EnrichmentEngine:
             raise RunError(f"brand {brand_id} is not active")
 
     def _run(self, brand_id: str, sections: list[str]) -> dict[str, Any]:
-        from marba_dagster.instance import get_instance
+        from marba_dagster.instance import given_or_own_instance
 
-        engine = self._engine()
-        try:
-            self._check_brand(engine, brand_id)
-        finally:
-            engine.dispose()
-        # An instance made here is disposed here: its storage holds database connections.
-        owned = self._instance is None
-        instance = self._instance or get_instance()
-        try:
+        with given_or_own_instance(self._instance) as instance:
             result = self._execute(instance, brand_id, sections)
-        finally:
-            if owned:
-                instance.dispose()
         errors = []
         for event in result.all_events:
             if event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_failure_data.error:
@@ -70,6 +59,7 @@ class EnrichmentEngine:
 
         engine = self._engine()
         try:
+            self._check_brand(engine, brand_id)
             sync_brand_partitions(instance, engine)
         finally:
             engine.dispose()
