@@ -24,12 +24,21 @@ Each Dagster process (run worker, daemon, webserver, code server) then holds at 
 ``1 + pool_max_overflow`` connections per storage; size PostgreSQL's ``max_connections`` (or
 a pooler in front of it) for the processes you run. Disposing the instance closes them
 (dagster-postgres's storages hold nothing, so their ``dispose`` does not try).
+
+Several processes may open an instance on an empty database at the same moment (seven run
+workers started together on a new deployment). dagster-postgres creates its tables from
+each of them and one loses the race with ``relation "instance_info" already exists``; here
+the storages are created under a PostgreSQL advisory lock, so the first process creates
+the schema and the others find it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from dagster import Field, IntSource
 from dagster._config.config_schema import UserConfigSchema
 from dagster._core.storage.base_storage import DagsterStorage
@@ -39,10 +48,33 @@ from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
-from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
 DEFAULT_MAX_OVERFLOW = 4
 DEFAULT_RECYCLE_SECONDS = 3600
+# Any fixed 64-bit key works; it only has to be the same in every process of a deployment.
+SCHEMA_LOCK_KEY = 0x6D617262615F6467  # "marba_dg"
+
+
+@contextmanager
+def _schema_creation_lock(postgres_url: str, enabled: bool, token_provider: Any = None) -> Iterator[None]:
+    """Hold a session advisory lock on the instance database while the block runs, so that
+    only one process at a time checks for and creates Dagster's tables."""
+    if not enabled:
+        yield
+        return
+    engine = create_pg_engine(postgres_url, token_provider, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 class _HeldRunStorage(PostgresRunStorage):
@@ -84,11 +116,13 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         self.postgres_url = postgres_url
         self.should_autocreate_tables = should_autocreate_tables
         self._inst_data = inst_data
-        self._run_storage = _HeldRunStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
-        self._event_log_storage = _HeldEventLogStorage(postgres_url, should_autocreate_tables,
-                                                       token_provider=token_provider)
-        self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,
-                                                         token_provider=token_provider)
+        with _schema_creation_lock(postgres_url, should_autocreate_tables, token_provider):
+            self._run_storage = _HeldRunStorage(postgres_url, should_autocreate_tables,
+                                                token_provider=token_provider)
+            self._event_log_storage = _HeldEventLogStorage(postgres_url, should_autocreate_tables,
+                                                           token_provider=token_provider)
+            self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,
+                                                             token_provider=token_provider)
         DagsterStorage.__init__(self)
         self.pool_max_overflow = pool_max_overflow
         self.pool_recycle_seconds = pool_recycle_seconds

@@ -143,3 +143,50 @@ def test_pooled_storage_rejects_bad_pool_settings(monkeypatch):
             PooledPostgresStorage(url, pool_max_overflow=-1)
     finally:
         drop_pg_database(url)
+
+
+
+
+def _open_pooled_storage(urls: list[str], start, results) -> None:
+    """In a new process, for each database of ``urls``: wait until every worker is ready,
+    open the production storage on it and read from it; put the error as text, or ``None``,
+    on ``results``."""
+    from marba_dagster.instance_storage import PooledPostgresStorage
+
+    for url in urls:
+        start.wait()
+        try:
+            storage = PooledPostgresStorage(url)
+            storage.run_storage.get_runs(limit=1)
+            storage.event_log_storage.dispose()
+            storage.run_storage.dispose()
+            results.put(None)
+        except Exception as exc:  # reported to the parent, which fails the test with it
+            results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_workers_opening_a_new_database_together_create_the_schema_once():
+    """Seven run workers started at once on a new deployment all open an empty instance
+    database. dagster-postgres creates its tables from each of them and one loses the race
+    (``relation "instance_info" already exists``); the pooled storage creates them under an
+    advisory lock. The workers start each round together (a barrier); three new databases,
+    because a race is not lost every time."""
+    import multiprocessing
+
+    require_postgres()
+    ctx = multiprocessing.get_context("spawn")
+    urls = [create_pg_database("dagster_schema_race") for _ in range(3)]
+    try:
+        start, results = ctx.Barrier(7), ctx.Queue()
+        workers = [ctx.Process(target=_open_pooled_storage, args=(urls, start, results)) for _ in range(7)]
+        for w in workers:
+            w.start()
+        outcomes = [results.get(timeout=120) for _ in range(7 * len(urls))]
+        for w in workers:
+            w.join(timeout=30)
+        errors = [e for e in outcomes if e]
+        assert not errors, errors[0]
+        assert all(open_pg_connections(url) == 0 for url in urls)
+    finally:
+        for url in urls:
+            drop_pg_database(url)
