@@ -29,7 +29,10 @@ Several processes may open an instance on an empty database at the same moment (
 workers started together on a new deployment). dagster-postgres creates its tables from
 each of them and one loses the race with ``relation "instance_info" already exists``; here
 the storages are created under a PostgreSQL advisory lock, so the first process creates
-the schema and the others find it.
+the schema and the others find it. The same workers meeting a pool for the first time, or
+any run after ``concurrency.pools.default_limit`` was changed, hit a second failure in
+Dagster's code on PostgreSQL; the event-log storage here sets a pool's default with one
+upsert instead (see ``_HeldEventLogStorage.initialize_concurrency_limit_to_default``).
 """
 
 from __future__ import annotations
@@ -39,10 +42,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from dagster import Field, IntSource
 from dagster._config.config_schema import UserConfigSchema
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.config import pg_config
+from dagster._core.storage.event_log.schema import ConcurrencyLimitsTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.event_log import PostgresEventLogStorage
@@ -87,11 +92,40 @@ class _HeldRunStorage(PostgresRunStorage):
 
 
 class _HeldEventLogStorage(PostgresEventLogStorage):
-    """Event-log storage whose ``dispose`` also closes its held connections."""
+    """Event-log storage whose ``dispose`` also closes its held connections, and which sets a
+    pool's default limit in one statement."""
 
     def dispose(self) -> None:
         super().dispose()
         self._engine.dispose()
+
+    def initialize_concurrency_limit_to_default(self, concurrency_key: str) -> bool:
+        """Give ``concurrency_key`` the instance's ``default_limit`` (a pool seen for the first
+        time, or a default changed in ``dagster.yaml``).
+
+        Dagster's version INSERTs, catches the duplicate-key error and then UPDATEs in the same
+        transaction. PostgreSQL aborts a transaction at its first error, so that UPDATE fails:
+        every step of a pool whose row already exists fails once the default is changed, and
+        of two runs that meet a new pool together, one fails. An upsert does both cases in one
+        statement, and its row lock makes the second run wait for the first one's slots.
+        """
+        if not (self.has_concurrency_limits_table and self.has_instance and self.has_default_pool_limit_col):
+            return super().initialize_concurrency_limit_to_default(concurrency_key)
+        default_limit = self._instance.global_op_concurrency_default_limit
+        if default_limit is None:
+            return super().initialize_concurrency_limit_to_default(concurrency_key)
+        self._reconcile_concurrency_limits_from_slots()
+        limits = ConcurrencyLimitsTable
+        upsert = (
+            pg_insert(limits)
+            .values(concurrency_key=concurrency_key, limit=default_limit, using_default_limit=True)
+            .on_conflict_do_update(index_elements=[limits.c.concurrency_key], set_={"limit": default_limit},
+                                   where=limits.c.limit != default_limit)
+        )
+        with self.index_transaction() as conn:
+            conn.execute(upsert)
+            self._allocate_concurrency_slots(conn, concurrency_key, default_limit)
+        return True
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):

@@ -147,38 +147,49 @@ def test_pooled_storage_rejects_bad_pool_settings(monkeypatch):
 
 
 
-def _open_pooled_storage(urls: list[str], start, results) -> None:
+
+def _open_production_instance(home: str, urls: list[str], start, results) -> None:
     """In a new process, for each database of ``urls``: wait until every worker is ready,
-    open the production storage on it and read from it; put the error as text, or ``None``,
-    on ``results``."""
-    from marba_dagster.instance_storage import PooledPostgresStorage
+    open the production instance on it; wait again, set up a pool never seen before (what a
+    run's first step in that pool does). Put the error as text, or ``None``, on ``results``."""
+    import os
 
     for url in urls:
-        start.wait()
+        os.environ["DAGSTER_PG_URL"] = url
+        instance = None
         try:
-            storage = PooledPostgresStorage(url)
-            storage.run_storage.get_runs(limit=1)
-            storage.event_log_storage.dispose()
-            storage.run_storage.dispose()
+            start.wait()  # raises at once for every worker once one has failed (abort)
+            instance = dg.DagsterInstance.from_config(home)
+            start.wait()
+            instance.event_log_storage.initialize_concurrency_limit_to_default("platform_api_reads")
             results.put(None)
         except Exception as exc:  # reported to the parent, which fails the test with it
             results.put(f"{type(exc).__name__}: {exc}")
+            start.abort()
+        finally:
+            if instance is not None:
+                instance.dispose()
 
 
-def test_workers_opening_a_new_database_together_create_the_schema_once():
-    """Seven run workers started at once on a new deployment all open an empty instance
-    database. dagster-postgres creates its tables from each of them and one loses the race
+def test_workers_starting_together_on_a_new_database_do_not_race(tmp_path, monkeypatch):
+    """Seven run workers started at once on a new deployment. Each opens an empty instance
+    database: dagster-postgres creates the tables from each of them and one can lose the race
     (``relation "instance_info" already exists``); the pooled storage creates them under an
-    advisory lock. The workers start each round together (a barrier); three new databases,
-    because a race is not lost every time."""
+    advisory lock. Then each meets a pool for the first time: Dagster's default-limit set-up
+    fails one of two such runs on PostgreSQL (its UPDATE after a duplicate INSERT runs in an
+    aborted transaction); the pooled storage upserts. The workers start each step together
+    (a barrier); three new databases, because a race is not lost every time."""
     import multiprocessing
 
     require_postgres()
+    home = tmp_path / "home"
+    production_dagster_home(home, "", monkeypatch)
     ctx = multiprocessing.get_context("spawn")
-    urls = [create_pg_database("dagster_schema_race") for _ in range(3)]
+    urls = [create_pg_database("dagster_start_race") for _ in range(3)]
     try:
         start, results = ctx.Barrier(7), ctx.Queue()
-        workers = [ctx.Process(target=_open_pooled_storage, args=(urls, start, results)) for _ in range(7)]
+        workers = [ctx.Process(target=_open_production_instance, args=(str(home), urls, start, results))
+                   for _ in range(7)]
         for w in workers:
             w.start()
         outcomes = [results.get(timeout=120) for _ in range(7 * len(urls))]
@@ -186,7 +197,40 @@ def test_workers_opening_a_new_database_together_create_the_schema_once():
             w.join(timeout=30)
         errors = [e for e in outcomes if e]
         assert not errors, errors[0]
-        assert all(open_pg_connections(url) == 0 for url in urls)
+        for url in urls:
+            monkeypatch.setenv("DAGSTER_PG_URL", url)
+            instance = dg.DagsterInstance.from_config(str(home))
+            try:
+                info = instance.event_log_storage.get_concurrency_info("platform_api_reads")
+                assert info.slot_count == instance.global_op_concurrency_default_limit
+            finally:
+                instance.dispose()
+            assert open_pg_connections(url) == 0
     finally:
         for url in urls:
             drop_pg_database(url)
+
+
+def test_changing_the_default_pool_limit_applies_to_existing_pools(tmp_path, monkeypatch):
+    """Raising ``concurrency.pools.default_limit`` (docs/scaling.md) must reach pools already
+    in the database. On stock dagster-postgres every step of such a pool then fails with
+    ``current transaction is aborted``; the pooled storage sets the new limit."""
+    require_postgres()
+    url = create_pg_database("dagster_pool_default")
+    home = tmp_path / "home"
+    production_dagster_home(home, url, monkeypatch)
+    production = (home / "dagster.yaml").read_text()
+    assert "default_limit: 4" in production
+    try:
+        for limit in (4, 6, 2):
+            (home / "dagster.yaml").write_text(production.replace("default_limit: 4", f"default_limit: {limit}"))
+            instance = dg.DagsterInstance.from_config(str(home))
+            try:
+                assert instance.global_op_concurrency_default_limit == limit
+                assert instance.event_log_storage.initialize_concurrency_limit_to_default("open_meteo")
+                info = instance.event_log_storage.get_concurrency_info("open_meteo")
+                assert (info.slot_count, info.limit) == (limit, limit)
+            finally:
+                instance.dispose()
+    finally:
+        drop_pg_database(url)
