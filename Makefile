@@ -9,7 +9,7 @@ UI_PORT ?= 3000
 # pytest-xdist workers; 2 on this 2-core machine.
 TEST_WORKERS ?= 2
 
-.PHONY: install browser demo test test-fast ui sandbox bench bench-full-cycle validate clean
+.PHONY: install home browser demo test test-fast ui sandbox bench bench-full-cycle validate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+
+## DAGSTER_HOME with its dagster.yaml (embedded SQLite unless the directory already has one):
+## `dagster` commands refuse a home that does not exist.
+home: install
+	@$(BIN)/python -c "from marba_dagster.instance import ensure_dagster_home; ensure_dagster_home()"
 
 ## Debian's chromium for the real-browser UI test (Playwright drives it; no browser download).
 browser:
@@ -40,7 +45,7 @@ test-fast: install
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -q -m "not slow"
 
 ## The Dagster UI (and daemon) on the demo data; the sandbox serves the outside APIs.
-ui: install
+ui: home
 	@test -f .marba/marba.db || $(MAKE) demo
 	@eval "$$($(BIN)/marba sandbox-env --port $(SANDBOX_PORT))"; \
 	$(BIN)/marba sandbox --port $(SANDBOX_PORT) >/dev/null 2>&1 & SANDBOX=$$!; \
@@ -50,7 +55,7 @@ ui: install
 sandbox: install
 	$(BIN)/marba sandbox --port $(SANDBOX_PORT)
 
-validate: install
+validate: home
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
 bench: install
