@@ -82,22 +82,24 @@ def _schema_creation_lock(postgres_url: str, enabled: bool, token_provider: Any 
         engine.dispose()
 
 
-class _HeldRunStorage(PostgresRunStorage):
-    """Run storage whose ``dispose`` closes its held connections too (dagster-postgres's
-    does nothing: with ``NullPool`` there is nothing held)."""
+class _ClosesHeldConnections:
+    """``dispose`` also closes the engine's held connections (dagster-postgres's storages do
+    nothing there: with ``NullPool`` they hold none)."""
+
+    _engine: sa.Engine
 
     def dispose(self) -> None:
-        super().dispose()
+        super().dispose()  # type: ignore[misc]
         self._engine.dispose()
 
 
-class _HeldEventLogStorage(PostgresEventLogStorage):
-    """Event-log storage whose ``dispose`` also closes its held connections, and which sets a
-    pool's default limit in one statement."""
+class _HeldRunStorage(_ClosesHeldConnections, PostgresRunStorage):
+    """Run storage on held connections."""
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._engine.dispose()
+
+class _HeldEventLogStorage(_ClosesHeldConnections, PostgresEventLogStorage):
+    """Event-log storage on held connections, which sets a pool's default limit in one
+    statement."""
 
     def initialize_concurrency_limit_to_default(self, concurrency_key: str) -> bool:
         """Give ``concurrency_key`` the instance's ``default_limit`` (a pool seen for the first

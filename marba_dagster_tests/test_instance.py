@@ -145,9 +145,6 @@ def test_pooled_storage_rejects_bad_pool_settings(monkeypatch):
         drop_pg_database(url)
 
 
-
-
-
 def _open_production_instance(home: str, urls: list[str], start, results) -> None:
     """In a new process, for each database of ``urls``: wait until every worker is ready,
     open the production instance on it; wait again, set up a pool never seen before (what a
@@ -182,10 +179,10 @@ def test_workers_starting_together_on_a_new_database_do_not_race(tmp_path, monke
     import multiprocessing
 
     require_postgres()
-    home = tmp_path / "home"
-    production_dagster_home(home, "", monkeypatch)
     ctx = multiprocessing.get_context("spawn")
     urls = [create_pg_database("dagster_start_race") for _ in range(3)]
+    home = tmp_path / "home"
+    production_dagster_home(home, urls[0], monkeypatch)  # each worker sets DAGSTER_PG_URL per round
     try:
         start, results = ctx.Barrier(7), ctx.Queue()
         workers = [ctx.Process(target=_open_production_instance, args=(str(home), urls, start, results))
