@@ -29,6 +29,39 @@ K = TypeVar("K")
 # each brand waits on the platform's latency, so overlapping brands hides it).
 BRAND_CONCURRENCY = 8
 
+# The two checks every multi-brand asset reports from its own step. They never block and
+# fail with WARN severity: the run keeps every other brand's results, yet it is visibly
+# not clean (the asset shows a warning, the run's check results name what was lost, and
+# run tracking records the run as ``partial`` with the check's description as its error).
+BRANDS_CHECK = "all_brands_processed"
+SOURCES_CHECK = "sources_available"
+# How many failed brands or lost sources a check's metadata names (the count is exact).
+NAMED_IN_CHECK = 50
+
+
+def completeness_check_specs(asset: str | dg.AssetKey, *, sources: bool = False) -> list[dg.AssetCheckSpec]:
+    """The ``all_brands_processed`` check (and ``sources_available`` for an asset that reads
+    outside sources shared by many brands) for ``asset``'s ``check_specs``."""
+    key = dg.AssetKey.from_coercible(asset)
+    specs = [dg.AssetCheckSpec(
+        BRANDS_CHECK, asset=key, blocking=False,
+        description="Every brand of the run was processed; warns naming the brands that failed.")]
+    if sources:
+        specs.append(dg.AssetCheckSpec(
+            SOURCES_CHECK, asset=key, blocking=False,
+            description="Every outside source answered; warns naming each source that was lost "
+            "(unreachable, erroring or answering malformed data) and the brands it served."))
+    return specs
+
+
+@dataclass
+class LostSource:
+    """An outside source (or one request of it) that failed for a whole group of brands."""
+
+    source: str
+    error: str
+    brands: set[str] = field(default_factory=set)
+
 
 def job_name_for(context: dg.AssetExecutionContext) -> str:
     """The MARBA job a run belongs to (its tag, else the asset group's job)."""
@@ -73,6 +106,7 @@ class BrandBatch:
     job_name: str = ""
     succeeded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    lost: dict[str, LostSource] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.job_name:
@@ -128,11 +162,55 @@ class BrandBatch:
                 },
             )
 
+    def lose_source(self, source: str, error: str, brand_ids: Iterable[str] = ()) -> None:
+        """Record that ``source`` failed (``error``: one line, no secrets) for ``brand_ids``.
+
+        Several failures of one source (one per batch, country or city) add up into one
+        entry naming the first error; the brands are not counted as failed brands.
+        """
+        entry = self.lost.setdefault(source, LostSource(source, error))
+        entry.brands.update(brand_ids)
+        self.context.log.warning(f"source {source} lost: {error}")
+
+    def check_results(self, asset: str | dg.AssetKey, *, sources: bool = False) -> list[dg.AssetCheckResult]:
+        """Results of ``completeness_check_specs(asset, sources=...)`` for this batch."""
+        key = dg.AssetKey.from_coercible(asset)
+        named = dict(sorted(self.failed.items())[:NAMED_IN_CHECK])
+        total = len(self.succeeded) + len(self.failed)
+        if self.failed:
+            shown = ", ".join(f"{b} ({e})" for b, e in list(named.items())[:5])
+            more = f" and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
+            brands_text = f"{len(self.failed)} of {total} brand(s) failed: {shown}{more}"
+        else:
+            brands_text = f"all {total} brand(s) processed"
+        results = [dg.AssetCheckResult(
+            asset_key=key, check_name=BRANDS_CHECK, passed=not self.failed,
+            severity=dg.AssetCheckSeverity.WARN, description=brands_text,
+            metadata={"brands_processed": len(self.succeeded), "brands_failed": len(self.failed),
+                      "failed_brands": dg.MetadataValue.json(named)})]
+        if sources:
+            lost = sorted(self.lost.values(), key=lambda x: x.source)
+            if lost:
+                sources_text = "lost " + "; ".join(
+                    f"{x.source} ({x.error}; {len(x.brands)} brand(s) without it)" for x in lost)
+            else:
+                sources_text = "every source answered"
+            results.append(dg.AssetCheckResult(
+                asset_key=key, check_name=SOURCES_CHECK, passed=not lost,
+                severity=dg.AssetCheckSeverity.WARN, description=sources_text,
+                metadata={"sources_lost": len(lost), "lost_sources": dg.MetadataValue.json(
+                    [{"source": x.source, "error": x.error, "brands_affected": len(x.brands)}
+                     for x in lost[:NAMED_IN_CHECK]])}))
+        return results
+
     def metadata(self) -> dict[str, Any]:
-        return {
+        md: dict[str, Any] = {
             "brands_processed": len(self.succeeded),
             "brands_failed": len(self.failed),
         }
+        if self.lost:
+            md["sources_lost"] = len(self.lost)
+        return md
 
 
 def prefetch(
