@@ -173,7 +173,7 @@ class Sandbox:
 
 STOCK_STORAGE = "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n"
 # As in the repository's dagster.yaml: dagster-postgres with held connections.
-POOLED_STORAGE = ("storage:\n  custom:\n    module: marba_dagster.instance_storage\n"
+POOLED_STORAGE = ("storage:\n  custom:\n    module: marba_dagster.instance.storage\n"
                   "    class: PooledPostgresStorage\n    config:\n      postgres_url:\n"
                   "        env: DAGSTER_PG_URL\n")
 

@@ -89,7 +89,7 @@ def _world(now: datetime, tmp: Path, name: str):
     # and pools of one step each: analytics and engagement share platform_api_reads, so one
     # waits for the other's slot, across processes, while the rest run.
     (home / "dagster.yaml").write_text(
-        "storage:\n  custom:\n    module: marba_dagster.instance_storage\n    class: PooledPostgresStorage\n"
+        "storage:\n  custom:\n    module: marba_dagster.instance.storage\n    class: PooledPostgresStorage\n"
         "    config:\n      postgres_url:\n        env: DAGSTER_PG_URL\n"
         "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n"
     )

@@ -134,7 +134,7 @@ def test_disposing_an_instance_on_pooled_storage_closes_its_connections(tmp_path
 
 
 def test_pooled_storage_rejects_bad_pool_settings(monkeypatch):
-    from marba_dagster.instance_storage import PooledPostgresStorage
+    from marba_dagster.instance.storage import PooledPostgresStorage
 
     require_postgres()
     url = create_pg_database("dagster_pool_bad")

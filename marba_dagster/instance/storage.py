@@ -13,7 +13,7 @@ Use it in ``dagster.yaml`` (the repository's production file does)::
 
     storage:
       custom:
-        module: marba_dagster.instance_storage
+        module: marba_dagster.instance.storage
         class: PooledPostgresStorage
         config:
           postgres_url: {env: DAGSTER_PG_URL}
