@@ -39,6 +39,19 @@ def queued_instance(home: Path):
         yield instance
 
 
+MARBA_INSTANCE = {"module": "marba_dagster.instance.marba_instance", "class": "MarbaInstance"}
+
+
+@contextmanager
+def marba_instance(home: Path, db_url: str, **overrides):
+    """A persistent ``MarbaInstance`` (SQLite under ``home``) recording into ``db_url``, with a
+    queued run coordinator like both MARBA set-ups."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = {**QUEUED, "instance_class": MARBA_INSTANCE, "marba": {"database_url": db_url}, **overrides}
+    with dg.instance_for_test(temp_dir=str(home), overrides=config) as instance:
+        yield instance
+
+
 def control_for(instance: dg.DagsterInstance) -> JobControl:
     return JobControl(instance, location_name="marba_dagster", module_name=TEST_MODULE)
 
@@ -51,30 +64,14 @@ def set_failing(control_dir: Path, job: str, failing: bool) -> None:
         flag.unlink()
 
 
-_SENSOR_FOR = {
-    dg.DagsterRunStatus.SUCCESS: (sensors.marba_run_succeeded, dg.DagsterEventType.RUN_SUCCESS),
-    dg.DagsterRunStatus.FAILURE: (sensors.marba_run_failed, dg.DagsterEventType.RUN_FAILURE),
-    dg.DagsterRunStatus.CANCELED: (sensors.marba_run_canceled, dg.DagsterEventType.RUN_CANCELED),
-}
-
-
 def track_run(instance: dg.DagsterInstance, run_id: str, db_url: str) -> None:
-    """Apply the matching run status sensor to a finished run, as the daemon would."""
-    run = instance.get_run_by_id(run_id)
-    sensor, event_type = _SENSOR_FOR[run.status]
-    (entry,) = instance.all_logs(run_id, of_type=event_type)
-    ctx = dg.build_run_status_sensor_context(
-        sensor_name=sensor.name,
-        dagster_event=entry.dagster_event,
-        dagster_instance=instance,
-        dagster_run=run,
+    """One tick of the run tracker sensor over the instance's runs, as the daemon would."""
+    ctx = dg.build_sensor_context(
+        instance=instance,
         resources={"marba_db": MarbaDatabase(url=db_url)},
         repository_def=test_defs().get_repository_def(),
     )
-    if run.status == dg.DagsterRunStatus.FAILURE:
-        sensor(ctx.for_run_failure())
-    else:
-        sensor(ctx)
+    sensors.marba_run_tracker(ctx)
 
 
 def run_job(instance: dg.DagsterInstance, job: str, db_url: str, tags: dict | None = None) -> str:

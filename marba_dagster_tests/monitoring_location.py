@@ -52,10 +52,7 @@ def defs() -> dg.Definitions:
         schedules=[*schedules, report.job_health_report_schedule, report.job_logs_cleanup_schedule],
         sensors=[
             brand_partitions_sensor,
-            sensors.marba_run_started,
-            sensors.marba_run_succeeded,
-            sensors.marba_run_failed,
-            sensors.marba_run_canceled,
+            sensors.marba_run_tracker,
             sensors.marba_job_supervisor,
         ],
         resources={**build_resources(), "circuit_breaker": build_circuit_settings()},

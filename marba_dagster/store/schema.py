@@ -503,6 +503,13 @@ background_jobs = sa.Table(
     # The circuit breaker counts only runs started after this (set when a probe closes it).
     sa.Column("circuit_reset_at", UTCDateTime(), nullable=True),
     sa.Column("health", sa.String(20), nullable=True),
+    # The newest execution of the job (kept with job_executions, whichever way it started).
+    sa.Column("last_run_id", sa.String(64), nullable=True),
+    sa.Column("last_run_status", sa.String(20), nullable=True),
+    sa.Column("last_run_started_at", UTCDateTime(), nullable=True),
+    sa.Column("last_run_finished_at", UTCDateTime(), nullable=True),
+    sa.Column("last_run_error", sa.Text(), nullable=True),
+    sa.Column("last_success_at", UTCDateTime(), nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
     _in("status", JOB_STATES, "status"),
 )

@@ -1,12 +1,17 @@
 """Sensors that keep the MARBA app's view of the jobs current (all running by default).
 
-- ``marba_run_started`` / ``marba_run_succeeded`` / ``marba_run_failed`` /
-  ``marba_run_canceled``: one ``job_executions`` row per run of a MARBA job (status, times,
-  brands processed and failed, error); a failed run's message goes to ``job_logs``.
+- ``marba_run_tracker``: every run of a MARBA job in ``job_executions`` (status, times,
+  brands processed and failed, error) and its job's ``background_jobs`` row. Runs are
+  recorded the moment they change by ``MarbaInstance`` in whichever process reports the
+  change; this sensor reconciles from Dagster's run storage what that could not record
+  (runs made before the daemon came up or on an instance without the MARBA class, the
+  MARBA database briefly unreachable). Recording is keyed by run id, so nothing is counted
+  twice.
 - ``marba_job_supervisor``: the circuit breaker (open, probe, close), ``background_jobs``
   kept in step with the schedules, health, and an alert when a job turns unhealthy.
 """
 
+from datetime import datetime, timedelta
 
 import dagster as dg
 
@@ -21,70 +26,42 @@ TRACK_INTERVAL_SECONDS = 15
 SUPERVISE_INTERVAL_SECONDS = 30
 
 
-def _spec_for(context: dg.RunStatusSensorContext, run: dg.DagsterRun) -> JobSpec | None:
+def spec_for_run(repository_def, run: dg.DagsterRun) -> JobSpec | None:
+    """The MARBA job of ``run``: its tag or job name, else (a run made without the MARBA
+    instance class from the asset graph) the job whose group holds every selected asset."""
     spec = t.marba_job_of(run)
-    if spec or not run.asset_selection or context.repository_def is None:
+    if spec or not run.asset_selection or repository_def is None:
         return spec
-    # A run started from the asset graph (``__ASSET_JOB``): the job whose group holds all
-    # the selected assets.
-    graph = context.repository_def.asset_graph
+    graph = repository_def.asset_graph
     groups = set()
     for key in run.asset_selection:
         if not graph.has(key):
             return None
         groups.add(graph.get(key).group_name)
-    if len(groups) == 1:
-        return job_for_group(groups.pop())
-    return None
+    return job_for_group(groups.pop()) if len(groups) == 1 else None
 
 
-def track(context: dg.RunStatusSensorContext, marba_db: MarbaDatabase) -> None:
-    run = context.dagster_run
-    spec = _spec_for(context, run)
-    if spec is None:
-        return
-    facts = t.run_facts(context.instance, run, spec)
-    with marba_db.begin() as conn:
-        t.ensure_jobs(conn)
-        t.record_run(conn, facts)
-        if facts.status in ("failure", "canceled", "partial"):
-            t.log_run_failure(conn, facts)
-    context.log.info(f"{spec.name} run {run.run_id}: {facts.status}")
-
-
-def _tracker(name: str, status: dg.DagsterRunStatus, description: str):
-    @dg.run_status_sensor(
-        name=name,
-        run_status=status,
-        description=description,
-        minimum_interval_seconds=TRACK_INTERVAL_SECONDS,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-    )
-    def _sensor(context: dg.RunStatusSensorContext, marba_db: MarbaDatabase):
-        track(context, marba_db)
-
-    return _sensor
-
-
-marba_run_started = _tracker(
-    "marba_run_started", dg.DagsterRunStatus.STARTED, "Records a MARBA job run as running in job_executions."
-)
-marba_run_succeeded = _tracker(
-    "marba_run_succeeded", dg.DagsterRunStatus.SUCCESS, "Records a successful MARBA job run in job_executions."
-)
-marba_run_canceled = _tracker(
-    "marba_run_canceled", dg.DagsterRunStatus.CANCELED, "Records a canceled MARBA job run in job_executions and job_logs."
-)
-
-
-@dg.run_failure_sensor(
-    name="marba_run_failed",
-    description="Records a failed MARBA job run in job_executions and its error in job_logs.",
+@dg.sensor(
+    name="marba_run_tracker",
+    description="Reconciles job_executions and background_jobs with Dagster's runs: records "
+    "every MARBA run that changed since the last tick and is not recorded yet (runs made "
+    "before the daemon started included).",
     minimum_interval_seconds=TRACK_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def marba_run_failed(context: dg.RunFailureSensorContext, marba_db: MarbaDatabase):
-    track(context, marba_db)
+def marba_run_tracker(context: dg.SensorEvaluationContext, marba_db: MarbaDatabase):
+    since = datetime.fromisoformat(context.cursor) if context.cursor else None
+    recorded, newest = t.sync_runs(
+        context.instance, marba_db.engine, updated_after=since,
+        spec_of=lambda run: spec_for_run(context.repository_def, run),
+    )
+    if newest is not None:
+        # A full batch may stop inside a group of runs updated in the same instant: step
+        # back a little so the next tick sees the rest (recording again is harmless).
+        if recorded >= t.RECONCILE_BATCH:
+            newest -= timedelta(milliseconds=1)
+        context.update_cursor(newest.isoformat())
+    return dg.SkipReason(f"{recorded} MARBA run(s) recorded or brought up to date")
 
 
 @dg.sensor(

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from marba_dagster.core import health as h
 from marba_dagster.core.catalog import JOBS, JobSpec, effective_cron, resolve
@@ -110,26 +110,49 @@ def _int_meta(metadata: dict, key: str) -> int | None:
         return None
 
 
+def root_cause(error: Any) -> str:
+    """The one line that says why a step or run failed: the innermost cause of a Dagster
+    ``SerializableErrorInfo`` (step retries wrap the user's error as "Exceeded max_retries",
+    user-code errors as "Error occurred while executing ..."), as ``Class: message``."""
+    if error is None:
+        return "failed"
+    inner = error
+    while getattr(inner, "cause", None) is not None:
+        inner = inner.cause
+    message = (getattr(inner, "message", "") or "").strip()
+    first = message.splitlines()[0].strip() if message else ""
+    cls = getattr(inner, "cls_name", None)
+    if first and cls and not first.startswith(f"{cls}:") and inner is not error:
+        return f"{cls}: {first}"
+    return first or cls or "failed"
+
+
 def run_facts(instance: dg.DagsterInstance, run: dg.DagsterRun, spec: JobSpec) -> RunFacts:
     """Status, times, brands processed/failed and the error of ``run``.
 
     Brands come from the materialization metadata keys ``brands_processed`` and
     ``brands_failed`` (largest value across the run's assets: each asset of a job covers the
     same brands) and from a ``dg.Failure``'s ``brands_failed``; a brand-partitioned run
-    without the key counts its materialized brand partitions.
+    without the key counts its materialized brand partitions. A run that succeeded but left
+    something out (a failed WARN asset check: brands that failed, an outside source lost, AI
+    unavailable) is ``partial`` and its error lists what was lost, from the checks'
+    descriptions; a failed step's error is its root cause, not the retry wrapper.
     """
     record = instance.get_run_record_by_id(run.run_id)
     started = _ts(record.start_time) if record else None
     finished = _ts(record.end_time) if record else None
     wanted = {
         dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
         dg.DagsterEventType.STEP_FAILURE,
         dg.DagsterEventType.RUN_FAILURE,
+        dg.DagsterEventType.RUN_CANCELED,
     }
     processed: int | None = None
     failed: int | None = None
     partitions: set[str] = set()
     errors: list[str] = []
+    warnings: list[str] = []
     run_error: str | None = None
     for entry in instance.all_logs(run.run_id, of_type=wanted):
         event = entry.dagster_event
@@ -145,6 +168,19 @@ def run_facts(instance: dg.DagsterInstance, run: dg.DagsterRun, spec: JobSpec) -
                 failed = max(failed or 0, f)
             if mat.partition:
                 partitions.add(mat.partition)
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if evaluation.passed:
+                continue
+            f = _int_meta(dict(evaluation.metadata or {}), "brands_failed")
+            if f is not None:
+                failed = max(failed or 0, f)
+            what = (evaluation.description or evaluation.check_name).strip().splitlines()[0]
+            line = f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}: {what}"
+            if evaluation.severity == dg.AssetCheckSeverity.WARN:
+                warnings.append(line)
+            else:
+                errors.append(line)
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             data = event.step_failure_data
             if data.user_failure_data is not None:
@@ -152,19 +188,26 @@ def run_facts(instance: dg.DagsterInstance, run: dg.DagsterRun, spec: JobSpec) -
                 if f is not None:
                     failed = max(failed or 0, f)
             described = data.user_failure_data.description if data.user_failure_data else None
-            message = (described or (data.error.message if data.error else "") or "step failed").strip()
-            errors.append(f"{event.step_key}: {message.splitlines()[0] if message else 'failed'}")
-        elif event.event_type == dg.DagsterEventType.RUN_FAILURE:
-            run_error = (event.message or entry.user_message or "run failed").strip()
+            message = (described or "").strip().splitlines()[0] if described else root_cause(data.error)
+            errors.append(f"{event.step_key}: {message}")
+        elif event.event_type in (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED):
+            data = event.event_specific_data
+            detail = root_cause(data.error) if getattr(data, "error", None) is not None else None
+            message = (event.message or entry.user_message or "").strip().splitlines()
+            run_error = detail if detail and detail != "failed" else (message[0] if message else None)
     if processed is None and spec.partitioning == "brands":
         processed = len(partitions)
     status = run_status(run.status)
-    error = "; ".join(errors) or (run_error if status in ("failure", "canceled") else None)
-    if status == "canceled" and not error:
-        error = "run canceled"
-    # Some brands failed while others kept their results: not a failure of the job.
-    if status == "failure" and (processed or 0) > 0 and (failed or 0) > 0 and _only_brand_failures(errors):
+    if status in ("failure", "canceled"):
+        error = "; ".join(_unique(errors)) or run_error or ("run canceled" if status == "canceled" else "run failed")
+        # Some brands failed while others kept their results: not a failure of the job.
+        if status == "failure" and (processed or 0) > 0 and (failed or 0) > 0 and _only_brand_failures(errors):
+            status = "partial"
+    elif status == "success" and (warnings or errors or (failed or 0) > 0):
         status = "partial"
+        error = "; ".join(_unique(errors + warnings)) or f"{failed} brand(s) failed"
+    else:
+        error = None
     return RunFacts(
         job_name=spec.name,
         run_id=run.run_id,
@@ -179,12 +222,17 @@ def run_facts(instance: dg.DagsterInstance, run: dg.DagsterRun, spec: JobSpec) -
     )
 
 
+def _unique(lines: list[str]) -> list[str]:
+    return list(dict.fromkeys(lines))
+
+
 def _only_brand_failures(errors: list[str]) -> bool:
     return bool(errors) and all("brand(s) failed" in e for e in errors)
 
 
 def record_run(conn: Connection, facts: RunFacts) -> None:
-    """One ``job_executions`` row per run, inserted or brought up to date."""
+    """One ``job_executions`` row per run, inserted or brought up to date, and the job's
+    ``background_jobs.last_run_*`` when this is its newest run."""
     row = {
         "job_name": facts.job_name,
         "run_id": facts.run_id,
@@ -199,6 +247,32 @@ def record_run(conn: Connection, facts: RunFacts) -> None:
         "error": facts.error,
     }
     upsert(conn, s.job_executions, [row], ["run_id"])
+    _update_last_run(conn, facts)
+
+
+def _update_last_run(conn: Connection, facts: RunFacts) -> None:
+    t = s.job_executions
+    order = sa.func.coalesce(t.c.started_at, t.c.finished_at)
+    newest = conn.execute(
+        sa.select(t.c.run_id).where(t.c.job_name == facts.job_name, order.is_not(None))
+        .order_by(order.desc(), t.c.id.desc()).limit(1)
+    ).scalar()
+    values: dict[str, Any] = {}
+    if newest in (None, facts.run_id):
+        values.update(
+            last_run_id=facts.run_id,
+            last_run_status=facts.status,
+            last_run_started_at=facts.started_at,
+            last_run_finished_at=facts.finished_at,
+            last_run_error=facts.error,
+        )
+    if facts.status in h.SUCCESS_STATUSES and facts.finished_at is not None:
+        bj = s.background_jobs
+        current = conn.execute(sa.select(bj.c.last_success_at).where(bj.c.name == facts.job_name)).scalar()
+        if current is None or current < facts.finished_at:
+            values["last_success_at"] = facts.finished_at
+    if values:
+        update_job(conn, facts.job_name, **values)
 
 
 def log_run_failure(conn: Connection, facts: RunFacts) -> None:
@@ -225,6 +299,64 @@ def log_run_failure(conn: Connection, facts: RunFacts) -> None:
             created_at=utcnow(),
         )
     )
+
+
+def sync_run(
+    instance: dg.DagsterInstance, engine: Engine, run: dg.DagsterRun, spec: JobSpec | None = None
+) -> RunFacts | None:
+    """Bring ``run``'s ``job_executions`` row, its job's ``background_jobs`` last run and, for a failed, canceled or partial run, its ``job_logs`` line up to date.
+
+    Idempotent: the row is keyed by run id, so whichever process records a run first (the
+    run's own process through ``MarbaInstance``, the daemon's tracker sensor, the CLI), the
+    others only refresh it. Returns ``None`` for a run that is not a MARBA job's.
+    """
+    spec = spec or marba_job_of(run)
+    if spec is None:
+        return None
+    facts = run_facts(instance, run, spec)
+    with engine.begin() as conn:
+        if job_row(conn, spec.name) is None:
+            ensure_jobs(conn)
+        record_run(conn, facts)
+        if facts.status in ("failure", "canceled", "partial"):
+            log_run_failure(conn, facts)
+    # ``background_jobs.health`` is left to the supervisor: it alerts when it changes.
+    return facts
+
+
+# How far back the tracker looks on its first tick (runs made before the daemon came up).
+RECONCILE_LOOKBACK = timedelta(days=7)
+RECONCILE_BATCH = 200
+
+
+def sync_runs(
+    instance: dg.DagsterInstance,
+    engine: Engine,
+    *,
+    updated_after: datetime | None = None,
+    limit: int = RECONCILE_BATCH,
+    spec_of=None,
+) -> tuple[int, datetime | None]:
+    """Record every MARBA run updated after ``updated_after`` (default: the last seven days),
+    oldest update first, at most ``limit``; returns (runs recorded, newest update seen) so a
+    caller can continue from there. ``spec_of(run)`` may attribute runs that carry no
+    ``marba/job`` tag (runs made on an instance without ``MarbaInstance``)."""
+    since = updated_after or (utcnow() - RECONCILE_LOOKBACK)
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(updated_after=since), limit=limit, order_by="update_timestamp", ascending=True
+    )
+    recorded = 0
+    newest: datetime | None = None
+    for record in records:
+        run = record.dagster_run
+        spec = (spec_of(run) if spec_of else None) or marba_job_of(run)
+        if spec is not None and sync_run(instance, engine, run, spec) is not None:
+            recorded += 1
+        stamp = record.update_timestamp
+        if stamp is not None:
+            stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+            newest = stamp if newest is None or stamp > newest else newest
+    return recorded, newest
 
 
 def ensure_jobs(conn: Connection) -> None:
