@@ -186,33 +186,51 @@ def _print_outcome(outcome) -> None:
         click.echo(f"    {asset}: {len(mats)} partitions" + (f" ({shown})" if shown else ""))
     for err in outcome.errors:
         click.echo(f"    error: {err}")
+    for warning in outcome.warnings:
+        click.echo(f"    {warning}")
+    if outcome.error and not outcome.warnings and not outcome.errors:
+        label = {"partial": "left out", "canceled": "stopped"}.get(outcome.status, "error")
+        click.echo(f"    {label}: {outcome.error}")
 
 
-def _run(job: str, brands: tuple[str, ...], verbose: bool = False):
+def _run(job: str, brands: tuple[str, ...], verbose: bool = False, refresh: bool = False):
     from marba_dagster.runner import RunError, run_job
 
     try:
-        return run_job(job, list(brands) or None, log_level="INFO" if verbose else "ERROR")
+        return run_job(job, list(brands) or None, log_level="INFO" if verbose else "CRITICAL", refresh=refresh)
     except RunError as exc:
         raise CliError(str(exc)) from None
+
+
+# `marba run` exit status: 0 clean success, 3 success that left brands or a source out,
+# 1 failed or canceled (2 is an unknown job name).
+EXIT_PARTIAL = 3
 
 
 @main.command()
 @click.argument("job")
 @click.option("--brand", "brands", multiple=True, help="only this brand (repeatable)")
 @click.option("--verbose", is_flag=True, help="stream the run's Dagster log")
-def run(job: str, brands: tuple[str, ...], verbose: bool) -> None:
-    """Run JOB now through the Dagster instance (either of its names)."""
+@click.option("--refresh", is_flag=True,
+              help="recompute cached enrichment sections even if fresh (as the UI's Materialize does)")
+def run(job: str, brands: tuple[str, ...], verbose: bool, refresh: bool) -> None:
+    """Run JOB now through the Dagster instance (either of its names).
+
+    Exit status: 0 success, 3 success that left brands or a source out (named in the
+    output), 1 failed or stopped."""
     from marba_dagster.instance import ensure_dagster_home
 
     ensure_dagster_home()
     _echo_progress(f"running {job}{' for ' + ', '.join(brands) if brands else ''} ...")
-    outcome = _run(job, brands, verbose)
-    status = "succeeded" if outcome.success else "FAILED"
+    outcome = _run(job, brands, verbose, refresh)
+    status = {"ok": "succeeded", "PARTIAL": "succeeded PARTIALLY", "CANCELED": "was STOPPED"}.get(
+        outcome.label, outcome.label)
     run_ref = f" (run {outcome.run_id})" if outcome.run_id else ""
     click.echo(f"{outcome.job} {status} in {outcome.seconds:.1f}s{run_ref}")
     _print_outcome(outcome)
-    if not outcome.success:
+    if outcome.status == "partial":
+        sys.exit(EXIT_PARTIAL)
+    if not outcome.success and not outcome.skipped:
         sys.exit(1)
 
 
@@ -298,15 +316,14 @@ def _run_demo(n_brands: int, seed: int, sandbox_port: int) -> None:
                 _echo_progress(f"  ({i}/{len(DEMO_ORDER)}) {name} ...")
                 outcome = _run(name, ())
                 outcomes.append(outcome)
-                state = "skipped" if outcome.skipped else ("ok" if outcome.success else "FAILED")
-                click.echo(f"      {state} in {outcome.seconds:.1f}s")
+                click.echo(f"      {outcome.label} in {outcome.seconds:.1f}s")
                 _print_outcome(outcome)
         finally:
             server.stop()
         _print_summary(engine, outcomes, time.monotonic() - started)
     finally:
         engine.dispose()
-    if any(not o.success for o in outcomes):
+    if any(not o.success and not o.skipped for o in outcomes):
         sys.exit(1)
 
 
@@ -336,8 +353,9 @@ def _print_summary(engine, outcomes, seconds: float) -> None:
     click.echo("-------")
     width = max(len(o.job) for o in outcomes)
     for o in outcomes:
-        state = "skipped" if o.skipped else ("ok" if o.success else "FAILED")
-        click.echo(f"  {o.job:<{width}}  {state:<7} {o.seconds:6.1f}s  {len(o.materializations)} materialization(s)")
+        click.echo(f"  {o.job:<{width}}  {o.label:<8} {o.seconds:6.1f}s  {len(o.materializations)} materialization(s)")
+        if o.status in ("partial", "failure", "canceled") and o.error:
+            click.echo(f"  {'':<{width}}  {o.error[:300]}")
     click.echo("")
     click.echo("  rows in the MARBA tables:")
     with engine.connect() as conn:

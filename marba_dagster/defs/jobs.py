@@ -21,6 +21,9 @@ from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME
 
 JOB_TAG = "marba/job"
 BRANDS_TAG = "marba/brands"
+# Enrichment freshness: "due" (TTL-aware, as schedules, sensors and automation run it) or
+# "force" (recompute what was asked, as a person's Materialize does).
+REFRESH_TAG = "marba/refresh"
 
 
 class NothingToRun(Exception):

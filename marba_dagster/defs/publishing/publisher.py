@@ -14,6 +14,10 @@ The invariants (issue 7):
   at most ``max_attempts`` attempts in all; permanent failures fail with their reason; a
   rejected token fails the post and flags the account for reconnection.
 * ``publish_events`` gets a row for every claim and every outcome.
+* A run asked to stop (SIGTERM or Ctrl-C interrupt the step; ``stop()`` from another
+  thread) claims nothing more, lets every send already under way finish and be recorded,
+  and gives back what it claimed but had not sent (``scheduled`` again, attempt not
+  counted), so nothing is left claimed for a lease to expire into ``unknown``.
 
 Plain Python (no Dagster) so a run can be driven by the asset, a test process or the
 benchmark alike.
@@ -99,6 +103,7 @@ class RunSummary:
     expired_leases: int = 0
     lost_leases: int = 0
     claimed: int = 0
+    released: int = 0
     lateness_seconds: list[float] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -115,7 +120,7 @@ class RunSummary:
         lat = sorted(self.lateness_seconds)
         out = {k: getattr(self, k) for k in (
             "claimed", "published", "retry_scheduled", "failed", "unknown", "missed",
-            "expired_leases", "lost_leases")}
+            "expired_leases", "lost_leases", "released")}
         if lat:
             out["lateness_p50_seconds"] = round(lat[len(lat) // 2], 3)
             out["lateness_max_seconds"] = round(lat[-1], 3)
@@ -163,6 +168,15 @@ class PublishRun:
         self._buckets = {
             p: TokenBucket(rate) for p, rate in self.config.rate_per_second.items() if rate
         }
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Claim nothing more; sends under way finish, unsent claims are given back."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     # -- time: a run may be given a reference "now"; it then advances with the real clock.
 
@@ -184,8 +198,14 @@ class PublishRun:
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="publisher") as pool:
                 futures = [pool.submit(self._worker, stop_at) for _ in range(workers)]
-                for f in futures:
-                    f.result()
+                try:
+                    for f in futures:
+                        f.result()
+                except BaseException:
+                    # Interrupted (SIGTERM, Ctrl-C) or a worker failed: leaving the pool waits
+                    # for the sends under way, and the workers stop claiming.
+                    self.stop()
+                    raise
         return self.summary
 
     def _brand_filter(self):
@@ -314,7 +334,7 @@ class PublishRun:
     # -- publishing one post ------------------------------------------------------------
 
     def _worker(self, stop_at: float) -> None:
-        while time.monotonic() < stop_at:
+        while time.monotonic() < stop_at and not self.stopping:
             post = self.claim_next()
             if post is None:
                 return
@@ -354,6 +374,8 @@ class PublishRun:
                 wait = bucket.reserve()
                 if wait > 0:
                     time.sleep(wait)
+            if self.stopping:
+                return self._release(post)
             sent = True
             try:
                 result = publisher.publish(request)
@@ -370,6 +392,21 @@ class PublishRun:
             if sent:
                 return self._unknown(post, f"outcome unknown: internal error after sending: {reason}")
             return self._retry(post, f"internal error before sending: {reason}", None)
+        except BaseException:
+            # Interrupted on this thread (one worker: SIGTERM or Ctrl-C reach the send itself).
+            self.stop()
+            if sent:
+                self._unknown(post, "outcome unknown: the run was stopped while the post was being sent")
+            else:
+                self._release(post)
+            raise
+
+    def _release(self, post: Claimed) -> str:
+        """Give back a claim that was never sent: scheduled again, the attempt not counted."""
+        self._finish(post, dict(status="scheduled", claim_token=None, attempts=sc.c.attempts - 1),
+                     "released", error="the run stopped before sending; the post is scheduled again")
+        self.summary.add("released")
+        return "released"
 
     def _finish(self, post: Claimed, values: dict, event_status: str, *, error: str | None = None,
                 external_post_id: str | None = None) -> bool:
