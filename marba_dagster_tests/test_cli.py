@@ -100,6 +100,19 @@ def test_demo_runs_every_job_and_prints_a_summary(tmp_path):
     assert (tmp_path / ".marba" / "marba.db").exists()
     assert (tmp_path / ".marba" / "dagster_home" / "dagster.yaml").exists()
 
+    # Every demo run is recorded once, with no daemon, and the job views say so at once.
+    engine = sa.create_engine(f"sqlite:///{tmp_path / '.marba' / 'marba.db'}")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(s.job_executions.c.job_name, s.job_executions.c.status)).all()
+        last = dict(conn.execute(sa.select(s.background_jobs.c.name, s.background_jobs.c.last_run_status)).all())
+    engine.dispose()
+    assert sorted(job for job, _ in rows) == sorted(last)
+    assert all(status in ("success", "partial") for _, status in rows), rows
+    assert all(last[job] == status for job, status in rows)
+    status = marba("jobs", "status", "learning_engine", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert "health:    healthy" in status.stdout and "success:   100% over 1 run(s)" in status.stdout
+
 
 def test_dagster_definitions_validate_passes(tmp_path):
     """`dagster definitions validate` loads the code location as the webserver does."""

@@ -23,8 +23,8 @@ from marba_dagster.sandbox.routes.webhook import ROUTE as WEBHOOK_ROUTE
 from marba_dagster.sandbox.routes.webhook import WebhookState
 from marba_dagster.store import schema as s
 
-HOUR = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)  # partition 2026-03-02-12:00 covers 12:00-13:00
-PARTITION = "2026-03-02-12:00"
+HOUR = datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)  # partition 2026-11-02-12:00 covers 12:00-13:00
+PARTITION = "2026-11-02-12:00"
 LOCATION = "accounts/77/locations/88"
 ei = s.engagement_inbox
 

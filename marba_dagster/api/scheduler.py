@@ -23,6 +23,10 @@ from marba_dagster.store.queries import existing_brand_ids, write_job_log
 from marba_dagster.store.types import utcnow
 
 
+# Runs updated this recently are reconciled before job state is read (see ``reconcile``).
+RECONCILE_ON_READ = timedelta(days=1)
+
+
 class JobControlError(RuntimeError):
     """A job-control request that cannot be carried out (one clear line)."""
 
@@ -46,6 +50,7 @@ class BackgroundJobScheduler:
         self._location_name = location_name
         self._definitions_module = definitions_module
         self._control: JobControl | None = None
+        self._reconciled = False
         with self.engine.begin() as conn:
             t.ensure_jobs(conn)
 
@@ -94,12 +99,26 @@ class BackgroundJobScheduler:
 
     # --------------------------------------------------------------- reading
 
+    def reconcile(self) -> None:
+        """Bring the job tables up to date with the Dagster instance before reading them:
+        runs whose process died are failed, and any run not recorded yet (an instance
+        without the MARBA class, a database that was briefly down) is recorded. Done once
+        per scheduler; runs recorded as they happen make it a cheap no-op."""
+        from marba_dagster.instance.workers import fail_dead_runs
+
+        if self._reconciled:
+            return
+        self._reconciled = True
+        fail_dead_runs(self.instance)
+        t.sync_runs(self.instance, self.engine, updated_after=utcnow() - RECONCILE_ON_READ)
+
     def list_jobs(self) -> list[dict[str, Any]]:
         return [self.get_job_status(j.name) for j in JOBS]
 
     def get_job_status(self, name: str) -> dict[str, Any]:
         """State, health, success rate, last run, average duration of one job."""
         spec = self._spec(name)
+        self.reconcile()
         now = utcnow()
         with self.engine.connect() as conn:
             row = t.job_row(conn, spec.name) or {}
@@ -125,6 +144,7 @@ class BackgroundJobScheduler:
 
     def get_execution_history(self, name: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         spec = self._spec(name) if name else None
+        self.reconcile()
         with self.engine.connect() as conn:
             rows = t.executions(conn, spec.name if spec else None, limit=limit)
         return [_execution_dict(r) for r in rows]

@@ -231,6 +231,17 @@ class PlatformData:
             if brand_filter is not None:
                 q = q.where(cp.c.brand_id.in_(brand_filter))
             post_rows = conn.execute(q).all()
+            # Posts the auto-publisher sent (through an earlier sandbox) exist on the platform
+            # too, although analytics has not collected them yet.
+            sc = s.scheduled_content
+            known = {(r.platform, r.external_post_id) for r in post_rows}
+            q = (sa.select(sc.c.brand_id, sc.c.platform, sc.c.external_post_id, sc.c.body, sc.c.format,
+                           sc.c.published_at)
+                 .where(sc.c.status == "published", sc.c.external_post_id.is_not(None),
+                        sc.c.published_at.is_not(None), sc.c.platform.in_(PLATFORMS)))
+            if brand_filter is not None:
+                q = q.where(sc.c.brand_id.in_(brand_filter))
+            published_rows = [r for r in conn.execute(q).all() if (r.platform, r.external_post_id) not in known]
 
         account_of: dict[tuple[str, str], str] = {}
         loaded_accounts = 0
@@ -257,6 +268,11 @@ class PlatformData:
                     "impressions", "reach", "likes", "comments", "shares", "saves", "clicks",
                     "video_views")},
             ))
+        for r in published_rows:
+            acct_id = account_of.get((r.brand_id, r.platform))
+            if acct_id is not None:
+                posts.append(Post(r.platform, acct_id, r.external_post_id, r.published_at,
+                                  body=r.body or "", format=r.format or "text"))
         self.add_posts(posts)
         return {"accounts": loaded_accounts, "posts": len(posts)}
 
