@@ -1,4 +1,4 @@
-"""The code location loads, and holds the seven jobs with the schedules of DESIGN.md."""
+"""The code location loads, and holds the seven jobs with the schedules of docs/architecture.md."""
 
 from __future__ import annotations
 

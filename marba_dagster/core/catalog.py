@@ -1,4 +1,4 @@
-"""The seven MARBA jobs: names, aliases, crons and how each run is scoped (DESIGN.md).
+"""The seven MARBA jobs: names, aliases, crons and how each run is scoped (docs/architecture.md).
 
 Pure data. The Dagster wiring (``defs/jobs``), the CLI and the Python API all read it, so a
 job is named the same way everywhere and both of its names resolve.

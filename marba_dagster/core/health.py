@@ -1,4 +1,4 @@
-"""Job health by the rules of DESIGN.md, over a window of recent runs (pure logic).
+"""Job health by the rules of docs/architecture.md, over a window of recent runs (pure logic).
 
 - healthy: success rate > 90% and the last run succeeded (and no recent failure);
 - degraded: success rate 70–90% (both ends included), or a failure among the recent runs;
@@ -108,7 +108,7 @@ def window(
 
 
 def classify(success_rate: float, last_succeeded: bool, recent_failure: bool) -> Health:
-    """The DESIGN.md rule on its own: exactly 90% is degraded, exactly 70% is degraded."""
+    """The rule of docs/architecture.md on its own: exactly 90% is degraded, exactly 70% is degraded."""
     if not last_succeeded or success_rate < UNHEALTHY_BELOW:
         return "unhealthy"
     if success_rate > HEALTHY_ABOVE and not recent_failure:

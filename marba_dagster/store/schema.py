@@ -1,6 +1,6 @@
-"""The MARBA schema: the table contract with the app (DESIGN.md), as SQLAlchemy Core.
+"""The MARBA schema: the table contract with the app (docs/architecture.md), as SQLAlchemy Core.
 
-Column names and meanings listed in DESIGN.md are binding; extra columns carry the state
+Column names and meanings listed in docs/architecture.md are binding; extra columns carry the state
 the jobs need (leases, failure counters, notification marks). Alembic migrations under
 ``store/migrations`` must produce exactly this metadata; a test compares them.
 """

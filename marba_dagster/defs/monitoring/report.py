@@ -20,7 +20,7 @@ LOG_RETENTION_DAYS = 30
     group_name=MONITORING_GROUP,
     kinds={"sql"},
     description=(
-        "Health of the seven MARBA jobs over their last 20 runs or 7 days (DESIGN.md rules: "
+        "Health of the seven MARBA jobs over their last 20 runs or 7 days (rules of docs/architecture.md: "
         "healthy above 90% with the last run good, degraded 70-90% or recent failures, "
         "unhealthy under 70% or a failed last run), with average duration and its trend."
     ),
