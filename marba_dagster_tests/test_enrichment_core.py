@@ -8,7 +8,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from marba_dagster.core.enrichment import ai
+from marba_dagster.core.enrichment import ai, refresh
 from marba_dagster.core.enrichment.analyzers import InputError, analyze, percentile_rank
 from marba_dagster.core.enrichment.budget import BudgetLedger, BudgetStatus, PriceError, PriceTable, budget_status
 from marba_dagster.core.enrichment.planner import CacheEntry, ScheduleState, decide
@@ -139,3 +139,61 @@ def test_fingerprint_ignores_order_and_representation_but_not_values():
     assert fingerprint("measure", {"daily": base, "other": pd.DataFrame()}, {"timezone": "UTC"}) != fp
     # No rows is no rows, whatever columns the empty query result had.
     assert fingerprint("measure", {"daily": pd.DataFrame()}) == fingerprint("measure", {"daily": pd.DataFrame(columns=["a"])})
+
+
+# ------------------------------------------------------------------ refresh mode
+
+REFRESH_TAG = "marba/refresh"
+# The tags Dagster 1.13.27 put on the run of a backfill the automation condition sensor
+# launched (seen in test_enrichment_automation.py, which asserts them on a real backfill).
+AUTOMATION_BACKFILL_RUN = {
+    "dagster/asset_evaluation_id": "3", "dagster/asset_partition_range_start": "b1",
+    "dagster/asset_partition_range_end": "b4", "dagster/auto_materialize": "true", "dagster/backfill": "nggkvwsg",
+    "dagster/code_location": "marba_dagster", "dagster/from_automation_condition": "true",
+    "dagster/sensor_name": "enrichment_automation_sensor", "dagster/tick": "3", "marba/job": "enrichment_scheduler",
+}
+
+
+@pytest.mark.parametrize("tags, mode, reason", [
+    ({"dagster/schedule_name": "enrichment_scheduler_schedule", "marba/job": "enrichment_scheduler"}, "due",
+     "TTL-aware: started by schedule enrichment_scheduler_schedule"),
+    ({"dagster/sensor_name": "enrichment_refresh_sensor", "marba/enrichment_trigger": "requested"}, "due",
+     "TTL-aware: started by sensor enrichment_refresh_sensor"),
+    (AUTOMATION_BACKFILL_RUN, "due",
+     "TTL-aware: started by declarative automation through enrichment_automation_sensor (backfill nggkvwsg)"),
+    ({"dagster/auto_materialize": "true"}, "due", "TTL-aware: started by declarative automation"),
+    ({"marba/job": "enrichment_scheduler", REFRESH_TAG: "due"}, "due", "TTL-aware (run tag marba/refresh=due)"),
+    ({"dagster/schedule_name": "x", REFRESH_TAG: "FORCE"}, "force", "forced by the run tag marba/refresh=force"),
+    ({"dagster/from_ui": "true", REFRESH_TAG: " due "}, "due", "TTL-aware (run tag marba/refresh=due)"),
+    ({"dagster/from_ui": "true"}, "force", "requested by a person"),
+    ({"dagster/from_ui": "true", "dagster/backfill": "abc"}, "force", "requested by a person"),
+    ({"dagster/backfill": "abc"}, "force", "requested by a person"),
+    ({"marba/job": "enrichment_scheduler", "marba/brands": "b1"}, "force", "requested by a person"),
+    ({}, "force", "requested by a person"),
+    ({"dagster/from_automation_condition": "false", "dagster/sensor_name": ""}, "force", "requested by a person"),
+], ids=["schedule", "sensor", "automation-backfill", "auto-materialize", "tag-due", "tag-force-wins",
+        "tag-due-wins-over-ui", "ui", "ui-backfill", "backfill", "command", "python", "empty-tags"])
+def test_refresh_mode_from_run_tags(tags, mode, reason):
+    got = refresh.refresh_mode(tags, REFRESH_TAG)
+    assert (got.mode, got.reason) == (mode, reason)
+    assert got.forced == (mode == "force")
+
+
+def test_refresh_mode_names_the_source_and_refuses_unknown_values():
+    assert refresh.refresh_mode({"dagster/from_ui": "true"}, REFRESH_TAG).started_by == "the Dagster UI"
+    assert "backfill abc" in refresh.refresh_mode({"dagster/backfill": "abc"}, REFRESH_TAG).started_by
+    with pytest.raises(refresh.InvalidRefreshTag, match="marba/refresh='always' is not one of: due, force"):
+        refresh.refresh_mode({REFRESH_TAG: "always"}, REFRESH_TAG)
+
+
+def test_refresh_tag_names_are_dagsters_and_the_projects():
+    from dagster._core.storage import tags as dagster_tags
+
+    from marba_dagster.defs.jobs import REFRESH_TAG as JOBS_REFRESH_TAG
+
+    assert JOBS_REFRESH_TAG == REFRESH_TAG
+    assert refresh.SCHEDULE_NAME_TAG == dagster_tags.SCHEDULE_NAME_TAG
+    assert refresh.SENSOR_NAME_TAG == dagster_tags.SENSOR_NAME_TAG
+    assert refresh.AUTOMATION_CONDITION_TAG == dagster_tags.AUTOMATION_CONDITION_TAG
+    assert refresh.AUTO_MATERIALIZE_TAG == dagster_tags.AUTO_MATERIALIZE_TAG
+    assert refresh.BACKFILL_ID_TAG == dagster_tags.BACKFILL_ID_TAG

@@ -21,6 +21,7 @@ from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME
 
 JOB_TAG = "marba/job"
 BRANDS_TAG = "marba/brands"
+REFRESH_TAG = "marba/refresh"
 
 
 class NothingToRun(Exception):
