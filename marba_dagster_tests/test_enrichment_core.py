@@ -197,3 +197,24 @@ def test_refresh_tag_names_are_dagsters_and_the_projects():
     assert refresh.AUTOMATION_CONDITION_TAG == dagster_tags.AUTOMATION_CONDITION_TAG
     assert refresh.AUTO_MATERIALIZE_TAG == dagster_tags.AUTO_MATERIALIZE_TAG
     assert refresh.BACKFILL_ID_TAG == dagster_tags.BACKFILL_ID_TAG
+
+
+def test_forced_decisions_recompute_but_keep_budget_rules():
+    entry = CacheEntry(NOW, NOW + timedelta(hours=6), "fp")
+    ok = BudgetStatus.ok()
+    why = "requested by a person"
+    fresh = decide("reflect", entry, None, "fp", ok, NOW + timedelta(hours=1), force=why)
+    assert (fresh.action, fresh.reason, fresh.allow_ai, fresh.due_reason) == ("refresh", why, True, "skip: fresh, inputs unchanged")
+    expired = decide("reflect", entry, None, "fp", ok, NOW + timedelta(hours=7), force=why)
+    assert (expired.reason, expired.due_reason, expired.allow_ai) == (why, "expired", True)
+    throttled = BudgetStatus("throttled", Decimal("0.85"))
+    # throttled: a fresh entry is recomputed by the analyzer only; an expired one of a
+    # time-sensitive section may still use the model, as it would when due
+    assert not decide("reflect", entry, None, "fp", throttled, NOW + timedelta(hours=1), force=why).allow_ai
+    assert decide("reflect", entry, None, "fp", throttled, NOW + timedelta(hours=7), force=why).allow_ai
+    week = CacheEntry(NOW, NOW + timedelta(days=7), "fp")
+    deferred = decide("intend", week, None, "fp", throttled, NOW + timedelta(days=7), force=why)
+    assert deferred.refresh and not deferred.allow_ai and deferred.due_reason.startswith("defer: ")
+    exhausted = BudgetStatus("exhausted", Decimal(1))
+    assert not decide("measure", None, None, "fp", exhausted, NOW, force=why).allow_ai
+    assert decide("measure", None, None, "fp", ok, NOW, force=why).reason == why

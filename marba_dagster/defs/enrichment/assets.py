@@ -5,7 +5,22 @@ The six sections are one ``multi_asset`` (six asset keys, subsettable) so that a
 one model client, hence one requests/tokens-per-minute budget, across every section and
 brand; each (section, brand) is materialized on its own, so one brand's failure shows as
 that brand's failed partition while the others are materialized.
-"""
+
+What the Dagster surfaces say:
+
+* **Who asked.** A run a person starts refreshes every selected (section, brand); a run of
+  a schedule, a sensor or declarative automation (and a backfill it launched) refreshes
+  only what is due. The run tag ``marba/refresh`` (``due``/``force``) overrides both
+  (``core.enrichment.refresh``). Materializations say which (``refresh_mode``,
+  ``started_by``, ``refresh_reason``).
+* **Every targeted partition ends materialized or failed**, so a backfill's status is the
+  truth: ``outcome`` is ``refreshed``, ``unchanged`` (fresh entry, inputs unchanged) or
+  ``deferred`` (expired entry kept under budget throttling, with ``deferred_until``); each
+  carries the entry's ``created_at``/``expires_at`` and its input fingerprint as the data
+  version. A partition whose brand is inactive or deleted fails, named in the step's
+  failure: nothing may be enriched for it, and the brand_partitions_sensor removes such
+  partitions within a minute, so a failure means the person asked for a brand that is not
+  active or the partitions are out of sync."""
 
 
 
@@ -13,17 +28,19 @@ from datetime import timezone
 
 import dagster as dg
 import sqlalchemy as sa
+from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
 
+from marba_dagster.core.enrichment.refresh import InvalidRefreshTag, RefreshMode, refresh_mode
 from marba_dagster.core.enrichment.sections import DESCRIPTIONS, SECTIONS, TTL
 from marba_dagster.defs import pools
 from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brands_partitions
-from marba_dagster.defs.common import markdown_table, requested_brands
-from marba_dagster.defs.enrichment.engine import EnrichmentPass
-from marba_dagster.defs.jobs import JOB_TAG
+from marba_dagster.defs.common import NAMED_IN_CHECK, markdown_table, requested_brands
+from marba_dagster.defs.enrichment.engine import EnrichmentPass, Outcome
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
+from marba_dagster.defs.jobs import JOB_TAG, REFRESH_TAG
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
 from marba_dagster.store import schema as s
-from marba_dagster.store.queries import active_brand_ids
+from marba_dagster.store.queries import active_brand_ids, existing_brand_ids
 
 JOB_NAME = "enrichment_scheduler"
 TRIGGER_TAG = "marba/enrichment_trigger"
@@ -73,7 +90,11 @@ def _section_specs() -> list[dg.AssetSpec]:
     return [
     dg.AssetSpec(
         section,
-        description=f"MIRROR section '{section}': {DESCRIPTIONS[section]}. Cached in enrichment_cache for {_hours(section)}.",
+        description=(f"MIRROR section '{section}': {DESCRIPTIONS[section]}. Cached in enrichment_cache for "
+                     f"{_hours(section)}. A run a person starts refreshes "
+                     "every selected brand; schedules, sensors and automation refresh only what is due. "
+                     "Each brand's materialization says whether its entry was refreshed, unchanged or deferred, "
+                     "with the entry's input fingerprint as its data version."),
         group_name="enrichment",
         skippable=True,
         deps=_deps(section),
@@ -86,12 +107,52 @@ def _section_specs() -> list[dg.AssetSpec]:
     ]
 
 
-def _preview(o, payload_insights: int) -> str:
+def _preview(o) -> str:
     rows = [{"field": "generated_by", "value": o.generated_by}, {"field": "reason", "value": o.reason},
             {"field": "data", "value": o.data_status}, {"field": "expires_at", "value": o.expires_at.isoformat() if o.expires_at else ""}]
     if o.ai_fallback:
         rows.append({"field": "AI fallback", "value": o.ai_fallback})
     return markdown_table(rows, ["field", "value"])
+
+
+def _ts(value):
+    return dg.MetadataValue.timestamp(value) if value is not None else None
+
+
+def _materialization(o, mode: RefreshMode) -> dg.AssetMaterialization:
+    """The event of one (section, brand) that was refreshed, found current or deferred; its
+    data version is the stored entry's input fingerprint."""
+    common = {"refresh_mode": mode.mode, "started_by": mode.started_by}
+    if o.status == "refreshed":
+        outcome = "refreshed"
+        metadata = {
+            "outcome": outcome,
+            "refresh_reason": o.reason,
+            **({"due_reason": o.due_reason} if o.due_reason else {}),
+            "generated_by": o.generated_by,
+            "data_status": o.data_status,
+            "tokens": o.tokens,
+            "cost_usd": float(o.cost_usd),
+            "ai_fallback": o.ai_fallback or "",
+            "created_at": _ts(o.created_at),
+            "expires_at": _ts(o.expires_at),
+            **common,
+            "preview": dg.MetadataValue.md(_preview(o)),
+        }
+    else:
+        outcome = "deferred" if o.status == "deferred" or o.expired else "unchanged"
+        metadata = {
+            "outcome": outcome,
+            "reason": o.reason,
+            "generated_by": o.generated_by,
+            "created_at": _ts(o.created_at),
+            "expires_at": _ts(o.expires_at),
+            **({"deferred_until": _ts(o.deferred_until)} if o.deferred_until else {}),
+            **common,
+        }
+    tags = {DATA_VERSION_TAG: o.fingerprint, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"} if o.fingerprint else None
+    return dg.AssetMaterialization(asset_key=dg.AssetKey(o.section), partition=o.brand_id,
+                                   description=f"{outcome}: {o.reason}", metadata=metadata, tags=tags)
 
 
 @dg.multi_asset(
@@ -109,48 +170,55 @@ def enrichment_sections(
     notifier: Notifier,
     enrichment_settings: EnrichmentSettings,
 ):
-    """Enriches the selected MIRROR sections for every brand partition of the run: skips
-    entries that are fresh with unchanged inputs, refreshes the rest (built-in analyzer,
-    narrated by the model when one is configured and the budget allows), and materializes
-    each refreshed (section, brand). Brands that fail are named in the step's failure."""
+    """Enriches the selected MIRROR sections for every brand partition of the run.
+
+    A run a person starts (UI, Launchpad, ``dagster asset materialize``, Python) refreshes
+    every selected (section, brand); runs of schedules, sensors and automation, and runs
+    tagged ``marba/refresh=due``, keep entries that are fresh with unchanged inputs
+    (``marba/refresh=force`` forces). Refreshed entries come from the built-in analyzer,
+    narrated by the model when one is configured and the budget allows. Every partition
+    of the run ends with a materialization (refreshed, unchanged or deferred, with the
+    reason and the entry's times) or a failure: brands that fail, and partitions of
+    inactive or deleted brands, are named in the step's failure after the others are
+    materialized."""
+    try:
+        mode = refresh_mode(context.run.tags, REFRESH_TAG)
+    except InvalidRefreshTag as exc:
+        raise dg.Failure(description=str(exc)) from None
     keys = list(context.partition_keys)
     narrowed = requested_brands(context)
     if narrowed:
         keys = [k for k in keys if k in set(narrowed)]
     with marba_db.connect() as conn:
         active = set(active_brand_ids(conn))
-    inactive = [k for k in keys if k not in active]
-    if inactive:
-        context.log.info(f"skipping {len(inactive)} inactive or deleted brand(s): {', '.join(inactive[:20])}")
+        known = set(existing_brand_ids(conn, [k for k in keys if k not in active]))
     brands = [k for k in keys if k in active]
     sections = [sec for sec in SECTIONS if dg.AssetKey(sec) in context.selected_asset_keys]
     config = enrichment_settings.engine_config(llm, notifier)
+    by = "" if mode.started_by in mode.reason else f" (run started by {mode.started_by})"
+    context.log.info(f"refresh mode {mode.mode}: {mode.reason}{by}")
 
     def say(level: str, message: str) -> None:
         getattr(context.log, level if level in ("info", "warning", "error") else "info")(message)
 
-    report = EnrichmentPass(marba_db.engine, config, run_id=context.run.run_id, logger=say).run(brands, sections)
+    report = EnrichmentPass(marba_db.engine, config, run_id=context.run.run_id, logger=say).run(
+        brands, sections, force=mode.reason if mode.forced else None)
+    # Partitions of brands that are not active: nothing is enriched, and the partition says
+    # so as a failure (the brand_partitions_sensor drops such partitions within a minute).
+    not_active = [k for k in keys if k not in active]
+    if not_active:
+        context.log.warning(f"{len(not_active)} partition(s) of brands that are not active, not enriched: "
+                            + ", ".join(not_active[:NAMED_IN_CHECK]))
+    for k in not_active:
+        why = "brand is inactive: not enriched" if k in known else "brand does not exist (deleted): not enriched"
+        report.outcomes += [Outcome(k, sec, "failed", error=why) for sec in sections]
     counts: dict[str, int] = {}
     for o in report.outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
-        if o.status != "refreshed":
-            continue
-        yield dg.AssetMaterialization(
-            asset_key=dg.AssetKey(o.section),
-            partition=o.brand_id,
-            metadata={
-                "generated_by": o.generated_by,
-                "refresh_reason": o.reason,
-                "data_status": o.data_status,
-                "tokens": o.tokens,
-                "cost_usd": float(o.cost_usd),
-                "ai_fallback": o.ai_fallback or "",
-                "expires_at": dg.MetadataValue.timestamp(o.expires_at) if o.expires_at else None,
-                "preview": dg.MetadataValue.md(_preview(o, 0)),
-            },
-        )
+        if o.status != "failed":
+            yield _materialization(o, mode)
     context.log.info(
-        f"enrichment: {len(brands)} brand(s) x {len(sections)} section(s): "
+        f"enrichment: {len(keys)} brand(s) x {len(sections)} section(s): "
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         + f"; {report.ai_calls} AI call(s), {report.ai_tokens} tokens, {report.ai_cost_usd} USD"
     )
@@ -158,8 +226,10 @@ def enrichment_sections(
     if failed:
         by_section = {sec: sorted(report.failed(sec)) for sec in sections if report.failed(sec)}
         names = "; ".join(f"{sec}: {', '.join(bs)}" for sec, bs in by_section.items())
+        tail = (f"; not active (inactive or deleted), nothing enriched: {', '.join(sorted(not_active))}"
+                if not_active else "")
         raise dg.Failure(
-            description=f"{len(failed)} brand(s) failed ({names})",
+            description=f"{len(failed)} brand(s) failed ({names}){tail}",
             metadata={"brands_failed": len(failed),
                       "errors": dg.MetadataValue.json({f"{o.section}/{o.brand_id}": o.error for o in report.outcomes if o.status == "failed"})},
         )
@@ -228,5 +298,7 @@ enrichment_automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.groups("enrichment"),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
+    # Tagged like the job's other runs, so the run queue's one-run-per-job limit applies.
+    run_tags={JOB_TAG: JOB_NAME},
     description="Refreshes enrichment sections when their inputs are materialized (automation conditions).",
 )

@@ -92,6 +92,15 @@ class Outcome:
     data_status: str | None = None
     expires_at: datetime | None = None
     ai_fallback: str | None = None
+    # The entry now stored: its input fingerprint (the data version) and when it was made.
+    fingerprint: str | None = None
+    created_at: datetime | None = None
+    # Skipped and deferred entries: whether the kept entry has expired, and until when a
+    # deferred one waits.
+    expired: bool = False
+    deferred_until: datetime | None = None
+    # Forced refreshes: what the TTL-aware decision would have been.
+    due_reason: str | None = None
 
 
 @dataclass
@@ -100,6 +109,8 @@ class _Task:
     section: str
     fingerprint: str
     decision: Decision
+    entry: CacheEntry | None = None
+    schedule: ScheduleState | None = None
     result: SectionResult | None = None
     chat: ChatResult | None = None
     ai_error: str | None = None
@@ -151,6 +162,7 @@ class EnrichmentPass:
         self.now = now or utcnow()
         self._logger = logger
         self._llm: LlmClient | None = None
+        self._force: str | None = None
 
     # -- logging -------------------------------------------------------------------------
 
@@ -239,8 +251,12 @@ class EnrichmentPass:
 
     # -- the pass ------------------------------------------------------------------------
 
-    def run(self, brand_ids: Sequence[str], sections: Sequence[str] = SECTIONS) -> RunReport:
+    def run(self, brand_ids: Sequence[str], sections: Sequence[str] = SECTIONS, *,
+            force: str | None = None) -> RunReport:
+        """What happened to every (brand, section). ``force`` (the reason, e.g. "requested
+        by a person") recomputes every entry whatever its TTL and fingerprint."""
         sections = [check_section(x) for x in sections]
+        self._force = force
         report = RunReport()
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(s.brands).where(s.brands.c.id.in_(list(brand_ids)))).mappings().all() if brand_ids else []
@@ -307,8 +323,8 @@ class EnrichmentPass:
             sc = sched.get(b)
             state = ScheduleState(sc["next_refresh_at"], sc["refresh_requested_at"], sc["invalidated_at"],
                                   sc["invalidated_reason"]) if sc else None
-            decision = decide(section, entry, state, fp, statuses[b], self.now)
-            task = _Task(brand, section, fp, decision)
+            decision = decide(section, entry, state, fp, statuses[b], self.now, force=self._force)
+            task = _Task(brand, section, fp, decision, entry=entry, schedule=state)
             if decision.refresh:
                 try:
                     task.result = analyze(section, brand, frames, self.now)
@@ -389,6 +405,7 @@ class EnrichmentPass:
                 ledger.settle(b, t.reserved, Decimal(0))
                 t.ai_error = f"AI call failed: {res}" if isinstance(res, HttpError) else f"AI call failed: {type(res).__name__}: {res}"
 
+
     def _bill(self, t: _Task, res: ChatResult) -> None:
         try:
             with self.engine.begin() as conn:
@@ -417,7 +434,14 @@ class EnrichmentPass:
                         error=None if status == "skipped" else d.reason, run_id=self.run_id, started_at=now, finished_at=utcnow()))
             except Exception as exc:
                 return self._fail(b, section, f"could not record the {status} entry: {exc}")
-            return Outcome(b, section, status, reason=d.reason)
+            e = t.entry  # a skipped or deferred entry always exists
+            until = d.defer_until or (t.schedule.next_refresh_at if t.schedule else None)
+            expired = e is not None and now >= e.expires_at
+            return Outcome(b, section, status, reason=d.reason,
+                           fingerprint=e.input_fingerprint if e else None,
+                           created_at=e.created_at if e else None, expires_at=e.expires_at if e else None,
+                           generated_by=e.generated_by if e else None, expired=expired,
+                           deferred_until=until if expired else None)
         result = t.result
         if t.narrative is not None and t.chat is not None:
             payload = ai.merge(result, t.narrative, t.chat.model)
@@ -448,4 +472,5 @@ class EnrichmentPass:
         if t.ai_error:
             self.job_log("warning", f"{section} for brand {b}: analyzer output kept ({t.ai_error})", brand_id=b, section=section)
         return Outcome(b, section, "refreshed", reason=d.reason, generated_by=generated_by, tokens=tokens,
-                       cost_usd=t.cost, data_status=result.data_status, expires_at=expires, ai_fallback=t.ai_error)
+                       cost_usd=t.cost, data_status=result.data_status, expires_at=expires, ai_fallback=t.ai_error,
+                       fingerprint=t.fingerprint, created_at=now, due_reason=d.due_reason)
