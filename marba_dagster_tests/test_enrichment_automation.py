@@ -1,6 +1,7 @@
 """Enrichment under Dagster's own daemons, in process, on the real code location: the asset
 daemon evaluates ``enrichment_automation_sensor``, the backfill daemon runs the backfill it
-emits, and queued runs execute as a run worker would."""
+emits, queued runs execute as a run worker would, and the freshness daemon grades the
+sections."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ from dagster._core.test_utils import (
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._daemon.asset_daemon import AssetDaemon
 from dagster._daemon.backfill import execute_backfill_iteration
+from dagster._daemon.freshness import FreshnessDaemon
 from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from marba_dagster.core.enrichment.refresh import DUE, refresh_mode
+from marba_dagster.core.enrichment.sections import TTL
 from marba_dagster.defs.jobs import JOB_TAG, REFRESH_TAG
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
@@ -131,3 +134,26 @@ def _partitions():
     from marba_dagster.defs.brands import brands_partitions
 
     return brands_partitions
+
+
+@pytest.mark.slow
+def test_freshness_warns_at_three_quarters_of_the_ttl(marba_env, engine):
+    seed_brands(engine, utcnow(), BRANDS[:1])
+    with daemon_world(marba_env["dagster_home"]) as (instance, workspace):
+        instance.add_dynamic_partitions("brands", BRANDS[:1])
+        from marba_dagster.definitions import load_definitions
+
+        assert load_definitions().resolve_job_def("enrichment_scheduler").execute_in_process(
+            instance=instance, partition_key="b1", asset_selection=[dg.AssetKey("reflect")]).success
+        made = instance.get_latest_materialization_event(dg.AssetKey("reflect")).timestamp
+        daemon = FreshnessDaemon()
+        ttl = TTL["reflect"].total_seconds()
+
+        def state_at(seconds_after: float) -> str:
+            with freeze_time(made + seconds_after):
+                list(daemon.run_iteration(workspace))
+            return instance.get_freshness_state_records([dg.AssetKey("reflect")])[dg.AssetKey("reflect")].freshness_state.value
+
+        assert state_at(0.7 * ttl) == "PASS"
+        assert state_at(0.8 * ttl) == "WARN"
+        assert state_at(ttl + 60) == "FAIL"

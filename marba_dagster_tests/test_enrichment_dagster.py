@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from marba_dagster.core.enrichment.sections import SECTIONS
+from marba_dagster.core.enrichment.sections import SECTIONS, TTL
 from marba_dagster.defs.enrichment.assets import enrichment_sections
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
@@ -70,6 +70,13 @@ def cache_row(engine, brand, section):
     with engine.connect() as conn:
         return conn.execute(sa.select(s.enrichment_cache).where(
             s.enrichment_cache.c.brand_id == brand, s.enrichment_cache.c.section == section)).mappings().first()
+
+
+def test_section_specs_warn_at_three_quarters_of_the_ttl():
+    for section in SECTIONS:
+        policy = enrichment_sections.specs_by_key[dg.AssetKey(section)].freshness_policy
+        assert policy.fail_window.to_timedelta() == TTL[section]
+        assert policy.warn_window.to_timedelta() == TTL[section] * 3 / 4
 
 
 # --------------------------------------------------------------- who asked for it
