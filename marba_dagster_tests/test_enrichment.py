@@ -288,6 +288,10 @@ def test_one_broken_brand_fails_alone(db_url, engine):
                      "b3": dg.AssetPartitionStatus.MATERIALIZED}
     measure = instance.get_status_by_partition(dg.AssetKey("measure"), BRANDS, parts)
     assert set(measure.values()) == {dg.AssetPartitionStatus.MATERIALIZED}
+    brands_check = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()
+                    if e.check_name == "all_brands_processed"}
+    assert not brands_check["reach"].passed and brands_check["reach"].description.startswith("1 of 3 brand(s) failed: b2 (")
+    assert brands_check["measure"].passed
     with engine.connect() as conn:
         errors = conn.execute(sa.select(s.job_logs.c.brand_id, s.job_logs.c.message).where(s.job_logs.c.level == "error")).all()
     assert [b for b, _ in errors] == ["b2"] and "timezone" in errors[0][1]

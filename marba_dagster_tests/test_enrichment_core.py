@@ -11,6 +11,7 @@ import pytest
 from marba_dagster.core.enrichment import ai, refresh
 from marba_dagster.core.enrichment.analyzers import InputError, analyze, percentile_rank
 from marba_dagster.core.enrichment.budget import BudgetLedger, BudgetStatus, PriceError, PriceTable, budget_status
+from marba_dagster.core.enrichment.checks import entries_summary, fallback_summary
 from marba_dagster.core.enrichment.planner import CacheEntry, ScheduleState, decide
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
@@ -218,3 +219,20 @@ def test_forced_decisions_recompute_but_keep_budget_rules():
     exhausted = BudgetStatus("exhausted", Decimal(1))
     assert not decide("measure", None, None, "fp", exhausted, NOW, force=why).allow_ai
     assert decide("measure", None, None, "fp", ok, NOW, force=why).reason == why
+
+
+def test_check_descriptions_say_what_was_lost():
+    assert entries_summary("reflect", 40, 0, 0, 0, []) == "all 40 active brand(s) have a current reflect entry"
+    assert entries_summary("reflect", 0, 0, 0, 0, []) == "no active brand"
+    assert entries_summary("intend", 40, 3, 9, 2, [f"b{i}" for i in range(12)]) == (
+        "12 of 40 active brand(s) have no current intend entry (9 expired, 2 of them deferred by budget "
+        "throttling; 3 missing): b0, b1, b2, b3, b4 and 7 more")
+    assert entries_summary("reach", 3, 1, 0, 0, ["b2"]) == "1 of 3 active brand(s) have no current reach entry (1 missing): b2"
+    assert fallback_summary("reflect", 38, {"HTTP 401 from the model endpoint": 38}) == (
+        "HTTP 401 from the model endpoint: 38 of 38 reflect call(s) fell back to the analyzer")
+    assert fallback_summary("measure", 10, {"model endpoint timed out": 1, "HTTP 500 from the model endpoint": 3}) == (
+        "4 of 10 measure call(s) fell back to the analyzer "
+        "(HTTP 500 from the model endpoint: 3; model endpoint timed out: 1)")
+    assert fallback_summary("reach", 4, {}, budget_skipped=2) == (
+        "all 4 reach model call(s) answered; 2 more left to the analyzer by the AI budget")
+    assert fallback_summary("reach", 0, {}) == "no model call was made for reach"

@@ -1,9 +1,10 @@
 """What the enrichment assets tell Dagster, through a real instance on a temporary
 directory and the MARBA database on SQLite and PostgreSQL: who asked for a refresh, one
-materialization (or failure) for every partition a run targets, data versions."""
+materialization (or failure) for every partition a run targets, data versions, checks."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from marba_dagster.core.enrichment.sections import SECTIONS, TTL
-from marba_dagster.defs.enrichment.assets import enrichment_sections
+from marba_dagster.defs.common import BRANDS_CHECK, SOURCES_CHECK
+from marba_dagster.defs.enrichment.assets import ENTRIES_CHECK, enrichment_sections
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
 from marba_dagster.store import schema as s
@@ -66,6 +68,10 @@ def meta(m: dg.AssetMaterialization) -> dict:
     return {k: v.value for k, v in m.metadata.items()}
 
 
+def checks(result) -> dict[tuple[str, str], object]:
+    return {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
 def cache_row(engine, brand, section):
     with engine.connect() as conn:
         return conn.execute(sa.select(s.enrichment_cache).where(
@@ -74,9 +80,12 @@ def cache_row(engine, brand, section):
 
 def test_section_specs_warn_at_three_quarters_of_the_ttl():
     for section in SECTIONS:
-        policy = enrichment_sections.specs_by_key[dg.AssetKey(section)].freshness_policy
+        spec = enrichment_sections.specs_by_key[dg.AssetKey(section)]
+        policy = spec.freshness_policy
         assert policy.fail_window.to_timedelta() == TTL[section]
         assert policy.warn_window.to_timedelta() == TTL[section] * 3 / 4
+    names = {(k.asset_key.path[-1], k.name) for k in enrichment_sections.check_keys}
+    assert names == {(x, c) for x in SECTIONS for c in (BRANDS_CHECK, SOURCES_CHECK, ENTRIES_CHECK)}
 
 
 # --------------------------------------------------------------- who asked for it
@@ -200,6 +209,95 @@ def test_inactive_and_deleted_brands_fail_by_name(db_url, engine, tmp_path):
                                                     enrichment_sections.partitions_def) == {
                 "b1": dg.AssetPartitionStatus.MATERIALIZED, "b2": dg.AssetPartitionStatus.FAILED,
                 "ghost": dg.AssetPartitionStatus.FAILED}
-        errors = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-        assert errors.step_failure_data.user_failure_data.metadata["errors"].value["reach/b2"] == "brand is inactive: not enriched"
+        brands = checks(result)[("reach", BRANDS_CHECK)]
+        assert not brands.passed and brands.severity == dg.AssetCheckSeverity.WARN
+        assert brands.description == ("2 of 3 brand(s) failed: b2 (brand is inactive: not enriched), "
+                                      "ghost (brand does not exist (deleted): not enriched)")
     assert cache_row(engine, "b2", "reflect") is None
+
+
+@pytest.mark.slow
+def test_deferred_and_expired_entries_are_materialized_and_counted(db_url, engine, tmp_path):
+    now = utcnow()
+    seed_brands(engine, now, ["b1", "b2", "b3"], budget="1.00")
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        instance.add_dynamic_partitions("brands", ["b1", "b2", "b3"])
+        first = _run_range(instance, db_url, "b1", "b2", ["intend"], tags=SCHEDULE)
+        assert first.success
+        entries = checks(first)[("intend", ENTRIES_CHECK)]
+        assert not entries.passed and entries.severity == dg.AssetCheckSeverity.WARN
+        assert entries.description == "1 of 3 active brand(s) have no current intend entry (1 missing): b3"
+        assert entries.metadata["missing_entries"].value == 1
+        old = cache_row(engine, "b1", "intend")
+        with engine.begin() as conn:  # b1's entry has expired, and b1 is at 85% of its AI budget
+            conn.execute(s.enrichment_cache.update().where(s.enrichment_cache.c.brand_id == "b1").values(
+                created_at=now - TTL["intend"] - timedelta(hours=1), expires_at=now - timedelta(hours=1)))
+            conn.execute(s.enrichment_schedule.update().where(s.enrichment_schedule.c.brand_id == "b1").values(
+                next_refresh_at=now - timedelta(hours=1)))
+            insert_many(conn, s.api_billing_tracker, [{
+                "brand_id": "b1", "provider": "llm", "operation": "enrichment.intend", "model": "m",
+                "input_tokens": 1, "output_tokens": 1, "cost_usd": Decimal("0.85"), "occurred_at": now}])
+        second = _run_range(instance, db_url, "b1", "b2", ["intend"], tags=SCHEDULE)
+        assert second.success
+        got = mats(second)
+        deferred, kept = meta(got[("intend", "b1")]), meta(got[("intend", "b2")])
+        assert (deferred["outcome"], deferred["reason"]) == ("deferred", "expired, deferred (budget throttled)")
+        assert deferred["deferred_until"] > now.timestamp() and deferred["expires_at"] < now.timestamp()
+        assert dv(got[("intend", "b1")]) == old["input_fingerprint"]
+        assert kept["outcome"] == "unchanged"
+        entries = checks(second)[("intend", ENTRIES_CHECK)]
+        assert not entries.passed
+        assert entries.description == ("2 of 3 active brand(s) have no current intend entry "
+                                       "(1 expired, 1 of them deferred by budget throttling; 1 missing): b1, b3")
+        assert [r["brand_id"] for r in entries.metadata["stale_sample"].value] == ["b1", "b3"]
+        assert checks(second)[("intend", BRANDS_CHECK)].passed
+        # A person's refresh of every brand brings every entry back.
+        third = _run_range(instance, db_url, "b1", "b3", ["intend"])
+        assert third.success and {meta(m)["outcome"] for m in mats(third).values()} == {"refreshed"}
+        entries = checks(third)[("intend", ENTRIES_CHECK)]
+        assert entries.passed and entries.description == "all 3 active brand(s) have a current intend entry"
+
+
+def test_entries_check_runs_on_its_own(db_url, engine, tmp_path):
+    """Executing the check alone (the UI's Execute on a check) reads the cache, runs nothing."""
+    seed_brands(engine, utcnow(), ["b1", "b2"])
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        instance.add_dynamic_partitions("brands", ["b1", "b2"])
+        assert _materialize(instance, db_url, "b1").success
+        alone = dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("reflect"), ENTRIES_CHECK))
+        result = dg.materialize([enrichment_sections], instance=instance, selection=alone, resources=_resources(db_url))
+        assert result.success and mats(result) == {}
+        entries = checks(result)[("reflect", ENTRIES_CHECK)]
+        assert not entries.passed and entries.description == "1 of 2 active brand(s) have no current reflect entry (1 missing): b2"
+
+
+# ------------------------------------------------------------------------- the model
+
+
+@pytest.mark.slow
+def test_a_wrong_model_key_warns_naming_the_cause(db_url, engine, sandbox, tmp_path):
+    seed_brands(engine, utcnow(), ["b1", "b2"])
+    key = "sk-not-the-right-key-4242"
+    wrong = _resources(db_url, LlmSettings(base_url=sandbox.url("/llm/v1"), api_key=key, model="sandbox-model"),
+                       prices_json=PRICES)
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        instance.add_dynamic_partitions("brands", ["b1", "b2"])
+        result = _run_range(instance, db_url, "b1", "b2", ["reflect", "measure"], resources=wrong)
+        assert result.success  # every section is stored, by the analyzer
+        assert {meta(m)["generated_by"] for m in mats(result).values()} == {"analyzer"}
+        found = checks(result)
+        for section in ("reflect", "measure"):
+            model = found[(section, SOURCES_CHECK)]
+            assert not model.passed and model.severity == dg.AssetCheckSeverity.WARN
+            assert model.description == f"HTTP 401 from the model endpoint: 2 of 2 {section} call(s) fell back to the analyzer"
+            assert model.metadata["ai_fallbacks"].value == 2
+            shown = model.description + json.dumps({k: str(v.value) for k, v in model.metadata.items()})
+            assert key not in shown and key[-4:] not in shown and "Bearer" not in shown
+            assert found[(section, BRANDS_CHECK)].passed
+        right = _resources(db_url, LlmSettings(base_url=sandbox.url("/llm/v1"), api_key="sandbox-key",
+                                               model="sandbox-model"), prices_json=PRICES)
+        ok = checks(_run_range(instance, db_url, "b1", "b2", ["reflect"], resources=right))[("reflect", SOURCES_CHECK)]
+        assert ok.passed and ok.description == "all 2 reflect model call(s) answered"
+        # Analyzer only (no model configured) is intended, not a lost source.
+        plain = checks(_run_range(instance, db_url, "b1", "b2", ["reflect"]))[("reflect", SOURCES_CHECK)]
+        assert plain.passed and "no model endpoint is configured" in plain.description

@@ -20,27 +20,43 @@ What the Dagster surfaces say:
   version. A partition whose brand is inactive or deleted fails, named in the step's
   failure: nothing may be enriched for it, and the brand_partitions_sensor removes such
   partitions within a minute, so a failure means the person asked for a brand that is not
-  active or the partitions are out of sync."""
+  active or the partitions are out of sync.
+* **Checks per section** (WARN, never blocking): ``all_brands_processed``,
+  ``sources_available`` (the model endpoint: calls that fell back to the analyzer, by
+  cause) and ``all_entries_current`` (active brands whose entry is missing or expired,
+  which the section's freshness, driven by its newest materialization, cannot show).
+"""
 
 
 
+from collections import Counter
 from datetime import timezone
 
 import dagster as dg
 import sqlalchemy as sa
 from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
 
+from marba_dagster.core.enrichment.checks import entries_summary, fallback_summary
 from marba_dagster.core.enrichment.refresh import InvalidRefreshTag, RefreshMode, refresh_mode
 from marba_dagster.core.enrichment.sections import DESCRIPTIONS, SECTIONS, TTL
 from marba_dagster.defs import pools
 from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brands_partitions
-from marba_dagster.defs.common import NAMED_IN_CHECK, markdown_table, requested_brands
-from marba_dagster.defs.enrichment.engine import EnrichmentPass, Outcome
+from marba_dagster.defs.common import (
+    BRANDS_CHECK,
+    NAMED_IN_CHECK,
+    SOURCES_CHECK,
+    completeness_check_specs,
+    markdown_table,
+    requested_brands,
+)
+from marba_dagster.defs.enrichment.data import entry_currency
+from marba_dagster.defs.enrichment.engine import AI_BUDGET, AI_FALLBACK, AI_NARRATED, EnrichmentPass, Outcome
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
 from marba_dagster.defs.jobs import JOB_TAG, REFRESH_TAG
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
 from marba_dagster.store import schema as s
 from marba_dagster.store.queries import active_brand_ids, existing_brand_ids
+from marba_dagster.store.types import utcnow
 
 JOB_NAME = "enrichment_scheduler"
 TRIGGER_TAG = "marba/enrichment_trigger"
@@ -96,6 +112,10 @@ def _hours(section: str) -> str:
 # cadence, reach that quarter most evenings before the 02:00 run: that is their true state.)
 WARN_FRACTION = 0.75
 
+ENTRIES_CHECK = "all_entries_current"
+# Model calls that fell back to the analyzer are reported as a lost outside source.
+MODEL_SOURCE = "model endpoint"
+
 
 def _section_specs() -> list[dg.AssetSpec]:
     return [
@@ -117,6 +137,17 @@ def _section_specs() -> list[dg.AssetSpec]:
     )
     for section in SECTIONS
     ]
+
+
+def _check_specs() -> list[dg.AssetCheckSpec]:
+    specs = []
+    for section in SECTIONS:
+        specs += completeness_check_specs(section, sources=True)
+        specs.append(dg.AssetCheckSpec(
+            ENTRIES_CHECK, asset=section, blocking=False,
+            description=f"Every active brand has a current {section} entry; warns counting the brands whose "
+            "entry is missing or expired (the app shows them an old section or none) and naming a sample."))
+    return specs
 
 
 def _preview(o) -> str:
@@ -167,8 +198,59 @@ def _materialization(o, mode: RefreshMode) -> dg.AssetMaterialization:
                                    description=f"{outcome}: {o.reason}", metadata=metadata, tags=tags)
 
 
+def _brands_result(section: str, outcomes: list) -> dg.AssetCheckResult:
+    """``all_brands_processed`` for one section, in BrandBatch.check_results' words."""
+    failed = {o.brand_id: o.error or "failed" for o in outcomes if o.status == "failed"}
+    total = len(outcomes)
+    named = dict(sorted(failed.items())[:NAMED_IN_CHECK])
+    if failed:
+        shown = ", ".join(f"{b} ({e})" for b, e in list(named.items())[:5])
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        text = f"{len(failed)} of {total} brand(s) failed: {shown}{more}"
+    else:
+        text = f"all {total} brand(s) processed"
+    return dg.AssetCheckResult(
+        asset_key=section, check_name=BRANDS_CHECK, passed=not failed, severity=dg.AssetCheckSeverity.WARN,
+        description=text, metadata={"brands_processed": total - len(failed), "brands_failed": len(failed),
+                                    "failed_brands": dg.MetadataValue.json(named)})
+
+
+def _model_result(section: str, outcomes: list, ai_configured: bool) -> dg.AssetCheckResult:
+    """``sources_available`` for one section: the model endpoint, when one is configured."""
+    if not ai_configured:
+        return dg.AssetCheckResult(
+            asset_key=section, check_name=SOURCES_CHECK, passed=True, severity=dg.AssetCheckSeverity.WARN,
+            description="no outside source: no model endpoint is configured, the analyzer writes every section",
+            metadata={"sources_lost": 0, "ai_calls": 0, "ai_fallbacks": 0})
+    calls = [o for o in outcomes if o.ai in (AI_NARRATED, AI_FALLBACK)]
+    fell = [o for o in calls if o.ai == AI_FALLBACK]
+    causes = Counter(o.ai_cause or "unknown cause" for o in fell)
+    budget = sum(1 for o in outcomes if o.ai == AI_BUDGET)
+    lost = [{"source": MODEL_SOURCE, "error": cause, "brands_affected": n} for cause, n in causes.most_common()]
+    return dg.AssetCheckResult(
+        asset_key=section, check_name=SOURCES_CHECK, passed=not fell, severity=dg.AssetCheckSeverity.WARN,
+        description=fallback_summary(section, len(calls), causes, budget),
+        metadata={"sources_lost": 1 if fell else 0, "ai_calls": len(calls), "ai_fallbacks": len(fell),
+                  "ai_budget_skipped": budget,
+                  "fallback_brands": dg.MetadataValue.json(sorted(o.brand_id for o in fell)[:NAMED_IN_CHECK]),
+                  "lost_sources": dg.MetadataValue.json(lost)})
+
+
+def _entries_result(section: str, currency: dict) -> dg.AssetCheckResult:
+    stale = currency["missing"] + currency["expired"]
+    sample = currency["sample"]
+    return dg.AssetCheckResult(
+        asset_key=section, check_name=ENTRIES_CHECK, passed=stale == 0, severity=dg.AssetCheckSeverity.WARN,
+        description=entries_summary(section, currency["active"], currency["missing"], currency["expired"],
+                                    currency["deferred"], [r["brand_id"] for r in sample]),
+        metadata={"active_brands": currency["active"], "stale_entries": stale, "missing_entries": currency["missing"],
+                  "expired_entries": currency["expired"], "deferred_entries": currency["deferred"],
+                  "stale_sample": dg.MetadataValue.json(sample)})
+
+
 @dg.multi_asset(
     specs=_section_specs(),
+    check_specs=_check_specs(),
     name="enrichment_sections",
     partitions_def=brands_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -192,7 +274,16 @@ def enrichment_sections(
     of the run ends with a materialization (refreshed, unchanged or deferred, with the
     reason and the entry's times) or a failure: brands that fail, and partitions of
     inactive or deleted brands, are named in the step's failure after the others are
-    materialized."""
+    materialized. Checks per section: every brand processed, the model answered, and every
+    active brand has a current entry."""
+    sections = [sec for sec in SECTIONS if dg.AssetKey(sec) in context.selected_asset_keys]
+    if not sections:
+        # Checks executed on their own (the UI's Execute on a check): only the entries
+        # check has something to say without a run of the section.
+        for key in context.selected_asset_check_keys:
+            if key.name == ENTRIES_CHECK:
+                yield _entries_result(key.asset_key.path[-1], _currency(marba_db, key.asset_key.path[-1], utcnow()))
+        return
     try:
         mode = refresh_mode(context.run.tags, REFRESH_TAG)
     except InvalidRefreshTag as exc:
@@ -205,7 +296,6 @@ def enrichment_sections(
         active = set(active_brand_ids(conn))
         known = set(existing_brand_ids(conn, [k for k in keys if k not in active]))
     brands = [k for k in keys if k in active]
-    sections = [sec for sec in SECTIONS if dg.AssetKey(sec) in context.selected_asset_keys]
     config = enrichment_settings.engine_config(llm, notifier)
     by = "" if mode.started_by in mode.reason else f" (run started by {mode.started_by})"
     context.log.info(f"refresh mode {mode.mode}: {mode.reason}{by}")
@@ -234,6 +324,16 @@ def enrichment_sections(
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         + f"; {report.ai_calls} AI call(s), {report.ai_tokens} tokens, {report.ai_cost_usd} USD"
     )
+    selected_checks = context.selected_asset_check_keys
+    now = utcnow()
+    for sec in sections:
+        outcomes = report.by_section(sec)
+        wanted = {BRANDS_CHECK: lambda: _brands_result(sec, outcomes),
+                  SOURCES_CHECK: lambda: _model_result(sec, outcomes, config.ai.configured),
+                  ENTRIES_CHECK: lambda: _entries_result(sec, _currency(marba_db, sec, now))}
+        for name, build in wanted.items():
+            if dg.AssetCheckKey(dg.AssetKey(sec), name) in selected_checks:
+                yield build()
     failed = report.failed()
     if failed:
         by_section = {sec: sorted(report.failed(sec)) for sec in sections if report.failed(sec)}
@@ -245,6 +345,11 @@ def enrichment_sections(
             metadata={"brands_failed": len(failed),
                       "errors": dg.MetadataValue.json({f"{o.section}/{o.brand_id}": o.error for o in report.outcomes if o.status == "failed"})},
         )
+
+
+def _currency(marba_db: MarbaDatabase, section: str, now) -> dict:
+    with marba_db.connect() as conn:
+        return entry_currency(conn, section, now, limit=NAMED_IN_CHECK)
 
 
 def pending_refreshes(conn) -> list[dict]:
