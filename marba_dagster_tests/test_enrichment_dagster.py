@@ -88,6 +88,11 @@ def test_section_specs_warn_at_three_quarters_of_the_ttl():
     assert names == {(x, c) for x in SECTIONS for c in (BRANDS_CHECK, SOURCES_CHECK, ENTRIES_CHECK)}
 
 
+def test_section_descriptions_point_to_the_architecture_doc():
+    for section in SECTIONS:
+        assert "docs/architecture.md" in enrichment_sections.specs_by_key[dg.AssetKey(section)].description
+
+
 # --------------------------------------------------------------- who asked for it
 
 

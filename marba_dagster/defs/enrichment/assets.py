@@ -122,7 +122,7 @@ def _section_specs() -> list[dg.AssetSpec]:
     dg.AssetSpec(
         section,
         description=(f"MIRROR section '{section}': {DESCRIPTIONS[section]}. Cached in enrichment_cache for "
-                     f"{_hours(section)}. A run a person starts refreshes "
+                     f"{_hours(section)} (TTL rules: docs/architecture.md). A run a person starts refreshes "
                      "every selected brand; schedules, sensors and automation refresh only what is due. "
                      "Each brand's materialization says whether its entry was refreshed, unchanged or deferred, "
                      "with the entry's input fingerprint as its data version."),
