@@ -61,7 +61,7 @@ def test_ttl_expiry_per_section(engine, section):
     assert row["expires_at"] - row["created_at"] == TTL[section]
     assert row["payload"]["insights"] and "benchmarks" in row["payload"]
     before = run(engine, t0 + TTL[section] - timedelta(minutes=1), [section], ["b1"])
-    assert statuses(before) == {(section, "b1"): ("skipped", "fresh")}
+    assert statuses(before) == {(section, "b1"): ("skipped", "fresh, inputs unchanged")}
     after = run(engine, t0 + TTL[section], [section], ["b1"])
     assert statuses(after) == {(section, "b1"): ("refreshed", "expired")}
     with engine.connect() as conn:
@@ -288,6 +288,10 @@ def test_one_broken_brand_fails_alone(db_url, engine):
                      "b3": dg.AssetPartitionStatus.MATERIALIZED}
     measure = instance.get_status_by_partition(dg.AssetKey("measure"), BRANDS, parts)
     assert set(measure.values()) == {dg.AssetPartitionStatus.MATERIALIZED}
+    brands_check = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()
+                    if e.check_name == "all_brands_processed"}
+    assert not brands_check["reach"].passed and brands_check["reach"].description.startswith("1 of 3 brand(s) failed: b2 (")
+    assert brands_check["measure"].passed
     with engine.connect() as conn:
         errors = conn.execute(sa.select(s.job_logs.c.brand_id, s.job_logs.c.message).where(s.job_logs.c.level == "error")).all()
     assert [b for b, _ in errors] == ["b2"] and "timezone" in errors[0][1]
@@ -313,9 +317,10 @@ def test_refresh_request_sensor_launches_brand_and_section(db_url, engine):
     reqs = sorted(result.run_requests, key=lambda r: r.partition_key)
     assert [(r.partition_key, r.asset_selection, r.tags["marba/enrichment_trigger"]) for r in reqs] == [
         ("b1", [dg.AssetKey("reimagine")], "invalidated"), ("b2", [dg.AssetKey("optimize")], "requested")]
-    for r in reqs:  # launch what the sensor asked for
+    for r in reqs:  # launch what the sensor asked for, tagged as the sensor daemon tags it
         out = dg.materialize([enrichment_sections], instance=instance, partition_key=r.partition_key,
-                             selection=r.asset_selection, resources=res)
+                             selection=r.asset_selection, resources=res,
+                             tags={**r.tags, "dagster/sensor_name": enrichment_refresh_sensor.name})
         assert out.success
     assert cache_row(engine, "b2", "optimize")["payload"]["refresh_reason"] == "requested"
     assert isinstance(enrichment_refresh_sensor(ctx), dg.SkipReason)

@@ -8,9 +8,10 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from marba_dagster.core.enrichment import ai
+from marba_dagster.core.enrichment import ai, refresh
 from marba_dagster.core.enrichment.analyzers import InputError, analyze, percentile_rank
 from marba_dagster.core.enrichment.budget import BudgetLedger, BudgetStatus, PriceError, PriceTable, budget_status
+from marba_dagster.core.enrichment.checks import entries_summary, fallback_summary
 from marba_dagster.core.enrichment.planner import CacheEntry, ScheduleState, decide
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
@@ -139,3 +140,99 @@ def test_fingerprint_ignores_order_and_representation_but_not_values():
     assert fingerprint("measure", {"daily": base, "other": pd.DataFrame()}, {"timezone": "UTC"}) != fp
     # No rows is no rows, whatever columns the empty query result had.
     assert fingerprint("measure", {"daily": pd.DataFrame()}) == fingerprint("measure", {"daily": pd.DataFrame(columns=["a"])})
+
+
+# ------------------------------------------------------------------ refresh mode
+
+REFRESH_TAG = "marba/refresh"
+# The tags Dagster 1.13.27 put on the run of a backfill the automation condition sensor
+# launched (seen in test_enrichment_automation.py, which asserts them on a real backfill).
+AUTOMATION_BACKFILL_RUN = {
+    "dagster/asset_evaluation_id": "3", "dagster/asset_partition_range_start": "b1",
+    "dagster/asset_partition_range_end": "b4", "dagster/auto_materialize": "true", "dagster/backfill": "nggkvwsg",
+    "dagster/code_location": "marba_dagster", "dagster/from_automation_condition": "true",
+    "dagster/sensor_name": "enrichment_automation_sensor", "dagster/tick": "3", "marba/job": "enrichment_scheduler",
+}
+
+
+@pytest.mark.parametrize("tags, mode, reason", [
+    ({"dagster/schedule_name": "enrichment_scheduler_schedule", "marba/job": "enrichment_scheduler"}, "due",
+     "TTL-aware: started by schedule enrichment_scheduler_schedule"),
+    ({"dagster/sensor_name": "enrichment_refresh_sensor", "marba/enrichment_trigger": "requested"}, "due",
+     "TTL-aware: started by sensor enrichment_refresh_sensor"),
+    (AUTOMATION_BACKFILL_RUN, "due",
+     "TTL-aware: started by declarative automation through enrichment_automation_sensor (backfill nggkvwsg)"),
+    ({"dagster/auto_materialize": "true"}, "due", "TTL-aware: started by declarative automation"),
+    ({"marba/job": "enrichment_scheduler", REFRESH_TAG: "due"}, "due", "TTL-aware (run tag marba/refresh=due)"),
+    ({"dagster/schedule_name": "x", REFRESH_TAG: "FORCE"}, "force", "forced by the run tag marba/refresh=force"),
+    ({"dagster/from_ui": "true", REFRESH_TAG: " due "}, "due", "TTL-aware (run tag marba/refresh=due)"),
+    ({"dagster/from_ui": "true"}, "force", "requested by a person"),
+    ({"dagster/from_ui": "true", "dagster/backfill": "abc"}, "force", "requested by a person"),
+    ({"dagster/backfill": "abc"}, "force", "requested by a person"),
+    ({"marba/job": "enrichment_scheduler", "marba/brands": "b1"}, "force", "requested by a person"),
+    ({}, "force", "requested by a person"),
+    ({"dagster/from_automation_condition": "false", "dagster/sensor_name": ""}, "force", "requested by a person"),
+], ids=["schedule", "sensor", "automation-backfill", "auto-materialize", "tag-due", "tag-force-wins",
+        "tag-due-wins-over-ui", "ui", "ui-backfill", "backfill", "command", "python", "empty-tags"])
+def test_refresh_mode_from_run_tags(tags, mode, reason):
+    got = refresh.refresh_mode(tags, REFRESH_TAG)
+    assert (got.mode, got.reason) == (mode, reason)
+    assert got.forced == (mode == "force")
+
+
+def test_refresh_mode_names_the_source_and_refuses_unknown_values():
+    assert refresh.refresh_mode({"dagster/from_ui": "true"}, REFRESH_TAG).started_by == "the Dagster UI"
+    assert "backfill abc" in refresh.refresh_mode({"dagster/backfill": "abc"}, REFRESH_TAG).started_by
+    with pytest.raises(refresh.InvalidRefreshTag, match="marba/refresh='always' is not one of: due, force"):
+        refresh.refresh_mode({REFRESH_TAG: "always"}, REFRESH_TAG)
+
+
+def test_refresh_tag_names_are_dagsters_and_the_projects():
+    from dagster._core.storage import tags as dagster_tags
+
+    from marba_dagster.defs.jobs import REFRESH_TAG as JOBS_REFRESH_TAG
+
+    assert JOBS_REFRESH_TAG == REFRESH_TAG
+    assert refresh.SCHEDULE_NAME_TAG == dagster_tags.SCHEDULE_NAME_TAG
+    assert refresh.SENSOR_NAME_TAG == dagster_tags.SENSOR_NAME_TAG
+    assert refresh.AUTOMATION_CONDITION_TAG == dagster_tags.AUTOMATION_CONDITION_TAG
+    assert refresh.AUTO_MATERIALIZE_TAG == dagster_tags.AUTO_MATERIALIZE_TAG
+    assert refresh.BACKFILL_ID_TAG == dagster_tags.BACKFILL_ID_TAG
+
+
+def test_forced_decisions_recompute_but_keep_budget_rules():
+    entry = CacheEntry(NOW, NOW + timedelta(hours=6), "fp")
+    ok = BudgetStatus.ok()
+    why = "requested by a person"
+    fresh = decide("reflect", entry, None, "fp", ok, NOW + timedelta(hours=1), force=why)
+    assert (fresh.action, fresh.reason, fresh.allow_ai, fresh.due_reason) == ("refresh", why, True, "skip: fresh, inputs unchanged")
+    expired = decide("reflect", entry, None, "fp", ok, NOW + timedelta(hours=7), force=why)
+    assert (expired.reason, expired.due_reason, expired.allow_ai) == (why, "expired", True)
+    throttled = BudgetStatus("throttled", Decimal("0.85"))
+    # throttled: a fresh entry is recomputed by the analyzer only; an expired one of a
+    # time-sensitive section may still use the model, as it would when due
+    assert not decide("reflect", entry, None, "fp", throttled, NOW + timedelta(hours=1), force=why).allow_ai
+    assert decide("reflect", entry, None, "fp", throttled, NOW + timedelta(hours=7), force=why).allow_ai
+    week = CacheEntry(NOW, NOW + timedelta(days=7), "fp")
+    deferred = decide("intend", week, None, "fp", throttled, NOW + timedelta(days=7), force=why)
+    assert deferred.refresh and not deferred.allow_ai and deferred.due_reason.startswith("defer: ")
+    exhausted = BudgetStatus("exhausted", Decimal(1))
+    assert not decide("measure", None, None, "fp", exhausted, NOW, force=why).allow_ai
+    assert decide("measure", None, None, "fp", ok, NOW, force=why).reason == why
+
+
+def test_check_descriptions_say_what_was_lost():
+    assert entries_summary("reflect", 40, 0, 0, 0, []) == "all 40 active brand(s) have a current reflect entry"
+    assert entries_summary("reflect", 0, 0, 0, 0, []) == "no active brand"
+    assert entries_summary("intend", 40, 3, 9, 2, [f"b{i}" for i in range(12)]) == (
+        "12 of 40 active brand(s) have no current intend entry (9 expired, 2 of them deferred by budget "
+        "throttling; 3 missing): b0, b1, b2, b3, b4 and 7 more")
+    assert entries_summary("reach", 3, 1, 0, 0, ["b2"]) == "1 of 3 active brand(s) have no current reach entry (1 missing): b2"
+    assert fallback_summary("reflect", 38, {"HTTP 401 from the model endpoint": 38}) == (
+        "HTTP 401 from the model endpoint: 38 of 38 reflect call(s) fell back to the analyzer")
+    assert fallback_summary("measure", 10, {"model endpoint timed out": 1, "HTTP 500 from the model endpoint": 3}) == (
+        "4 of 10 measure call(s) fell back to the analyzer "
+        "(HTTP 500 from the model endpoint: 3; model endpoint timed out: 1)")
+    assert fallback_summary("reach", 4, {}, budget_skipped=2) == (
+        "all 4 reach model call(s) answered; 2 more left to the analyzer by the AI budget")
+    assert fallback_summary("reach", 0, {}) == "no model call was made for reach"

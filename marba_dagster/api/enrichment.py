@@ -55,7 +55,8 @@ class EnrichmentEngine:
 
     def _execute(self, instance: dg.DagsterInstance, brand_id: str, sections: list[str]) -> dg.ExecuteInProcessResult:
         from marba_dagster.defs.brands import sync_brand_partitions
-        from marba_dagster.defs.jobs import JOB_TAG
+        from marba_dagster.core.enrichment.refresh import DUE
+        from marba_dagster.defs.jobs import JOB_TAG, REFRESH_TAG
 
         engine = self._engine()
         try:
@@ -72,7 +73,9 @@ class EnrichmentEngine:
         job = self._definitions.resolve_job_def(JOB_NAME)
         return job.execute_in_process(
             instance=instance, partition_key=brand_id, asset_selection=[dg.AssetKey(x) for x in sections],
-            tags={JOB_TAG: JOB_NAME}, raise_on_error=False,
+            # TTL-aware: fresh entries with unchanged inputs are kept; refresh_section asks
+            # through enrichment_schedule.refresh_requested_at like the app does.
+            tags={JOB_TAG: JOB_NAME, REFRESH_TAG: DUE}, raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
         )
 

@@ -5,6 +5,12 @@ An entry is refreshed when it is missing, when its TTL has passed, when the app 
 (``invalidated_at`` after the entry was made) or when its input fingerprint changed. Under
 budget throttling only missing and expired entries are refreshed, and the least
 time-sensitive sections are deferred a day before they are.
+
+A forced refresh (``force=<reason>``: a person asked, see ``refresh.refresh_mode``)
+recomputes the entry whatever its TTL and fingerprint. Budgets and throttling still decide
+whether the model is called: when the TTL-aware decision would have refreshed anyway, the
+model is allowed as it would have been; otherwise only under a budget that is not
+throttled or exhausted.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class Decision:
     reason: str
     allow_ai: bool = False
     defer_until: datetime | None = None
+    # For a forced refresh, the reason the TTL-aware decision would have given.
+    due_reason: str | None = None
 
     @property
     def refresh(self) -> bool:
@@ -55,7 +63,14 @@ def decide(
     fingerprint: str,
     budget: BudgetStatus,
     now: datetime,
+    *,
+    force: str | None = None,
 ) -> Decision:
+    if force:
+        due = decide(section, entry, schedule, fingerprint, budget, now)
+        allow_ai = due.allow_ai if due.refresh else budget.level == "ok"
+        due_reason = due.reason if due.action == "refresh" else f"{due.action}: {due.reason}"
+        return Decision("refresh", force, allow_ai=allow_ai, due_reason=due_reason)
     check_section(section)
     schedule = schedule or ScheduleState()
     ai_ok = budget.level == "ok" or (budget.level == "throttled" and section not in DEFERRABLE_SECTIONS)
@@ -83,4 +98,4 @@ def decide(
         return Decision("refresh", f"invalidated{why}", allow_ai=ai_ok)
     if entry.input_fingerprint != fingerprint:
         return Decision("refresh", "inputs changed", allow_ai=ai_ok)
-    return Decision("skip", "fresh")
+    return Decision("skip", "fresh, inputs unchanged")

@@ -1,4 +1,4 @@
-"""The six MIRROR sections and their cache TTLs (DESIGN.md, "Rules from the MARBA guide")."""
+"""The six MIRROR sections and their cache TTLs (the MARBA guide's rules, see docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -173,3 +173,30 @@ def load_section_inputs(
     else:
         raise ValueError(f"unknown section {section!r}")
     return out
+
+
+def entry_currency(conn: Connection, section: str, now: datetime, limit: int = 50) -> dict[str, Any]:
+    """Active brands without a current ``section`` entry: counts (``active``, ``missing``,
+    ``expired``, ``deferred``: expired and waiting under budget throttling) and the first
+    ``limit`` of them by id (``sample``: brand_id, state, expires_at)."""
+    b, c, sch = s.brands, s.enrichment_cache, s.enrichment_schedule
+    joined = (b.outerjoin(c, sa.and_(c.c.brand_id == b.c.id, c.c.section == section))
+              .outerjoin(sch, sa.and_(sch.c.brand_id == b.c.id, sch.c.section == section)))
+    missing = c.c.brand_id.is_(None)
+    expired = sa.and_(c.c.brand_id.is_not(None), c.c.expires_at <= now)
+    deferred = sa.and_(expired, sch.c.next_refresh_at > now)
+
+    def count(cond):
+        return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+    totals = conn.execute(sa.select(sa.func.count(), count(missing), count(expired), count(deferred))
+                          .select_from(joined).where(b.c.is_active.is_(True))).one()
+    rows = conn.execute(
+        sa.select(b.c.id, c.c.expires_at).select_from(joined)
+        .where(b.c.is_active.is_(True), sa.or_(missing, expired)).order_by(b.c.id).limit(limit)
+    ).all()
+    return {
+        "active": int(totals[0]), "missing": int(totals[1]), "expired": int(totals[2]), "deferred": int(totals[3]),
+        "sample": [{"brand_id": r[0], "state": "missing" if r[1] is None else "expired",
+                    "expires_at": r[1].isoformat() if r[1] is not None else None} for r in rows],
+    }

@@ -22,7 +22,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from marba_dagster.connectors.http import ApiClient, HttpError, HttpPolicy
+from marba_dagster.connectors.http import (
+    ApiClient,
+    ConnectFailed,
+    DeadlineExceeded,
+    HttpError,
+    HttpPolicy,
+    MalformedResponse,
+)
 from marba_dagster.connectors.llm import ChatResult, LlmClient, LlmLimits, estimate_tokens
 from marba_dagster.core.enrichment import ai
 from marba_dagster.core.enrichment.analyzers import SectionResult, analyze
@@ -79,6 +86,12 @@ class EngineConfig:
     job_name: str = JOB_NAME
 
 
+# What happened to the model call of a refreshed entry (Outcome.ai).
+AI_NARRATED = "narrated"  # the model answered and its narrative was kept
+AI_FALLBACK = "fallback"  # a call was due but failed or was unusable: the analyzer's text was kept
+AI_BUDGET = "budget"  # a call was due but the budget ran out during the pass
+
+
 @dataclass
 class Outcome:
     brand_id: str
@@ -92,6 +105,20 @@ class Outcome:
     data_status: str | None = None
     expires_at: datetime | None = None
     ai_fallback: str | None = None
+    # The entry now stored: its input fingerprint (the data version) and when it was made.
+    fingerprint: str | None = None
+    created_at: datetime | None = None
+    # Skipped and deferred entries: whether the kept entry has expired, and until when a
+    # deferred one waits.
+    expired: bool = False
+    deferred_until: datetime | None = None
+    # Forced refreshes: what the TTL-aware decision would have been.
+    due_reason: str | None = None
+    # None when no model call was due (analyzer only, no data, budget policy); else one of
+    # AI_NARRATED, AI_FALLBACK, AI_BUDGET, with ``ai_cause`` naming a fallback's cause in a
+    # few words and no secrets ("HTTP 401 from the model endpoint").
+    ai: str | None = None
+    ai_cause: str | None = None
 
 
 @dataclass
@@ -100,9 +127,13 @@ class _Task:
     section: str
     fingerprint: str
     decision: Decision
+    entry: CacheEntry | None = None
+    schedule: ScheduleState | None = None
     result: SectionResult | None = None
     chat: ChatResult | None = None
     ai_error: str | None = None
+    ai: str | None = None
+    ai_cause: str | None = None
     narrative: dict[str, Any] | None = None
     reserved: Decimal = Decimal(0)
     cost: Decimal = Decimal(0)
@@ -123,6 +154,19 @@ class RunReport:
     def failed(self, section: str | None = None) -> dict[str, str]:
         return {o.brand_id: o.error or "failed" for o in self.outcomes
                 if o.status == "failed" and (section is None or o.section == section)}
+
+
+def ai_failure_cause(error: BaseException) -> str:
+    """A model call's failure in a few words, never with a URL, header or key in it."""
+    if isinstance(error, MalformedResponse):
+        return "malformed answers from the model endpoint"
+    if isinstance(error, ConnectFailed):
+        return "model endpoint unreachable"
+    if isinstance(error, DeadlineExceeded):
+        return "model endpoint timed out"
+    if isinstance(error, HttpError) and error.status is not None:
+        return f"HTTP {error.status} from the model endpoint"
+    return f"{type(error).__name__} calling the model endpoint"
 
 
 def month_start(now: datetime) -> datetime:
@@ -151,6 +195,7 @@ class EnrichmentPass:
         self.now = now or utcnow()
         self._logger = logger
         self._llm: LlmClient | None = None
+        self._force: str | None = None
 
     # -- logging -------------------------------------------------------------------------
 
@@ -239,8 +284,12 @@ class EnrichmentPass:
 
     # -- the pass ------------------------------------------------------------------------
 
-    def run(self, brand_ids: Sequence[str], sections: Sequence[str] = SECTIONS) -> RunReport:
+    def run(self, brand_ids: Sequence[str], sections: Sequence[str] = SECTIONS, *,
+            force: str | None = None) -> RunReport:
+        """What happened to every (brand, section). ``force`` (the reason, e.g. "requested
+        by a person") recomputes every entry whatever its TTL and fingerprint."""
         sections = [check_section(x) for x in sections]
+        self._force = force
         report = RunReport()
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(s.brands).where(s.brands.c.id.in_(list(brand_ids)))).mappings().all() if brand_ids else []
@@ -265,6 +314,8 @@ class EnrichmentPass:
                     tasks += self._plan_section(section, part, statuses, report, peers)
                 ai_tasks = [t for t in tasks if t.decision.allow_ai and t.result is not None and t.result.data_status != "no_data"]
                 if ai_tasks and self.config.ai.configured:
+                    for t in ai_tasks:
+                        t.ai = AI_FALLBACK  # until the model's narrative is kept
                     self._narrate(ai_tasks, ledger, report)
                 elif ai_tasks:
                     for t in ai_tasks:
@@ -307,8 +358,8 @@ class EnrichmentPass:
             sc = sched.get(b)
             state = ScheduleState(sc["next_refresh_at"], sc["refresh_requested_at"], sc["invalidated_at"],
                                   sc["invalidated_reason"]) if sc else None
-            decision = decide(section, entry, state, fp, statuses[b], self.now)
-            task = _Task(brand, section, fp, decision)
+            decision = decide(section, entry, state, fp, statuses[b], self.now, force=self._force)
+            task = _Task(brand, section, fp, decision, entry=entry, schedule=state)
             if decision.refresh:
                 try:
                     task.result = analyze(section, brand, frames, self.now)
@@ -340,6 +391,7 @@ class EnrichmentPass:
             self.job_log("error", f"AI disabled for this run: {exc}")
             for t in tasks:
                 t.ai_error = str(exc)
+                t.ai_cause = str(exc)
             return
         runnable: list[tuple[_Task, list[dict[str, str]]]] = []
         for t in tasks:
@@ -347,6 +399,7 @@ class EnrichmentPass:
             worst = price.cost(estimate_tokens(messages), cfg.max_output_tokens)
             if not ledger.reserve(t.brand["id"], worst):
                 t.ai_error = "AI budget exhausted for this month"
+                t.ai = AI_BUDGET
                 continue
             t.reserved = worst
             runnable.append((t, messages))
@@ -376,18 +429,24 @@ class EnrichmentPass:
                 self._bill(t, res)
                 if res.refusal:
                     t.ai_error = f"model refused: {res.refusal[:200]}"
+                    t.ai_cause = "the model refused"
                 elif res.finish_reason == "length":
                     t.ai_error = "model answer cut at the output token limit"
+                    t.ai_cause = "answers cut at the output token limit"
                 elif res.finish_reason == "content_filter":
                     t.ai_error = "model answer withheld by its content filter"
+                    t.ai_cause = "answers withheld by the model's content filter"
                 else:
                     try:
                         t.narrative = ai.parse_answer(res.content)
+                        t.ai = AI_NARRATED
                     except ai.InvalidAnswer as exc:
                         t.ai_error = f"invalid model answer: {exc}"
+                        t.ai_cause = "invalid answers from the model"
             else:
                 ledger.settle(b, t.reserved, Decimal(0))
                 t.ai_error = f"AI call failed: {res}" if isinstance(res, HttpError) else f"AI call failed: {type(res).__name__}: {res}"
+                t.ai_cause = ai_failure_cause(res)
 
     def _bill(self, t: _Task, res: ChatResult) -> None:
         try:
@@ -417,7 +476,14 @@ class EnrichmentPass:
                         error=None if status == "skipped" else d.reason, run_id=self.run_id, started_at=now, finished_at=utcnow()))
             except Exception as exc:
                 return self._fail(b, section, f"could not record the {status} entry: {exc}")
-            return Outcome(b, section, status, reason=d.reason)
+            e = t.entry  # a skipped or deferred entry always exists
+            until = d.defer_until or (t.schedule.next_refresh_at if t.schedule else None)
+            expired = e is not None and now >= e.expires_at
+            return Outcome(b, section, status, reason=d.reason,
+                           fingerprint=e.input_fingerprint if e else None,
+                           created_at=e.created_at if e else None, expires_at=e.expires_at if e else None,
+                           generated_by=e.generated_by if e else None, expired=expired,
+                           deferred_until=until if expired else None)
         result = t.result
         if t.narrative is not None and t.chat is not None:
             payload = ai.merge(result, t.narrative, t.chat.model)
@@ -448,4 +514,6 @@ class EnrichmentPass:
         if t.ai_error:
             self.job_log("warning", f"{section} for brand {b}: analyzer output kept ({t.ai_error})", brand_id=b, section=section)
         return Outcome(b, section, "refreshed", reason=d.reason, generated_by=generated_by, tokens=tokens,
-                       cost_usd=t.cost, data_status=result.data_status, expires_at=expires, ai_fallback=t.ai_error)
+                       cost_usd=t.cost, data_status=result.data_status, expires_at=expires, ai_fallback=t.ai_error,
+                       fingerprint=t.fingerprint, created_at=now, due_reason=d.due_reason,
+                       ai=t.ai, ai_cause=t.ai_cause if t.ai == AI_FALLBACK else None)
