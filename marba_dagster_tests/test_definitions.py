@@ -11,7 +11,13 @@ import sqlalchemy as sa
 from marba_dagster.core import catalog
 from marba_dagster.definitions import load_definitions
 from marba_dagster.defs import pools
-from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brand_partitions_sensor
+from marba_dagster.defs.brands import (
+    BRANDS_PARTITIONS_NAME,
+    brand_id_of,
+    brand_partition_key,
+    brand_partitions_sensor,
+    sync_brand_partitions,
+)
 from marba_dagster.defs.jobs import BRANDS_TAG, JOB_TAG, NothingToRun, run_scope
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store import schema as s
@@ -94,7 +100,8 @@ def test_brand_partitions_follow_is_active(engine, db_url):
         result = brand_partitions_sensor(ctx)
         assert isinstance(result, dg.SensorResult)
         (add,) = result.dynamic_partitions_requests
-        assert sorted(add.partition_keys) == ["b1", "b2"]
+        # Keys say which brand they are: its name made readable, then its id.
+        assert sorted(add.partition_keys) == ["b1~b1", "b2~b2"]
         instance.add_dynamic_partitions(BRANDS_PARTITIONS_NAME, list(add.partition_keys))
 
         with engine.begin() as conn:
@@ -102,12 +109,32 @@ def test_brand_partitions_follow_is_active(engine, db_url):
             conn.execute(s.brands.update().where(s.brands.c.id == "b3").values(is_active=True))
         result = brand_partitions_sensor(dg.build_sensor_context(instance=instance, resources={"marba_db": db}))
         kinds = {type(r).__name__: sorted(r.partition_keys) for r in result.dynamic_partitions_requests}
-        assert kinds == {"AddDynamicPartitionsRequest": ["b3"], "DeleteDynamicPartitionsRequest": ["b1"]}
-        instance.add_dynamic_partitions(BRANDS_PARTITIONS_NAME, ["b3"])
-        instance.delete_dynamic_partition(BRANDS_PARTITIONS_NAME, "b1")
+        assert kinds == {"AddDynamicPartitionsRequest": ["b3~b3"], "DeleteDynamicPartitionsRequest": ["b1~b1"]}
+        instance.add_dynamic_partitions(BRANDS_PARTITIONS_NAME, ["b3~b3"])
+        instance.delete_dynamic_partition(BRANDS_PARTITIONS_NAME, "b1~b1")
 
         result = brand_partitions_sensor(dg.build_sensor_context(instance=instance, resources={"marba_db": db}))
         assert isinstance(result, dg.SkipReason)
+
+
+def test_brand_partition_keys_name_the_brand():
+    assert brand_partition_key("3f2a-9c1e", "Café Zürich & Co.") == "cafe-zurich-co~3f2a-9c1e"
+    assert brand_partition_key("b7", "東京ベーカリー") == "brand~b7"  # no latin letters
+    assert brand_partition_key("b8", "x" * 90) == "x" * 40 + "~b8"
+    for key in ("cafe-zurich-co~3f2a-9c1e", "brand~a~b", "bare-id"):
+        assert brand_partition_key(brand_id_of(key), "n").endswith("~" + brand_id_of(key))
+    assert brand_id_of("brand~a~b") == "a~b" and brand_id_of("bare-id") == "bare-id"
+
+
+def test_a_renamed_brand_and_a_bare_id_key_are_replaced(engine, db_url):
+    _brands(engine, [("b1", True)])
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(BRANDS_PARTITIONS_NAME, ["b1"])  # a key from before names
+        assert sync_brand_partitions(instance, engine) == (["b1~b1"], ["b1"])
+        with engine.begin() as conn:
+            conn.execute(s.brands.update().where(s.brands.c.id == "b1").values(name="Rye & Co"))
+        assert sync_brand_partitions(instance, engine) == (["rye-co~b1"], ["b1~b1"])
+        assert instance.get_dynamic_partitions(BRANDS_PARTITIONS_NAME) == ["rye-co~b1"]
 
 
 def test_run_scope_takes_the_latest_complete_period():

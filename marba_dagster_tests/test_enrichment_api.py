@@ -22,6 +22,7 @@ from marba_dagster_tests.conftest import (
     production_dagster_home,
     require_postgres,
 )
+from marba_dagster.defs.brands import brand_id_of
 from marba_dagster_tests.enrichment_fixtures import seed_brands
 
 
@@ -46,7 +47,7 @@ def test_enrich_all_sections_runs_one_brand_through_the_instance(world, engine):
     out = api.enrich_all_sections("b1")
     assert out["success"] and out["errors"] == []
     run = instance.get_run_by_id(out["run_id"])
-    assert run.job_name == "enrichment_scheduler" and run.tags["dagster/partition"] == "b1"
+    assert run.job_name == "enrichment_scheduler" and brand_id_of(run.tags["dagster/partition"]) == "b1"
     assert set(out["sections"]) == set(SECTIONS)
     cached = _cache(engine, "b1")
     assert set(cached) == set(SECTIONS) and _cache(engine, "b2") == {}
@@ -124,7 +125,7 @@ def test_default_instance_and_one_failing_section(marba_env, engine):
     assert {k for k, v in out["sections"].items() if v is not None} == set(SECTIONS) - {"reach"}
     with dg.DagsterInstance.get() as instance:
         run = instance.get_run_by_id(out["run_id"])
-        assert run.status == dg.DagsterRunStatus.FAILURE and run.tags["dagster/partition"] == "b1"
+        assert run.status == dg.DagsterRunStatus.FAILURE and brand_id_of(run.tags["dagster/partition"]) == "b1"
 
 
 def test_default_instance_is_disposed_after_each_call(marba_env, engine, monkeypatch):

@@ -54,7 +54,7 @@ class EnrichmentEngine:
         }
 
     def _execute(self, instance: dg.DagsterInstance, brand_id: str, sections: list[str]) -> dg.ExecuteInProcessResult:
-        from marba_dagster.defs.brands import sync_brand_partitions
+        from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, keys_by_brand, sync_brand_partitions
         from marba_dagster.core.enrichment.refresh import DUE
         from marba_dagster.defs.jobs import JOB_TAG, REFRESH_TAG
 
@@ -64,7 +64,8 @@ class EnrichmentEngine:
             sync_brand_partitions(instance, engine)
         finally:
             engine.dispose()
-        if brand_id not in instance.get_dynamic_partitions("brands"):
+        key = keys_by_brand(instance.get_dynamic_partitions(BRANDS_PARTITIONS_NAME)).get(brand_id)
+        if key is None:
             raise RunError(f"brand {brand_id} is not active")
         if self._definitions is None:
             from marba_dagster.definitions import load_definitions
@@ -72,7 +73,7 @@ class EnrichmentEngine:
             self._definitions = load_definitions()
         job = self._definitions.resolve_job_def(JOB_NAME)
         return job.execute_in_process(
-            instance=instance, partition_key=brand_id, asset_selection=[dg.AssetKey(x) for x in sections],
+            instance=instance, partition_key=key, asset_selection=[dg.AssetKey(x) for x in sections],
             # TTL-aware: fresh entries with unchanged inputs are kept; refresh_section asks
             # through enrichment_schedule.refresh_requested_at like the app does.
             tags={JOB_TAG: JOB_NAME, REFRESH_TAG: DUE}, raise_on_error=False,

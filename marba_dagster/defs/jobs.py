@@ -17,7 +17,7 @@ from dagster._core.storage.tags import (
 )
 
 from marba_dagster.core.catalog import JOBS, JobSpec, effective_cron
-from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME
+from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brand_id_of
 
 JOB_TAG = "marba/job"
 BRANDS_TAG = "marba/brands"
@@ -51,11 +51,11 @@ def run_scope(
     if spec.partitioning == "hourly":
         return (now - timedelta(hours=1)).strftime("%Y-%m-%d-%H:00"), tags
     if spec.partitioning == "brands":
-        if brand_ids and len(brand_ids) == 1:
-            return brand_ids[0], tags
         keys = instance.get_dynamic_partitions(BRANDS_PARTITIONS_NAME)
         if brand_ids:
-            keys = [k for k in keys if k in set(brand_ids)]
+            keys = [k for k in keys if brand_id_of(k) in set(brand_ids)]
+            if len(keys) == 1:
+                return keys[0], tags
         if not keys:
             raise NothingToRun("no brand partitions yet (no active brands synced)")
         tags[ASSET_PARTITION_RANGE_START_TAG] = keys[0]

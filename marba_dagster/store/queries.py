@@ -19,6 +19,14 @@ def active_brand_ids(conn: Connection) -> list[str]:
     return [r[0] for r in rows]
 
 
+def active_brand_names(conn: Connection) -> dict[str, str]:
+    """Active brands' names by id."""
+    rows = conn.execute(
+        sa.select(s.brands.c.id, s.brands.c.name).where(s.brands.c.is_active.is_(True)).order_by(s.brands.c.id)
+    )
+    return {r[0]: r[1] or "" for r in rows}
+
+
 def existing_brand_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
     ids = list(ids)
     if not ids:

@@ -40,7 +40,7 @@ from marba_dagster.core.enrichment.checks import entries_summary, fallback_summa
 from marba_dagster.core.enrichment.refresh import InvalidRefreshTag, RefreshMode, refresh_mode
 from marba_dagster.core.enrichment.sections import DESCRIPTIONS, SECTIONS, TTL
 from marba_dagster.defs import pools
-from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brands_partitions
+from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brands_partitions, keys_by_brand
 from marba_dagster.defs.common import (
     BRANDS_CHECK,
     NAMED_IN_CHECK,
@@ -162,7 +162,7 @@ def _ts(value):
     return dg.MetadataValue.timestamp(value) if value is not None else None
 
 
-def _materialization(o, mode: RefreshMode) -> dg.AssetMaterialization:
+def _materialization(o, mode: RefreshMode, partition: str) -> dg.AssetMaterialization:
     """The event of one (section, brand) that was refreshed, found current or deferred; its
     data version is the stored entry's input fingerprint."""
     common = {"refresh_mode": mode.mode, "started_by": mode.started_by}
@@ -194,7 +194,7 @@ def _materialization(o, mode: RefreshMode) -> dg.AssetMaterialization:
             **common,
         }
     tags = {DATA_VERSION_TAG: o.fingerprint, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"} if o.fingerprint else None
-    return dg.AssetMaterialization(asset_key=dg.AssetKey(o.section), partition=o.brand_id,
+    return dg.AssetMaterialization(asset_key=dg.AssetKey(o.section), partition=partition,
                                    description=f"{outcome}: {o.reason}", metadata=metadata, tags=tags)
 
 
@@ -288,7 +288,9 @@ def enrichment_sections(
         mode = refresh_mode(context.run.tags, REFRESH_TAG)
     except InvalidRefreshTag as exc:
         raise dg.Failure(description=str(exc)) from None
-    keys = list(context.partition_keys)
+    # Partition keys name the brand (``slug~id``); the engine works with the ids.
+    key_of = keys_by_brand(context.partition_keys)
+    keys = list(key_of)
     narrowed = requested_brands(context)
     if narrowed:
         keys = [k for k in keys if k in set(narrowed)]
@@ -318,7 +320,7 @@ def enrichment_sections(
     for o in report.outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
         if o.status != "failed":
-            yield _materialization(o, mode)
+            yield _materialization(o, mode, key_of[o.brand_id])
     context.log.info(
         f"enrichment: {len(keys)} brand(s) x {len(sections)} section(s): "
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
@@ -389,17 +391,17 @@ def enrichment_refresh_sensor(context: dg.SensorEvaluationContext, marba_db: Mar
         pending = pending_refreshes(conn)
     if not pending:
         return dg.SkipReason("no refresh requested")
-    partitions = set(context.instance.get_dynamic_partitions(BRANDS_PARTITIONS_NAME))
+    key_of = keys_by_brand(context.instance.get_dynamic_partitions(BRANDS_PARTITIONS_NAME))
     requests = []
     waiting = []
     for p in pending:
-        if p["brand_id"] not in partitions:
+        if p["brand_id"] not in key_of:
             waiting.append(p["brand_id"])
             continue
         at = p["at"].astimezone(timezone.utc).isoformat()
         requests.append(dg.RunRequest(
             run_key=f"enrichment:{p['brand_id']}:{p['section']}:{p['trigger']}:{at}",
-            partition_key=p["brand_id"],
+            partition_key=key_of[p["brand_id"]],
             asset_selection=[dg.AssetKey(p["section"])],
             tags={JOB_TAG: JOB_NAME, TRIGGER_TAG: p["trigger"]},
         ))

@@ -18,12 +18,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from marba_dagster.core import health as h
 from marba_dagster.core.catalog import JOBS, JobSpec, effective_cron, resolve
+from marba_dagster.defs.common import BRANDS_CHECK, SOURCES_CHECK
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert
 from marba_dagster.store.queries import sync_background_jobs
 from marba_dagster.store.types import utcnow
 
 JOB_TAG = "marba/job"
+# The checks in which a run reports what it left out (``defs.common``): a run that fails one
+# of them is a partial success.
+RUN_LOSS_CHECKS = frozenset({BRANDS_CHECK, SOURCES_CHECK})
 PROBE_TAG = "marba/probe"
 TRIGGER_TAG = "marba/trigger"
 MAX_ERROR_CHARS = 2000
@@ -177,10 +181,12 @@ def run_facts(instance: dg.DagsterInstance, run: dg.DagsterRun, spec: JobSpec) -
                 failed = max(failed or 0, f)
             what = (evaluation.description or evaluation.check_name).strip().splitlines()[0]
             line = f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}: {what}"
-            if evaluation.severity == dg.AssetCheckSeverity.WARN:
-                warnings.append(line)
-            else:
+            if evaluation.severity != dg.AssetCheckSeverity.WARN:
                 errors.append(line)
+            elif evaluation.check_name in RUN_LOSS_CHECKS:
+                warnings.append(line)
+            # Other WARN checks describe the data as a whole (entries expired since an earlier
+            # run, say), not what this run left out: visible on the asset, not the run's outcome.
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             data = event.step_failure_data
             if data.user_failure_data is not None:
