@@ -17,10 +17,31 @@ import dagster as dg
 from pydantic import Field
 from sqlalchemy.engine import Connection, Engine
 
-from marba_dagster.connectors.http import ApiClient, HttpPolicy
-from marba_dagster.store.db import default_database_url, make_engine
+from marba_dagster.connectors.http import ApiClient, HttpPolicy, redact_url
+from marba_dagster.store.db import DatabaseError, default_database_url, make_engine
 
 _ENGINES: dict[str, Engine] = {}
+
+
+class InvalidSetting(dg.Failure, ValueError):
+    """A setting whose value cannot work (``MARBA_PUBLISH_MAX_LATENESS=bogus``, a relevance
+    file that is not JSON, ``max_attempts=0``): the step fails at once, never retried, since
+    every attempt would meet the same value.
+
+    The description is one line naming the setting and the bad value; callers pass a value
+    that holds no secret (a redacted URL, never a token). Outside Dagster it is a plain
+    ``ValueError``.
+    """
+
+    def __init__(self, setting: str, value: object, reason: str) -> None:
+        self.setting = setting
+        self.value = value
+        self.reason = " ".join(str(reason).split())
+        shown = " ".join(repr(value).split())
+        if len(shown) > 200:
+            shown = shown[:197] + "..."
+        super().__init__(description=f"invalid setting {setting}={shown}: {self.reason}"[:1000],
+                         allow_retries=False)
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -47,7 +68,10 @@ class MarbaDatabase(dg.ConfigurableResource):
 
     @property
     def engine(self) -> Engine:
-        return shared_engine(self.url)
+        try:
+            return shared_engine(self.url)
+        except DatabaseError as exc:  # an unparsable or unsupported URL: no retry helps
+            raise InvalidSetting("MARBA_DATABASE_URL", redact_url(self.url), str(exc)) from None
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -74,6 +98,18 @@ class ApiEndpoint(dg.ConfigurableResource):
     requests_per_second: float | None = Field(default=None, description="client-side rate limit")
 
     def policy(self) -> HttpPolicy:
+        """The client's policy; an impossible number fails with ``InvalidSetting``."""
+        checks = [(name, getattr(self, name) > 0, "must be > 0")
+                  for name in ("connect_timeout", "read_timeout", "deadline")]
+        checks += [("max_bytes", self.max_bytes >= 1, "must be >= 1"),
+                   ("max_attempts", self.max_attempts >= 1, "must be >= 1"),
+                   ("requests_per_second",
+                    self.requests_per_second is None or self.requests_per_second > 0,
+                    "must be > 0 (or unset for no limit)")]
+        for name, ok, rule in checks:
+            if not ok:
+                raise InvalidSetting(f"ApiEndpoint({redact_url(self.base_url)}).{name}",
+                                     getattr(self, name), rule)
         return HttpPolicy(
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
