@@ -44,7 +44,7 @@ NAMED_IN_CHECK = 50
 # How many a check's description (the operator's one line) names before "and N more".
 NAMED_IN_DESCRIPTION = 5
 # Longest cause kept for one failed brand or lost source in a description.
-CAUSE_CHARS = 200
+CAUSE_CHARS = 500
 
 
 def one_line(text: str, limit: int = CAUSE_CHARS) -> str:
