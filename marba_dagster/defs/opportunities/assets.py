@@ -510,7 +510,8 @@ def _signals_check(asset: dg.AssetsDefinition, signal_type: str) -> dg.AssetChec
                        + ", ".join(f"{n} {PROBLEM_TEXT[k]}" for k, n in bad.items())
                        if bad else f"{checked} {signal_type} signal(s) valid")
         if examples:
-            description += " (e.g. " + ", ".join(f"{e['brand_id']}/{e['dedup_key']}" for e in examples[:3]) + ")"
+            description += " (e.g. " + ", ".join(list(dict.fromkeys(
+                f"{e['brand_id']}/{e['dedup_key']}" for e in examples))[:3]) + ")"
         return dg.AssetCheckResult(
             passed=not bad, severity=dg.AssetCheckSeverity.WARN, description=description,
             metadata={"signals_checked": checked, **counts, "examples": dg.MetadataValue.json(examples)})
