@@ -159,3 +159,15 @@ def test_unusable_database_url_is_an_invalid_setting_without_its_password():
         MarbaDatabase(url="mysql://marba:hunter2pw@db.internal/marba").engine
     assert info.value.setting == "MARBA_DATABASE_URL"
     assert "hunter2pw" not in info.value.description and "unsupported database" in info.value.description
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "ftp://files.example.com/", "https://"])
+def test_api_endpoint_url_that_is_not_http_names_its_environment_variable(monkeypatch, url):
+    from marba_dagster.defs.resources import build_resources
+
+    monkeypatch.setenv("MARBA_OPEN_METEO_URL", url)
+    endpoint = build_resources()["open_meteo"].process_config_and_initialize()
+    with pytest.raises(InvalidSetting) as info:
+        endpoint.client("open_meteo")
+    assert info.value.description == (
+        f"invalid setting MARBA_OPEN_METEO_URL={url!r}: must be an http:// or https:// URL with a host")

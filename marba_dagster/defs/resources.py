@@ -12,6 +12,7 @@ import os
 import threading
 from contextlib import contextmanager
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import Field
@@ -96,9 +97,16 @@ class ApiEndpoint(dg.ConfigurableResource):
     max_bytes: int = Field(default=5 * 1024 * 1024, description="response size cap")
     max_attempts: int = 3
     requests_per_second: float | None = Field(default=None, description="client-side rate limit")
+    setting: str | None = Field(default=None, description="the environment variable that sets base_url "
+                                "(named when the URL cannot be used)")
 
     def policy(self) -> HttpPolicy:
-        """The client's policy; an impossible number fails with ``InvalidSetting``."""
+        """The client's policy; a URL that is not http(s) or an impossible number fails with
+        ``InvalidSetting`` (the step fails at once: no retry can fix it)."""
+        parts = urlsplit(self.base_url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidSetting(self.setting or "ApiEndpoint.base_url", redact_url(self.base_url or ""),
+                                 "must be an http:// or https:// URL with a host")
         checks = [(name, getattr(self, name) > 0, "must be > 0")
                   for name in ("connect_timeout", "read_timeout", "deadline")]
         checks += [("max_bytes", self.max_bytes >= 1, "must be >= 1"),
@@ -169,7 +177,7 @@ def env_or_none(name: str):
 
 
 def endpoint(var: str, **kw) -> ApiEndpoint:
-    return ApiEndpoint(base_url=env_or(var, DEFAULT_URLS[var]), **kw)
+    return ApiEndpoint(base_url=env_or(var, DEFAULT_URLS[var]), setting=var, **kw)
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
