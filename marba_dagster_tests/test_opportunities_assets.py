@@ -330,3 +330,15 @@ def test_signals_valid_checks_pass_on_good_rows_and_name_bad_ones(world, db_url,
     assert comp.passed is False and comp.description.startswith("2 of 3 competitor signal(s) invalid: ")
     assert "2 with a missing or unknown change_type" in comp.description
     assert sorted(e["id"] for e in comp.metadata["examples"].value) == ["c-missing", "c-unknown"]
+
+
+def test_impossible_weather_config_fails_at_once_without_retries(world, db_url, sandbox):
+    result = dg.materialize([weather_signals], resources=resources(db_url, sandbox), instance=dg.DagsterInstance.ephemeral(),
+                            run_config={"ops": {"weather_signals": {"config": {"batch_size": 0}}}}, raise_on_error=False)
+    assert not result.success
+    kinds = [e.event_type_value for e in result.all_events if e.step_key == "weather_signals"]
+    assert kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_failure_data.user_failure_data.description == (
+        "invalid setting weather_signals config batch_size=0: must be >= 1")
+    assert sandbox.request_count("open_meteo.forecast") == 0

@@ -59,7 +59,7 @@ class WeatherConfig(dg.Config):
     batch_size: int = DEFAULT_BATCH_SIZE  # locations per Open-Meteo request
     grid_degrees: float = 0.1  # brands within one grid cell share a forecast
 
-    def validate(self) -> None:
+    def check_numbers(self) -> None:
         """``InvalidSetting`` (no retry) for a number the detector cannot work with."""
         if self.batch_size < 1:
             raise InvalidSetting("weather_signals config batch_size", self.batch_size, "must be >= 1")
@@ -99,7 +99,7 @@ def weather_signals(context: dg.AssetExecutionContext, config: WeatherConfig, ma
     request per batch of distinct rounded locations, never one per brand. A brand without
     coordinates gets no weather and a warning in ``job_logs``; a batch Open-Meteo did not
     answer (or answered malformed) is a lost source naming its brands."""
-    config.validate()
+    config.check_numbers()
     now = utcnow()
     ids, brands = _brands(context, marba_db)
     batch = BrandBatch(context, marba_db)
