@@ -77,7 +77,8 @@ TRIMMED_KEY = r"^\S(.*\S)?$"
 def pattern_problems(conn, since: datetime) -> tuple[int, dict[str, int], list[dict]]:
     """(patterns checked, count per problem, examples) for the patterns computed since
     ``since``: confidence not the tier of its data points (100+ -> 0.9, 30-99 -> 0.7,
-    10-29 -> 0.5, else 0.3), lift or data points not positive, p-value outside [0, 1], and
+    10-29 -> 0.5, else 0.3), a negative lift (0 is a pattern whose posts had no engagement at
+    all), data points not positive, p-value outside [0, 1], and
     keys not of their type's form (hours ``18`` or ``tue-18``, a post format, ``#tag``, a
     known power word, a trimmed topic)."""
     lp = s.learning_patterns
@@ -86,7 +87,7 @@ def pattern_problems(conn, since: datetime) -> tuple[int, dict[str, int], list[d
     key, kind = lp.c.pattern_key, lp.c.pattern_type
     problems = {
         "confidence_not_its_tier": sa.func.abs(lp.c.confidence - tier) > 1e-9,
-        "lift_not_positive": lp.c.lift <= 0,
+        "lift_negative": lp.c.lift < 0,
         "data_points_not_positive": lp.c.data_points < 1,
         "p_value_out_of_range": sa.and_(lp.c.p_value.is_not(None), sa.or_(lp.c.p_value < 0, lp.c.p_value > 1)),
         "malformed_key": sa.or_(
@@ -116,7 +117,7 @@ def pattern_problems(conn, since: datetime) -> tuple[int, dict[str, int], list[d
 
 PROBLEM_TEXT = {
     "confidence_not_its_tier": "with a confidence not the tier of its data points",
-    "lift_not_positive": "with a lift <= 0",
+    "lift_negative": "with a negative lift",
     "data_points_not_positive": "with no data points",
     "p_value_out_of_range": "with a p-value outside [0, 1]",
     "malformed_key": "with a malformed pattern key",
@@ -126,7 +127,7 @@ PROBLEM_TEXT = {
 @dg.asset_check(
     asset=learning_patterns, blocking=False,
     description="Patterns computed in the last two days are consistent: confidence is the tier of their "
-                "data points (100+ -> 0.9, 30-99 -> 0.7, 10-29 -> 0.5, else 0.3), lift > 0, p-value in "
+                "data points (100+ -> 0.9, 30-99 -> 0.7, 10-29 -> 0.5, else 0.3), lift >= 0, p-value in "
                 "[0, 1], and keys of their type's form (18 or tue-18, a post format, #tag, a power word).",
 )
 def patterns_consistent(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
