@@ -148,9 +148,13 @@ def test_collects_every_platform_with_paging_and_is_idempotent(db_url, engine, s
 
     md = result.asset_materializations_for_node("platform_metrics")[0].metadata
     assert md["accounts"].value == 5 and md["posts"].value == sum(POSTS.values())
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"no_negative_counts": True, "no_duplicate_post_dates": True,
-                      "rates_within_bounds": True}
+    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {("platform_metrics", "no_negative_counts"): True,
+                      ("platform_metrics", "no_duplicate_post_dates"): True,
+                      ("brand_daily_metrics", "rates_within_bounds"): True,
+                      ("platform_metrics", "all_brands_processed"): True,
+                      ("platform_metrics", "sources_available"): True,
+                      ("brand_daily_metrics", "all_brands_processed"): True}
 
     before = (_snapshot(engine, s.content_posts, "id"), _snapshot(engine, s.post_metrics, "post_id", "metric_date"),
               _snapshot(engine, s.account_metrics, "brand_id", "platform", "metric_date"),
@@ -294,3 +298,64 @@ def test_a_date_range_backfills_in_one_run(db_url, engine, sandbox):
     assert dates == {first, first + timedelta(days=1), day}
     assert daily_dates == dates
     assert first_post == 3
+
+
+def _checks(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def test_one_failing_account_warns_naming_the_brand_and_the_others_keep_their_data(db_url, engine, sandbox):
+    day = _setup(engine, sandbox)
+    # Beta's Facebook Page answers HTTP 500 to every request (the client's three attempts).
+    sandbox.faults.add("graph.page_posts", "status_sequence", statuses=[500, 500, 500],
+                       path_contains=f"/{ACCOUNT_IDS[('beta', 'facebook')]}/posts")
+    result = _run(db_url, sandbox, day)
+    assert result.success
+    by_acct = _metrics_by_account(engine)
+    assert ("beta", "facebook") not in by_acct
+    assert len({r[0] for r in by_acct[("alpha", "facebook")]}) == POSTS[("alpha", "facebook")]
+    assert len({r[0] for r in by_acct[("beta", "instagram")]}) == POSTS[("beta", "instagram")]
+    checks = _checks(result)
+    brands = checks[("platform_metrics", "all_brands_processed")]
+    assert brands.passed is False and brands.severity == dg.AssetCheckSeverity.WARN
+    assert brands.description.startswith("1 of 2 brand(s) failed: beta (")
+    assert "facebook account acct-beta-facebook" in brands.description and "HTTP 500" in brands.description
+    assert "alpha" not in brands.description
+    assert brands.metadata["brands_failed"].value == 1
+    # Alpha's Page answered: the Graph API as a whole was not lost.
+    assert checks[("platform_metrics", "sources_available")].passed is True
+    assert checks[("brand_daily_metrics", "all_brands_processed")].passed is True
+    _no_secret_anywhere(engine, result)
+    for ev in checks.values():
+        assert not any(tok in (ev.description or "") + str(ev.metadata) for tok in TOKENS.values())
+
+
+def test_graph_api_down_for_every_account_is_a_lost_source(db_url, engine, sandbox):
+    day = _setup(engine, sandbox)
+    # A third brand on X only, which keeps answering.
+    with engine.begin() as conn:
+        insert_many(conn, s.brands, [{"id": "gamma", "name": "Gamma", "industry": "bar"}])
+        insert_many(conn, s.platform_accounts, [
+            {"id": "acct-gamma-x", "brand_id": "gamma", "platform": "x",
+             "external_account_id": "777", "access_token": "gammaXBearerSecretToken"}])
+    data = platform_data(sandbox.state)
+    data.add_account("x", "777", "gammaXBearerSecretToken", followers=50, handle="gamma")
+    data.add_post("x", "777", "7770001", datetime.combine(day, time(9), tzinfo=timezone.utc),
+                  body="gamma", format="text", permalink="https://example.com/g", impressions=10,
+                  reach=0, likes=1, comments=0, shares=0, saves=0, clicks=0, video_views=0)
+    # Every Graph API read answers 503 (4 accounts, 3 attempts each).
+    sandbox.faults.add("graph.page_posts", "status_sequence", statuses=[503] * 6)
+    sandbox.faults.add("graph.ig_media", "status_sequence", statuses=[503] * 6)
+    result = _run(db_url, sandbox, day)
+    assert result.success  # gamma was collected
+    by_acct = _metrics_by_account(engine)
+    assert set(by_acct) == {("alpha", "x"), ("gamma", "x")}
+    checks = _checks(result)
+    sources = checks[("platform_metrics", "sources_available")]
+    assert sources.passed is False and sources.severity == dg.AssetCheckSeverity.WARN
+    assert sources.description.startswith("lost 1 source(s): Graph API (") and "HTTP 503" in sources.description
+    assert "2 brand(s) without it" in sources.description
+    assert sources.metadata["lost_sources"].value[0]["brands"] == ["alpha", "beta"]
+    brands = checks[("platform_metrics", "all_brands_processed")]
+    assert brands.passed is False and brands.description.startswith("2 of 3 brand(s) failed: alpha (")
+    _no_secret_anywhere(engine, result)

@@ -4,6 +4,7 @@ PostgreSQL), the Dagster assets with real resources."""
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from marba_dagster.defs.competitive.assets import competitive_gaps, competitor_snapshots, competitors_reachable
@@ -42,6 +43,10 @@ def _run(db_url, sandbox):
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
+
+
+def _checks(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
 
 
 def _signals(engine, competitor_id: str) -> list[dict]:
@@ -122,8 +127,22 @@ def test_changes_signals_reachability_and_gaps(db_url, engine, sandbox):
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(s.intelligence_signals)).scalar_one() == n_signals
     # The check warned while comp-bad was unreachable (v4) and passes once it recovered (v5).
-    assert [c.passed for c in r4.get_asset_check_evaluations()] == [False]
-    assert [c.passed for c in r5.get_asset_check_evaluations()] == [True]
+    assert _checks(r4)[("competitor_snapshots", "competitors_reachable")].passed is False
+    assert _checks(r5)[("competitor_snapshots", "competitors_reachable")].passed is True
+    # While comp-bad answered 410 its site and feed were lost sources of b1; then none.
+    lost = _checks(r4)[("competitor_snapshots", "sources_available")]
+    assert lost.passed is False and lost.severity == dg.AssetCheckSeverity.WARN
+    assert lost.description == (
+        "lost 2 source(s): competitor feed Comp-Bad (comp-bad) (HTTP 410; 1 brand(s) without it); "
+        "competitor site Comp-Bad (comp-bad) (2 of 2 page(s) unread: HTTP 410; 1 brand(s) without it)")
+    assert [x["brands"] for x in lost.metadata["lost_sources"].value] == [["b1"], ["b1"]]
+    assert {x["source"] for x in lost.metadata["lost_sources"].value} == {
+        "competitor feed Comp-Bad (comp-bad)", "competitor site Comp-Bad (comp-bad)"}
+    for result in (r4, r5):
+        found = _checks(result)
+        assert found[("competitor_snapshots", "all_brands_processed")].passed is True
+        assert found[("competitive_gaps", "all_brands_processed")].passed is True
+    assert _checks(r5)[("competitor_snapshots", "sources_available")].passed is True
 
 
 def test_refused_competitor_url_is_a_failure_not_a_crash(db_url, engine, sandbox, ):
@@ -145,3 +164,37 @@ def test_refused_competitor_url_is_a_failure_not_a_crash(db_url, engine, sandbox
     assert comps["evil"]["reachability"] == "failing" and "refused" in comps["evil"]["last_error"]
     assert comps["good"]["reachability"] == "ok"
     assert sum(1 for r in snaps if r["error"] is None) == 1
+
+
+def test_unreadable_feed_is_a_lost_source_naming_the_competitor(db_url, engine, sandbox):
+    _seed(engine, sandbox.url("/sites"))
+    sandbox.faults.add("sites.feed", "malformed_body", body="Service moved, nothing to see", content_type="text/plain",
+                       path_contains="/comp-two/")
+    result = _run(db_url, sandbox)
+    assert result.success
+    lost = _checks(result)[("competitor_snapshots", "sources_available")]
+    assert lost.passed is False
+    assert lost.description.startswith("lost 1 source(s): competitor feed Comp-Two (comp-two) (malformed answer: ")
+    assert lost.description.endswith("; 1 brand(s) without it)")
+    assert lost.metadata["lost_sources"].value[0]["brands"] == ["b2"]
+
+
+@pytest.mark.parametrize("env, value, expected", [
+    ("MARBA_FETCH_PER_HOST_INTERVAL", "soon", "invalid setting MARBA_FETCH_PER_HOST_INTERVAL='soon': must be a number >= 0"),
+    ("MARBA_FETCH_PER_HOST_CONCURRENCY", "0", "invalid setting MARBA_FETCH_PER_HOST_CONCURRENCY='0': must be an integer >= 1"),
+    ("MARBA_FETCH_ALLOWED_HOSTS", "localhost", "invalid setting MARBA_FETCH_ALLOWED_HOSTS='localhost': "),
+])
+def test_bad_fetch_setting_loads_then_fails_the_step_at_once(db_url, engine, sandbox, monkeypatch, env, value, expected):
+    from marba_dagster.defs.competitive.assets import competitive_definitions
+
+    _seed(engine, sandbox.url("/sites"))
+    monkeypatch.setenv(env, value)
+    settings = competitive_definitions().resources["safe_fetch"]  # the code location still loads
+    result = dg.materialize([competitor_snapshots], resources={"marba_db": MarbaDatabase(url=db_url), "safe_fetch": settings},
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    kinds = [e.event_type_value for e in result.all_events if e.step_key == "competitor_snapshots"]
+    assert kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_failure_data.user_failure_data.description.startswith(expected)
+    assert sandbox.request_count("sites.home") == 0  # nothing was fetched

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 
 from marba_dagster.connectors.engagement import GbpReviews, GraphEngagement, XEngagement
 from marba_dagster.connectors.http import ApiClient
-from marba_dagster.defs.engagement.assets import Collectors, collect_brand, engagement_inbox, store_rows
+from marba_dagster.defs.engagement.assets import (
+    Collectors, collect_brand, engagement_inbox, inbox_items_valid, store_rows,
+)
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.sandbox.platform_data import platform_data
 from marba_dagster.sandbox.routes.engagement import engagement_data
@@ -101,11 +103,12 @@ def world(engine, sandbox):
     return {"engine": engine, "sandbox": sandbox, "eng": eng}
 
 
-def materialize(db_url, sandbox, webhook_url, tmp_path):
+def materialize(db_url, sandbox, webhook_url, tmp_path, *, with_checks=False):
     env = sandbox.env()
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         return dg.materialize(
-            [engagement_inbox], instance=instance, partition_key=PARTITION,
+            [engagement_inbox, *([inbox_items_valid] if with_checks else [])], instance=instance,
+            partition_key=PARTITION, raise_on_error=False,
             resources={
                 "marba_db": MarbaDatabase(url=db_url),
                 "graph_api": ApiEndpoint(base_url=env["MARBA_GRAPH_API_URL"]),
@@ -204,10 +207,96 @@ def test_platform_outage_is_reported_and_other_sources_still_collected(world, db
     env = sandbox.env()
     with ApiClient(env["MARBA_GRAPH_API_URL"]) as g, ApiClient(env["MARBA_X_API_URL"]) as x, \
             ApiClient(env["MARBA_GBP_API_URL"]) as gb:
-        rows, errors = collect_brand(engine, "b1", HOUR + timedelta(hours=1),
-                                     Collectors(GraphEngagement(g), XEngagement(x), GbpReviews(gb)), print)
+        collected = collect_brand(engine, "b1", HOUR + timedelta(hours=1),
+                                  Collectors(GraphEngagement(g), XEngagement(x), GbpReviews(gb)), print)
+    errors = [str(f) for f in collected.failures]
     assert len(errors) == 1 and errors[0].startswith("google_business:") and "500" in errors[0]
-    store_rows(engine, rows)
+    assert collected.failures[0].cause.startswith("server error HTTP 500")
+    assert sorted(collected.asked) == ["facebook", "google_business", "instagram", "x"]
+    store_rows(engine, collected.rows)
+    rows = collected.rows
     stored = inbox(engine)
     assert len(stored) == 6 and not any(r["platform"] == "google_business" for r in stored.values())
     assert sandbox.request_count("gbp.reviews") == 3  # the client's retries, then it gave up
+
+
+def _checks(result) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def _second_brand(engine, sandbox):
+    """Brand b2 with an X account of its own, which keeps answering."""
+    platform_data(sandbox.state).add_account("x", "603", "x-tok-b2b2")
+    engagement_data(sandbox.state).add_mention("603", "1860000000000000099", "@shop love it", HOUR - timedelta(minutes=9), "9002")
+    with engine.begin() as conn:
+        conn.execute(s.brands.insert().values(id="b2", name="Shop", industry="retail"))
+        conn.execute(s.platform_accounts.insert().values(
+            id="acct-b2-x", brand_id="b2", platform="x", external_account_id="603", access_token="x-tok-b2b2"))
+
+
+def test_an_account_down_names_the_brand_and_the_lost_platform_api(world, db_url, tmp_path):
+    engine, sandbox = world["engine"], world["sandbox"]
+    _second_brand(engine, sandbox)
+    sandbox.faults.add("gbp.reviews", "status_sequence", statuses=[500, 500, 500])
+    result = materialize(db_url, sandbox, None, tmp_path)
+    assert result.success  # b2 was collected; b1's other sources too
+    stored = inbox(engine)
+    assert "1860000000000000099" in stored and "501_9001_1" in stored
+    found = _checks(result)
+    brands = found["all_brands_processed"]
+    assert brands.passed is False and brands.severity == dg.AssetCheckSeverity.WARN
+    assert brands.description.startswith(
+        "1 of 2 brand(s) failed: b1 (RuntimeError: google_business account acct-google_business: server error HTTP 500")
+    sources = found["sources_available"]
+    assert sources.passed is False
+    assert sources.description.startswith("lost 1 source(s): Google Business Profile API (server error HTTP 500")
+    assert sources.description.endswith("; 1 brand(s) without it)")
+    text = brands.description + sources.description
+    assert "tok-" not in text and "REDACTED" not in text  # neither tokens nor URLs
+    with engine.connect() as conn:
+        errors = conn.execute(sa.select(s.job_logs.c.message).where(s.job_logs.c.level == "error")).scalars().all()
+    assert any("google_business account acct-google_business not collected" in e and "500" in e for e in errors)
+    assert not any("gbp-tok" in e for e in errors)
+
+
+def test_one_platform_answering_keeps_its_api_available(world, db_url, tmp_path):
+    engine, sandbox = world["engine"], world["sandbox"]
+    _second_brand(engine, sandbox)
+    # Only b1's X account fails; b2's X account answers: the X API is not lost.
+    sandbox.faults.add("engagement.x_mentions", "status_sequence", statuses=[503, 503, 503], path_contains="/users/503/")
+    result = materialize(db_url, sandbox, None, tmp_path)
+    assert result.success
+    found = _checks(result)
+    assert found["all_brands_processed"].passed is False and "b1 (" in found["all_brands_processed"].description
+    assert found["sources_available"].passed is True
+
+
+def test_inbox_items_valid_passes_on_collected_items_and_names_bad_ones(world, db_url, tmp_path):
+    engine, sandbox = world["engine"], world["sandbox"]
+    first = _checks(materialize(db_url, sandbox, None, tmp_path, with_checks=True))
+    assert first["inbox_items_valid"].passed is True
+    assert first["inbox_items_valid"].metadata["items_checked"].value == 8
+    assert first["all_brands_processed"].passed is True and first["sources_available"].passed is True
+    now = datetime.now(timezone.utc)
+    base = {"brand_id": "b1", "platform": "facebook", "item_type": "comment", "body": "x", "received_at": now,
+            "status": "new", "collected_at": now, "rating": None}
+    with engine.begin() as conn:
+        conn.execute(ei.insert(), [
+            {**base, "id": "bad-1", "external_id": "bad-1", "sentiment_score": 1.7, "sentiment_label": "positive",
+             "priority": "low", "priority_score": 0.1},
+            {**base, "id": "bad-2", "external_id": "bad-2", "sentiment_score": -0.6, "sentiment_label": "positive",
+             "priority": "critical", "priority_score": 0.9},
+            {**base, "id": "bad-3", "external_id": "bad-3", "sentiment_score": 0.0, "sentiment_label": "neutral",
+             "priority": "urgent", "priority_score": 0.2, "item_type": "review", "rating": 9},
+            # Collected long ago: outside the checked window.
+            {**base, "id": "old", "external_id": "old", "sentiment_score": 5.0, "sentiment_label": "nope",
+             "priority": "low", "priority_score": 0.1, "collected_at": now - timedelta(days=30)},
+        ])
+    check = _checks(materialize(db_url, sandbox, None, tmp_path, with_checks=True))["inbox_items_valid"]
+    assert check.passed is False and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.description.startswith("5 problem(s) in 11 inbox item(s): ")
+    assert "1 with a sentiment score missing or outside [-1, 1]" in check.description
+    assert "1 with a sentiment label missing, unknown or not matching its score" in check.description
+    assert "2 with a priority missing, unknown or not matching its score" in check.description
+    assert "1 with a rating outside 1..5" in check.description
+    assert {e["external_id"] for e in check.metadata["examples"].value} == {"bad-1", "bad-2", "bad-3"}

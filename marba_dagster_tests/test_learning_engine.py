@@ -9,7 +9,7 @@ import pandas as pd
 
 from marba_dagster.api.learning import LearningEngine
 from marba_dagster.defs.analytics.assets import brand_daily_metrics, platform_metrics
-from marba_dagster.defs.learning.assets import learning_automation_sensor, learning_patterns
+from marba_dagster.defs.learning.assets import learning_automation_sensor, learning_patterns, patterns_consistent
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import insert_many
@@ -59,8 +59,11 @@ def test_learning_asset_writes_patterns_and_api_ranks_recommendations(db_url, en
     posts["published_at"] = pd.to_datetime(posts["published_at"], utc=True)
     _store(engine, {"cafe": "America/New_York", "small": "UTC", "empty": "Asia/Tokyo"}, posts)
 
-    result = dg.materialize([learning_patterns], resources={"marba_db": MarbaDatabase(url=db_url)})
+    result = dg.materialize([learning_patterns, patterns_consistent], resources={"marba_db": MarbaDatabase(url=db_url)})
     assert result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["all_brands_processed"].passed and checks["all_brands_processed"].description == "all 3 brand(s) processed"
+    assert checks["patterns_consistent"].passed, checks["patterns_consistent"].description
     md = result.asset_materializations_for_node("learning_patterns")[0].metadata
     assert md["brands"].value == 3
     assert md["patterns_found"].value > 0
@@ -145,3 +148,42 @@ def test_learning_runs_when_a_day_of_analytics_lands():
         # Handled: nothing more until another day lands.
         third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
         assert third.get_num_requested(learning_patterns.key) == 0
+
+
+def test_patterns_consistent_names_inconsistent_patterns(db_url, engine):
+    posts = _recent(planted_posts("cafe", "instagram", "UTC", 120, seed=5))
+    posts["published_at"] = pd.to_datetime(posts["published_at"], utc=True)
+    _store(engine, {"cafe": "UTC"}, posts)
+    resources = {"marba_db": MarbaDatabase(url=db_url)}
+    first = dg.materialize([learning_patterns, patterns_consistent], resources=resources)
+    check = {e.check_name: e for e in first.get_asset_check_evaluations()}["patterns_consistent"]
+    assert check.passed is True and check.metadata["patterns_checked"].value > 0
+
+    now = utcnow()
+    good = {"brand_id": "cafe", "platform": "x", "lift": 1.2, "data_points": 40, "confidence": 0.7,
+            "p_value": 0.01, "details": {}, "computed_at": now}
+    with engine.begin() as conn:
+        insert_many(conn, s.learning_patterns, [
+            {**good, "pattern_type": "best_posting_time", "pattern_key": "tue-18"},  # fine
+            {**good, "pattern_type": "best_posting_time", "pattern_key": "25"},
+            {**good, "pattern_type": "best_posting_time", "pattern_key": "tuesday-9"},
+            {**good, "pattern_type": "hashtag", "pattern_key": "summer"},
+            {**good, "pattern_type": "content_format", "pattern_key": "hologram"},
+            {**good, "pattern_type": "power_word", "pattern_key": "synergy"},
+            {**good, "pattern_type": "topic", "pattern_key": "cold brew", "confidence": 0.9},
+            {**good, "pattern_type": "topic", "pattern_key": "latte", "lift": -0.5},
+            # Posts at 03:00 that got no engagement at all: a lift of 0 is real data.
+            {**good, "pattern_type": "best_posting_time", "pattern_key": "03", "lift": 0.0},
+            {**good, "pattern_type": "hashtag", "pattern_key": "#old", "lift": -1.0,
+             "computed_at": now - timedelta(days=10)},  # outside the checked window
+        ])
+    result = dg.materialize([learning_patterns, patterns_consistent], resources=resources,
+                            selection=dg.AssetSelection.checks(patterns_consistent))
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed is False and check.severity == dg.AssetCheckSeverity.WARN
+    assert "1 with a confidence not the tier of its data points" in check.description
+    assert "1 with a negative lift" in check.description
+    assert "5 with a malformed pattern key" in check.description
+    assert check.metadata["malformed_key"].value == 5
+    bad_keys = {e["pattern_key"] for e in check.metadata["examples"].value}
+    assert bad_keys == {"25", "tuesday-9", "summer", "hologram", "synergy", "cold brew", "latte"}

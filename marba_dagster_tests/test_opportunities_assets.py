@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from marba_dagster.api.opportunities import OpportunityDetection
 from marba_dagster.core.opportunities.urgency import URGENCY_RANK
 from marba_dagster.defs.opportunities.assets import (
-    competitor_signals, intelligence_opportunities, news_signals, seasonal_signals, trend_signals,
-    weather_signals,
+    competitor_signals, competitor_signals_valid, intelligence_opportunities, news_signals, news_signals_valid,
+    seasonal_signals, seasonal_signals_valid, trend_signals, trend_signals_valid, weather_signals,
+    weather_signals_valid,
 )
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.sandbox.routes.trends import TrendsState
@@ -21,7 +22,8 @@ from marba_dagster.sandbox.routes.webhook import WebhookState
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
 
-ASSETS = [weather_signals, trend_signals, seasonal_signals, news_signals, competitor_signals, intelligence_opportunities]
+ASSETS = [weather_signals, trend_signals, seasonal_signals, news_signals, competitor_signals, intelligence_opportunities,
+          weather_signals_valid, trend_signals_valid, seasonal_signals_valid, news_signals_valid, competitor_signals_valid]
 TRENDS_ROUTE = "trends.trending_rss"
 
 BRANDS = [
@@ -214,9 +216,129 @@ def test_relevance_file_override_and_bad_file(world, db_url, sandbox, monkeypatc
     assert str(f) in meta(result, "intelligence_opportunities")["relevance_mapping"]
     f.write_text('{"rain": {"coffee": 7}}')
     before = rows(engine, s.intelligence_opportunities)
-    bad = dg.materialize([intelligence_opportunities], resources=resources(db_url, sandbox),
-                         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    # Even under a retry policy the step fails once: every attempt would read the same file.
+    job = dg.Definitions(
+        assets=[intelligence_opportunities], resources=resources(db_url, sandbox),
+        jobs=[dg.define_asset_job("opps", selection=[intelligence_opportunities],
+                                  op_retry_policy=dg.RetryPolicy(max_retries=2))],
+    ).resolve_job_def("opps")
+    bad = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not bad.success
+    kinds = [e.event_type_value for e in bad.all_events if e.step_key == "intelligence_opportunities"]
+    assert kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds
     failure = next(e for e in bad.all_events if e.is_step_failure)
-    assert "MARBA_RELEVANCE_FILE" in failure.step_failure_data.error.message and "outside 0..1" in failure.step_failure_data.error.message
+    description = failure.step_failure_data.user_failure_data.description
+    assert description.startswith(f"invalid setting MARBA_RELEVANCE_FILE={str(f)!r}: cannot use the file: ")
+    assert "outside 0..1" in description and "\n" not in description
     assert rows(engine, s.intelligence_opportunities) == before  # nothing lost
+    f.write_text("{not json")
+    bad = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    description = next(e for e in bad.all_events if e.is_step_failure).step_failure_data.user_failure_data.description
+    assert description.startswith("invalid setting MARBA_RELEVANCE_FILE=") and "\n" not in description
+
+
+def checks(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def test_every_outside_source_down_is_named_and_the_run_goes_on(world, db_url, sandbox):
+    engine = world
+    sandbox.faults.add("open_meteo.forecast", "status_sequence", statuses=[503] * 3)
+    sandbox.faults.add(TRENDS_ROUTE, "status_sequence", statuses=[500] * 6)
+    sandbox.faults.add("news.search_rss", "malformed_body", body="<rss><channel><item>", content_type="application/rss+xml")
+    result = run(db_url, sandbox)
+    found = checks(result)
+    weather = found[("weather_signals", "sources_available")]
+    assert weather.passed is False and weather.severity == dg.AssetCheckSeverity.WARN
+    assert weather.description.startswith("lost 1 source(s): Open-Meteo (") and "HTTP 503" in weather.description
+    assert "3 brand(s) without it" in weather.description
+    trends = found[("trend_signals", "sources_available")]
+    assert trends.passed is False
+    assert trends.description.startswith("lost 3 source(s): Google Trends feed GB (")
+    for geo in ("GB", "NO", "US"):
+        assert f"Google Trends feed {geo} (" in trends.description
+    assert "HTTP 500" in trends.description
+    news = found[("news_signals", "sources_available")]
+    assert news.passed is False
+    assert "Google News search Oslo (malformed answer" in news.description
+    assert "Google News search Phoenix (malformed answer" in news.description
+    assert {x["source"]: x["brands"] for x in news.metadata["lost_sources"].value} == {
+        "Google News search Oslo": ["oslo-bakery", "oslo-coffee"], "Google News search Phoenix": ["phx-ice"]}
+    # No brand failed: they were skipped for the lost sources, and say so.
+    brands = found[("weather_signals", "all_brands_processed")]
+    assert brands.passed is True and "3 more brand(s) skipped for a lost source" in brands.description
+    assert found[("seasonal_signals", "all_brands_processed")].passed is True
+    assert found[("intelligence_opportunities", "all_brands_processed")].passed is True
+    assert "secret" not in " ".join(e.description or "" for e in found.values())
+    # The calendar still produced its signals.
+    assert rows(engine, s.intelligence_signals, signal_type="seasonal")
+    assert rows(engine, s.intelligence_signals, signal_type="weather") == []
+
+
+def test_sources_available_passes_when_every_source_answers(world, db_url, sandbox):
+    found = checks(run(db_url, sandbox))
+    for asset in ("weather_signals", "trend_signals", "news_signals"):
+        assert found[(asset, "sources_available")].passed is True, asset
+        assert found[(asset, "sources_available")].description == "every source answered"
+    for asset in ("weather_signals", "trend_signals", "news_signals", "seasonal_signals", "competitor_signals",
+                  "intelligence_opportunities"):
+        assert found[(asset, "all_brands_processed")].passed is True, asset
+
+
+def _signal(sid, brand, signal_type, *, strength=0.5, observed=None, valid=None, payload=None):
+    now = utcnow()
+    observed = observed or now - timedelta(hours=1)
+    return {"id": sid, "brand_id": brand, "signal_type": signal_type, "source": "test", "title": sid,
+            "payload": payload or {}, "dedup_key": sid, "observed_at": observed,
+            "valid_until": valid if valid is not None else observed + timedelta(hours=5), "strength": strength}
+
+
+def test_signals_valid_checks_pass_on_good_rows_and_name_bad_ones(world, db_url, sandbox):
+    engine = world
+    with engine.begin() as conn:
+        conn.execute(s.intelligence_signals.insert(), [
+            _signal("comp-ok", "phx-ice", "competitor", payload={"change_type": "pricing_change"})])
+    first = checks(run(db_url, sandbox))
+    for asset in ("weather_signals", "trend_signals", "news_signals", "seasonal_signals", "competitor_signals"):
+        assert first[(asset, "signals_valid")].passed is True, (asset, first[(asset, "signals_valid")].description)
+    assert first[("competitor_signals", "signals_valid")].metadata["signals_checked"].value == 1
+
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(s.intelligence_signals.insert(), [
+            _signal("w-strong", "oslo-coffee", "weather", strength=1.5),
+            _signal("t-backwards", "phx-ice", "trend", observed=now - timedelta(hours=2), valid=now - timedelta(hours=3)),
+            _signal("n-negative", "oslo-bakery", "news", strength=-0.1),
+            _signal("c-unknown", "phx-ice", "competitor", payload={"change_type": "price_war"}),
+            _signal("c-missing", "phx-ice", "competitor", payload={"url": "https://rival.example"}),
+            # Outside the checked window: not looked at.
+            _signal("w-old", "oslo-coffee", "weather", strength=7.0, observed=now - timedelta(days=30)),
+        ])
+    found = checks(dg.materialize(
+        [weather_signals, trend_signals, news_signals, competitor_signals, weather_signals_valid,
+         trend_signals_valid, news_signals_valid, competitor_signals_valid],
+        resources=resources(db_url, sandbox), instance=dg.DagsterInstance.ephemeral()))
+    weather = found[("weather_signals", "signals_valid")]
+    assert weather.passed is False and weather.severity == dg.AssetCheckSeverity.WARN
+    assert weather.description.startswith("1 of ") and "1 with a strength outside [0, 1]" in weather.description
+    assert "oslo-coffee/w-strong" in weather.description
+    assert [e["id"] for e in weather.metadata["examples"].value] == ["w-strong"]
+    trend = found[("trend_signals", "signals_valid")]
+    assert trend.passed is False and "1 valid until no later than observed" in trend.description
+    assert found[("news_signals", "signals_valid")].metadata["strength_out_of_range"].value == 1
+    comp = found[("competitor_signals", "signals_valid")]
+    assert comp.passed is False and comp.description.startswith("2 of 3 competitor signal(s) invalid: ")
+    assert "2 with a missing or unknown change_type" in comp.description
+    assert sorted(e["id"] for e in comp.metadata["examples"].value) == ["c-missing", "c-unknown"]
+
+
+def test_impossible_weather_config_fails_at_once_without_retries(world, db_url, sandbox):
+    result = dg.materialize([weather_signals], resources=resources(db_url, sandbox), instance=dg.DagsterInstance.ephemeral(),
+                            run_config={"ops": {"weather_signals": {"config": {"batch_size": 0}}}}, raise_on_error=False)
+    assert not result.success
+    kinds = [e.event_type_value for e in result.all_events if e.step_key == "weather_signals"]
+    assert kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_failure_data.user_failure_data.description == (
+        "invalid setting weather_signals config batch_size=0: must be >= 1")
+    assert sandbox.request_count("open_meteo.forecast") == 0

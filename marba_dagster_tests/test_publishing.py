@@ -336,5 +336,94 @@ def test_asset_publishes_through_dagster(world, db_url, tmp_path):
     assert post(engine, "via-dagster")["status"] == "published"
     assert post(engine, "unclear")["status"] == "unknown"
     assert world["log"].count("x") == 1
-    check = result.get_asset_check_evaluations()[0]
+    found = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    check = found["no_unresolved_posts"]
     assert check.passed is False and check.metadata["unknown_posts"].value == 1
+    brands = found["all_brands_processed"]
+    assert brands.passed is False and brands.severity == dg.AssetCheckSeverity.WARN
+    assert brands.description.startswith("1 of 1 brand(s) failed: b1 (1 post(s) not published: "
+                                         "post unclear (facebook) unknown: ")
+
+
+def publish_through_dagster(db_url, sandbox, tmp_path, settings=None, raise_on_error=True):
+    env = sandbox.env()
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        return dg.materialize(
+            [published_posts, no_unresolved_posts],
+            instance=instance,
+            resources={
+                "marba_db": MarbaDatabase(url=db_url),
+                "graph_api": ApiEndpoint(base_url=env["MARBA_GRAPH_API_URL"]),
+                "x_api": ApiEndpoint(base_url=env["MARBA_X_API_URL"]),
+                "notifier": Notifier(),
+                "publisher_settings": settings or PublisherSettings(),
+            },
+            raise_on_error=raise_on_error,
+        )
+
+
+def test_failed_missed_and_unknown_posts_are_named_by_a_warn_check(world, db_url, tmp_path):
+    engine, sandbox = world["engine"], world["sandbox"]
+    with engine.begin() as conn:  # a second brand whose post goes out fine
+        conn.execute(s.brands.insert().values(id="b2", name="Cafe Dos", industry="cafe"))
+        conn.execute(s.platform_accounts.insert().values(
+            id="acct-b2-x", brand_id="b2", platform="x", external_account_id="2003", access_token="x-token-b2"))
+    platform_data(sandbox.state).add_account("x", "2003", "x-token-b2")
+    add_post(engine, "fine", platform="x", minutes=-1)
+    add_post(engine, "no-media", platform="instagram", minutes=-1, media=[])
+    add_post(engine, "too-late", platform="x", minutes=-26 * 60)
+    add_post(engine, "unclear", platform="facebook", minutes=-2)
+    with engine.begin() as conn:
+        conn.execute(sc.insert().values(id="b2-post", brand_id="b2", platform="x", body="from b2",
+                                        media_urls=[], format="text", scheduled_at=utcnow() - timedelta(minutes=1),
+                                        status="scheduled"))
+    sandbox.faults.add("graph_publish.page_feed", "apply_then_drop", times=1)
+    result = publish_through_dagster(db_url, sandbox, tmp_path)
+    assert result.success  # the posts that could go out went out; the run says what did not
+    assert post(engine, "fine")["status"] == "published" and post(engine, "b2-post")["status"] == "published"
+    found = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    brands = found["all_brands_processed"]
+    assert brands.passed is False and brands.severity == dg.AssetCheckSeverity.WARN
+    text = brands.description
+    assert text.startswith("1 of 2 brand(s) failed: b1 (3 post(s) not published: ")
+    assert "post no-media (instagram) failed: " in text and "need an image" in text
+    assert "post too-late (x) missed: due at " in text
+    assert "post unclear (facebook) unknown: feed: outcome unknown" in text
+    assert "b2" not in text.replace("b1", "")
+    assert all(tok not in text for tok in TOKENS.values())
+    meta = result.asset_materializations_for_node("published_posts")[0].metadata
+    assert meta["brands_failed"].value == 1 and meta["brands_processed"].value == 1
+    with engine.connect() as conn:
+        logged = conn.execute(sa.select(s.job_logs.c.brand_id, s.job_logs.c.level, s.job_logs.c.message)).all()
+    assert [(b, lvl) for b, lvl, _ in logged] == [("b1", "error")] and "no-media" in logged[0][2]
+
+
+def test_a_clean_publisher_run_passes_its_check(world, db_url, tmp_path):
+    add_post(world["engine"], "fine", platform="x", minutes=-1)
+    found = {e.check_name: e for e in publish_through_dagster(db_url, world["sandbox"], tmp_path).get_asset_check_evaluations()}
+    assert found["all_brands_processed"].passed is True
+    assert found["all_brands_processed"].description == "all 1 brand(s) processed"
+
+
+@pytest.mark.parametrize("settings, env, expected", [
+    (None, "bogus", "invalid setting MARBA_PUBLISH_MAX_LATENESS='bogus': invalid maximum lateness 'bogus'"),
+    (None, "-3h", "invalid setting MARBA_PUBLISH_MAX_LATENESS='-3h': maximum lateness must be positive"),
+    (PublisherSettings(concurrency=0), None, "invalid setting publisher_settings.concurrency=0: must be >= 1"),
+    (PublisherSettings(x_posts_per_second=-1.0), None,
+     "invalid setting publisher_settings.x_posts_per_second=-1.0: must be >= 0"),
+])
+def test_invalid_publisher_setting_fails_at_once_without_retries(world, db_url, tmp_path, monkeypatch,
+                                                                  settings, env, expected):
+    from marba_dagster.defs.publishing.settings import publisher_resources
+
+    add_post(world["engine"], "waiting", platform="x", minutes=-1)
+    if env is not None:
+        monkeypatch.setenv("MARBA_PUBLISH_MAX_LATENESS", env)
+        settings = publisher_resources().resources["publisher_settings"]
+    result = publish_through_dagster(db_url, world["sandbox"], tmp_path, settings, raise_on_error=False)
+    assert not result.success
+    kinds = [e.event_type_value for e in result.all_events if e.step_key == "published_posts"]
+    assert kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds  # the asset's RetryPolicy is not used
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_failure_data.user_failure_data.description.startswith(expected)
+    assert post(world["engine"], "waiting")["status"] == "scheduled"  # nothing was claimed

@@ -10,7 +10,7 @@ Pure logic (pandas in, pandas out). For every brand and platform:
    engagement of its posts, never on totals.
 3. **Lift**: mean normalised engagement of the posts showing a pattern divided by the
    baseline, the mean normalised engagement of all the account's posts.
-4. **Confidence** from the number of posts behind the pattern (DESIGN.md tiers:
+4. **Confidence** from the number of posts behind the pattern (docs/architecture.md tiers:
    100+ -> 0.9, 30-99 -> 0.7, 10-29 -> 0.5, under 10 -> 0.3).
 5. **Significance**: a Welch t-test of the pattern's posts against the account's other
    posts, two-sided, corrected for multiple comparisons with Benjamini-Hochberg over every
@@ -37,7 +37,7 @@ import pandas as pd
 from marba_dagster.core.analytics import add_engagement_rate
 
 ALPHA = 0.05
-MIN_RECOMMEND_CONFIDENCE = 0.5  # strictly greater than this (DESIGN.md)
+MIN_RECOMMEND_CONFIDENCE = 0.5  # strictly greater than this (docs/architecture.md)
 
 PATTERN_TYPES = ("best_posting_time", "content_format", "topic", "power_word", "hashtag")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -70,7 +70,7 @@ _TAG_OR_POWER_RE = re.compile(
 
 
 def confidence_for(data_points: int | np.ndarray) -> float | np.ndarray:
-    """DESIGN.md tiers: 100+ -> 0.9, 30-99 -> 0.7, 10-29 -> 0.5, under 10 -> 0.3."""
+    """The tiers of docs/architecture.md: 100+ -> 0.9, 30-99 -> 0.7, 10-29 -> 0.5, under 10 -> 0.3."""
     n = np.asarray(data_points)
     out = np.select([n >= 100, n >= 30, n >= 10], [0.9, 0.7, 0.5], default=0.3)
     return float(out) if out.ndim == 0 else out

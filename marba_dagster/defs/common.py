@@ -17,6 +17,10 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
+from marba_dagster.connectors.http import (
+    ClientError, ConnectFailed, DeadlineExceeded, HttpError, MalformedResponse, RateLimited,
+    ResponseTooLarge, ServerError,
+)
 from marba_dagster.core.catalog import job_for_group
 from marba_dagster.defs.jobs import BRANDS_TAG, JOB_TAG
 from marba_dagster.defs.resources import MarbaDatabase
@@ -37,6 +41,49 @@ BRANDS_CHECK = "all_brands_processed"
 SOURCES_CHECK = "sources_available"
 # How many failed brands or lost sources a check's metadata names (the count is exact).
 NAMED_IN_CHECK = 50
+# How many a check's description (the operator's one line) names before "and N more".
+NAMED_IN_DESCRIPTION = 5
+# Longest cause kept for one failed brand or lost source in a description.
+CAUSE_CHARS = 500
+
+
+def one_line(text: str, limit: int = CAUSE_CHARS) -> str:
+    """``text`` on one line, at most ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def describe_error(exc: BaseException) -> str:
+    """The cause of an outside call's failure in one line: timeout, unreachable, HTTP status,
+    malformed answer. Never the URL (it may carry a key) and never a token: an ``HttpError``
+    message is scrubbed by the client and is used without its URL."""
+    if isinstance(exc, HttpError):
+        message = exc.message
+        if exc.url:
+            message = message.replace(exc.url, "<url>")
+        if isinstance(exc, DeadlineExceeded):
+            cause = "timeout"
+        elif isinstance(exc, ConnectFailed):
+            cause = "unreachable"
+        elif isinstance(exc, MalformedResponse):
+            cause = "malformed answer"
+        elif isinstance(exc, ResponseTooLarge):
+            cause = "answer too large"
+        elif isinstance(exc, (RateLimited, ServerError, ClientError)) and exc.status is not None:
+            cause = f"HTTP {exc.status}"
+        else:
+            cause = type(exc).__name__
+        text = message if cause.lower() in message.lower() else f"{cause}: {message}"
+        if exc.attempts > 1:
+            text += f" (after {exc.attempts} attempts)"
+        return one_line(text)
+    return one_line(f"{type(exc).__name__}: {exc}")
+
+
+def _named(items: Sequence[str], total: int, sep: str = ", ") -> str:
+    shown = sep.join(items[:NAMED_IN_DESCRIPTION])
+    more = total - min(len(items), NAMED_IN_DESCRIPTION)
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def completeness_check_specs(asset: str | dg.AssetKey, *, sources: bool = False) -> list[dg.AssetCheckSpec]:
@@ -153,8 +200,10 @@ class BrandBatch:
             return
         if strict or not self.succeeded:
             names = ", ".join(sorted(self.failed))
+            lost = "".join(f"; lost {x.source} ({x.error})" for x in
+                           sorted(self.lost.values(), key=lambda x: x.source)[:NAMED_IN_DESCRIPTION])
             raise dg.Failure(
-                description=f"{len(self.failed)} brand(s) failed: {names}",
+                description=f"{len(self.failed)} brand(s) failed: {names}{lost}",
                 metadata={
                     "brands_failed": len(self.failed),
                     "brands_succeeded": len(self.succeeded),
@@ -162,27 +211,37 @@ class BrandBatch:
                 },
             )
 
-    def lose_source(self, source: str, error: str, brand_ids: Iterable[str] = ()) -> None:
-        """Record that ``source`` failed (``error``: one line, no secrets) for ``brand_ids``.
+    def lose_source(self, source: str, error: str | BaseException, brand_ids: Iterable[str] = ()) -> None:
+        """Record that ``source`` failed for ``brand_ids``; ``error`` is one line with no
+        secret, or the exception (described with ``describe_error``).
 
         Several failures of one source (one per batch, country or city) add up into one
         entry naming the first error; the brands are not counted as failed brands.
         """
-        entry = self.lost.setdefault(source, LostSource(source, error))
+        text = error if isinstance(error, str) else describe_error(error)
+        text = one_line(text)
+        entry = self.lost.get(source)
+        if entry is None:
+            entry = self.lost[source] = LostSource(source, text)
+            self.context.log.warning(f"source {source} lost: {text}")
         entry.brands.update(brand_ids)
-        self.context.log.warning(f"source {source} lost: {error}")
 
     def check_results(self, asset: str | dg.AssetKey, *, sources: bool = False) -> list[dg.AssetCheckResult]:
         """Results of ``completeness_check_specs(asset, sources=...)`` for this batch."""
         key = dg.AssetKey.from_coercible(asset)
-        named = dict(sorted(self.failed.items())[:NAMED_IN_CHECK])
+        failed = sorted(self.failed.items())
+        named = {b: one_line(e) for b, e in failed[:NAMED_IN_CHECK]}
         total = len(self.succeeded) + len(self.failed)
         if self.failed:
-            shown = ", ".join(f"{b} ({e})" for b, e in list(named.items())[:5])
-            more = f" and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
-            brands_text = f"{len(self.failed)} of {total} brand(s) failed: {shown}{more}"
+            brands_text = (f"{len(self.failed)} of {total} brand(s) failed: "
+                           + _named([f"{b} ({e})" for b, e in named.items()], len(failed)))
         else:
             brands_text = f"all {total} brand(s) processed"
+        seen = set(self.succeeded) | set(self.failed)
+        without = {b for x in self.lost.values() for b in x.brands} - seen
+        if without:
+            brands_text += (f"; {len(without)} more brand(s) skipped for a lost source"
+                            + (" (see sources_available)" if sources else ""))
         results = [dg.AssetCheckResult(
             asset_key=key, check_name=BRANDS_CHECK, passed=not self.failed,
             severity=dg.AssetCheckSeverity.WARN, description=brands_text,
@@ -191,15 +250,17 @@ class BrandBatch:
         if sources:
             lost = sorted(self.lost.values(), key=lambda x: x.source)
             if lost:
-                sources_text = "lost " + "; ".join(
-                    f"{x.source} ({x.error}; {len(x.brands)} brand(s) without it)" for x in lost)
+                sources_text = f"lost {len(lost)} source(s): " + _named(
+                    [f"{x.source} ({x.error}; {len(x.brands)} brand(s) without it)" for x in lost],
+                    len(lost), sep="; ")
             else:
                 sources_text = "every source answered"
             results.append(dg.AssetCheckResult(
                 asset_key=key, check_name=SOURCES_CHECK, passed=not lost,
                 severity=dg.AssetCheckSeverity.WARN, description=sources_text,
                 metadata={"sources_lost": len(lost), "lost_sources": dg.MetadataValue.json(
-                    [{"source": x.source, "error": x.error, "brands_affected": len(x.brands)}
+                    [{"source": x.source, "error": x.error, "brands_affected": len(x.brands),
+                      "brands": sorted(x.brands)[:NAMED_IN_CHECK]}
                      for x in lost[:NAMED_IN_CHECK]])}))
         return results
 

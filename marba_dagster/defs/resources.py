@@ -12,15 +12,37 @@ import os
 import threading
 from contextlib import contextmanager
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import Field
 from sqlalchemy.engine import Connection, Engine
 
-from marba_dagster.connectors.http import ApiClient, HttpPolicy
-from marba_dagster.store.db import default_database_url, make_engine
+from marba_dagster.connectors.http import ApiClient, HttpPolicy, redact_url
+from marba_dagster.store.db import DatabaseError, default_database_url, make_engine
 
 _ENGINES: dict[str, Engine] = {}
+
+
+class InvalidSetting(dg.Failure, ValueError):
+    """A setting whose value cannot work (``MARBA_PUBLISH_MAX_LATENESS=bogus``, a relevance
+    file that is not JSON, ``max_attempts=0``): the step fails at once, never retried, since
+    every attempt would meet the same value.
+
+    The description is one line naming the setting and the bad value; callers pass a value
+    that holds no secret (a redacted URL, never a token). Outside Dagster it is a plain
+    ``ValueError``.
+    """
+
+    def __init__(self, setting: str, value: object, reason: str) -> None:
+        self.setting = setting
+        self.value = value
+        self.reason = " ".join(str(reason).split())
+        shown = " ".join(repr(value).split())
+        if len(shown) > 200:
+            shown = shown[:197] + "..."
+        super().__init__(description=f"invalid setting {setting}={shown}: {self.reason}"[:1000],
+                         allow_retries=False)
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -47,7 +69,10 @@ class MarbaDatabase(dg.ConfigurableResource):
 
     @property
     def engine(self) -> Engine:
-        return shared_engine(self.url)
+        try:
+            return shared_engine(self.url)
+        except DatabaseError as exc:  # an unparsable or unsupported URL: no retry helps
+            raise InvalidSetting("MARBA_DATABASE_URL", redact_url(self.url), str(exc)) from None
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -72,8 +97,27 @@ class ApiEndpoint(dg.ConfigurableResource):
     max_bytes: int = Field(default=5 * 1024 * 1024, description="response size cap")
     max_attempts: int = 3
     requests_per_second: float | None = Field(default=None, description="client-side rate limit")
+    setting: str | None = Field(default=None, description="the environment variable that sets base_url "
+                                "(named when the URL cannot be used)")
 
     def policy(self) -> HttpPolicy:
+        """The client's policy; a URL that is not http(s) or an impossible number fails with
+        ``InvalidSetting`` (the step fails at once: no retry can fix it)."""
+        parts = urlsplit(self.base_url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidSetting(self.setting or "ApiEndpoint.base_url", redact_url(self.base_url or ""),
+                                 "must be an http:// or https:// URL with a host")
+        checks = [(name, getattr(self, name) > 0, "must be > 0")
+                  for name in ("connect_timeout", "read_timeout", "deadline")]
+        checks += [("max_bytes", self.max_bytes >= 1, "must be >= 1"),
+                   ("max_attempts", self.max_attempts >= 1, "must be >= 1"),
+                   ("requests_per_second",
+                    self.requests_per_second is None or self.requests_per_second > 0,
+                    "must be > 0 (or unset for no limit)")]
+        for name, ok, rule in checks:
+            if not ok:
+                raise InvalidSetting(f"ApiEndpoint({redact_url(self.base_url)}).{name}",
+                                     getattr(self, name), rule)
         return HttpPolicy(
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
@@ -133,7 +177,7 @@ def env_or_none(name: str):
 
 
 def endpoint(var: str, **kw) -> ApiEndpoint:
-    return ApiEndpoint(base_url=env_or(var, DEFAULT_URLS[var]), **kw)
+    return ApiEndpoint(base_url=env_or(var, DEFAULT_URLS[var]), setting=var, **kw)
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:

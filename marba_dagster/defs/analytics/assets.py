@@ -20,8 +20,10 @@ from marba_dagster.connectors.graph import GraphClient
 from marba_dagster.connectors.x import XClient
 from marba_dagster.core.analytics import COUNT_COLUMNS, daily_brand_metrics, quality_problems
 from marba_dagster.defs import pools
-from marba_dagster.defs.analytics.collect import AccountsFailed, fetch_brand, write_brand
-from marba_dagster.defs.common import BrandBatch, markdown_table, prefetch, scoped_brand_ids
+from marba_dagster.defs.analytics.collect import AccountsFailed, fetch_brand, lost_apis, write_brand
+from marba_dagster.defs.common import (
+    BrandBatch, completeness_check_specs, markdown_table, prefetch, scoped_brand_ids,
+)
 from marba_dagster.defs.partitions import daily_partitions
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
 from marba_dagster.store import schema as s
@@ -50,6 +52,7 @@ def run_days(context: dg.AssetExecutionContext) -> list[date]:
     retry_policy=RETRY,
     kinds={"python", "sql"},
     pool=pools.PLATFORM_READS,
+    check_specs=completeness_check_specs("platform_metrics", sources=True),
 )
 def platform_metrics(
     context: dg.AssetExecutionContext,
@@ -57,7 +60,11 @@ def platform_metrics(
     graph_api: ApiEndpoint,
     x_api: ApiEndpoint,
 ) -> dg.MaterializeResult:
-    """Posts, post metrics and followers from Facebook, Instagram and X for the run's days."""
+    """Posts, post metrics and followers from Facebook, Instagram and X for the run's days.
+
+    A brand with an account that could not be collected shows in ``all_brands_processed``
+    (its other accounts are written); a platform API that failed for every account asked
+    shows in ``sources_available``."""
     days = run_days(context)
     brands = scoped_brand_ids(context, marba_db)
     batch = BrandBatch(context, marba_db)
@@ -74,13 +81,16 @@ def platform_metrics(
             outcomes.append(outcome)
             if outcome.failed:
                 # The brand's other accounts are written; the brand still shows as failed.
-                raise AccountsFailed("; ".join(f"{a.platform}: {a.error}" for a in outcome.failed))
+                raise AccountsFailed("; ".join(
+                    f"{a.platform} account {a.account_id}: {a.cause}" for a in outcome.failed))
             return outcome
 
         # The platform calls of several brands overlap (I/O-bound); writes and bookkeeping
         # stay on this thread, brand by brand, in order.
         for brand_id, fut in prefetch(brands, fetch):
             batch.run(brand_id, lambda f=fut: write(f))
+        for api, (error, brand_ids) in lost_apis(outcomes).items():
+            batch.lose_source(api, error, brand_ids)
         http = {f"graph_{k}": v for k, v in gclient.metrics().items()}
         http.update({f"x_{k}": v for k, v in xclient.metrics().items()})
     accounts = [a for o in outcomes for a in o.accounts]
@@ -102,7 +112,8 @@ def platform_metrics(
         "preview": dg.MetadataValue.md(markdown_table(rows, ["brand", "platform", "status", "posts", "metric_rows", "followers"])),
     }
     batch.finish()
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata,
+                                check_results=batch.check_results("platform_metrics", sources=True))
 
 
 def _posts_with_latest_metrics(conn, brand_ids: list[str], start, end) -> pd.DataFrame:
@@ -127,6 +138,7 @@ def _posts_with_latest_metrics(conn, brand_ids: list[str], start, end) -> pd.Dat
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[platform_metrics],
     kinds={"python", "pandas", "sql"},
+    check_specs=completeness_check_specs("brand_daily_metrics"),
 )
 def brand_daily_metrics(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> dg.MaterializeResult:
     """Engagement rate ((likes+comments+shares+saves)/reach, else /impressions), click-through
@@ -179,7 +191,7 @@ def brand_daily_metrics(context: dg.AssetExecutionContext, marba_db: MarbaDataba
                       "click_through_rate", "followers", "follower_growth_7d"])),
     }
     batch.finish()
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, check_results=batch.check_results("brand_daily_metrics"))
 
 
 # ------------------------------------------------------------------------ asset checks

@@ -21,11 +21,14 @@ from marba_dagster.connectors.graph import GraphClient
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.connectors.social import AccountSnapshot, PlatformPost, TokenRejected
 from marba_dagster.connectors.x import XClient
+from marba_dagster.defs.common import describe_error
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert
 from marba_dagster.store.types import utcnow
 
 COLLECTED_PLATFORMS = ("facebook", "instagram", "x")
+# The outside API each platform is read through (a source shared by every brand).
+PLATFORM_APIS = {"facebook": "Graph API", "instagram": "Graph API", "x": "X API"}
 # A post's metrics keep growing for days: each day's run re-reads the posts of this many
 # days (the day itself included) and stores their lifetime totals as that day's snapshot.
 LOOKBACK_DAYS = 7
@@ -54,6 +57,7 @@ class AccountOutcome:
     metric_rows: int = 0
     followers: int | None = None
     error: str | None = None
+    cause: str | None = None  # one line for checks: HTTP status, timeout, malformed answer
 
 
 @dataclass
@@ -217,6 +221,7 @@ def write_brand(
                 f"{platform} account {acct['id']} needs reconnection: {f.error.reason}")
         elif f.error is not None:
             result.status, result.error = "failed", f"{type(f.error).__name__}: {f.error}"
+            result.cause = describe_error(f.error)
             log(brand_id, "error", f"{platform} account {acct['id']} not collected: {result.error}")
         else:
             with begin() as conn:
@@ -224,6 +229,26 @@ def write_brand(
                     conn, brand_id, platform, f.posts, f.followers, days, follower_days)
             result.followers = f.followers.followers
     return outcome
+
+
+def lost_apis(outcomes: list[BrandOutcome]) -> dict[str, tuple[str, list[str]]]:
+    """APIs that failed for every account the run asked them about: ``{api: (first cause,
+    brands)}``. An account whose token was rejected got an answer, so it keeps its API
+    counted as available; one failing account among answering ones is that brand's
+    failure, not a lost source."""
+    asked: dict[str, int] = {}
+    failed: dict[str, list[tuple[str, AccountOutcome]]] = {}
+    for o in outcomes:
+        for a in o.accounts:
+            if a.status == "reconnect" and a.error == "no access token stored":
+                continue  # never asked
+            api = PLATFORM_APIS[a.platform]
+            asked[api] = asked.get(api, 0) + 1
+            if a.status == "failed":
+                failed.setdefault(api, []).append((o.brand_id, a))
+    return {api: (fails[0][1].cause or fails[0][1].error or "failed",
+                  sorted({b for b, _ in fails}))
+            for api, fails in failed.items() if len(fails) == asked[api]}
 
 
 def collect_brand(

@@ -6,7 +6,9 @@ competitor's website, watch URLs and feed are fetched through the safe fetcher
 compared with the previous snapshot. Changes become ``intelligence_signals`` of type
 ``competitor``; a pricing change or a messaging shift invalidates the brand's ``reimagine``
 enrichment section. A competitor whose every URL keeps failing is marked unreachable after
-``failure_limit`` runs and reported, while the others are processed as usual.
+``failure_limit`` runs and reported, while the others are processed as usual. Each site or
+feed that could not be read in a run is a lost source of the ``sources_available`` check,
+which names the competitor, the cause and the brand.
 """
 
 
@@ -17,8 +19,11 @@ import dagster as dg
 import sqlalchemy as sa
 
 from marba_dagster.defs import pools
-from marba_dagster.defs.common import BrandBatch, markdown_table, scoped_brand_ids
+from marba_dagster.defs.common import BrandBatch, completeness_check_specs, markdown_table, scoped_brand_ids
 from marba_dagster.defs.competitive.monitor import (
+    ALLOWED_HOSTS_ENV,
+    PER_HOST_CONCURRENCY_ENV,
+    PER_HOST_INTERVAL_ENV,
     BrandOutcome,
     SafeFetchSettings,
     chunk_brands,
@@ -41,13 +46,15 @@ CHANGE_TYPES = ("website_change", "pricing_change", "product_launch", "messaging
     kinds={"python", "html", "rss"},
     pool=pools.COMPETITOR_SITES,
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+    check_specs=completeness_check_specs("competitor_snapshots", sources=True),
 )
 def competitor_snapshots(
     context: dg.AssetExecutionContext, marba_db: MarbaDatabase, safe_fetch: SafeFetchSettings
 ) -> dg.MaterializeResult:
     """Noise-free snapshots of every watched competitor page and feed, the changes since the
     previous snapshot (website_change, pricing_change, product_launch, messaging_shift,
-    social_activity) as competitor signals, messaging shifts, and competitor reachability."""
+    social_activity) as competitor signals, messaging shifts, and competitor reachability.
+    A site or feed that could not be read is named in ``sources_available``."""
     brands = scoped_brand_ids(context, marba_db)
     batch = BrandBatch(context, marba_db)
     with marba_db.connect() as conn:
@@ -70,6 +77,8 @@ def competitor_snapshots(
                 outcome = batch.run(brand_id, work)
                 if outcome is None:
                     continue
+                for source, cause in outcome.lost:
+                    batch.lose_source(source, cause, [brand_id])
                 totals.snapshots += outcome.snapshots
                 totals.failures += outcome.failures
                 totals.signals += outcome.signals
@@ -107,10 +116,12 @@ def competitor_snapshots(
             ["brand_id", "change_type", "title", "strength"])),
     }
     batch.finish()
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata,
+                                check_results=batch.check_results("competitor_snapshots", sources=True))
 
 
-@dg.asset(group_name="competitive", deps=[competitor_snapshots], kinds={"python"})
+@dg.asset(group_name="competitive", deps=[competitor_snapshots], kinds={"python"},
+          check_specs=completeness_check_specs("competitive_gaps"))
 def competitive_gaps(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> dg.MaterializeResult:
     """Topics competitors push that the brand's own content does not cover, channels where
     they are active and the brand is not, and formats they use that it does not; each with
@@ -135,7 +146,7 @@ def competitive_gaps(context: dg.AssetExecutionContext, marba_db: MarbaDatabase)
         "preview": dg.MetadataValue.md(markdown_table(top, ["brand_id", "gap_type", "gap_key", "score"])),
     }
     batch.finish()
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, check_results=batch.check_results("competitive_gaps"))
 
 
 @dg.asset_check(asset=competitor_snapshots, description="Active competitors are reachable (warns on unreachable ones).")
@@ -157,13 +168,14 @@ def competitors_reachable(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
 @dg.definitions
 def competitive_definitions() -> dg.Definitions:
     kw: dict = {}
-    if os.environ.get("MARBA_FETCH_ALLOWED_HOSTS"):
-        kw["allowed_hosts"] = dg.EnvVar("MARBA_FETCH_ALLOWED_HOSTS")
+    if os.environ.get(ALLOWED_HOSTS_ENV):
+        kw["allowed_hosts"] = dg.EnvVar(ALLOWED_HOSTS_ENV)
     # Politeness per competitor host; the demo's sandbox serves every site from one host.
-    if os.environ.get("MARBA_FETCH_PER_HOST_CONCURRENCY"):
-        kw["per_host_concurrency"] = dg.EnvVar.int("MARBA_FETCH_PER_HOST_CONCURRENCY")
-    if os.environ.get("MARBA_FETCH_PER_HOST_INTERVAL"):
-        kw["per_host_interval"] = float(os.environ["MARBA_FETCH_PER_HOST_INTERVAL"])
+    # Bound as text and parsed when the step runs: a bad value fails that step, not the load.
+    if os.environ.get(PER_HOST_CONCURRENCY_ENV):
+        kw["per_host_concurrency_env"] = dg.EnvVar(PER_HOST_CONCURRENCY_ENV)
+    if os.environ.get(PER_HOST_INTERVAL_ENV):
+        kw["per_host_interval_env"] = dg.EnvVar(PER_HOST_INTERVAL_ENV)
     settings = SafeFetchSettings(**kw)
     return dg.Definitions(
         assets=[competitor_snapshots, competitive_gaps],

@@ -8,6 +8,7 @@ them directly too.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,8 +40,14 @@ from marba_dagster.core.competitive import (
     parse_feed,
     posting_frequency_change,
 )
+from marba_dagster.defs.common import describe_error, one_line
+from marba_dagster.defs.resources import InvalidSetting
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert
+
+ALLOWED_HOSTS_ENV = "MARBA_FETCH_ALLOWED_HOSTS"
+PER_HOST_CONCURRENCY_ENV = "MARBA_FETCH_PER_HOST_CONCURRENCY"
+PER_HOST_INTERVAL_ENV = "MARBA_FETCH_PER_HOST_INTERVAL"
 
 TEXT_CAP = 100_000
 SIGNAL_TTL = timedelta(days=7)
@@ -48,7 +55,12 @@ MiB = 1024 * 1024
 
 
 class SafeFetchSettings(dg.ConfigurableResource):
-    """The safe fetcher for competitor sites: limits, politeness and the loopback allow-list."""
+    """The safe fetcher for competitor sites: limits, politeness and the loopback allow-list.
+
+    ``MARBA_FETCH_PER_HOST_CONCURRENCY`` and ``MARBA_FETCH_PER_HOST_INTERVAL`` are bound as
+    text and read when the step runs, so a bad value fails the step at once with
+    ``InvalidSetting`` (no retries) instead of stopping the code location from loading.
+    """
 
     allowed_hosts: str = Field(default="", description="comma-separated host:port reachable although private/loopback (MARBA_FETCH_ALLOWED_HOSTS)")
     max_bytes: int = Field(default=5 * MiB, description="body cap after decompression")
@@ -60,13 +72,49 @@ class SafeFetchSettings(dg.ConfigurableResource):
     per_host_concurrency: int = 2
     per_host_interval: float = Field(default=0.25, description="seconds between requests to one host")
     failure_limit: int = Field(default=3, description="consecutive failed runs before a competitor is unreachable")
+    per_host_concurrency_env: str | None = Field(
+        default=None, description=f"{PER_HOST_CONCURRENCY_ENV} when set: overrides per_host_concurrency")
+    per_host_interval_env: str | None = Field(
+        default=None, description=f"{PER_HOST_INTERVAL_ENV} when set: overrides per_host_interval (seconds)")
+
+    def _number(self, env: str, text: str, kind: type, minimum: float) -> float:
+        try:
+            value = kind(text.strip())
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value < minimum:
+            raise InvalidSetting(env, text, f"must be {'an integer' if kind is int else 'a number'} >= {minimum:g}")
+        return value
 
     def policy(self) -> FetchPolicy:
+        """The fetcher's policy; a value it cannot work with fails with ``InvalidSetting``."""
+        concurrency, interval = self.per_host_concurrency, self.per_host_interval
+        if self.per_host_concurrency_env is not None:
+            concurrency = self._number(PER_HOST_CONCURRENCY_ENV, self.per_host_concurrency_env, int, 1)
+        if self.per_host_interval_env is not None:
+            interval = self._number(PER_HOST_INTERVAL_ENV, self.per_host_interval_env, float, 0)
+        rules = [("max_bytes", self.max_bytes >= 1, "must be >= 1"),
+                 ("deadline", self.deadline > 0, "must be > 0"),
+                 ("connect_timeout", self.connect_timeout > 0, "must be > 0"),
+                 ("read_timeout", self.read_timeout > 0, "must be > 0"),
+                 ("max_redirects", self.max_redirects >= 0, "must be >= 0"),
+                 ("max_concurrency", self.max_concurrency >= 1, "must be >= 1"),
+                 ("per_host_concurrency", concurrency >= 1, "must be >= 1"),
+                 ("per_host_interval", interval >= 0, "must be >= 0"),
+                 ("failure_limit", self.failure_limit >= 1, "must be >= 1")]
+        for name, ok, rule in rules:
+            if not ok:
+                value = {"per_host_concurrency": concurrency, "per_host_interval": interval}.get(name, getattr(self, name))
+                raise InvalidSetting(f"safe_fetch.{name}", value, rule)
+        try:
+            allowed = parse_allowed_hosts(self.allowed_hosts)
+        except ValueError as exc:
+            raise InvalidSetting(ALLOWED_HOSTS_ENV, self.allowed_hosts, str(exc).removeprefix(f"{ALLOWED_HOSTS_ENV}: ")) from None
         return FetchPolicy(
             max_bytes=self.max_bytes, deadline=self.deadline, connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout, max_redirects=self.max_redirects,
-            max_concurrency=self.max_concurrency, per_host_concurrency=self.per_host_concurrency,
-            per_host_interval=self.per_host_interval, allowed_hosts=parse_allowed_hosts(self.allowed_hosts),
+            max_concurrency=self.max_concurrency, per_host_concurrency=concurrency,
+            per_host_interval=interval, allowed_hosts=allowed,
         )
 
     def fetcher(self, resolver: Resolver | None = None) -> SafeFetcher:
@@ -144,6 +192,16 @@ class BrandOutcome:
     unreachable: list[dict[str, Any]] = field(default_factory=list)
     newly_unreachable: list[dict[str, Any]] = field(default_factory=list)
     invalidated_reimagine: bool = False
+    # (source, one-line cause) for each competitor site or feed this run could not read.
+    lost: list[tuple[str, str]] = field(default_factory=list)
+
+
+def site_source(comp: dict[str, Any]) -> str:
+    return f"competitor site {comp['name']} ({comp['id']})"
+
+
+def feed_source(comp: dict[str, Any]) -> str:
+    return f"competitor feed {comp['name']} ({comp['id']})"
 
 
 def _signal_row(brand_id: str, comp: dict[str, Any], url: str, source: str, change: Change, now: datetime) -> dict[str, Any]:
@@ -219,6 +277,7 @@ def process_brand(
         urls = competitor_urls(comp)
         ok = 0
         errors: list[str] = []
+        page_causes: list[str] = []
         for kind, url in urls:
             res = results.get(url)
             base = {"id": _id(brand_id, comp["id"], kind, url, stamp), "brand_id": brand_id,
@@ -227,6 +286,11 @@ def process_brand(
                 msg = _error_text(res) if res is not None else "not fetched"
                 errors.append(msg)
                 snap_rows.append({**base, "status_code": getattr(res, "status", None), "error": msg})
+                cause = describe_error(res) if res is not None else "not fetched"
+                if kind == "feed":
+                    out.lost.append((feed_source(comp), cause))
+                else:
+                    page_causes.append(cause)
                 continue
             if kind == "feed":
                 try:
@@ -235,6 +299,7 @@ def process_brand(
                     msg = f"feed could not be parsed: {exc}"[:500]
                     errors.append(msg)
                     snap_rows.append({**base, "status_code": res.status, "error": msg})
+                    out.lost.append((feed_source(comp), one_line(f"malformed answer: {msg}")))
                     continue
                 ok += 1
                 fhash = _h(repr([(i["id"], i["title"], i["published"]) for i in items]), 64)
@@ -267,6 +332,11 @@ def process_brand(
                 signal_rows.append(_signal_row(brand_id, comp, url, "competitor_site", change, now))
                 if change.change_type in ("pricing_change", "messaging_shift"):
                     reasons.append(f"{comp['name']}: {change.title}")
+
+        if page_causes:
+            pages = sum(1 for kind, _ in urls if kind == "page")
+            out.lost.append((site_source(comp), one_line(
+                f"{len(page_causes)} of {pages} page(s) unread: {page_causes[0]}")))
 
         # Reachability: a run where every URL of the competitor failed counts as a failure.
         c = s.competitors

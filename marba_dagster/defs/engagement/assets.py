@@ -7,6 +7,10 @@ X mentions and direct messages of the last ``LOOKBACK_HOURS``, and every Google 
 Profile review. Rows are upserted by ``(platform, external_id)``, so overlapping windows and
 re-runs never duplicate; the app's ``status`` and the ``notified_at`` mark are never
 overwritten. Items whose priority is ``urgent`` are pushed to the webhook once.
+
+A brand with an account that could not be read shows in ``all_brands_processed``; a platform
+API that failed for every account asked shows in ``sources_available``; ``inbox_items_valid``
+checks the sentiment and priority of the items collected in the last day.
 """
 
 import dataclasses
@@ -19,10 +23,14 @@ import sqlalchemy as sa
 
 from marba_dagster.connectors.engagement import GbpReviews, GraphEngagement, InboxItem, XEngagement
 from marba_dagster.connectors.http import HttpError
+from marba_dagster.core import priority as prio_rules
+from marba_dagster.core import sentiment as sentiment_rules
 from marba_dagster.core.priority import URGENT, prioritise
 from marba_dagster.core.sentiment import analyzer
 from marba_dagster.defs import pools
-from marba_dagster.defs.common import BrandBatch, markdown_table, prefetch, scoped_brand_ids
+from marba_dagster.defs.common import (
+    BrandBatch, completeness_check_specs, describe_error, markdown_table, prefetch, scoped_brand_ids,
+)
 from marba_dagster.defs.partitions import hourly_partitions
 from marba_dagster.defs.publishing.alerts import push_once, settled
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
@@ -32,6 +40,9 @@ from marba_dagster.store.types import utcnow
 
 RECENT_POST_DAYS = 7
 LOOKBACK_HOURS = 48
+# The outside API each platform's engagement is read through.
+PLATFORM_APIS = {"facebook": "Graph API", "instagram": "Graph API", "x": "X API",
+                 "google_business": "Google Business Profile API"}
 # Columns a new collection may change; status (the app's) and notified_at are left alone.
 UPDATE_COLUMNS = [
     "body", "author", "author_followers", "rating", "sentiment_score", "sentiment_label",
@@ -83,10 +94,41 @@ class Collectors:
     gbp: GbpReviews
 
 
+@dataclasses.dataclass
+class AccountFailure:
+    """An account whose items could not be read (its other accounts still were)."""
+
+    platform: str
+    account_id: str
+    error: Exception
+
+    @property
+    def cause(self) -> str:
+        """One line: HTTP status, timeout or malformed answer; no URL, no token."""
+        if isinstance(self.error, HttpError):
+            return describe_error(self.error)
+        return describe_error(self.error).replace(f"{type(self.error).__name__}:", "malformed answer:", 1)
+
+    def __str__(self) -> str:
+        if isinstance(self.error, HttpError):
+            return f"{self.platform}: {self.error}"
+        return f"{self.platform}: {type(self.error).__name__}: {self.error}"
+
+
+@dataclasses.dataclass
+class Collected:
+    """One brand's scored rows, the accounts that failed and the platforms asked (one entry
+    per account a request was made for)."""
+
+    rows: list[dict]
+    failures: list[AccountFailure]
+    asked: list[str]
+
+
 def collect_brand(engine, brand_id: str, window_end: datetime, c: Collectors,
-                  warn: Callable[[str], None]) -> tuple[list[dict], list[str]]:
-    """(scored rows, errors) for one brand up to ``window_end``; accounts whose token the
-    platform rejects are flagged ``needs_reconnect`` and skipped."""
+                  warn: Callable[[str], None]) -> Collected:
+    """Scored rows and failures for one brand up to ``window_end``; accounts whose token
+    the platform rejects are flagged ``needs_reconnect`` and skipped."""
     pa, cp, sc = s.platform_accounts, s.content_posts, s.scheduled_content
     since = window_end - timedelta(days=RECENT_POST_DAYS)
     with engine.connect() as conn:
@@ -110,10 +152,15 @@ def collect_brand(engine, brand_id: str, window_end: datetime, c: Collectors,
             posts[platform].add(ext)
 
     items: list[InboxItem] = []
-    errors: list[str] = []
+    failures: list[AccountFailure] = []
+    asked: list[str] = []
     start = window_end - timedelta(hours=LOOKBACK_HOURS)
     for acct in accounts:
         platform, token, ext = acct["platform"], acct["access_token"], acct["external_account_id"]
+        if platform in posts and not posts[platform]:
+            continue  # no recent post: nothing to ask
+        if platform in PLATFORM_APIS:
+            asked.append(platform)
         try:
             if platform == "facebook":
                 for post_id in sorted(posts["facebook"]):
@@ -132,12 +179,13 @@ def collect_brand(engine, brand_id: str, window_end: datetime, c: Collectors,
                     conn.execute(sa.update(pa).where(pa.c.id == acct["id"]).values(
                         needs_reconnect=True, reconnect_reason=f"engagement collector: {err.message}"[:500]))
                 warn(f"{platform} account {acct['id']}: token rejected; flagged for reconnection")
+                asked.remove(platform)  # the platform answered: the source is up
             else:
-                errors.append(f"{platform}: {err}")
+                failures.append(AccountFailure(platform, acct["id"], err))
         except (ValueError, KeyError) as err:
-            errors.append(f"{platform}: {type(err).__name__}: {err}")
+            failures.append(AccountFailure(platform, acct["id"], err))
     kept = [i for i in items if i.received_at < window_end]
-    return score_items(kept, brand_id, window_end), errors
+    return Collected(score_items(kept, brand_id, window_end), failures, asked)
 
 
 def store_rows(engine, rows: list[dict]) -> int:
@@ -183,8 +231,11 @@ def push_urgent(engine, webhook_url: str | None, brand_id: str) -> int:
     description=(
         "Comments (Facebook, Instagram), X mentions and direct messages, and Google Business "
         "Profile reviews, upserted into engagement_inbox by external id, with VADER sentiment "
-        "(emoji-aware) and a priority; urgent items are pushed to the webhook once."
+        "(emoji-aware) and a priority; urgent items are pushed to the webhook once. Brands with "
+        "an account that could not be read, and platform APIs that failed for every account "
+        "asked, are named by WARN checks."
     ),
+    check_specs=completeness_check_specs("engagement_inbox", sources=True),
     retry_policy=dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
 def engagement_inbox(
@@ -205,25 +256,39 @@ def engagement_inbox(
     with graph_api.client("graph_engagement") as g, x_api.client("x_engagement") as x, gbp_api.client("gbp_reviews") as gb:
         collectors = Collectors(GraphEngagement(g), XEngagement(x), GbpReviews(gb))
 
-        def fetch(brand_id: str) -> tuple[list[dict], list[str]]:
+        def fetch(brand_id: str) -> Collected:
             return collect_brand(engine, brand_id, window_end, collectors,
                                  lambda m: batch.log(brand_id, "warning", m))
+
+        asked: dict[str, int] = {}
+        failed: dict[str, list[tuple[str, AccountFailure]]] = {}
 
         # The platform calls of several brands overlap (threads); storing, pushing and the
         # per-brand bookkeeping run here, one brand at a time, in the brands' order.
         for brand_id, fetched in prefetch(brands, fetch):
             def work(brand_id=brand_id, fetched=fetched):
-                rows, errors = fetched.result()
+                collected = fetched.result()
+                rows, failures = collected.rows, collected.failures
+                for platform in collected.asked:
+                    asked[PLATFORM_APIS[platform]] = asked.get(PLATFORM_APIS[platform], 0) + 1
+                for f in failures:
+                    failed.setdefault(PLATFORM_APIS.get(f.platform, f.platform), []).append((brand_id, f))
                 store_rows(engine, rows)
                 totals["items"] += len(rows)
                 totals["urgent"] += sum(r["priority"] == URGENT for r in rows)
                 totals["negative"] += sum(r["sentiment_label"] == "negative" for r in rows)
                 totals["pushed"] += push_urgent(engine, notifier.webhook_url, brand_id)
                 preview.extend(rows)
-                if errors:
-                    raise RuntimeError("; ".join(errors)[:1000])
+                if failures:
+                    for f in failures:  # the full error (redacted URL included) for job_logs
+                        batch.log(brand_id, "error", f"{f.platform} account {f.account_id} not collected: {f}"[:2000])
+                    raise RuntimeError("; ".join(f"{f.platform} account {f.account_id}: {f.cause}" for f in failures))
 
             batch.run(brand_id, work)
+        # A platform API that failed for every account asked is a lost source.
+        for api, fails in sorted(failed.items()):
+            if len(fails) >= asked.get(api, 0):
+                batch.lose_source(api, fails[0][1].cause, sorted({b for b, _ in fails}))
     batch.finish()
     preview.sort(key=lambda r: -r["priority_score"])
     return dg.MaterializeResult(metadata={
@@ -234,5 +299,84 @@ def engagement_inbox(
         "urgent_pushed": totals["pushed"],
         "preview": dg.MetadataValue.md(markdown_table(
             preview, ["platform", "item_type", "priority", "priority_score", "sentiment_label", "body"])),
-    })
+    }, check_results=batch.check_results("engagement_inbox", sources=True))
 
+
+
+# Items checked: those collected (inserted or refreshed) within this window.
+CHECK_WINDOW = timedelta(days=1)
+CHECK_EXAMPLES = 10
+# Scores are stored rounded to 4 decimals; a label decided on the unrounded value may sit
+# this close to a threshold on the other side.
+LABEL_TOLERANCE = 1e-3
+SENTIMENT_LABELS = ("positive", "neutral", "negative")
+
+
+def inbox_problems(conn, since: datetime) -> tuple[int, dict[str, int], list[dict]]:
+    """(items checked, count per problem, examples) for the items collected since ``since``."""
+    ei = s.engagement_inbox
+    score, label = ei.c.sentiment_score, ei.c.sentiment_label
+    pscore, plabel = ei.c.priority_score, ei.c.priority
+    pos, neg, tol = sentiment_rules.POSITIVE_THRESHOLD, sentiment_rules.NEGATIVE_THRESHOLD, LABEL_TOLERANCE
+    bands = dict(prio_rules.THRESHOLDS)
+    problems = {
+        "sentiment_out_of_range": sa.or_(score.is_(None), score < -1, score > 1),
+        "sentiment_label_invalid": sa.or_(
+            label.is_(None), label.not_in(SENTIMENT_LABELS),
+            sa.and_(label == "positive", score < pos - tol),
+            sa.and_(label == "negative", score > neg + tol),
+            sa.and_(label == "neutral", sa.or_(score > pos + tol, score < neg - tol))),
+        "priority_invalid": sa.or_(
+            plabel.is_(None), plabel.not_in(s.INBOX_PRIORITIES), pscore.is_(None), pscore < 0, pscore > 1,
+            sa.and_(plabel == prio_rules.URGENT, pscore < bands[prio_rules.URGENT] - tol),
+            sa.and_(plabel == prio_rules.HIGH, sa.or_(pscore < bands[prio_rules.HIGH] - tol,
+                                                     pscore > bands[prio_rules.URGENT] + tol)),
+            sa.and_(plabel == prio_rules.NORMAL, sa.or_(pscore < bands[prio_rules.NORMAL] - tol,
+                                                       pscore > bands[prio_rules.HIGH] + tol)),
+            sa.and_(plabel == prio_rules.LOW, pscore > bands[prio_rules.NORMAL] + tol)),
+        "rating_out_of_range": sa.and_(ei.c.rating.is_not(None), sa.or_(ei.c.rating < 1, ei.c.rating > 5)),
+    }
+    scope = ei.c.collected_at >= since
+    counts = {name: int(n) for name, n in zip(problems, conn.execute(
+        sa.select(*[sa.func.count().filter(cond) for cond in problems.values()]).where(scope)).one())}
+    checked = int(conn.execute(sa.select(sa.func.count()).where(scope)).scalar_one())
+    examples: list[dict] = []
+    for name, cond in problems.items():
+        if counts[name] and len(examples) < CHECK_EXAMPLES:
+            for r in conn.execute(sa.select(ei.c.brand_id, ei.c.platform, ei.c.external_id, score, label, plabel, pscore)
+                                  .where(scope, cond).order_by(ei.c.id).limit(CHECK_EXAMPLES - len(examples))):
+                examples.append({"problem": name, "brand_id": r.brand_id, "platform": r.platform,
+                                 "external_id": r.external_id, "sentiment_score": r.sentiment_score,
+                                 "sentiment_label": r.sentiment_label, "priority": r.priority,
+                                 "priority_score": r.priority_score})
+    return checked, counts, examples
+
+
+PROBLEM_TEXT = {
+    "sentiment_out_of_range": "with a sentiment score missing or outside [-1, 1]",
+    "sentiment_label_invalid": "with a sentiment label missing, unknown or not matching its score",
+    "priority_invalid": "with a priority missing, unknown or not matching its score",
+    "rating_out_of_range": "with a rating outside 1..5",
+}
+
+
+@dg.asset_check(
+    asset=engagement_inbox, blocking=False,
+    description="Items collected in the last day have a sentiment score in [-1, 1] with the label its "
+                "score implies (VADER's ±0.05), a known priority matching its score's band, and a rating "
+                "in 1..5 if any. (One row per platform and external id is enforced by a unique constraint.)",
+)
+def inbox_items_valid(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
+    with marba_db.connect() as conn:
+        checked, counts, examples = inbox_problems(conn, utcnow() - CHECK_WINDOW)
+    bad = {k: v for k, v in counts.items() if v}
+    if bad:
+        description = (f"{sum(bad.values())} problem(s) in {checked} inbox item(s): "
+                       + ", ".join(f"{n} {PROBLEM_TEXT[k]}" for k, n in bad.items())
+                       + " (e.g. " + ", ".join(list(dict.fromkeys(
+                           f"{e['platform']}/{e['external_id']}" for e in examples))[:3]) + ")")
+    else:
+        description = f"{checked} inbox item(s) valid"
+    return dg.AssetCheckResult(passed=not bad, severity=dg.AssetCheckSeverity.WARN, description=description,
+                               metadata={"items_checked": checked, **counts,
+                                         "examples": dg.MetadataValue.json(examples)})

@@ -4,7 +4,10 @@ the opportunities built from them, for every active brand in one run.
 Outside calls are grouped, never made per brand: one Open-Meteo request per batch of
 distinct rounded locations, one trends feed per country, one news search per city. A
 source that fails (a 429, invalid XML, an entity bomb, a wrong encoding) skips only the
-brands it serves, each with a warning in ``job_logs``; the others proceed.
+brands it serves, each with a warning in ``job_logs``; the others proceed. Every asset
+reports ``all_brands_processed`` and the three that read outside sources
+``sources_available``, a WARN check naming each lost source, its cause and its brands; the
+signals themselves are checked by ``signals_valid``.
 """
 
 
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.connectors.open_meteo import DEFAULT_BATCH_SIZE, OpenMeteoClient
@@ -31,10 +35,11 @@ from marba_dagster.core.opportunities.scoring import build_opportunities
 from marba_dagster.core.opportunities.urgency import URGENCY_RANK
 from marba_dagster.core.opportunities.weather import HourlySeries, detect_events, match_event_key, rounded_location
 from marba_dagster.defs import pools
-from marba_dagster.defs.common import BrandBatch, markdown_table, scoped_brand_ids
+from marba_dagster.defs.common import BrandBatch, completeness_check_specs, markdown_table, scoped_brand_ids
 from marba_dagster.defs.opportunities import store as ost
 from marba_dagster.defs.opportunities.notify import push_critical
-from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
+from marba_dagster.defs.resources import ApiEndpoint, InvalidSetting, MarbaDatabase, Notifier
+from marba_dagster.store import schema as s
 from marba_dagster.store.queries import brands_by_id
 from marba_dagster.store.schema import COMPETITOR_CHANGE_TYPES
 from marba_dagster.store.types import utcnow
@@ -44,11 +49,23 @@ RELEVANCE_ENV = "MARBA_RELEVANCE_FILE"
 TREND_TTL = timedelta(hours=24)
 NEWS_TTL = timedelta(hours=48)
 RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+# Source names in the sources_available check (one entry per country or city).
+OPEN_METEO = "Open-Meteo"
+TRENDS_FEED = "Google Trends feed {geo}"
+NEWS_SEARCH = "Google News search {city}"
 
 
 class WeatherConfig(dg.Config):
     batch_size: int = DEFAULT_BATCH_SIZE  # locations per Open-Meteo request
     grid_degrees: float = 0.1  # brands within one grid cell share a forecast
+
+    def check_numbers(self) -> None:
+        """``InvalidSetting`` (no retry) for a number the detector cannot work with."""
+        if self.batch_size < 1:
+            raise InvalidSetting("weather_signals config batch_size", self.batch_size, "must be >= 1")
+        if not 0 < self.grid_degrees <= 10:
+            raise InvalidSetting("weather_signals config grid_degrees", self.grid_degrees,
+                                 "must be > 0 and <= 10")
 
 
 def _brands(context, marba_db: MarbaDatabase) -> tuple[list[str], dict[str, dict]]:
@@ -62,23 +79,27 @@ def _skip(batch: BrandBatch, brand_ids, source: str, reason: str) -> None:
         batch.log(b, "warning", f"{source} skipped: {reason}", source=source)
 
 
-def _result(batch: BrandBatch, written: int, extra: dict[str, Any], preview: list[dict], cols) -> dg.MaterializeResult:
+def _result(batch: BrandBatch, asset: str, written: int, extra: dict[str, Any], preview: list[dict], cols,
+            *, sources: bool = False) -> dg.MaterializeResult:
     batch.finish()
     md = {**batch.metadata(), "signals_written": written, **extra,
           "preview": dg.MetadataValue.md(markdown_table(preview, cols))}
-    return dg.MaterializeResult(metadata=md)
+    return dg.MaterializeResult(metadata=md, check_results=batch.check_results(asset, sources=sources))
 
 
 # ------------------------------------------------------------------------------ weather
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.WEATHER)
+@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.WEATHER,
+          check_specs=completeness_check_specs("weather_signals", sources=True))
 def weather_signals(context: dg.AssetExecutionContext, config: WeatherConfig, marba_db: MarbaDatabase,
                     open_meteo: ApiEndpoint) -> dg.MaterializeResult:
     """Rain, heat, cold, snow and wind in the next 48 hours at each brand's location, with
     thresholds relative to the place (its seasonal norm and its past week). One Open-Meteo
     request per batch of distinct rounded locations, never one per brand. A brand without
-    coordinates gets no weather and a warning in ``job_logs``."""
+    coordinates gets no weather and a warning in ``job_logs``; a batch Open-Meteo did not
+    answer (or answered malformed) is a lost source naming its brands."""
+    config.check_numbers()
     now = utcnow()
     ids, brands = _brands(context, marba_db)
     batch = BrandBatch(context, marba_db)
@@ -110,6 +131,8 @@ def weather_signals(context: dg.AssetExecutionContext, config: WeatherConfig, ma
         got = results.get(loc)
         if isinstance(got, HttpError) or got is None:
             _skip(batch, by_loc[loc], "weather", f"forecast unavailable ({type(got).__name__ if got else 'missing'})")
+            batch.lose_source(OPEN_METEO, got if got is not None else "malformed answer: no forecast for the location",
+                              by_loc[loc])
             continue
         series = HourlySeries(got.time, got.hourly["temperature_2m"], got.hourly["precipitation"],
                               got.hourly["snowfall"], got.hourly["wind_gusts_10m"])
@@ -137,19 +160,21 @@ def weather_signals(context: dg.AssetExecutionContext, config: WeatherConfig, ma
                 preview.extend({"brand": b, "title": r["title"], "strength": r["strength"]} for r in rows[:2])
                 return n
             written += batch.run(b, work) or 0
-    return _result(batch, written, {
+    return _result(batch, "weather_signals", written, {
         "distinct_locations": len(locations), "brands_without_location": len(no_location),
         "open_meteo_requests": int(metrics.get("requests_sent", 0)), "locations_failed": failed_locations,
-    }, preview, ["brand", "title", "strength"])
+    }, preview, ["brand", "title", "strength"], sources=True)
 
 
 # ------------------------------------------------------------------------------- trends
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.FEEDS)
+@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.FEEDS,
+          check_specs=completeness_check_specs("trend_signals", sources=True))
 def trend_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, trends_rss: ApiEndpoint) -> dg.MaterializeResult:
     """Google Trends trending searches of each brand's country matched to the brand's
-    keywords and industry. One feed request per country."""
+    keywords and industry. One feed request per country; a country's feed that fails is a
+    lost source naming its brands."""
     now = utcnow()
     ids, brands = _brands(context, marba_db)
     batch = BrandBatch(context, marba_db)
@@ -169,6 +194,7 @@ def trend_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, tr
             except (HttpError, ValueError) as exc:
                 failed_geos.append(geo)
                 _skip(batch, by_geo[geo], "trends", f"{geo} feed: {type(exc).__name__}: {getattr(exc, 'message', exc)}")
+                batch.lose_source(TRENDS_FEED.format(geo=geo), exc, by_geo[geo])
                 continue
             for b in by_geo[geo]:
                 br = brands[b]
@@ -198,17 +224,20 @@ def trend_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, tr
                     return n
                 written += batch.run(b, work) or 0
         requests = int(client.metrics().get("requests_sent", 0))
-    return _result(batch, written, {"countries": len(by_geo), "countries_failed": len(failed_geos),
-                                    "trends_requests": requests}, preview, ["brand", "title", "strength"])
+    return _result(batch, "trend_signals", written, {"countries": len(by_geo), "countries_failed": len(failed_geos),
+                                                     "trends_requests": requests},
+                   preview, ["brand", "title", "strength"], sources=True)
 
 
 # --------------------------------------------------------------------------------- news
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.FEEDS)
+@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.FEEDS,
+          check_specs=completeness_check_specs("news_signals", sources=True))
 def news_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, news_rss: ApiEndpoint) -> dg.MaterializeResult:
     """Local news: one Google News search per city (the city and its brands' keywords),
-    each headline matched to each brand's keywords and industry."""
+    each headline matched to each brand's keywords and industry. A city's search that fails
+    is a lost source naming its brands."""
     now = utcnow()
     ids, brands = _brands(context, marba_db)
     batch = BrandBatch(context, marba_db)
@@ -231,6 +260,7 @@ def news_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, new
             except (HttpError, ValueError) as exc:
                 failed += 1
                 _skip(batch, members, "news", f"{city} search: {type(exc).__name__}: {getattr(exc, 'message', exc)}")
+                batch.lose_source(NEWS_SEARCH.format(city=city), exc, members)
                 continue
             for b in members:
                 br = brands[b]
@@ -260,14 +290,15 @@ def news_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, new
                     return n
                 written += batch.run(b, work) or 0
         requests = int(client.metrics().get("requests_sent", 0))
-    return _result(batch, written, {"cities": len(by_city), "cities_failed": failed, "news_requests": requests},
-                   preview, ["brand", "title", "strength"])
+    return _result(batch, "news_signals", written,
+                   {"cities": len(by_city), "cities_failed": failed, "news_requests": requests},
+                   preview, ["brand", "title", "strength"], sources=True)
 
 
 # ----------------------------------------------------------------------------- seasonal
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"})
+@dg.asset(group_name=GROUP, kinds={"python", "sql"}, check_specs=completeness_check_specs("seasonal_signals"))
 def seasonal_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> dg.MaterializeResult:
     """Public holidays (``holidays`` package, country and subdivision) and the marketing
     calendar (Valentine's Day to New Year) from their lead time until they end."""
@@ -301,14 +332,15 @@ def seasonal_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase)
             preview.extend({"brand": b, "title": r["title"], "strength": r["strength"]} for r in rows[:2])
             return n
         written += batch.run(b, work) or 0
-    return _result(batch, written, {}, preview, ["brand", "title", "strength"])
+    return _result(batch, "seasonal_signals", written, {}, preview, ["brand", "title", "strength"])
 
 
 # --------------------------------------------------------------------------- competitor
 
 
 # Lineage only: the rows come from the competitive monitoring job's own schedule.
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, deps=["competitor_snapshots"])
+@dg.asset(group_name=GROUP, kinds={"python", "sql"}, deps=["competitor_snapshots"],
+          check_specs=completeness_check_specs("competitor_signals"))
 def competitor_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> dg.MaterializeResult:
     """Competitor moves already detected by the competitive monitoring job
     (``intelligence_signals`` of type ``competitor``, ``payload.change_type``): counted and
@@ -328,9 +360,9 @@ def competitor_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabas
                 batch.log(b, "warning", f"competitor signal {r['id']} has unknown change_type {ct!r}", source="competitor")
             counts[str(ct)] += 1
     batch.succeeded.extend(ids)
-    md = {"brands_processed": len(ids), "competitor_signals": sum(counts.values()), "unknown_change_types": unknown,
+    md = {**batch.metadata(), "competitor_signals": sum(counts.values()), "unknown_change_types": unknown,
           "by_change_type": dg.MetadataValue.json(dict(counts))}
-    return dg.MaterializeResult(metadata=md)
+    return dg.MaterializeResult(metadata=md, check_results=batch.check_results("competitor_signals"))
 
 
 # ------------------------------------------------------------------------ opportunities
@@ -345,12 +377,14 @@ def load_relevance() -> tuple[RelevanceMap, str]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         override = parse_relevance(data, source=path)
     except (OSError, ValueError, RelevanceError) as exc:
-        raise dg.Failure(description=f"{RELEVANCE_ENV}: cannot use {path}: {exc}") from None
+        # The same file fails every attempt: fail the step at once, no retries.
+        raise InvalidSetting(RELEVANCE_ENV, path, f"cannot use the file: {exc}") from None
     return RelevanceMap(merge_relevance(DEFAULT_RELEVANCE, override)), f"built-in + {path}"
 
 
 @dg.asset(group_name=GROUP, kinds={"python", "sql"},
-          deps=[weather_signals, trend_signals, seasonal_signals, news_signals, competitor_signals])
+          deps=[weather_signals, trend_signals, seasonal_signals, news_signals, competitor_signals],
+          check_specs=completeness_check_specs("intelligence_opportunities"))
 def intelligence_opportunities(context: dg.AssetExecutionContext, marba_db: MarbaDatabase,
                                notifier: Notifier) -> dg.MaterializeResult:
     """Opportunities from the current signals: relevance to the brand (the editable event ->
@@ -358,7 +392,8 @@ def intelligence_opportunities(context: dg.AssetExecutionContext, marba_db: Marb
     evidence. The same event is one row updated in place (stable dedup key); passed or
     vanished ones become ``expired``. A predictive score learned from the brand's past
     decisions (``acted`` or not) is added when there is enough history. Critical ones are
-    pushed once to the notifier webhook."""
+    pushed once to the notifier webhook. An unusable ``MARBA_RELEVANCE_FILE`` fails the step
+    at once (no retries), naming the file."""
     now = utcnow()
     rmap, rsource = load_relevance()
     ids, brands = _brands(context, marba_db)
@@ -409,15 +444,11 @@ def intelligence_opportunities(context: dg.AssetExecutionContext, marba_db: Marb
           **{f"urgency_{k}": int(urg.get(k, 0)) for k in URGENCY_RANK},
           "relevance_mapping": rsource,
           "preview": dg.MetadataValue.md(markdown_table(preview, ["brand", "type", "urgency", "score", "title"]))}
-    return dg.MaterializeResult(metadata=md)
+    return dg.MaterializeResult(metadata=md, check_results=batch.check_results("intelligence_opportunities"))
 
 
 @dg.asset_check(asset=intelligence_opportunities, description="Active opportunities have a score in 0..1, an urgency and an expiry in the future")
 def active_opportunities_valid(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
-    import sqlalchemy as sa
-
-    from marba_dagster.store import schema as s
-
     t = s.intelligence_opportunities
     now = utcnow()
     with marba_db.connect() as conn:
@@ -426,3 +457,70 @@ def active_opportunities_valid(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
             sa.or_(t.c.score < 0, t.c.score > 1, sa.and_(t.c.expires_at.is_not(None), t.c.expires_at <= now - timedelta(hours=2)))
         )).scalar_one()
     return dg.AssetCheckResult(passed=bad == 0, metadata={"invalid_active": int(bad)})
+
+
+# Signals checked: those observed within this window (the current ones; bounded work).
+SIGNAL_CHECK_WINDOW = timedelta(days=7)
+SIGNAL_EXAMPLES = 10
+PROBLEM_TEXT = {
+    "strength_out_of_range": "with a strength outside [0, 1]",
+    "valid_until_not_after_observed_at": "valid until no later than observed",
+    "unknown_change_type": "with a missing or unknown change_type",
+}
+
+
+def signal_problems(conn, signal_type: str, since: datetime) -> tuple[int, dict[str, int], list[dict]]:
+    """(signals checked, count per problem key, examples) for the ``signal_type`` signals
+    observed since ``since``: strength outside [0, 1], valid_until not after observed_at and,
+    for competitor signals, a missing or unknown ``payload.change_type``."""
+    t = s.intelligence_signals
+    scope = [t.c.signal_type == signal_type, t.c.observed_at >= since]
+    problems = {
+        "strength_out_of_range": sa.or_(t.c.strength < 0, t.c.strength > 1),
+        "valid_until_not_after_observed_at": sa.and_(t.c.valid_until.is_not(None),
+                                                     t.c.valid_until <= t.c.observed_at),
+    }
+    if signal_type == "competitor":
+        change_type = t.c.payload["change_type"].as_string()
+        problems["unknown_change_type"] = sa.or_(change_type.is_(None), change_type.not_in(COMPETITOR_CHANGE_TYPES))
+    counts = {name: int(n) for name, n in zip(problems, conn.execute(
+        sa.select(*[sa.func.count().filter(cond) for cond in problems.values()]).where(*scope)).one())}
+    checked = int(conn.execute(sa.select(sa.func.count()).where(*scope)).scalar_one())
+    examples: list[dict] = []
+    for name, cond in problems.items():
+        if counts[name] and len(examples) < SIGNAL_EXAMPLES:
+            for r in conn.execute(sa.select(t.c.id, t.c.brand_id, t.c.dedup_key, t.c.strength)
+                                  .where(*scope, cond).order_by(t.c.id).limit(SIGNAL_EXAMPLES - len(examples))):
+                examples.append({"problem": name, "id": r.id, "brand_id": r.brand_id, "dedup_key": r.dedup_key,
+                                 "strength": r.strength})
+    return checked, counts, examples
+
+
+def _signals_check(asset: dg.AssetsDefinition, signal_type: str) -> dg.AssetChecksDefinition:
+    extra = ", and carry a known payload.change_type" if signal_type == "competitor" else ""
+
+    @dg.asset_check(asset=asset, name="signals_valid", blocking=False,
+                    description=f"The {signal_type} signals of the last {SIGNAL_CHECK_WINDOW.days} days have a "
+                                f"strength in [0, 1] and a valid_until after observed_at{extra}.")
+    def _check(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
+        with marba_db.connect() as conn:
+            checked, counts, examples = signal_problems(conn, signal_type, utcnow() - SIGNAL_CHECK_WINDOW)
+        bad = {k: v for k, v in counts.items() if v}
+        description = (f"{sum(bad.values())} of {checked} {signal_type} signal(s) invalid: "
+                       + ", ".join(f"{n} {PROBLEM_TEXT[k]}" for k, n in bad.items())
+                       if bad else f"{checked} {signal_type} signal(s) valid")
+        if examples:
+            description += " (e.g. " + ", ".join(list(dict.fromkeys(
+                f"{e['brand_id']}/{e['dedup_key']}" for e in examples))[:3]) + ")"
+        return dg.AssetCheckResult(
+            passed=not bad, severity=dg.AssetCheckSeverity.WARN, description=description,
+            metadata={"signals_checked": checked, **counts, "examples": dg.MetadataValue.json(examples)})
+
+    return _check
+
+
+weather_signals_valid = _signals_check(weather_signals, "weather")
+trend_signals_valid = _signals_check(trend_signals, "trend")
+news_signals_valid = _signals_check(news_signals, "news")
+seasonal_signals_valid = _signals_check(seasonal_signals, "seasonal")
+competitor_signals_valid = _signals_check(competitor_signals, "competitor")

@@ -1,7 +1,9 @@
 """auto_publisher: publishes due scheduled content exactly once (group ``publishing``).
 
 The engine is :mod:`marba_dagster.defs.publishing.publisher`; this module wires it to
-Dagster: the asset and a check that surfaces posts needing a person. The
+Dagster: the asset, its ``all_brands_processed`` check (a brand with a post that failed, was
+missed or became unknown in the run is named with those posts and their reasons, read from
+the run's ``publish_events``) and a check that surfaces posts needing a person. The
 ``publisher_settings`` resource is defined in :mod:`.settings`.
 """
 
@@ -14,12 +16,50 @@ import sqlalchemy as sa
 from marba_dagster.connectors.http import ApiClient
 from marba_dagster.connectors.publishing import GraphPublisher, XPublisher
 from marba_dagster.defs import pools
-from marba_dagster.defs.common import markdown_table, requested_brands, scoped_brand_ids
+from marba_dagster.defs.common import (
+    BrandBatch, completeness_check_specs, markdown_table, one_line, requested_brands, scoped_brand_ids,
+)
 from marba_dagster.defs.publishing.alerts import push_once
 from marba_dagster.defs.publishing.publisher import PublishRun
 from marba_dagster.defs.publishing.settings import PublisherSettings
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.store import schema as s
+
+
+# Outcomes of a post in a run that leave it unpublished for good (until a person acts).
+UNPUBLISHED = ("failed", "missed", "unknown")
+# Posts named per brand in the check (the brand's count is exact).
+POSTS_NAMED = 5
+
+
+def run_post_outcomes(conn, run_id: str) -> dict[str, dict[str, dict]]:
+    """``{brand: {post id: last event}}`` of every post the run touched (claimed, published,
+    rescheduled, failed, missed or found unknown), from ``publish_events``: the publisher's
+    record of each outcome, retries of the step included."""
+    pe = s.publish_events
+    out: dict[str, dict[str, dict]] = {}
+    for r in conn.execute(
+        sa.select(pe.c.brand_id, pe.c.scheduled_content_id, pe.c.platform, pe.c.status, pe.c.error)
+        .where(pe.c.run_id == run_id).order_by(pe.c.id)
+    ).mappings():
+        out.setdefault(r["brand_id"], {})[r["scheduled_content_id"]] = dict(r)
+    return out
+
+
+def _reason(post: dict) -> str:
+    reason = post["error"] or "no reason recorded"
+    if reason.lower().startswith(post["status"] + ":"):  # "missed: due at ..."
+        reason = reason[len(post["status"]) + 1:]
+    return one_line(reason, 100)
+
+
+def unpublished_text(posts: list[dict]) -> str:
+    """One line naming a brand's unpublished posts and why (at most ``POSTS_NAMED``)."""
+    posts = sorted(posts, key=lambda p: p["scheduled_content_id"])
+    named = "; ".join(f"post {p['scheduled_content_id']} ({p['platform']}) {p['status']}: {_reason(p)}"
+                      for p in posts[:POSTS_NAMED])
+    more = f"; and {len(posts) - POSTS_NAMED} more" if len(posts) > POSTS_NAMED else ""
+    return f"{len(posts)} post(s) not published: {named}{more}"
 
 
 def single_attempt_client(endpoint: ApiEndpoint, name: str) -> ApiClient:
@@ -37,8 +77,11 @@ def single_attempt_client(endpoint: ApiEndpoint, name: str) -> ApiClient:
         "Publishes every due scheduled post (scheduled_at up to 5 minutes ahead, including "
         "catch-up) exactly once to Facebook, Instagram and X; records every attempt in "
         "publish_events. Posts later than the maximum lateness fail as missed; unknowable "
-        "outcomes become 'unknown' and are alerted, never retried automatically."
+        "outcomes become 'unknown' and are alerted, never retried automatically. A brand "
+        "with a post that failed, was missed or became unknown in the run is named, with "
+        "those posts and their reasons, by the all_brands_processed check (WARN)."
     ),
+    check_specs=completeness_check_specs("published_posts"),
     retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
 def published_posts(
@@ -69,23 +112,38 @@ def published_posts(
             logger=context.log,
         )
         summary = run.run()
+    batch = BrandBatch(context, marba_db)
     with marba_db.connect() as conn:
+        outcomes = run_post_outcomes(conn, context.run.run_id)
         waiting = conn.execute(
             sa.select(s.scheduled_content.c.status, sa.func.count())
             .where(s.scheduled_content.c.status.in_(("scheduled", "unknown", "publishing")))
             .group_by(s.scheduled_content.c.status)
         ).all()
     backlog = {status: n for status, n in waiting}
+    unpublished: list[dict] = []
+    for brand_id in sorted(outcomes):
+        bad = [p for p in outcomes[brand_id].values() if p["status"] in UNPUBLISHED]
+        unpublished += [{"post": p["scheduled_content_id"], "brand_id": brand_id, "platform": p["platform"],
+                         "status": p["status"], "reason": _reason(p)} for p in bad]
+        if bad:
+            # Not raised: the other brands' posts are out; the check names these.
+            batch.record_failure(brand_id, unpublished_text(bad))
+        else:
+            batch.succeeded.append(brand_id)
     context.log.info(f"publisher run: {summary.as_metadata()}")
     return dg.MaterializeResult(
         metadata={
             **summary.as_metadata(),
+            **batch.metadata(),
             "still_scheduled": backlog.get("scheduled", 0),
+            "unpublished_posts": dg.MetadataValue.json(unpublished[:50]),
             "unknown_total": backlog.get("unknown", 0),
             "preview": dg.MetadataValue.md(
                 markdown_table(summary.rows, ["id", "platform", "status", "external_post_id", "lateness_s", "error"])
             ),
-        }
+        },
+        check_results=batch.check_results("published_posts"),
     )
 
 
