@@ -1,7 +1,7 @@
 """Shared resources: the MARBA database, the outside-API endpoints, the notifier.
 
 Settings are bound with ``dg.EnvVar`` when the variable is set, so the UI shows where each
-value comes from; when unset, DESIGN.md's defaults apply (the embedded SQLite file, the real
+value comes from; when unset, the defaults of docs/architecture.md apply (the embedded SQLite file, the real
 services). Nothing here reads the environment at import time: only the ``@dg.definitions``
 function does, when Dagster loads the code location.
 """
@@ -156,7 +156,7 @@ class Notifier(dg.ConfigurableResource):
         return bool(self.webhook_url)
 
 
-# Real services, used when the variable is unset (DESIGN.md: part of the contract).
+# Real services, used when the variable is unset (docs/architecture.md: part of the contract).
 DEFAULT_URLS = {
     "MARBA_OPEN_METEO_URL": "https://api.open-meteo.com",
     "MARBA_TRENDS_RSS_URL": "https://trends.google.com/trending/rss",
