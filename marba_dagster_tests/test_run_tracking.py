@@ -112,6 +112,8 @@ def test_a_run_that_left_brands_out_is_partial_and_names_them(engine, db_url, tm
     with mh.marba_instance(tmp_path / "home", db_url) as instance:
         result = dg.materialize([asset], instance=instance)
         assert result.success  # the run kept the other brands' results
+        # Green in Dagster, but the Runs page says at a glance that it left something out.
+        assert instance.get_run_by_id(result.run_id).tags["marba/outcome"] == "partial: 1 brand failed"
     (row,) = _executions(engine, "learning_engine")
     assert row["status"] == "partial" and row["brands_failed"] == 1
     assert "b-2 (facebook: HTTP 500)" in row["error"]
@@ -282,3 +284,55 @@ def test_sigkill_leaves_no_run_holding_its_slot(publishing_world, db_url):
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
     (row,) = _executions(w["engine"], "auto_publisher")
     assert row["status"] == "failure" and "is gone" in row["error"]
+
+
+@pytest.mark.slow
+def test_the_daemon_fails_a_killed_run_and_the_queue_moves_on(publishing_world, tmp_path):
+    """With `dagster dev` up, a `marba run` killed with SIGKILL is failed by Dagster's run
+    monitoring (through MarbaRunLauncher) and recorded by the daemon; a run of the same job
+    queued afterwards is not held back by it."""
+    from marba_dagster.instance import EMBEDDED_YAML
+
+    w = publishing_world
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(EMBEDDED_YAML.replace("poll_interval_seconds: 30", "poll_interval_seconds: 5"))
+    proc = _marba(["run", "auto_publisher"], w["env"])
+    _wait_published(w["log"], 2, proc)
+    proc.kill()
+    proc.wait()
+    with mh.dagster_dev(mh.REPO / "workspace.yaml", w["env"], tmp_path / "dagster_dev.log"):
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            (killed,) = instance.get_runs()
+
+            def failed():
+                return instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
+
+            mh.wait_for(failed, 120, "run monitoring to fail the killed run")
+
+            def recorded():  # by the daemon, just after it stored the failure
+                rows = {r["run_id"]: r for r in _executions(w["engine"], "auto_publisher")}
+                return rows[killed.run_id] if rows[killed.run_id]["status"] != "running" else None
+
+            row = mh.wait_for(recorded, 30, "the daemon to record the failure")
+            assert row["status"] == "failure" and "is gone" in row["error"]
+
+            trigger = subprocess.run([os.path.join(os.path.dirname(sys.executable), "marba"), "jobs", "trigger",
+                                      "auto_publisher"], env=w["env"], capture_output=True, text=True, timeout=120)
+            assert trigger.returncode == 0, trigger.stderr
+            queued = trigger.stdout.split()[-1]
+
+            def done():
+                run = instance.get_run_by_id(queued)
+                return run if run.is_finished else None
+
+            assert mh.wait_for(done, 180, "the queued run").status == dg.DagsterRunStatus.SUCCESS
+    # Everything went out but what the killed run held when it died (those wait for their
+    # lease, as a crash mid-send must).
+    sc, pe = s.scheduled_content, s.publish_events
+    with w["engine"].connect() as conn:
+        held = set(conn.execute(sa.select(sc.c.id).where(sc.c.status == "publishing")).scalars())
+        claimed_by_killed = set(conn.execute(sa.select(pe.c.scheduled_content_id).where(
+            pe.c.run_id == killed.run_id, pe.c.status == "claimed")).scalars())
+    assert held <= claimed_by_killed
+    assert _statuses(w["engine"]).get("scheduled", 0) == 0

@@ -73,7 +73,23 @@ def get_instance():
     from dagster import DagsterInstance
 
     ensure_dagster_home()
-    return DagsterInstance.get()
+    instance = DagsterInstance.get()
+    show_automation_on(instance)
+    return instance
+
+
+def show_automation_on(instance: Any) -> None:
+    """Record that automation is on, unless someone paused it from the UI.
+
+    MARBA's automation runs through automation condition sensors, which Dagster's global
+    "auto-materialize" pause does not affect; but a new instance has no value for that
+    switch, and the UI then labels every job with automated assets "Auto-materialize off".
+    """
+    from dagster._daemon.asset_daemon import _PRE_SENSOR_ASSET_DAEMON_PAUSED_KEY, set_auto_materialize_paused
+
+    stored = instance.daemon_cursor_storage.get_cursor_values({_PRE_SENSOR_ASSET_DAEMON_PAUSED_KEY})
+    if _PRE_SENSOR_ASSET_DAEMON_PAUSED_KEY not in stored:
+        set_auto_materialize_paused(instance, False)
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from marba_dagster.defs.monitoring.control import JobControl
 from marba_dagster.defs.monitoring.settings import CircuitBreakerSettings
 from marba_dagster.defs.monitoring.supervisor import supervise
 from marba_dagster.defs.resources import MarbaDatabase, Notifier
+from marba_dagster.instance import show_automation_on
 
 TRACK_INTERVAL_SECONDS = 15
 SUPERVISE_INTERVAL_SECONDS = 30
@@ -50,6 +51,8 @@ def spec_for_run(repository_def, run: dg.DagsterRun) -> JobSpec | None:
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def marba_run_tracker(context: dg.SensorEvaluationContext, marba_db: MarbaDatabase):
+    if not context.cursor:  # the first tick on this instance
+        show_automation_on(context.instance)
     since = datetime.fromisoformat(context.cursor) if context.cursor else None
     recorded, newest = t.sync_runs(
         context.instance, marba_db.engine, updated_after=since,

@@ -30,6 +30,7 @@ JOB_TAG = "marba/job"
 RUN_LOSS_CHECKS = frozenset({BRANDS_CHECK, SOURCES_CHECK})
 PROBE_TAG = "marba/probe"
 TRIGGER_TAG = "marba/trigger"
+OUTCOME_TAG = "marba/outcome"
 MAX_ERROR_CHARS = 2000
 
 _RUN_STATUS = {
@@ -327,7 +328,21 @@ def sync_run(
         if facts.status in ("failure", "canceled", "partial"):
             log_run_failure(conn, facts)
     # ``background_jobs.health`` is left to the supervisor: it alerts when it changes.
+    if facts.status == "partial" and OUTCOME_TAG not in run.tags:
+        # Dagster shows the run as a success; the tag says on the Runs page and the job's
+        # page, at a glance, that it left something out (the run's checks say what).
+        instance.add_run_tags(run.run_id, {OUTCOME_TAG: partial_outcome(facts)})
     return facts
+
+
+def partial_outcome(facts: RunFacts) -> str:
+    """``partial: 2 brands failed, source lost`` (a run tag's short value)."""
+    parts = []
+    if facts.brands_failed:
+        parts.append(f"{facts.brands_failed} brand{'s' if facts.brands_failed != 1 else ''} failed")
+    if facts.error and SOURCES_CHECK in facts.error:
+        parts.append("source lost")
+    return "partial: " + (", ".join(parts) or "see the run's checks")
 
 
 # How far back the tracker looks on its first tick (runs made before the daemon came up).
