@@ -39,8 +39,13 @@ BASELINE = "import dagster as dg\ndg.Definitions()"
 
 
 def _time(body: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", _PROBE.format(body=body)], cwd=REPO, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(body=body)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -60,10 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     sc.figure("load_definitions_peak_rss_mb", max(r["rss_mb"] for r in marba))
     # Ours on top of Dagster's own import: the seven jobs' modules, pandas, SQLAlchemy, httpx.
     sc.ratio("load_vs_import_dagster", m, b, limit=3.75)
-    sc.limit("heavy_modules_deferred", float(not any(r["scipy_stats_loaded"] for r in marba)), limit=1.0,
-             higher_is_better=True)
-    sc.note("scipy.stats (about 0.5 s to import) is imported by the learning engine when it first "
-            "tests a pattern, not when the definitions load.")
+    sc.limit(
+        "heavy_modules_deferred",
+        float(not any(r["scipy_stats_loaded"] for r in marba)),
+        limit=1.0,
+        higher_is_better=True,
+    )
+    sc.note(
+        "scipy.stats (about 0.5 s to import) is imported by the learning engine when it first "
+        "tests a pattern, not when the definitions load."
+    )
     sc.save()
     return 0 if sc.passed else 1
 

@@ -52,7 +52,10 @@ def _wait(port: int, timeout: float = 20.0) -> None:
 
 
 def plain(urls: list[str], workers: int) -> int:
-    with httpx.Client(timeout=20, limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers)) as c:
+    with httpx.Client(
+        timeout=20, limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    ) as c:
+
         def one(u: str) -> int:
             r = c.get(u)
             r.raise_for_status()
@@ -64,9 +67,14 @@ def plain(urls: list[str], workers: int) -> int:
 
 
 def safe(urls: list[str], workers: int, allowed: str, extract: bool = False) -> int:
-    policy = FetchPolicy(allowed_hosts=parse_allowed_hosts(allowed), max_concurrency=workers,
-                         per_host_concurrency=workers, per_host_interval=0)
+    policy = FetchPolicy(
+        allowed_hosts=parse_allowed_hosts(allowed),
+        max_concurrency=workers,
+        per_host_concurrency=workers,
+        per_host_interval=0,
+    )
     with SafeFetcher(policy) as f:
+
         def one(u: str) -> int:
             r = f.fetch(u)
             if extract:
@@ -95,7 +103,15 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}/sites"
         allowed = f"127.0.0.1:{port}"
         n_comp = max(1, args.pages // 3)
-        urls = [u for i in range(n_comp) for u in (f"{base}/bench-{i}/", f"{base}/bench-{i}/pricing", f"{base}/bench-{i}/feed.xml")][: args.pages]
+        urls = [
+            u
+            for i in range(n_comp)
+            for u in (
+                f"{base}/bench-{i}/",
+                f"{base}/bench-{i}/pricing",
+                f"{base}/bench-{i}/feed.xml",
+            )
+        ][: args.pages]
         plain(urls[:50], args.workers)  # warm up both sides
         safe(urls[:50], args.workers, allowed)
         plain_rates, safe_rates, peaks = [], [], []
@@ -113,7 +129,10 @@ def main() -> None:
         proc.terminate()
         proc.join(5)
 
-    sc = Scenario("competitive_fetch", size={"pages": len(urls), "workers": args.workers, "rounds": args.rounds})
+    sc = Scenario(
+        "competitive_fetch",
+        size={"pages": len(urls), "workers": args.workers, "rounds": args.rounds},
+    )
     p, s_ = statistics.median(plain_rates), statistics.median(safe_rates)
     sc.figure("plain_httpx_pages_per_s", p)
     sc.figure("safe_fetch_pages_per_s", s_)
@@ -123,7 +142,9 @@ def main() -> None:
     sc.figure("peak_rss_mb_with_extract", full.peak_rss_mb)
     sc.ratio("safe_vs_plain_throughput", s_, p, limit=0.7, higher_is_better=True)
     sc.limit("peak_rss_mb", max(peaks), limit=1024)
-    sc.note("same pages, same worker count, alternating rounds, medians; sandbox in its own process")
+    sc.note(
+        "same pages, same worker count, alternating rounds, medians; sandbox in its own process"
+    )
     sc.note("per-host limit = workers and per-host interval = 0 for this single-host run")
     sc.save()
 

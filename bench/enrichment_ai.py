@@ -37,8 +37,16 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     args = ap.parse_args()
     rate = args.rpm / args.window
-    sc = Scenario("enrichment_ai", size={"brands": args.brands, "sections": 6, "rpm": args.rpm,
-                                         "window_s": args.window, "latency_ms": args.latency_ms})
+    sc = Scenario(
+        "enrichment_ai",
+        size={
+            "brands": args.brands,
+            "sections": 6,
+            "rpm": args.rpm,
+            "window_s": args.window,
+            "latency_ms": args.latency_ms,
+        },
+    )
     now = utcnow()
     with tempfile.TemporaryDirectory() as tmp, SandboxServer() as sandbox:
         ids = [f"brand{i:05d}" for i in range(args.brands)]
@@ -50,10 +58,16 @@ def main() -> None:
             engines[name] = engine
         sandbox.state.llm.configure(rpm_limit=args.rpm, window_seconds=args.window)
         sandbox.faults.add("llm.chat_completions", "latency", ms=args.latency_ms)
-        ai = AiConfig(base_url=sandbox.url("/llm/v1"), api_key="sandbox-key", model="sandbox-model",
-                      prices=PriceTable.parse('{"sandbox-model": [0.15, 0.6]}'),
-                      limits=LlmLimits(rpm=args.rpm, window_seconds=args.window),
-                      concurrency=args.concurrency, request_timeout=30.0, deadline=600.0)
+        ai = AiConfig(
+            base_url=sandbox.url("/llm/v1"),
+            api_key="sandbox-key",
+            model="sandbox-model",
+            prices=PriceTable.parse('{"sandbox-model": [0.15, 0.6]}'),
+            limits=LlmLimits(rpm=args.rpm, window_seconds=args.window),
+            concurrency=args.concurrency,
+            request_timeout=30.0,
+            deadline=600.0,
+        )
         config = EngineConfig(ai=ai)
         with measure() as first:
             report = EnrichmentPass(engines["ai"], config, now=now).run(ids)
@@ -64,8 +78,11 @@ def main() -> None:
         with measure() as analyzer:
             EnrichmentPass(engines["analyzer"], EngineConfig(), now=now).run(ids)
         with engines["ai"].connect() as conn:
-            fallbacks = conn.execute(sa.select(sa.func.count()).select_from(s.enrichment_logs)
-                                     .where(s.enrichment_logs.c.error.is_not(None))).scalar()
+            fallbacks = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(s.enrichment_logs)
+                .where(s.enrichment_logs.c.error.is_not(None))
+            ).scalar()
         for e in engines.values():
             e.dispose()
     achieved = calls / report.ai_seconds
@@ -84,8 +101,10 @@ def main() -> None:
     sc.ratio("achieved_vs_R", achieved, rate, limit=0.9, higher_is_better=True)
     sc.limit("server_429s", limited, limit=max(1, calls // 100))
     sc.limit("second_run_ai_calls", again.ai_calls, limit=0)
-    sc.note(f"R = {args.rpm} requests per {args.window:g}s window = {rate:g} calls/s; L = {args.latency_ms} ms; "
-            f"concurrency {args.concurrency}; ideal time {calls / rate:.1f}s for {calls} calls")
+    sc.note(
+        f"R = {args.rpm} requests per {args.window:g}s window = {rate:g} calls/s; L = {args.latency_ms} ms; "
+        f"concurrency {args.concurrency}; ideal time {calls / rate:.1f}s for {calls} calls"
+    )
     sc.save()
 
 

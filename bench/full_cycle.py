@@ -48,7 +48,9 @@ from bench.harness import RESULTS_DIR, Scenario, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-PG_ADMIN_URL = os.environ.get("MARBA_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "MARBA_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 NAME = "full_cycle"
 
 
@@ -102,9 +104,15 @@ def tuples_written(engine) -> int:
     names = [t.name for t in metadata.sorted_tables]
     with engine.connect() as conn:
         conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
-        return int(conn.execute(sa.text(
-            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables "
-            "WHERE relname = ANY(:names)"), {"names": names}).scalar())
+        return int(
+            conn.execute(
+                sa.text(
+                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables "
+                    "WHERE relname = ANY(:names)"
+                ),
+                {"names": names},
+            ).scalar()
+        )
 
 
 def settle_stats() -> None:
@@ -124,7 +132,10 @@ class Sandbox:
         self._log = open(log, "w")
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "marba"), "sandbox", "--port", str(port)],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -141,8 +152,12 @@ class Sandbox:
     def add_latency(self, ms: float) -> None:
         """Every outside API answers ``ms`` later (a real API's round trip, not loopback's)."""
         body = json.dumps({"route": "*", "kind": "latency", "ms": ms}).encode()
-        req = urllib.request.Request(f"{self.base_url}/_sandbox/faults", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.base_url}/_sandbox/faults",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as r:
             r.read()
 
@@ -155,7 +170,9 @@ class Sandbox:
             return 0.0
 
     def request_count(self) -> int:
-        with urllib.request.urlopen(f"{self.base_url}/_sandbox/requests?route=__count_only__", timeout=30) as r:
+        with urllib.request.urlopen(
+            f"{self.base_url}/_sandbox/requests?route=__count_only__", timeout=30
+        ) as r:
             data = json.loads(r.read())
         counts = data.get("counts") if isinstance(data, dict) else None
         return int(sum(counts.values())) if isinstance(counts, dict) else 0
@@ -173,9 +190,11 @@ class Sandbox:
 
 STOCK_STORAGE = "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n"
 # As in the repository's dagster.yaml: dagster-postgres with held connections.
-POOLED_STORAGE = ("storage:\n  custom:\n    module: marba_dagster.instance.storage\n"
-                  "    class: PooledPostgresStorage\n    config:\n      postgres_url:\n"
-                  "        env: DAGSTER_PG_URL\n")
+POOLED_STORAGE = (
+    "storage:\n  custom:\n    module: marba_dagster.instance.storage\n"
+    "    class: PooledPostgresStorage\n    config:\n      postgres_url:\n"
+    "        env: DAGSTER_PG_URL\n"
+)
 
 
 def dagster_home(pg_url: str, path: Path, *, stock_storage: bool = False) -> Path:
@@ -183,8 +202,8 @@ def dagster_home(pg_url: str, path: Path, *, stock_storage: bool = False) -> Pat
     stock dagster-postgres) and the queued run coordinator."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "dagster.yaml").write_text(
-        (STOCK_STORAGE if stock_storage else POOLED_STORAGE) +
-        "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
+        (STOCK_STORAGE if stock_storage else POOLED_STORAGE)
+        + "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
         "  config:\n    max_concurrent_runs: 4\n    dequeue_interval_seconds: 1\n"
         "run_launcher:\n  module: dagster.core.launcher\n  class: DefaultRunLauncher\n"
         "telemetry:\n  enabled: false\n"
@@ -195,8 +214,16 @@ def dagster_home(pg_url: str, path: Path, *, stock_storage: bool = False) -> Pat
 # ------------------------------------------------------------------------ one cycle
 
 
-def run_cycle(jobs: list[str], engine, n_brands: int, *, instance, definitions, direct: bool,
-              profile_dir: Path | None = None) -> dict[str, Any]:
+def run_cycle(
+    jobs: list[str],
+    engine,
+    n_brands: int,
+    *,
+    instance,
+    definitions,
+    direct: bool,
+    profile_dir: Path | None = None,
+) -> dict[str, Any]:
     """Every job once, in order; per-job figures. ``direct``: ephemeral instance.
     ``profile_dir``: each runner job under cProfile, stats in ``<dir>/<N>_<job>.prof``."""
     from marba_dagster.defs.brands import sync_brand_partitions
@@ -224,10 +251,18 @@ def run_cycle(jobs: list[str], engine, n_brands: int, *, instance, definitions, 
                 ok, errors = True, []
                 if tags is not None:
                     res = definitions.resolve_job_def(spec.name).execute_in_process(
-                        instance=eph, partition_key=key, tags=tags, raise_on_error=False,
-                        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+                        instance=eph,
+                        partition_key=key,
+                        tags=tags,
+                        raise_on_error=False,
+                        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+                    )
                     ok = res.success
-                    errors = [e.step_key for e in res.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+                    errors = [
+                        e.step_key
+                        for e in res.all_events
+                        if e.event_type == dg.DagsterEventType.STEP_FAILURE
+                    ]
                     del res
                 eph.dispose()
                 del eph
@@ -248,8 +283,11 @@ def run_cycle(jobs: list[str], engine, n_brands: int, *, instance, definitions, 
         settle_stats()
         counts_after = table_counts(engine)
         written = tuples_written(engine) - written_before
-        added = {t: counts_after[t] - counts_before.get(t, 0) for t in counts_after
-                 if counts_after[t] != counts_before.get(t, 0)}
+        added = {
+            t: counts_after[t] - counts_before.get(t, 0)
+            for t in counts_after
+            if counts_after[t] != counts_before.get(t, 0)
+        }
         per_job[name] = {
             "seconds": round(m.seconds, 3),
             "cpu_seconds": round(m.cpu_seconds, 3),
@@ -262,9 +300,12 @@ def run_cycle(jobs: list[str], engine, n_brands: int, *, instance, definitions, 
             "success": bool(ok),
             "errors": errors[:5],
         }
-        print(f"    {'direct' if direct else 'runner'} {name:<24} {m.seconds:8.1f}s "
-              f"cpu {m.cpu_seconds:7.1f}s rss {m.peak_rss_mb:7.0f}MB rows+{sum(added.values()):>8} "
-              f"written {written:>8} {'ok' if ok else 'FAILED ' + str(errors[:2])}", flush=True)
+        print(
+            f"    {'direct' if direct else 'runner'} {name:<24} {m.seconds:8.1f}s "
+            f"cpu {m.cpu_seconds:7.1f}s rss {m.peak_rss_mb:7.0f}MB rows+{sum(added.values()):>8} "
+            f"written {written:>8} {'ok' if ok else 'FAILED ' + str(errors[:2])}",
+            flush=True,
+        )
     return per_job
 
 
@@ -273,16 +314,35 @@ def daemon_run(job: str, home: Path, env: dict[str, str], timeout: float = 1800)
     import dagster as dg
 
     log = open(home / "daemon.log", "w")
-    daemon = subprocess.Popen([str(VENV_BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-                              cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    daemon = subprocess.Popen(
+        [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        cwd=str(ROOT),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         time.sleep(5)  # the daemon loads the code location before its first dequeue
         started = time.monotonic()
         out = subprocess.run(
-            [str(VENV_BIN / "dagster"), "job", "launch", "-w", str(ROOT / "workspace.yaml"),
-             "-j", job, "--tags", json.dumps({"marba/job": job})],
-            cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300)
+            [
+                str(VENV_BIN / "dagster"),
+                "job",
+                "launch",
+                "-w",
+                str(ROOT / "workspace.yaml"),
+                "-j",
+                job,
+                "--tags",
+                json.dumps({"marba/job": job}),
+            ],
+            cwd=str(ROOT),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         submitted = time.monotonic() - started
         if out.returncode != 0:
             return {"error": (out.stderr or out.stdout).strip().splitlines()[-1:]}
@@ -300,7 +360,9 @@ def daemon_run(job: str, home: Path, env: dict[str, str], timeout: float = 1800)
             "status": run.status.value if run else "missing",
             "seconds_submit_to_finish": round(seconds, 3),
             "seconds_to_submit": round(submitted, 3),
-            "run_seconds": round((stats.end_time or 0) - (stats.start_time or 0), 3) if stats and stats.start_time else None,
+            "run_seconds": round((stats.end_time or 0) - (stats.start_time or 0), 3)
+            if stats and stats.start_time
+            else None,
         }
     finally:
         daemon.send_signal(signal.SIGTERM)
@@ -341,7 +403,9 @@ def run_size(n: int, args) -> dict[str, Any]:
             sync_background_jobs(conn, {j.name: effective_cron(j) for j in JOBS})
         port = _free_port()
         with measure() as seed_m:
-            report = seed_demo(engine, n, seed=args.seed, sites_base_url=f"http://127.0.0.1:{port}/sites")
+            report = seed_demo(
+                engine, n, seed=args.seed, sites_base_url=f"http://127.0.0.1:{port}/sites"
+            )
         record["seed_seconds"] = round(seed_m.seconds, 2)
         record["seeded"] = {k: v for k, v in vars(report).items() if isinstance(v, int)}
         # The seeder ANALYZEs what it loaded (planner statistics). --vacuum-after-seed also
@@ -351,9 +415,14 @@ def run_size(n: int, args) -> dict[str, Any]:
             if args.vacuum_after_seed:
                 with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(sa.text("VACUUM ANALYZE"))
-        record["vacuum_analyze_seconds"] = round(vac_m.seconds, 2) if args.vacuum_after_seed else None
-        print(f"  seeded {n} brands in {seed_m.seconds:.1f}s"
-              + (f" (VACUUM ANALYZE {vac_m.seconds:.1f}s)" if args.vacuum_after_seed else ""), flush=True)
+        record["vacuum_analyze_seconds"] = (
+            round(vac_m.seconds, 2) if args.vacuum_after_seed else None
+        )
+        print(
+            f"  seeded {n} brands in {seed_m.seconds:.1f}s"
+            + (f" (VACUUM ANALYZE {vac_m.seconds:.1f}s)" if args.vacuum_after_seed else ""),
+            flush=True,
+        )
         with measure() as sb_m:
             sandbox = Sandbox(db_url, port, work / "sandbox.log")
         record["sandbox_start_seconds"] = round(sb_m.seconds, 2)
@@ -368,12 +437,22 @@ def run_size(n: int, args) -> dict[str, Any]:
 
         home = dagster_home(dg_url, work / "dagster_home", stock_storage=args.stock_storage)
         os.environ.update(sandbox_env(sandbox.base_url, llm=False))
-        os.environ.update({
-            "MARBA_DATABASE_URL": db_url, "DAGSTER_HOME": str(home), "DAGSTER_PG_URL": dg_url,
-            # Every demo competitor site is on the sandbox's one host (as in `marba demo`).
-            "MARBA_FETCH_PER_HOST_CONCURRENCY": "8", "MARBA_FETCH_PER_HOST_INTERVAL": "0",
-        })
-        for k in ("MARBA_LLM_BASE_URL", "MARBA_LLM_API_KEY", "MARBA_LLM_MODEL", "MARBA_NOTIFY_WEBHOOK_URL"):
+        os.environ.update(
+            {
+                "MARBA_DATABASE_URL": db_url,
+                "DAGSTER_HOME": str(home),
+                "DAGSTER_PG_URL": dg_url,
+                # Every demo competitor site is on the sandbox's one host (as in `marba demo`).
+                "MARBA_FETCH_PER_HOST_CONCURRENCY": "8",
+                "MARBA_FETCH_PER_HOST_INTERVAL": "0",
+            }
+        )
+        for k in (
+            "MARBA_LLM_BASE_URL",
+            "MARBA_LLM_API_KEY",
+            "MARBA_LLM_MODEL",
+            "MARBA_NOTIFY_WEBHOOK_URL",
+        ):
             os.environ.pop(k, None)  # the analyzer, no AI latency; no webhook
         definitions = load_definitions()
         instance = dg.DagsterInstance.get()
@@ -381,8 +460,15 @@ def run_size(n: int, args) -> dict[str, Any]:
         req0, cpu0 = sandbox.request_count(), sandbox.cpu_seconds()
         print(f"  cycle through the instance (runner), {len(jobs)} jobs", flush=True)
         with measure() as total:
-            per_job = run_cycle(jobs, engine, n, instance=instance, definitions=definitions, direct=False,
-                                profile_dir=args.profile)
+            per_job = run_cycle(
+                jobs,
+                engine,
+                n,
+                instance=instance,
+                definitions=definitions,
+                direct=False,
+                profile_dir=args.profile,
+            )
         record["runner"] = {
             "jobs": per_job,
             "total_seconds": round(total.seconds, 3),
@@ -397,17 +483,25 @@ def run_size(n: int, args) -> dict[str, Any]:
         }
         r = record["runner"]
         r["rows_written_per_s"] = round(r["rows_written"] / r["total_seconds"], 1)
-        print(f"  runner total {total.seconds:.1f}s ({r['seconds_per_brand_ms']:.0f} ms/brand), "
-              f"sandbox {r['sandbox_requests']} requests, {r['sandbox_cpu_seconds']}s CPU", flush=True)
+        print(
+            f"  runner total {total.seconds:.1f}s ({r['seconds_per_brand_ms']:.0f} ms/brand), "
+            f"sandbox {r['sandbox_requests']} requests, {r['sandbox_cpu_seconds']}s CPU",
+            flush=True,
+        )
 
         if clone:
             dispose_engines()
             engine.dispose()
             engine = make_engine(clone_url)
             os.environ["MARBA_DATABASE_URL"] = clone_url
-            print("  the same cycle in-process on an ephemeral instance (clone of the seeded DB)", flush=True)
+            print(
+                "  the same cycle in-process on an ephemeral instance (clone of the seeded DB)",
+                flush=True,
+            )
             with measure() as dtotal:
-                dper = run_cycle(jobs, engine, n, instance=None, definitions=definitions, direct=True)
+                dper = run_cycle(
+                    jobs, engine, n, instance=None, definitions=definitions, direct=True
+                )
             record["direct"] = {
                 "jobs": dper,
                 "total_seconds": round(dtotal.seconds, 3),
@@ -419,7 +513,10 @@ def run_size(n: int, args) -> dict[str, Any]:
 
         if n in args.daemon_sizes and "learning_engine" in jobs:
             dispose_engines()
-            print("  learning_engine again: runner, then through dagster-daemon (queued run)", flush=True)
+            print(
+                "  learning_engine again: runner, then through dagster-daemon (queued run)",
+                flush=True,
+            )
             with measure() as again:
                 rerun = run_job_quiet("learning_engine", instance, definitions)
             d = daemon_run("learning_engine", home, dict(os.environ))
@@ -462,11 +559,16 @@ def event_store_probe(events: int = 300) -> dict[str, Any]:
             dagster_home(url, home / label, stock_storage=stock)
             instance = dg.DagsterInstance.from_config(str(home / label))
             key = dg.AssetKey(["bench_probe", label])
-            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition="warm-up"))
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(asset_key=key, partition="warm-up")
+            )
             t0 = time.perf_counter()
             for i in range(events):
-                instance.report_runless_asset_event(dg.AssetMaterialization(
-                    asset_key=key, partition=f"brand-{i}", metadata={"rows": i}))
+                instance.report_runless_asset_event(
+                    dg.AssetMaterialization(
+                        asset_key=key, partition=f"brand-{i}", metadata={"rows": i}
+                    )
+                )
             out[f"{label}_ms"] = round(1000 * (time.perf_counter() - t0) / events, 3)
             instance.dispose()
         print(f"  event store probe: {out}", flush=True)
@@ -488,80 +590,127 @@ def run_job_quiet(name: str, instance, definitions) -> bool:
 
 
 def render(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    lines = ["# Benchmark: full daily cycle", "",
-             f"{meta['at']} · commit {meta.get('commit') or '?'} · {meta['cpus']} CPUs · "
-             "PostgreSQL for the MARBA tables and the Dagster instance · sandbox in its own process · "
-             "built-in analyzer (no AI endpoint)", "",
-             "Command: `" + meta["command"] + "`", ""]
-    lines += ["## Time per brand against N (through the instance)", "",
-              "| brands | total s | ms per brand | without auto_publisher: s | ms per brand | peak RSS MB | rows written | rows written/s | sandbox requests | all ok |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "# Benchmark: full daily cycle",
+        "",
+        f"{meta['at']} · commit {meta.get('commit') or '?'} · {meta['cpus']} CPUs · "
+        "PostgreSQL for the MARBA tables and the Dagster instance · sandbox in its own process · "
+        "built-in analyzer (no AI endpoint)",
+        "",
+        "Command: `" + meta["command"] + "`",
+        "",
+    ]
+    lines += [
+        "## Time per brand against N (through the instance)",
+        "",
+        "| brands | total s | ms per brand | without auto_publisher: s | ms per brand | peak RSS MB | rows written | rows written/s | sandbox requests | all ok |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for rec in records:
         r = rec["runner"]
         pub = r["jobs"].get("auto_publisher", {}).get("seconds", 0.0)
         rest = r["total_seconds"] - pub
-        lines.append(f"| {rec['brands']:,} | {r['total_seconds']:.1f} | {r['seconds_per_brand_ms']:.1f} | "
-                     f"{rest:.1f} | {1000 * rest / rec['brands']:.1f} | "
-                     f"{r['peak_rss_mb']:.0f} | {r['rows_written']:,} | {r['rows_written_per_s']:,.0f} | "
-                     f"{r['sandbox_requests']:,} | {'yes' if r['all_succeeded'] else 'NO'} |")
+        lines.append(
+            f"| {rec['brands']:,} | {r['total_seconds']:.1f} | {r['seconds_per_brand_ms']:.1f} | "
+            f"{rest:.1f} | {1000 * rest / rec['brands']:.1f} | "
+            f"{r['peak_rss_mb']:.0f} | {r['rows_written']:,} | {r['rows_written_per_s']:,.0f} | "
+            f"{r['sandbox_requests']:,} | {'yes' if r['all_succeeded'] else 'NO'} |"
+        )
     jobs = list(records[0]["runner"]["jobs"]) if records else []
-    lines += ["", "ms per brand, per job:", "", "| job | " + " | ".join(f"N={r['brands']:,}" for r in records) + " |",
-              "|---|" + "---:|" * len(records)]
+    lines += [
+        "",
+        "ms per brand, per job:",
+        "",
+        "| job | " + " | ".join(f"N={r['brands']:,}" for r in records) + " |",
+        "|---|" + "---:|" * len(records),
+    ]
     for j in jobs:
-        lines.append(f"| {j} | " + " | ".join(
-            f"{r['runner']['jobs'][j]['seconds_per_brand_ms']:.1f}" if j in r["runner"]["jobs"] else "–"
-            for r in records) + " |")
+        lines.append(
+            f"| {j} | "
+            + " | ".join(
+                f"{r['runner']['jobs'][j]['seconds_per_brand_ms']:.1f}"
+                if j in r["runner"]["jobs"]
+                else "–"
+                for r in records
+            )
+            + " |"
+        )
     for c in meta.get("checks", []):
         lines.append("")
-        lines.append(f"- check `{c['check']}`: {c['value']:g} {c['direction']} {c['limit']:g}: "
-                     f"{'pass' if c['pass'] else 'FAIL'}")
+        lines.append(
+            f"- check `{c['check']}`: {c['value']:g} {c['direction']} {c['limit']:g}: "
+            f"{'pass' if c['pass'] else 'FAIL'}"
+        )
     for rec in records:
         r = rec["runner"]
         lines += ["", f"## N = {rec['brands']:,}", ""]
         if rec.get("from_run"):
             lines += [f"(measured by the invocation of {rec['from_run']}, same code)", ""]
         lines += [
-                  f"Seeded in {rec['seed_seconds']} s ({', '.join(f'{k} {v:,}' for k, v in rec['seeded'].items() if v)}); "
-                  f"sandbox up in {rec['sandbox_start_seconds']} s"
-                  + (f"; every API response delayed {rec['api_latency_ms']:g} ms" if rec.get("api_latency_ms") else "")
-                  + ".", "",
-                  "| job | wall s | CPU s | ms/brand | peak RSS MB | rows added | rows written | rows written/s | direct s | overhead | ok |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            f"Seeded in {rec['seed_seconds']} s ({', '.join(f'{k} {v:,}' for k, v in rec['seeded'].items() if v)}); "
+            f"sandbox up in {rec['sandbox_start_seconds']} s"
+            + (
+                f"; every API response delayed {rec['api_latency_ms']:g} ms"
+                if rec.get("api_latency_ms")
+                else ""
+            )
+            + ".",
+            "",
+            "| job | wall s | CPU s | ms/brand | peak RSS MB | rows added | rows written | rows written/s | direct s | overhead | ok |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
         direct = rec.get("direct", {}).get("jobs", {})
         for j, f in r["jobs"].items():
             d = direct.get(j)
             ds = f"{d['seconds']:.2f}" if d else "–"
             ov = f"{f['seconds'] - d['seconds']:+.2f} s" if d else "–"
-            lines.append(f"| {j} | {f['seconds']:.2f} | {f['cpu_seconds']:.2f} | {f['seconds_per_brand_ms']:.1f} | "
-                         f"{f['peak_rss_mb']:.0f} | {f['rows_added']:,} | {f['rows_written']:,} | "
-                         f"{f['rows_written_per_s']:,.0f} | {ds} | {ov} | {'yes' if f['success'] else 'NO ' + ', '.join(f['errors'])} |")
+            lines.append(
+                f"| {j} | {f['seconds']:.2f} | {f['cpu_seconds']:.2f} | {f['seconds_per_brand_ms']:.1f} | "
+                f"{f['peak_rss_mb']:.0f} | {f['rows_added']:,} | {f['rows_written']:,} | "
+                f"{f['rows_written_per_s']:,.0f} | {ds} | {ov} | {'yes' if f['success'] else 'NO ' + ', '.join(f['errors'])} |"
+            )
         dt = rec.get("direct", {}).get("total_seconds")
         ov_total = f"{r['total_seconds'] - dt:+.1f} s" if dt else "–"
-        lines.append(f"| **total** | **{r['total_seconds']:.1f}** | {r['total_cpu_seconds']:.1f} | "
-                     f"{r['seconds_per_brand_ms']:.1f} | {r['peak_rss_mb']:.0f} | {r['rows_added']:,} | "
-                     f"{r['rows_written']:,} | {r['rows_written_per_s']:,.0f} | {dt if dt else '–'} | "
-                     f"{ov_total} | {'yes' if r['all_succeeded'] else 'NO'} |")
+        lines.append(
+            f"| **total** | **{r['total_seconds']:.1f}** | {r['total_cpu_seconds']:.1f} | "
+            f"{r['seconds_per_brand_ms']:.1f} | {r['peak_rss_mb']:.0f} | {r['rows_added']:,} | "
+            f"{r['rows_written']:,} | {r['rows_written_per_s']:,.0f} | {dt if dt else '–'} | "
+            f"{ov_total} | {'yes' if r['all_succeeded'] else 'NO'} |"
+        )
         lines.append("")
-        lines.append(f"Sandbox (own process): {r['sandbox_requests']:,} requests, {r['sandbox_cpu_seconds']} s CPU.")
+        lines.append(
+            f"Sandbox (own process): {r['sandbox_requests']:,} requests, {r['sandbox_cpu_seconds']} s CPU."
+        )
         if "daemon" in rec:
             d = rec["daemon"]
             lines.append("")
-            lines.append(f"Through `dagster-daemon` (queued run, `DefaultRunLauncher` subprocess): learning_engine "
-                         f"{d.get('status')} in {d.get('seconds_submit_to_finish')} s from submit to finish "
-                         f"(run itself {d.get('run_seconds')} s; `dagster job launch` {d.get('seconds_to_submit')} s) "
-                         f"against {d.get('runner_seconds_same_job')} s through the runner.")
+            lines.append(
+                f"Through `dagster-daemon` (queued run, `DefaultRunLauncher` subprocess): learning_engine "
+                f"{d.get('status')} in {d.get('seconds_submit_to_finish')} s from submit to finish "
+                f"(run itself {d.get('run_seconds')} s; `dagster job launch` {d.get('seconds_to_submit')} s) "
+                f"against {d.get('runner_seconds_same_job')} s through the runner."
+            )
     fixes = meta.get("fixes")
     if fixes:
-        lines += ["", "## Fixes the curve exposed (each before / after pair: one machine, one command)", "",
-                  "| fix | measured | before | after |", "|---|---|---:|---:|"]
+        lines += [
+            "",
+            "## Fixes the curve exposed (each before / after pair: one machine, one command)",
+            "",
+            "| fix | measured | before | after |",
+            "|---|---|---:|---:|",
+        ]
         for f in fixes:
             lines.append(f"| {f['fix']} | {f['measure']} | {f['before']} | {f['after']} |")
     p = meta.get("event_store_probe")
     if p:
-        lines += ["", "## Orchestration: storing one materialization event (PostgreSQL instance)", "",
-                  f"{p['events']} runless materializations: {p['new_connection_per_event_ms']} ms each with "
-                  f"stock dagster-postgres (a new connection per operation), "
-                  f"{p['held_connection_ms']} ms each with `PooledPostgresStorage` (held connections, as in `dagster.yaml`)."]
+        lines += [
+            "",
+            "## Orchestration: storing one materialization event (PostgreSQL instance)",
+            "",
+            f"{p['events']} runless materializations: {p['new_connection_per_event_ms']} ms each with "
+            f"stock dagster-postgres (a new connection per operation), "
+            f"{p['held_connection_ms']} ms each with `PooledPostgresStorage` (held connections, as in `dagster.yaml`).",
+        ]
     for n in meta.get("notes", []):
         lines += ["", f"- {n}"]
     return "\n".join(lines) + "\n"
@@ -584,32 +733,75 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--brands", type=int, nargs="+", default=[100, 300])
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--jobs", nargs="*", help="a subset of the jobs (default: all, DEMO_ORDER)")
-    ap.add_argument("--overhead-sizes", type=int, nargs="*", default=[100, 300],
-                    help="sizes at which the cycle is also run in-process on an ephemeral instance")
-    ap.add_argument("--daemon-sizes", type=int, nargs="*", default=[100],
-                    help="sizes at which learning_engine also runs through dagster-daemon")
-    ap.add_argument("--api-latency-ms", type=float, default=0.0,
-                    help="latency added to every sandbox API response (models a real API round trip)")
-    ap.add_argument("--brand-concurrency", type=int, default=None,
-                    help="brands whose API calls overlap in the collectors (default: the code's)")
-    ap.add_argument("--vacuum-after-seed", action="store_true",
-                    help="VACUUM ANALYZE the seeded database before the jobs run")
-    ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                    help="run each job under cProfile (slower; for finding hot spots, not for the report)")
-    ap.add_argument("--stock-storage", action="store_true",
-                    help="the Dagster instance on stock dagster-postgres storage (a connection per "
-                    "operation) instead of production's PooledPostgresStorage")
+    ap.add_argument(
+        "--overhead-sizes",
+        type=int,
+        nargs="*",
+        default=[100, 300],
+        help="sizes at which the cycle is also run in-process on an ephemeral instance",
+    )
+    ap.add_argument(
+        "--daemon-sizes",
+        type=int,
+        nargs="*",
+        default=[100],
+        help="sizes at which learning_engine also runs through dagster-daemon",
+    )
+    ap.add_argument(
+        "--api-latency-ms",
+        type=float,
+        default=0.0,
+        help="latency added to every sandbox API response (models a real API round trip)",
+    )
+    ap.add_argument(
+        "--brand-concurrency",
+        type=int,
+        default=None,
+        help="brands whose API calls overlap in the collectors (default: the code's)",
+    )
+    ap.add_argument(
+        "--vacuum-after-seed",
+        action="store_true",
+        help="VACUUM ANALYZE the seeded database before the jobs run",
+    )
+    ap.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run each job under cProfile (slower; for finding hot spots, not for the report)",
+    )
+    ap.add_argument(
+        "--stock-storage",
+        action="store_true",
+        help="the Dagster instance on stock dagster-postgres storage (a connection per "
+        "operation) instead of production's PooledPostgresStorage",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the databases and work dirs")
     ap.add_argument("--results", type=Path, default=RESULTS_DIR)
-    ap.add_argument("--no-probe-events", dest="probe_events", action="store_false",
-                    help="skip the per-event cost probe of the PostgreSQL instance")
-    ap.add_argument("--merge", action="store_true",
-                    help="report these sizes together with the other sizes of the previous run")
+    ap.add_argument(
+        "--no-probe-events",
+        dest="probe_events",
+        action="store_false",
+        help="skip the per-event cost probe of the PostgreSQL instance",
+    )
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="report these sizes together with the other sizes of the previous run",
+    )
     ap.add_argument("--tag", default="", help="label stored with the run (e.g. 'before fix')")
-    ap.add_argument("--annotations", type=Path, default=ANNOTATIONS,
-                    help="JSON with 'fixes' (before/after rows) and 'notes' for the report")
-    ap.add_argument("--render-only", action="store_true",
-                    help="rewrite the Markdown report from the last recorded run and the annotations")
+    ap.add_argument(
+        "--annotations",
+        type=Path,
+        default=ANNOTATIONS,
+        help="JSON with 'fixes' (before/after rows) and 'notes' for the report",
+    )
+    ap.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the Markdown report from the last recorded run and the annotations",
+    )
     args = ap.parse_args(argv)
     if args.render_only:
         history = json.loads((args.results / f"{NAME}.json").read_text())
@@ -634,8 +826,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge and history:
         # Sizes measured by an earlier invocation (same code, same machine) join the curve.
         mine = {r["brands"] for r in records}
-        earlier = [dict(r, from_run=history[-1].get("at")) for r in history[-1].get("records", [])
-                   if r["brands"] not in mine]
+        earlier = [
+            dict(r, from_run=history[-1].get("at"))
+            for r in history[-1].get("records", [])
+            if r["brands"] not in mine
+        ]
         records = sorted(earlier + records, key=lambda r: r["brands"])
     sc = Scenario(NAME, size={"brands": [r["brands"] for r in records]})
     smallest, largest = records[0], records[-1]
@@ -643,15 +838,31 @@ def main(argv: list[str] | None = None) -> int:
         sc.figure(f"n{rec['brands']}_total_seconds", rec["runner"]["total_seconds"])
         sc.figure(f"n{rec['brands']}_ms_per_brand", rec["runner"]["seconds_per_brand_ms"])
     if len(records) > 1:
-        sc.ratio("ms_per_brand_largest_vs_smallest", largest["runner"]["seconds_per_brand_ms"],
-                 smallest["runner"]["seconds_per_brand_ms"], limit=1.25)
-    sc.limit("all_jobs_succeeded", float(all(r["runner"]["all_succeeded"] for r in records)), limit=1.0,
-             higher_is_better=True)
+        sc.ratio(
+            "ms_per_brand_largest_vs_smallest",
+            largest["runner"]["seconds_per_brand_ms"],
+            smallest["runner"]["seconds_per_brand_ms"],
+            limit=1.25,
+        )
+    sc.limit(
+        "all_jobs_succeeded",
+        float(all(r["runner"]["all_succeeded"] for r in records)),
+        limit=1.0,
+        higher_is_better=True,
+    )
     meta = sc.record()
     meta.update(_annotations(args.annotations))
-    meta.update({"cpus": os.cpu_count(), "command": "python -m bench.full_cycle " + " ".join(argv or sys.argv[1:]),
-                 "tag": args.tag, "records": records, "event_store_probe": probe,
-                 "api_latency_ms": args.api_latency_ms, "brand_concurrency": args.brand_concurrency})
+    meta.update(
+        {
+            "cpus": os.cpu_count(),
+            "command": "python -m bench.full_cycle " + " ".join(argv or sys.argv[1:]),
+            "tag": args.tag,
+            "records": records,
+            "event_store_probe": probe,
+            "api_latency_ms": args.api_latency_ms,
+            "brand_concurrency": args.brand_concurrency,
+        }
+    )
     args.results.mkdir(parents=True, exist_ok=True)
     history.append(meta)
     path.write_text(json.dumps(history, indent=2, default=str) + "\n")

@@ -99,7 +99,10 @@ def children_peak_rss_mb() -> float:
 def _git_rev() -> str | None:
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
             cwd=Path(__file__).resolve().parent,
         ).stdout.strip()
     except Exception:
@@ -118,23 +121,35 @@ class Scenario:
         self.figures[key] = round(float(value), 6)
         return value
 
-    def ratio(self, key: str, value: float, baseline: float, *, limit: float, higher_is_better=False):
+    def ratio(
+        self, key: str, value: float, baseline: float, *, limit: float, higher_is_better=False
+    ):
         """Record value/baseline and whether it is within ``limit`` (both from this run)."""
         ratio = value / baseline if baseline else float("inf")
         ok = ratio >= limit if higher_is_better else ratio <= limit
-        self.checks.append({
-            "check": key, "value": round(ratio, 4), "limit": limit,
-            "direction": ">=" if higher_is_better else "<=", "pass": bool(ok),
-        })
+        self.checks.append(
+            {
+                "check": key,
+                "value": round(ratio, 4),
+                "limit": limit,
+                "direction": ">=" if higher_is_better else "<=",
+                "pass": bool(ok),
+            }
+        )
         self.figures[key] = round(ratio, 4)
         return ratio
 
     def limit(self, key: str, value: float, *, limit: float, higher_is_better=False):
         ok = value >= limit if higher_is_better else value <= limit
-        self.checks.append({
-            "check": key, "value": round(float(value), 4), "limit": limit,
-            "direction": ">=" if higher_is_better else "<=", "pass": bool(ok),
-        })
+        self.checks.append(
+            {
+                "check": key,
+                "value": round(float(value), 4),
+                "limit": limit,
+                "direction": ">=" if higher_is_better else "<=",
+                "pass": bool(ok),
+            }
+        )
         return ok
 
     def note(self, text: str) -> None:
@@ -149,8 +164,11 @@ class Scenario:
             "scenario": self.name,
             "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "commit": _git_rev(),
-            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-                        "platform": platform.platform()},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+            },
             "size": self.size,
             "figures": self.figures,
             "checks": self.checks,
@@ -187,7 +205,9 @@ def render_markdown(name: str, history: list[dict[str, Any]]) -> str:
             lines.append("|---|---|---|---|")
             for c in rec["checks"]:
                 verdict = "pass" if c["pass"] else "FAIL"
-                lines.append(f"| {c['check']} | {c['value']:g} | {c['direction']} {c['limit']:g} | {verdict} |")
+                lines.append(
+                    f"| {c['check']} | {c['value']:g} | {c['direction']} {c['limit']:g} | {verdict} |"
+                )
         for n in rec.get("notes", []):
             lines.append(f"\n- {n}")
         lines.append("")

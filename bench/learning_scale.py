@@ -37,10 +37,37 @@ PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 PLATFORMS = ("facebook", "instagram", "x")
 FORMATS = np.array(["text", "image", "video", "carousel", "link", "reel"])
 TAGS = np.array(["#coffee", "#giveaway", "#shoplocal", "#weekend", "#ad", "#team", "#new"])
-WORDS = np.array(["our", "menu", "this", "week", "visit", "beans", "roast", "morning", "city",
-                  "fresh", "free", "exclusive", "limited", "today", "team", "latte"])
-ZONES = np.array(["Europe/Paris", "America/New_York", "Asia/Tokyo", "Australia/Sydney",
-                  "America/Los_Angeles", "Europe/London", "UTC"])
+WORDS = np.array(
+    [
+        "our",
+        "menu",
+        "this",
+        "week",
+        "visit",
+        "beans",
+        "roast",
+        "morning",
+        "city",
+        "fresh",
+        "free",
+        "exclusive",
+        "limited",
+        "today",
+        "team",
+        "latte",
+    ]
+)
+ZONES = np.array(
+    [
+        "Europe/Paris",
+        "America/New_York",
+        "Asia/Tokyo",
+        "Australia/Sydney",
+        "America/Los_Angeles",
+        "Europe/London",
+        "UTC",
+    ]
+)
 
 
 def _create_db() -> str:
@@ -75,13 +102,19 @@ def build(engine, brands: int, days: int, now: datetime, seed: int = 7, chunk: i
     total = 0
     raw = engine.raw_connection()
     try:
-        b = pd.DataFrame({"id": ids, "name": ids, "industry": "cafe",
-                          "timezone": ZONES[rng.integers(0, len(ZONES), brands)],
-                          "keywords": '["latte", "beans"]'})
+        b = pd.DataFrame(
+            {
+                "id": ids,
+                "name": ids,
+                "industry": "cafe",
+                "timezone": ZONES[rng.integers(0, len(ZONES), brands)],
+                "keywords": '["latte", "beans"]',
+            }
+        )
         _copy(raw, "brands", list(b.columns), b)
         start = now - timedelta(days=days)
         for c0 in range(0, brands, chunk):
-            cids = ids[c0:c0 + chunk]
+            cids = ids[c0 : c0 + chunk]
             per = rng.poisson(0.1, size=(len(cids), len(PLATFORMS), days)) + 1
             n = int(per.sum())
             flat = per.reshape(-1)
@@ -104,19 +137,32 @@ def build(engine, brands: int, days: int, now: datetime, seed: int = 7, chunk: i
             post_ids = np.char.add(f"p{c0:05d}-", np.arange(n).astype(str))
             brand_col = np.array(cids)[bi]
             plat_col = np.array(PLATFORMS)[pi]
-            posts = pd.DataFrame({
-                "id": post_ids, "brand_id": brand_col, "platform": plat_col,
-                "external_post_id": post_ids, "body": body, "format": fmt,
-                "published_at": published.strftime("%Y-%m-%d %H:%M:%S+00"),
-            })
+            posts = pd.DataFrame(
+                {
+                    "id": post_ids,
+                    "brand_id": brand_col,
+                    "platform": plat_col,
+                    "external_post_id": post_ids,
+                    "body": body,
+                    "format": fmt,
+                    "published_at": published.strftime("%Y-%m-%d %H:%M:%S+00"),
+                }
+            )
             _copy(raw, "content_posts", list(posts.columns), posts)
-            metrics = pd.DataFrame({
-                "post_id": post_ids, "metric_date": now.date().isoformat(),
-                "impressions": (reach * 1.3).astype(int), "reach": reach,
-                "likes": (eng * 0.8).astype(int), "comments": (eng * 0.1).astype(int),
-                "shares": (eng * 0.05).astype(int), "saves": (eng * 0.05).astype(int),
-                "clicks": (reach * 0.01).astype(int), "video_views": 0,
-            })
+            metrics = pd.DataFrame(
+                {
+                    "post_id": post_ids,
+                    "metric_date": now.date().isoformat(),
+                    "impressions": (reach * 1.3).astype(int),
+                    "reach": reach,
+                    "likes": (eng * 0.8).astype(int),
+                    "comments": (eng * 0.1).astype(int),
+                    "shares": (eng * 0.05).astype(int),
+                    "saves": (eng * 0.05).astype(int),
+                    "clicks": (reach * 0.01).astype(int),
+                    "video_views": 0,
+                }
+            )
             _copy(raw, "post_metrics", list(metrics.columns), metrics)
             raw.commit()
             total += n
@@ -134,7 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--brands", type=int, default=100)
     ap.add_argument("--days", type=int, default=365)
-    ap.add_argument("--repeat", type=int, default=1, help="alternate read/learn this many times; medians reported")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="alternate read/learn this many times; medians reported",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
     args = ap.parse_args(argv)
 
@@ -165,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             peaks.append(learn_m.peak_rss_mb)
         read_s, learn_s, peak = float(np.median(reads)), float(np.median(learns)), max(peaks)
 
-        sc = Scenario("learning_scale", size={"brands": args.brands, "platforms": 3,
-                                              "days": args.days, "posts": posts})
+        sc = Scenario(
+            "learning_scale",
+            size={"brands": args.brands, "platforms": 3, "days": args.days, "posts": posts},
+        )
         sc.figure("build_seconds", build_m.seconds)
         sc.figure("rows_read", rows_read)
         sc.figure("read_seconds", read_s)
@@ -176,8 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         sc.figure("posts_per_second", posts / learn_s if learn_s else 0.0)
         sc.ratio("learning_vs_read", learn_s, read_s, limit=3.0)
         sc.limit("learning_peak_rss_mb", peak, limit=2048)
-        sc.note("baseline = the engine's own posts query read into pandas (same rows); "
-                "learning = read + learn + replace learning_patterns per brand")
+        sc.note(
+            "baseline = the engine's own posts query read into pandas (same rows); "
+            "learning = read + learn + replace learning_patterns per brand"
+        )
         sc.save()
         return 0 if sc.passed else 1
     finally:

@@ -40,7 +40,11 @@ from marba_dagster.connectors.rss import NewsClient, TrendsClient
 from marba_dagster.core.opportunities.matching import news_query
 from marba_dagster.core.opportunities.weather import rounded_location
 from marba_dagster.defs.opportunities.assets import (
-    competitor_signals, intelligence_opportunities, news_signals, seasonal_signals, trend_signals,
+    competitor_signals,
+    intelligence_opportunities,
+    news_signals,
+    seasonal_signals,
+    trend_signals,
     weather_signals,
 )
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier, dispose_engines
@@ -50,12 +54,33 @@ from marba_dagster.store import schema as s
 from marba_dagster.store.db import make_engine
 
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-COUNTRIES = ("US", "GB", "DE", "FR", "AU", "CA", "IN", "JP", "BR", "NO", "ES", "IT", "NL", "NZ", "IE", "MX")
+COUNTRIES = (
+    "US",
+    "GB",
+    "DE",
+    "FR",
+    "AU",
+    "CA",
+    "IN",
+    "JP",
+    "BR",
+    "NO",
+    "ES",
+    "IT",
+    "NL",
+    "NZ",
+    "IE",
+    "MX",
+)
 INDUSTRIES = {
-    "coffee shop": ["coffee", "espresso", "cold brew"], "bakery": ["sourdough", "croissant"],
-    "ice cream": ["ice cream", "gelato"], "fitness studio": ["pilates", "marathon training"],
-    "florist": ["florist", "flowers"], "outdoor gear": ["hiking boots", "camping"],
-    "bookstore": ["books", "book club"], "craft brewery": ["craft beer", "ipa"],
+    "coffee shop": ["coffee", "espresso", "cold brew"],
+    "bakery": ["sourdough", "croissant"],
+    "ice cream": ["ice cream", "gelato"],
+    "fitness studio": ["pilates", "marathon training"],
+    "florist": ["florist", "flowers"],
+    "outdoor gear": ["hiking boots", "camping"],
+    "bookstore": ["books", "book club"],
+    "craft brewery": ["craft beer", "ipa"],
 }
 
 
@@ -63,16 +88,33 @@ def build_brands(n: int, cities: int, seed: int = 7) -> list[dict]:
     rng = random.Random(seed)
     places = []
     for i in range(cities):
-        places.append((f"City{i:03d}", COUNTRIES[i % len(COUNTRIES)], round(rng.uniform(-45, 65), 4), round(rng.uniform(-170, 170), 4)))
+        places.append(
+            (
+                f"City{i:03d}",
+                COUNTRIES[i % len(COUNTRIES)],
+                round(rng.uniform(-45, 65), 4),
+                round(rng.uniform(-170, 170), 4),
+            )
+        )
     out = []
     for i in range(n):
         city, cc, lat, lon = places[i % cities]
         ind = list(INDUSTRIES)[i % len(INDUSTRIES)]
         no_loc = i % 50 == 7
-        out.append({"id": f"bench-{i:05d}", "name": f"Brand {i}", "industry": ind, "country_code": cc,
-                    "subdivision": None, "city": None if no_loc else city,
-                    "latitude": None if no_loc else lat, "longitude": None if no_loc else lon,
-                    "timezone": "UTC", "keywords": INDUSTRIES[ind]})
+        out.append(
+            {
+                "id": f"bench-{i:05d}",
+                "name": f"Brand {i}",
+                "industry": ind,
+                "country_code": cc,
+                "subdivision": None,
+                "city": None if no_loc else city,
+                "latitude": None if no_loc else lat,
+                "longitude": None if no_loc else lon,
+                "timezone": "UTC",
+                "keywords": INDUSTRIES[ind],
+            }
+        )
     return out
 
 
@@ -92,6 +134,7 @@ def database(kind: str, tmp: Path) -> tuple[str, callable]:
         with adm.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         adm.dispose()
+
     return url, drop
 
 
@@ -101,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cities", type=int, default=300)
     ap.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = ap.parse_args(argv)
-    sc = Scenario("opportunities_scale", size={"brands": args.brands, "cities": args.cities, "database": args.database})
+    sc = Scenario(
+        "opportunities_scale",
+        size={"brands": args.brands, "cities": args.cities, "database": args.database},
+    )
     brands = build_brands(args.brands, args.cities)
     with tempfile.TemporaryDirectory() as tmp, SandboxServer(host="127.0.0.1", port=0) as sandbox:
         url, drop = database(args.database, Path(tmp))
@@ -126,21 +172,38 @@ def main(argv: list[str] | None = None) -> int:
                         TrendsClient(c).trending(cc)
                 with ApiClient(env["MARBA_NEWS_RSS_URL"]) as c:
                     for city, cc in cities:
-                        kws = [k for b in located if (b["city"], b["country_code"]) == (city, cc) for k in b["keywords"]]
+                        kws = [
+                            k
+                            for b in located
+                            if (b["city"], b["country_code"]) == (city, cc)
+                            for k in b["keywords"]
+                        ]
                         NewsClient(c).search(news_query(city, kws), cc)
             sandbox.clear_requests()
 
             resources = {
                 "marba_db": MarbaDatabase(url=url),
-                "open_meteo": ApiEndpoint(base_url=env["MARBA_OPEN_METEO_URL"], deadline=120, read_timeout=60),
+                "open_meteo": ApiEndpoint(
+                    base_url=env["MARBA_OPEN_METEO_URL"], deadline=120, read_timeout=60
+                ),
                 "trends_rss": ApiEndpoint(base_url=env["MARBA_TRENDS_RSS_URL"]),
                 "news_rss": ApiEndpoint(base_url=env["MARBA_NEWS_RSS_URL"]),
                 "notifier": Notifier(webhook_url=None),
             }
             with measure() as work:
                 result = dg.materialize(
-                    [weather_signals, trend_signals, seasonal_signals, news_signals, competitor_signals, intelligence_opportunities],
-                    resources=resources, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+                    [
+                        weather_signals,
+                        trend_signals,
+                        seasonal_signals,
+                        news_signals,
+                        competitor_signals,
+                        intelligence_opportunities,
+                    ],
+                    resources=resources,
+                    instance=dg.DagsterInstance.ephemeral(),
+                    raise_on_error=False,
+                )
             if not result.success:
                 print("detector run failed", file=sys.stderr)
                 return 2
@@ -150,8 +213,12 @@ def main(argv: list[str] | None = None) -> int:
             news_calls = counts.get("news.search_rss", 0)
             engine = make_engine(url)
             with engine.connect() as conn:
-                n_signals = conn.execute(sa.select(sa.func.count()).select_from(s.intelligence_signals)).scalar_one()
-                n_opps = conn.execute(sa.select(sa.func.count()).select_from(s.intelligence_opportunities)).scalar_one()
+                n_signals = conn.execute(
+                    sa.select(sa.func.count()).select_from(s.intelligence_signals)
+                ).scalar_one()
+                n_opps = conn.execute(
+                    sa.select(sa.func.count()).select_from(s.intelligence_opportunities)
+                ).scalar_one()
             engine.dispose()
             dispose_engines()
         finally:
@@ -175,10 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     sc.limit("news_calls", news_calls, limit=len(cities))
     sc.ratio("detector_vs_fetch_floor", work.seconds, floor.seconds, limit=30.0)
     path = sc.save()
-    print(f"{args.brands} brands / {len(locations)} locations / {len(countries)} countries / {len(cities)} cities")
-    print(f"outside calls: weather {weather_calls}, trends {trends_calls}, news {news_calls} "
-          f"(naive per-brand: {3 * len(brands)})")
-    print(f"detector {work.seconds:.1f}s vs fetch floor {floor.seconds:.1f}s; signals {n_signals}, opportunities {n_opps}")
+    print(
+        f"{args.brands} brands / {len(locations)} locations / {len(countries)} countries / {len(cities)} cities"
+    )
+    print(
+        f"outside calls: weather {weather_calls}, trends {trends_calls}, news {news_calls} "
+        f"(naive per-brand: {3 * len(brands)})"
+    )
+    print(
+        f"detector {work.seconds:.1f}s vs fetch floor {floor.seconds:.1f}s; signals {n_signals}, opportunities {n_opps}"
+    )
     print(f"verdict: {'PASS' if sc.passed else 'FAIL'} -> {path}")
     return 0 if sc.passed else 1
 

@@ -61,25 +61,41 @@ def _prepare_db(url: str | None, tmp: Path):
     with engine.begin() as conn:
         for t in (s.publish_events, s.scheduled_content, s.notifications):
             conn.execute(t.delete().where(sa.true()) if t is not s.notifications else t.delete())
-        conn.execute(s.platform_accounts.delete().where(s.platform_accounts.c.brand_id == "bench-brand"))
+        conn.execute(
+            s.platform_accounts.delete().where(s.platform_accounts.c.brand_id == "bench-brand")
+        )
         conn.execute(s.brands.delete().where(s.brands.c.id == "bench-brand"))
         conn.execute(s.brands.insert().values(id="bench-brand", name="Bench", industry="cafe"))
         for p, (ext, tok) in ACCOUNTS.items():
-            conn.execute(s.platform_accounts.insert().values(
-                id=f"bench-{p}", brand_id="bench-brand", platform=p, external_account_id=ext, access_token=tok))
+            conn.execute(
+                s.platform_accounts.insert().values(
+                    id=f"bench-{p}",
+                    brand_id="bench-brand",
+                    platform=p,
+                    external_account_id=ext,
+                    access_token=tok,
+                )
+            )
     return engine
 
 
 def _seed_posts(engine, n: int, due_at) -> None:
     rows = [
-        {"id": f"bench-{i:06d}", "brand_id": "bench-brand", "platform": ("facebook", "x")[i % 2],
-         "body": f"bench post {i} {uuid.uuid4().hex[:6]}", "media_urls": [], "format": "text",
-         "scheduled_at": due_at, "status": "scheduled"}
+        {
+            "id": f"bench-{i:06d}",
+            "brand_id": "bench-brand",
+            "platform": ("facebook", "x")[i % 2],
+            "body": f"bench post {i} {uuid.uuid4().hex[:6]}",
+            "media_urls": [],
+            "format": "text",
+            "scheduled_at": due_at,
+            "status": "scheduled",
+        }
         for i in range(n)
     ]
     with engine.begin() as conn:
         for start in range(0, n, 1000):
-            conn.execute(s.scheduled_content.insert(), rows[start:start + 1000])
+            conn.execute(s.scheduled_content.insert(), rows[start : start + 1000])
 
 
 def baseline(sb: SandboxServer, n: int, concurrency: int) -> float:
@@ -88,14 +104,20 @@ def baseline(sb: SandboxServer, n: int, concurrency: int) -> float:
     import httpx
 
     with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=concurrency * 2)) as client:
+
         def send(i: int) -> None:
             if i % 2 == 0:
                 ext, tok = BASELINE_ACCOUNTS["facebook"]
-                r = client.post(f"{env['MARBA_GRAPH_API_URL']}/{ext}/feed",
-                                data={"message": f"baseline {i}", "access_token": tok})
+                r = client.post(
+                    f"{env['MARBA_GRAPH_API_URL']}/{ext}/feed",
+                    data={"message": f"baseline {i}", "access_token": tok},
+                )
             else:
-                r = client.post(f"{env['MARBA_X_API_URL']}/tweets", json={"text": f"baseline {i}"},
-                                headers={"Authorization": f"Bearer {BASELINE_ACCOUNTS['x'][1]}"})
+                r = client.post(
+                    f"{env['MARBA_X_API_URL']}/tweets",
+                    json={"text": f"baseline {i}"},
+                    headers={"Authorization": f"Bearer {BASELINE_ACCOUNTS['x'][1]}"},
+                )
             r.raise_for_status()
 
         t0 = time.perf_counter()
@@ -110,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-ms", type=float, default=50.0)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: a temporary SQLite file)")
-    ap.add_argument("--limit-ratio", type=float, default=0.5,
-                    help="publisher posts/s must be at least this fraction of the plain POST loop")
+    ap.add_argument(
+        "--limit-ratio",
+        type=float,
+        default=0.5,
+        help="publisher posts/s must be at least this fraction of the plain POST loop",
+    )
     args = ap.parse_args(argv)
     n, conc = args.posts, args.concurrency
 
@@ -131,10 +157,16 @@ def main(argv: list[str] | None = None) -> int:
         _seed_posts(engine, n, due_at)
         env = sb.env()
         policy = HttpPolicy(max_attempts=1, read_timeout=30, deadline=60)
-        with ApiClient(env["MARBA_GRAPH_API_URL"], policy=policy) as g, ApiClient(env["MARBA_X_API_URL"], policy=policy) as x:
+        with (
+            ApiClient(env["MARBA_GRAPH_API_URL"], policy=policy) as g,
+            ApiClient(env["MARBA_X_API_URL"], policy=policy) as x,
+        ):
             gp = GraphPublisher(g)
-            run = PublishRun(engine, {"facebook": gp, "x": XPublisher(x)},
-                             PublisherConfig(concurrency=conc, max_run_seconds=3600))
+            run = PublishRun(
+                engine,
+                {"facebook": gp, "x": XPublisher(x)},
+                PublisherConfig(concurrency=conc, max_run_seconds=3600),
+            )
             while utcnow() < due_at:
                 time.sleep(0.01)
             with measure() as work:
@@ -146,15 +178,25 @@ def main(argv: list[str] | None = None) -> int:
             lateness = [
                 (pub - sched).total_seconds()
                 for pub, sched in conn.execute(
-                    sa.select(s.scheduled_content.c.published_at, s.scheduled_content.c.scheduled_at)
-                    .where(s.scheduled_content.c.status == "published"))
+                    sa.select(
+                        s.scheduled_content.c.published_at, s.scheduled_content.c.scheduled_at
+                    ).where(s.scheduled_content.c.status == "published")
+                )
             ]
-            left = conn.execute(sa.select(sa.func.count()).where(s.scheduled_content.c.status != "published")).scalar_one()
+            left = conn.execute(
+                sa.select(sa.func.count()).where(s.scheduled_content.c.status != "published")
+            ).scalar_one()
         engine.dispose()
 
-    sc = Scenario("publishing_throughput", size={
-        "posts": n, "latency_ms": args.latency_ms, "concurrency": conc,
-        "db": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite"})
+    sc = Scenario(
+        "publishing_throughput",
+        size={
+            "posts": n,
+            "latency_ms": args.latency_ms,
+            "concurrency": conc,
+            "db": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite",
+        },
+    )
     base_rate = n / base_seconds
     pub_rate = summary.published / work.seconds if work.seconds else 0.0
     sc.figure("baseline_posts_per_second", base_rate)
@@ -165,11 +207,23 @@ def main(argv: list[str] | None = None) -> int:
     sc.figure("lateness_p99_seconds", _percentile(lateness, 0.99))
     sc.figure("lateness_max_seconds", max(lateness) if lateness else 0.0)
     sc.figure("peak_rss_mb", work.peak_rss_mb)
-    sc.ratio("publisher_vs_plain_post", pub_rate, base_rate, limit=args.limit_ratio, higher_is_better=True)
-    sc.limit("published_exactly_once", float(published_count == n and doubles == 0 and left == 0), limit=1.0,
-             higher_is_better=True)
-    sc.note(f"sandbox received {published_count} publisher posts for {n} due; {doubles} texts twice; "
-            f"{left} posts not published")
+    sc.ratio(
+        "publisher_vs_plain_post",
+        pub_rate,
+        base_rate,
+        limit=args.limit_ratio,
+        higher_is_better=True,
+    )
+    sc.limit(
+        "published_exactly_once",
+        float(published_count == n and doubles == 0 and left == 0),
+        limit=1.0,
+        higher_is_better=True,
+    )
+    sc.note(
+        f"sandbox received {published_count} publisher posts for {n} due; {doubles} texts twice; "
+        f"{left} posts not published"
+    )
     sc.save()
     return 0 if sc.passed else 1
 

@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             sc.figure("postgres_seed_seconds", m.seconds)
             floor = sc.figure("postgres_floor_seconds", _pg_floor(url))
             sc.ratio("postgres_seed_vs_floor", m.seconds, floor, limit=3.0)
-            sc.limit("postgres_seed_seconds_per_1000_brands", m.seconds * 1000 / args.brands, limit=60)
+            sc.limit(
+                "postgres_seed_seconds_per_1000_brands", m.seconds * 1000 / args.brands, limit=60
+            )
         finally:
             _pg_drop(url)
     sc.note("floor = the database copying the same rows with its native bulk path, same run")

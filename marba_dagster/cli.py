@@ -172,7 +172,9 @@ def _print_outcome(outcome) -> None:
         by_asset.setdefault(mat.asset, []).append(mat)
     for asset, mats in by_asset.items():
         if len(mats) == 1:
-            shown = ", ".join(f"{k}={_fmt(v)}" for k, v in list(_numbers(mats[0].metadata).items())[:6])
+            shown = ", ".join(
+                f"{k}={_fmt(v)}" for k, v in list(_numbers(mats[0].metadata).items())[:6]
+            )
             part = f" [{mats[0].partition}]" if mats[0].partition else ""
             click.echo(f"    {asset}{part}: {shown or 'materialized'}")
             continue
@@ -197,7 +199,9 @@ def _run(job: str, brands: tuple[str, ...], verbose: bool = False, refresh: bool
     from marba_dagster.runner import RunError, run_job
 
     try:
-        return run_job(job, list(brands) or None, log_level="INFO" if verbose else "CRITICAL", refresh=refresh)
+        return run_job(
+            job, list(brands) or None, log_level="INFO" if verbose else "CRITICAL", refresh=refresh
+        )
     except RunError as exc:
         raise CliError(str(exc)) from None
 
@@ -211,8 +215,11 @@ EXIT_PARTIAL = 3
 @click.argument("job")
 @click.option("--brand", "brands", multiple=True, help="only this brand (repeatable)")
 @click.option("--verbose", is_flag=True, help="stream the run's Dagster log")
-@click.option("--refresh", is_flag=True,
-              help="recompute cached enrichment sections even if fresh (as the UI's Materialize does)")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="recompute cached enrichment sections even if fresh (as the UI's Materialize does)",
+)
 def run(job: str, brands: tuple[str, ...], verbose: bool, refresh: bool) -> None:
     """Run JOB now through the Dagster instance (either of its names).
 
@@ -224,7 +231,8 @@ def run(job: str, brands: tuple[str, ...], verbose: bool, refresh: bool) -> None
     _echo_progress(f"running {job}{' for ' + ', '.join(brands) if brands else ''} ...")
     outcome = _run(job, brands, verbose, refresh)
     status = {"ok": "succeeded", "PARTIAL": "succeeded PARTIALLY", "CANCELED": "was STOPPED"}.get(
-        outcome.label, outcome.label)
+        outcome.label, outcome.label
+    )
     run_ref = f" (run {outcome.run_id})" if outcome.run_id else ""
     click.echo(f"{outcome.job} {status} in {outcome.seconds:.1f}s{run_ref}")
     _print_outcome(outcome)
@@ -304,7 +312,9 @@ def _run_demo(n_brands: int, seed: int, sandbox_port: int) -> None:
             os.environ.setdefault("MARBA_FETCH_PER_HOST_INTERVAL", "0")
             _echo_progress(f"      sandbox at {server.base_url}")
             _echo_progress(f"[3/4] seeding {n_brands} demo brands (seed {seed})")
-            report = seed_demo(engine, n_brands, seed=seed, sites_base_url=f"{server.base_url}/sites")
+            report = seed_demo(
+                engine, n_brands, seed=seed, sites_base_url=f"{server.base_url}/sites"
+            )
             click.echo("      " + (report.summary() if hasattr(report, "summary") else str(report)))
             # The sandbox platforms serve the seeded accounts and posts (same external ids).
             loaded = load_from_database(server.state, engine)
@@ -353,14 +363,18 @@ def _print_summary(engine, outcomes, seconds: float) -> None:
     click.echo("-------")
     width = max(len(o.job) for o in outcomes)
     for o in outcomes:
-        click.echo(f"  {o.job:<{width}}  {o.label:<8} {o.seconds:6.1f}s  {len(o.materializations)} materialization(s)")
+        click.echo(
+            f"  {o.job:<{width}}  {o.label:<8} {o.seconds:6.1f}s  {len(o.materializations)} materialization(s)"
+        )
         if o.status in ("partial", "failure", "canceled") and o.error:
             click.echo(f"  {'':<{width}}  {o.error[:300]}")
     click.echo("")
     click.echo("  rows in the MARBA tables:")
     with engine.connect() as conn:
         for name in SUMMARY_TABLES:
-            count = conn.execute(sa.select(sa.func.count()).select_from(metadata.tables[name])).scalar()
+            count = conn.execute(
+                sa.select(sa.func.count()).select_from(metadata.tables[name])
+            ).scalar()
             click.echo(f"    {name:<36} {count:>9,}")
     click.echo(f"\n  finished in {seconds:.1f}s at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     click.echo("  open the Dagster UI on this data with `make ui`")

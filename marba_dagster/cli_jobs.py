@@ -78,11 +78,15 @@ def jobs_list(as_json: bool) -> None:
         rows = sched.list_jobs()
     if as_json:
         return _json(rows)
-    click.echo(f"{'job':<24} {'alias':<30} {'cron':<14} {'state':<13} {'health':<10} {'success':>7}  last run")
+    click.echo(
+        f"{'job':<24} {'alias':<30} {'cron':<14} {'state':<13} {'health':<10} {'success':>7}  last run"
+    )
     for r in rows:
         rate = "-" if r["success_rate"] is None else f"{r['success_rate']:.0%}"
         last = r["last_run"]["status"] if r["last_run"] else "-"
-        click.echo(f"{r['name']:<24} {r['alias']:<30} {r['cron']:<14} {r['state']:<13} {r['health']:<10} {rate:>7}  {last}")
+        click.echo(
+            f"{r['name']:<24} {r['alias']:<30} {r['cron']:<14} {r['state']:<13} {r['health']:<10} {rate:>7}  {last}"
+        )
 
 
 @jobs.command("status")
@@ -96,12 +100,19 @@ def jobs_status(job: str, as_json: bool) -> None:
         return _json(st)
     rate = "-" if st["success_rate"] is None else f"{st['success_rate']:.0%}"
     click.echo(f"{st['name']} ({st['alias']})  cron {st['cron']} UTC")
-    click.echo(f"  state:     {st['state']}  (schedule {'running' if st['schedule_running'] else 'stopped'})")
+    click.echo(
+        f"  state:     {st['state']}  (schedule {'running' if st['schedule_running'] else 'stopped'})"
+    )
     if st["circuit_reason"]:
         click.echo(f"  circuit:   opened {_fmt(st['circuit_opened_at'])}: {st['circuit_reason']}")
-    click.echo(f"  health:    {st['health']}" + (f"  ({'; '.join(st['health_reasons'])})" if st["health_reasons"] else ""))
+    click.echo(
+        f"  health:    {st['health']}"
+        + (f"  ({'; '.join(st['health_reasons'])})" if st["health_reasons"] else "")
+    )
     click.echo(f"  success:   {rate} over {st['runs_in_window']} run(s)")
-    click.echo(f"  duration:  avg {_fmt(st['avg_duration_seconds'])}s, trend {st['duration_trend']}")
+    click.echo(
+        f"  duration:  avg {_fmt(st['avg_duration_seconds'])}s, trend {st['duration_trend']}"
+    )
     last = st["last_run"]
     if last:
         click.echo(f"  last run:  {last['run_id']} {last['status']} at {_fmt(last['started_at'])}")
@@ -166,7 +177,9 @@ def jobs_history(job: str | None, limit: int, as_json: bool) -> None:
 @click.option("--brand", default=None)
 @click.option("--run", "run_id", default=None)
 @click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
-def jobs_logs(job: str | None, level: str | None, brand: str | None, run_id: str | None, limit: int) -> None:
+def jobs_logs(
+    job: str | None, level: str | None, brand: str | None, run_id: str | None, limit: int
+) -> None:
     """Warnings, errors and run failures from job_logs, newest first."""
     with _scheduler() as sched:
         rows = sched.get_logs(job, level=level, brand_id=brand, run_id=run_id, limit=limit)
@@ -174,7 +187,9 @@ def jobs_logs(job: str | None, level: str | None, brand: str | None, run_id: str
         click.echo("no log lines")
     for r in rows:
         who = f" [{r['brand_id']}]" if r["brand_id"] else ""
-        click.echo(f"{_fmt(r['created_at'])}  {r['job_name']:<22} {r['level']:<7}{who} {r['message']}")
+        click.echo(
+            f"{_fmt(r['created_at'])}  {r['job_name']:<22} {r['level']:<7}{who} {r['message']}"
+        )
 
 
 @click.command("cleanup-logs")
@@ -209,7 +224,9 @@ def costs(as_json: bool) -> None:
         engine.dispose()
     if as_json:
         return _json(rows)
-    click.echo(f"{'brand':<20} {'today $':>10} {'month $':>10} {'budget $':>10} {'used':>6}  status")
+    click.echo(
+        f"{'brand':<20} {'today $':>10} {'month $':>10} {'budget $':>10} {'used':>6}  status"
+    )
     for r in rows:
         used = "-" if r["budget_used"] is None else f"{r['budget_used']:.0%}"
         click.echo(

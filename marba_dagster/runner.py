@@ -15,7 +15,12 @@ import dagster as dg
 
 from marba_dagster.core.catalog import JobSpec, resolve
 from marba_dagster.store import migrate
-from marba_dagster.store.db import DatabaseError, check_connection, make_engine, database_url_from_env
+from marba_dagster.store.db import (
+    DatabaseError,
+    check_connection,
+    make_engine,
+    database_url_from_env,
+)
 from marba_dagster.store.queries import existing_brand_ids
 
 
@@ -54,7 +59,9 @@ class RunOutcome:
         """One word for the terminal: ok, skipped, PARTIAL, FAILED or CANCELED."""
         if self.skipped:
             return "skipped"
-        return {"success": "ok", "partial": "PARTIAL", "canceled": "CANCELED"}.get(self.status, "FAILED")
+        return {"success": "ok", "partial": "PARTIAL", "canceled": "CANCELED"}.get(
+            self.status, "FAILED"
+        )
 
 
 def _metadata_value(value: Any) -> Any:
@@ -72,7 +79,9 @@ def open_database(url: str | None = None):
     except DatabaseError as exc:
         raise RunError(str(exc)) from None
     if not migrate.is_up_to_date(engine):
-        raise RunError("the MARBA database schema is missing or out of date: run `marba db upgrade`")
+        raise RunError(
+            "the MARBA database schema is missing or out of date: run `marba db upgrade`"
+        )
     return engine
 
 
@@ -139,18 +148,25 @@ def _run_job(
         if not job_def.nodes_in_topological_order:
             return RunOutcome(spec.name, None, True, 0.0, skipped="the job has no assets yet")
         try:
-            partition_key, tags = run_scope(spec, now or datetime.now(timezone.utc), instance, brand_ids)
+            partition_key, tags = run_scope(
+                spec, now or datetime.now(timezone.utc), instance, brand_ids
+            )
         except NothingToRun as exc:
             return RunOutcome(spec.name, None, True, 0.0, skipped=str(exc))
         if spec.group == "enrichment":  # the one job with cached, TTL-bound results
             tags[REFRESH_TAG] = "force" if refresh else "due"
         run_id, events = _execute(
-            job_def, instance, partition_key, tags,
+            job_def,
+            instance,
+            partition_key,
+            tags,
             # The full event stream is in the instance (and the UI); the caller prints the
             # outcome (with each failure's cause), so the console log is quiet by default.
             {"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
-        outcome = _outcome(spec, instance, engine, run_id, events, partition_key, time.monotonic() - started)
+        outcome = _outcome(
+            spec, instance, engine, run_id, events, partition_key, time.monotonic() - started
+        )
     finally:
         engine.dispose()
     return outcome
@@ -187,9 +203,17 @@ def _execute(job_def, instance, partition_key, tags, run_config) -> tuple[str, l
     from dagster._core.execution.execute_in_process import merge_run_tags
 
     job = job_def.as_ephemeral_job(resource_defs={}, input_values={})
-    run_tags = merge_run_tags(job_def=job, partition_key=partition_key, tags=tags,
-                              asset_selection=None, instance=instance, run_config=run_config)
-    run = instance.create_run_for_job(job_def=job, run_config=run_config, tags={**job.run_tags, **run_tags})
+    run_tags = merge_run_tags(
+        job_def=job,
+        partition_key=partition_key,
+        tags=tags,
+        asset_selection=None,
+        instance=instance,
+        run_config=run_config,
+    )
+    run = instance.create_run_for_job(
+        job_def=job, run_config=run_config, tags={**job.run_tags, **run_tags}
+    )
     events = []
     iterator = execute_run_iterator(InMemoryJob(job), run, instance)
     stop: BaseException | None = None
@@ -238,10 +262,15 @@ def _outcome(spec, instance, engine, run_id, events, partition_key, seconds) -> 
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if not evaluation.passed:
-                severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "check failed"
+                severity = (
+                    "warning"
+                    if evaluation.severity == dg.AssetCheckSeverity.WARN
+                    else "check failed"
+                )
                 what = (evaluation.description or evaluation.check_name).strip().splitlines()[0]
                 outcome.warnings.append(
-                    f"{severity}: {evaluation.asset_key.to_user_string()} {evaluation.check_name}: {what}")
+                    f"{severity}: {evaluation.asset_key.to_user_string()} {evaluation.check_name}: {what}"
+                )
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             data = event.step_failure_data
             described = data.user_failure_data.description if data.user_failure_data else None

@@ -59,7 +59,9 @@ def create_pg_database(prefix: str = "marba_test") -> str:
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return str(sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
+    return str(
+        sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    )
 
 
 def drop_pg_database(url: str) -> None:
@@ -78,9 +80,14 @@ def open_pg_connections(url: str) -> int:
     probe = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with probe.connect() as conn:
-            return int(conn.execute(sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()")).scalar())
+            return int(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                ).scalar()
+            )
     finally:
         probe.dispose()
 

@@ -67,13 +67,23 @@ def planted_posts(
         reach = int(reach_scale * rng.uniform(0.8, 1.2))
         rate = 0.04 * factor * float(np.exp(rng.normal(0, noise)))
         eng = rate * reach
-        rows.append({
-            "brand_id": brand_id, "platform": platform, "post_id": f"{brand_id}-{platform}-{i}",
-            "external_post_id": f"{brand_id}_{platform}_{i}",
-            "published_at": published, "format": fmt, "body": body,
-            "impressions": int(reach * 1.3), "reach": reach,
-            "likes": int(round(eng * 0.7)), "comments": int(round(eng * 0.1)),
-            "shares": int(round(eng * 0.1)), "saves": int(round(eng * 0.1)),
-            "clicks": int(reach * 0.01), "video_views": 0,
-        })
+        rows.append(
+            {
+                "brand_id": brand_id,
+                "platform": platform,
+                "post_id": f"{brand_id}-{platform}-{i}",
+                "external_post_id": f"{brand_id}_{platform}_{i}",
+                "published_at": published,
+                "format": fmt,
+                "body": body,
+                "impressions": int(reach * 1.3),
+                "reach": reach,
+                "likes": int(round(eng * 0.7)),
+                "comments": int(round(eng * 0.1)),
+                "shares": int(round(eng * 0.1)),
+                "saves": int(round(eng * 0.1)),
+                "clicks": int(reach * 0.01),
+                "video_views": 0,
+            }
+        )
     return pd.DataFrame(rows)

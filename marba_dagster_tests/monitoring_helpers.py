@@ -17,7 +17,9 @@ from marba_dagster.defs.resources import MarbaDatabase
 
 CONTROL_DIR_VAR = "MARBA_TEST_CONTROL_DIR"
 TEST_MODULE = "marba_dagster_tests.monitoring_location"
-QUEUED = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}}
+QUEUED = {
+    "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}
+}
 
 _DEFS = None
 
@@ -47,7 +49,12 @@ def marba_instance(home: Path, db_url: str, **overrides):
     """A persistent ``MarbaInstance`` (SQLite under ``home``) recording into ``db_url``, with a
     queued run coordinator like both MARBA set-ups."""
     home.mkdir(parents=True, exist_ok=True)
-    config = {**QUEUED, "instance_class": MARBA_INSTANCE, "marba": {"database_url": db_url}, **overrides}
+    config = {
+        **QUEUED,
+        "instance_class": MARBA_INSTANCE,
+        "marba": {"database_url": db_url},
+        **overrides,
+    }
     with dg.instance_for_test(temp_dir=str(home), overrides=config) as instance:
         yield instance
 
@@ -82,8 +89,15 @@ def run_job(instance: dg.DagsterInstance, job: str, db_url: str, tags: dict | No
     from marba_dagster.defs.jobs import run_scope
 
     partition_key, scope_tags = run_scope(spec, datetime.now(timezone.utc), instance)
-    result = test_defs().resolve_job_def(spec.name).execute_in_process(
-        instance=instance, partition_key=partition_key, tags={**scope_tags, **(tags or {})}, raise_on_error=False
+    result = (
+        test_defs()
+        .resolve_job_def(spec.name)
+        .execute_in_process(
+            instance=instance,
+            partition_key=partition_key,
+            tags={**scope_tags, **(tags or {})},
+            raise_on_error=False,
+        )
     )
     track_run(instance, result.run_id, db_url)
     return result.run_id
@@ -139,7 +153,11 @@ def dagster_dev(workspace: Path, env: dict[str, str], log_path: Path, timeout: f
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(exe), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
-            cwd=str(REPO), env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=str(REPO),
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + timeout
@@ -147,13 +165,25 @@ def dagster_dev(workspace: Path, env: dict[str, str], log_path: Path, timeout: f
                 if proc.poll() is not None:
                     raise RuntimeError(f"dagster dev exited: {log_path.read_text()[-3000:]}")
                 try:
-                    r = httpx.post(f"http://127.0.0.1:{port}/graphql",
-                                   json={"query": "{ workspaceOrError { __typename ... on Workspace { locationEntries { name locationOrLoadError { __typename } } } } }"},
-                                   timeout=5)
+                    r = httpx.post(
+                        f"http://127.0.0.1:{port}/graphql",
+                        json={
+                            "query": "{ workspaceOrError { __typename ... on Workspace { locationEntries { name locationOrLoadError { __typename } } } } }"
+                        },
+                        timeout=5,
+                    )
                     entries = r.json()["data"]["workspaceOrError"].get("locationEntries", [])
-                    if entries and all(e["locationOrLoadError"] and e["locationOrLoadError"]["__typename"] == "RepositoryLocation" for e in entries):
+                    if entries and all(
+                        e["locationOrLoadError"]
+                        and e["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+                        for e in entries
+                    ):
                         break
-                    if any(e["locationOrLoadError"] and e["locationOrLoadError"]["__typename"] == "PythonError" for e in entries):
+                    if any(
+                        e["locationOrLoadError"]
+                        and e["locationOrLoadError"]["__typename"] == "PythonError"
+                        for e in entries
+                    ):
                         raise RuntimeError(f"code location failed to load: {r.text[:2000]}")
                 except (httpx.HTTPError, KeyError, ValueError):
                     pass

@@ -21,7 +21,12 @@ from marba_dagster.defs.partitions import daily_partitions, hourly_partitions
 from marba_dagster.defs.resources import build_resources
 
 CONTROL_DIR_VAR = "MARBA_TEST_CONTROL_DIR"
-_PARTITIONS = {"brands": brands_partitions, "daily": daily_partitions, "hourly": hourly_partitions, "none": None}
+_PARTITIONS = {
+    "brands": brands_partitions,
+    "daily": daily_partitions,
+    "hourly": hourly_partitions,
+    "none": None,
+}
 
 
 def _tiny_asset(spec):

@@ -21,10 +21,24 @@ from marba_dagster.defs.publishing.publisher import PublishRun, PublisherConfig
 from marba_dagster.store.db import make_engine
 
 
-def build_run(db_url: str, graph_url: str, x_url: str, *, concurrency: int = 4, lease: float = 300.0,
-              read_timeout: float = 10.0, engine=None, webhook_url: str | None = None, **cfg) -> tuple[PublishRun, list[ApiClient]]:
-    policy = HttpPolicy(max_attempts=1, connect_retries=0, read_timeout=read_timeout,
-                        deadline=max(read_timeout * 2, 5.0))
+def build_run(
+    db_url: str,
+    graph_url: str,
+    x_url: str,
+    *,
+    concurrency: int = 4,
+    lease: float = 300.0,
+    read_timeout: float = 10.0,
+    engine=None,
+    webhook_url: str | None = None,
+    **cfg,
+) -> tuple[PublishRun, list[ApiClient]]:
+    policy = HttpPolicy(
+        max_attempts=1,
+        connect_retries=0,
+        read_timeout=read_timeout,
+        deadline=max(read_timeout * 2, 5.0),
+    )
     graph = ApiClient(graph_url, policy=policy, name="graph_publish")
     x = ApiClient(x_url, policy=policy, name="x_publish")
     gp = GraphPublisher(graph)
@@ -52,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lease", type=float, default=300.0)
     ap.add_argument("--wait-file")
     args = ap.parse_args(argv)
-    run, clients = build_run(args.db_url, args.graph_url, args.x_url, concurrency=args.concurrency, lease=args.lease)
+    run, clients = build_run(
+        args.db_url, args.graph_url, args.x_url, concurrency=args.concurrency, lease=args.lease
+    )
     if args.wait_file:
         deadline = time.monotonic() + 60
         while not os.path.exists(args.wait_file) and time.monotonic() < deadline:

@@ -9,7 +9,12 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from marba_dagster.defs.publishing.alerts import MAX_PUSH_ATTEMPTS, SENDING_LEASE, push_once, settled
+from marba_dagster.defs.publishing.alerts import (
+    MAX_PUSH_ATTEMPTS,
+    SENDING_LEASE,
+    push_once,
+    settled,
+)
 from marba_dagster.sandbox.routes.webhook import ROUTE, WebhookState
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
@@ -17,7 +22,11 @@ from marba_dagster.store.types import utcnow
 
 def _row(engine, key):
     with engine.connect() as conn:
-        return conn.execute(sa.select(s.notifications).where(s.notifications.c.dedup_key == key)).mappings().one()
+        return (
+            conn.execute(sa.select(s.notifications).where(s.notifications.c.dedup_key == key))
+            .mappings()
+            .one()
+        )
 
 
 def _texts(sandbox):
@@ -27,7 +36,9 @@ def _texts(sandbox):
 def test_failed_push_is_retried_then_sent_once(engine, sandbox):
     url = sandbox.url("/webhook/slack/T000/B000/secret")
     sandbox.faults.add(ROUTE, "status_sequence", statuses=[500, 503])
-    results = [push_once(engine, url, dedup_key="k1", kind="test", text="post p1 failed") for _ in range(4)]
+    results = [
+        push_once(engine, url, dedup_key="k1", kind="test", text="post p1 failed") for _ in range(4)
+    ]
     assert results == ["failed", "failed", "sent", "duplicate"]
     row = _row(engine, "k1")
     assert (row["status"], row["attempts"], row["error"]) == ("sent", 3, None)
@@ -38,10 +49,15 @@ def test_failed_push_is_retried_then_sent_once(engine, sandbox):
 def test_attempts_are_bounded_and_the_error_kept(engine, sandbox, caplog):
     url = sandbox.url("/webhook/slack/T000/B000/secret")
     sandbox.faults.add(ROUTE, "rate_limit", status=500)  # every request
-    results = [push_once(engine, url, dedup_key="k2", kind="test", text="job unhealthy") for _ in range(MAX_PUSH_ATTEMPTS + 2)]
+    results = [
+        push_once(engine, url, dedup_key="k2", kind="test", text="job unhealthy")
+        for _ in range(MAX_PUSH_ATTEMPTS + 2)
+    ]
     assert results == ["failed"] * MAX_PUSH_ATTEMPTS + ["duplicate", "duplicate"]
     row = _row(engine, "k2")
-    assert row["status"] == "failed" and row["attempts"] == MAX_PUSH_ATTEMPTS and "500" in row["error"]
+    assert (
+        row["status"] == "failed" and row["attempts"] == MAX_PUSH_ATTEMPTS and "500" in row["error"]
+    )
     assert "secret" not in row["error"] and "B000" not in row["error"]  # the URL is the credential
     assert sandbox.request_count(ROUTE) == MAX_PUSH_ATTEMPTS
     assert "push failed" in caplog.text and "B000" not in caplog.text
@@ -62,17 +78,32 @@ def test_sent_and_logged_alerts_are_not_repeated(engine, sandbox):
 
 def _claim_as_a_stopped_worker(engine, key, text, claimed_at, attempts=1):
     with engine.begin() as conn:
-        conn.execute(sa.insert(s.notifications).values(
-            dedup_key=key, kind="test", text=text, status="sending", attempts=attempts, claimed_at=claimed_at))
+        conn.execute(
+            sa.insert(s.notifications).values(
+                dedup_key=key,
+                kind="test",
+                text=text,
+                status="sending",
+                attempts=attempts,
+                claimed_at=claimed_at,
+            )
+        )
 
 
 def test_a_push_whose_worker_stopped_is_released_after_the_lease(engine, sandbox):
     url = sandbox.url("/webhook/slack/T000/B000/secret")
     now = utcnow()
-    _claim_as_a_stopped_worker(engine, "k5", "stale claim", now - SENDING_LEASE - timedelta(minutes=1))
+    _claim_as_a_stopped_worker(
+        engine, "k5", "stale claim", now - SENDING_LEASE - timedelta(minutes=1)
+    )
     _claim_as_a_stopped_worker(engine, "k6", "fresh claim", now - timedelta(seconds=30))
-    _claim_as_a_stopped_worker(engine, "k7", "last attempt", now - SENDING_LEASE - timedelta(minutes=1),
-                               attempts=MAX_PUSH_ATTEMPTS)
+    _claim_as_a_stopped_worker(
+        engine,
+        "k7",
+        "last attempt",
+        now - SENDING_LEASE - timedelta(minutes=1),
+        attempts=MAX_PUSH_ATTEMPTS,
+    )
     assert push_once(engine, url, dedup_key="k5", kind="test", text="stale claim") == "sent"
     assert push_once(engine, url, dedup_key="k6", kind="test", text="fresh claim") == "duplicate"
     assert push_once(engine, url, dedup_key="k7", kind="test", text="last attempt") == "duplicate"

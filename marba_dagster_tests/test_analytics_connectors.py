@@ -17,8 +17,9 @@ WINDOW = (T0 - timedelta(days=1), T0 + timedelta(days=30))
 
 
 def _client(sandbox, var, **kw):
-    return ApiClient(sandbox.env()[var], policy=HttpPolicy(deadline=10, backoff_base=0.01, **kw),
-                     name=var)
+    return ApiClient(
+        sandbox.env()[var], policy=HttpPolicy(deadline=10, backoff_base=0.01, **kw), name=var
+    )
 
 
 def _fill(sandbox, n=0, **acct):
@@ -26,13 +27,35 @@ def _fill(sandbox, n=0, **acct):
     data.add_account("facebook", "111", "fb-token-abcdef", followers=1234, **acct)
     data.add_account("instagram", "178", "ig-token-abcdef", followers=987)
     for i in range(n):
-        data.add_post("facebook", "111", f"111_{i}", T0 + timedelta(hours=i), body=f"hello {i}",
-                      format=("image", "video", "text", "link")[i % 4], impressions=100 + i,
-                      reach=80 + i, likes=10 + i, comments=2, shares=i % 2, clicks=3,
-                      video_views=7)
-        data.add_post("instagram", "178", f"1790{i}", T0 + timedelta(hours=i), body=f"ig {i} #tag",
-                      format=("reel", "carousel", "story", "image")[i % 4], impressions=200,
-                      reach=150, likes=20, comments=4, shares=1, saves=5)
+        data.add_post(
+            "facebook",
+            "111",
+            f"111_{i}",
+            T0 + timedelta(hours=i),
+            body=f"hello {i}",
+            format=("image", "video", "text", "link")[i % 4],
+            impressions=100 + i,
+            reach=80 + i,
+            likes=10 + i,
+            comments=2,
+            shares=i % 2,
+            clicks=3,
+            video_views=7,
+        )
+        data.add_post(
+            "instagram",
+            "178",
+            f"1790{i}",
+            T0 + timedelta(hours=i),
+            body=f"ig {i} #tag",
+            format=("reel", "carousel", "story", "image")[i % 4],
+            impressions=200,
+            reach=150,
+            likes=20,
+            comments=4,
+            shares=1,
+            saves=5,
+        )
     return data
 
 
@@ -43,16 +66,35 @@ def test_graph_page_posts_and_ig_media_in_graph_format_with_paging(sandbox):
         posts = g.page_posts("111", "fb-token-abcdef", *WINDOW)
         media = g.ig_media("178", "ig-token-abcdef", *WINDOW)
         fb_followers = g.followers("facebook", "111", "fb-token-abcdef")
-        raw = c.get_json("111/posts", params={"access_token": "fb-token-abcdef", "limit": 2,
-                                               "fields": "id,insights.metric(post_impressions)"})
+        raw = c.get_json(
+            "111/posts",
+            params={
+                "access_token": "fb-token-abcdef",
+                "limit": 2,
+                "fields": "id,insights.metric(post_impressions)",
+            },
+        )
     assert len(posts) == 230 and len({p.external_post_id for p in posts}) == 230
     assert sandbox.request_count("graph.page_posts") == 4  # 100 + 100 + 30, then the raw call
     p5 = next(p for p in posts if p.external_post_id == "111_5")
     assert (p5.format, p5.impressions, p5.reach, p5.likes, p5.comments, p5.shares, p5.clicks) == (
-        "video", 105, 85, 15, 2, 1, 3)
+        "video",
+        105,
+        85,
+        15,
+        2,
+        1,
+        3,
+    )
     assert p5.published_at == T0 + timedelta(hours=5)
     reel = next(m for m in media if m.external_post_id == "17900")
-    assert (reel.format, reel.reach, reel.saves, reel.video_views, reel.impressions) == ("reel", 150, 5, 200, 200)
+    assert (reel.format, reel.reach, reel.saves, reel.video_views, reel.impressions) == (
+        "reel",
+        150,
+        5,
+        200,
+        200,
+    )
     assert {m.format for m in media} == {"reel", "carousel", "story", "image"}
     assert fb_followers.followers == 1234
     # The real shapes: insights as name/period/values, cursor paging with a next link.
@@ -66,8 +108,10 @@ def test_graph_page_posts_and_ig_media_in_graph_format_with_paging(sandbox):
     assert len(few) == 10
 
 
-@pytest.mark.parametrize("problem, reason", [("revoked", "invalidated"), ("expired", "expired"),
-                                             ("wrong", "token rejected")])
+@pytest.mark.parametrize(
+    "problem, reason",
+    [("revoked", "invalidated"), ("expired", "expired"), ("wrong", "token rejected")],
+)
 def test_graph_token_errors_are_code_190(sandbox, problem, reason):
     data = _fill(sandbox, n=3)
     token = "fb-token-abcdef"
@@ -103,9 +147,20 @@ def test_x_timeline_paging_metrics_and_401(sandbox):
     data.add_account("x", "43", "x-token-public", followers=9, non_public_metrics=False)
     for acct in ("42", "43"):
         for i in range(150):
-            data.add_post("x", acct, f"{acct}{i:05d}", T0 + timedelta(minutes=10 * i), body=f"post {i}",
-                          format=("text", "image", "video", "link", "carousel")[i % 5],
-                          impressions=1000 + i, likes=5, comments=1, shares=2, saves=3, clicks=4)
+            data.add_post(
+                "x",
+                acct,
+                f"{acct}{i:05d}",
+                T0 + timedelta(minutes=10 * i),
+                body=f"post {i}",
+                format=("text", "image", "video", "link", "carousel")[i % 5],
+                impressions=1000 + i,
+                likes=5,
+                comments=1,
+                shares=2,
+                saves=3,
+                clicks=4,
+            )
     with _client(sandbox, "MARBA_X_API_URL") as c:
         x = XClient(c)
         posts = x.posts("42", "x-token-abcdef", *WINDOW)
@@ -116,7 +171,15 @@ def test_x_timeline_paging_metrics_and_401(sandbox):
     assert len(posts) == 150 and sandbox.request_count("x.user_tweets") == 2 + 2 + 1
     p = next(p for p in posts if p.external_post_id == "4200003")
     assert (p.format, p.impressions, p.reach, p.likes, p.comments, p.shares, p.saves, p.clicks) == (
-        "link", 1003, 0, 5, 1, 2, 3, 4)
+        "link",
+        1003,
+        0,
+        5,
+        1,
+        2,
+        3,
+        4,
+    )
     assert {q.format for q in posts} == {"text", "image", "video", "link", "carousel"}
     # Without the owner-only grant: public impressions, no link clicks.
     q = next(q for q in public if q.external_post_id == "4300003")

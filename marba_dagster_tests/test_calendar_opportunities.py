@@ -46,7 +46,9 @@ def test_public_holidays_follow_subdivision_and_fall_back():
 
 
 def test_expiry_is_end_of_day_in_brand_timezone():
-    ev = cal.CalendarEvent("halloween", "Halloween", date(2025, 10, 31), date(2025, 10, 31), 28, "marketing_calendar")
+    ev = cal.CalendarEvent(
+        "halloween", "Halloween", date(2025, 10, 31), date(2025, 10, 31), 28, "marketing_calendar"
+    )
     assert ev.expires_at("America/Los_Angeles") == datetime(2025, 11, 1, 7, 0, tzinfo=timezone.utc)
     assert ev.expires_at("Not/AZone") == datetime(2025, 11, 1, 0, 0, tzinfo=timezone.utc)
     assert ev.dedup_key == "seasonal:halloween:halloween:2025-10-31"

@@ -19,7 +19,9 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
 
 
 def outcomes(statuses):
-    return [c.RunOutcome(f"r{i}", st, NOW - timedelta(hours=i + 1)) for i, st in enumerate(statuses)]
+    return [
+        c.RunOutcome(f"r{i}", st, NOW - timedelta(hours=i + 1)) for i, st in enumerate(statuses)
+    ]
 
 
 ACTIVE = c.CircuitState("active")
@@ -44,7 +46,12 @@ def test_opening_threshold(statuses, action):
 
 def test_threshold_is_configurable():
     cfg = c.CircuitConfig(window=5, min_failures=2, failure_rate=0.3)
-    assert c.decide(ACTIVE, outcomes(["failure", "success", "failure", "success", "success"]), NOW, cfg).action == "open"
+    assert (
+        c.decide(
+            ACTIVE, outcomes(["failure", "success", "failure", "success", "success"]), NOW, cfg
+        ).action
+        == "open"
+    )
     with pytest.raises(ValueError):
         c.CircuitConfig(failure_rate=1.5)
 
@@ -100,7 +107,9 @@ def test_breaker_opens_probes_and_closes_on_a_real_instance(engine, db_url, tmp_
         assert _state(engine, spec.name)["probe_run_id"] == probe
         assert instance.get_run_by_id(probe).tags[t.PROBE_TAG] == "true"
         mh.execute_queued(instance, probe, db_url)
-        assert [a.action for a in supervise(engine, control, cfg) if a.job == spec.name] == ["reopen"]
+        assert [a.action for a in supervise(engine, control, cfg) if a.job == spec.name] == [
+            "reopen"
+        ]
         assert _state(engine, spec.name)["status"] == "circuit_open"
         assert not control.schedule_running(spec)
 
@@ -108,11 +117,15 @@ def test_breaker_opens_probes_and_closes_on_a_real_instance(engine, db_url, tmp_
         mh.set_failing(tmp_path, spec.name, False)
         (probe,) = [a.run_id for a in supervise(engine, control, cfg) if a.action == "probe"]
         mh.execute_queued(instance, probe, db_url)
-        assert [a.action for a in supervise(engine, control, cfg) if a.job == spec.name] == ["close"]
+        assert [a.action for a in supervise(engine, control, cfg) if a.job == spec.name] == [
+            "close"
+        ]
         row = _state(engine, spec.name)
         assert row["status"] == "active" and row["probe_run_id"] is None and row["circuit_reset_at"]
         assert control.schedule_running(spec)
-        assert [a for a in supervise(engine, control, cfg) if a.job == spec.name and a.action == "open"] == []
+        assert [
+            a for a in supervise(engine, control, cfg) if a.job == spec.name and a.action == "open"
+        ] == []
         control.close()
 
     with engine.connect() as conn:
@@ -126,6 +139,8 @@ def test_breaker_opens_probes_and_closes_on_a_real_instance(engine, db_url, tmp_
     assert any(m.startswith("circuit opened") for m in logs)
     assert any(m.startswith("circuit reopened") for m in logs)
     assert any(m.startswith("circuit closed") for m in logs)
-    assert sum(1 for m in logs if m.startswith("run failure")) == 4  # three runs and the failed probe
+    assert (
+        sum(1 for m in logs if m.startswith("run failure")) == 4
+    )  # three runs and the failed probe
     assert any(k.startswith(f"job_unhealthy:{spec.name}") for k in notes)
     assert any(k.startswith(f"circuit_open:{spec.name}") for k in notes)

@@ -15,7 +15,9 @@ from marba_dagster.store import schema as s
 MARBA = [sys.executable, "-m", "marba_dagster.cli"]
 
 
-def marba(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 180):
+def marba(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 180
+):
     # A user's shell: no MARBA_* settings and no DAGSTER_HOME unless the test gives them.
     full_env = {
         k: v for k, v in os.environ.items() if not k.startswith("MARBA_") and k != "DAGSTER_HOME"
@@ -48,7 +50,10 @@ def test_bad_database_url_is_one_clear_line(tmp_path):
 
 
 def test_unreachable_database_is_one_clear_line_without_password(tmp_path):
-    env = {"MARBA_DATABASE_URL": "postgresql://marba:s3cret@127.0.0.1:1/marba", "DAGSTER_HOME": str(tmp_path)}
+    env = {
+        "MARBA_DATABASE_URL": "postgresql://marba:s3cret@127.0.0.1:1/marba",
+        "DAGSTER_HOME": str(tmp_path),
+    }
     line = _one_clear_line(marba("run", "learning_engine", env=env))
     assert "cannot connect" in line and "s3cret" not in line
 
@@ -61,7 +66,9 @@ def test_missing_schema_is_one_clear_line(tmp_path):
 
 def test_unknown_brand_is_one_clear_line(db_url, tmp_path):
     env = {"MARBA_DATABASE_URL": db_url, "DAGSTER_HOME": str(tmp_path)}
-    line = _one_clear_line(marba("run", "opportunity_detector", "--brand", "no-such-brand", env=env))
+    line = _one_clear_line(
+        marba("run", "opportunity_detector", "--brand", "no-such-brand", env=env)
+    )
     assert "unknown brand: no-such-brand" in line
 
 
@@ -71,7 +78,9 @@ def test_db_upgrade_registers_the_seven_jobs(db_url, tmp_path):
     assert proc.returncode == 0, proc.stderr
     engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg2://"))
     with engine.connect() as conn:
-        rows = dict(conn.execute(sa.select(s.background_jobs.c.name, s.background_jobs.c.cron)).all())
+        rows = dict(
+            conn.execute(sa.select(s.background_jobs.c.name, s.background_jobs.c.cron)).all()
+        )
     engine.dispose()
     assert len(rows) == 7
     assert rows["learning_engine"] == "30 4 * * *"
@@ -93,9 +102,15 @@ def test_demo_runs_every_job_and_prints_a_summary(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "Summary" in out
-    for job in ("analytics_collector", "learning_engine", "engagement_collector",
-                "competitive_monitoring", "opportunity_detector", "enrichment_scheduler",
-                "auto_publisher"):
+    for job in (
+        "analytics_collector",
+        "learning_engine",
+        "engagement_collector",
+        "competitive_monitoring",
+        "opportunity_detector",
+        "enrichment_scheduler",
+        "auto_publisher",
+    ):
         assert job in out
     assert (tmp_path / ".marba" / "marba.db").exists()
     assert (tmp_path / ".marba" / "dagster_home" / "dagster.yaml").exists()
@@ -104,14 +119,20 @@ def test_demo_runs_every_job_and_prints_a_summary(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path / '.marba' / 'marba.db'}")
     with engine.connect() as conn:
         rows = conn.execute(sa.select(s.job_executions.c.job_name, s.job_executions.c.status)).all()
-        last = dict(conn.execute(sa.select(s.background_jobs.c.name, s.background_jobs.c.last_run_status)).all())
+        last = dict(
+            conn.execute(
+                sa.select(s.background_jobs.c.name, s.background_jobs.c.last_run_status)
+            ).all()
+        )
     engine.dispose()
     assert sorted(job for job, _ in rows) == sorted(last)
     assert all(status in ("success", "partial") for _, status in rows), rows
     assert all(last[job] == status for job, status in rows)
     status = marba("jobs", "status", "learning_engine", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
-    assert "health:    healthy" in status.stdout and "success:   100% over 1 run(s)" in status.stdout
+    assert (
+        "health:    healthy" in status.stdout and "success:   100% over 1 run(s)" in status.stdout
+    )
 
 
 def test_dagster_definitions_validate_passes(tmp_path):
@@ -122,7 +143,11 @@ def test_dagster_definitions_validate_passes(tmp_path):
     dagster = Path(sys.executable).with_name("dagster")
     proc = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
-        capture_output=True, text=True, env=env, cwd=repo, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=repo,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "All code locations passed validation" in proc.stdout + proc.stderr

@@ -45,12 +45,29 @@ def test_list_status_pause_resume_trigger(cli):
 def test_cleanup_logs_and_costs(cli, engine):
     now = utcnow()
     with engine.begin() as conn:
-        conn.execute(s.brands.insert().values(id="b1", name="B", industry="x", keywords=[], monthly_ai_budget_usd=1))
-        conn.execute(s.job_logs.insert(), [
-            {"job_name": "auto_publisher", "level": "error", "message": f"m{d}", "context": {}, "created_at": now - timedelta(days=d)}
-            for d in (2, 40)
-        ])
-        conn.execute(s.api_billing_tracker.insert().values(brand_id="b1", provider="llm", operation="x", cost_usd=2, occurred_at=now))
+        conn.execute(
+            s.brands.insert().values(
+                id="b1", name="B", industry="x", keywords=[], monthly_ai_budget_usd=1
+            )
+        )
+        conn.execute(
+            s.job_logs.insert(),
+            [
+                {
+                    "job_name": "auto_publisher",
+                    "level": "error",
+                    "message": f"m{d}",
+                    "context": {},
+                    "created_at": now - timedelta(days=d),
+                }
+                for d in (2, 40)
+            ],
+        )
+        conn.execute(
+            s.api_billing_tracker.insert().values(
+                brand_id="b1", provider="llm", operation="x", cost_usd=2, occurred_at=now
+            )
+        )
     out = cli("cleanup-logs", "--older-than", "30d")
     assert out.exit_code == 0 and "deleted 1 " in out.output
     with engine.connect() as conn:

@@ -33,9 +33,13 @@ def test_noise_only_versions_are_identical_snapshots():
     random.seed(3)
     for cid in ("comp-a", "comp-b-2", "x"):
         v1, v2 = Site(cid, 1), Site(cid, 2)
-        hashes = {(_snap(home_page(v, (NOW + timedelta(minutes=i)).isoformat()))["content_hash"],
-                   _snap(pricing_page(v, (NOW + timedelta(hours=i)).isoformat()))["content_hash"])
-                  for i, v in enumerate([v1, v2, v1, v2, v2])}
+        hashes = {
+            (
+                _snap(home_page(v, (NOW + timedelta(minutes=i)).isoformat()))["content_hash"],
+                _snap(pricing_page(v, (NOW + timedelta(hours=i)).isoformat()))["content_hash"],
+            )
+            for i, v in enumerate([v1, v2, v1, v2, v2])
+        }
         assert len(hashes) == 1, cid
         a = _snap(pricing_page(v1, NOW.isoformat()))
         b = _snap(pricing_page(v2, (NOW + timedelta(days=1)).isoformat()))
@@ -51,7 +55,11 @@ def test_real_changes_detected_with_details():
     assert [c.change_type for c in price] == ["pricing_change"]  # a price move is not a text change
     name, old = Site("comp-z", 1).plans[1]
     d = price[0].details
-    assert d["product"] == name and d["old_price"] == f"{old:.2f}" and d["new_price"] == f"{old + 5:.2f}"
+    assert (
+        d["product"] == name
+        and d["old_price"] == f"{old:.2f}"
+        and d["new_price"] == f"{old + 5:.2f}"
+    )
     assert d["currency"] == site[3].currency and d["percent_change"] == round(5 / old * 100, 2)
 
     launch = [c for c in detect_page_changes(p[3], p[4]) if c.change_type == "product_launch"]
@@ -82,7 +90,9 @@ def test_structured_prices_first_and_two_spellings_are_one_price():
         {"amount": "5000", "currency": "JPY", "source": "text"},
         {"amount": "1299.00", "currency": "USD", "product": "Pro Plan", "source": "json-ld"},
     ]
-    assert snap["products"] == [{"name": "Pro Plan", "price": "1299.00", "currency": "USD", "source": "json-ld"}]
+    assert snap["products"] == [
+        {"name": "Pro Plan", "price": "1299.00", "currency": "USD", "source": "json-ld"}
+    ]
 
 
 def test_microdata_and_opengraph_prices():
@@ -92,7 +102,9 @@ def test_microdata_and_opengraph_prices():
     <meta itemprop="priceCurrency" content="EUR"><span itemprop="price" content="39.90">39,90 €</span></div></body></html>"""
     snap = _snap(html)
     assert {(p["product"], p["amount"], p["currency"], p["source"]) for p in snap["prices"]} == {
-        ("Tea Set", "39.90", "EUR", "microdata"), ("Mug", "12.50", "GBP", "opengraph")}
+        ("Tea Set", "39.90", "EUR", "microdata"),
+        ("Mug", "12.50", "GBP", "opengraph"),
+    }
 
 
 def test_amount_spellings():
@@ -103,8 +115,9 @@ def test_amount_spellings():
     assert parse_amount("1,299") == "1299.00"
     assert parse_amount("¥1,200", "JPY") == "1200"
     assert parse_amount("free") is None
-    assert [(p.currency, p.amount) for p in text_prices("US$ 5 or C$7.25 or 3 500 руб. or £0.99")] == [
-        ("USD", "5.00"), ("CAD", "7.25"), ("RUB", "3500.00"), ("GBP", "0.99")]
+    assert [
+        (p.currency, p.amount) for p in text_prices("US$ 5 or C$7.25 or 3 500 руб. or £0.99")
+    ] == [("USD", "5.00"), ("CAD", "7.25"), ("RUB", "3500.00"), ("GBP", "0.99")]
 
 
 def test_noise_markers_removed_from_text():
@@ -143,12 +156,24 @@ def test_bad_feed_is_an_error():
 
 def test_gaps_topics_channels_formats():
     comps = [
-        CompetitorActivity("c1", "One", ["Sustainable sourcing from local farms", "Zero-waste packaging everywhere"],
-                           {"x", "instagram", "tiktok"}, Counter(video=4, link=2)),
-        CompetitorActivity("c2", "Two", ["Our sustainable sourcing promise", "Espresso classes"],
-                           {"instagram"}, Counter(link=5, audio=2)),
+        CompetitorActivity(
+            "c1",
+            "One",
+            ["Sustainable sourcing from local farms", "Zero-waste packaging everywhere"],
+            {"x", "instagram", "tiktok"},
+            Counter(video=4, link=2),
+        ),
+        CompetitorActivity(
+            "c2",
+            "Two",
+            ["Our sustainable sourcing promise", "Espresso classes"],
+            {"instagram"},
+            Counter(link=5, audio=2),
+        ),
     ]
-    gaps = find_gaps(comps, ["We love espresso classes and latte art"], {"instagram"}, {"image", "text"})
+    gaps = find_gaps(
+        comps, ["We love espresso classes and latte art"], {"instagram"}, {"image", "text"}
+    )
     by_type = {(g.gap_type, g.gap_key): g for g in gaps}
     assert ("topic", "sustainable sourcing") in by_type
     assert by_type[("topic", "sustainable sourcing")].evidence["competitors"] == ["c1", "c2"]
@@ -156,5 +181,7 @@ def test_gaps_topics_channels_formats():
     assert {k[1] for k in by_type if k[0] == "channel"} == {"x", "tiktok"}
     assert {k[1] for k in by_type if k[0] == "format"} == {"video", "audio"}
     assert all(0 <= g.score <= 1 for g in gaps)
-    assert by_type[("topic", "sustainable sourcing")].score > by_type[("channel", "x")].score - 1  # scored
+    assert (
+        by_type[("topic", "sustainable sourcing")].score > by_type[("channel", "x")].score - 1
+    )  # scored
     json.dumps([g.evidence for g in gaps])

@@ -22,27 +22,57 @@ SNAPS = s.competitive_intelligence_snapshots
 
 def _seed(engine, sites_url: str) -> None:
     with engine.begin() as conn:
-        insert_many(conn, s.brands, [{"id": "b1", "name": "Corner Bakery", "industry": "bakery",
-                                      "keywords": ["sourdough"]}])
-        insert_many(conn, s.competitors, [
-            {"id": cid, "brand_id": "b1", "name": cid.title(), "website_url": f"{sites_url}/{cid}/",
-             "watch_urls": [f"{sites_url}/{cid}/pricing"], "feed_url": f"{sites_url}/{cid}/feed.xml",
-             "social_accounts": {}} for cid in ("comp-ok", "comp-bad")])
+        insert_many(
+            conn,
+            s.brands,
+            [
+                {
+                    "id": "b1",
+                    "name": "Corner Bakery",
+                    "industry": "bakery",
+                    "keywords": ["sourdough"],
+                }
+            ],
+        )
+        insert_many(
+            conn,
+            s.competitors,
+            [
+                {
+                    "id": cid,
+                    "brand_id": "b1",
+                    "name": cid.title(),
+                    "website_url": f"{sites_url}/{cid}/",
+                    "watch_urls": [f"{sites_url}/{cid}/pricing"],
+                    "feed_url": f"{sites_url}/{cid}/feed.xml",
+                    "social_accounts": {},
+                }
+                for cid in ("comp-ok", "comp-bad")
+            ],
+        )
 
 
 def _attempt(db_url, sandbox, run_id: str):
     """One attempt of the competitive job's run ``run_id`` (a fresh instance each time, as a
     retry re-executes the step with the run's id)."""
-    job = dg.define_asset_job("competitive_monitoring", selection=dg.AssetSelection.groups("competitive"))
+    job = dg.define_asset_job(
+        "competitive_monitoring", selection=dg.AssetSelection.groups("competitive")
+    )
     defs = dg.Definitions(
-        assets=[competitor_snapshots, competitive_gaps], jobs=[job],
+        assets=[competitor_snapshots, competitive_gaps],
+        jobs=[job],
         resources={
             "marba_db": MarbaDatabase(url=db_url),
-            "safe_fetch": SafeFetchSettings(allowed_hosts=sandbox.env()["MARBA_FETCH_ALLOWED_HOSTS"],
-                                            per_host_interval=0, per_host_concurrency=8),
-        })
+            "safe_fetch": SafeFetchSettings(
+                allowed_hosts=sandbox.env()["MARBA_FETCH_ALLOWED_HOSTS"],
+                per_host_interval=0,
+                per_host_concurrency=8,
+            ),
+        },
+    )
     result = defs.resolve_job_def("competitive_monitoring").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), run_id=run_id)
+        instance=dg.DagsterInstance.ephemeral(), run_id=run_id
+    )
     meta = result.asset_materializations_for_node("competitor_snapshots")[0].metadata
     return {k: v.value for k, v in meta.items() if isinstance(v.value, (int, float))}
 
@@ -63,7 +93,9 @@ def _comp(engine, cid):
     return next(r for r in _table(engine, s.competitors) if r["id"] == cid)
 
 
-def test_retry_replaces_the_runs_snapshots_and_compares_with_the_previous_run(db_url, engine, sandbox):
+def test_retry_replaces_the_runs_snapshots_and_compares_with_the_previous_run(
+    db_url, engine, sandbox
+):
     _seed(engine, sandbox.url("/sites"))
     ss = sites_state(sandbox.state)
     ss.set_failure("comp-bad", 410)
@@ -85,7 +117,8 @@ def test_retry_replaces_the_runs_snapshots_and_compares_with_the_previous_run(db
     assert len(_table(engine, SNAPS)) == 12
     assert _snapshots_by_run(engine) == {r1: 6, r2: 6}
     assert [x["dedup_key"] for x in _table(engine, s.intelligence_signals)] == [
-        x["dedup_key"] for x in signals_after_attempt1]
+        x["dedup_key"] for x in signals_after_attempt1
+    ]
     # The failing competitor failed in two runs, whatever the attempts.
     bad = _comp(engine, "comp-bad")
     assert bad["consecutive_failures"] == 2 and bad["reachability"] == "failing"
@@ -97,7 +130,9 @@ def test_retry_replaces_the_runs_snapshots_and_compares_with_the_previous_run(db
     m2 = _attempt(db_url, sandbox, r3)
     assert m1["signals_messaging_shift"] == m2["signals_messaging_shift"] == 1
     assert m2["signals"] == m1["signals"]
-    assert [r["id"] for r in _table(engine, s.messaging_shifts)] == [r["id"] for r in shifts] and len(shifts) == 1
+    assert [r["id"] for r in _table(engine, s.messaging_shifts)] == [
+        r["id"] for r in shifts
+    ] and len(shifts) == 1
     assert _snapshots_by_run(engine) == {r1: 6, r2: 6, r3: 6}
     assert _comp(engine, "comp-bad")["consecutive_failures"] == 3
     assert _comp(engine, "comp-bad")["reachability"] == "unreachable"

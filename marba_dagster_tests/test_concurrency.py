@@ -95,14 +95,21 @@ def _world(now: datetime, tmp: Path, name: str):
     )
     env = dict(os.environ)
     env.update(server.env(llm=False))
-    env.update({
-        "MARBA_DATABASE_URL": url,
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_URL": dagster_url,
-        "MARBA_FETCH_PER_HOST_CONCURRENCY": "8",
-        "MARBA_FETCH_PER_HOST_INTERVAL": "0",
-    })
-    for key in ("MARBA_LLM_BASE_URL", "MARBA_LLM_API_KEY", "MARBA_LLM_MODEL", "MARBA_NOTIFY_WEBHOOK_URL"):
+    env.update(
+        {
+            "MARBA_DATABASE_URL": url,
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_URL": dagster_url,
+            "MARBA_FETCH_PER_HOST_CONCURRENCY": "8",
+            "MARBA_FETCH_PER_HOST_INTERVAL": "0",
+        }
+    )
+    for key in (
+        "MARBA_LLM_BASE_URL",
+        "MARBA_LLM_API_KEY",
+        "MARBA_LLM_MODEL",
+        "MARBA_NOTIFY_WEBHOOK_URL",
+    ):
         env.pop(key, None)
     return {"url": url, "engine": engine, "server": server, "env": env, "dagster_url": dagster_url}
 
@@ -120,7 +127,9 @@ def _start(job: str, env: dict, log: Path) -> tuple[subprocess.Popen, object]:
     return proc, fh
 
 
-def _wait(procs: dict[str, tuple[subprocess.Popen, object]], deadline: float) -> dict[str, int | None]:
+def _wait(
+    procs: dict[str, tuple[subprocess.Popen, object]], deadline: float
+) -> dict[str, int | None]:
     """Exit status per job; ``None`` for a worker still running at the deadline (killed)."""
     codes: dict[str, int | None] = {}
     for job, (proc, fh) in procs.items():
@@ -136,7 +145,11 @@ def _wait(procs: dict[str, tuple[subprocess.Popen, object]], deadline: float) ->
 
 def _duplicates(conn, table: str, cols: list[str]) -> int:
     t = s.metadata.tables[table]
-    grouped = sa.select(*[t.c[c] for c in cols]).group_by(*[t.c[c] for c in cols]).having(sa.func.count() > 1)
+    grouped = (
+        sa.select(*[t.c[c] for c in cols])
+        .group_by(*[t.c[c] for c in cols])
+        .having(sa.func.count() > 1)
+    )
     return conn.execute(sa.select(sa.func.count()).select_from(grouped.subquery())).scalar_one()
 
 
@@ -150,7 +163,10 @@ def _local(value):
 
 def _rows(conn, table: str, key: list[str], values: list[str]) -> set[tuple]:
     t = s.metadata.tables[table]
-    return {tuple(_local(v) for v in row) for row in conn.execute(sa.select(*[t.c[c] for c in key + values]))}
+    return {
+        tuple(_local(v) for v in row)
+        for row in conn.execute(sa.select(*[t.c[c] for c in key + values]))
+    }
 
 
 def _borderline_posts(conn, started: datetime, finished: datetime) -> set[str]:
@@ -161,7 +177,11 @@ def _borderline_posts(conn, started: datetime, finished: datetime) -> set[str]:
     out: set[str] = set()
     for shift in (timedelta(0), DUE_WINDOW, -DUE_WINDOW, DEFAULT_MAX_LATENESS):
         lo, hi = started - margin - shift, finished + margin - shift
-        out |= set(conn.execute(sa.select(sc.c.id).where(sc.c.scheduled_at >= lo, sc.c.scheduled_at <= hi)).scalars())
+        out |= set(
+            conn.execute(
+                sa.select(sc.c.id).where(sc.c.scheduled_at >= lo, sc.c.scheduled_at <= hi)
+            ).scalars()
+        )
     return out
 
 
@@ -195,7 +215,11 @@ def test_seven_jobs_at_once_on_postgresql(worlds, tmp_path):
     procs = {job: _start(job, conc["env"], tmp_path / f"conc-{job}.log") for job in DEMO_ORDER}
     codes = _wait(procs, time.monotonic() + RUN_BOUND_SECONDS)
     hung = [j for j, c in codes.items() if c is None]
-    failed = {j: (tmp_path / f"conc-{j}.log").read_text()[-2000:] for j, c in codes.items() if c not in (0, None)}
+    failed = {
+        j: (tmp_path / f"conc-{j}.log").read_text()[-2000:]
+        for j, c in codes.items()
+        if c not in (0, None)
+    }
     finished = datetime.now(timezone.utc)
     assert not hung, f"workers still running after {RUN_BOUND_SECONDS}s (deadlock?): {hung}"
     assert not failed, f"runs failed: {failed}"
@@ -210,13 +234,17 @@ def test_seven_jobs_at_once_on_postgresql(worlds, tmp_path):
         with dag.connect() as conn:
             rows = conn.execute(sa.text("SELECT pipeline_name, status FROM runs")).all()
             # The steps claimed their pools' slots (one slot each), and gave them all back.
-            slots = conn.execute(sa.text("SELECT concurrency_key, run_id FROM concurrency_slots")).all()
+            slots = conn.execute(
+                sa.text("SELECT concurrency_key, run_id FROM concurrency_slots")
+            ).all()
     finally:
         dag.dispose()
     by_job: dict[str, list[str]] = {}
     for job_name, status in rows:
         by_job.setdefault(job_name, []).append(status)
-    assert {j: by_job.get(j) for j in DEMO_ORDER} == {j: [dg.DagsterRunStatus.SUCCESS.value] for j in DEMO_ORDER}
+    assert {j: by_job.get(j) for j in DEMO_ORDER} == {
+        j: [dg.DagsterRunStatus.SUCCESS.value] for j in DEMO_ORDER
+    }
     from marba_dagster.defs import pools
 
     assert {key for key, _ in slots} == set(pools.ALL)
@@ -243,7 +271,12 @@ def test_seven_jobs_at_once_on_postgresql(worlds, tmp_path):
         # Tables whose size depends on what other jobs had written when they ran (learning
         # reads analytics, opportunities read competitor signals, engagement reads published
         # posts): every brand still has its rows.
-        for table in ("learning_patterns", "engagement_inbox", "intelligence_signals", "intelligence_opportunities"):
+        for table in (
+            "learning_patterns",
+            "engagement_inbox",
+            "intelligence_signals",
+            "intelligence_opportunities",
+        ):
             t = s.metadata.tables[table]
             brands_seq = set(sconn.execute(sa.select(t.c.brand_id).distinct()).scalars())
             brands_conc = set(cconn.execute(sa.select(t.c.brand_id).distinct()).scalars())

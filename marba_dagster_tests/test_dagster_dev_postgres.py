@@ -32,11 +32,17 @@ mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) {
 
 
 def _selector(name):
-    return {"repositoryLocationName": "marba_dagster", "repositoryName": "__repository__", "scheduleName": name}
+    return {
+        "repositoryLocationName": "marba_dagster",
+        "repositoryName": "__repository__",
+        "scheduleName": name,
+    }
 
 
 def _schedule_status(client, name):
-    return client._execute(SCHEDULE_STATE, {"s": _selector(name)})["scheduleOrError"]["scheduleState"]["status"]
+    return client._execute(SCHEDULE_STATE, {"s": _selector(name)})["scheduleOrError"][
+        "scheduleState"
+    ]["status"]
 
 
 def _cli():
@@ -77,11 +83,21 @@ def test_dagster_dev_on_postgres_with_daemon(tmp_path, monkeypatch):
             try:
                 # Python API: trigger -> the daemon launches it -> the sensors record it.
                 run_id = sched.trigger_job("cron-learning-engine")
-                mh.wait_for(lambda: instance.get_run_by_id(run_id).is_finished, 180, "the triggered run")
+                mh.wait_for(
+                    lambda: instance.get_run_by_id(run_id).is_finished, 180, "the triggered run"
+                )
                 assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
                 row = mh.wait_for(
-                    lambda: next((r for r in sched.get_execution_history("learning_engine") if r["run_id"] == run_id and r["status"] == "success"), None),
-                    180, "the job_executions row",
+                    lambda: next(
+                        (
+                            r
+                            for r in sched.get_execution_history("learning_engine")
+                            if r["run_id"] == run_id and r["status"] == "success"
+                        ),
+                        None,
+                    ),
+                    180,
+                    "the job_executions row",
                 )
                 assert row["brands_processed"] == 3 and row["trigger"] == "api"
 
@@ -103,17 +119,31 @@ def test_dagster_dev_on_postgres_with_daemon(tmp_path, monkeypatch):
 
                 # GraphQL: trigger a job, pause and resume a schedule; the API sees the state.
                 gql_run = client.submit_job_execution(
-                    "engagement_collector", repository_location_name="marba_dagster",
-                    repository_name="__repository__", tags={"marba/job": "engagement_collector"},
+                    "engagement_collector",
+                    repository_location_name="marba_dagster",
+                    repository_name="__repository__",
+                    tags={"marba/job": "engagement_collector"},
                 )
-                assert client.get_run_status(gql_run) in {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING,
-                                                          dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.SUCCESS}
-                mh.wait_for(lambda: client.get_run_status(gql_run) == dg.DagsterRunStatus.SUCCESS, 180, "the GraphQL run")
-                state_id = client._execute(SCHEDULE_STATE, {"s": _selector("learning_engine_schedule")})["scheduleOrError"]["scheduleState"]["id"]
+                assert client.get_run_status(gql_run) in {
+                    dg.DagsterRunStatus.QUEUED,
+                    dg.DagsterRunStatus.STARTING,
+                    dg.DagsterRunStatus.STARTED,
+                    dg.DagsterRunStatus.SUCCESS,
+                }
+                mh.wait_for(
+                    lambda: client.get_run_status(gql_run) == dg.DagsterRunStatus.SUCCESS,
+                    180,
+                    "the GraphQL run",
+                )
+                state_id = client._execute(
+                    SCHEDULE_STATE, {"s": _selector("learning_engine_schedule")}
+                )["scheduleOrError"]["scheduleState"]["id"]
                 stopped = client._execute(STOP, {"id": state_id})["stopRunningSchedule"]
                 assert stopped["scheduleState"]["status"] == "STOPPED", stopped
                 assert sched.get_job_status("learning_engine")["schedule_running"] is False
-                started = client._execute(START, {"s": _selector("learning_engine_schedule")})["startSchedule"]
+                started = client._execute(START, {"s": _selector("learning_engine_schedule")})[
+                    "startSchedule"
+                ]
                 assert started["scheduleState"]["status"] == "RUNNING", started
                 assert sched.get_job_status("learning_engine")["schedule_running"] is True
                 result = runner.invoke(_cli(), ["jobs", "history", "learning_engine"])

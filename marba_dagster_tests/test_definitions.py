@@ -86,10 +86,13 @@ def test_brand_sensor_runs_by_default(defs):
 
 def _brands(engine, rows):
     with engine.begin() as conn:
-        conn.execute(s.brands.insert(), [
-            {"id": i, "name": i, "industry": "bakery", "is_active": active, "keywords": []}
-            for i, active in rows
-        ])
+        conn.execute(
+            s.brands.insert(),
+            [
+                {"id": i, "name": i, "industry": "bakery", "is_active": active, "keywords": []}
+                for i, active in rows
+            ],
+        )
 
 
 def test_brand_partitions_follow_is_active(engine, db_url):
@@ -107,13 +110,22 @@ def test_brand_partitions_follow_is_active(engine, db_url):
         with engine.begin() as conn:
             conn.execute(s.brands.update().where(s.brands.c.id == "b1").values(is_active=False))
             conn.execute(s.brands.update().where(s.brands.c.id == "b3").values(is_active=True))
-        result = brand_partitions_sensor(dg.build_sensor_context(instance=instance, resources={"marba_db": db}))
-        kinds = {type(r).__name__: sorted(r.partition_keys) for r in result.dynamic_partitions_requests}
-        assert kinds == {"AddDynamicPartitionsRequest": ["b3~b3"], "DeleteDynamicPartitionsRequest": ["b1~b1"]}
+        result = brand_partitions_sensor(
+            dg.build_sensor_context(instance=instance, resources={"marba_db": db})
+        )
+        kinds = {
+            type(r).__name__: sorted(r.partition_keys) for r in result.dynamic_partitions_requests
+        }
+        assert kinds == {
+            "AddDynamicPartitionsRequest": ["b3~b3"],
+            "DeleteDynamicPartitionsRequest": ["b1~b1"],
+        }
         instance.add_dynamic_partitions(BRANDS_PARTITIONS_NAME, ["b3~b3"])
         instance.delete_dynamic_partition(BRANDS_PARTITIONS_NAME, "b1~b1")
 
-        result = brand_partitions_sensor(dg.build_sensor_context(instance=instance, resources={"marba_db": db}))
+        result = brand_partitions_sensor(
+            dg.build_sensor_context(instance=instance, resources={"marba_db": db})
+        )
         assert isinstance(result, dg.SkipReason)
 
 
@@ -159,7 +171,9 @@ def test_every_asset_has_a_description_and_a_known_group(defs):
     groups = {j.group for j in catalog.JOBS} | {"monitoring"}
     for spec in defs.resolve_all_asset_specs():
         assert spec.description, f"{spec.key.to_user_string()} has no docstring"
-        assert spec.group_name in groups, f"{spec.key.to_user_string()} is in group {spec.group_name}"
+        assert spec.group_name in groups, (
+            f"{spec.key.to_user_string()} is in group {spec.group_name}"
+        )
 
 
 # The pool each outside service belongs to, by the resource that reaches it.
@@ -187,7 +201,9 @@ def test_every_step_that_calls_an_outside_service_is_in_its_pool(defs):
             assert a.op.pool is None, f"{name} calls no outside service but is in pool {a.op.pool}"
             continue
         for key in outside:
-            assert a.op.pool in POOL_OF_RESOURCE[key], f"{name} uses {key} but is in pool {a.op.pool}"
+            assert a.op.pool in POOL_OF_RESOURCE[key], (
+                f"{name} uses {key} but is in pool {a.op.pool}"
+            )
         seen.add(a.op.pool)
     assert seen == set(pools.ALL)
     assert {a.op.name for a in steps if a.op.pool == pools.PLATFORM_PUBLISH} == {"published_posts"}

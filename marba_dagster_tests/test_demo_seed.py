@@ -50,8 +50,10 @@ class _Databases:
                 conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
             admin.dispose()
             self.pg_names.append(name)
-            url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(
-                hide_password=False
+            url = (
+                sa.engine.make_url(PG_ADMIN_URL)
+                .set(database=name)
+                .render_as_string(hide_password=False)
             )
         engine = make_engine(url)
         migrate.upgrade(engine)
@@ -205,7 +207,10 @@ def test_counts_and_shapes(seeded):
         assert 1.0 <= per_day <= 2.0, per_day
         assert report.account_metrics == len(social) * 90
         start, end = conn.execute(
-            sa.select(sa.func.min(s.content_posts.c.published_at), sa.func.max(s.content_posts.c.published_at))
+            sa.select(
+                sa.func.min(s.content_posts.c.published_at),
+                sa.func.max(s.content_posts.c.published_at),
+            )
         ).one()
         assert NOW - timedelta(days=90) <= start and end < NOW
         dates = conn.execute(sa.select(s.post_metrics.c.metric_date).distinct()).scalars().all()
@@ -215,7 +220,11 @@ def test_counts_and_shapes(seeded):
         per_brand = Counter(o["brand_id"] for o in objectives)
         assert len(per_brand) == N_BRANDS and set(per_brand.values()) <= {1, 2, 3}
         assert all(o["deadline"] > NOW.date() and o["target_value"] > 0 for o in objectives)
-        assert {o["metric"] for o in objectives} == {"followers", "engagement_rate", "posts_per_week"}
+        assert {o["metric"] for o in objectives} == {
+            "followers",
+            "engagement_rate",
+            "posts_per_week",
+        }
 
 
 def test_brands_geography_and_flags(seeded):

@@ -5,14 +5,24 @@ from __future__ import annotations
 import pytest
 
 from marba_dagster.core.priority import (
-    complaint_terms, is_question, label_for, order_key, prioritise,
+    complaint_terms,
+    is_question,
+    label_for,
+    order_key,
+    prioritise,
 )
 from marba_dagster.core.sentiment import score_text
 
 
 def p(text, item_type="comment", rating=None, followers=None, age=1.0):
-    return prioritise(text=text, sentiment_score=score_text(text).score, item_type=item_type,
-                      rating=rating, author_followers=followers, age_hours=age)
+    return prioritise(
+        text=text,
+        sentiment_score=score_text(text).score,
+        item_type=item_type,
+        rating=rating,
+        author_followers=followers,
+        age_hours=age,
+    )
 
 
 def test_ordering_of_typical_items():
@@ -45,7 +55,10 @@ def test_each_factor_raises_priority():
 def test_age_lowers_priority():
     fresh = p("Still waiting on my refund", age=1)
     assert p("Still waiting on my refund", age=30).score < fresh.score
-    assert p("Still waiting on my refund", age=24 * 5).score < p("Still waiting on my refund", age=30).score
+    assert (
+        p("Still waiting on my refund", age=24 * 5).score
+        < p("Still waiting on my refund", age=30).score
+    )
 
 
 def test_rating_checked_and_helpers():

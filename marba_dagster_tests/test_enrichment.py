@@ -26,22 +26,42 @@ BRANDS = ["b1", "b2", "b3"]
 
 
 def ai_config(sandbox, **kw) -> AiConfig:
-    return AiConfig(base_url=sandbox.url("/llm/v1"), api_key="sandbox-key", model="sandbox-model",
-                    prices=kw.pop("prices", PRICES), concurrency=4, request_timeout=kw.pop("request_timeout", 10.0), **kw)
+    return AiConfig(
+        base_url=sandbox.url("/llm/v1"),
+        api_key="sandbox-key",
+        model="sandbox-model",
+        prices=kw.pop("prices", PRICES),
+        concurrency=4,
+        request_timeout=kw.pop("request_timeout", 10.0),
+        **kw,
+    )
 
 
 def run(engine, now, sections=SECTIONS, brands=BRANDS, **cfg):
-    return EnrichmentPass(engine, EngineConfig(**cfg), now=now, run_id="test-run").run(brands, list(sections))
+    return EnrichmentPass(engine, EngineConfig(**cfg), now=now, run_id="test-run").run(
+        brands, list(sections)
+    )
 
 
 def statuses(report, section=None):
-    return {(o.section, o.brand_id): (o.status, o.reason) for o in report.outcomes if section in (None, o.section)}
+    return {
+        (o.section, o.brand_id): (o.status, o.reason)
+        for o in report.outcomes
+        if section in (None, o.section)
+    }
 
 
 def cache_row(engine, brand, section):
     with engine.connect() as conn:
-        return conn.execute(sa.select(s.enrichment_cache).where(
-            s.enrichment_cache.c.brand_id == brand, s.enrichment_cache.c.section == section)).mappings().first()
+        return (
+            conn.execute(
+                sa.select(s.enrichment_cache).where(
+                    s.enrichment_cache.c.brand_id == brand, s.enrichment_cache.c.section == section
+                )
+            )
+            .mappings()
+            .first()
+        )
 
 
 def llm_calls(sandbox) -> int:
@@ -65,8 +85,15 @@ def test_ttl_expiry_per_section(engine, section):
     after = run(engine, t0 + TTL[section], [section], ["b1"])
     assert statuses(after) == {(section, "b1"): ("refreshed", "expired")}
     with engine.connect() as conn:
-        logs = conn.execute(sa.select(s.enrichment_logs.c.status).where(s.enrichment_logs.c.section == section)
-                            .order_by(s.enrichment_logs.c.id)).scalars().all()
+        logs = (
+            conn.execute(
+                sa.select(s.enrichment_logs.c.status)
+                .where(s.enrichment_logs.c.section == section)
+                .order_by(s.enrichment_logs.c.id)
+            )
+            .scalars()
+            .all()
+        )
     assert logs == ["refreshed", "skipped", "refreshed"]
 
 
@@ -77,13 +104,42 @@ def test_refresh_request_invalidation_and_changed_inputs(engine):
     t1 = t0 + timedelta(minutes=5)
     with engine.begin() as conn:
         # the app asks for b1's measure; competitive monitoring invalidates b2's reimagine
-        upsert(conn, s.enrichment_schedule, [{"brand_id": "b1", "section": "measure", "refresh_requested_at": t1}], ["brand_id", "section"])
-        upsert(conn, s.enrichment_schedule, [{"brand_id": "b2", "section": "reimagine", "invalidated_at": t1,
-                                              "invalidated_reason": "competitor price move"}], ["brand_id", "section"])
+        upsert(
+            conn,
+            s.enrichment_schedule,
+            [{"brand_id": "b1", "section": "measure", "refresh_requested_at": t1}],
+            ["brand_id", "section"],
+        )
+        upsert(
+            conn,
+            s.enrichment_schedule,
+            [
+                {
+                    "brand_id": "b2",
+                    "section": "reimagine",
+                    "invalidated_at": t1,
+                    "invalidated_reason": "competitor price move",
+                }
+            ],
+            ["brand_id", "section"],
+        )
         # a new learning pattern for b3 changes its reach and optimize inputs
-        insert_many(conn, s.learning_patterns, [{"brand_id": "b3", "platform": "instagram", "pattern_type": "topic",
-                                                 "pattern_key": "cold brew", "lift": 1.6, "data_points": 150,
-                                                 "confidence": 0.9, "computed_at": t1}])
+        insert_many(
+            conn,
+            s.learning_patterns,
+            [
+                {
+                    "brand_id": "b3",
+                    "platform": "instagram",
+                    "pattern_type": "topic",
+                    "pattern_key": "cold brew",
+                    "lift": 1.6,
+                    "data_points": 150,
+                    "confidence": 0.9,
+                    "computed_at": t1,
+                }
+            ],
+        )
     report = run(engine, t1 + timedelta(minutes=1))
     refreshed = {k: v[1] for k, v in statuses(report).items() if v[0] == "refreshed"}
     assert refreshed == {
@@ -102,19 +158,41 @@ def test_skip_when_fresh_makes_no_ai_call_and_costs_to_the_cent(engine, sandbox)
     assert report.ai_calls == 12 and llm_calls(sandbox) == 12
     assert all(o.generated_by == "llm:sandbox-model" for o in report.outcomes)
     stats = sandbox.state.llm.stats()
-    expected = (Decimal(stats["prompt_tokens"]) * 150 + Decimal(stats["completion_tokens"]) * 600) / Decimal(1_000_000)
+    expected = (
+        Decimal(stats["prompt_tokens"]) * 150 + Decimal(stats["completion_tokens"]) * 600
+    ) / Decimal(1_000_000)
     with engine.connect() as conn:
-        billed = conn.execute(sa.select(sa.func.sum(s.api_billing_tracker.c.cost_usd),
-                                        sa.func.sum(s.api_billing_tracker.c.input_tokens),
-                                        sa.func.sum(s.api_billing_tracker.c.output_tokens),
-                                        sa.func.count())).one()
-        ops = set(conn.execute(sa.select(s.api_billing_tracker.c.operation, s.api_billing_tracker.c.brand_id,
-                                         s.api_billing_tracker.c.model)).all())
-    assert (int(billed[1]), int(billed[2]), billed[3]) == (stats["prompt_tokens"], stats["completion_tokens"], 12)
-    assert round(Decimal(billed[0]), 2) == round(expected, 2) and abs(Decimal(billed[0]) - expected) < Decimal("0.00001")
+        billed = conn.execute(
+            sa.select(
+                sa.func.sum(s.api_billing_tracker.c.cost_usd),
+                sa.func.sum(s.api_billing_tracker.c.input_tokens),
+                sa.func.sum(s.api_billing_tracker.c.output_tokens),
+                sa.func.count(),
+            )
+        ).one()
+        ops = set(
+            conn.execute(
+                sa.select(
+                    s.api_billing_tracker.c.operation,
+                    s.api_billing_tracker.c.brand_id,
+                    s.api_billing_tracker.c.model,
+                )
+            ).all()
+        )
+    assert (int(billed[1]), int(billed[2]), billed[3]) == (
+        stats["prompt_tokens"],
+        stats["completion_tokens"],
+        12,
+    )
+    assert round(Decimal(billed[0]), 2) == round(expected, 2) and abs(
+        Decimal(billed[0]) - expected
+    ) < Decimal("0.00001")
     assert ops == {(f"enrichment.{x}", b, "sandbox-model") for x in SECTIONS for b in ("b1", "b2")}
     payload = cache_row(engine, "b1", "measure")["payload"]
-    assert payload["model"] == "sandbox-model" and payload["benchmarks"]["engagement_rate"]["peers"] == 2
+    assert (
+        payload["model"] == "sandbox-model"
+        and payload["benchmarks"]["engagement_rate"]["peers"] == 2
+    )
     second = run(engine, t0 + timedelta(minutes=1), brands=["b1", "b2"], ai=ai_config(sandbox))
     assert second.ai_calls == 0 and llm_calls(sandbox) == 12
     assert {o.status for o in second.outcomes} == {"skipped"}
@@ -131,8 +209,13 @@ def test_brand_slices_give_the_results_of_one_pass(engine, sandbox, monkeypatch)
     def stored() -> dict:
         with engine.connect() as conn:
             rows = conn.execute(sa.select(s.enrichment_cache)).mappings().all()
-        return {(r["brand_id"], r["section"]): (r["input_fingerprint"], {
-            k: v for k, v in r["payload"].items() if k != "generated_at"}) for r in rows}
+        return {
+            (r["brand_id"], r["section"]): (
+                r["input_fingerprint"],
+                {k: v for k, v in r["payload"].items() if k != "generated_at"},
+            )
+            for r in rows
+        }
 
     whole = run(engine, t0)
     assert {o.status for o in whole.outcomes} == {"refreshed"}
@@ -185,11 +268,15 @@ def test_ai_faults_end_in_a_stored_section(engine, sandbox, fault, expect_by, ex
     assert row["payload"]["insights"] and row["generated_by"] == expect_by
     with engine.connect() as conn:
         log = conn.execute(sa.select(s.enrichment_logs)).mappings().one()
-        billed = conn.execute(sa.select(sa.func.count()).select_from(s.api_billing_tracker)).scalar()
+        billed = conn.execute(
+            sa.select(sa.func.count()).select_from(s.api_billing_tracker)
+        ).scalar()
     if expect_by == "analyzer":
         assert log["error"].startswith("AI fallback:") and row["payload"]["ai_fallback"]
     # a billed call is one the server answered (200), refused or not
-    assert billed == (1 if kind in ("invalid_json_content", "refusal") or expect_by != "analyzer" else 0)
+    assert billed == (
+        1 if kind in ("invalid_json_content", "refusal") or expect_by != "analyzer" else 0
+    )
 
 
 # ---------------------------------------------------------------------------- budgets
@@ -197,9 +284,22 @@ def test_ai_faults_end_in_a_stored_section(engine, sandbox, fault, expect_by, ex
 
 def _spend(engine, brand, amount, now):
     with engine.begin() as conn:
-        insert_many(conn, s.api_billing_tracker, [{"brand_id": brand, "provider": "llm", "operation": "enrichment.measure",
-                                                   "model": "sandbox-model", "input_tokens": 1, "output_tokens": 1,
-                                                   "cost_usd": Decimal(amount), "occurred_at": now}])
+        insert_many(
+            conn,
+            s.api_billing_tracker,
+            [
+                {
+                    "brand_id": brand,
+                    "provider": "llm",
+                    "operation": "enrichment.measure",
+                    "model": "sandbox-model",
+                    "input_tokens": 1,
+                    "output_tokens": 1,
+                    "cost_usd": Decimal(amount),
+                    "occurred_at": now,
+                }
+            ],
+        )
 
 
 CHEAP = PriceTable.parse('{"sandbox-model": [1, 4]}')
@@ -211,19 +311,33 @@ def test_budget_alert_and_throttling_at_80_percent_then_stop_at_100(engine, sand
     run(engine, t0, brands=["b1"])  # analyzer entries exist for every section
     _spend(engine, "b1", "0.85", t0)
     with engine.begin() as conn:  # inputs change for every section of b1
-        conn.execute(s.learning_patterns.update().values(lift=1.45).where(s.learning_patterns.c.pattern_key == "18"))
+        conn.execute(
+            s.learning_patterns.update()
+            .values(lift=1.45)
+            .where(s.learning_patterns.c.pattern_key == "18")
+        )
     # 80%: only expired entries refresh; fresh ones are kept even though inputs changed.
     t1 = t0 + timedelta(hours=7)  # reflect (6h) has expired, nothing else
     report = run(engine, t1, brands=["b1"], ai=ai_config(sandbox, prices=CHEAP))
     st = statuses(report)
     assert st[("reflect", "b1")] == ("refreshed", "expired")
     assert st[("reach", "b1")][0] == "skipped" and "throttled" in st[("reach", "b1")][1]
-    assert report.ai_calls == 1 and cache_row(engine, "b1", "reflect")["generated_by"] == "llm:sandbox-model"
+    assert (
+        report.ai_calls == 1
+        and cache_row(engine, "b1", "reflect")["generated_by"] == "llm:sandbox-model"
+    )
     # once a month: a second pass does not alert again
     run(engine, t1 + timedelta(hours=7), brands=["b1"], ai=ai_config(sandbox, prices=CHEAP))
     with engine.connect() as conn:
-        alerts = conn.execute(sa.select(s.job_logs.c.message).where(s.job_logs.c.level == "warning",
-                                                                    s.job_logs.c.message.like("AI budget%"))).scalars().all()
+        alerts = (
+            conn.execute(
+                sa.select(s.job_logs.c.message).where(
+                    s.job_logs.c.level == "warning", s.job_logs.c.message.like("AI budget%")
+                )
+            )
+            .scalars()
+            .all()
+        )
         notes = conn.execute(sa.select(s.notifications.c.kind, s.notifications.c.brand_id)).all()
     assert len(alerts) == 1 and "85%" in alerts[0] and notes == [("ai_budget_80", "b1")]
     # the least time-sensitive sections (7d TTL) are deferred when they expire
@@ -245,7 +359,9 @@ def test_global_budget_exhausted_means_analyzer_only(engine, sandbox):
     t0 = utcnow()
     seed_brands(engine, t0, ["b1"], budget="100")
     _spend(engine, "b1", "5.00", t0)
-    report = run(engine, t0, ["measure"], ["b1"], ai=ai_config(sandbox), global_budget_usd=Decimal("5"))
+    report = run(
+        engine, t0, ["measure"], ["b1"], ai=ai_config(sandbox), global_budget_usd=Decimal("5")
+    )
     assert [o.generated_by for o in report.outcomes] == ["analyzer"] and llm_calls(sandbox) == 0
 
 
@@ -264,8 +380,12 @@ def test_sections_without_inputs_say_so(engine):
 
 
 def _resources(db_url, **llm):
-    return {"marba_db": MarbaDatabase(url=db_url), "llm": LlmSettings(**llm), "notifier": Notifier(),
-            "enrichment_settings": EnrichmentSettings()}
+    return {
+        "marba_db": MarbaDatabase(url=db_url),
+        "llm": LlmSettings(**llm),
+        "notifier": Notifier(),
+        "enrichment_settings": EnrichmentSettings(),
+    }
 
 
 def test_one_broken_brand_fails_alone(db_url, engine):
@@ -274,26 +394,45 @@ def test_one_broken_brand_fails_alone(db_url, engine):
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("brands", BRANDS)
     defs = dg.Definitions(assets=[enrichment_sections], resources=_resources(db_url))
-    job = dg.define_asset_job("enrichment_scheduler", selection=dg.AssetSelection.groups("enrichment"))
+    job = dg.define_asset_job(
+        "enrichment_scheduler", selection=dg.AssetSelection.groups("enrichment")
+    )
     defs = dg.Definitions(assets=[enrichment_sections], jobs=[job], resources=_resources(db_url))
     result = defs.resolve_job_def("enrichment_scheduler").execute_in_process(
-        instance=instance, raise_on_error=False,
-        tags={"dagster/asset_partition_range_start": "b1", "dagster/asset_partition_range_end": "b3"})
+        instance=instance,
+        raise_on_error=False,
+        tags={
+            "dagster/asset_partition_range_start": "b1",
+            "dagster/asset_partition_range_end": "b3",
+        },
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     assert "reach: b2" in failure.step_failure_data.error.message
     parts = enrichment_sections.partitions_def
     reach = instance.get_status_by_partition(dg.AssetKey("reach"), BRANDS, parts)
-    assert reach == {"b1": dg.AssetPartitionStatus.MATERIALIZED, "b2": dg.AssetPartitionStatus.FAILED,
-                     "b3": dg.AssetPartitionStatus.MATERIALIZED}
+    assert reach == {
+        "b1": dg.AssetPartitionStatus.MATERIALIZED,
+        "b2": dg.AssetPartitionStatus.FAILED,
+        "b3": dg.AssetPartitionStatus.MATERIALIZED,
+    }
     measure = instance.get_status_by_partition(dg.AssetKey("measure"), BRANDS, parts)
     assert set(measure.values()) == {dg.AssetPartitionStatus.MATERIALIZED}
-    brands_check = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()
-                    if e.check_name == "all_brands_processed"}
-    assert not brands_check["reach"].passed and brands_check["reach"].description.startswith("1 of 3 brand(s) failed: b2 (")
+    brands_check = {
+        e.asset_key.path[-1]: e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "all_brands_processed"
+    }
+    assert not brands_check["reach"].passed and brands_check["reach"].description.startswith(
+        "1 of 3 brand(s) failed: b2 ("
+    )
     assert brands_check["measure"].passed
     with engine.connect() as conn:
-        errors = conn.execute(sa.select(s.job_logs.c.brand_id, s.job_logs.c.message).where(s.job_logs.c.level == "error")).all()
+        errors = conn.execute(
+            sa.select(s.job_logs.c.brand_id, s.job_logs.c.message).where(
+                s.job_logs.c.level == "error"
+            )
+        ).all()
     assert [b for b, _ in errors] == ["b2"] and "timezone" in errors[0][1]
     assert cache_row(engine, "b2", "reach") is None and cache_row(engine, "b1", "reach") is not None
 
@@ -309,18 +448,42 @@ def test_refresh_request_sensor_launches_brand_and_section(db_url, engine):
     run(engine, t0, brands=["b1", "b2"])
     requested = utcnow()
     with engine.begin() as conn:
-        upsert(conn, s.enrichment_schedule, [{"brand_id": "b2", "section": "optimize", "refresh_requested_at": requested}],
-               ["brand_id", "section"])
-        upsert(conn, s.enrichment_schedule, [{"brand_id": "b1", "section": "reimagine", "invalidated_at": requested,
-                                              "invalidated_reason": "pricing_change"}], ["brand_id", "section"])
+        upsert(
+            conn,
+            s.enrichment_schedule,
+            [{"brand_id": "b2", "section": "optimize", "refresh_requested_at": requested}],
+            ["brand_id", "section"],
+        )
+        upsert(
+            conn,
+            s.enrichment_schedule,
+            [
+                {
+                    "brand_id": "b1",
+                    "section": "reimagine",
+                    "invalidated_at": requested,
+                    "invalidated_reason": "pricing_change",
+                }
+            ],
+            ["brand_id", "section"],
+        )
     result = enrichment_refresh_sensor(ctx)
     reqs = sorted(result.run_requests, key=lambda r: r.partition_key)
-    assert [(r.partition_key, r.asset_selection, r.tags["marba/enrichment_trigger"]) for r in reqs] == [
-        ("b1", [dg.AssetKey("reimagine")], "invalidated"), ("b2", [dg.AssetKey("optimize")], "requested")]
+    assert [
+        (r.partition_key, r.asset_selection, r.tags["marba/enrichment_trigger"]) for r in reqs
+    ] == [
+        ("b1", [dg.AssetKey("reimagine")], "invalidated"),
+        ("b2", [dg.AssetKey("optimize")], "requested"),
+    ]
     for r in reqs:  # launch what the sensor asked for, tagged as the sensor daemon tags it
-        out = dg.materialize([enrichment_sections], instance=instance, partition_key=r.partition_key,
-                             selection=r.asset_selection, resources=res,
-                             tags={**r.tags, "dagster/sensor_name": enrichment_refresh_sensor.name})
+        out = dg.materialize(
+            [enrichment_sections],
+            instance=instance,
+            partition_key=r.partition_key,
+            selection=r.asset_selection,
+            resources=res,
+            tags={**r.tags, "dagster/sensor_name": enrichment_refresh_sensor.name},
+        )
         assert out.success
     assert cache_row(engine, "b2", "optimize")["payload"]["refresh_reason"] == "requested"
     assert isinstance(enrichment_refresh_sensor(ctx), dg.SkipReason)
@@ -331,7 +494,9 @@ def test_automation_condition_requests_sections_when_inputs_update(db_url):
 
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("brands", ["b1", "b2"])
-    defs = dg.Definitions(assets=[enrichment_sections, learning_patterns], resources=_resources(db_url))
+    defs = dg.Definitions(
+        assets=[enrichment_sections, learning_patterns], resources=_resources(db_url)
+    )
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     for key in SECTIONS:
         for b in ("b1", "b2"):
@@ -340,5 +505,7 @@ def test_automation_condition_requests_sections_when_inputs_update(db_url):
     assert second.total_requested == 0  # nothing changed upstream
     instance.report_runless_asset_event(dg.AssetMaterialization("learning_patterns"))
     third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
-    requested = {(key, pk) for key in SECTIONS for pk in third.get_requested_partitions(dg.AssetKey(key))}
+    requested = {
+        (key, pk) for key in SECTIONS for pk in third.get_requested_partitions(dg.AssetKey(key))
+    }
     assert requested == {("reach", "b1"), ("reach", "b2"), ("optimize", "b1"), ("optimize", "b2")}

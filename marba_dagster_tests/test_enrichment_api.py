@@ -38,8 +38,12 @@ def world(marba_env, engine):
 
 def _cache(engine, brand):
     with engine.connect() as conn:
-        return {r.section: r for r in conn.execute(
-            sa.select(s.enrichment_cache).where(s.enrichment_cache.c.brand_id == brand))}
+        return {
+            r.section: r
+            for r in conn.execute(
+                sa.select(s.enrichment_cache).where(s.enrichment_cache.c.brand_id == brand)
+            )
+        }
 
 
 def test_enrich_all_sections_runs_one_brand_through_the_instance(world, engine):
@@ -47,7 +51,10 @@ def test_enrich_all_sections_runs_one_brand_through_the_instance(world, engine):
     out = api.enrich_all_sections("b1")
     assert out["success"] and out["errors"] == []
     run = instance.get_run_by_id(out["run_id"])
-    assert run.job_name == "enrichment_scheduler" and brand_id_of(run.tags["dagster/partition"]) == "b1"
+    assert (
+        run.job_name == "enrichment_scheduler"
+        and brand_id_of(run.tags["dagster/partition"]) == "b1"
+    )
     assert set(out["sections"]) == set(SECTIONS)
     cached = _cache(engine, "b1")
     assert set(cached) == set(SECTIONS) and _cache(engine, "b2") == {}
@@ -55,14 +62,18 @@ def test_enrich_all_sections_runs_one_brand_through_the_instance(world, engine):
         assert got["brand_id"] == "b1" and got["section"] == section
         assert got["payload"]["insights"] and got["stale"] is False
         assert got["input_fingerprint"] == cached[section].input_fingerprint
-    materialized = {k.path[-1] for k in instance.get_asset_keys()
-                    if instance.get_latest_materialization_event(k) is not None}
+    materialized = {
+        k.path[-1]
+        for k in instance.get_asset_keys()
+        if instance.get_latest_materialization_event(k) is not None
+    }
     assert set(SECTIONS) <= materialized
     # Fresh entries with unchanged inputs are kept on a second call.
     again = api.enrich_all_sections("b1")
     assert again["success"]
     assert {k: v["created_at"] for k, v in again["sections"].items()} == {
-        k: v["created_at"] for k, v in out["sections"].items()}
+        k: v["created_at"] for k, v in out["sections"].items()
+    }
 
 
 def test_refresh_section_replaces_a_fresh_entry(world, engine):
@@ -73,11 +84,17 @@ def test_refresh_section_replaces_a_fresh_entry(world, engine):
     assert out["section"]["created_at"] > first["created_at"]
     assert out["section"]["payload"]["refresh_reason"] == "requested"
     with engine.connect() as conn:
-        requested = conn.execute(sa.select(s.enrichment_schedule.c.refresh_requested_at).where(
-            s.enrichment_schedule.c.brand_id == "b1", s.enrichment_schedule.c.section == "reach")).scalar_one()
+        requested = conn.execute(
+            sa.select(s.enrichment_schedule.c.refresh_requested_at).where(
+                s.enrichment_schedule.c.brand_id == "b1", s.enrichment_schedule.c.section == "reach"
+            )
+        ).scalar_one()
     assert requested is not None and requested <= out["section"]["created_at"]
     # The other sections were left alone.
-    assert api.get_section("b1", "measure")["created_at"] == api.enrich_all_sections("b1")["sections"]["measure"]["created_at"]
+    assert (
+        api.get_section("b1", "measure")["created_at"]
+        == api.enrich_all_sections("b1")["sections"]["measure"]["created_at"]
+    )
 
 
 def test_get_section_reads_cache_and_staleness(world, engine):
@@ -87,8 +104,11 @@ def test_get_section_reads_cache_and_staleness(world, engine):
     got = api.get_section("b1", "reflect")
     assert got["stale"] is False
     with engine.begin() as conn:
-        conn.execute(s.enrichment_cache.update().where(s.enrichment_cache.c.brand_id == "b1")
-                     .values(expires_at=utcnow().replace(year=2000)))
+        conn.execute(
+            s.enrichment_cache.update()
+            .where(s.enrichment_cache.c.brand_id == "b1")
+            .values(expires_at=utcnow().replace(year=2000))
+        )
     assert api.get_section("b1", "reflect")["stale"] is True
     with pytest.raises(ValueError):
         api.get_section("b1", "nonsense")
@@ -111,8 +131,10 @@ def test_unknown_inactive_and_bad_section(world, engine):
     assert instance.get_runs() == []
     assert _cache(engine, "b2") == {}
     with engine.connect() as conn:  # a refused request records nothing
-        assert conn.execute(sa.select(sa.func.count()).select_from(s.enrichment_schedule)).scalar_one() == 0
-
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(s.enrichment_schedule)).scalar_one()
+            == 0
+        )
 
 
 def test_default_instance_and_one_failing_section(marba_env, engine):
@@ -125,7 +147,10 @@ def test_default_instance_and_one_failing_section(marba_env, engine):
     assert {k for k, v in out["sections"].items() if v is not None} == set(SECTIONS) - {"reach"}
     with dg.DagsterInstance.get() as instance:
         run = instance.get_run_by_id(out["run_id"])
-        assert run.status == dg.DagsterRunStatus.FAILURE and brand_id_of(run.tags["dagster/partition"]) == "b1"
+        assert (
+            run.status == dg.DagsterRunStatus.FAILURE
+            and brand_id_of(run.tags["dagster/partition"]) == "b1"
+        )
 
 
 def test_default_instance_is_disposed_after_each_call(marba_env, engine, monkeypatch):

@@ -34,7 +34,9 @@ from marba_dagster.store.types import utcnow
 from marba_dagster_tests.enrichment_fixtures import seed_brands
 
 REPO = Path(__file__).resolve().parent.parent
-QUEUED = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}}
+QUEUED = {
+    "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}
+}
 BRANDS = ["b1", "b2", "b3", "b4"]
 LOG = logging.getLogger("enrichment-automation-test")
 
@@ -44,10 +46,14 @@ def daemon_world(home: Path):
     """A persistent instance with a run queue and the real code location loaded in process."""
     with dg.instance_for_test(temp_dir=str(home), overrides=QUEUED) as instance:
         origin = InProcessCodeLocationOrigin(
-            LoadableTargetOrigin(module_name="marba_dagster.definitions", working_directory=str(REPO)),
+            LoadableTargetOrigin(
+                module_name="marba_dagster.definitions", working_directory=str(REPO)
+            ),
             location_name="marba_dagster",
         )
-        with create_test_daemon_workspace_context(InProcessTestWorkspaceLoadTarget(origin), instance) as workspace:
+        with create_test_daemon_workspace_context(
+            InProcessTestWorkspaceLoadTarget(origin), instance
+        ) as workspace:
             yield instance, workspace
 
 
@@ -55,16 +61,27 @@ def initial_run(instance) -> None:
     """Every section of every brand, as a nightly run makes them."""
     from marba_dagster.definitions import load_definitions
 
-    result = load_definitions().resolve_job_def("enrichment_scheduler").execute_in_process(
-        instance=instance, tags={JOB_TAG: "enrichment_scheduler", REFRESH_TAG: DUE,
-                                 "dagster/asset_partition_range_start": BRANDS[0],
-                                 "dagster/asset_partition_range_end": BRANDS[-1]})
+    result = (
+        load_definitions()
+        .resolve_job_def("enrichment_scheduler")
+        .execute_in_process(
+            instance=instance,
+            tags={
+                JOB_TAG: "enrichment_scheduler",
+                REFRESH_TAG: DUE,
+                "dagster/asset_partition_range_start": BRANDS[0],
+                "dagster/asset_partition_range_end": BRANDS[-1],
+            },
+        )
+    )
     assert result.success
 
 
 def tick_automation(daemon: AssetDaemon, workspace, when) -> None:
     with freeze_time(when):  # the sensor's minimum interval is measured on Dagster's clock
-        daemon._run_iteration_impl(workspace, threadpool_executor=None, amp_tick_futures={}, debug_crash_flags={})
+        daemon._run_iteration_impl(
+            workspace, threadpool_executor=None, amp_tick_futures={}, debug_crash_flags={}
+        )
 
 
 def drain_backfills(instance, workspace) -> list[dg.DagsterRun]:
@@ -76,7 +93,11 @@ def drain_backfills(instance, workspace) -> list[dg.DagsterRun]:
         if not queued:
             break
         for run in queued:
-            execute_run(recon_job_from_origin(run.job_code_origin), run.with_status(dg.DagsterRunStatus.NOT_STARTED), instance)
+            execute_run(
+                recon_job_from_origin(run.job_code_origin),
+                run.with_status(dg.DagsterRunStatus.NOT_STARTED),
+                instance,
+            )
             ran.append(instance.get_run_by_id(run.run_id))
     list(execute_backfill_iteration(workspace, LOG))
     return ran
@@ -92,18 +113,28 @@ def test_automation_backfill_of_mostly_unchanged_sections_succeeds(marba_env, en
     with daemon_world(marba_env["dagster_home"]) as (instance, workspace):
         instance.add_dynamic_partitions("brands", BRANDS)
         initial_run(instance)
-        daemon = AssetDaemon(settings=instance.get_auto_materialize_settings(), pre_sensor_interval_seconds=0)
+        daemon = AssetDaemon(
+            settings=instance.get_auto_materialize_settings(), pre_sensor_interval_seconds=0
+        )
         now = utcnow()
         tick_automation(daemon, workspace, now)  # the sensor's first evaluation: nothing new
         assert instance.get_backfills() == []
 
         with engine.begin() as conn:  # the learning engine found a new pattern for b1 only
-            conn.execute(s.learning_patterns.update().where(s.learning_patterns.c.brand_id == "b1",
-                                                            s.learning_patterns.c.pattern_key == "18").values(lift=1.7))
+            conn.execute(
+                s.learning_patterns.update()
+                .where(
+                    s.learning_patterns.c.brand_id == "b1",
+                    s.learning_patterns.c.pattern_key == "18",
+                )
+                .values(lift=1.7)
+            )
         instance.report_runless_asset_event(dg.AssetMaterialization("learning_patterns"))
         tick_automation(daemon, workspace, now + timedelta(seconds=90))
         (backfill,) = instance.get_backfills()
-        assert backfill.tags[JOB_TAG] == "enrichment_scheduler"  # the run queue's per-job limit applies
+        assert (
+            backfill.tags[JOB_TAG] == "enrichment_scheduler"
+        )  # the run queue's per-job limit applies
 
         (run,) = drain_backfills(instance, workspace)
         backfill = instance.get_backfill(backfill.backfill_id)
@@ -111,23 +142,44 @@ def test_automation_backfill_of_mostly_unchanged_sections_succeeds(marba_env, en
         assert run.status == dg.DagsterRunStatus.SUCCESS
 
         # The tags Dagster 1.13 puts on an automation-launched backfill's run, and the mode they mean.
-        assert {k: v for k, v in run.tags.items() if k in (
-            "dagster/backfill", "dagster/sensor_name", "dagster/auto_materialize", "dagster/from_automation_condition",
-            JOB_TAG)} == {"dagster/backfill": backfill.backfill_id, "dagster/sensor_name": "enrichment_automation_sensor",
-                          "dagster/auto_materialize": "true", "dagster/from_automation_condition": "true",
-                          JOB_TAG: "enrichment_scheduler"}
+        assert {
+            k: v
+            for k, v in run.tags.items()
+            if k
+            in (
+                "dagster/backfill",
+                "dagster/sensor_name",
+                "dagster/auto_materialize",
+                "dagster/from_automation_condition",
+                JOB_TAG,
+            )
+        } == {
+            "dagster/backfill": backfill.backfill_id,
+            "dagster/sensor_name": "enrichment_automation_sensor",
+            "dagster/auto_materialize": "true",
+            "dagster/from_automation_condition": "true",
+            JOB_TAG: "enrichment_scheduler",
+        }
         assert "dagster/asset_evaluation_id" in run.tags and "dagster/from_ui" not in run.tags
         assert refresh_mode(run.tags, REFRESH_TAG).mode == DUE
 
         outcomes = {}
-        for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
+        for record in instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records:
             m = record.event_log_entry.asset_materialization
             outcomes[(m.asset_key.path[-1], m.partition)] = m.metadata["outcome"].value
-        assert outcomes == {(section, b): ("refreshed" if b == "b1" else "unchanged")
-                            for section in ("reach", "optimize") for b in BRANDS}
+        assert outcomes == {
+            (section, b): ("refreshed" if b == "b1" else "unchanged")
+            for section in ("reach", "optimize")
+            for b in BRANDS
+        }
         for section in ("reach", "optimize"):
-            assert set(instance.get_status_by_partition(dg.AssetKey(section), BRANDS, _partitions()).values()) == {
-                dg.AssetPartitionStatus.MATERIALIZED}
+            assert set(
+                instance.get_status_by_partition(
+                    dg.AssetKey(section), BRANDS, _partitions()
+                ).values()
+            ) == {dg.AssetPartitionStatus.MATERIALIZED}
 
 
 def _partitions():
@@ -143,8 +195,14 @@ def test_freshness_warns_at_three_quarters_of_the_ttl(marba_env, engine):
         instance.add_dynamic_partitions("brands", BRANDS[:1])
         from marba_dagster.definitions import load_definitions
 
-        assert load_definitions().resolve_job_def("enrichment_scheduler").execute_in_process(
-            instance=instance, partition_key="b1", asset_selection=[dg.AssetKey("reflect")]).success
+        assert (
+            load_definitions()
+            .resolve_job_def("enrichment_scheduler")
+            .execute_in_process(
+                instance=instance, partition_key="b1", asset_selection=[dg.AssetKey("reflect")]
+            )
+            .success
+        )
         made = instance.get_latest_materialization_event(dg.AssetKey("reflect")).timestamp
         daemon = FreshnessDaemon()
         ttl = TTL["reflect"].total_seconds()
@@ -152,7 +210,9 @@ def test_freshness_warns_at_three_quarters_of_the_ttl(marba_env, engine):
         def state_at(seconds_after: float) -> str:
             with freeze_time(made + seconds_after):
                 list(daemon.run_iteration(workspace))
-            return instance.get_freshness_state_records([dg.AssetKey("reflect")])[dg.AssetKey("reflect")].freshness_state.value
+            return instance.get_freshness_state_records([dg.AssetKey("reflect")])[
+                dg.AssetKey("reflect")
+            ].freshness_state.value
 
         assert state_at(0.7 * ttl) == "PASS"
         assert state_at(0.8 * ttl) == "WARN"

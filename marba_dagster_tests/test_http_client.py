@@ -29,10 +29,20 @@ from marba_dagster.connectors.http import (
 
 FORECAST = "open_meteo.forecast"
 CHAT = "llm.chat_completions"
-PARAMS = {"latitude": "52.52", "longitude": "13.41", "hourly": "temperature_2m", "forecast_days": "1"}
+PARAMS = {
+    "latitude": "52.52",
+    "longitude": "13.41",
+    "hourly": "temperature_2m",
+    "forecast_days": "1",
+}
 # Short waits so the whole module stays fast.
-FAST = HttpPolicy(backoff_base=0.02, backoff_jitter=0.02, connect_timeout=1, read_timeout=2, deadline=5)
-CHAT_BODY = {"model": "sandbox-model", "messages": [{"role": "user", "content": 'Facts: {"followers": 10}'}]}
+FAST = HttpPolicy(
+    backoff_base=0.02, backoff_jitter=0.02, connect_timeout=1, read_timeout=2, deadline=5
+)
+CHAT_BODY = {
+    "model": "sandbox-model",
+    "messages": [{"role": "user", "content": 'Facts: {"followers": 10}'}],
+}
 
 
 def meteo(sandbox, policy: HttpPolicy = FAST, **kw) -> ApiClient:
@@ -40,8 +50,12 @@ def meteo(sandbox, policy: HttpPolicy = FAST, **kw) -> ApiClient:
 
 
 def llm(sandbox, policy: HttpPolicy = FAST) -> ApiClient:
-    return ApiClient(sandbox.env()["MARBA_LLM_BASE_URL"], policy=policy, name="llm",
-                     headers={"Authorization": "Bearer sandbox-key"})
+    return ApiClient(
+        sandbox.env()["MARBA_LLM_BASE_URL"],
+        policy=policy,
+        name="llm",
+        headers={"Authorization": "Bearer sandbox-key"},
+    )
 
 
 # ---- success and URL handling ----------------------------------------------------------
@@ -55,7 +69,9 @@ def test_get_json_keeps_base_path_prefix(sandbox):
     assert data["hourly_units"]["temperature_2m"] == "°C"
     [record] = sandbox.requests(FORECAST)
     assert record["path"] == "/open-meteo/v1/forecast"
-    assert client.metrics()["requests_sent"] == 1 and client.metrics()["bytes_received"] == len(resp.content)
+    assert client.metrics()["requests_sent"] == 1 and client.metrics()["bytes_received"] == len(
+        resp.content
+    )
 
 
 def test_text_bytes_and_post_json(sandbox):
@@ -92,7 +108,9 @@ def test_5xx_until_attempts_run_out_gives_server_error(sandbox):
 
 @pytest.mark.parametrize("http_date", [False, True], ids=["delta-seconds", "http-date"])
 def test_429_retry_after_is_waited_out(sandbox, http_date):
-    sandbox.faults.add(route=FORECAST, kind="rate_limit", retry_after=1, http_date=http_date, times=1)
+    sandbox.faults.add(
+        route=FORECAST, kind="rate_limit", retry_after=1, http_date=http_date, times=1
+    )
     started = time.monotonic()
     with meteo(sandbox) as client:
         resp = client.get("/v1/forecast", params=PARAMS)
@@ -109,7 +127,10 @@ def test_429_retry_after_is_waited_out(sandbox, http_date):
 def test_retry_after_beyond_cap_gives_rate_limited_at_once(sandbox):
     sandbox.faults.add(route=FORECAST, kind="rate_limit", retry_after=120)
     started = time.monotonic()
-    with meteo(sandbox, HttpPolicy(max_retry_after=5)) as client, pytest.raises(RateLimited) as info:
+    with (
+        meteo(sandbox, HttpPolicy(max_retry_after=5)) as client,
+        pytest.raises(RateLimited) as info,
+    ):
         client.get_json("/v1/forecast", params=PARAMS)
     assert time.monotonic() - started < 1
     assert info.value.retry_after == pytest.approx(120, abs=1)
@@ -162,7 +183,10 @@ def test_client_error_is_not_retried_and_keeps_the_body(sandbox):
         client.get_json("/v1/forecast", params={"latitude": "100", "longitude": "13"})
     err = info.value
     assert err.status == 400 and err.attempts == 1
-    assert err.error_json == {"error": True, "reason": "Latitude must be in range of -90 to 90°. Given: 100.0."}
+    assert err.error_json == {
+        "error": True,
+        "reason": "Latitude must be in range of -90 to 90°. Given: 100.0.",
+    }
     assert "Latitude must be in range" in err.message and "Latitude must be" in err.body_excerpt
     assert sandbox.request_count(FORECAST) == 1
 
@@ -179,8 +203,16 @@ def test_malformed_body_gives_malformed_response(sandbox):
 
 
 def test_html_when_json_expected_is_malformed(sandbox):
-    sandbox.faults.add(route=FORECAST, kind="malformed_body", body="<html><body>Gateway</body></html>", content_type="text/html")
-    with meteo(sandbox) as client, pytest.raises(MalformedResponse, match="expected JSON, got text/html"):
+    sandbox.faults.add(
+        route=FORECAST,
+        kind="malformed_body",
+        body="<html><body>Gateway</body></html>",
+        content_type="text/html",
+    )
+    with (
+        meteo(sandbox) as client,
+        pytest.raises(MalformedResponse, match="expected JSON, got text/html"),
+    ):
         client.get_json("/v1/forecast", params=PARAMS)
 
 
@@ -208,7 +240,10 @@ def test_oversized_streamed_body_stops_at_the_cap(sandbox):
     tracemalloc.start()
     started = time.monotonic()
     try:
-        with meteo(sandbox, HttpPolicy(max_bytes=cap)) as client, pytest.raises(ResponseTooLarge) as info:
+        with (
+            meteo(sandbox, HttpPolicy(max_bytes=cap)) as client,
+            pytest.raises(ResponseTooLarge) as info,
+        ):
             client.get_json("/v1/forecast", params=PARAMS)
         elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
@@ -223,7 +258,10 @@ def test_oversized_streamed_body_stops_at_the_cap(sandbox):
 
 def test_declared_oversized_body_is_refused_before_reading(sandbox):
     sandbox.faults.add(route=FORECAST, kind="oversized_body", megabytes=50, declare_length=True)
-    with meteo(sandbox, HttpPolicy(max_bytes=1024 * 1024)) as client, pytest.raises(ResponseTooLarge) as info:
+    with (
+        meteo(sandbox, HttpPolicy(max_bytes=1024 * 1024)) as client,
+        pytest.raises(ResponseTooLarge) as info,
+    ):
         client.get_json("/v1/forecast", params=PARAMS)
     assert info.value.received == 0 and "Content-Length" in info.value.message
 
@@ -233,7 +271,10 @@ def test_slow_drip_body_ends_at_the_deadline(sandbox):
     # (checking only between chunks would end at 2 s).
     sandbox.faults.add(route=FORECAST, kind="slow_drip", chunk_bytes=1, interval=2.0)
     started = time.monotonic()
-    with meteo(sandbox, HttpPolicy(deadline=1.5, read_timeout=5)) as client, pytest.raises(DeadlineExceeded) as info:
+    with (
+        meteo(sandbox, HttpPolicy(deadline=1.5, read_timeout=5)) as client,
+        pytest.raises(DeadlineExceeded) as info,
+    ):
         client.get_json("/v1/forecast", params=PARAMS)
     elapsed = time.monotonic() - started
     assert 1.4 <= elapsed < 1.95
@@ -293,6 +334,7 @@ def test_rate_limiter_spaces_requests(sandbox):
 def test_rate_limiter_is_shared_by_threads(sandbox):
     errors: list[BaseException] = []
     with meteo(sandbox, HttpPolicy(requests_per_second=20)) as client:
+
         def work():
             try:
                 for _ in range(4):
@@ -327,7 +369,9 @@ SECRET_PARAM = "q-api-key-abcdef"
 
 
 def _assert_clean(err: HttpError) -> None:
-    rendered = " ".join([str(err), repr(err), err.url, err.message, err.body_excerpt or "", str(err.error_json)])
+    rendered = " ".join(
+        [str(err), repr(err), err.url, err.message, err.body_excerpt or "", str(err.error_json)]
+    )
     for secret in (SECRET_KEY, SECRET_TOKEN, SECRET_PARAM):
         assert secret not in rendered
 
@@ -352,7 +396,11 @@ def test_secrets_never_appear_in_errors(sandbox):
         assert "REDACTED" in info.value.message
 
     # Connection failures too.
-    with ApiClient(f"http://127.0.0.1:{_closed_port()}/x", policy=FAST, headers={"Authorization": f"Bearer {SECRET_KEY}"}) as closed:
+    with ApiClient(
+        f"http://127.0.0.1:{_closed_port()}/x",
+        policy=FAST,
+        headers={"Authorization": f"Bearer {SECRET_KEY}"},
+    ) as closed:
         with pytest.raises(ConnectFailed) as info:
             closed.get_json(f"/path?access_token={SECRET_TOKEN}")
         _assert_clean(info.value)
@@ -362,14 +410,19 @@ def test_secrets_never_appear_in_errors(sandbox):
 
 def test_redact_url():
     url = "https://user:pw@graph.example.com/v21.0/me?fields=id,name&access_token=abc&appsecret_proof=x&q=coffee#frag"
-    assert redact_url(url) == "https://graph.example.com/v21.0/me?fields=id,name&access_token=REDACTED&appsecret_proof=REDACTED&q=coffee#frag"
+    assert (
+        redact_url(url)
+        == "https://graph.example.com/v21.0/me?fields=id,name&access_token=REDACTED&appsecret_proof=REDACTED&q=coffee#frag"
+    )
     assert redact_url("http://h/p") == "http://h/p"
 
 
 def test_parse_retry_after():
     now = time.time()
     assert parse_retry_after("7") == 7
-    assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), now=now) == pytest.approx(30, abs=1)
+    assert parse_retry_after(
+        email.utils.formatdate(now + 30, usegmt=True), now=now
+    ) == pytest.approx(30, abs=1)
     assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), now=now) == 0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
 
@@ -389,7 +442,15 @@ def test_policy_is_frozen_and_validated():
 
 
 def test_errors_pickle_and_stay_one_line():
-    err = RateLimited("rate limited\nsecond line", url="http://h/p", status=429, method="GET", client="c", attempts=2, retry_after=3.0)
+    err = RateLimited(
+        "rate limited\nsecond line",
+        url="http://h/p",
+        status=429,
+        method="GET",
+        client="c",
+        attempts=2,
+        retry_after=3.0,
+    )
     clone = pickle.loads(pickle.dumps(err))
     assert type(clone) is RateLimited and clone.retry_after == 3.0 and str(clone) == str(err)
     assert "\n" not in str(err) and isinstance(err, HttpError)

@@ -11,12 +11,21 @@ import pytest
 from marba_dagster.connectors.http import ApiClient, HttpPolicy, ResponseTooLarge
 
 FORECAST = "open_meteo.forecast"
-PARAMS = {"latitude": "52.52", "longitude": "13.41", "hourly": "temperature_2m", "forecast_days": "1"}
+PARAMS = {
+    "latitude": "52.52",
+    "longitude": "13.41",
+    "hourly": "temperature_2m",
+    "forecast_days": "1",
+}
 MiB = 1024 * 1024
 
 
 def meteo(sandbox, **policy) -> ApiClient:
-    return ApiClient(sandbox.env()["MARBA_OPEN_METEO_URL"], policy=HttpPolicy(deadline=30, **policy), name="open_meteo")
+    return ApiClient(
+        sandbox.env()["MARBA_OPEN_METEO_URL"],
+        policy=HttpPolicy(deadline=30, **policy),
+        name="open_meteo",
+    )
 
 
 def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(sandbox):
@@ -38,13 +47,13 @@ def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(sandbox):
     assert client.metrics()["bytes_received"] == err.received
 
 
-
-
 def test_compressed_bodies_within_the_cap_decode(sandbox):
     sandbox.faults.add(route=FORECAST, kind="gzip_bomb", megabytes=3, times=1)
     with meteo(sandbox, max_bytes=4 * MiB) as client:
         data = client.get_json("/v1/forecast", params=PARAMS)
         assert len(data["data"]) == 3 * MiB - 12
         # The real route, which the sandbox may or may not compress: unchanged.
-        assert client.get_json("/v1/forecast", params=PARAMS)["hourly_units"]["temperature_2m"] == "°C"
+        assert (
+            client.get_json("/v1/forecast", params=PARAMS)["hourly_units"]["temperature_2m"] == "°C"
+        )
     assert client.metrics()["bytes_received"] >= 3 * MiB

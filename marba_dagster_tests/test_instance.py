@@ -59,7 +59,11 @@ def test_production_instance_on_postgres(tmp_path, monkeypatch):
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
-        assert {"key": "marba/job", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+        assert {
+            "key": "marba/job",
+            "value": {"applyLimitPerUniqueValue": True},
+            "limit": 1,
+        } in limits
         assert instance.run_retries_enabled
         assert instance.run_retries_retry_on_asset_or_op_failure is False
         assert instance.run_monitoring_enabled
@@ -78,8 +82,13 @@ def _sessions(url: str) -> int:
     try:
         with eng.connect() as conn:
             conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
-            return int(conn.execute(sa.text(
-                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()")).scalar())
+            return int(
+                conn.execute(
+                    sa.text(
+                        "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+                    )
+                ).scalar()
+            )
     finally:
         eng.dispose()
 
@@ -93,13 +102,17 @@ def test_pooled_storage_stores_events_on_held_connections(tmp_path, monkeypatch,
     home = tmp_path / "home"
     production_dagster_home(home, url, monkeypatch)
     if storage == "stock":
-        (home / "dagster.yaml").write_text("storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n")
+        (home / "dagster.yaml").write_text(
+            "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n"
+        )
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         instance.report_runless_asset_event(dg.AssetMaterialization("warm", partition="w"))
         before = _sessions(url)
         for i in range(40):
-            instance.report_runless_asset_event(dg.AssetMaterialization("pool_probe", partition=f"b{i}"))
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization("pool_probe", partition=f"b{i}")
+            )
         opened = _sessions(url) - before - 1  # minus the session that counted
         assert instance.get_latest_materialization_event(dg.AssetKey("pool_probe")) is not None
         if storage == "pooled":
@@ -185,8 +198,10 @@ def test_workers_starting_together_on_a_new_database_do_not_race(tmp_path, monke
     production_dagster_home(home, urls[0], monkeypatch)  # each worker sets DAGSTER_PG_URL per round
     try:
         start, results = ctx.Barrier(7), ctx.Queue()
-        workers = [ctx.Process(target=_open_production_instance, args=(str(home), urls, start, results))
-                   for _ in range(7)]
+        workers = [
+            ctx.Process(target=_open_production_instance, args=(str(home), urls, start, results))
+            for _ in range(7)
+        ]
         for w in workers:
             w.start()
         outcomes = [results.get(timeout=120) for _ in range(7 * len(urls))]
@@ -220,11 +235,15 @@ def test_changing_the_default_pool_limit_applies_to_existing_pools(tmp_path, mon
     assert "default_limit: 4" in production
     try:
         for limit in (4, 6, 2):
-            (home / "dagster.yaml").write_text(production.replace("default_limit: 4", f"default_limit: {limit}"))
+            (home / "dagster.yaml").write_text(
+                production.replace("default_limit: 4", f"default_limit: {limit}")
+            )
             instance = dg.DagsterInstance.from_config(str(home))
             try:
                 assert instance.global_op_concurrency_default_limit == limit
-                assert instance.event_log_storage.initialize_concurrency_limit_to_default("open_meteo")
+                assert instance.event_log_storage.initialize_concurrency_limit_to_default(
+                    "open_meteo"
+                )
                 info = instance.event_log_storage.get_concurrency_info("open_meteo")
                 assert (info.slot_count, info.limit) == (limit, limit)
             finally:

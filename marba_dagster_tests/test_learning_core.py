@@ -11,8 +11,11 @@ from marba_dagster_tests.learning_fixtures import planted_posts
 
 
 def _top(patterns: pd.DataFrame, brand: str, platform: str, ptype: str, hours_only=False):
-    p = patterns[(patterns.brand_id == brand) & (patterns.platform == platform)
-                 & (patterns.pattern_type == ptype)]
+    p = patterns[
+        (patterns.brand_id == brand)
+        & (patterns.platform == platform)
+        & (patterns.pattern_type == ptype)
+    ]
     if hours_only:
         p = p[~p.pattern_key.str.contains("-")]
     return p.sort_values("lift", ascending=False).iloc[0]
@@ -20,22 +23,51 @@ def _top(patterns: pd.DataFrame, brand: str, platform: str, ptype: str, hours_on
 
 def test_confidence_tiers_match_design():
     assert [confidence_for(n) for n in (0, 9, 10, 29, 30, 99, 100, 5000)] == [
-        0.3, 0.3, 0.5, 0.5, 0.7, 0.7, 0.9, 0.9]
+        0.3,
+        0.3,
+        0.5,
+        0.5,
+        0.7,
+        0.7,
+        0.9,
+        0.9,
+    ]
 
 
 def test_planted_hour_format_and_hashtag_are_top_patterns_per_platform():
-    posts = pd.concat([
-        planted_posts("b1", "instagram", "Europe/Berlin", 900, seed=1,
-                      hot_local_hour=18, hot_format="video", hot_tag="#summer"),
-        # Another platform of the same brand with different planted winners.
-        planted_posts("b1", "facebook", "Europe/Berlin", 900, seed=2, hot_local_hour=11,
-                      hot_format="carousel", hot_tag="#local", reach_scale=20000),
-    ])
+    posts = pd.concat(
+        [
+            planted_posts(
+                "b1",
+                "instagram",
+                "Europe/Berlin",
+                900,
+                seed=1,
+                hot_local_hour=18,
+                hot_format="video",
+                hot_tag="#summer",
+            ),
+            # Another platform of the same brand with different planted winners.
+            planted_posts(
+                "b1",
+                "facebook",
+                "Europe/Berlin",
+                900,
+                seed=2,
+                hot_local_hour=11,
+                hot_format="carousel",
+                hot_tag="#local",
+                reach_scale=20000,
+            ),
+        ]
+    )
     inp = LearningInput({"b1": "Europe/Berlin"}, {"b1": []})
     patterns = learn_patterns(posts, inp)
 
-    for platform, hour, fmt, tag in (("instagram", "18", "video", "#summer"),
-                                     ("facebook", "11", "carousel", "#local")):
+    for platform, hour, fmt, tag in (
+        ("instagram", "18", "video", "#summer"),
+        ("facebook", "11", "carousel", "#local"),
+    ):
         top_hour = _top(patterns, "b1", platform, "best_posting_time", hours_only=True)
         assert top_hour.pattern_key == hour
         assert top_hour.lift > 1.5
@@ -60,11 +92,21 @@ def test_planted_hour_format_and_hashtag_are_top_patterns_per_platform():
 def test_busy_hour_does_not_win_by_volume():
     # Hour 09 has most of the posts but ordinary engagement; hour 20 has few but double.
     hours = (9,) * 10 + tuple(range(8, 22))  # a draw is 09 eleven times out of 24
-    posts = planted_posts("b2", "x", "UTC", 1200, seed=3, hours=hours, hot_local_hour=20,
-                          hot_format=None, hot_tag=None)
+    posts = planted_posts(
+        "b2",
+        "x",
+        "UTC",
+        1200,
+        seed=3,
+        hours=hours,
+        hot_local_hour=20,
+        hot_format=None,
+        hot_tag=None,
+    )
     patterns = learn_patterns(posts, LearningInput({"b2": "UTC"}, {}))
-    hours = patterns[(patterns.pattern_type == "best_posting_time")
-                     & ~patterns.pattern_key.str.contains("-")].set_index("pattern_key")
+    hours = patterns[
+        (patterns.pattern_type == "best_posting_time") & ~patterns.pattern_key.str.contains("-")
+    ].set_index("pattern_key")
     assert hours.loc["09", "data_points"] > 5 * hours.loc["20", "data_points"]
     assert hours.lift.idxmax() == "20"
     assert 0.85 < hours.loc["09", "lift"] < 1.1
@@ -85,8 +127,9 @@ def test_brand_without_posts_gives_no_patterns_and_no_error():
 
 
 def test_large_sample_without_effect_is_not_recommended():
-    posts = planted_posts("flat", "facebook", "UTC", 3000, seed=6, hot_local_hour=None,
-                          hot_format=None, hot_tag=None)
+    posts = planted_posts(
+        "flat", "facebook", "UTC", 3000, seed=6, hot_local_hour=None, hot_format=None, hot_tag=None
+    )
     patterns = learn_patterns(posts, LearningInput({"flat": "UTC"}, {"flat": ["beans"]}))
     assert (patterns.data_points >= 100).any()
     assert not patterns.recommended.astype(bool).any()
@@ -95,12 +138,32 @@ def test_large_sample_without_effect_is_not_recommended():
 
 def test_timezones_same_utc_hour_means_different_local_hours():
     # Both brands' best posts go out at 23:00 UTC in summer.
-    posts = pd.concat([
-        planted_posts("ny", "instagram", "America/New_York", 900, seed=7, hot_local_hour=None,
-                      hot_utc_hour=23, hot_format=None, hot_tag=None),
-        planted_posts("tokyo", "instagram", "Asia/Tokyo", 900, seed=8, hot_local_hour=None,
-                      hot_utc_hour=23, hot_format=None, hot_tag=None),
-    ])
+    posts = pd.concat(
+        [
+            planted_posts(
+                "ny",
+                "instagram",
+                "America/New_York",
+                900,
+                seed=7,
+                hot_local_hour=None,
+                hot_utc_hour=23,
+                hot_format=None,
+                hot_tag=None,
+            ),
+            planted_posts(
+                "tokyo",
+                "instagram",
+                "Asia/Tokyo",
+                900,
+                seed=8,
+                hot_local_hour=None,
+                hot_utc_hour=23,
+                hot_format=None,
+                hot_tag=None,
+            ),
+        ]
+    )
     inp = LearningInput({"ny": "America/New_York", "tokyo": "Asia/Tokyo"}, {})
     patterns = learn_patterns(posts, inp)
     assert _top(patterns, "ny", "instagram", "best_posting_time", True).pattern_key == "19"  # EDT
@@ -111,8 +174,9 @@ def test_timezones_same_utc_hour_means_different_local_hours():
 
 
 def test_power_words_and_topics():
-    posts = planted_posts("pw", "instagram", "UTC", 600, seed=9, hot_local_hour=None,
-                          hot_format=None, hot_tag=None)
+    posts = planted_posts(
+        "pw", "instagram", "UTC", 600, seed=9, hot_local_hour=None, hot_format=None, hot_tag=None
+    )
     rng = np.random.default_rng(1)
     has_free = rng.random(len(posts)) < 0.3
     posts.loc[has_free, "body"] = "Free tasting today! " + posts.loc[has_free, "body"]

@@ -7,18 +7,26 @@ import pytest
 from marba_dagster.connectors.http import ClientError
 from marba_dagster.connectors.llm import LlmClient, LlmLimits
 
-MESSAGES = [{"role": "system", "content": "Answer in JSON."}, {"role": "user", "content": '{"brand": "Cafe", "engagement_rate": 0.03}'}]
+MESSAGES = [
+    {"role": "system", "content": "Answer in JSON."},
+    {"role": "user", "content": '{"brand": "Cafe", "engagement_rate": 0.03}'},
+]
 
 
 def client(sandbox, **kw) -> LlmClient:
-    return LlmClient(sandbox.url("/llm/v1"), "sandbox-key", "sandbox-model", request_timeout=5.0, **kw)
+    return LlmClient(
+        sandbox.url("/llm/v1"), "sandbox-key", "sandbox-model", request_timeout=5.0, **kw
+    )
 
 
 def test_usage_comes_from_the_answer(sandbox):
     with client(sandbox) as c:
         res = c.chat(MESSAGES)
     stats = sandbox.state.llm.stats()
-    assert (res.prompt_tokens, res.completion_tokens) == (stats["prompt_tokens"], stats["completion_tokens"])
+    assert (res.prompt_tokens, res.completion_tokens) == (
+        stats["prompt_tokens"],
+        stats["completion_tokens"],
+    )
     assert res.usage_reported and res.content.startswith("{")
 
 
@@ -30,7 +38,9 @@ def test_concurrent_calls_stay_within_the_server_rate_limit(sandbox):
     with client(sandbox, limits=LlmLimits(rpm=8, window_seconds=1.0)) as c:
         results = c.chat_many([lambda cl: cl.chat(MESSAGES)] * 24, concurrency=8)
     assert all(not isinstance(r, Exception) for r in results)
-    assert sandbox.state.llm.stats()["rate_limited"] == 0 and sandbox.state.llm.stats()["calls"] == 24
+    assert (
+        sandbox.state.llm.stats()["rate_limited"] == 0 and sandbox.state.llm.stats()["calls"] == 24
+    )
 
 
 def test_429_retry_after_pauses_and_retries(sandbox):
@@ -58,6 +68,9 @@ def test_at_most_three_attempts_on_5xx(sandbox):
 
 
 def test_a_wrong_key_is_a_client_error_without_the_key(sandbox):
-    with LlmClient(sandbox.url("/llm/v1"), "wrong-secret-key", "sandbox-model") as c, pytest.raises(ClientError) as err:
+    with (
+        LlmClient(sandbox.url("/llm/v1"), "wrong-secret-key", "sandbox-model") as c,
+        pytest.raises(ClientError) as err,
+    ):
         c.chat(MESSAGES)
     assert "wrong-secret-key" not in str(err.value) and err.value.status == 401

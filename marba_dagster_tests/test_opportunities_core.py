@@ -7,10 +7,20 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from marba_dagster.core.opportunities import (
-    DEFAULT_RELEVANCE, RelevanceError, RelevanceMap, build_opportunities, merge_relevance,
-    parse_relevance, urgency_for,
+    DEFAULT_RELEVANCE,
+    RelevanceError,
+    RelevanceMap,
+    build_opportunities,
+    merge_relevance,
+    parse_relevance,
+    urgency_for,
 )
-from marba_dagster.core.opportunities.matching import match_text, news_query, parse_traffic, traffic_strength
+from marba_dagster.core.opportunities.matching import (
+    match_text,
+    news_query,
+    parse_traffic,
+    traffic_strength,
+)
 from marba_dagster.core.opportunities.predictive import MIN_DECIDED, fit_history
 
 NOW = datetime(2025, 6, 10, 12, 0, tzinfo=timezone.utc)
@@ -68,13 +78,26 @@ def test_relevance_file_shape_is_validated_and_overrides():
 
 
 def _signal(st, key, hours, strength=0.8, **payload):
-    return {"id": key, "signal_type": st, "source": "test", "title": f"{st} {key}", "dedup_key": key,
-            "payload": payload, "observed_at": NOW - timedelta(hours=1),
-            "valid_until": NOW + timedelta(hours=hours) if hours is not None else None, "strength": strength}
+    return {
+        "id": key,
+        "signal_type": st,
+        "source": "test",
+        "title": f"{st} {key}",
+        "dedup_key": key,
+        "payload": payload,
+        "observed_at": NOW - timedelta(hours=1),
+        "valid_until": NOW + timedelta(hours=hours) if hours is not None else None,
+        "strength": strength,
+    }
 
 
 def test_build_opportunities_scores_dedups_and_skips():
-    brand = {"id": "b1", "name": "Bean", "industry": "coffee shop", "keywords": ["coffee", "cold brew"]}
+    brand = {
+        "id": "b1",
+        "name": "Bean",
+        "industry": "coffee shop",
+        "keywords": ["coffee", "cold brew"],
+    }
     sigs = [
         _signal("weather", "w1", 3, kind="rain", threshold=3.0, unit="mm"),
         _signal("weather", "w1", 3, strength=0.5, kind="rain"),  # same event seen twice
@@ -82,7 +105,9 @@ def test_build_opportunities_scores_dedups_and_skips():
         _signal("weather", "w3", -1, kind="rain"),  # already over
         _signal("competitor", "c1", None, change_type="pricing_change"),
         _signal("trend", "t1", 20, match={"score": 1.0, "terms": ["cold brew"], "where": "title"}),
-        _signal("seasonal", "s1", 24 * 10, kind="black_friday"),  # irrelevant to coffee (not listed)
+        _signal(
+            "seasonal", "s1", 24 * 10, kind="black_friday"
+        ),  # irrelevant to coffee (not listed)
     ]
     drafts, skipped = build_opportunities(sigs, brand, RelevanceMap(), NOW)
     keys = [d.dedup_key for d in drafts]
@@ -106,8 +131,21 @@ def test_matching_trends_and_news():
     assert m.where == "related news"
     assert match_text("election results", [], ["espresso"], "coffee shop") is None
     # the city name matches every headline of a city search: ignored
-    assert match_text("Austin council approves bike lanes", [], ["coffee Austin"], "coffee shop", ignore=["Austin"]) is None
-    assert parse_traffic("2000+") == 2000 and parse_traffic("20K+") == 20000 and parse_traffic("1M+") == 1_000_000
+    assert (
+        match_text(
+            "Austin council approves bike lanes",
+            [],
+            ["coffee Austin"],
+            "coffee shop",
+            ignore=["Austin"],
+        )
+        is None
+    )
+    assert (
+        parse_traffic("2000+") == 2000
+        and parse_traffic("20K+") == 20000
+        and parse_traffic("1M+") == 1_000_000
+    )
     assert parse_traffic("lots") is None
     assert traffic_strength(1_000_000) == 1.0 > traffic_strength(2000) > traffic_strength(200)
     q = news_query("Austin", ["coffee", "cold brew", "coffee", "coffee Austin"])
@@ -117,12 +155,37 @@ def test_matching_trends_and_news():
 def test_predictive_score_needs_history_and_learns_it():
     none = fit_history([])
     assert none.model is None and "not enough history" in none.reason
-    one_class = fit_history([({"type": "weather", "kind": "rain", "urgency": "high", "score": 0.7}, False)] * MIN_DECIDED)
+    one_class = fit_history(
+        [({"type": "weather", "kind": "rain", "urgency": "high", "score": 0.7}, False)]
+        * MIN_DECIDED
+    )
     assert one_class.model is None and "0 acted" in one_class.reason
     hist = []
     for i in range(20):
-        hist.append(({"type": "weather", "kind": "rain", "urgency": "high", "score": 0.7, "relevance": 0.9}, True))
-        hist.append(({"type": "trending_topic", "kind": "trend", "urgency": "low", "score": 0.4, "relevance": 0.5}, False))
+        hist.append(
+            (
+                {
+                    "type": "weather",
+                    "kind": "rain",
+                    "urgency": "high",
+                    "score": 0.7,
+                    "relevance": 0.9,
+                },
+                True,
+            )
+        )
+        hist.append(
+            (
+                {
+                    "type": "trending_topic",
+                    "kind": "trend",
+                    "urgency": "low",
+                    "score": 0.4,
+                    "relevance": 0.5,
+                },
+                False,
+            )
+        )
     fit = fit_history(hist)
     assert fit.model is not None and fit.acted == 20
     p_rain, p_trend = fit.model.predict([hist[0][0], hist[1][0]])

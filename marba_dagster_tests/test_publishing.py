@@ -43,19 +43,39 @@ def world(engine, sandbox):
         conn.execute(s.brands.insert().values(id="b1", name="Cafe Uno", industry="cafe"))
         for p in ("facebook", "instagram", "x"):
             data.add_account(p, ACCOUNTS[p], TOKENS[p])
-            conn.execute(s.platform_accounts.insert().values(
-                id=f"acct-{p}", brand_id="b1", platform=p, external_account_id=ACCOUNTS[p],
-                access_token=TOKENS[p]))
+            conn.execute(
+                s.platform_accounts.insert().values(
+                    id=f"acct-{p}",
+                    brand_id="b1",
+                    platform=p,
+                    external_account_id=ACCOUNTS[p],
+                    access_token=TOKENS[p],
+                )
+            )
     return {"engine": engine, "sandbox": sandbox, "log": published_log(sandbox.state)}
 
 
-def add_post(engine, pid, *, platform="facebook", minutes=0, body=None, status="scheduled", media=None):
-    media = media if media is not None else (["https://cdn.example.com/a.jpg"] if platform == "instagram" else [])
+def add_post(
+    engine, pid, *, platform="facebook", minutes=0, body=None, status="scheduled", media=None
+):
+    media = (
+        media
+        if media is not None
+        else (["https://cdn.example.com/a.jpg"] if platform == "instagram" else [])
+    )
     with engine.begin() as conn:
-        conn.execute(sc.insert().values(
-            id=pid, brand_id="b1", platform=platform, body=body or f"post {pid}", media_urls=media,
-            format="image" if media else "text", scheduled_at=utcnow() + timedelta(minutes=minutes),
-            status=status))
+        conn.execute(
+            sc.insert().values(
+                id=pid,
+                brand_id="b1",
+                platform=platform,
+                body=body or f"post {pid}",
+                media_urls=media,
+                format="image" if media else "text",
+                scheduled_at=utcnow() + timedelta(minutes=minutes),
+                status=status,
+            )
+        )
 
 
 def post(engine, pid) -> dict:
@@ -66,13 +86,23 @@ def post(engine, pid) -> dict:
 def events(engine, pid) -> list[str]:
     pe = s.publish_events
     with engine.connect() as conn:
-        return [r[0] for r in conn.execute(sa.select(pe.c.status).where(pe.c.scheduled_content_id == pid).order_by(pe.c.id))]
+        return [
+            r[0]
+            for r in conn.execute(
+                sa.select(pe.c.status).where(pe.c.scheduled_content_id == pid).order_by(pe.c.id)
+            )
+        ]
 
 
 def run_once(world, db_url, now=None, graph_url=None, **kw):
     env = world["sandbox"].env()
-    run, clients = build_run(db_url, graph_url or env["MARBA_GRAPH_API_URL"], env["MARBA_X_API_URL"],
-                             engine=world["engine"], **kw)
+    run, clients = build_run(
+        db_url,
+        graph_url or env["MARBA_GRAPH_API_URL"],
+        env["MARBA_X_API_URL"],
+        engine=world["engine"],
+        **kw,
+    )
     try:
         return run.run(now=now)
     finally:
@@ -103,7 +133,11 @@ def test_due_window_catch_up_missed_cancelled_and_edits(world, db_url):
 
     summary = run_once(world, db_url)
 
-    published = {p for p in ("gap-30", "gap-10", "gap-2h", "ahead-3", "edited") if post(engine, p)["status"] == "published"}
+    published = {
+        p
+        for p in ("gap-30", "gap-10", "gap-2h", "ahead-3", "edited")
+        if post(engine, p)["status"] == "published"
+    }
     assert published == {"gap-30", "gap-10", "gap-2h", "ahead-3", "edited"}
     assert summary.published == 5
     assert post(engine, "ahead-20")["status"] == "scheduled"
@@ -112,7 +146,9 @@ def test_due_window_catch_up_missed_cancelled_and_edits(world, db_url):
     assert "maximum lateness 24h" in late["last_error"]
     assert post(engine, "cancelled")["status"] == "cancelled"
     texts = log.texts()
-    assert texts["final text"] == 1 and "first draft" not in texts and "never send this" not in texts
+    assert (
+        texts["final text"] == 1 and "first draft" not in texts and "never send this" not in texts
+    )
     assert all(n == 1 for n in texts.values()) and log.count() == 5
     row = post(engine, "gap-10")
     assert row["external_post_id"] and row["published_at"] and row["attempts"] == 1
@@ -135,14 +171,30 @@ def test_max_lateness_is_configurable(world, db_url):
 def test_three_publisher_processes_publish_200_posts_exactly_once(world, db_url, tmp_path):
     engine, sandbox = world["engine"], world["sandbox"]
     for i in range(200):
-        add_post(engine, f"p{i:03d}", platform=("facebook", "instagram", "x")[i % 3], minutes=-(i % 40))
+        add_post(
+            engine, f"p{i:03d}", platform=("facebook", "instagram", "x")[i % 3], minutes=-(i % 40)
+        )
     env = sandbox.env()
     go = tmp_path / "go"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "marba_dagster_tests.publish_worker", db_url, env["MARBA_GRAPH_API_URL"],
-             env["MARBA_X_API_URL"], "--concurrency", "4", "--wait-file", str(go)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "marba_dagster_tests.publish_worker",
+                db_url,
+                env["MARBA_GRAPH_API_URL"],
+                env["MARBA_X_API_URL"],
+                "--concurrency",
+                "4",
+                "--wait-file",
+                str(go),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
     ]
     go.touch()  # all three start claiming at once
@@ -156,8 +208,12 @@ def test_three_publisher_processes_publish_200_posts_exactly_once(world, db_url,
     assert max(log.texts().values()) == 1
     assert sum(x["published"] for x in summaries) == 200
     with engine.connect() as conn:
-        statuses = dict(conn.execute(sa.select(sc.c.status, sa.func.count()).group_by(sc.c.status)).all())
-        published_events = conn.execute(sa.select(sa.func.count()).where(s.publish_events.c.status == "published")).scalar_one()
+        statuses = dict(
+            conn.execute(sa.select(sc.c.status, sa.func.count()).group_by(sc.c.status)).all()
+        )
+        published_events = conn.execute(
+            sa.select(sa.func.count()).where(s.publish_events.c.status == "published")
+        ).scalar_one()
     assert statuses == {"published": 200}
     assert published_events == 200
 
@@ -168,13 +224,30 @@ def test_killed_between_platform_answer_and_commit_becomes_unknown(world, db_url
     env = dict(os.environ, **{CRASH_AFTER_SEND_ENV: "1"})
     senv = sandbox.env()
     proc = subprocess.run(
-        [sys.executable, "-m", "marba_dagster_tests.publish_worker", db_url, senv["MARBA_GRAPH_API_URL"],
-         senv["MARBA_X_API_URL"], "--concurrency", "1", "--lease", "60"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "marba_dagster_tests.publish_worker",
+            db_url,
+            senv["MARBA_GRAPH_API_URL"],
+            senv["MARBA_X_API_URL"],
+            "--concurrency",
+            "1",
+            "--lease",
+            "60",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 86, proc.stderr[-2000:]  # the process really died mid-way
     assert log.count() == 1  # the platform has the post...
     row = post(engine, "crashy")
-    assert row["status"] == "publishing" and row["external_post_id"] is None  # ...we never recorded it
+    assert (
+        row["status"] == "publishing" and row["external_post_id"] is None
+    )  # ...we never recorded it
 
     # A run before the lease expires leaves it alone and sends nothing.
     run_once(world, db_url)
@@ -216,7 +289,9 @@ def test_connection_refused_is_retried_and_published_once(world, db_url):
     first = run_once(world, db_url, graph_url=closed_port_url())
     row = post(engine, "refused")
     assert first.retry_scheduled == 1
-    assert row["status"] == "scheduled" and row["attempts"] == 1 and row["next_attempt_at"] > utcnow()
+    assert (
+        row["status"] == "scheduled" and row["attempts"] == 1 and row["next_attempt_at"] > utcnow()
+    )
     assert "connect_failed" in row["last_error"]
     # Not due again until the backoff has passed.
     assert run_once(world, db_url).claimed == 0
@@ -268,7 +343,13 @@ def test_revoked_token_fails_with_reconnect_reason(world, db_url, platform):
     assert row["status"] == "failed" and "reconnect" in row["last_error"]
     assert TOKENS[platform] not in row["last_error"]
     with engine.connect() as conn:
-        acct = conn.execute(sa.select(s.platform_accounts).where(s.platform_accounts.c.id == f"acct-{platform}")).mappings().one()
+        acct = (
+            conn.execute(
+                sa.select(s.platform_accounts).where(s.platform_accounts.c.id == f"acct-{platform}")
+            )
+            .mappings()
+            .one()
+        )
     assert acct["needs_reconnect"] is True and acct["reconnect_reason"]
     second = post(engine, "revoked-2")
     assert second["status"] == "failed" and "reconnect" in second["last_error"]
@@ -289,8 +370,18 @@ def test_instagram_container_then_publish_and_unsupported_posts(world, db_url):
     engine, sandbox = world["engine"], world["sandbox"]
     add_post(engine, "ig", platform="instagram", minutes=-1, body="new menu")
     add_post(engine, "ig-no-media", platform="instagram", minutes=-1, media=[])
-    add_post(engine, "ig-carousel", platform="instagram", minutes=-1, body="three mugs",
-             media=["https://cdn.example.com/1.jpg", "https://cdn.example.com/2.jpg", "https://cdn.example.com/3.jpg"])
+    add_post(
+        engine,
+        "ig-carousel",
+        platform="instagram",
+        minutes=-1,
+        body="three mugs",
+        media=[
+            "https://cdn.example.com/1.jpg",
+            "https://cdn.example.com/2.jpg",
+            "https://cdn.example.com/3.jpg",
+        ],
+    )
     run_once(world, db_url)
     assert post(engine, "ig-carousel")["status"] == "published"
     assert sandbox.request_count("graph_publish.ig_container_status") == 1  # polled until FINISHED
@@ -341,8 +432,9 @@ def test_asset_publishes_through_dagster(world, db_url, tmp_path):
     assert check.passed is False and check.metadata["unknown_posts"].value == 1
     brands = found["all_brands_processed"]
     assert brands.passed is False and brands.severity == dg.AssetCheckSeverity.WARN
-    assert brands.description.startswith("1 of 1 brand(s) failed: b1 (1 post(s) not published: "
-                                         "post unclear (facebook) unknown: ")
+    assert brands.description.startswith(
+        "1 of 1 brand(s) failed: b1 (1 post(s) not published: post unclear (facebook) unknown: "
+    )
 
 
 def publish_through_dagster(db_url, sandbox, tmp_path, settings=None, raise_on_error=True):
@@ -366,21 +458,40 @@ def test_failed_missed_and_unknown_posts_are_named_by_a_warn_check(world, db_url
     engine, sandbox = world["engine"], world["sandbox"]
     with engine.begin() as conn:  # a second brand whose post goes out fine
         conn.execute(s.brands.insert().values(id="b2", name="Cafe Dos", industry="cafe"))
-        conn.execute(s.platform_accounts.insert().values(
-            id="acct-b2-x", brand_id="b2", platform="x", external_account_id="2003", access_token="x-token-b2"))
+        conn.execute(
+            s.platform_accounts.insert().values(
+                id="acct-b2-x",
+                brand_id="b2",
+                platform="x",
+                external_account_id="2003",
+                access_token="x-token-b2",
+            )
+        )
     platform_data(sandbox.state).add_account("x", "2003", "x-token-b2")
     add_post(engine, "fine", platform="x", minutes=-1)
     add_post(engine, "no-media", platform="instagram", minutes=-1, media=[])
     add_post(engine, "too-late", platform="x", minutes=-26 * 60)
     add_post(engine, "unclear", platform="facebook", minutes=-2)
     with engine.begin() as conn:
-        conn.execute(sc.insert().values(id="b2-post", brand_id="b2", platform="x", body="from b2",
-                                        media_urls=[], format="text", scheduled_at=utcnow() - timedelta(minutes=1),
-                                        status="scheduled"))
+        conn.execute(
+            sc.insert().values(
+                id="b2-post",
+                brand_id="b2",
+                platform="x",
+                body="from b2",
+                media_urls=[],
+                format="text",
+                scheduled_at=utcnow() - timedelta(minutes=1),
+                status="scheduled",
+            )
+        )
     sandbox.faults.add("graph_publish.page_feed", "apply_then_drop", times=1)
     result = publish_through_dagster(db_url, sandbox, tmp_path)
     assert result.success  # the posts that could go out went out; the run says what did not
-    assert post(engine, "fine")["status"] == "published" and post(engine, "b2-post")["status"] == "published"
+    assert (
+        post(engine, "fine")["status"] == "published"
+        and post(engine, "b2-post")["status"] == "published"
+    )
     found = {e.check_name: e for e in result.get_asset_check_evaluations()}
     brands = found["all_brands_processed"]
     assert brands.passed is False and brands.severity == dg.AssetCheckSeverity.WARN
@@ -394,36 +505,66 @@ def test_failed_missed_and_unknown_posts_are_named_by_a_warn_check(world, db_url
     meta = result.asset_materializations_for_node("published_posts")[0].metadata
     assert meta["brands_failed"].value == 1 and meta["brands_processed"].value == 1
     with engine.connect() as conn:
-        logged = conn.execute(sa.select(s.job_logs.c.brand_id, s.job_logs.c.level, s.job_logs.c.message)).all()
+        logged = conn.execute(
+            sa.select(s.job_logs.c.brand_id, s.job_logs.c.level, s.job_logs.c.message)
+        ).all()
     assert [(b, lvl) for b, lvl, _ in logged] == [("b1", "error")] and "no-media" in logged[0][2]
 
 
 def test_a_clean_publisher_run_passes_its_check(world, db_url, tmp_path):
     add_post(world["engine"], "fine", platform="x", minutes=-1)
-    found = {e.check_name: e for e in publish_through_dagster(db_url, world["sandbox"], tmp_path).get_asset_check_evaluations()}
+    found = {
+        e.check_name: e
+        for e in publish_through_dagster(
+            db_url, world["sandbox"], tmp_path
+        ).get_asset_check_evaluations()
+    }
     assert found["all_brands_processed"].passed is True
     assert found["all_brands_processed"].description == "all 1 brand(s) processed"
 
 
-@pytest.mark.parametrize("settings, env, expected", [
-    (None, "bogus", "invalid setting MARBA_PUBLISH_MAX_LATENESS='bogus': invalid maximum lateness 'bogus'"),
-    (None, "-3h", "invalid setting MARBA_PUBLISH_MAX_LATENESS='-3h': maximum lateness must be positive"),
-    (PublisherSettings(concurrency=0), None, "invalid setting publisher_settings.concurrency=0: must be >= 1"),
-    (PublisherSettings(x_posts_per_second=-1.0), None,
-     "invalid setting publisher_settings.x_posts_per_second=-1.0: must be >= 0"),
-])
-def test_invalid_publisher_setting_fails_at_once_without_retries(world, db_url, tmp_path, monkeypatch,
-                                                                  settings, env, expected):
+@pytest.mark.parametrize(
+    "settings, env, expected",
+    [
+        (
+            None,
+            "bogus",
+            "invalid setting MARBA_PUBLISH_MAX_LATENESS='bogus': invalid maximum lateness 'bogus'",
+        ),
+        (
+            None,
+            "-3h",
+            "invalid setting MARBA_PUBLISH_MAX_LATENESS='-3h': maximum lateness must be positive",
+        ),
+        (
+            PublisherSettings(concurrency=0),
+            None,
+            "invalid setting publisher_settings.concurrency=0: must be >= 1",
+        ),
+        (
+            PublisherSettings(x_posts_per_second=-1.0),
+            None,
+            "invalid setting publisher_settings.x_posts_per_second=-1.0: must be >= 0",
+        ),
+    ],
+)
+def test_invalid_publisher_setting_fails_at_once_without_retries(
+    world, db_url, tmp_path, monkeypatch, settings, env, expected
+):
     from marba_dagster.defs.publishing.settings import publisher_resources
 
     add_post(world["engine"], "waiting", platform="x", minutes=-1)
     if env is not None:
         monkeypatch.setenv("MARBA_PUBLISH_MAX_LATENESS", env)
         settings = publisher_resources().resources["publisher_settings"]
-    result = publish_through_dagster(db_url, world["sandbox"], tmp_path, settings, raise_on_error=False)
+    result = publish_through_dagster(
+        db_url, world["sandbox"], tmp_path, settings, raise_on_error=False
+    )
     assert not result.success
     kinds = [e.event_type_value for e in result.all_events if e.step_key == "published_posts"]
-    assert kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds  # the asset's RetryPolicy is not used
+    assert (
+        kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds
+    )  # the asset's RetryPolicy is not used
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert failure.step_failure_data.user_failure_data.description.startswith(expected)
     assert post(world["engine"], "waiting")["status"] == "scheduled"  # nothing was claimed

@@ -29,7 +29,10 @@ def test_due_decision(offset, decision):
 
 def test_next_attempt_in_future_waits_and_lateness_is_configurable():
     assert r.decide(NOW, NOW, next_attempt=NOW + timedelta(seconds=1)) == DueDecision.NOT_YET
-    assert r.decide(NOW - timedelta(hours=2), NOW, max_lateness=timedelta(hours=1)) == DueDecision.MISSED
+    assert (
+        r.decide(NOW - timedelta(hours=2), NOW, max_lateness=timedelta(hours=1))
+        == DueDecision.MISSED
+    )
     reason = r.missed_reason(NOW - timedelta(hours=30), NOW, timedelta(hours=24))
     assert reason.startswith("missed:") and "30.0h late" in reason
 
@@ -65,7 +68,13 @@ def test_backoff_grows_honours_retry_after_and_is_capped():
         ("facebook", 400, 190, "Error validating access token", Outcome.RECONNECT),
         ("instagram", 400, 10, "Application does not have permission", Outcome.RECONNECT),
         ("facebook", 400, 506, "Duplicate status message", Outcome.FAILED),
-        ("x", 403, None, "You are not allowed to create a Tweet with duplicate content.", Outcome.FAILED),
+        (
+            "x",
+            403,
+            None,
+            "You are not allowed to create a Tweet with duplicate content.",
+            Outcome.FAILED,
+        ),
         ("x", 400, None, "Invalid Request", Outcome.FAILED),
     ],
 )

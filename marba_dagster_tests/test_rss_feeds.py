@@ -6,7 +6,13 @@ import pytest
 
 from marba_dagster.connectors.http import ApiClient, HttpPolicy, RateLimited
 from marba_dagster.connectors.rss import (
-    FeedEncodingError, FeedRejected, InvalidFeed, NewsClient, TrendsClient, parse_news, parse_trends,
+    FeedEncodingError,
+    FeedRejected,
+    InvalidFeed,
+    NewsClient,
+    TrendsClient,
+    parse_news,
+    parse_trends,
 )
 from marba_dagster.sandbox.routes._feeds import BILLION_LAUGHS
 
@@ -56,7 +62,10 @@ def test_parse_real_trends_format():
     assert [n.source for n in item.news] == ["The Playoffs", "OneFootball"]
     assert item.news[0].title == "Fim da 5ª rodada do Campeonato Carioca"
     # the retired daily feed's namespace URI is read the same way
-    old = REAL_TRENDS.replace(b"https://trends.google.com/trending/rss\"", b"https://trends.google.com/trends/trendingsearches/daily\"")
+    old = REAL_TRENDS.replace(
+        b'https://trends.google.com/trending/rss"',
+        b'https://trends.google.com/trends/trendingsearches/daily"',
+    )
     assert parse_trends(old).items[0].approx_traffic == "200+"
 
 
@@ -69,13 +78,22 @@ def test_parse_real_news_format():
 
 
 def test_encodings_declared_or_from_http_are_handled():
-    latin = REAL_NEWS.replace(b"UTF-8", b"ISO-8859-1").replace(b"Coffee prices", "Café prices".encode("latin-1"))
+    latin = REAL_NEWS.replace(b"UTF-8", b"ISO-8859-1").replace(
+        b"Coffee prices", "Café prices".encode("latin-1")
+    )
     assert parse_news(latin).items[0].title == "Café prices hit a record"
     # no declared encoding: the HTTP charset decides
-    no_decl = REAL_NEWS.replace(b' encoding="UTF-8"', b"").replace(b"Coffee prices", "Café prices".encode("latin-1"))
-    assert parse_news(no_decl, http_charset="iso-8859-1").items[0].title == "Café prices hit a record"
+    no_decl = REAL_NEWS.replace(b' encoding="UTF-8"', b"").replace(
+        b"Coffee prices", "Café prices".encode("latin-1")
+    )
+    assert (
+        parse_news(no_decl, http_charset="iso-8859-1").items[0].title == "Café prices hit a record"
+    )
     with pytest.raises(FeedEncodingError, match="declared UTF-8"):
-        parse_news(REAL_NEWS.replace(b"Coffee prices", "Café prices".encode("latin-1")), http_charset="utf-8")
+        parse_news(
+            REAL_NEWS.replace(b"Coffee prices", "Café prices".encode("latin-1")),
+            http_charset="utf-8",
+        )
 
 
 def test_entity_bomb_and_invalid_xml_are_refused():
@@ -115,12 +133,22 @@ def test_each_feed_fault_skips_only_its_country(sandbox):
     sandbox.faults.add(TRENDS_ROUTE, "wrong_encoding", match="DE")
     sandbox.faults.add(TRENDS_ROUTE, "feed_status", match="JP", status=429, retry_after=0)
     outcome = {}
-    with ApiClient(sandbox.env()["MARBA_TRENDS_RSS_URL"], policy=HttpPolicy(max_attempts=2, backoff_base=0)) as c:
+    with ApiClient(
+        sandbox.env()["MARBA_TRENDS_RSS_URL"], policy=HttpPolicy(max_attempts=2, backoff_base=0)
+    ) as c:
         for geo in ("GB", "FR", "DE", "JP", "US", "NO"):
             try:
                 outcome[geo] = len(TrendsClient(c).trending(geo).items)
             except Exception as exc:  # noqa: BLE001 - the class is what we check
                 outcome[geo] = type(exc)
-    assert outcome == {"GB": FeedRejected, "FR": InvalidFeed, "DE": FeedEncodingError, "JP": RateLimited,
-                       "US": 20, "NO": 20}
-    assert sandbox.request_count(TRENDS_ROUTE) == 7  # the 429 was retried once, honouring Retry-After
+    assert outcome == {
+        "GB": FeedRejected,
+        "FR": InvalidFeed,
+        "DE": FeedEncodingError,
+        "JP": RateLimited,
+        "US": 20,
+        "NO": 20,
+    }
+    assert (
+        sandbox.request_count(TRENDS_ROUTE) == 7
+    )  # the 429 was retried once, honouring Retry-After

@@ -43,12 +43,15 @@ def _job_row(engine, job: str) -> dict:
 
 def _on_job_page(instance, job: str) -> list[str]:
     """Run ids the UI's job page lists: runs of the job tagged with the code location."""
-    runs = instance.get_runs(filters=dg.RunsFilter(
-        job_name=job, tags={REPOSITORY_TAG: "__repository__@marba_dagster"}))
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(job_name=job, tags={REPOSITORY_TAG: "__repository__@marba_dagster"})
+    )
     return [r.run_id for r in runs]
 
 
-def test_a_marba_run_is_recorded_at_once_and_listed_on_its_job_page(engine, db_url, tmp_path, monkeypatch):
+def test_a_marba_run_is_recorded_at_once_and_listed_on_its_job_page(
+    engine, db_url, tmp_path, monkeypatch
+):
     monkeypatch.setenv("MARBA_DATABASE_URL", db_url)
     with mh.marba_instance(tmp_path / "home", db_url) as instance:
         outcome = run_job("cron-learning-engine", instance=instance, definitions=mh.test_defs())
@@ -60,7 +63,11 @@ def test_a_marba_run_is_recorded_at_once_and_listed_on_its_job_page(engine, db_u
 
         # No daemon, no sensor: the row is there as soon as the run ended.
         (row,) = _executions(engine, "learning_engine")
-        assert (row["run_id"], row["status"], row["brands_processed"]) == (outcome.run_id, "success", 3)
+        assert (row["run_id"], row["status"], row["brands_processed"]) == (
+            outcome.run_id,
+            "success",
+            3,
+        )
         assert row["finished_at"] is not None and row["duration_seconds"] is not None
         job = _job_row(engine, "learning_engine")
         assert job["last_run_id"] == outcome.run_id and job["last_run_status"] == "success"
@@ -79,7 +86,9 @@ def test_assets_materialized_outside_a_job_are_runs_of_their_job(engine, db_url,
     """`dagster asset materialize`, the UI's Materialize button and Python's ``materialize``
     run Dagster's implicit asset job: the MARBA instance makes them runs of the MARBA job
     whose assets they are, with its ``marba/job`` tag (the run queue's per-job limit)."""
-    analytics_probe = next(a for a in mh.test_defs().assets if a.key == dg.AssetKey("analytics_probe"))
+    analytics_probe = next(
+        a for a in mh.test_defs().assets if a.key == dg.AssetKey("analytics_probe")
+    )
     day = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%d")
     with mh.marba_instance(tmp_path / "home", db_url) as instance:
         result = dg.materialize([analytics_probe], instance=instance, partition_key=day)
@@ -88,7 +97,11 @@ def test_assets_materialized_outside_a_job_are_runs_of_their_job(engine, db_url,
         assert run.tags["marba/job"] == "analytics_collector"
         assert _on_job_page(instance, "analytics_collector") == [result.run_id]
         (row,) = _executions(engine, "analytics_collector")
-        assert (row["run_id"], row["status"], row["partition_key"]) == (result.run_id, "success", day)
+        assert (row["run_id"], row["status"], row["partition_key"]) == (
+            result.run_id,
+            "success",
+            day,
+        )
 
 
 def _learning_asset(body, **kw):
@@ -103,17 +116,25 @@ def test_a_run_that_left_brands_out_is_partial_and_names_them(engine, db_url, tm
     def body(context):
         return dg.MaterializeResult(
             metadata={"brands_processed": 2, "brands_failed": 1},
-            check_results=[dg.AssetCheckResult(
-                check_name=BRANDS_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
-                description="1 of 3 brand(s) failed: b-2 (facebook: HTTP 500)",
-                metadata={"brands_failed": 1})])
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=BRANDS_CHECK,
+                    passed=False,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description="1 of 3 brand(s) failed: b-2 (facebook: HTTP 500)",
+                    metadata={"brands_failed": 1},
+                )
+            ],
+        )
 
     asset = _learning_asset(body, check_specs=completeness_check_specs("learning_probe"))
     with mh.marba_instance(tmp_path / "home", db_url) as instance:
         result = dg.materialize([asset], instance=instance)
         assert result.success  # the run kept the other brands' results
         # Green in Dagster, but the Runs page says at a glance that it left something out.
-        assert instance.get_run_by_id(result.run_id).tags["marba/outcome"] == "partial: 1 brand failed"
+        assert (
+            instance.get_run_by_id(result.run_id).tags["marba/outcome"] == "partial: 1 brand failed"
+        )
     (row,) = _executions(engine, "learning_engine")
     assert row["status"] == "partial" and row["brands_failed"] == 1
     assert "b-2 (facebook: HTTP 500)" in row["error"]
@@ -144,12 +165,16 @@ def test_runs_made_before_the_daemon_came_up_are_recorded_once(engine, db_url, t
         run_ids = [job.execute_in_process(instance=instance).run_id for _ in range(3)]
         assert _executions(engine, "learning_engine") == []
         context = dg.build_sensor_context(
-            instance=instance, resources={"marba_db": mh.MarbaDatabase(url=db_url)},
-            repository_def=mh.test_defs().get_repository_def())
+            instance=instance,
+            resources={"marba_db": mh.MarbaDatabase(url=db_url)},
+            repository_def=mh.test_defs().get_repository_def(),
+        )
         from marba_dagster.defs.monitoring.sensors import marba_run_tracker
 
         marba_run_tracker(context)
-        assert sorted(r["run_id"] for r in _executions(engine, "learning_engine")) == sorted(run_ids)
+        assert sorted(r["run_id"] for r in _executions(engine, "learning_engine")) == sorted(
+            run_ids
+        )
         assert context.cursor is not None
         marba_run_tracker(context)
         assert len(_executions(engine, "learning_engine")) == 3
@@ -168,9 +193,14 @@ def _dead_process_worker() -> Worker:
 
 def _started_run(instance, worker: Worker) -> dg.DagsterRun:
     run = instance.create_run_for_job(
-        mh.test_defs().resolve_job_def("learning_engine"), tags={WORKER_TAG: worker.tag()})
-    instance.handle_run_event(run.run_id, dg.DagsterEvent(
-        event_type_value=dg.DagsterEventType.RUN_START.value, job_name=run.job_name))
+        mh.test_defs().resolve_job_def("learning_engine"), tags={WORKER_TAG: worker.tag()}
+    )
+    instance.handle_run_event(
+        run.run_id,
+        dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.RUN_START.value, job_name=run.job_name
+        ),
+    )
     return instance.get_run_by_id(run.run_id)
 
 
@@ -200,7 +230,9 @@ def test_a_run_whose_process_died_is_failed_and_recorded(engine, db_url, tmp_pat
 
 def _marba(args, env, **kw):
     exe = os.path.join(os.path.dirname(sys.executable), "marba")
-    return subprocess.Popen([exe, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+    return subprocess.Popen(
+        [exe, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw
+    )
 
 
 @pytest.fixture
@@ -212,26 +244,50 @@ def publishing_world(engine, db_url, sandbox, tmp_path, monkeypatch):
     with engine.begin() as conn:
         conn.execute(s.brands.insert().values(id="b1", name="Cafe Uno", industry="cafe"))
         data.add_account("facebook", "1001", "fb-token-123")
-        conn.execute(s.platform_accounts.insert().values(
-            id="acct-fb", brand_id="b1", platform="facebook", external_account_id="1001",
-            access_token="fb-token-123"))
-        conn.execute(s.scheduled_content.insert(), [
-            {"id": f"p{i:03d}", "brand_id": "b1", "platform": "facebook", "body": f"post {i}",
-             "media_urls": [], "format": "text", "scheduled_at": utcnow() - timedelta(minutes=1),
-             "status": "scheduled"} for i in range(80)])
+        conn.execute(
+            s.platform_accounts.insert().values(
+                id="acct-fb",
+                brand_id="b1",
+                platform="facebook",
+                external_account_id="1001",
+                access_token="fb-token-123",
+            )
+        )
+        conn.execute(
+            s.scheduled_content.insert(),
+            [
+                {
+                    "id": f"p{i:03d}",
+                    "brand_id": "b1",
+                    "platform": "facebook",
+                    "body": f"post {i}",
+                    "media_urls": [],
+                    "format": "text",
+                    "scheduled_at": utcnow() - timedelta(minutes=1),
+                    "status": "scheduled",
+                }
+                for i in range(80)
+            ],
+        )
     # Each post takes a while at the platform, so the run is mid-way when it is signalled.
     sandbox.faults.add("graph_publish.page_feed", "latency", ms=150)
     # This process opens the same instance afterwards: it records into the same database.
     monkeypatch.setenv("MARBA_DATABASE_URL", db_url)
-    env = {**os.environ, **sandbox.env(), "MARBA_DATABASE_URL": db_url,
-           "DAGSTER_HOME": str(tmp_path / "home")}
+    env = {
+        **os.environ,
+        **sandbox.env(),
+        "MARBA_DATABASE_URL": db_url,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+    }
     return {"env": env, "log": published_log(sandbox.state), "engine": engine}
 
 
 def _statuses(engine) -> dict[str, int]:
     sc = s.scheduled_content
     with engine.connect() as conn:
-        return dict(conn.execute(sa.select(sc.c.status, sa.func.count()).group_by(sc.c.status)).all())
+        return dict(
+            conn.execute(sa.select(sc.c.status, sa.func.count()).group_by(sc.c.status)).all()
+        )
 
 
 def _wait_published(log, n: int, proc) -> None:
@@ -296,7 +352,9 @@ def test_the_daemon_fails_a_killed_run_and_the_queue_moves_on(publishing_world, 
     w = publishing_world
     home = tmp_path / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(EMBEDDED_YAML.replace("poll_interval_seconds: 30", "poll_interval_seconds: 5"))
+    (home / "dagster.yaml").write_text(
+        EMBEDDED_YAML.replace("poll_interval_seconds: 30", "poll_interval_seconds: 5")
+    )
     proc = _marba(["run", "auto_publisher"], w["env"])
     _wait_published(w["log"], 2, proc)
     proc.kill()
@@ -317,8 +375,18 @@ def test_the_daemon_fails_a_killed_run_and_the_queue_moves_on(publishing_world, 
             row = mh.wait_for(recorded, 30, "the daemon to record the failure")
             assert row["status"] == "failure" and "is gone" in row["error"]
 
-            trigger = subprocess.run([os.path.join(os.path.dirname(sys.executable), "marba"), "jobs", "trigger",
-                                      "auto_publisher"], env=w["env"], capture_output=True, text=True, timeout=120)
+            trigger = subprocess.run(
+                [
+                    os.path.join(os.path.dirname(sys.executable), "marba"),
+                    "jobs",
+                    "trigger",
+                    "auto_publisher",
+                ],
+                env=w["env"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert trigger.returncode == 0, trigger.stderr
             queued = trigger.stdout.split()[-1]
 
@@ -332,7 +400,12 @@ def test_the_daemon_fails_a_killed_run_and_the_queue_moves_on(publishing_world, 
     sc, pe = s.scheduled_content, s.publish_events
     with w["engine"].connect() as conn:
         held = set(conn.execute(sa.select(sc.c.id).where(sc.c.status == "publishing")).scalars())
-        claimed_by_killed = set(conn.execute(sa.select(pe.c.scheduled_content_id).where(
-            pe.c.run_id == killed.run_id, pe.c.status == "claimed")).scalars())
+        claimed_by_killed = set(
+            conn.execute(
+                sa.select(pe.c.scheduled_content_id).where(
+                    pe.c.run_id == killed.run_id, pe.c.status == "claimed"
+                )
+            ).scalars()
+        )
     assert held <= claimed_by_killed
     assert _statuses(w["engine"]).get("scheduled", 0) == 0

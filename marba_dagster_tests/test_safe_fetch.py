@@ -46,7 +46,9 @@ class Listener:
                 continue
             self.connections += 1
             try:
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecret")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecret"
+                )
             finally:
                 conn.close()
 
@@ -74,14 +76,18 @@ def listener6():
 
 
 def _fetcher(sandbox=None, resolver=None, **kw) -> SafeFetcher:
-    allowed = parse_allowed_hosts(sandbox.env()["MARBA_FETCH_ALLOWED_HOSTS"]) if sandbox else frozenset()
+    allowed = (
+        parse_allowed_hosts(sandbox.env()["MARBA_FETCH_ALLOWED_HOSTS"]) if sandbox else frozenset()
+    )
     kw.setdefault("per_host_interval", 0)
     return SafeFetcher(FetchPolicy(allowed_hosts=allowed, **kw), resolver=resolver)
 
 
 def test_listener_is_reachable_when_allowed(listener):
     """Control: the listener does accept connections, so 'no connection' below means refused."""
-    with SafeFetcher(FetchPolicy(allowed_hosts=frozenset({("127.0.0.1", listener.port)}), per_host_interval=0)) as f:
+    with SafeFetcher(
+        FetchPolicy(allowed_hosts=frozenset({("127.0.0.1", listener.port)}), per_host_interval=0)
+    ) as f:
         assert f.fetch(f"http://127.0.0.1:{listener.port}/").content == b"secret"
     assert listener.connections == 1
 
@@ -155,8 +161,12 @@ def test_ipv6_loopback_listener_gets_nothing(listener6):
 def test_name_resolving_to_private_address_is_refused(listener):
     """The resolver is the fetcher's own (injected here): a public-looking name that resolves
     to loopback, or to a mix of public and private addresses, is refused before connecting."""
-    answers = {"evil.example": ["127.0.0.1"], "mixed.example": ["93.184.216.34", "127.0.0.1"],
-               "meta.example": ["169.254.169.254"], "v6.example": ["::ffff:127.0.0.1"]}
+    answers = {
+        "evil.example": ["127.0.0.1"],
+        "mixed.example": ["93.184.216.34", "127.0.0.1"],
+        "meta.example": ["169.254.169.254"],
+        "v6.example": ["::ffff:127.0.0.1"],
+    }
     asked: list[str] = []
 
     def resolver(host, port):
@@ -180,7 +190,9 @@ def test_connects_to_the_checked_address_not_a_second_lookup(listener):
         calls.append(host)
         return ["127.0.0.1"]
 
-    policy = FetchPolicy(allowed_hosts=frozenset({("rebind.example", listener.port)}), per_host_interval=0)
+    policy = FetchPolicy(
+        allowed_hosts=frozenset({("rebind.example", listener.port)}), per_host_interval=0
+    )
     with SafeFetcher(policy, resolver=resolver) as f:
         res = f.fetch(f"http://rebind.example:{listener.port}/")
     assert res.content == b"secret"
@@ -196,7 +208,9 @@ def test_redirect_to_private_address_refused(sandbox, listener):
         with pytest.raises(FetchRefused, match="scheme"):
             f.fetch(sandbox.url("/sites/_special/redirect?to=file:///etc/passwd"))
         with pytest.raises(FetchRefused):
-            f.fetch(sandbox.url("/sites/_special/redirect?to=http://169.254.169.254/latest/meta-data/"))
+            f.fetch(
+                sandbox.url("/sites/_special/redirect?to=http://169.254.169.254/latest/meta-data/")
+            )
     assert listener.connections == 0
     assert sandbox.request_count("sites.special") == 3
 
@@ -229,7 +243,11 @@ def test_allow_list_is_exact_host_and_port(sandbox, listener):
 
 
 def test_parse_allowed_hosts_rejects_bad_entries():
-    assert parse_allowed_hosts("127.0.0.1:8123, localhost:9,[::1]:80") == {("127.0.0.1", 8123), ("localhost", 9), ("::1", 80)}
+    assert parse_allowed_hosts("127.0.0.1:8123, localhost:9,[::1]:80") == {
+        ("127.0.0.1", 8123),
+        ("localhost", 9),
+        ("::1", 80),
+    }
     assert parse_allowed_hosts("") == frozenset()
     for bad in ("127.0.0.1", "http://x:80", "a:99999", "user@h:80"):
         with pytest.raises(ValueError):
@@ -306,7 +324,10 @@ def test_global_concurrency_limit(sandbox):
     with _fetcher(sandbox, max_concurrency=2, per_host_concurrency=8) as f:
         out = f.fetch_many([sandbox.url(f"/sites/comp-g{i}/") for i in range(6)], max_workers=6)
     assert all(r.status == 200 for r in out)
-    spans = [(r["started_at"], r["started_at"] + r["duration_ms"] / 1000) for r in sandbox.requests("sites.page")]
+    spans = [
+        (r["started_at"], r["started_at"] + r["duration_ms"] / 1000)
+        for r in sandbox.requests("sites.page")
+    ]
     overlap = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
     assert len(spans) == 6 and overlap == 2
 

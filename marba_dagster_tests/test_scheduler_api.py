@@ -29,7 +29,9 @@ from marba_dagster_tests.conftest import (
 def world(engine, db_url, tmp_path, monkeypatch):
     monkeypatch.setenv(mh.CONTROL_DIR_VAR, str(tmp_path))
     with mh.queued_instance(tmp_path / "home") as instance:
-        sched = BackgroundJobScheduler(engine=engine, instance=instance, definitions_module=mh.TEST_MODULE)
+        sched = BackgroundJobScheduler(
+            engine=engine, instance=instance, definitions_module=mh.TEST_MODULE
+        )
         yield sched, instance, tmp_path
         sched.close()
 
@@ -83,14 +85,26 @@ def test_cleanup_keeps_newer_logs(world, engine):
     sched, _, _ = world
     now = utcnow()
     with engine.begin() as conn:
-        conn.execute(s.job_logs.insert(), [
-            {"job_name": "auto_publisher", "level": "error", "message": f"m{d}", "context": {},
-             "created_at": now - timedelta(days=d)}
-            for d in (1, 29, 31, 60)
-        ])
+        conn.execute(
+            s.job_logs.insert(),
+            [
+                {
+                    "job_name": "auto_publisher",
+                    "level": "error",
+                    "message": f"m{d}",
+                    "context": {},
+                    "created_at": now - timedelta(days=d),
+                }
+                for d in (1, 29, 31, 60)
+            ],
+        )
     assert sched.cleanup_old_logs("30d") == 2
     with engine.connect() as conn:
-        left = conn.execute(sa.select(s.job_logs.c.message).order_by(s.job_logs.c.message)).scalars().all()
+        left = (
+            conn.execute(sa.select(s.job_logs.c.message).order_by(s.job_logs.c.message))
+            .scalars()
+            .all()
+        )
     assert left == ["m1", "m29"]
     assert sched.cleanup_old_logs(timedelta(hours=12)) == 2
     with pytest.raises(ValueError):
@@ -100,16 +114,58 @@ def test_cleanup_keeps_newer_logs(world, engine):
 def test_costs_per_brand_with_budget_status(engine):
     now = utcnow().replace(day=15, hour=12)
     with engine.begin() as conn:
-        conn.execute(s.brands.insert(), [
-            {"id": "a", "name": "A", "industry": "x", "keywords": [], "monthly_ai_budget_usd": 10},
-            {"id": "b", "name": "B", "industry": "x", "keywords": [], "monthly_ai_budget_usd": 0},
-        ])
-        conn.execute(s.api_billing_tracker.insert(), [
-            {"brand_id": "a", "provider": "llm", "operation": "enrich", "cost_usd": 2.5, "occurred_at": now - timedelta(hours=1)},
-            {"brand_id": "a", "provider": "llm", "operation": "enrich", "cost_usd": 6.0, "occurred_at": now - timedelta(days=5)},
-            {"brand_id": "a", "provider": "llm", "operation": "enrich", "cost_usd": 99, "occurred_at": now - timedelta(days=40)},
-            {"brand_id": "b", "provider": "llm", "operation": "enrich", "cost_usd": 1, "occurred_at": now - timedelta(days=2)},
-        ])
+        conn.execute(
+            s.brands.insert(),
+            [
+                {
+                    "id": "a",
+                    "name": "A",
+                    "industry": "x",
+                    "keywords": [],
+                    "monthly_ai_budget_usd": 10,
+                },
+                {
+                    "id": "b",
+                    "name": "B",
+                    "industry": "x",
+                    "keywords": [],
+                    "monthly_ai_budget_usd": 0,
+                },
+            ],
+        )
+        conn.execute(
+            s.api_billing_tracker.insert(),
+            [
+                {
+                    "brand_id": "a",
+                    "provider": "llm",
+                    "operation": "enrich",
+                    "cost_usd": 2.5,
+                    "occurred_at": now - timedelta(hours=1),
+                },
+                {
+                    "brand_id": "a",
+                    "provider": "llm",
+                    "operation": "enrich",
+                    "cost_usd": 6.0,
+                    "occurred_at": now - timedelta(days=5),
+                },
+                {
+                    "brand_id": "a",
+                    "provider": "llm",
+                    "operation": "enrich",
+                    "cost_usd": 99,
+                    "occurred_at": now - timedelta(days=40),
+                },
+                {
+                    "brand_id": "b",
+                    "provider": "llm",
+                    "operation": "enrich",
+                    "cost_usd": 1,
+                    "occurred_at": now - timedelta(days=2),
+                },
+            ],
+        )
     rows = {r["brand_id"]: r for r in ai_costs(engine, now)}
     assert rows["a"]["today_usd"] == pytest.approx(2.5)
     assert rows["a"]["month_usd"] == pytest.approx(8.5)

@@ -50,7 +50,11 @@ def test_emoji_carry_their_sentiment(text, label):
 
 def test_emoji_change_the_score_of_the_same_words():
     plain = score_text("the delivery came today").score
-    assert score_text("the delivery came today 😡").score < plain < score_text("the delivery came today 😍").score
+    assert (
+        score_text("the delivery came today 😡").score
+        < plain
+        < score_text("the delivery came today 😍").score
+    )
 
 
 def test_negation_and_phrases():
@@ -63,4 +67,8 @@ def test_empty_and_bounds():
     assert score_text("").label == "neutral" and score_text(None).score == 0.0
     s = SentimentAnalyzer().score("AMAZING!!! 😍😍😍 best ever 🔥🔥")
     assert -1.0 <= s.score <= 1.0 and s.label == "positive"
-    assert label_for(0.05) == "positive" and label_for(-0.05) == "negative" and label_for(0.0) == "neutral"
+    assert (
+        label_for(0.05) == "positive"
+        and label_for(-0.05) == "negative"
+        and label_for(0.0) == "neutral"
+    )

@@ -21,11 +21,21 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = mh.REPO / ".marba" / "artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
-def test_the_ui_shows_every_run_and_its_materialize_refreshes(sqlite_template, sandbox, tmp_path, monkeypatch):
+def test_the_ui_shows_every_run_and_its_materialize_refreshes(
+    sqlite_template, sandbox, tmp_path, monkeypatch
+):
     playwright = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
@@ -61,7 +71,9 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(sqlite_template, s
         with playwright.sync_playwright() as p:
             # A fresh profile per test (Playwright passes it as --user-data-dir).
             browser = p.chromium.launch_persistent_context(
-                str(tmp_path / "chrome-profile"), executable_path=str(CHROMIUM), args=ARGS,
+                str(tmp_path / "chrome-profile"),
+                executable_path=str(CHROMIUM),
+                args=ARGS,
                 viewport={"width": 1600, "height": 1000},
             )
             page = browser.new_page()
@@ -79,14 +91,21 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(sqlite_template, s
             page.locator("button", has_text="Materialize").first.click()
             instance = dg.DagsterInstance.from_config(str(home))
             try:
+
                 def finished_run():
-                    runs = [r for r in instance.get_runs()
-                            if dg.AssetKey("job_health_report") in (r.asset_selection or ())]
+                    runs = [
+                        r
+                        for r in instance.get_runs()
+                        if dg.AssetKey("job_health_report") in (r.asset_selection or ())
+                    ]
                     return runs[0] if runs and runs[0].is_finished else None
 
                 run = mh.wait_for(finished_run, 180, "the materialization run")
                 assert run.status == dg.DagsterRunStatus.SUCCESS
-                assert instance.get_latest_materialization_event(dg.AssetKey("job_health_report")) is not None
+                assert (
+                    instance.get_latest_materialization_event(dg.AssetKey("job_health_report"))
+                    is not None
+                )
             finally:
                 instance.dispose()
             page.goto(f"{base}/runs/{run.run_id}", wait_until="networkidle")
@@ -94,7 +113,10 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(sqlite_template, s
             page.screenshot(path=str(ARTIFACTS / "ui_run.png"))
 
             # The run `marba run` made is on its job's page.
-            page.goto(f"{base}/locations/marba_dagster/jobs/learning_engine/runs", wait_until="networkidle")
+            page.goto(
+                f"{base}/locations/marba_dagster/jobs/learning_engine/runs",
+                wait_until="networkidle",
+            )
             page.get_by_text(learning.run_id[:8]).first.wait_for(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "ui_job_runs.png"))
 
@@ -109,16 +131,25 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(sqlite_template, s
             dialog = page.locator("[role=dialog]")
             # The picker re-renders as live data arrives: retry until the tick sticks.
             try:
-                mh.wait_for(lambda: _pick(page, dialog, playwright, brand_id), 60, "the partition in the picker")
+                mh.wait_for(
+                    lambda: _pick(page, dialog, playwright, brand_id),
+                    60,
+                    "the partition in the picker",
+                )
             finally:
                 page.screenshot(path=str(ARTIFACTS / "ui_partition_picker.png"))
             page.keyboard.press("Escape")
             page.locator("button", has_text="Launch 1 run").click()
             instance = dg.DagsterInstance.from_config(str(home))
             try:
+
                 def finished_refresh():
-                    runs = [r for r in instance.get_runs()
-                            if r.tags.get("dagster/from_ui") and dg.AssetKey("reflect") in (r.asset_selection or ())]
+                    runs = [
+                        r
+                        for r in instance.get_runs()
+                        if r.tags.get("dagster/from_ui")
+                        and dg.AssetKey("reflect") in (r.asset_selection or ())
+                    ]
                     return runs[0] if runs and runs[0].is_finished else None
 
                 refresh = mh.wait_for(finished_refresh, 180, "the refresh run")
@@ -133,10 +164,23 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(sqlite_template, s
                 instance.dispose()
             assert _cache_created(engine, brand_id, "reflect") > before
             with engine.connect() as conn:
-                row = conn.execute(sa.select(s.job_executions).where(
-                    s.job_executions.c.run_id == refresh.run_id)).mappings().one()
-            assert row["job_name"] == "enrichment_scheduler" and row["status"] in ("success", "partial")
-            page.goto(f"{base}/locations/marba_dagster/jobs/enrichment_scheduler/runs", wait_until="networkidle")
+                row = (
+                    conn.execute(
+                        sa.select(s.job_executions).where(
+                            s.job_executions.c.run_id == refresh.run_id
+                        )
+                    )
+                    .mappings()
+                    .one()
+                )
+            assert row["job_name"] == "enrichment_scheduler" and row["status"] in (
+                "success",
+                "partial",
+            )
+            page.goto(
+                f"{base}/locations/marba_dagster/jobs/enrichment_scheduler/runs",
+                wait_until="networkidle",
+            )
             page.get_by_text(refresh.run_id[:8]).first.wait_for(timeout=60_000)
             page.get_by_text(enrichment.run_id[:8]).first.wait_for(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "ui_enrichment_runs.png"))
@@ -163,5 +207,8 @@ def _pick(page, dialog, playwright, brand_id: str) -> bool:
 
 def _cache_created(engine, brand_id: str, section: str):
     with engine.connect() as conn:
-        return conn.execute(sa.select(s.enrichment_cache.c.created_at).where(
-            s.enrichment_cache.c.brand_id == brand_id, s.enrichment_cache.c.section == section)).scalar_one()
+        return conn.execute(
+            sa.select(s.enrichment_cache.c.created_at).where(
+                s.enrichment_cache.c.brand_id == brand_id, s.enrichment_cache.c.section == section
+            )
+        ).scalar_one()

@@ -9,13 +9,28 @@ import pytest
 from marba_dagster.connectors.http import ApiClient, HttpPolicy, RateLimited
 from marba_dagster.connectors.open_meteo import OpenMeteoClient
 from marba_dagster.core.opportunities.weather import (
-    HourlySeries, detect_events, match_event_key, rounded_location, seasonal_norm, thresholds_for,
+    HourlySeries,
+    detect_events,
+    match_event_key,
+    rounded_location,
+    seasonal_norm,
+    thresholds_for,
 )
 
 NOW = datetime(2025, 6, 20, 12, 0, tzinfo=timezone.utc)
 
 
-def series(history_max, history_min, forecast_temp, *, rain=None, gusts=None, snow=None, hours_back=168, ahead=72):
+def series(
+    history_max,
+    history_min,
+    forecast_temp,
+    *,
+    rain=None,
+    gusts=None,
+    snow=None,
+    hours_back=168,
+    ahead=72,
+):
     """Hourly series: a daily cycle between the history min/max, then a flat forecast."""
     start = int(NOW.timestamp()) - hours_back * 3600
     times, temp = [], []
@@ -24,7 +39,10 @@ def series(history_max, history_min, forecast_temp, *, rain=None, gusts=None, sn
         times.append(t)
         if t < int(NOW.timestamp()):
             frac = (i % 24) / 23
-            temp.append(history_min + (history_max - history_min) * (1 - abs(frac - 0.6) / 0.6 if frac <= 1 else 0))
+            temp.append(
+                history_min
+                + (history_max - history_min) * (1 - abs(frac - 0.6) / 0.6 if frac <= 1 else 0)
+            )
         else:
             temp.append(forecast_temp)
     n = len(times)
@@ -69,14 +87,16 @@ def test_rain_snow_wind_and_cold_events():
     events, th = detect_events(59.9, s, NOW)
     kinds = {e.kind: e for e in events}
     assert set(kinds) >= {"rain", "wind", "snow"}
-    assert kinds["rain"].peak == pytest.approx(9.0) and kinds["rain"].start == NOW + timedelta(hours=5)
+    assert kinds["rain"].peak == pytest.approx(9.0) and kinds["rain"].start == NOW + timedelta(
+        hours=5
+    )
     assert kinds["rain"].end == NOW + timedelta(hours=11)
     assert kinds["wind"].peak == 80.0 and kinds["snow"].peak == pytest.approx(2.4)
     cold, _ = detect_events(45.0, series(15, 5, -9.0), NOW)
     assert "cold" in {e.kind for e in cold}
     # a rainy place needs more rain to call it an event
     wet = [2.0 if i < 168 else 0.0 for i in range(n)]
-    wet[168 + 5: 168 + 11] = [1.5] * 6
+    wet[168 + 5 : 168 + 11] = [1.5] * 6
     events_wet, th_wet = detect_events(59.9, series(12, 4, 8.0, rain=wet), NOW)
     assert th_wet.rain_total_mm > th.rain_total_mm and "rain" not in {e.kind for e in events_wet}
 

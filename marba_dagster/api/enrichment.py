@@ -21,7 +21,12 @@ JOB_NAME = "enrichment_scheduler"
 
 
 class EnrichmentEngine:
-    def __init__(self, *, instance: dg.DagsterInstance | None = None, definitions: dg.Definitions | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        instance: dg.DagsterInstance | None = None,
+        definitions: dg.Definitions | None = None,
+    ) -> None:
         self._instance = instance
         self._definitions = definitions
 
@@ -31,7 +36,9 @@ class EnrichmentEngine:
     def _check_brand(self, engine, brand_id: str) -> None:
         """Unknown and inactive brands are refused before anything is recorded or run."""
         with engine.connect() as conn:
-            found = conn.execute(sa.select(s.brands.c.is_active).where(s.brands.c.id == brand_id)).first()
+            found = conn.execute(
+                sa.select(s.brands.c.is_active).where(s.brands.c.id == brand_id)
+            ).first()
         if not found:
             raise RunError(f"unknown brand: {brand_id}")
         if not found.is_active:
@@ -44,7 +51,10 @@ class EnrichmentEngine:
             result = self._execute(instance, brand_id, sections)
         errors = []
         for event in result.all_events:
-            if event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_failure_data.error:
+            if (
+                event.event_type == dg.DagsterEventType.STEP_FAILURE
+                and event.step_failure_data.error
+            ):
                 errors.append(event.step_failure_data.error.message.strip().splitlines()[0])
         return {
             "run_id": result.run_id,
@@ -53,8 +63,14 @@ class EnrichmentEngine:
             "sections": {x: self.get_section(brand_id, x) for x in sections},
         }
 
-    def _execute(self, instance: dg.DagsterInstance, brand_id: str, sections: list[str]) -> dg.ExecuteInProcessResult:
-        from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, keys_by_brand, sync_brand_partitions
+    def _execute(
+        self, instance: dg.DagsterInstance, brand_id: str, sections: list[str]
+    ) -> dg.ExecuteInProcessResult:
+        from marba_dagster.defs.brands import (
+            BRANDS_PARTITIONS_NAME,
+            keys_by_brand,
+            sync_brand_partitions,
+        )
         from marba_dagster.core.enrichment.refresh import DUE
         from marba_dagster.defs.jobs import JOB_TAG, REFRESH_TAG
 
@@ -73,10 +89,13 @@ class EnrichmentEngine:
             self._definitions = load_definitions()
         job = self._definitions.resolve_job_def(JOB_NAME)
         return job.execute_in_process(
-            instance=instance, partition_key=key, asset_selection=[dg.AssetKey(x) for x in sections],
+            instance=instance,
+            partition_key=key,
+            asset_selection=[dg.AssetKey(x) for x in sections],
             # TTL-aware: fresh entries with unchanged inputs are kept; refresh_section asks
             # through enrichment_schedule.refresh_requested_at like the app does.
-            tags={JOB_TAG: JOB_NAME, REFRESH_TAG: DUE}, raise_on_error=False,
+            tags={JOB_TAG: JOB_NAME, REFRESH_TAG: DUE},
+            raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
         )
 
@@ -91,9 +110,18 @@ class EnrichmentEngine:
         try:
             self._check_brand(engine, brand_id)
             with engine.begin() as conn:
-                upsert(conn, s.enrichment_schedule, [{"brand_id": brand_id, "section": section,
-                                                      "refresh_requested_at": datetime.now(timezone.utc)}],
-                       ["brand_id", "section"])
+                upsert(
+                    conn,
+                    s.enrichment_schedule,
+                    [
+                        {
+                            "brand_id": brand_id,
+                            "section": section,
+                            "refresh_requested_at": datetime.now(timezone.utc),
+                        }
+                    ],
+                    ["brand_id", "section"],
+                )
         finally:
             engine.dispose()
         out = self._run(brand_id, [section])
@@ -106,8 +134,16 @@ class EnrichmentEngine:
         engine = self._engine()
         try:
             with engine.connect() as conn:
-                row = conn.execute(sa.select(s.enrichment_cache).where(
-                    s.enrichment_cache.c.brand_id == brand_id, s.enrichment_cache.c.section == section)).mappings().first()
+                row = (
+                    conn.execute(
+                        sa.select(s.enrichment_cache).where(
+                            s.enrichment_cache.c.brand_id == brand_id,
+                            s.enrichment_cache.c.section == section,
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
         finally:
             engine.dispose()
         if row is None:

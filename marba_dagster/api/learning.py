@@ -21,10 +21,18 @@ from marba_dagster.core.learning import ALPHA, MIN_RECOMMEND_CONFIDENCE, WEEKDAY
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import make_engine
 
-_PLATFORM = {"facebook": "Facebook", "instagram": "Instagram", "x": "X",
-             "google_business": "Google Business Profile"}
-_DAY_NAMES = dict(zip(WEEKDAYS, ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays",
-                                 "Saturdays", "Sundays")))
+_PLATFORM = {
+    "facebook": "Facebook",
+    "instagram": "Instagram",
+    "x": "X",
+    "google_business": "Google Business Profile",
+}
+_DAY_NAMES = dict(
+    zip(
+        WEEKDAYS,
+        ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"),
+    )
+)
 
 
 def _describe(p: dict[str, Any], tz: str) -> str:
@@ -34,7 +42,9 @@ def _describe(p: dict[str, Any], tz: str) -> str:
     if ptype == "best_posting_time":
         if "-" in key:
             day, hour = key.split("-", 1)
-            action = f"Post on {platform} on {_DAY_NAMES.get(day, day)} at {int(hour):02d}:00 ({tz})"
+            action = (
+                f"Post on {platform} on {_DAY_NAMES.get(day, day)} at {int(hour):02d}:00 ({tz})"
+            )
         else:
             action = f"Post on {platform} at {int(key):02d}:00 ({tz})"
         subject = "posts at that time get"
@@ -50,8 +60,10 @@ def _describe(p: dict[str, Any], tz: str) -> str:
     else:
         action = f'Post about "{key}" on {platform}'
         subject = f'posts about "{key}" get'
-    return (f"{action}: {subject} {gain} ({p['data_points']} posts, confidence "
-            f"{p['confidence']:.1f}, adjusted p = {p['p_value']:.2g}).")
+    return (
+        f"{action}: {subject} {gain} ({p['data_points']} posts, confidence "
+        f"{p['confidence']:.1f}, adjusted p = {p['p_value']:.2g})."
+    )
 
 
 class LearningEngine:
@@ -71,8 +83,9 @@ class LearningEngine:
                 brand_ids = active_brand_ids(conn)
         return learn_and_store(self.engine, list(brand_ids)).written
 
-    def get_patterns(self, brand_id: str, platform: str | None = None,
-                     pattern_type: str | None = None) -> list[dict[str, Any]]:
+    def get_patterns(
+        self, brand_id: str, platform: str | None = None, pattern_type: str | None = None
+    ) -> list[dict[str, Any]]:
         lp = s.learning_patterns
         q = sa.select(lp).where(lp.c.brand_id == brand_id)
         if platform:
@@ -80,12 +93,17 @@ class LearningEngine:
         if pattern_type:
             q = q.where(lp.c.pattern_type == pattern_type)
         with self.engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(q.order_by(lp.c.platform, lp.c.pattern_type,
-                                                             lp.c.lift.desc())).mappings()]
+            rows = [
+                dict(r)
+                for r in conn.execute(
+                    q.order_by(lp.c.platform, lp.c.pattern_type, lp.c.lift.desc())
+                ).mappings()
+            ]
         return rows
 
-    def generate_recommendations(self, brand_id: str, platform: str | None = None,
-                                 limit: int = 20) -> list[dict[str, Any]]:
+    def generate_recommendations(
+        self, brand_id: str, platform: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
         """Ranked recommendations with their evidence; [] for a brand without any."""
         lp = s.learning_patterns
         q = sa.select(lp).where(
@@ -99,24 +117,33 @@ class LearningEngine:
             q = q.where(lp.c.platform == platform)
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(q).mappings()]
-            tz = conn.execute(sa.select(s.brands.c.timezone).where(s.brands.c.id == brand_id)).scalar()
+            tz = conn.execute(
+                sa.select(s.brands.c.timezone).where(s.brands.c.id == brand_id)
+            ).scalar()
         tz = tz or "UTC"
-        rows.sort(key=lambda r: ((r["lift"] - 1.0) * r["confidence"], r["data_points"]), reverse=True)
+        rows.sort(
+            key=lambda r: ((r["lift"] - 1.0) * r["confidence"], r["data_points"]), reverse=True
+        )
         out = []
         for rank, r in enumerate(rows[:limit], start=1):
-            out.append({
-                "rank": rank,
-                "brand_id": brand_id,
-                "platform": r["platform"],
-                "pattern_type": r["pattern_type"],
-                "pattern_key": r["pattern_key"],
-                "text": _describe(r, tz),
-                "evidence": {
-                    "lift": r["lift"], "data_points": r["data_points"],
-                    "confidence": r["confidence"], "p_value": r["p_value"],
-                    "mean_engagement_rate": r["mean_engagement"],
-                    "baseline_engagement_rate": r["baseline_engagement"],
-                    "timezone": tz, "computed_at": r["computed_at"].isoformat(),
-                },
-            })
+            out.append(
+                {
+                    "rank": rank,
+                    "brand_id": brand_id,
+                    "platform": r["platform"],
+                    "pattern_type": r["pattern_type"],
+                    "pattern_key": r["pattern_key"],
+                    "text": _describe(r, tz),
+                    "evidence": {
+                        "lift": r["lift"],
+                        "data_points": r["data_points"],
+                        "confidence": r["confidence"],
+                        "p_value": r["p_value"],
+                        "mean_engagement_rate": r["mean_engagement"],
+                        "baseline_engagement_rate": r["baseline_engagement"],
+                        "timezone": tz,
+                        "computed_at": r["computed_at"].isoformat(),
+                    },
+                }
+            )
         return out

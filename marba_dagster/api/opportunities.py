@@ -20,9 +20,23 @@ from marba_dagster.store import schema as s
 from marba_dagster.store.db import make_engine
 from marba_dagster.store.types import utcnow
 
-_FIELDS = ("id", "brand_id", "opportunity_type", "title", "description", "urgency", "score",
-           "predicted_score", "detected_at", "updated_at", "expires_at", "status", "dedup_key",
-           "evidence", "suggested_actions")
+_FIELDS = (
+    "id",
+    "brand_id",
+    "opportunity_type",
+    "title",
+    "description",
+    "urgency",
+    "score",
+    "predicted_score",
+    "detected_at",
+    "updated_at",
+    "expires_at",
+    "status",
+    "dedup_key",
+    "evidence",
+    "suggested_actions",
+)
 
 
 class OpportunityNotFound(KeyError):
@@ -49,8 +63,14 @@ class OpportunityDetection:
         if conn.execute(sa.select(s.brands.c.id).where(s.brands.c.id == brand_id)).first() is None:
             raise KeyError(f"unknown brand {brand_id!r}")
 
-    def get_all_opportunities(self, brand_id: str, *, now: datetime | None = None,
-                              opportunity_type: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    def get_all_opportunities(
+        self,
+        brand_id: str,
+        *,
+        now: datetime | None = None,
+        opportunity_type: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
         """The brand's active, unexpired opportunities: most urgent first, then best score
         (the predicted score breaks ties when the brand has history), then soonest expiry."""
         now = now or utcnow()
@@ -58,20 +78,33 @@ class OpportunityDetection:
         with self._engine.connect() as conn:
             self._brand_exists(conn, brand_id)
             q = sa.select(*[t.c[f] for f in _FIELDS]).where(
-                t.c.brand_id == brand_id, t.c.status == "active",
-                sa.or_(t.c.expires_at.is_(None), t.c.expires_at > now))
+                t.c.brand_id == brand_id,
+                t.c.status == "active",
+                sa.or_(t.c.expires_at.is_(None), t.c.expires_at > now),
+            )
             if opportunity_type:
                 q = q.where(t.c.opportunity_type == opportunity_type)
             rows = [dict(r) for r in conn.execute(q).mappings()]
         far = datetime.max.replace(tzinfo=now.tzinfo)
-        rows.sort(key=lambda r: (URGENCY_RANK.get(r["urgency"], 9), -r["score"],
-                                 -(r["predicted_score"] or 0.0), r["expires_at"] or far, r["id"]))
+        rows.sort(
+            key=lambda r: (
+                URGENCY_RANK.get(r["urgency"], 9),
+                -r["score"],
+                -(r["predicted_score"] or 0.0),
+                r["expires_at"] or far,
+                r["id"],
+            )
+        )
         return rows[:limit] if limit else rows
 
     def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
         t = s.intelligence_opportunities
         with self._engine.connect() as conn:
-            row = conn.execute(sa.select(*[t.c[f] for f in _FIELDS]).where(t.c.id == opportunity_id)).mappings().first()
+            row = (
+                conn.execute(sa.select(*[t.c[f] for f in _FIELDS]).where(t.c.id == opportunity_id))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise OpportunityNotFound(f"no opportunity {opportunity_id!r}")
         return dict(row)
@@ -79,7 +112,11 @@ class OpportunityDetection:
     def _set_status(self, opportunity_id: str, status: str) -> dict[str, Any]:
         t = s.intelligence_opportunities
         with self._engine.begin() as conn:
-            n = conn.execute(sa.update(t).where(t.c.id == opportunity_id).values(status=status, updated_at=utcnow())).rowcount
+            n = conn.execute(
+                sa.update(t)
+                .where(t.c.id == opportunity_id)
+                .values(status=status, updated_at=utcnow())
+            ).rowcount
         if not n:
             raise OpportunityNotFound(f"no opportunity {opportunity_id!r}")
         return self.get_opportunity(opportunity_id)
@@ -91,13 +128,17 @@ class OpportunityDetection:
     def dismiss_opportunity(self, opportunity_id: str) -> dict[str, Any]:
         return self._set_status(opportunity_id, "dismissed")
 
-    def get_signals(self, brand_id: str, signal_type: str | None = None, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    def get_signals(
+        self, brand_id: str, signal_type: str | None = None, *, now: datetime | None = None
+    ) -> list[dict[str, Any]]:
         """The brand's current signals (still valid), newest first."""
         now = now or utcnow()
         t = s.intelligence_signals
         with self._engine.connect() as conn:
             self._brand_exists(conn, brand_id)
-            q = sa.select(t).where(t.c.brand_id == brand_id, sa.or_(t.c.valid_until.is_(None), t.c.valid_until > now))
+            q = sa.select(t).where(
+                t.c.brand_id == brand_id, sa.or_(t.c.valid_until.is_(None), t.c.valid_until > now)
+            )
             if signal_type:
                 q = q.where(t.c.signal_type == signal_type)
             return [dict(r) for r in conn.execute(q.order_by(t.c.observed_at.desc())).mappings()]

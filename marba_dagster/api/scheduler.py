@@ -69,7 +69,9 @@ class BackgroundJobScheduler:
     def control(self) -> JobControl:
         if self._control is None:
             self._control = JobControl(
-                self.instance, location_name=self._location_name, module_name=self._definitions_module
+                self.instance,
+                location_name=self._location_name,
+                module_name=self._definitions_module,
             )
         return self._control
 
@@ -142,7 +144,9 @@ class BackgroundJobScheduler:
             "duration_trend": report.duration_trend,
         }
 
-    def get_execution_history(self, name: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    def get_execution_history(
+        self, name: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
         spec = self._spec(name) if name else None
         self.reconcile()
         with self.engine.connect() as conn:
@@ -160,7 +164,14 @@ class BackgroundJobScheduler:
     ) -> list[dict[str, Any]]:
         spec = self._spec(name) if name else None
         with self.engine.connect() as conn:
-            return t.logs(conn, spec.name if spec else None, level=level, brand_id=brand_id, run_id=run_id, limit=limit)
+            return t.logs(
+                conn,
+                spec.name if spec else None,
+                level=level,
+                brand_id=brand_id,
+                run_id=run_id,
+                limit=limit,
+            )
 
     # --------------------------------------------------------------- control
 
@@ -181,8 +192,14 @@ class BackgroundJobScheduler:
         except ControlError as exc:
             raise JobControlError(str(exc)) from None
         with self.engine.begin() as conn:
-            write_job_log(conn, spec.name, "info", f"run {run_id} triggered" + (f" for brand {brand_id}" if brand_id else ""),
-                          run_id=run_id, context={"kind": "trigger"})
+            write_job_log(
+                conn,
+                spec.name,
+                "info",
+                f"run {run_id} triggered" + (f" for brand {brand_id}" if brand_id else ""),
+                run_id=run_id,
+                context={"kind": "trigger"},
+            )
         return run_id
 
     def pause_job(self, name: str) -> dict[str, Any]:
@@ -208,8 +225,15 @@ class BackgroundJobScheduler:
         except ControlError as exc:
             raise JobControlError(str(exc)) from None
         with self.engine.begin() as conn:
-            t.update_job(conn, spec.name, status="active", circuit_opened_at=None, circuit_reason=None,
-                         probe_run_id=None, circuit_reset_at=utcnow())
+            t.update_job(
+                conn,
+                spec.name,
+                status="active",
+                circuit_opened_at=None,
+                circuit_reason=None,
+                probe_run_id=None,
+                circuit_reset_at=utcnow(),
+            )
             write_job_log(conn, spec.name, "info", "schedule resumed", context={"kind": "control"})
         return self.get_job_status(spec.name)
 
@@ -227,8 +251,19 @@ class BackgroundJobScheduler:
 
 
 def _execution_dict(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("job_name", "run_id", "status", "trigger", "partition_key", "started_at", "finished_at",
-            "duration_seconds", "brands_processed", "brands_failed", "error")
+    keys = (
+        "job_name",
+        "run_id",
+        "status",
+        "trigger",
+        "partition_key",
+        "started_at",
+        "finished_at",
+        "duration_seconds",
+        "brands_processed",
+        "brands_failed",
+        "error",
+    )
     return {k: row.get(k) for k in keys}
 
 
@@ -251,12 +286,24 @@ def ai_costs(engine: Engine, now: datetime | None = None) -> list[dict[str, Any]
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
     b, a = s.brands, s.api_billing_tracker
-    today = sa.func.coalesce(sa.func.sum(sa.case((a.c.occurred_at >= day, a.c.cost_usd), else_=0)), 0)
+    today = sa.func.coalesce(
+        sa.func.sum(sa.case((a.c.occurred_at >= day, a.c.cost_usd), else_=0)), 0
+    )
     monthly = sa.func.coalesce(sa.func.sum(a.c.cost_usd), 0)
     q = (
-        sa.select(b.c.id, b.c.name, b.c.monthly_ai_budget_usd, today.label("today"), monthly.label("month"),
-                  sa.func.count(a.c.id).label("calls"))
-        .select_from(b.outerjoin(a, sa.and_(a.c.brand_id == b.c.id, a.c.occurred_at >= month, a.c.occurred_at <= now)))
+        sa.select(
+            b.c.id,
+            b.c.name,
+            b.c.monthly_ai_budget_usd,
+            today.label("today"),
+            monthly.label("month"),
+            sa.func.count(a.c.id).label("calls"),
+        )
+        .select_from(
+            b.outerjoin(
+                a, sa.and_(a.c.brand_id == b.c.id, a.c.occurred_at >= month, a.c.occurred_at <= now)
+            )
+        )
         .group_by(b.c.id, b.c.name, b.c.monthly_ai_budget_usd)
         .order_by(b.c.id)
     )
@@ -265,14 +312,16 @@ def ai_costs(engine: Engine, now: datetime | None = None) -> list[dict[str, Any]
         for r in conn.execute(q).mappings():
             budget = float(r["monthly_ai_budget_usd"] or 0)
             month_cost = float(r["month"] or 0)
-            out.append({
-                "brand_id": r["id"],
-                "name": r["name"],
-                "today_usd": round(float(r["today"] or 0), 6),
-                "month_usd": round(month_cost, 6),
-                "calls_this_month": int(r["calls"]),
-                "budget_usd": budget,
-                "budget_used": (month_cost / budget) if budget > 0 else None,
-                "budget_status": budget_status(month_cost, budget),
-            })
+            out.append(
+                {
+                    "brand_id": r["id"],
+                    "name": r["name"],
+                    "today_usd": round(float(r["today"] or 0), 6),
+                    "month_usd": round(month_cost, 6),
+                    "calls_this_month": int(r["calls"]),
+                    "budget_usd": budget,
+                    "budget_used": (month_cost / budget) if budget > 0 else None,
+                    "budget_status": budget_status(month_cost, budget),
+                }
+            )
     return out

@@ -91,37 +91,61 @@ class GraphEngagement:
             for item in _list(data, "data", what):
                 if isinstance(item, dict):
                     yield item
-            nxt = (data.get("paging") or {}).get("next") if isinstance(data.get("paging"), dict) else None
+            nxt = (
+                (data.get("paging") or {}).get("next")
+                if isinstance(data.get("paging"), dict)
+                else None
+            )
             if not nxt:
                 return
             url = nxt
 
     def facebook_comments(self, post_id: str, token: str) -> list[InboxItem]:
         out = []
-        params = {"fields": "id,message,from,created_time", "filter": "stream", "limit": 100,
-                  "access_token": token}
+        params = {
+            "fields": "id,message,from,created_time",
+            "filter": "stream",
+            "limit": 100,
+            "access_token": token,
+        }
         for c in self._pages(f"/{post_id}/comments", params, "facebook comments"):
             if "id" not in c:
                 raise MalformedResponse("facebook comments: a comment has no id")
             frm = c.get("from") if isinstance(c.get("from"), dict) else {}
-            out.append(InboxItem(
-                platform="facebook", item_type="comment", external_id=str(c["id"]),
-                received_at=parse_timestamp(c.get("created_time"), "facebook comment"),
-                body=str(c.get("message") or ""), author=frm.get("name"), parent_external_id=post_id,
-            ))
+            out.append(
+                InboxItem(
+                    platform="facebook",
+                    item_type="comment",
+                    external_id=str(c["id"]),
+                    received_at=parse_timestamp(c.get("created_time"), "facebook comment"),
+                    body=str(c.get("message") or ""),
+                    author=frm.get("name"),
+                    parent_external_id=post_id,
+                )
+            )
         return out
 
     def instagram_comments(self, media_id: str, token: str) -> list[InboxItem]:
         out = []
-        params = {"fields": "id,text,username,timestamp,like_count", "limit": 100, "access_token": token}
+        params = {
+            "fields": "id,text,username,timestamp,like_count",
+            "limit": 100,
+            "access_token": token,
+        }
         for c in self._pages(f"/{media_id}/comments", params, "instagram comments"):
             if "id" not in c:
                 raise MalformedResponse("instagram comments: a comment has no id")
-            out.append(InboxItem(
-                platform="instagram", item_type="comment", external_id=str(c["id"]),
-                received_at=parse_timestamp(c.get("timestamp"), "instagram comment"),
-                body=str(c.get("text") or ""), author=c.get("username"), parent_external_id=media_id,
-            ))
+            out.append(
+                InboxItem(
+                    platform="instagram",
+                    item_type="comment",
+                    external_id=str(c["id"]),
+                    received_at=parse_timestamp(c.get("timestamp"), "instagram comment"),
+                    body=str(c.get("text") or ""),
+                    author=c.get("username"),
+                    parent_external_id=media_id,
+                )
+            )
         return out
 
 
@@ -164,8 +188,11 @@ class XEngagement:
 
     def mentions(self, user_id: str, token: str, start: datetime, end: datetime) -> list[InboxItem]:
         params = {
-            "start_time": _x_time(start), "end_time": _x_time(end), "max_results": 100,
-            "tweet.fields": "created_at,author_id,conversation_id", "expansions": "author_id",
+            "start_time": _x_time(start),
+            "end_time": _x_time(end),
+            "max_results": 100,
+            "tweet.fields": "created_at,author_id,conversation_id",
+            "expansions": "author_id",
             "user.fields": "username,public_metrics",
         }
         out = []
@@ -173,34 +200,54 @@ class XEngagement:
             if "id" not in t:
                 raise MalformedResponse("x mentions: a post has no id")
             author, followers = self._author(users, t.get("author_id"))
-            out.append(InboxItem(
-                platform="x", item_type="mention", external_id=str(t["id"]),
-                received_at=parse_timestamp(t.get("created_at"), "x mention"), body=str(t.get("text") or ""),
-                author=author, author_followers=followers, parent_external_id=t.get("conversation_id"),
-            ))
+            out.append(
+                InboxItem(
+                    platform="x",
+                    item_type="mention",
+                    external_id=str(t["id"]),
+                    received_at=parse_timestamp(t.get("created_at"), "x mention"),
+                    body=str(t.get("text") or ""),
+                    author=author,
+                    author_followers=followers,
+                    parent_external_id=t.get("conversation_id"),
+                )
+            )
         return out
 
-    def direct_messages(self, user_id: str, token: str, start: datetime, end: datetime) -> list[InboxItem]:
+    def direct_messages(
+        self, user_id: str, token: str, start: datetime, end: datetime
+    ) -> list[InboxItem]:
         params = {
-            "event_types": "MessageCreate", "max_results": 100,
+            "event_types": "MessageCreate",
+            "max_results": 100,
             "dm_event.fields": "id,text,event_type,created_at,sender_id,dm_conversation_id",
-            "expansions": "sender_id", "user.fields": "username,public_metrics",
+            "expansions": "sender_id",
+            "user.fields": "username,public_metrics",
         }
         out = []
         for e, users in self._pages("/dm_events", params, token, "x direct messages"):
             if "id" not in e:
                 raise MalformedResponse("x direct messages: an event has no id")
-            if e.get("event_type", "MessageCreate") != "MessageCreate" or str(e.get("sender_id")) == str(user_id):
+            if e.get("event_type", "MessageCreate") != "MessageCreate" or str(
+                e.get("sender_id")
+            ) == str(user_id):
                 continue
             when = parse_timestamp(e.get("created_at"), "x direct message")
             if not (start <= when < end):
                 continue  # dm_events has no time filter: keep the window here
             author, followers = self._author(users, e.get("sender_id"))
-            out.append(InboxItem(
-                platform="x", item_type="direct_message", external_id=f"dm:{e['id']}",
-                received_at=when, body=str(e.get("text") or ""), author=author,
-                author_followers=followers, parent_external_id=e.get("dm_conversation_id"),
-            ))
+            out.append(
+                InboxItem(
+                    platform="x",
+                    item_type="direct_message",
+                    external_id=f"dm:{e['id']}",
+                    received_at=when,
+                    body=str(e.get("text") or ""),
+                    author=author,
+                    author_followers=followers,
+                    parent_external_id=e.get("dm_conversation_id"),
+                )
+            )
         return out
 
 
@@ -212,7 +259,9 @@ class GbpReviews:
 
     def reviews(self, location_name: str, token: str) -> list[InboxItem]:
         if not location_name.startswith("accounts/") or "/locations/" not in location_name:
-            raise ValueError(f"a review location is 'accounts/{{a}}/locations/{{l}}', got {location_name!r}")
+            raise ValueError(
+                f"a review location is 'accounts/{{a}}/locations/{{l}}', got {location_name!r}"
+            )
         params: dict[str, Any] = {"pageSize": 50, "orderBy": "updateTime desc"}
         headers = {"Authorization": f"Bearer {token}"}
         out = []
@@ -226,13 +275,18 @@ class GbpReviews:
                 if stars is not None and rating is None and stars != "STAR_RATING_UNSPECIFIED":
                     raise MalformedResponse(f"gbp reviews: unknown starRating {stars!r}")
                 reviewer = r.get("reviewer") if isinstance(r.get("reviewer"), dict) else {}
-                out.append(InboxItem(
-                    platform="google_business", item_type="review",
-                    external_id=str(r.get("name") or r["reviewId"]),
-                    received_at=parse_timestamp(r.get("createTime"), "gbp review"),
-                    body=str(r.get("comment") or ""), author=reviewer.get("displayName"), rating=rating,
-                    parent_external_id=location_name,
-                ))
+                out.append(
+                    InboxItem(
+                        platform="google_business",
+                        item_type="review",
+                        external_id=str(r.get("name") or r["reviewId"]),
+                        received_at=parse_timestamp(r.get("createTime"), "gbp review"),
+                        body=str(r.get("comment") or ""),
+                        author=reviewer.get("displayName"),
+                        rating=rating,
+                        parent_external_id=location_name,
+                    )
+                )
             nxt = data.get("nextPageToken")
             if not nxt:
                 return out

@@ -26,7 +26,11 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from marba_dagster.connectors.http import ApiClient, ClientError, MalformedResponse
 from marba_dagster.connectors.social import (
-    AccountSnapshot, PlatformPost, PlatformRateLimited, non_negative, token_rejected,
+    AccountSnapshot,
+    PlatformPost,
+    PlatformRateLimited,
+    non_negative,
+    token_rejected,
 )
 
 PAGE_SIZE = 100
@@ -68,7 +72,8 @@ def _fb_format(item: dict) -> str:
     if kind == "story":
         return "story"
     return {"photo": "image", "video": "video", "album": "carousel", "link": "link"}.get(
-        media_type, "text")
+        media_type, "text"
+    )
 
 
 def _ig_format(item: dict) -> str:
@@ -77,7 +82,9 @@ def _ig_format(item: dict) -> str:
         return "story"
     if product == "REELS":
         return "reel"
-    return {"IMAGE": "image", "VIDEO": "video", "CAROUSEL_ALBUM": "carousel"}.get(media_type, "image")
+    return {"IMAGE": "image", "VIDEO": "video", "CAROUSEL_ALBUM": "carousel"}.get(
+        media_type, "image"
+    )
 
 
 def _insights(item: dict) -> dict[str, Any]:
@@ -110,11 +117,15 @@ class GraphClient:
         except ClientError as err:
             raise self._classify(err) from None
         if not isinstance(body, dict):
-            raise MalformedResponse("expected a JSON object", url=self.client.url_for(path).split("?")[0],
-                                    client=self.client.name)
+            raise MalformedResponse(
+                "expected a JSON object",
+                url=self.client.url_for(path).split("?")[0],
+                client=self.client.name,
+            )
         if isinstance(body.get("error"), dict):  # an error delivered with a 200
-            fake = ClientError("Graph error", url=path, status=200, client=self.client.name,
-                               error_json=body)
+            fake = ClientError(
+                "Graph error", url=path, status=200, client=self.client.name, error_json=body
+            )
             raise self._classify(fake)
         return body
 
@@ -123,13 +134,23 @@ class GraphClient:
         code = info.get("code") if isinstance(info, dict) else None
         if code == 190 or err.status == 401:
             sub = info.get("error_subcode") if isinstance(info, dict) else None
-            what = {463: "token expired", 460: "session invalidated (password change)",
-                    458: "app removed by the user", 467: "token invalid"}.get(sub, "token rejected")
-            return token_rejected(err, f"Graph error 190 ({what})" if code == 190 else
-                                  f"HTTP 401 ({what})")
+            what = {
+                463: "token expired",
+                460: "session invalidated (password change)",
+                458: "app removed by the user",
+                467: "token invalid",
+            }.get(sub, "token rejected")
+            return token_rejected(
+                err, f"Graph error 190 ({what})" if code == 190 else f"HTTP 401 ({what})"
+            )
         if code in _RATE_LIMIT_CODES:
-            out = PlatformRateLimited(f"Graph rate limit (code {code})", url=err.url,
-                                      status=err.status, client=err.client, attempts=err.attempts)
+            out = PlatformRateLimited(
+                f"Graph rate limit (code {code})",
+                url=err.url,
+                status=err.status,
+                client=err.client,
+                attempts=err.attempts,
+            )
             return out
         return err
 
@@ -139,30 +160,50 @@ class GraphClient:
             body = self._get(url, query, token)
             data = body.get("data")
             if not isinstance(data, list):
-                raise MalformedResponse("Graph list without a `data` array",
-                                        url=self.client.url_for(path), client=self.client.name)
+                raise MalformedResponse(
+                    "Graph list without a `data` array",
+                    url=self.client.url_for(path),
+                    client=self.client.name,
+                )
             yield data
-            nxt = (body.get("paging") or {}).get("next") if isinstance(body.get("paging"), dict) else None
+            nxt = (
+                (body.get("paging") or {}).get("next")
+                if isinstance(body.get("paging"), dict)
+                else None
+            )
             if not nxt or not data:
                 return
             if urlsplit(nxt)[:2] != self._host:
                 # Never send the token to another host, whatever a response says.
-                raise MalformedResponse("paging.next points to another host",
-                                        url=self.client.url_for(path), client=self.client.name)
+                raise MalformedResponse(
+                    "paging.next points to another host",
+                    url=self.client.url_for(path),
+                    client=self.client.name,
+                )
             # The next link carries every parameter; send them as params (httpx would drop a
             # URL's own query when params are given) with our token in place of any it holds.
             parts = urlsplit(nxt)
             url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-            query = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                     if k != "access_token"}
-        raise MalformedResponse(f"more than {MAX_PAGES} pages", url=self.client.url_for(path),
-                                client=self.client.name)
+            query = {
+                k: v
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                if k != "access_token"
+            }
+        raise MalformedResponse(
+            f"more than {MAX_PAGES} pages", url=self.client.url_for(path), client=self.client.name
+        )
 
     # ------------------------------------------------------------------ Facebook
-    def page_posts(self, page_id: str, token: str, since: datetime, until: datetime) -> list[PlatformPost]:
+    def page_posts(
+        self, page_id: str, token: str, since: datetime, until: datetime
+    ) -> list[PlatformPost]:
         """Posts published in [since, until) with their lifetime insights."""
-        params = {"fields": FB_POST_FIELDS, "since": int(since.timestamp()),
-                  "until": int(until.timestamp()), "limit": PAGE_SIZE}
+        params = {
+            "fields": FB_POST_FIELDS,
+            "since": int(since.timestamp()),
+            "until": int(until.timestamp()),
+            "limit": PAGE_SIZE,
+        }
         out = []
         for page in self._pages(f"{page_id}/posts", params, token):
             for item in page:
@@ -178,30 +219,44 @@ class GraphClient:
             if isinstance(reactions, dict):
                 likes = sum(non_negative(v, "reactions") for v in reactions.values())
             else:
-                likes = non_negative(((item.get("reactions") or {}).get("summary") or {}).get("total_count"), "reactions")
+                likes = non_negative(
+                    ((item.get("reactions") or {}).get("summary") or {}).get("total_count"),
+                    "reactions",
+                )
             comments = ((item.get("comments") or {}).get("summary") or {}).get("total_count")
             fmt = _fb_format(item)
             return PlatformPost(
-                platform="facebook", external_post_id=str(item["id"]),
+                platform="facebook",
+                external_post_id=str(item["id"]),
                 published_at=parse_graph_time(item.get("created_time")),
-                body=str(item.get("message") or ""), format=fmt,
+                body=str(item.get("message") or ""),
+                format=fmt,
                 permalink=item.get("permalink_url"),
                 impressions=non_negative(ins.get("post_impressions"), "post_impressions"),
                 reach=non_negative(ins.get("post_impressions_unique"), "post_impressions_unique"),
-                likes=likes, comments=non_negative(comments, "comments"),
+                likes=likes,
+                comments=non_negative(comments, "comments"),
                 shares=non_negative((item.get("shares") or {}).get("count"), "shares"),
                 clicks=non_negative(ins.get("post_clicks"), "post_clicks"),
                 video_views=non_negative(ins.get("post_video_views"), "post_video_views"),
             )
         except (ValueError, TypeError, AttributeError) as exc:
-            raise MalformedResponse(f"malformed Facebook post: {exc}",
-                                    url=self.client.url_for(f"{page_id}/posts"),
-                                    client=self.client.name) from None
+            raise MalformedResponse(
+                f"malformed Facebook post: {exc}",
+                url=self.client.url_for(f"{page_id}/posts"),
+                client=self.client.name,
+            ) from None
 
     # ------------------------------------------------------------------ Instagram
-    def ig_media(self, ig_user_id: str, token: str, since: datetime, until: datetime) -> list[PlatformPost]:
-        params = {"fields": IG_MEDIA_FIELDS, "since": int(since.timestamp()),
-                  "until": int(until.timestamp()), "limit": PAGE_SIZE}
+    def ig_media(
+        self, ig_user_id: str, token: str, since: datetime, until: datetime
+    ) -> list[PlatformPost]:
+        params = {
+            "fields": IG_MEDIA_FIELDS,
+            "since": int(since.timestamp()),
+            "until": int(until.timestamp()),
+            "limit": PAGE_SIZE,
+        }
         out = []
         for page in self._pages(f"{ig_user_id}/media", params, token):
             for item in page:
@@ -216,11 +271,14 @@ class GraphClient:
             fmt = _ig_format(item)
             views = non_negative(ins.get("views"), "views")
             return PlatformPost(
-                platform="instagram", external_post_id=str(item["id"]),
+                platform="instagram",
+                external_post_id=str(item["id"]),
                 published_at=parse_graph_time(item.get("timestamp")),
-                body=str(item.get("caption") or ""), format=fmt,
+                body=str(item.get("caption") or ""),
+                format=fmt,
                 permalink=item.get("permalink"),
-                impressions=views, reach=non_negative(ins.get("reach"), "reach"),
+                impressions=views,
+                reach=non_negative(ins.get("reach"), "reach"),
                 likes=non_negative(ins.get("likes", item.get("like_count")), "likes"),
                 comments=non_negative(ins.get("comments", item.get("comments_count")), "comments"),
                 shares=non_negative(ins.get("shares"), "shares"),
@@ -228,9 +286,11 @@ class GraphClient:
                 video_views=views if fmt in ("video", "reel") else 0,
             )
         except (ValueError, TypeError, AttributeError) as exc:
-            raise MalformedResponse(f"malformed Instagram media: {exc}",
-                                    url=self.client.url_for(f"{ig_user_id}/media"),
-                                    client=self.client.name) from None
+            raise MalformedResponse(
+                f"malformed Instagram media: {exc}",
+                url=self.client.url_for(f"{ig_user_id}/media"),
+                client=self.client.name,
+            ) from None
 
     # ------------------------------------------------------------------ followers
     def followers(self, platform: str, account_id: str, token: str) -> AccountSnapshot:
@@ -240,12 +300,16 @@ class GraphClient:
             if "followers_count" not in body:
                 raise ValueError("no followers_count")
         except ValueError as exc:
-            raise MalformedResponse(f"malformed account: {exc}", url=self.client.url_for(account_id),
-                                    client=self.client.name) from None
+            raise MalformedResponse(
+                f"malformed account: {exc}",
+                url=self.client.url_for(account_id),
+                client=self.client.name,
+            ) from None
         return AccountSnapshot(platform, account_id, count)
 
-    def posts(self, platform: str, account_id: str, token: str, since: datetime,
-              until: datetime) -> list[PlatformPost]:
+    def posts(
+        self, platform: str, account_id: str, token: str, since: datetime, until: datetime
+    ) -> list[PlatformPost]:
         if platform == "facebook":
             return self.page_posts(account_id, token, since, until)
         if platform == "instagram":

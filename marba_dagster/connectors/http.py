@@ -74,18 +74,42 @@ REDACTED = "REDACTED"
 # Query parameter names whose values are credentials (lower-case).
 _SECRET_PARAMS = frozenset(
     {
-        "api_key", "apikey", "api-key", "key", "access_token", "token", "refresh_token",
-        "id_token", "client_secret", "secret", "password", "passwd", "pwd", "signature",
-        "sig", "auth", "authorization", "appsecret_proof", "oauth_token", "oauth_signature",
-        "x-api-key", "code",
+        "api_key",
+        "apikey",
+        "api-key",
+        "key",
+        "access_token",
+        "token",
+        "refresh_token",
+        "id_token",
+        "client_secret",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "signature",
+        "sig",
+        "auth",
+        "authorization",
+        "appsecret_proof",
+        "oauth_token",
+        "oauth_signature",
+        "x-api-key",
+        "code",
     }
 )
 _SECRET_SUFFIXES = ("_token", "_secret", "_key", "_password", "_signature")
 # Header names whose values are credentials (lower-case).
 _SECRET_HEADERS = frozenset(
     {
-        "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key",
-        "cookie", "x-auth-token", "x-access-token",
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "cookie",
+        "x-auth-token",
+        "x-access-token",
     }
 )
 
@@ -267,7 +291,9 @@ def redact_url(url: str | httpx.URL) -> str:
     scheme_sep = text.find("://")
     if scheme_sep != -1:
         rest_start = scheme_sep + 3
-        path_start = min((i for i in (text.find(c, rest_start) for c in "/?#") if i != -1), default=len(text))
+        path_start = min(
+            (i for i in (text.find(c, rest_start) for c in "/?#") if i != -1), default=len(text)
+        )
         authority = text[rest_start:path_start]
         if "@" in authority:
             text = text[:rest_start] + authority.rsplit("@", 1)[1] + text[path_start:]
@@ -390,12 +416,19 @@ class ApiResponse:
         except (UnicodeDecodeError, LookupError) as exc:
             raise self._malformed(f"body is not valid text: {exc}") from None
         except ValueError as exc:
-            raise self._malformed(f"body is not valid JSON ({exc.__class__.__name__} at char {getattr(exc, 'pos', '?')})") from None
+            raise self._malformed(
+                f"body is not valid JSON ({exc.__class__.__name__} at char {getattr(exc, 'pos', '?')})"
+            ) from None
 
     def _malformed(self, message: str) -> MalformedResponse:
         return MalformedResponse(
-            message, url=self.url, status=self.status, method=self.method, client=self.client,
-            attempts=self.attempts, body_excerpt=_excerpt(self.content),
+            message,
+            url=self.url,
+            status=self.status,
+            method=self.method,
+            client=self.client,
+            attempts=self.attempts,
+            body_excerpt=_excerpt(self.content),
         )
 
 
@@ -567,11 +600,22 @@ class ApiClient:
         started = time.monotonic()
         total = self.policy.deadline if deadline is None else deadline
         secrets = self._secrets(url, clean_params, merged_headers)
-        redacted = redact_url(httpx.URL(url).copy_merge_params(clean_params) if clean_params else url)
+        redacted = redact_url(
+            httpx.URL(url).copy_merge_params(clean_params) if clean_params else url
+        )
         call = _Call(
-            method=method, url=url, redacted_url=redacted, params=clean_params, json=json,
-            data=data, content=content, headers=merged_headers, deadline=started + total,
-            started=started, idempotent=idempotent, secrets=secrets,
+            method=method,
+            url=url,
+            redacted_url=redacted,
+            params=clean_params,
+            json=json,
+            data=data,
+            content=content,
+            headers=merged_headers,
+            deadline=started + total,
+            started=started,
+            idempotent=idempotent,
+            secrets=secrets,
         )
         retrying = tenacity.Retrying(
             stop=lambda rs: self._should_stop(call, rs),
@@ -590,35 +634,80 @@ class ApiClient:
         response.elapsed = time.monotonic() - started
         return response
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> ApiResponse:
+    def get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kw,
+    ) -> ApiResponse:
         return self.request("GET", path, params=params, headers=headers, **kw)
 
-    def post(self, path: str, *, json: Any = None, data: Any = None, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> ApiResponse:
-        return self.request("POST", path, params=params, json=json, data=data, headers=headers, **kw)
+    def post(
+        self,
+        path: str,
+        *,
+        json: Any = None,
+        data: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kw,
+    ) -> ApiResponse:
+        return self.request(
+            "POST", path, params=params, json=json, data=data, headers=headers, **kw
+        )
 
-    def get_json(self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> Any:
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kw,
+    ) -> Any:
         """GET and parse JSON (None for 204). MalformedResponse if the body is not JSON."""
         h = {"Accept": "application/json"}
         h.update(headers or {})
         resp = self.request("GET", path, params=params, headers=h, **kw)
         return None if resp.status == 204 else resp.json()
 
-    def post_json(self, path: str, json: Any = None, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> Any:
+    def post_json(
+        self,
+        path: str,
+        json: Any = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kw,
+    ) -> Any:
         """POST a JSON body and parse the JSON answer (None for 204)."""
         h = {"Accept": "application/json"}
         h.update(headers or {})
         resp = self.request("POST", path, params=params, json=json, headers=h, **kw)
         return None if resp.status == 204 else resp.json()
 
-    def get_text(self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> str:
+    def get_text(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kw,
+    ) -> str:
         return self.request("GET", path, params=params, headers=headers, **kw).text
 
-    def get_bytes(self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **kw) -> bytes:
+    def get_bytes(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kw,
+    ) -> bytes:
         return self.request("GET", path, params=params, headers=headers, **kw).content
 
     # -- internals ---------------------------------------------------------------------
 
-    def _secrets(self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str]) -> tuple[str, ...]:
+    def _secrets(
+        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str]
+    ) -> tuple[str, ...]:
         """Every credential value this call carries, to scrub from anything we report."""
         found: set[str] = set()
         for hdrs in (self._headers, headers):
@@ -643,8 +732,12 @@ class ApiClient:
 
     def _error(self, cls: type[HttpError], call: _Call, message: str, **kw) -> HttpError:
         return cls(
-            _scrub(message, call.secrets), url=call.redacted_url, method=call.method,
-            client=self.name, attempts=call.attempts, **kw,
+            _scrub(message, call.secrets),
+            url=call.redacted_url,
+            method=call.method,
+            client=self.name,
+            attempts=call.attempts,
+            **kw,
         )
 
     def _remaining(self, call: _Call) -> float:
@@ -659,7 +752,11 @@ class ApiClient:
             delay = exc.retry_after
         else:
             p = self.policy
-            delay = min(p.backoff_max, p.backoff_base * (2 ** (rs.attempt_number - 1)) + random.uniform(0, p.backoff_jitter))
+            delay = min(
+                p.backoff_max,
+                p.backoff_base * (2 ** (rs.attempt_number - 1))
+                + random.uniform(0, p.backoff_jitter),
+            )
         call._delay_for = (rs.attempt_number, delay)
         return delay
 
@@ -673,7 +770,13 @@ class ApiClient:
     def _before_sleep(self, call: _Call, rs: tenacity.RetryCallState) -> None:
         self._count("retries")
         exc = rs.outcome.exception() if rs.outcome else None
-        log.info("%s: retrying in %.2fs after attempt %d: %s", self.name, self._delay(call, rs), rs.attempt_number, exc)
+        log.info(
+            "%s: retrying in %.2fs after attempt %d: %s",
+            self.name,
+            self._delay(call, rs),
+            rs.attempt_number,
+            exc,
+        )
 
     def _acquire_rate(self, call: _Call) -> None:
         if self._bucket is None:
@@ -683,7 +786,11 @@ class ApiClient:
             return
         if wait >= self._remaining(call):
             self._bucket.refund()
-            raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s would pass waiting for the client rate limit ({wait:.2f}s)")
+            raise self._error(
+                DeadlineExceeded,
+                call,
+                f"deadline of {self.policy.deadline:g}s would pass waiting for the client rate limit ({wait:.2f}s)",
+            )
         self._count("rate_limit_waits")
         self._count("rate_limit_wait_seconds", wait)
         time.sleep(wait)
@@ -701,7 +808,9 @@ class ApiClient:
     def _attempt(self, call: _Call) -> ApiResponse:
         call.attempts += 1
         if self._remaining(call) <= 0:
-            raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed")
+            raise self._error(
+                DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed"
+            )
         self._acquire_rate(call)
         response = self._send(call)
         try:
@@ -715,10 +824,20 @@ class ApiClient:
         while True:
             remaining = self._remaining(call)
             if remaining <= 0:
-                raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed while connecting")
+                raise self._error(
+                    DeadlineExceeded,
+                    call,
+                    f"deadline of {self.policy.deadline:g}s passed while connecting",
+                )
             request = self._client.build_request(
-                call.method, call.url, params=call.params, json=call.json, data=call.data,
-                content=call.content, headers=call.headers, timeout=self._timeout(remaining),
+                call.method,
+                call.url,
+                params=call.params,
+                json=call.json,
+                data=call.data,
+                content=call.content,
+                headers=call.headers,
+                timeout=self._timeout(remaining),
             )
             self._count("requests_sent")
             try:
@@ -729,13 +848,23 @@ class ApiClient:
                 if connect_failures <= self.policy.connect_retries and self._remaining(call) > 0:
                     time.sleep(min(0.05 * connect_failures, max(0.0, self._remaining(call))))
                     continue
-                err = self._error(ConnectFailed, call, f"connection failed: {type(exc).__name__}: {exc}")
+                err = self._error(
+                    ConnectFailed, call, f"connection failed: {type(exc).__name__}: {exc}"
+                )
                 err.retryable = True
                 raise err from exc
             except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
-                what = "no response" if isinstance(exc, httpx.ReadTimeout) else "could not send the request"
+                what = (
+                    "no response"
+                    if isinstance(exc, httpx.ReadTimeout)
+                    else "could not send the request"
+                )
                 which = "read timeout" if self.policy.read_timeout < remaining else "deadline"
-                err = self._error(DeadlineExceeded, call, f"{what} within {min(self.policy.read_timeout, remaining):.2f}s ({which})")
+                err = self._error(
+                    DeadlineExceeded,
+                    call,
+                    f"{what} within {min(self.policy.read_timeout, remaining):.2f}s ({which})",
+                )
                 err.retryable = call.idempotent
                 raise err from exc
             except httpx.TooManyRedirects as exc:
@@ -745,7 +874,11 @@ class ApiClient:
             except httpx.TransportError as exc:
                 # The connection broke after (part of) the request was sent: the server may
                 # have acted on it, so only idempotent requests are repeated.
-                err = self._error(ServerError, call, f"connection lost before a response: {type(exc).__name__}: {exc}")
+                err = self._error(
+                    ServerError,
+                    call,
+                    f"connection lost before a response: {type(exc).__name__}: {exc}",
+                )
                 err.retryable = call.idempotent
                 raise err from exc
 
@@ -754,13 +887,20 @@ class ApiClient:
         if status < 400 and status not in self.policy.retry_on_status:
             content = self._read_body(call, response, self.policy.max_bytes, truncate=False)
             return ApiResponse(
-                status=status, headers=response.headers, content=content, url=call.redacted_url,
-                method=call.method, attempts=call.attempts, encoding=response.charset_encoding,
+                status=status,
+                headers=response.headers,
+                content=content,
+                url=call.redacted_url,
+                method=call.method,
+                attempts=call.attempts,
+                encoding=response.charset_encoding,
                 client=self.name,
             )
         # An error: read a bounded excerpt only (within the deadline), then classify.
         try:
-            body = self._read_body(call, response, min(_ERROR_BODY_CAP, self.policy.max_bytes), truncate=True)
+            body = self._read_body(
+                call, response, min(_ERROR_BODY_CAP, self.policy.max_bytes), truncate=True
+            )
         except (MalformedResponse, DeadlineExceeded):
             body = b""
         excerpt = _excerpt(body, call.secrets) or None
@@ -768,7 +908,9 @@ class ApiClient:
         if body:
             try:
                 # Parsed from the scrubbed text: an API echoing our key must not leak it here.
-                error_json = _json.loads(_scrub(body.decode("utf-8", errors="replace"), call.secrets))
+                error_json = _json.loads(
+                    _scrub(body.decode("utf-8", errors="replace"), call.secrets)
+                )
             except ValueError:
                 error_json = None
         detail = _error_message_from_json(error_json)
@@ -795,14 +937,26 @@ class ApiClient:
             raise err
         if status >= 500:
             self._count("server_errors")
-            err = self._error(ServerError, call, f"server error HTTP {status} {reason}{': ' + detail if detail else ''}", **kw)
+            err = self._error(
+                ServerError,
+                call,
+                f"server error HTTP {status} {reason}{': ' + detail if detail else ''}",
+                **kw,
+            )
             too_long = retry_after is not None and retry_after > self.policy.max_retry_after
             if retry_after is not None and not too_long:
                 err.retry_after = retry_after
-            err.retryable = status in self.policy.retry_on_status and call.idempotent and not too_long
+            err.retryable = (
+                status in self.policy.retry_on_status and call.idempotent and not too_long
+            )
             raise err
         if status >= 400:
-            err = self._error(ClientError, call, f"client error HTTP {status} {reason}{': ' + detail if detail else ''}", **kw)
+            err = self._error(
+                ClientError,
+                call,
+                f"client error HTTP {status} {reason}{': ' + detail if detail else ''}",
+                **kw,
+            )
             err.retryable = status in self.policy.retry_on_status and call.idempotent
             raise err
         # A non-error status the caller asked to retry on (unusual, but honour the policy).
@@ -810,7 +964,9 @@ class ApiClient:
         err.retryable = call.idempotent
         raise err
 
-    def _read_body(self, call: _Call, response: httpx.Response, cap: int, *, truncate: bool) -> bytes:
+    def _read_body(
+        self, call: _Call, response: httpx.Response, cap: int, *, truncate: bool
+    ) -> bytes:
         """Stream the body within the deadline and the size cap.
 
         A watchdog shuts the socket when the deadline passes, so a server that keeps
@@ -819,12 +975,22 @@ class ApiClient:
         """
         declared = response.headers.get("content-length")
         if not truncate and declared and declared.isdigit() and int(declared) > cap:
-            err = self._error(ResponseTooLarge, call, f"response of {int(declared)} bytes is over the {cap} byte limit (Content-Length)", status=response.status_code)
+            err = self._error(
+                ResponseTooLarge,
+                call,
+                f"response of {int(declared)} bytes is over the {cap} byte limit (Content-Length)",
+                status=response.status_code,
+            )
             err.limit, err.received = cap, 0
             raise err
         remaining = self._remaining(call)
         if remaining <= 0:
-            raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed before the body", status=response.status_code)
+            raise self._error(
+                DeadlineExceeded,
+                call,
+                f"deadline of {self.policy.deadline:g}s passed before the body",
+                status=response.status_code,
+            )
         fired = threading.Event()
         watchdog = None
         sock = _socket_of(response)
@@ -841,23 +1007,53 @@ class ApiClient:
                         del buf[cap:]
                         break
                     self._count("bytes_received", len(buf))
-                    err = self._error(ResponseTooLarge, call, f"response is over the {cap} byte limit (stopped reading at {len(buf)} bytes)", status=response.status_code)
+                    err = self._error(
+                        ResponseTooLarge,
+                        call,
+                        f"response is over the {cap} byte limit (stopped reading at {len(buf)} bytes)",
+                        status=response.status_code,
+                    )
                     err.limit, err.received = cap, len(buf)
                     raise err
                 if time.monotonic() >= call.deadline:
-                    raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed while reading the body ({len(buf)} bytes so far)", status=response.status_code)
+                    raise self._error(
+                        DeadlineExceeded,
+                        call,
+                        f"deadline of {self.policy.deadline:g}s passed while reading the body ({len(buf)} bytes so far)",
+                        status=response.status_code,
+                    )
         except httpx.ReadTimeout as exc:
-            err = self._error(DeadlineExceeded, call, f"body stalled for {self.policy.read_timeout:g}s (read timeout) after {len(buf)} bytes", status=response.status_code)
+            err = self._error(
+                DeadlineExceeded,
+                call,
+                f"body stalled for {self.policy.read_timeout:g}s (read timeout) after {len(buf)} bytes",
+                status=response.status_code,
+            )
             err.retryable = call.idempotent and not fired.is_set()
             raise err from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.StreamError) as exc:
             if fired.is_set():
-                raise self._error(DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed while reading the body ({len(buf)} bytes so far)", status=response.status_code) from None
-            err = self._error(MalformedResponse, call, f"truncated body: connection closed after {len(buf)} bytes ({type(exc).__name__})", status=response.status_code)
+                raise self._error(
+                    DeadlineExceeded,
+                    call,
+                    f"deadline of {self.policy.deadline:g}s passed while reading the body ({len(buf)} bytes so far)",
+                    status=response.status_code,
+                ) from None
+            err = self._error(
+                MalformedResponse,
+                call,
+                f"truncated body: connection closed after {len(buf)} bytes ({type(exc).__name__})",
+                status=response.status_code,
+            )
             err.retryable = call.idempotent
             raise err from exc
         except httpx.DecodingError as exc:
-            raise self._error(MalformedResponse, call, f"body could not be decoded: {exc}", status=response.status_code) from exc
+            raise self._error(
+                MalformedResponse,
+                call,
+                f"body could not be decoded: {exc}",
+                status=response.status_code,
+            ) from exc
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -866,7 +1062,11 @@ class ApiClient:
         return bytes(buf)
 
 
-_ZLIB_ENCODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": -zlib.MAX_WBITS}
+_ZLIB_ENCODINGS = {
+    "gzip": zlib.MAX_WBITS | 16,
+    "x-gzip": zlib.MAX_WBITS | 16,
+    "deflate": -zlib.MAX_WBITS,
+}
 
 
 def _iter_decoded(response: httpx.Response, room: Callable[[], int]) -> Iterator[bytes]:

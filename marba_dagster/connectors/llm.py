@@ -51,7 +51,11 @@ def estimate_tokens(messages: Sequence[dict[str, Any]]) -> int:
     """Prompt tokens, estimated like OpenAI's accounting (about 4 characters a token)."""
     total = 3
     for m in messages:
-        total += 4 + math.ceil(len(str(m.get("role", ""))) / 4) + math.ceil(len(str(m.get("content") or "")) / 4)
+        total += (
+            4
+            + math.ceil(len(str(m.get("role", ""))) / 4)
+            + math.ceil(len(str(m.get("content") or "")) / 4)
+        )
     return total
 
 
@@ -99,7 +103,9 @@ class SlidingWindowLimiter:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _events: deque = field(default_factory=deque)
-    _lock: threading.Condition = field(default_factory=lambda: threading.Condition(threading.Lock()))
+    _lock: threading.Condition = field(
+        default_factory=lambda: threading.Condition(threading.Lock())
+    )
     _paused_until: float = 0.0
     waited_seconds: float = 0.0
 
@@ -134,7 +140,9 @@ class SlidingWindowLimiter:
         """Block until a request of ``tokens`` fits; DeadlineExceeded if it will not in time."""
         tpm = self.limits.tpm
         if tpm is not None and tokens > tpm:
-            raise ValueError(f"a request of {tokens} tokens can never fit a {tpm} tokens-per-window limit")
+            raise ValueError(
+                f"a request of {tokens} tokens can never fit a {tpm} tokens-per-window limit"
+            )
         waited = 0.0
         with self._lock:
             while True:
@@ -147,7 +155,9 @@ class SlidingWindowLimiter:
                     self.waited_seconds += waited
                     return res
                 if deadline is not None and now + wait > deadline:
-                    raise DeadlineExceeded(f"rate limit wait of {wait:.2f}s would pass the deadline", client="llm")
+                    raise DeadlineExceeded(
+                        f"rate limit wait of {wait:.2f}s would pass the deadline", client="llm"
+                    )
                 self._lock.wait(timeout=wait)
                 waited += self.clock() - now
 
@@ -191,11 +201,17 @@ class LlmClient:
         self.max_retry_after = max_retry_after
         self.limiter = SlidingWindowLimiter(limits or LlmLimits())
         policy = HttpPolicy(
-            connect_timeout=min(5.0, request_timeout), read_timeout=request_timeout,
-            deadline=max(request_timeout, 1.0) + 5.0, max_attempts=1, connect_retries=1,
-            max_bytes=2 * 1024 * 1024, max_retry_after=max_retry_after,
+            connect_timeout=min(5.0, request_timeout),
+            read_timeout=request_timeout,
+            deadline=max(request_timeout, 1.0) + 5.0,
+            max_attempts=1,
+            connect_retries=1,
+            max_bytes=2 * 1024 * 1024,
+            max_retry_after=max_retry_after,
         )
-        self._api = ApiClient(base_url, policy=policy, headers={"Authorization": f"Bearer {api_key}"}, name="llm")
+        self._api = ApiClient(
+            base_url, policy=policy, headers={"Authorization": f"Bearer {api_key}"}, name="llm"
+        )
         self._request_timeout = request_timeout
         self._lock = threading.Lock()
         self._completion_estimate = 200.0
@@ -215,12 +231,26 @@ class LlmClient:
             self.counters[key] += n
 
     def _backoff(self, attempt: int) -> float:
-        return min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1) + random.uniform(0, self.backoff_base))
+        return min(
+            self.backoff_max,
+            self.backoff_base * 2 ** (attempt - 1) + random.uniform(0, self.backoff_base),
+        )
 
-    def chat(self, messages: list[dict[str, Any]], *, max_tokens: int = 700, temperature: float = 0.2,
-             json_mode: bool = True) -> ChatResult:
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        max_tokens: int = 700,
+        temperature: float = 0.2,
+        json_mode: bool = True,
+    ) -> ChatResult:
         """One chat completion with up to ``max_attempts`` attempts; HttpError when it fails."""
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+        }
         if json_mode:
             body["response_format"] = {"type": "json_object"}
         prompt_est = estimate_tokens(messages)
@@ -235,14 +265,24 @@ class LlmClient:
             self._count("attempts")
             slot = self.limiter.acquire(reserve, deadline=deadline)
             try:
-                resp = self._api.request("POST", "chat/completions", json=body, headers={"Accept": "application/json"},
-                                         idempotent=True, deadline=min(self._request_timeout + 5.0, max(0.1, deadline - time.monotonic())))
+                resp = self._api.request(
+                    "POST",
+                    "chat/completions",
+                    json=body,
+                    headers={"Accept": "application/json"},
+                    idempotent=True,
+                    deadline=min(
+                        self._request_timeout + 5.0, max(0.1, deadline - time.monotonic())
+                    ),
+                )
                 doc = resp.json()
             except HttpError as err:
                 err.attempts = attempt
                 if isinstance(err, RateLimited):
                     self._count("rate_limited")
-                    wait = err.retry_after if err.retry_after is not None else self._backoff(attempt)
+                    wait = (
+                        err.retry_after if err.retry_after is not None else self._backoff(attempt)
+                    )
                     if wait > self.max_retry_after:
                         self._count("failures")
                         raise
@@ -251,9 +291,13 @@ class LlmClient:
                     self.limiter.settle(slot, 0)
                     delay = 0.0  # the shared pause does the waiting
                 else:
-                    delay = err.retry_after if err.retry_after is not None else self._backoff(attempt)
+                    delay = (
+                        err.retry_after if err.retry_after is not None else self._backoff(attempt)
+                    )
                     if isinstance(err, ClientError) or isinstance(err, MalformedResponse):
-                        self.limiter.settle(slot, 0 if isinstance(err, ClientError) else slot.tokens)
+                        self.limiter.settle(
+                            slot, 0 if isinstance(err, ClientError) else slot.tokens
+                        )
                         self._count("failures")
                         raise
                 retry = isinstance(err, RETRYABLE) and attempt < self.max_attempts
@@ -267,12 +311,16 @@ class LlmClient:
             result = self._parse(doc, attempt, prompt_est)
             self.limiter.settle(slot, result.total_tokens)
             with self._lock:
-                self._completion_estimate = 0.8 * self._completion_estimate + 0.2 * result.completion_tokens
+                self._completion_estimate = (
+                    0.8 * self._completion_estimate + 0.2 * result.completion_tokens
+                )
             return result
 
     def _parse(self, doc: Any, attempts: int, prompt_est: int) -> ChatResult:
         def bad(msg: str) -> MalformedResponse:
-            return MalformedResponse(f"chat completion answer {msg}", client="llm", status=200, attempts=attempts)
+            return MalformedResponse(
+                f"chat completion answer {msg}", client="llm", status=200, attempts=attempts
+            )
 
         if not isinstance(doc, dict):
             raise bad("is not a JSON object")
@@ -287,18 +335,29 @@ class LlmClient:
             raise bad("content is not a string")
         refusal = message.get("refusal")
         usage = doc.get("usage")
-        reported = isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int) and isinstance(usage.get("completion_tokens"), int)
+        reported = (
+            isinstance(usage, dict)
+            and isinstance(usage.get("prompt_tokens"), int)
+            and isinstance(usage.get("completion_tokens"), int)
+        )
         if reported:
             p, c = int(usage["prompt_tokens"]), int(usage["completion_tokens"])
         else:  # an API that does not report usage: estimate, and say so
             p, c = prompt_est, math.ceil(len(content or refusal or "") / 4)
         return ChatResult(
-            content=content, refusal=refusal if isinstance(refusal, str) and refusal else None,
-            finish_reason=choices[0].get("finish_reason"), model=str(doc.get("model") or self.model),
-            prompt_tokens=p, completion_tokens=c, attempts=attempts, usage_reported=reported,
+            content=content,
+            refusal=refusal if isinstance(refusal, str) and refusal else None,
+            finish_reason=choices[0].get("finish_reason"),
+            model=str(doc.get("model") or self.model),
+            prompt_tokens=p,
+            completion_tokens=c,
+            attempts=attempts,
+            usage_reported=reported,
         )
 
-    def chat_many(self, jobs: Sequence[Callable[[LlmClient], Any]], concurrency: int = 8) -> list[Any]:
+    def chat_many(
+        self, jobs: Sequence[Callable[[LlmClient], Any]], concurrency: int = 8
+    ) -> list[Any]:
         """Run ``job(self)`` for each job on ``concurrency`` threads; results (or the
         exception each raised) in order. The limits hold across all of them."""
         if not jobs:
@@ -310,5 +369,7 @@ class LlmClient:
             except Exception as exc:  # returned, not raised: one call's failure is its own
                 return exc
 
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(jobs))), thread_name_prefix="llm") as pool:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(concurrency, len(jobs))), thread_name_prefix="llm"
+        ) as pool:
             return list(pool.map(run, jobs))

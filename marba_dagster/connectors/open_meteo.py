@@ -43,7 +43,9 @@ def _malformed(message: str) -> MalformedResponse:
     return MalformedResponse(f"Open-Meteo answer: {message}", client="open_meteo")
 
 
-def _parse_one(obj: Any, requested: tuple[float, float], variables: Sequence[str]) -> LocationForecast:
+def _parse_one(
+    obj: Any, requested: tuple[float, float], variables: Sequence[str]
+) -> LocationForecast:
     if not isinstance(obj, dict):
         raise _malformed(f"expected an object per location, got {type(obj).__name__}")
     hourly = obj.get("hourly")
@@ -101,7 +103,10 @@ class OpenMeteoClient:
         return [_parse_one(obj, tuple(loc), hourly) for obj, loc in zip(data, locations)]
 
     def forecast_batches(
-        self, locations: Sequence[tuple[float, float]], batch_size: int = DEFAULT_BATCH_SIZE, **kw: Any
+        self,
+        locations: Sequence[tuple[float, float]],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        **kw: Any,
     ) -> list[BatchResult]:
         """``locations`` in batches of ``batch_size``, one request each; a failed batch is
         reported (its ``error``) and the others still return."""

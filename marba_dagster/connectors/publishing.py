@@ -36,7 +36,13 @@ from marba_dagster.connectors.http import (
     ResponseTooLarge,
     ServerError,
 )
-from marba_dagster.core.publishing import Classified, Outcome, Transport, classify_http, classify_transport
+from marba_dagster.core.publishing import (
+    Classified,
+    Outcome,
+    Transport,
+    classify_http,
+    classify_transport,
+)
 
 SUPPORTED_PLATFORMS = ("facebook", "instagram", "x")
 
@@ -62,7 +68,9 @@ class Published:
 class PublishFailed(Exception):
     """A publish attempt that did not produce a post id; ``classified`` says what it means."""
 
-    def __init__(self, classified: Classified, *, step: str, steps: tuple[tuple[str, str], ...] = ()):
+    def __init__(
+        self, classified: Classified, *, step: str, steps: tuple[tuple[str, str], ...] = ()
+    ):
         super().__init__(f"{step}: {classified.reason}")
         self.classified = classified
         self.step = step
@@ -106,17 +114,34 @@ def classify_failure(platform: str, err: HttpError, *, harmless: bool = False) -
     if isinstance(err, ConnectFailed):
         return classify_transport(Transport.CONNECT_FAILED, sent_is_harmless=harmless)
     if isinstance(err, RateLimited):
-        return classify_http(platform, 429, error_code=_graph_error_code(err),
-                             message=err.message, retry_after=err.retry_after, sent_is_harmless=harmless)
+        return classify_http(
+            platform,
+            429,
+            error_code=_graph_error_code(err),
+            message=err.message,
+            retry_after=err.retry_after,
+            sent_is_harmless=harmless,
+        )
     if err.status is not None and err.status >= 400:
         code = _graph_error_code(err) if platform in ("facebook", "instagram") else None
         msg = _x_message(err) if platform == "x" else err.message
-        return classify_http(platform, err.status, error_code=code, message=msg,
-                             retry_after=err.retry_after, sent_is_harmless=harmless)
+        return classify_http(
+            platform,
+            err.status,
+            error_code=code,
+            message=msg,
+            retry_after=err.retry_after,
+            sent_is_harmless=harmless,
+        )
     if err.status is not None:
         # A success status whose body could not be read whole: the platform applied it.
-        return classify_transport(Transport.CONNECTION_LOST, sent_is_harmless=harmless) if harmless else Classified(
-            Outcome.UNKNOWN, f"outcome unknown: HTTP {err.status} answered but the body was unreadable ({err.message})"
+        return (
+            classify_transport(Transport.CONNECTION_LOST, sent_is_harmless=harmless)
+            if harmless
+            else Classified(
+                Outcome.UNKNOWN,
+                f"outcome unknown: HTTP {err.status} answered but the body was unreadable ({err.message})",
+            )
         )
     if isinstance(err, DeadlineExceeded):
         if isinstance(cause, httpx.ReadTimeout):
@@ -147,7 +172,13 @@ def _expect_id(data: Any, *path: str) -> str:
 class GraphPublisher:
     """Facebook Page and Instagram publishing through one Graph API client."""
 
-    def __init__(self, client: ApiClient, *, container_poll_seconds: float = 2.0, container_poll_max: int = 30):
+    def __init__(
+        self,
+        client: ApiClient,
+        *,
+        container_poll_seconds: float = 2.0,
+        container_poll_max: int = 30,
+    ):
         self.client = client
         self.container_poll_seconds = container_poll_seconds
         self.container_poll_max = container_poll_max
@@ -159,58 +190,94 @@ class GraphPublisher:
             return self._instagram(post)
         raise UnsupportedPost(f"GraphPublisher cannot publish to {post.platform!r}")
 
-    def _post(self, platform: str, step: str, path: str, data: dict, *, harmless: bool,
-              steps: tuple = ()) -> Any:
+    def _post(
+        self, platform: str, step: str, path: str, data: dict, *, harmless: bool, steps: tuple = ()
+    ) -> Any:
         try:
             resp = self.client.post(path, data=data)
         except HttpError as err:
-            raise PublishFailed(classify_failure(platform, err, harmless=harmless), step=step, steps=steps) from err
+            raise PublishFailed(
+                classify_failure(platform, err, harmless=harmless), step=step, steps=steps
+            ) from err
         try:
             return resp.json()
         except MalformedResponse as err:
             outcome = Outcome.RETRY if harmless else Outcome.UNKNOWN
-            raise PublishFailed(Classified(outcome, f"unreadable answer: {err.message}"), step=step, steps=steps) from err
+            raise PublishFailed(
+                Classified(outcome, f"unreadable answer: {err.message}"), step=step, steps=steps
+            ) from err
 
     def _facebook(self, post: PostRequest) -> Published:
         if len(post.media_urls) > 1:
-            raise UnsupportedPost("Facebook posts with several images are not supported; use one image")
+            raise UnsupportedPost(
+                "Facebook posts with several images are not supported; use one image"
+            )
         if post.media_urls:
-            data = {"url": post.media_urls[0], "message": post.body, "access_token": post.access_token}
-            answer = self._post("facebook", "photos", f"/{post.account_id}/photos", data, harmless=False)
+            data = {
+                "url": post.media_urls[0],
+                "message": post.body,
+                "access_token": post.access_token,
+            }
+            answer = self._post(
+                "facebook", "photos", f"/{post.account_id}/photos", data, harmless=False
+            )
             key = "post_id" if isinstance(answer, dict) and answer.get("post_id") else "id"
         else:
             data = {"message": post.body, "access_token": post.access_token}
-            answer = self._post("facebook", "feed", f"/{post.account_id}/feed", data, harmless=False)
+            answer = self._post(
+                "facebook", "feed", f"/{post.account_id}/feed", data, harmless=False
+            )
             key = "id"
         try:
             return Published(_expect_id(answer, key))
         except ValueError as exc:
-            raise PublishFailed(Classified(Outcome.UNKNOWN, f"outcome unknown: {exc}"), step="feed") from exc
+            raise PublishFailed(
+                Classified(Outcome.UNKNOWN, f"outcome unknown: {exc}"), step="feed"
+            ) from exc
 
     def _container(self, post: PostRequest, fields: dict, steps: tuple) -> str:
         data = dict(fields, access_token=post.access_token)
-        answer = self._post("instagram", "container", f"/{post.account_id}/media", data, harmless=True, steps=steps)
+        answer = self._post(
+            "instagram", "container", f"/{post.account_id}/media", data, harmless=True, steps=steps
+        )
         try:
             return _expect_id(answer, "id")
         except ValueError as exc:
-            raise PublishFailed(Classified(Outcome.RETRY, f"container not created: {exc}"), step="container", steps=steps) from exc
+            raise PublishFailed(
+                Classified(Outcome.RETRY, f"container not created: {exc}"),
+                step="container",
+                steps=steps,
+            ) from exc
 
     def _wait_finished(self, post: PostRequest, container_id: str, steps: tuple) -> None:
         for _ in range(self.container_poll_max):
             try:
                 status = self.client.get_json(
-                    f"/{container_id}", params={"fields": "status_code"},
+                    f"/{container_id}",
+                    params={"fields": "status_code"},
                     headers={"Authorization": f"Bearer {post.access_token}"},
                 )
             except HttpError as err:
-                raise PublishFailed(classify_failure("instagram", err, harmless=True), step="container_status", steps=steps) from err
+                raise PublishFailed(
+                    classify_failure("instagram", err, harmless=True),
+                    step="container_status",
+                    steps=steps,
+                ) from err
             code = (status or {}).get("status_code") if isinstance(status, dict) else None
             if code in ("FINISHED", "PUBLISHED"):
                 return
             if code in ("ERROR", "EXPIRED"):
-                raise PublishFailed(Classified(Outcome.FAILED, f"media container {code.lower()}"), step="container_status", steps=steps)
+                raise PublishFailed(
+                    Classified(Outcome.FAILED, f"media container {code.lower()}"),
+                    step="container_status",
+                    steps=steps,
+                )
             time.sleep(self.container_poll_seconds)
-        raise PublishFailed(Classified(Outcome.RETRY, "media container still processing"), step="container_status", steps=steps)
+        raise PublishFailed(
+            Classified(Outcome.RETRY, "media container still processing"),
+            step="container_status",
+            steps=steps,
+        )
 
     def _instagram(self, post: PostRequest) -> Published:
         if not post.media_urls:
@@ -228,25 +295,39 @@ class GraphPublisher:
                 steps += (("carousel_item", child),)
                 children.append(child)
             container = self._container(
-                post, {"media_type": "CAROUSEL", "children": ",".join(children), "caption": post.body}, steps
+                post,
+                {"media_type": "CAROUSEL", "children": ",".join(children), "caption": post.body},
+                steps,
             )
         elif is_video:
             container = self._container(
-                post, {"media_type": "REELS", "video_url": post.media_urls[0], "caption": post.body}, steps
+                post,
+                {"media_type": "REELS", "video_url": post.media_urls[0], "caption": post.body},
+                steps,
             )
         else:
-            container = self._container(post, {"image_url": post.media_urls[0], "caption": post.body}, steps)
+            container = self._container(
+                post, {"image_url": post.media_urls[0], "caption": post.body}, steps
+            )
         steps += (("container", container),)
         if is_video or len(post.media_urls) > 1:
             self._wait_finished(post, container, steps)
         answer = self._post(
-            "instagram", "media_publish", f"/{post.account_id}/media_publish",
-            {"creation_id": container, "access_token": post.access_token}, harmless=False, steps=steps,
+            "instagram",
+            "media_publish",
+            f"/{post.account_id}/media_publish",
+            {"creation_id": container, "access_token": post.access_token},
+            harmless=False,
+            steps=steps,
         )
         try:
             return Published(_expect_id(answer, "id"), steps)
         except ValueError as exc:
-            raise PublishFailed(Classified(Outcome.UNKNOWN, f"outcome unknown: {exc}"), step="media_publish", steps=steps) from exc
+            raise PublishFailed(
+                Classified(Outcome.UNKNOWN, f"outcome unknown: {exc}"),
+                step="media_publish",
+                steps=steps,
+            ) from exc
 
 
 class XPublisher:
@@ -259,17 +340,25 @@ class XPublisher:
         if post.platform != "x":
             raise UnsupportedPost(f"XPublisher cannot publish to {post.platform!r}")
         if post.media_urls:
-            raise UnsupportedPost("X posts with media are not supported by this publisher (text only)")
+            raise UnsupportedPost(
+                "X posts with media are not supported by this publisher (text only)"
+            )
         if not post.body.strip():
             raise UnsupportedPost("X posts need text")
         try:
             resp = self.client.post(
-                "/tweets", json={"text": post.body},
-                headers={"Authorization": f"Bearer {post.access_token}", "Accept": "application/json"},
+                "/tweets",
+                json={"text": post.body},
+                headers={
+                    "Authorization": f"Bearer {post.access_token}",
+                    "Accept": "application/json",
+                },
             )
         except HttpError as err:
             raise PublishFailed(classify_failure("x", err), step="tweets") from err
         try:
             return Published(_expect_id(resp.json(), "data", "id"))
         except (MalformedResponse, ValueError) as exc:
-            raise PublishFailed(Classified(Outcome.UNKNOWN, f"outcome unknown: {exc}"), step="tweets") from exc
+            raise PublishFailed(
+                Classified(Outcome.UNKNOWN, f"outcome unknown: {exc}"), step="tweets"
+            ) from exc

@@ -36,14 +36,28 @@ from defusedxml import ElementTree as SafeET
 from marba_dagster.connectors.http import ApiClient, ApiResponse, MalformedResponse
 
 __all__ = [
-    "FeedEncodingError", "FeedRejected", "InvalidFeed", "NewsClient", "NewsFeed", "NewsItem",
-    "TrendNewsItem", "TrendItem", "TrendsClient", "TrendsFeed", "parse_news", "parse_trends",
+    "FeedEncodingError",
+    "FeedRejected",
+    "InvalidFeed",
+    "NewsClient",
+    "NewsFeed",
+    "NewsItem",
+    "TrendNewsItem",
+    "TrendItem",
+    "TrendsClient",
+    "TrendsFeed",
+    "parse_news",
+    "parse_trends",
     "parse_xml",
 ]
 
 _DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._\-]+)[\"']", re.S)
 _DECL_ANY = re.compile(rb"^\s*<\?xml[^>]*\?>", re.S)
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 class InvalidFeed(MalformedResponse):
@@ -61,7 +75,13 @@ class FeedEncodingError(InvalidFeed):
 def _error(cls: type[InvalidFeed], message: str, response: ApiResponse | None) -> InvalidFeed:
     if response is None:
         return cls(message)
-    return cls(message, url=response.url, status=response.status, method=response.method, client=response.client)
+    return cls(
+        message,
+        url=response.url,
+        status=response.status,
+        method=response.method,
+        client=response.client,
+    )
 
 
 def _charset(content_type: str | None) -> str | None:
@@ -80,7 +100,9 @@ def _codec(name: str | None) -> str | None:
         return None
 
 
-def decode_xml(content: bytes, http_charset: str | None = None, response: ApiResponse | None = None) -> str:
+def decode_xml(
+    content: bytes, http_charset: str | None = None, response: ApiResponse | None = None
+) -> str:
     """The document as text: BOM, then the XML declaration, then the HTTP charset, then
     UTF-8 (the XML default). Raises FeedEncodingError if none of them decodes the bytes."""
     tried: list[str] = []
@@ -89,7 +111,11 @@ def decode_xml(content: bytes, http_charset: str | None = None, response: ApiRes
             try:
                 return content.decode(enc)
             except UnicodeDecodeError:
-                raise _error(FeedEncodingError, f"bytes are not valid {enc} despite the byte-order mark", response) from None
+                raise _error(
+                    FeedEncodingError,
+                    f"bytes are not valid {enc} despite the byte-order mark",
+                    response,
+                ) from None
     m = _DECL.match(content)
     candidates = []
     if m:
@@ -113,7 +139,9 @@ def decode_xml(content: bytes, http_charset: str | None = None, response: ApiRes
     raise _error(FeedEncodingError, "cannot decode the feed: " + "; ".join(tried), response)
 
 
-def parse_xml(content: bytes, http_charset: str | None = None, response: ApiResponse | None = None) -> Element:
+def parse_xml(
+    content: bytes, http_charset: str | None = None, response: ApiResponse | None = None
+) -> Element:
     """Parse untrusted XML safely; DTDs and entity declarations are refused."""
     if not content.strip():
         raise _error(InvalidFeed, "empty body, expected an RSS feed", response)
@@ -123,8 +151,16 @@ def parse_xml(content: bytes, http_charset: str | None = None, response: ApiResp
     body = _DECL_ANY.sub(b'<?xml version="1.0" encoding="utf-8"?>', body, count=1)
     try:
         return SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden) as exc:
-        raise _error(FeedRejected, f"refused XML with a DTD or entity declarations ({type(exc).__name__})", response) from None
+    except (
+        defusedxml.DTDForbidden,
+        defusedxml.EntitiesForbidden,
+        defusedxml.ExternalReferenceForbidden,
+    ) as exc:
+        raise _error(
+            FeedRejected,
+            f"refused XML with a DTD or entity declarations ({type(exc).__name__})",
+            response,
+        ) from None
     except ParseError as exc:
         raise _error(InvalidFeed, f"invalid XML: {exc}", response) from None
 
@@ -205,7 +241,12 @@ class TrendsFeed:
     skipped_items: int = 0
 
 
-def parse_trends(content: bytes, geo: str = "", http_charset: str | None = None, response: ApiResponse | None = None) -> TrendsFeed:
+def parse_trends(
+    content: bytes,
+    geo: str = "",
+    http_charset: str | None = None,
+    response: ApiResponse | None = None,
+) -> TrendsFeed:
     channel = _channel(parse_xml(content, http_charset, response), response)
     feed = TrendsFeed(geo=geo, title=_text(channel, "title"))
     for item in _children(channel, "item"):
@@ -217,12 +258,24 @@ def parse_trends(content: bytes, geo: str = "", http_charset: str | None = None,
         for n in _children(item, "news_item"):
             nt = _text(n, "news_item_title")
             if nt:
-                news.append(TrendNewsItem(nt, _text(n, "news_item_url"), _text(n, "news_item_source"), _text(n, "news_item_snippet")))
-        feed.items.append(TrendItem(
-            title=title, approx_traffic=_text(item, "approx_traffic"),
-            published_at=parse_date(_text(item, "pubDate")), link=_text(item, "link"),
-            picture=_text(item, "picture"), news=tuple(news),
-        ))
+                news.append(
+                    TrendNewsItem(
+                        nt,
+                        _text(n, "news_item_url"),
+                        _text(n, "news_item_source"),
+                        _text(n, "news_item_snippet"),
+                    )
+                )
+        feed.items.append(
+            TrendItem(
+                title=title,
+                approx_traffic=_text(item, "approx_traffic"),
+                published_at=parse_date(_text(item, "pubDate")),
+                link=_text(item, "link"),
+                picture=_text(item, "picture"),
+                news=tuple(news),
+            )
+        )
     return feed
 
 
@@ -236,7 +289,11 @@ class TrendsClient:
         geo = (geo or "").strip().upper()
         if not re.fullmatch(r"[A-Z]{2}", geo):
             raise ValueError(f"geo must be an ISO 3166-1 alpha-2 code, got {geo!r}")
-        resp = self.client.get("", params={"geo": geo}, headers={"Accept": "application/rss+xml, application/xml;q=0.9, */*;q=0.5"})
+        resp = self.client.get(
+            "",
+            params={"geo": geo},
+            headers={"Accept": "application/rss+xml, application/xml;q=0.9, */*;q=0.5"},
+        )
         return parse_trends(resp.content, geo, _charset(resp.headers.get("content-type")), resp)
 
 
@@ -266,7 +323,12 @@ class NewsFeed:
     skipped_items: int = 0
 
 
-def parse_news(content: bytes, query: str = "", http_charset: str | None = None, response: ApiResponse | None = None) -> NewsFeed:
+def parse_news(
+    content: bytes,
+    query: str = "",
+    http_charset: str | None = None,
+    response: ApiResponse | None = None,
+) -> NewsFeed:
     channel = _channel(parse_xml(content, http_charset, response), response)
     feed = NewsFeed(query=query, title=_text(channel, "title"))
     for item in _children(channel, "item"):
@@ -278,19 +340,33 @@ def parse_news(content: bytes, query: str = "", http_charset: str | None = None,
         source = src_el.text.strip() if src_el is not None and src_el.text else None
         if source and title.endswith(f" - {source}"):
             title = title[: -len(source) - 3].rstrip()
-        feed.items.append(NewsItem(
-            title=title, link=_text(item, "link"), guid=_text(item, "guid"),
-            published_at=parse_date(_text(item, "pubDate")), source=source,
-            source_url=src_el.get("url") if src_el is not None else None,
-            description=_text(item, "description"),
-        ))
+        feed.items.append(
+            NewsItem(
+                title=title,
+                link=_text(item, "link"),
+                guid=_text(item, "guid"),
+                published_at=parse_date(_text(item, "pubDate")),
+                source=source,
+                source_url=src_el.get("url") if src_el is not None else None,
+                description=_text(item, "description"),
+            )
+        )
     return feed
 
 
 # Edition language per country (Google News ``hl``/``ceid``); English elsewhere.
 NEWS_LANGUAGES = {
-    "DE": "de", "AT": "de", "FR": "fr", "ES": "es", "MX": "es", "IT": "it", "NL": "nl",
-    "NO": "no", "JP": "ja", "BR": "pt-419", "PT": "pt-150",
+    "DE": "de",
+    "AT": "de",
+    "FR": "fr",
+    "ES": "es",
+    "MX": "es",
+    "IT": "it",
+    "NL": "nl",
+    "NO": "no",
+    "JP": "ja",
+    "BR": "pt-419",
+    "PT": "pt-150",
 }
 
 
@@ -300,12 +376,18 @@ class NewsClient:
     def __init__(self, client: ApiClient) -> None:
         self.client = client
 
-    def search(self, query: str, country: str | None = None, language: str | None = None) -> NewsFeed:
+    def search(
+        self, query: str, country: str | None = None, language: str | None = None
+    ) -> NewsFeed:
         if not query or not query.strip():
             raise ValueError("a news search needs a query")
         gl = (country or "US").upper()
         lang = language or NEWS_LANGUAGES.get(gl, "en")
         hl = f"{lang}-{gl}" if lang == "en" else lang
         params = {"q": query, "hl": hl, "gl": gl, "ceid": f"{gl}:{lang}"}
-        resp = self.client.get("", params=params, headers={"Accept": "application/rss+xml, application/xml;q=0.9, */*;q=0.5"})
+        resp = self.client.get(
+            "",
+            params=params,
+            headers={"Accept": "application/rss+xml, application/xml;q=0.9, */*;q=0.5"},
+        )
         return parse_news(resp.content, query, _charset(resp.headers.get("content-type")), resp)

@@ -109,7 +109,9 @@ class FetchPolicy:
 
     def __post_init__(self) -> None:
         object.__setattr__(
-            self, "allowed_hosts", frozenset((h.lower().strip("[]"), int(p)) for h, p in self.allowed_hosts)
+            self,
+            "allowed_hosts",
+            frozenset((h.lower().strip("[]"), int(p)) for h, p in self.allowed_hosts),
         )
         if self.max_bytes < 1:
             raise ValueError("FetchPolicy.max_bytes must be >= 1")
@@ -149,7 +151,9 @@ def parse_allowed_hosts(value: str | Iterable[str] | None) -> frozenset[tuple[st
 # URL and address checks
 
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
-_CANONICAL_V4 = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
+_CANONICAL_V4 = re.compile(
+    r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
+)
 _HOST_CHARS = re.compile(r"^[a-z0-9.\-_]+$")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
@@ -168,7 +172,9 @@ class Target:
 
 
 def _refuse(url: str, why: str) -> FetchRefused:
-    return FetchRefused(f"refused: {why}", url=_safe_display(url), method="GET", client="safe_fetch")
+    return FetchRefused(
+        f"refused: {why}", url=_safe_display(url), method="GET", client="safe_fetch"
+    )
 
 
 def _safe_display(url: str) -> str:
@@ -243,7 +249,7 @@ def validate_url(url: str) -> Target:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise _refuse(url, f"scheme {scheme or '(none)'!r} is not http or https")
-    if not url[len(parts.scheme):].startswith("://"):
+    if not url[len(parts.scheme) :].startswith("://"):
         raise _refuse(url, "URL must start with http:// or https://")
     netloc = parts.netloc
     if "@" in netloc:
@@ -255,7 +261,7 @@ def validate_url(url: str) -> Target:
         end = netloc.find("]")
         if end == -1:
             raise _refuse(url, "unterminated IPv6 literal")
-        host_text, rest = netloc[1:end], netloc[end + 1:]
+        host_text, rest = netloc[1:end], netloc[end + 1 :]
         if "%" in host_text:
             raise _refuse(url, "IPv6 zone id in URL")
         try:
@@ -327,7 +333,9 @@ class _PinnedBackend(httpcore.NetworkBackend):
             ip = self._pins.get((str(host).lower().strip("[]"), int(port)))
         if ip is None:  # never connect anywhere that was not checked
             raise httpcore.ConnectError(f"no checked address for {host}:{port}")
-        return self._inner.connect_tcp(ip, port, timeout=timeout, local_address=local_address, socket_options=socket_options)
+        return self._inner.connect_tcp(
+            ip, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
 
     def connect_unix_socket(self, *args, **kwargs):
         raise httpcore.ConnectError("unix sockets are not allowed")
@@ -351,16 +359,33 @@ class _PinnedTransport(httpx.HTTPTransport):
 # --------------------------------------------------------------------------------------
 # Charset decoding
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
-_XML_DECL = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_\-.]+)["']""", re.IGNORECASE)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE
+)
+_XML_DECL = re.compile(
+    rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_\-.]+)["']""", re.IGNORECASE
+)
 _HTML_LANG = re.compile(rb"""<html[^>]*\slang\s*=\s*["']?([A-Za-z]{2,3})""", re.IGNORECASE)
 _LANG_ENCODINGS = {
     "ja": ("cp932", "euc_jp", "iso2022_jp"),
-    "ru": ("cp1251", "koi8_r"), "uk": ("cp1251", "koi8_u"), "bg": ("cp1251",), "be": ("cp1251",),
-    "sr": ("cp1251",), "mk": ("cp1251",), "kk": ("cp1251",),
-    "zh": ("gb18030", "big5"), "ko": ("cp949",), "el": ("cp1253",), "tr": ("cp1254",),
-    "he": ("cp1255",), "ar": ("cp1256",), "th": ("cp874",), "vi": ("cp1258",),
-    "pl": ("cp1250",), "cs": ("cp1250",), "hu": ("cp1250",),
+    "ru": ("cp1251", "koi8_r"),
+    "uk": ("cp1251", "koi8_u"),
+    "bg": ("cp1251",),
+    "be": ("cp1251",),
+    "sr": ("cp1251",),
+    "mk": ("cp1251",),
+    "kk": ("cp1251",),
+    "zh": ("gb18030", "big5"),
+    "ko": ("cp949",),
+    "el": ("cp1253",),
+    "tr": ("cp1254",),
+    "he": ("cp1255",),
+    "ar": ("cp1256",),
+    "th": ("cp874",),
+    "vi": ("cp1258",),
+    "pl": ("cp1250",),
+    "cs": ("cp1250",),
+    "hu": ("cp1250",),
 }
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
@@ -371,9 +396,18 @@ _BOMS = (
 )
 # WHATWG Encoding: these labels mean windows-1252 on the web; a few other common aliases.
 _LABEL_ALIASES = {
-    "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252",
-    "ascii": "cp1252", "iso8859-1": "cp1252", "x-sjis": "shift_jis", "sjis": "shift_jis",
-    "ms_kanji": "shift_jis", "x-cp1251": "cp1251", "windows-31j": "cp932", "unicode": "utf-16-le",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "iso8859-1": "cp1252",
+    "x-sjis": "shift_jis",
+    "sjis": "shift_jis",
+    "ms_kanji": "shift_jis",
+    "x-cp1251": "cp1251",
+    "windows-31j": "cp932",
+    "unicode": "utf-16-le",
 }
 
 
@@ -407,7 +441,7 @@ def decode_body(content: bytes, content_type: str | None = None) -> tuple[str, s
     """
     for bom, name in _BOMS:
         if content.startswith(bom):
-            return content[len(bom):].decode(name, errors="replace"), name, "bom"
+            return content[len(bom) :].decode(name, errors="replace"), name, "bom"
     candidates: list[tuple[str, str]] = []
     header = _header_charset(content_type)
     if header:
@@ -424,7 +458,11 @@ def decode_body(content: bytes, content_type: str | None = None) -> tuple[str, s
         except UnicodeDecodeError:
             continue
     try:
-        return content.decode("utf-8"), "utf-8", "utf-8" if not candidates else "utf-8 (declared charset did not decode)"
+        return (
+            content.decode("utf-8"),
+            "utf-8",
+            "utf-8" if not candidates else "utf-8 (declared charset did not decode)",
+        )
     except UnicodeDecodeError:
         pass
     # The page's language narrows the guess the way a browser's locale does: the first
@@ -474,7 +512,9 @@ class _Decoder:
         """Decoded bytes (at most ``room + 1``) and whether output was cut."""
         if self._deflate_pending:
             # "deflate" is zlib-wrapped per the RFC, raw deflate in practice on some servers.
-            self._z = zlib.decompressobj(zlib.MAX_WBITS if data[:1] and (data[0] & 0x0F) == 8 else -zlib.MAX_WBITS)
+            self._z = zlib.decompressobj(
+                zlib.MAX_WBITS if data[:1] and (data[0] & 0x0F) == 8 else -zlib.MAX_WBITS
+            )
             self._deflate_pending = False
         if self._z is None:
             return data[: room + 1], len(data) > room
@@ -539,7 +579,9 @@ class SafeFetcher:
         self.resolver: Resolver = resolver or default_resolver
         self._backend = _PinnedBackend()
         self._client = httpx.Client(
-            transport=_PinnedTransport(self._backend, self.policy.verify_tls, self.policy.max_concurrency),
+            transport=_PinnedTransport(
+                self._backend, self.policy.verify_tls, self.policy.max_concurrency
+            ),
             follow_redirects=False,
             trust_env=False,
             headers={
@@ -551,7 +593,14 @@ class SafeFetcher:
         self._global = threading.BoundedSemaphore(self.policy.max_concurrency)
         self._hosts: dict[tuple[str, int], _HostSlot] = {}
         self._hosts_lock = threading.Lock()
-        self._counters = {"fetches": 0, "refused": 0, "failures": 0, "bytes": 0, "truncated": 0, "redirects": 0}
+        self._counters = {
+            "fetches": 0,
+            "refused": 0,
+            "failures": 0,
+            "bytes": 0,
+            "truncated": 0,
+            "redirects": 0,
+        }
         self._counter_lock = threading.Lock()
 
     def close(self) -> None:
@@ -588,14 +637,26 @@ class SafeFetcher:
             try:
                 ips = list(self.resolver(target.host, target.port))
             except (OSError, UnicodeError) as exc:
-                raise ConnectFailed(f"cannot resolve host {target.host!r}: {exc}", url=_safe_display(url), method="GET", client="safe_fetch") from None
+                raise ConnectFailed(
+                    f"cannot resolve host {target.host!r}: {exc}",
+                    url=_safe_display(url),
+                    method="GET",
+                    client="safe_fetch",
+                ) from None
             if not ips:
-                raise ConnectFailed(f"host {target.host!r} has no address", url=_safe_display(url), method="GET", client="safe_fetch")
+                raise ConnectFailed(
+                    f"host {target.host!r} has no address",
+                    url=_safe_display(url),
+                    method="GET",
+                    client="safe_fetch",
+                )
         if not allowed:
             for ip in ips:  # every answer must be public: no mixed public/private sets
                 why = check_ip(ip)
                 if why:
-                    raise _refuse(url, f"{target.host} -> {why}" if target.literal_ip is None else why)
+                    raise _refuse(
+                        url, f"{target.host} -> {why}" if target.literal_ip is None else why
+                    )
         chosen = ips[0]
         try:
             ipaddress.ip_address(chosen)
@@ -609,7 +670,9 @@ class SafeFetcher:
         with self._hosts_lock:
             slot = self._hosts.get((host, port))
             if slot is None:
-                slot = self._hosts[(host, port)] = _HostSlot(threading.Semaphore(self.policy.per_host_concurrency))
+                slot = self._hosts[(host, port)] = _HostSlot(
+                    threading.Semaphore(self.policy.per_host_concurrency)
+                )
             return slot
 
     def _wait_turn(self, slot: _HostSlot, deadline: float, url: str) -> None:
@@ -622,7 +685,12 @@ class SafeFetcher:
         wait = start - now
         if wait > 0:
             if now + wait > deadline:
-                raise DeadlineExceeded("deadline passed waiting for the per-host interval", url=_safe_display(url), method="GET", client="safe_fetch")
+                raise DeadlineExceeded(
+                    "deadline passed waiting for the per-host interval",
+                    url=_safe_display(url),
+                    method="GET",
+                    client="safe_fetch",
+                )
             time.sleep(wait)
 
     # -- fetching ----------------------------------------------------------------------
@@ -642,7 +710,12 @@ class SafeFetcher:
             with self._global:
                 for _hop in range(self.policy.max_redirects + 1):
                     if current in seen:
-                        raise RedirectLoop(f"redirect loop back to {_safe_display(current)}", url=_safe_display(url), method="GET", client="safe_fetch")
+                        raise RedirectLoop(
+                            f"redirect loop back to {_safe_display(current)}",
+                            url=_safe_display(url),
+                            method="GET",
+                            client="safe_fetch",
+                        )
                     seen.append(current)
                     target, ip = self.check(current)
                     result = self._one(target, ip, deadline, headers or {})
@@ -658,7 +731,12 @@ class SafeFetcher:
                     if result.truncated:
                         self._count("truncated")
                     return result
-                raise RedirectLoop(f"more than {self.policy.max_redirects} redirects", url=_safe_display(url), method="GET", client="safe_fetch")
+                raise RedirectLoop(
+                    f"more than {self.policy.max_redirects} redirects",
+                    url=_safe_display(url),
+                    method="GET",
+                    client="safe_fetch",
+                )
         except FetchRefused:
             self._count("refused")
             raise
@@ -666,7 +744,9 @@ class SafeFetcher:
             self._count("failures")
             raise
 
-    def _one(self, target: Target, ip: str, deadline: float, extra_headers: dict[str, str]) -> FetchResult | str:
+    def _one(
+        self, target: Target, ip: str, deadline: float, extra_headers: dict[str, str]
+    ) -> FetchResult | str:
         slot = self._slot(target.host, target.port)
         display = _safe_display(target.url)
 
@@ -687,12 +767,18 @@ class SafeFetcher:
                 pool=min(self.policy.connect_timeout, remaining),
             )
             try:
-                with self._client.stream("GET", target.url, headers=extra_headers, timeout=timeout) as resp:
+                with self._client.stream(
+                    "GET", target.url, headers=extra_headers, timeout=timeout
+                ) as resp:
                     status = resp.status_code
                     if status in (301, 302, 303, 307, 308):
                         location = resp.headers.get("location")
                         if not location:
-                            raise err(MalformedResponse, f"HTTP {status} redirect without Location", status=status)
+                            raise err(
+                                MalformedResponse,
+                                f"HTTP {status} redirect without Location",
+                                status=status,
+                            )
                         return urljoin(target.url, location.strip())
                     if 400 <= status < 500:
                         raise err(ClientError, f"HTTP {status}", status=status)
@@ -714,7 +800,11 @@ class SafeFetcher:
                             truncated = True
                             break
                         if time.monotonic() > deadline:
-                            raise err(DeadlineExceeded, f"deadline of {self.policy.deadline:g}s passed while reading ({len(buf)} bytes so far)", status=status)
+                            raise err(
+                                DeadlineExceeded,
+                                f"deadline of {self.policy.deadline:g}s passed while reading ({len(buf)} bytes so far)",
+                                status=status,
+                            )
                     else:
                         out, cut = decoder.flush(cap - len(buf))
                         buf += out
@@ -723,7 +813,12 @@ class SafeFetcher:
                         del buf[cap:]
                     ctype = resp.headers.get("content-type", "")
                     content = bytes(buf)
-                    keep = {k: v for k, v in resp.headers.items() if k.lower() in ("content-type", "last-modified", "etag", "content-language")}
+                    keep = {
+                        k: v
+                        for k, v in resp.headers.items()
+                        if k.lower()
+                        in ("content-type", "last-modified", "etag", "content-language")
+                    }
             except HttpError:
                 raise
             except zlib.error as exc:
@@ -736,12 +831,22 @@ class SafeFetcher:
                 raise err(ServerError, f"{type(exc).__name__}: {exc}") from None
         text, encoding, how = decode_body(content, ctype)
         return FetchResult(
-            url=display, final_url=display, status=status, content=content,
-            content_type=ctype.split(";", 1)[0].strip().lower(), encoding=encoding,
-            encoding_source=how, truncated=truncated, elapsed=0.0, headers=keep, _text=text,
+            url=display,
+            final_url=display,
+            status=status,
+            content=content,
+            content_type=ctype.split(";", 1)[0].strip().lower(),
+            encoding=encoding,
+            encoding_source=how,
+            truncated=truncated,
+            elapsed=0.0,
+            headers=keep,
+            _text=text,
         )
 
-    def fetch_many(self, urls: Sequence[str], max_workers: int | None = None) -> list[FetchResult | HttpError]:
+    def fetch_many(
+        self, urls: Sequence[str], max_workers: int | None = None
+    ) -> list[FetchResult | HttpError]:
         """Fetch concurrently (within the global limit); one result or error per URL, in order."""
         workers = max(1, min(max_workers or self.policy.max_concurrency, len(urls) or 1))
 

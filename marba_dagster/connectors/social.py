@@ -31,9 +31,16 @@ class PlatformPost:
     video_views: int = 0
 
     def metrics(self) -> dict[str, int]:
-        return {"impressions": self.impressions, "reach": self.reach, "likes": self.likes,
-                "comments": self.comments, "shares": self.shares, "saves": self.saves,
-                "clicks": self.clicks, "video_views": self.video_views}
+        return {
+            "impressions": self.impressions,
+            "reach": self.reach,
+            "likes": self.likes,
+            "comments": self.comments,
+            "shares": self.shares,
+            "saves": self.saves,
+            "clicks": self.clicks,
+            "video_views": self.video_views,
+        }
 
 
 @dataclass(frozen=True)
@@ -55,8 +62,14 @@ class PlatformRateLimited(RateLimited):
 
 
 def token_rejected(err: HttpError, reason: str) -> TokenRejected:
-    out = TokenRejected(reason, url=err.url, status=err.status, method=err.method,
-                        client=err.client, attempts=err.attempts)
+    out = TokenRejected(
+        reason,
+        url=err.url,
+        status=err.status,
+        method=err.method,
+        client=err.client,
+        attempts=err.attempts,
+    )
     out.reason = reason
     return out
 

@@ -23,7 +23,10 @@ from typing import Any
 
 from marba_dagster.connectors.http import ApiClient, ClientError, MalformedResponse
 from marba_dagster.connectors.social import (
-    AccountSnapshot, PlatformPost, non_negative, token_rejected,
+    AccountSnapshot,
+    PlatformPost,
+    non_negative,
+    token_rejected,
 )
 
 PAGE_SIZE = 100
@@ -50,23 +53,30 @@ class XClient:
 
     def _get(self, path: str, params: dict[str, Any], token: str) -> dict:
         try:
-            body = self.client.get_json(path, params=params,
-                                        headers={"Authorization": f"Bearer {token}"})
+            body = self.client.get_json(
+                path, params=params, headers={"Authorization": f"Bearer {token}"}
+            )
         except ClientError as err:
             if err.status == 401:
                 raise token_rejected(err, "HTTP 401 (token rejected)") from None
             raise
         if not isinstance(body, dict):
-            raise MalformedResponse("expected a JSON object", url=self.client.url_for(path),
-                                    client=self.client.name)
+            raise MalformedResponse(
+                "expected a JSON object", url=self.client.url_for(path), client=self.client.name
+            )
         return body
 
-    def posts(self, user_id: str, token: str, since: datetime, until: datetime) -> list[PlatformPost]:
+    def posts(
+        self, user_id: str, token: str, since: datetime, until: datetime
+    ) -> list[PlatformPost]:
         """Posts created in [since, until) with their metrics."""
         path = f"users/{user_id}/tweets"
         params: dict[str, Any] = {
-            "max_results": PAGE_SIZE, "start_time": _iso(since), "end_time": _iso(until),
-            "tweet.fields": TWEET_FIELDS, "expansions": "attachments.media_keys",
+            "max_results": PAGE_SIZE,
+            "start_time": _iso(since),
+            "end_time": _iso(until),
+            "tweet.fields": TWEET_FIELDS,
+            "expansions": "attachments.media_keys",
             "media.fields": "type",
         }
         out: list[PlatformPost] = []
@@ -75,18 +85,25 @@ class XClient:
             meta = body.get("meta")
             data = body.get("data", [])
             if not isinstance(meta, dict) or not isinstance(data, list):
-                raise MalformedResponse("X timeline without `meta` or with a non-list `data`",
-                                        url=self.client.url_for(path), client=self.client.name)
-            media = {m.get("media_key"): m.get("type") for m in
-                     ((body.get("includes") or {}).get("media") or []) if isinstance(m, dict)}
+                raise MalformedResponse(
+                    "X timeline without `meta` or with a non-list `data`",
+                    url=self.client.url_for(path),
+                    client=self.client.name,
+                )
+            media = {
+                m.get("media_key"): m.get("type")
+                for m in ((body.get("includes") or {}).get("media") or [])
+                if isinstance(m, dict)
+            }
             for item in data:
                 out.append(self._post(item, media, path))
             nxt = meta.get("next_token")
             if not nxt or not data:
                 return [p for p in out if since <= p.published_at < until]
             params = {**params, "pagination_token": nxt}
-        raise MalformedResponse(f"more than {MAX_PAGES} pages", url=self.client.url_for(path),
-                                client=self.client.name)
+        raise MalformedResponse(
+            f"more than {MAX_PAGES} pages", url=self.client.url_for(path), client=self.client.name
+        )
 
     def _post(self, item: Any, media: dict, path: str) -> PlatformPost:
         try:
@@ -104,16 +121,20 @@ class XClient:
                 fmt = "carousel"
             elif keys:
                 fmt = "image"
-            elif ((item.get("entities") or {}).get("urls")):
+            elif (item.get("entities") or {}).get("urls"):
                 fmt = "link"
             else:
                 fmt = "text"
             impressions = private.get("impression_count", pub.get("impression_count"))
             return PlatformPost(
-                platform="x", external_post_id=str(item["id"]),
-                published_at=_x_time(item.get("created_at")), body=str(item.get("text") or ""),
-                format=fmt, permalink=None,
-                impressions=non_negative(impressions, "impression_count"), reach=0,
+                platform="x",
+                external_post_id=str(item["id"]),
+                published_at=_x_time(item.get("created_at")),
+                body=str(item.get("text") or ""),
+                format=fmt,
+                permalink=None,
+                impressions=non_negative(impressions, "impression_count"),
+                reach=0,
                 likes=non_negative(pub.get("like_count"), "like_count"),
                 comments=non_negative(pub.get("reply_count"), "reply_count"),
                 shares=non_negative(pub.get("retweet_count"), "retweet_count")
@@ -122,8 +143,9 @@ class XClient:
                 clicks=non_negative(private.get("url_link_clicks"), "url_link_clicks"),
             )
         except (ValueError, TypeError, AttributeError) as exc:
-            raise MalformedResponse(f"malformed X post: {exc}", url=self.client.url_for(path),
-                                    client=self.client.name) from None
+            raise MalformedResponse(
+                f"malformed X post: {exc}", url=self.client.url_for(path), client=self.client.name
+            ) from None
 
     def followers(self, user_id: str, token: str) -> AccountSnapshot:
         path = f"users/{user_id}"
@@ -132,5 +154,6 @@ class XClient:
             count = body["data"]["public_metrics"]["followers_count"]
             return AccountSnapshot("x", user_id, non_negative(count, "followers_count"))
         except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedResponse(f"malformed X user: {exc}", url=self.client.url_for(path),
-                                    client=self.client.name) from None
+            raise MalformedResponse(
+                f"malformed X user: {exc}", url=self.client.url_for(path), client=self.client.name
+            ) from None

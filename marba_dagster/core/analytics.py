@@ -24,13 +24,22 @@ import numpy as np
 import pandas as pd
 
 ENGAGEMENT_COLUMNS = ("likes", "comments", "shares", "saves")
-COUNT_COLUMNS = ("impressions", "reach", "likes", "comments", "shares", "saves", "clicks",
-                 "video_views")
+COUNT_COLUMNS = (
+    "impressions",
+    "reach",
+    "likes",
+    "comments",
+    "shares",
+    "saves",
+    "clicks",
+    "video_views",
+)
 GROWTH_WINDOWS = (1, 7, 30)
 
 
-def engagement_rate(likes: int, comments: int, shares: int, saves: int, reach: int,
-                    impressions: int) -> float | None:
+def engagement_rate(
+    likes: int, comments: int, shares: int, saves: int, reach: int, impressions: int
+) -> float | None:
     """(likes+comments+shares+saves)/reach, falling back to impressions; None if neither."""
     denom = reach if reach and reach > 0 else impressions
     if not denom or denom <= 0:
@@ -53,7 +62,9 @@ def add_engagement_rate(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def daily_brand_metrics(posts: pd.DataFrame, followers: pd.DataFrame, days: list[date]) -> pd.DataFrame:
+def daily_brand_metrics(
+    posts: pd.DataFrame, followers: pd.DataFrame, days: list[date]
+) -> pd.DataFrame:
     """``brand_daily_metrics`` rows for ``days``.
 
     ``posts``: brand_id, platform, published_at (UTC), and the latest snapshot of each post's
@@ -62,9 +73,22 @@ def daily_brand_metrics(posts: pd.DataFrame, followers: pd.DataFrame, days: list
     days before the first day, for growth). One row per (brand, platform, day) that has posts
     or a follower count.
     """
-    cols = ["brand_id", "platform", "metric_date", "posts", "impressions", "reach",
-            "engagements", "clicks", "engagement_rate", "click_through_rate", "followers",
-            "follower_growth_1d", "follower_growth_7d", "follower_growth_30d"]
+    cols = [
+        "brand_id",
+        "platform",
+        "metric_date",
+        "posts",
+        "impressions",
+        "reach",
+        "engagements",
+        "clicks",
+        "engagement_rate",
+        "click_through_rate",
+        "followers",
+        "follower_growth_1d",
+        "follower_growth_7d",
+        "follower_growth_30d",
+    ]
     wanted = set(days)
     frames = []
     if not posts.empty:
@@ -77,16 +101,26 @@ def daily_brand_metrics(posts: pd.DataFrame, followers: pd.DataFrame, days: list
             # Reach-weighted daily rate: sum of engagements over the sum of denominators.
             p["denom"] = np.where(p["reach"] > 0, p["reach"], p["impressions"])
             g = p.groupby(["brand_id", "platform", "metric_date"], as_index=False).agg(
-                posts=("published_at", "size"), impressions=("impressions", "sum"),
-                reach=("reach", "sum"), engagements=("engagements", "sum"),
-                clicks=("clicks", "sum"), denom=("denom", "sum"))
+                posts=("published_at", "size"),
+                impressions=("impressions", "sum"),
+                reach=("reach", "sum"),
+                engagements=("engagements", "sum"),
+                clicks=("clicks", "sum"),
+                denom=("denom", "sum"),
+            )
             with np.errstate(divide="ignore", invalid="ignore"):
-                g["engagement_rate"] = np.where(g["denom"] > 0, g["engagements"] / g["denom"], np.nan)
+                g["engagement_rate"] = np.where(
+                    g["denom"] > 0, g["engagements"] / g["denom"], np.nan
+                )
                 g["click_through_rate"] = np.where(
-                    g["impressions"] > 0, g["clicks"] / g["impressions"], np.nan)
+                    g["impressions"] > 0, g["clicks"] / g["impressions"], np.nan
+                )
             frames.append(g.drop(columns=["denom"]))
-    metrics = (pd.concat(frames) if frames else
-               pd.DataFrame(columns=["brand_id", "platform", "metric_date"]))
+    metrics = (
+        pd.concat(frames)
+        if frames
+        else pd.DataFrame(columns=["brand_id", "platform", "metric_date"])
+    )
 
     fol = _follower_growth(followers, wanted)
     if metrics.empty and fol.empty:
@@ -104,7 +138,8 @@ def daily_brand_metrics(posts: pd.DataFrame, followers: pd.DataFrame, days: list
 
 def _follower_growth(followers: pd.DataFrame, wanted: set[date]) -> pd.DataFrame:
     out_cols = ["brand_id", "platform", "metric_date", "followers"] + [
-        f"follower_growth_{n}d" for n in GROWTH_WINDOWS]
+        f"follower_growth_{n}d" for n in GROWTH_WINDOWS
+    ]
     if followers.empty:
         return pd.DataFrame(columns=out_cols)
     f = followers[["brand_id", "platform", "metric_date", "followers"]].copy()
@@ -118,7 +153,8 @@ def _follower_growth(followers: pd.DataFrame, wanted: set[date]) -> pd.DataFrame
         for n in GROWTH_WINDOWS:
             before = lookup.get((b, p, d - timedelta(days=n)))
             row[f"follower_growth_{n}d"] = (
-                (v - before) / before if before not in (None, 0) else np.nan)
+                (v - before) / before if before not in (None, 0) else np.nan
+            )
         rows.append(row)
     return pd.DataFrame(rows, columns=out_cols)
 

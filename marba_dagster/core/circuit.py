@@ -70,7 +70,9 @@ class Decision:
     runs: int = 0
 
 
-def failure_stats(runs: Sequence[RunOutcome], config: CircuitConfig, reset_at: datetime | None) -> tuple[int, int]:
+def failure_stats(
+    runs: Sequence[RunOutcome], config: CircuitConfig, reset_at: datetime | None
+) -> tuple[int, int]:
     """(failures, runs counted) over the newest ``config.window`` finished runs after reset."""
     counted = [
         r

@@ -145,7 +145,9 @@ def assess(
     """Health of one job from its executions (any order; running ones are ignored)."""
     runs = window(executions, now, window_runs=window_runs, window_days=window_days)
     if not runs:
-        return HealthReport("unknown", 0, 0, 0, None, None, None, None, "n/a", ("no finished run in the window",))
+        return HealthReport(
+            "unknown", 0, 0, 0, None, None, None, None, "n/a", ("no finished run in the window",)
+        )
     successes = sum(1 for e in runs if e.succeeded)
     failures = len(runs) - successes
     rate = successes / len(runs)

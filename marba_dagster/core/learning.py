@@ -45,8 +45,14 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Stored only from this many posts up (keeps the table meaningful and small): single hours
 # and formats always (so a small brand still sees its low-confidence picture), weekday-hour
 # cells only where the data supports them, words and hashtags from a handful of posts.
-MIN_POINTS = {"hour": 2, "weekday_hour": 10, "content_format": 2, "topic": 3,
-              "power_word": 3, "hashtag": 3}
+MIN_POINTS = {
+    "hour": 2,
+    "weekday_hour": 10,
+    "content_format": 2,
+    "topic": 3,
+    "power_word": 3,
+    "hashtag": 3,
+}
 # At most this many word-like patterns (topics, power words, hashtags) kept per account and
 # type, best lift first among the most supported.
 MAX_TEXT_PATTERNS = 25
@@ -64,8 +70,7 @@ POWER_WORDS = frozenset(
 _HASHTAG_RE = re.compile(r"#(\w+)", re.UNICODE)
 # A hashtag (group 1) or a power word (group 2), case-insensitive, in one pass.
 _TAG_OR_POWER_RE = re.compile(
-    r"#(\w+)|(?<![\w'#])(" + "|".join(sorted(POWER_WORDS, key=len, reverse=True))
-    + r")(?![\w'])"
+    r"#(\w+)|(?<![\w'#])(" + "|".join(sorted(POWER_WORDS, key=len, reverse=True)) + r")(?![\w'])"
 )
 
 
@@ -94,12 +99,36 @@ class LearningInput:
     keywords: Mapping[str, Iterable[str]]
 
 
-POST_COLUMNS = ("brand_id", "platform", "post_id", "published_at", "format", "body",
-                "impressions", "reach", "likes", "comments", "shares", "saves")
+POST_COLUMNS = (
+    "brand_id",
+    "platform",
+    "post_id",
+    "published_at",
+    "format",
+    "body",
+    "impressions",
+    "reach",
+    "likes",
+    "comments",
+    "shares",
+    "saves",
+)
 
-PATTERN_COLUMNS = ["brand_id", "platform", "pattern_type", "pattern_key", "lift",
-                   "data_points", "confidence", "p_value", "p_raw", "mean_engagement",
-                   "baseline_engagement", "mean_normalised", "recommended"]
+PATTERN_COLUMNS = [
+    "brand_id",
+    "platform",
+    "pattern_type",
+    "pattern_key",
+    "lift",
+    "data_points",
+    "confidence",
+    "p_value",
+    "p_raw",
+    "mean_engagement",
+    "baseline_engagement",
+    "mean_normalised",
+    "recommended",
+]
 
 
 def _empty_patterns() -> pd.DataFrame:
@@ -113,7 +142,9 @@ def normalise_engagement(posts: pd.DataFrame) -> pd.DataFrame:
     Posts with neither reach nor impressions carry no rate and are dropped. Only the needed
     columns are kept (no copy of the whole input: a million posts are big).
     """
-    rated = add_engagement_rate(posts[["reach", "impressions", "likes", "comments", "shares", "saves"]])
+    rated = add_engagement_rate(
+        posts[["reach", "impressions", "likes", "comments", "shares", "saves"]]
+    )
     er_all = rated["engagement_rate"].to_numpy(dtype="float64")
     keep = ~np.isnan(er_all)
     cols = ["brand_id", "platform", "published_at", "format", "body"]
@@ -133,7 +164,9 @@ def normalise_engagement(posts: pd.DataFrame) -> pd.DataFrame:
     return df.assign(g=g, norm=norm)
 
 
-def _local_time_keys(df: pd.DataFrame, timezones: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
+def _local_time_keys(
+    df: pd.DataFrame, timezones: Mapping[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Local hour and weekday (0 = Monday) of each post in its brand's timezone."""
     hours = np.zeros(len(df), dtype="int16")
     weekdays = np.zeros(len(df), dtype="int16")
@@ -168,7 +201,9 @@ class _Vocabulary:
         return len(self.keys)
 
 
-def _occurrences(df: pd.DataFrame, inp: LearningInput) -> tuple[np.ndarray, np.ndarray, _Vocabulary]:
+def _occurrences(
+    df: pd.DataFrame, inp: LearningInput
+) -> tuple[np.ndarray, np.ndarray, _Vocabulary]:
     """(post row, pattern code) pairs, deduplicated, and the vocabulary of pattern codes.
 
     Integer codes keep memory flat: a million posts give several million pairs.
@@ -178,14 +213,20 @@ def _occurrences(df: pd.DataFrame, inp: LearningInput) -> tuple[np.ndarray, np.n
     vocab = _Vocabulary()
     hours, weekdays = _local_time_keys(df, inp.timezones)
     hour_base = vocab.add("hour", [f"{h:02d}" for h in range(24)])
-    wd_base = vocab.add("weekday_hour", [f"{WEEKDAYS[d]}-{h:02d}" for d in range(7) for h in range(24)])
+    wd_base = vocab.add(
+        "weekday_hour", [f"{WEEKDAYS[d]}-{h:02d}" for d in range(7) for h in range(24)]
+    )
     fmt_codes, fmt_values = pd.factorize(df["format"].fillna("text").astype(str))
     fmt_base = vocab.add("content_format", list(fmt_values))
     # One hour, one weekday-hour and one format per post: unique by construction.
     fixed_rows = np.concatenate([rows, rows, rows])
-    fixed_codes = np.concatenate([hour_base + hours.astype(np.int64),
-                                  wd_base + (weekdays.astype(np.int64) * 24 + hours),
-                                  fmt_base + fmt_codes.astype(np.int64)])
+    fixed_codes = np.concatenate(
+        [
+            hour_base + hours.astype(np.int64),
+            wd_base + (weekdays.astype(np.int64) * 24 + hours),
+            fmt_base + fmt_codes.astype(np.int64),
+        ]
+    )
     all_rows: list[np.ndarray] = []
     all_codes: list[np.ndarray] = []
 
@@ -239,8 +280,9 @@ def _scan(bodies: list[str], regex: re.Pattern, rows: np.ndarray | None = None):
     return (at if rows is None else rows[at]), g1, g2
 
 
-def _topic_occurrences(df: pd.DataFrame, bodies: list[str],
-                       keywords: Mapping[str, Iterable[str]]) -> tuple[np.ndarray, list[str]]:
+def _topic_occurrences(
+    df: pd.DataFrame, bodies: list[str], keywords: Mapping[str, Iterable[str]]
+) -> tuple[np.ndarray, list[str]]:
     """Topics: the brand's own keywords (``brands.keywords``) mentioned in a post; for a brand
     without keywords, the terms with the highest TF-IDF weight across its posts."""
     rows_out: list[np.ndarray] = []
@@ -272,8 +314,13 @@ def _tfidf_terms(texts: pd.Series, top: int = 15) -> list[str]:
     texts = texts[texts.str.strip() != ""]
     if len(texts) < 5:
         return []
-    vec = TfidfVectorizer(stop_words="english", ngram_range=(1, 2), min_df=3,
-                          token_pattern=r"(?u)\b[a-z][a-z]{2,}\b", max_features=2000)
+    vec = TfidfVectorizer(
+        stop_words="english",
+        ngram_range=(1, 2),
+        min_df=3,
+        token_pattern=r"(?u)\b[a-z][a-z]{2,}\b",
+        max_features=2000,
+    )
     try:
         matrix = vec.fit_transform(texts.str.replace(_HASHTAG_RE, " ", regex=True))
     except ValueError:  # empty vocabulary
@@ -332,22 +379,27 @@ def learn_patterns(posts: pd.DataFrame, inp: LearningInput) -> pd.DataFrame:
     key = g_of_row[occ_rows] * len(vocab) + occ_codes
     inv, uniq = pd.factorize(key)  # hash-based: linear in the number of pairs
     yv = y[occ_rows]
-    agg = pd.DataFrame({
-        "g": uniq // len(vocab),
-        "code": uniq % len(vocab),
-        "n": np.bincount(inv),
-        "s": np.bincount(inv, weights=yv),
-        "ss": np.bincount(inv, weights=yv * yv),
-        "er_sum": np.bincount(inv, weights=er[occ_rows]),
-    })
+    agg = pd.DataFrame(
+        {
+            "g": uniq // len(vocab),
+            "code": uniq % len(vocab),
+            "n": np.bincount(inv),
+            "s": np.bincount(inv, weights=yv),
+            "ss": np.bincount(inv, weights=yv * yv),
+            "er_sum": np.bincount(inv, weights=er[occ_rows]),
+        }
+    )
     del key, inv, yv, occ_rows, occ_codes
     kinds_arr = np.asarray(vocab.kinds, dtype=object)
     keys_arr = np.asarray(vocab.keys, dtype=object)
     agg["kind"] = kinds_arr[agg["code"].to_numpy()]
     agg["key"] = keys_arr[agg["code"].to_numpy()]
 
-    totals = pd.DataFrame({"g": g_of_row, "y": y, "y2": y * y, "er": er}).groupby("g").agg(
-        N=("y", "size"), S=("y", "sum"), SS=("y2", "sum"), ER=("er", "sum"))
+    totals = (
+        pd.DataFrame({"g": g_of_row, "y": y, "y2": y * y, "er": er})
+        .groupby("g")
+        .agg(N=("y", "size"), S=("y", "sum"), SS=("y2", "sum"), ER=("er", "sum"))
+    )
     agg = agg.join(totals, on="g")
 
     n = agg["n"].to_numpy(dtype="float64")
@@ -361,7 +413,7 @@ def learn_patterns(posts: pd.DataFrame, inp: LearningInput) -> pd.DataFrame:
         v2 = np.maximum(ss2 - n2 * m2 * m2, 0.0) / (n2 - 1)
         se2 = v1 / n + v2 / n2
         t = (m1 - m2) / np.sqrt(se2)
-        dof = se2 ** 2 / ((v1 / n) ** 2 / (n - 1) + (v2 / n2) ** 2 / (n2 - 1))
+        dof = se2**2 / ((v1 / n) ** 2 / (n - 1) + (v2 / n2) ** 2 / (n2 - 1))
         p = 2.0 * _student_t().sf(np.abs(t), dof)
         baseline = agg["S"].to_numpy() / agg["N"].to_numpy()
         lift = m1 / baseline
@@ -390,8 +442,9 @@ def learn_patterns(posts: pd.DataFrame, inp: LearningInput) -> pd.DataFrame:
     kind = agg["kind"].astype(str)
     textual = kind.isin(["topic", "power_word", "hashtag"])
     if textual.any():
-        ranked = agg[textual].sort_values(["g", "kind", "recommended", "lift"],
-                                          ascending=[True, True, False, False])
+        ranked = agg[textual].sort_values(
+            ["g", "kind", "recommended", "lift"], ascending=[True, True, False, False]
+        )
         keep = ranked.groupby(["g", "kind"], observed=True).head(MAX_TEXT_PATTERNS).index
         agg = pd.concat([agg[~textual], agg.loc[keep]])
     kind = agg["kind"].astype(str)
@@ -417,23 +470,38 @@ def pattern_rows(patterns: pd.DataFrame, computed_at: datetime) -> list[dict]:
     mean_norm = patterns["mean_normalised"].to_numpy(dtype="float64")
     recommended = patterns["recommended"].to_numpy(dtype=bool)
     rows = []
-    for i, (b, pl, pt, pk, lift, dp, conf, me, be) in enumerate(zip(
-        patterns["brand_id"], patterns["platform"], patterns["pattern_type"],
-        patterns["pattern_key"], patterns["lift"].astype(float), patterns["data_points"],
-        patterns["confidence"].astype(float), patterns["mean_engagement"].astype(float),
-        patterns["baseline_engagement"].astype(float),
-    )):
-        rows.append({
-            "brand_id": b, "platform": pl, "pattern_type": pt, "pattern_key": str(pk)[:120],
-            "lift": round(lift, 6), "data_points": int(dp), "confidence": conf,
-            "p_value": None if np.isnan(p_val[i]) else float(p_val[i]),
-            "mean_engagement": round(me, 8), "baseline_engagement": round(be, 8),
-            "details": {
-                "p_raw": None if np.isnan(p_raw[i]) else float(p_raw[i]),
-                "mean_normalised_engagement": round(float(mean_norm[i]), 6),
-                "recommended": bool(recommended[i]),
-                "test": "welch_t_two_sided_bh",
-            },
-            "computed_at": computed_at,
-        })
+    for i, (b, pl, pt, pk, lift, dp, conf, me, be) in enumerate(
+        zip(
+            patterns["brand_id"],
+            patterns["platform"],
+            patterns["pattern_type"],
+            patterns["pattern_key"],
+            patterns["lift"].astype(float),
+            patterns["data_points"],
+            patterns["confidence"].astype(float),
+            patterns["mean_engagement"].astype(float),
+            patterns["baseline_engagement"].astype(float),
+        )
+    ):
+        rows.append(
+            {
+                "brand_id": b,
+                "platform": pl,
+                "pattern_type": pt,
+                "pattern_key": str(pk)[:120],
+                "lift": round(lift, 6),
+                "data_points": int(dp),
+                "confidence": conf,
+                "p_value": None if np.isnan(p_val[i]) else float(p_val[i]),
+                "mean_engagement": round(me, 8),
+                "baseline_engagement": round(be, 8),
+                "details": {
+                    "p_raw": None if np.isnan(p_raw[i]) else float(p_raw[i]),
+                    "mean_normalised_engagement": round(float(mean_norm[i]), 6),
+                    "recommended": bool(recommended[i]),
+                    "test": "welch_t_two_sided_bh",
+                },
+                "computed_at": computed_at,
+            }
+        )
     return rows

@@ -85,23 +85,33 @@ def classify_http(
     msg = (message or "").strip()[:300]
     label = f"HTTP {status}" + (f" (code {error_code})" if error_code is not None else "")
     detail = f"{label}: {msg}" if msg else label
-    if status == 429 or (platform in ("facebook", "instagram") and error_code in GRAPH_RATE_LIMIT_CODES):
+    if status == 429 or (
+        platform in ("facebook", "instagram") and error_code in GRAPH_RATE_LIMIT_CODES
+    ):
         return Classified(Outcome.RETRY, f"rate limited, not applied: {detail}", retry_after)
     if status == 401 or (platform in ("facebook", "instagram") and error_code in GRAPH_TOKEN_CODES):
-        return Classified(Outcome.RECONNECT, f"access token rejected, reconnect the account: {detail}")
+        return Classified(
+            Outcome.RECONNECT, f"access token rejected, reconnect the account: {detail}"
+        )
     if platform in ("facebook", "instagram") and error_code in GRAPH_PERMISSION_CODES:
         return Classified(Outcome.RECONNECT, f"permission missing, reconnect the account: {detail}")
     if platform in ("facebook", "instagram") and error_code in GRAPH_DUPLICATE_CODES:
         return Classified(Outcome.FAILED, f"duplicate post rejected by the platform: {detail}")
     if platform == "x" and status == 403 and any(m in msg.lower() for m in X_DUPLICATE_MARKERS):
         return Classified(Outcome.FAILED, f"duplicate post rejected by the platform: {detail}")
-    if status == 503 or (platform in ("facebook", "instagram") and error_code in GRAPH_TEMPORARY_CODES):
+    if status == 503 or (
+        platform in ("facebook", "instagram") and error_code in GRAPH_TEMPORARY_CODES
+    ):
         # 503 Service Unavailable: the platform documents it as not processed (overloaded /
         # down); Graph code 2 is its "temporary issue, retry" error.
-        return Classified(Outcome.RETRY, f"temporarily unavailable, not applied: {detail}", retry_after)
+        return Classified(
+            Outcome.RETRY, f"temporarily unavailable, not applied: {detail}", retry_after
+        )
     if status >= 500:
         if sent_is_harmless:
-            return Classified(Outcome.RETRY, f"server error on a step that publishes nothing: {detail}")
+            return Classified(
+                Outcome.RETRY, f"server error on a step that publishes nothing: {detail}"
+            )
         return Classified(Outcome.UNKNOWN, f"outcome unknown: server error after sending: {detail}")
     return Classified(Outcome.FAILED, f"rejected: {detail}")
 
@@ -123,7 +133,9 @@ def backoff_seconds(
     return delay
 
 
-def next_attempt_at(now: datetime, attempt: int, retry_after: float | None = None, **kw) -> datetime:
+def next_attempt_at(
+    now: datetime, attempt: int, retry_after: float | None = None, **kw
+) -> datetime:
     return now + timedelta(seconds=backoff_seconds(attempt, retry_after, **kw))
 
 

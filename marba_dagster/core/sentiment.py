@@ -21,16 +21,69 @@ NEGATIVE_THRESHOLD = -0.05
 # Emoji -> valence on VADER's -4..4 scale, as they are used in replies to brands.
 EMOJI_VALENCE: dict[str, float] = {
     # positive
-    "😍": 3.0, "🥰": 3.0, "😘": 2.5, "❤": 2.5, "❤️": 2.5, "💖": 2.5, "💕": 2.5, "💗": 2.5,
-    "💯": 2.0, "🔥": 2.0, "👏": 2.0, "🙌": 2.0, "👍": 1.8, "😊": 2.0, "😀": 2.0, "😃": 2.0,
-    "😄": 2.0, "😁": 2.0, "🤩": 3.0, "🥳": 2.5, "🎉": 2.0, "✨": 1.5, "⭐": 1.5, "🌟": 1.8,
-    "😋": 2.0, "🤤": 1.5, "🙏": 1.5, "💪": 1.5, "👌": 1.8, "😎": 1.5, "🤗": 2.0, "☺": 2.0,
-    "☺️": 2.0, "😂": 1.2, "🤣": 1.2,
+    "😍": 3.0,
+    "🥰": 3.0,
+    "😘": 2.5,
+    "❤": 2.5,
+    "❤️": 2.5,
+    "💖": 2.5,
+    "💕": 2.5,
+    "💗": 2.5,
+    "💯": 2.0,
+    "🔥": 2.0,
+    "👏": 2.0,
+    "🙌": 2.0,
+    "👍": 1.8,
+    "😊": 2.0,
+    "😀": 2.0,
+    "😃": 2.0,
+    "😄": 2.0,
+    "😁": 2.0,
+    "🤩": 3.0,
+    "🥳": 2.5,
+    "🎉": 2.0,
+    "✨": 1.5,
+    "⭐": 1.5,
+    "🌟": 1.8,
+    "😋": 2.0,
+    "🤤": 1.5,
+    "🙏": 1.5,
+    "💪": 1.5,
+    "👌": 1.8,
+    "😎": 1.5,
+    "🤗": 2.0,
+    "☺": 2.0,
+    "☺️": 2.0,
+    "😂": 1.2,
+    "🤣": 1.2,
     # negative
-    "😡": -3.0, "🤬": -3.5, "😠": -2.8, "👎": -2.5, "💔": -2.5, "😢": -2.2, "😭": -2.0,
-    "😞": -2.2, "😔": -1.8, "😟": -1.8, "😤": -2.2, "🙄": -1.8, "😒": -1.8, "🤮": -3.0,
-    "🤢": -2.5, "😩": -2.0, "😫": -2.0, "😖": -2.0, "😣": -1.8, "☹": -2.0, "☹️": -2.0,
-    "🙁": -1.8, "😕": -1.2, "💩": -2.5, "🤡": -1.5, "😱": -1.2, "🐌": -1.0,
+    "😡": -3.0,
+    "🤬": -3.5,
+    "😠": -2.8,
+    "👎": -2.5,
+    "💔": -2.5,
+    "😢": -2.2,
+    "😭": -2.0,
+    "😞": -2.2,
+    "😔": -1.8,
+    "😟": -1.8,
+    "😤": -2.2,
+    "🙄": -1.8,
+    "😒": -1.8,
+    "🤮": -3.0,
+    "🤢": -2.5,
+    "😩": -2.0,
+    "😫": -2.0,
+    "😖": -2.0,
+    "😣": -1.8,
+    "☹": -2.0,
+    "☹️": -2.0,
+    "🙁": -1.8,
+    "😕": -1.2,
+    "💩": -2.5,
+    "🤡": -1.5,
+    "😱": -1.2,
+    "🐌": -1.0,
 }
 
 # Customer-service vocabulary VADER does not know (or weighs too lightly).
@@ -115,14 +168,18 @@ class SentimentAnalyzer:
         lexicon = self._vader.lexicon
         lexicon.update(EXTRA_LEXICON)
         self._emoji_tokens: dict[str, str] = {}
-        for i, (emo, valence) in enumerate(sorted(EMOJI_VALENCE.items(), key=lambda kv: -len(kv[0]))):
+        for i, (emo, valence) in enumerate(
+            sorted(EMOJI_VALENCE.items(), key=lambda kv: -len(kv[0]))
+        ):
             token = _EMOJI_TOKEN.format(i)
             self._emoji_tokens[emo] = token
             lexicon[token] = valence
         self._phrase_tokens: list[tuple[re.Pattern[str], str]] = []
         for i, (phrase, valence) in enumerate(PHRASES.items()):
             token = _PHRASE_TOKEN.format(i)
-            pattern = re.compile(r"\b" + re.escape(phrase).replace("'", "['’]") + r"\b", re.IGNORECASE)
+            pattern = re.compile(
+                r"\b" + re.escape(phrase).replace("'", "['’]") + r"\b", re.IGNORECASE
+            )
             self._phrase_tokens.append((pattern, token))
             lexicon[token] = valence
         emojis = sorted(self._emoji_tokens, key=len, reverse=True)

@@ -63,7 +63,9 @@ def sync_brand_partitions(instance: DagsterInstance, engine: Engine) -> tuple[li
     """Apply the changes directly to ``instance`` (used by the CLI before a run)."""
     with engine.connect() as conn:
         wanted = wanted_keys(conn)
-    added, removed = partition_changes(wanted, instance.get_dynamic_partitions(BRANDS_PARTITIONS_NAME))
+    added, removed = partition_changes(
+        wanted, instance.get_dynamic_partitions(BRANDS_PARTITIONS_NAME)
+    )
     if added:
         instance.add_dynamic_partitions(BRANDS_PARTITIONS_NAME, added)
     for key in removed:

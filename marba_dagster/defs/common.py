@@ -18,8 +18,14 @@ from typing import Any, TypeVar
 import dagster as dg
 
 from marba_dagster.connectors.http import (
-    ClientError, ConnectFailed, DeadlineExceeded, HttpError, MalformedResponse, RateLimited,
-    ResponseTooLarge, ServerError,
+    ClientError,
+    ConnectFailed,
+    DeadlineExceeded,
+    HttpError,
+    MalformedResponse,
+    RateLimited,
+    ResponseTooLarge,
+    ServerError,
 )
 from marba_dagster.core.catalog import job_for_group
 from marba_dagster.defs.jobs import BRANDS_TAG, JOB_TAG
@@ -86,18 +92,30 @@ def _named(items: Sequence[str], total: int, sep: str = ", ") -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def completeness_check_specs(asset: str | dg.AssetKey, *, sources: bool = False) -> list[dg.AssetCheckSpec]:
+def completeness_check_specs(
+    asset: str | dg.AssetKey, *, sources: bool = False
+) -> list[dg.AssetCheckSpec]:
     """The ``all_brands_processed`` check (and ``sources_available`` for an asset that reads
     outside sources shared by many brands) for ``asset``'s ``check_specs``."""
     key = dg.AssetKey.from_coercible(asset)
-    specs = [dg.AssetCheckSpec(
-        BRANDS_CHECK, asset=key, blocking=False,
-        description="Every brand of the run was processed; warns naming the brands that failed.")]
+    specs = [
+        dg.AssetCheckSpec(
+            BRANDS_CHECK,
+            asset=key,
+            blocking=False,
+            description="Every brand of the run was processed; warns naming the brands that failed.",
+        )
+    ]
     if sources:
-        specs.append(dg.AssetCheckSpec(
-            SOURCES_CHECK, asset=key, blocking=False,
-            description="Every outside source answered; warns naming each source that was lost "
-            "(unreachable, erroring or answering malformed data) and the brands it served."))
+        specs.append(
+            dg.AssetCheckSpec(
+                SOURCES_CHECK,
+                asset=key,
+                blocking=False,
+                description="Every outside source answered; warns naming each source that was lost "
+                "(unreachable, erroring or answering malformed data) and the brands it served.",
+            )
+        )
     return specs
 
 
@@ -200,8 +218,10 @@ class BrandBatch:
             return
         if strict or not self.succeeded:
             names = ", ".join(sorted(self.failed))
-            lost = "".join(f"; lost {x.source} ({x.error})" for x in
-                           sorted(self.lost.values(), key=lambda x: x.source)[:NAMED_IN_DESCRIPTION])
+            lost = "".join(
+                f"; lost {x.source} ({x.error})"
+                for x in sorted(self.lost.values(), key=lambda x: x.source)[:NAMED_IN_DESCRIPTION]
+            )
             raise dg.Failure(
                 description=f"{len(self.failed)} brand(s) failed: {names}{lost}",
                 metadata={
@@ -211,7 +231,9 @@ class BrandBatch:
                 },
             )
 
-    def lose_source(self, source: str, error: str | BaseException, brand_ids: Iterable[str] = ()) -> None:
+    def lose_source(
+        self, source: str, error: str | BaseException, brand_ids: Iterable[str] = ()
+    ) -> None:
         """Record that ``source`` failed for ``brand_ids``; ``error`` is one line with no
         secret, or the exception (described with ``describe_error``).
 
@@ -226,42 +248,73 @@ class BrandBatch:
             self.context.log.warning(f"source {source} lost: {text}")
         entry.brands.update(brand_ids)
 
-    def check_results(self, asset: str | dg.AssetKey, *, sources: bool = False) -> list[dg.AssetCheckResult]:
+    def check_results(
+        self, asset: str | dg.AssetKey, *, sources: bool = False
+    ) -> list[dg.AssetCheckResult]:
         """Results of ``completeness_check_specs(asset, sources=...)`` for this batch."""
         key = dg.AssetKey.from_coercible(asset)
         failed = sorted(self.failed.items())
         named = {b: one_line(e) for b, e in failed[:NAMED_IN_CHECK]}
         total = len(self.succeeded) + len(self.failed)
         if self.failed:
-            brands_text = (f"{len(self.failed)} of {total} brand(s) failed: "
-                           + _named([f"{b} ({e})" for b, e in named.items()], len(failed)))
+            brands_text = f"{len(self.failed)} of {total} brand(s) failed: " + _named(
+                [f"{b} ({e})" for b, e in named.items()], len(failed)
+            )
         else:
             brands_text = f"all {total} brand(s) processed"
         seen = set(self.succeeded) | set(self.failed)
         without = {b for x in self.lost.values() for b in x.brands} - seen
         if without:
-            brands_text += (f"; {len(without)} more brand(s) skipped for a lost source"
-                            + (" (see sources_available)" if sources else ""))
-        results = [dg.AssetCheckResult(
-            asset_key=key, check_name=BRANDS_CHECK, passed=not self.failed,
-            severity=dg.AssetCheckSeverity.WARN, description=brands_text,
-            metadata={"brands_processed": len(self.succeeded), "brands_failed": len(self.failed),
-                      "failed_brands": dg.MetadataValue.json(named)})]
+            brands_text += f"; {len(without)} more brand(s) skipped for a lost source" + (
+                " (see sources_available)" if sources else ""
+            )
+        results = [
+            dg.AssetCheckResult(
+                asset_key=key,
+                check_name=BRANDS_CHECK,
+                passed=not self.failed,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=brands_text,
+                metadata={
+                    "brands_processed": len(self.succeeded),
+                    "brands_failed": len(self.failed),
+                    "failed_brands": dg.MetadataValue.json(named),
+                },
+            )
+        ]
         if sources:
             lost = sorted(self.lost.values(), key=lambda x: x.source)
             if lost:
                 sources_text = f"lost {len(lost)} source(s): " + _named(
                     [f"{x.source} ({x.error}; {len(x.brands)} brand(s) without it)" for x in lost],
-                    len(lost), sep="; ")
+                    len(lost),
+                    sep="; ",
+                )
             else:
                 sources_text = "every source answered"
-            results.append(dg.AssetCheckResult(
-                asset_key=key, check_name=SOURCES_CHECK, passed=not lost,
-                severity=dg.AssetCheckSeverity.WARN, description=sources_text,
-                metadata={"sources_lost": len(lost), "lost_sources": dg.MetadataValue.json(
-                    [{"source": x.source, "error": x.error, "brands_affected": len(x.brands),
-                      "brands": sorted(x.brands)[:NAMED_IN_CHECK]}
-                     for x in lost[:NAMED_IN_CHECK]])}))
+            results.append(
+                dg.AssetCheckResult(
+                    asset_key=key,
+                    check_name=SOURCES_CHECK,
+                    passed=not lost,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=sources_text,
+                    metadata={
+                        "sources_lost": len(lost),
+                        "lost_sources": dg.MetadataValue.json(
+                            [
+                                {
+                                    "source": x.source,
+                                    "error": x.error,
+                                    "brands_affected": len(x.brands),
+                                    "brands": sorted(x.brands)[:NAMED_IN_CHECK],
+                                }
+                                for x in lost[:NAMED_IN_CHECK]
+                            ]
+                        ),
+                    },
+                )
+            )
         return results
 
     def metadata(self) -> dict[str, Any]:

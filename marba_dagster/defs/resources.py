@@ -41,8 +41,12 @@ class InvalidSetting(dg.Failure, ValueError):
         shown = " ".join(repr(value).split())
         if len(shown) > 200:
             shown = shown[:197] + "..."
-        super().__init__(description=f"invalid setting {setting}={shown}: {self.reason}"[:1000],
-                         allow_retries=False)
+        super().__init__(
+            description=f"invalid setting {setting}={shown}: {self.reason}"[:1000],
+            allow_retries=False,
+        )
+
+
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -97,27 +101,40 @@ class ApiEndpoint(dg.ConfigurableResource):
     max_bytes: int = Field(default=5 * 1024 * 1024, description="response size cap")
     max_attempts: int = 3
     requests_per_second: float | None = Field(default=None, description="client-side rate limit")
-    setting: str | None = Field(default=None, description="the environment variable that sets base_url "
-                                "(named when the URL cannot be used)")
+    setting: str | None = Field(
+        default=None,
+        description="the environment variable that sets base_url "
+        "(named when the URL cannot be used)",
+    )
 
     def policy(self) -> HttpPolicy:
         """The client's policy; a URL that is not http(s) or an impossible number fails with
         ``InvalidSetting`` (the step fails at once: no retry can fix it)."""
         parts = urlsplit(self.base_url or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidSetting(self.setting or "ApiEndpoint.base_url", redact_url(self.base_url or ""),
-                                 "must be an http:// or https:// URL with a host")
-        checks = [(name, getattr(self, name) > 0, "must be > 0")
-                  for name in ("connect_timeout", "read_timeout", "deadline")]
-        checks += [("max_bytes", self.max_bytes >= 1, "must be >= 1"),
-                   ("max_attempts", self.max_attempts >= 1, "must be >= 1"),
-                   ("requests_per_second",
-                    self.requests_per_second is None or self.requests_per_second > 0,
-                    "must be > 0 (or unset for no limit)")]
+            raise InvalidSetting(
+                self.setting or "ApiEndpoint.base_url",
+                redact_url(self.base_url or ""),
+                "must be an http:// or https:// URL with a host",
+            )
+        checks = [
+            (name, getattr(self, name) > 0, "must be > 0")
+            for name in ("connect_timeout", "read_timeout", "deadline")
+        ]
+        checks += [
+            ("max_bytes", self.max_bytes >= 1, "must be >= 1"),
+            ("max_attempts", self.max_attempts >= 1, "must be >= 1"),
+            (
+                "requests_per_second",
+                self.requests_per_second is None or self.requests_per_second > 0,
+                "must be > 0 (or unset for no limit)",
+            ),
+        ]
         for name, ok, rule in checks:
             if not ok:
-                raise InvalidSetting(f"ApiEndpoint({redact_url(self.base_url)}).{name}",
-                                     getattr(self, name), rule)
+                raise InvalidSetting(
+                    f"ApiEndpoint({redact_url(self.base_url)}).{name}", getattr(self, name), rule
+                )
         return HttpPolicy(
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,

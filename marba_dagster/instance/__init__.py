@@ -85,7 +85,10 @@ def show_automation_on(instance: Any) -> None:
     "auto-materialize" pause does not affect; but a new instance has no value for that
     switch, and the UI then labels every job with automated assets "Auto-materialize off".
     """
-    from dagster._daemon.asset_daemon import _PRE_SENSOR_ASSET_DAEMON_PAUSED_KEY, set_auto_materialize_paused
+    from dagster._daemon.asset_daemon import (
+        _PRE_SENSOR_ASSET_DAEMON_PAUSED_KEY,
+        set_auto_materialize_paused,
+    )
 
     stored = instance.daemon_cursor_storage.get_cursor_values({_PRE_SENSOR_ASSET_DAEMON_PAUSED_KEY})
     if _PRE_SENSOR_ASSET_DAEMON_PAUSED_KEY not in stored:

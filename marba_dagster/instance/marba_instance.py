@@ -50,13 +50,15 @@ REPOSITORY_NAME = "__repository__"
 DEFINITIONS_MODULE = "marba_dagster.definitions"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-_RECORDED_EVENTS = frozenset({
-    dg.DagsterEventType.RUN_ENQUEUED,
-    dg.DagsterEventType.RUN_START,
-    dg.DagsterEventType.RUN_SUCCESS,
-    dg.DagsterEventType.RUN_FAILURE,
-    dg.DagsterEventType.RUN_CANCELED,
-})
+_RECORDED_EVENTS = frozenset(
+    {
+        dg.DagsterEventType.RUN_ENQUEUED,
+        dg.DagsterEventType.RUN_START,
+        dg.DagsterEventType.RUN_SUCCESS,
+        dg.DagsterEventType.RUN_FAILURE,
+        dg.DagsterEventType.RUN_CANCELED,
+    }
+)
 
 
 def location_name() -> str:
@@ -85,8 +87,9 @@ def job_of_selection(asset_graph: Any, keys) -> JobSpec | None:
     return job_for_group(groups.pop()) if len(groups) == 1 else None
 
 
-def job_of_new_run(job_name: str, tags: Mapping[str, str], asset_selection, asset_check_selection,
-                   asset_graph) -> JobSpec | None:
+def job_of_new_run(
+    job_name: str, tags: Mapping[str, str], asset_selection, asset_check_selection, asset_graph
+) -> JobSpec | None:
     """The MARBA job a run about to be created belongs to, if any."""
     for name in (tags.get(JOB_TAG), job_name):
         if name and not _implicit_job(name):
@@ -129,8 +132,13 @@ def attribute_run(kwargs: dict[str, Any]) -> dict[str, Any]:
     """``create_run``'s arguments for a run of a MARBA job: tagged, named after the job and
     with an origin in the code location. Other runs are returned unchanged."""
     tags = dict(kwargs.get("tags") or {})
-    spec = job_of_new_run(kwargs["job_name"], tags, kwargs.get("asset_selection"),
-                          kwargs.get("asset_check_selection"), kwargs.get("asset_graph"))
+    spec = job_of_new_run(
+        kwargs["job_name"],
+        tags,
+        kwargs.get("asset_selection"),
+        kwargs.get("asset_check_selection"),
+        kwargs.get("asset_graph"),
+    )
     if spec is None:
         return kwargs
     out = dict(kwargs)
@@ -206,7 +214,9 @@ class MarbaInstance(dg.DagsterInstance):
             if self._marba_engine is None:
                 from marba_dagster.store.db import database_url_from_env, make_engine
 
-                self._marba_engine = make_engine(self._marba_database_url or database_url_from_env())
+                self._marba_engine = make_engine(
+                    self._marba_database_url or database_url_from_env()
+                )
             return self._marba_engine
 
     def _record(self, run_id: str) -> None:
@@ -222,8 +232,11 @@ class MarbaInstance(dg.DagsterInstance):
         if key in self._marba_errors:
             return
         self._marba_errors.add(key)
-        log.warning("MARBA run tracking could not record a run (the run is unaffected; the "
-                    "marba_run_tracker sensor will retry): %s", key)
+        log.warning(
+            "MARBA run tracking could not record a run (the run is unaffected; the "
+            "marba_run_tracker sensor will retry): %s",
+            key,
+        )
 
     def dispose(self) -> None:
         try:

@@ -53,7 +53,11 @@ from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
-from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+from dagster_postgres.utils import (
+    create_pg_engine,
+    get_token_provider_from_config,
+    pg_url_from_config,
+)
 
 DEFAULT_MAX_OVERFLOW = 4
 DEFAULT_RECYCLE_SECONDS = 3600
@@ -62,7 +66,9 @@ SCHEMA_LOCK_KEY = 0x6D617262615F6467  # "marba_dg"
 
 
 @contextmanager
-def _schema_creation_lock(postgres_url: str, enabled: bool, token_provider: Any = None) -> Iterator[None]:
+def _schema_creation_lock(
+    postgres_url: str, enabled: bool, token_provider: Any = None
+) -> Iterator[None]:
     """Hold a session advisory lock on the instance database while the block runs, so that
     only one process at a time checks for and creates Dagster's tables."""
     if not enabled:
@@ -111,7 +117,11 @@ class _HeldEventLogStorage(_ClosesHeldConnections, PostgresEventLogStorage):
         of two runs that meet a new pool together, one fails. An upsert does both cases in one
         statement, and its row lock makes the second run wait for the first one's slots.
         """
-        if not (self.has_concurrency_limits_table and self.has_instance and self.has_default_pool_limit_col):
+        if not (
+            self.has_concurrency_limits_table
+            and self.has_instance
+            and self.has_default_pool_limit_col
+        ):
             return super().initialize_concurrency_limit_to_default(concurrency_key)
         default_limit = self._instance.global_op_concurrency_default_limit
         if default_limit is None:
@@ -121,8 +131,11 @@ class _HeldEventLogStorage(_ClosesHeldConnections, PostgresEventLogStorage):
         upsert = (
             pg_insert(limits)
             .values(concurrency_key=concurrency_key, limit=default_limit, using_default_limit=True)
-            .on_conflict_do_update(index_elements=[limits.c.concurrency_key], set_={"limit": default_limit},
-                                   where=limits.c.limit != default_limit)
+            .on_conflict_do_update(
+                index_elements=[limits.c.concurrency_key],
+                set_={"limit": default_limit},
+                where=limits.c.limit != default_limit,
+            )
         )
         with self.index_transaction() as conn:
             conn.execute(upsert)
@@ -153,33 +166,49 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         self.should_autocreate_tables = should_autocreate_tables
         self._inst_data = inst_data
         with _schema_creation_lock(postgres_url, should_autocreate_tables, token_provider):
-            self._run_storage = _HeldRunStorage(postgres_url, should_autocreate_tables,
-                                                token_provider=token_provider)
-            self._event_log_storage = _HeldEventLogStorage(postgres_url, should_autocreate_tables,
-                                                           token_provider=token_provider)
-            self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,
-                                                             token_provider=token_provider)
+            self._run_storage = _HeldRunStorage(
+                postgres_url, should_autocreate_tables, token_provider=token_provider
+            )
+            self._event_log_storage = _HeldEventLogStorage(
+                postgres_url, should_autocreate_tables, token_provider=token_provider
+            )
+            self._schedule_storage = PostgresScheduleStorage(
+                postgres_url, should_autocreate_tables, token_provider=token_provider
+            )
         DagsterStorage.__init__(self)
         self.pool_max_overflow = pool_max_overflow
         self.pool_recycle_seconds = pool_recycle_seconds
         for storage in (self._event_log_storage, self._run_storage):
             # statement_timeout=0: no limit (a run's writes must not be cut off; the
             # webserver sets its own limit when it calls this again for its queries).
-            storage.optimize_for_webserver(statement_timeout=0, pool_recycle=pool_recycle_seconds,
-                                           max_overflow=pool_max_overflow)
+            storage.optimize_for_webserver(
+                statement_timeout=0,
+                pool_recycle=pool_recycle_seconds,
+                max_overflow=pool_max_overflow,
+            )
 
     @classmethod
     def config_type(cls) -> UserConfigSchema:
         return {
             **pg_config(),
-            "pool_max_overflow": Field(IntSource, is_required=False, default_value=DEFAULT_MAX_OVERFLOW,
-                                       description="Connections opened beyond the held one when threads need them."),
-            "pool_recycle_seconds": Field(IntSource, is_required=False, default_value=DEFAULT_RECYCLE_SECONDS,
-                                          description="A held connection is replaced after this many seconds."),
+            "pool_max_overflow": Field(
+                IntSource,
+                is_required=False,
+                default_value=DEFAULT_MAX_OVERFLOW,
+                description="Connections opened beyond the held one when threads need them.",
+            ),
+            "pool_recycle_seconds": Field(
+                IntSource,
+                is_required=False,
+                default_value=DEFAULT_RECYCLE_SECONDS,
+                description="A held connection is replaced after this many seconds.",
+            ),
         }
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> PooledPostgresStorage:
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Any
+    ) -> PooledPostgresStorage:
         return cls(
             inst_data=inst_data,
             postgres_url=pg_url_from_config(config_value),

@@ -84,8 +84,10 @@ def dead_worker_message(run: dg.DagsterRun) -> str | None:
     worker = worker_of(run)
     if worker is None or run.status not in _LIVE_STATUSES or worker.alive() is not False:
         return None
-    return (f"the process running this run (pid {worker.pid} on {worker.host}) is gone: "
-            "it was killed or crashed before the run could finish")
+    return (
+        f"the process running this run (pid {worker.pid} on {worker.host}) is gone: "
+        "it was killed or crashed before the run could finish"
+    )
 
 
 def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:

@@ -34,7 +34,20 @@ Faults (see :mod:`marba_dagster.sandbox.faults`) are set from Python,
 or over HTTP (``POST /_sandbox/faults``) when the sandbox runs in another process.
 """
 
-from marba_dagster.sandbox.server import API_PREFIXES, SandboxServer, build_app, sandbox_env, serve_forever
+from marba_dagster.sandbox.server import (
+    API_PREFIXES,
+    SandboxServer,
+    build_app,
+    sandbox_env,
+    serve_forever,
+)
 from marba_dagster.sandbox.state import SandboxState
 
-__all__ = ["API_PREFIXES", "SandboxServer", "SandboxState", "build_app", "sandbox_env", "serve_forever"]
+__all__ = [
+    "API_PREFIXES",
+    "SandboxServer",
+    "SandboxState",
+    "build_app",
+    "sandbox_env",
+    "serve_forever",
+]

@@ -120,8 +120,12 @@ class Fault:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "route": self.route, "kind": self.kind, "times": self.times,
-            "hits": self.hits, "params": dict(self.params),
+            "id": self.id,
+            "route": self.route,
+            "kind": self.kind,
+            "times": self.times,
+            "hits": self.hits,
+            "params": dict(self.params),
             **({"path_contains": self.path_contains} if self.path_contains is not None else {}),
         }
 
@@ -147,7 +151,15 @@ def _coerce(kind: str, name: str, value: Any, default: Any) -> Any:
             if v < (100 if name == "status" else 1):
                 raise FaultError(f"{kind}.{name} is out of range")
             return v
-        if name in ("ms", "retry_after", "seconds", "interval", "megabytes", "fraction", "chunk_kb"):
+        if name in (
+            "ms",
+            "retry_after",
+            "seconds",
+            "interval",
+            "megabytes",
+            "fraction",
+            "chunk_kb",
+        ):
             v = float(value)
             if not math.isfinite(v) or v < 0:
                 raise FaultError(f"{kind}.{name} must be a finite number >= 0")
@@ -187,13 +199,17 @@ class FaultRegistry:
         if not isinstance(route, str) or not route:
             raise FaultError("route must be a route name or '*'")
         if route != "*" and self.known_routes is not None and route not in self.known_routes:
-            raise FaultError(f"unknown route {route!r}; known: {', '.join(sorted(self.known_routes))}")
+            raise FaultError(
+                f"unknown route {route!r}; known: {', '.join(sorted(self.known_routes))}"
+            )
         spec = GENERIC_KINDS.get(kind)
         if spec is None:
             spec = route_kinds(route).get(kind)
         if spec is None:
             extra = sorted(route_kinds(route)) if route != "*" else []
-            raise FaultError(f"unknown fault kind {kind!r} for route {route!r}; kinds: {', '.join(sorted(GENERIC_KINDS) + extra)}")
+            raise FaultError(
+                f"unknown fault kind {kind!r} for route {route!r}; kinds: {', '.join(sorted(GENERIC_KINDS) + extra)}"
+            )
         unknown = set(params) - set(spec)
         if unknown:
             raise FaultError(f"unknown parameter(s) for {kind}: {', '.join(sorted(unknown))}")
@@ -214,8 +230,14 @@ class FaultRegistry:
                 raise FaultError("status_sequence applies once per status; omit times")
             times = len(values["statuses"])
         with self._lock:
-            fault = Fault(id=self._next_id, route=route, kind=kind, times=times, params=values,
-                          path_contains=path_contains)
+            fault = Fault(
+                id=self._next_id,
+                route=route,
+                kind=kind,
+                times=times,
+                params=values,
+                path_contains=path_contains,
+            )
             self._next_id += 1
             self._faults.append(fault)
         return fault
@@ -258,7 +280,9 @@ class FaultRegistry:
             if f.kind in kinds and f.matches(route, target):
                 yield f
 
-    def take_all(self, route: str, kinds: Iterable[str], *, target: str | None = None) -> list[tuple[Fault, int]]:
+    def take_all(
+        self, route: str, kinds: Iterable[str], *, target: str | None = None
+    ) -> list[tuple[Fault, int]]:
         """Consume one hit of every active fault of these kinds; (fault, hit index) pairs.
         ``target`` (the request's path and query) is what ``path_contains`` is matched on;
         without it, faults scoped by ``path_contains`` never match."""
@@ -270,7 +294,11 @@ class FaultRegistry:
             return out
 
     def take_first(
-        self, route: str, kinds: Iterable[str], *, predicate: Callable[[Fault], bool] | None = None,
+        self,
+        route: str,
+        kinds: Iterable[str],
+        *,
+        predicate: Callable[[Fault], bool] | None = None,
         target: str | None = None,
     ) -> tuple[Fault, int] | None:
         """Consume one hit of the first active fault of these kinds, if any; with
@@ -293,7 +321,9 @@ class FaultRegistry:
 
 def _error_body(status: int, body: Any) -> Response:
     if body is None:
-        return JSONResponse({"error": True, "reason": f"sandbox fault: HTTP {status}"}, status_code=status)
+        return JSONResponse(
+            {"error": True, "reason": f"sandbox fault: HTTP {status}"}, status_code=status
+        )
     if isinstance(body, str):
         return Response(body, status_code=status, media_type="text/plain")
     return JSONResponse(body, status_code=status)
@@ -327,13 +357,19 @@ async def _response_body(response: Response) -> bytes:
 
 
 def _copy_headers(response: Response) -> dict[str, str]:
-    return {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "transfer-encoding")}
+    return {
+        k: v
+        for k, v in response.headers.items()
+        if k.lower() not in ("content-length", "transfer-encoding")
+    }
 
 
 class _TruncatedResponse(StreamingResponse):
     """Declares the full Content-Length, sends part of the body, then drops the connection."""
 
-    def __init__(self, part: bytes, full_length: int, status_code: int, headers: dict[str, str]) -> None:
+    def __init__(
+        self, part: bytes, full_length: int, status_code: int, headers: dict[str, str]
+    ) -> None:
         async def one():
             yield part
 
@@ -342,7 +378,9 @@ class _TruncatedResponse(StreamingResponse):
         super().__init__(one(), status_code=status_code, headers=headers)
 
     async def stream_response(self, send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
         async for chunk in self.body_iterator:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         # Returning without the final message makes the server close the connection.
@@ -421,7 +459,12 @@ async def apply_faults(
         return response
 
     if kind == "rate_limit":
-        response = _error_body(p["status"], p["body"] if p["body"] is not None else {"error": True, "reason": "Too many requests (sandbox fault)"})
+        response = _error_body(
+            p["status"],
+            p["body"]
+            if p["body"] is not None
+            else {"error": True, "reason": "Too many requests (sandbox fault)"},
+        )
         response.headers["retry-after"] = _retry_after_value(p["retry_after"], p["http_date"])
         return response
 
@@ -437,13 +480,18 @@ async def apply_faults(
         total = int(p["megabytes"] * 1024 * 1024)
         headers = {"content-length": str(total)} if p["declare_length"] else {}
         chunk = max(1, int(p["chunk_kb"] * 1024))
-        return StreamingResponse(_oversized(total, chunk), media_type="application/json", headers=headers)
+        return StreamingResponse(
+            _oversized(total, chunk), media_type="application/json", headers=headers
+        )
 
     if kind == "gzip_bomb":
         total = int(p["megabytes"] * 1024 * 1024)
         chunk = max(1, int(p["chunk_kb"] * 1024))
-        return StreamingResponse(_gzip_bomb(total, chunk), media_type="application/json",
-                                 headers={"content-encoding": "gzip"})
+        return StreamingResponse(
+            _gzip_bomb(total, chunk),
+            media_type="application/json",
+            headers={"content-encoding": "gzip"},
+        )
 
     # The remaining kinds reshape the real answer.
     real = await handler(request)
@@ -462,6 +510,10 @@ async def apply_faults(
 
     if kind == "slow_drip":
         headers["content-length"] = str(len(body))
-        return StreamingResponse(_drip(body, p["chunk_bytes"], p["interval"]), status_code=real.status_code, headers=headers)
+        return StreamingResponse(
+            _drip(body, p["chunk_bytes"], p["interval"]),
+            status_code=real.status_code,
+            headers=headers,
+        )
 
     raise AssertionError(f"unhandled fault kind {kind}")  # pragma: no cover

@@ -81,28 +81,47 @@ class PlatformData:
             self._by_id: dict[tuple[str, str], Post] = {}
 
     # ------------------------------------------------------------------ filling
-    def add_account(self, platform: str, account_id: str, access_token: str, *,
-                    followers: int = 0, handle: str | None = None,
-                    token_expires_at: datetime | None = None, non_public_metrics: bool = True,
-                    brand_id: str | None = None) -> Account:
+    def add_account(
+        self,
+        platform: str,
+        account_id: str,
+        access_token: str,
+        *,
+        followers: int = 0,
+        handle: str | None = None,
+        token_expires_at: datetime | None = None,
+        non_public_metrics: bool = True,
+        brand_id: str | None = None,
+    ) -> Account:
         if platform not in PLATFORMS:
             raise ValueError(f"unknown platform {platform!r}; expected one of {PLATFORMS}")
         if not access_token:
             raise ValueError("an account needs an access token")
-        acct = Account(platform, str(account_id), access_token, int(followers), handle,
-                       token_expires_at, False, non_public_metrics, brand_id)
+        acct = Account(
+            platform,
+            str(account_id),
+            access_token,
+            int(followers),
+            handle,
+            token_expires_at,
+            False,
+            non_public_metrics,
+            brand_id,
+        )
         with self._lock:
             self._accounts[(platform, acct.account_id)] = acct
             self._posts.setdefault((platform, acct.account_id), [])
             self._keys.setdefault((platform, acct.account_id), [])
         return acct
 
-    def add_post(self, platform: str, account_id: str, post_id: str, published_at: datetime,
-                 **fields: Any) -> Post:
+    def add_post(
+        self, platform: str, account_id: str, post_id: str, published_at: datetime, **fields: Any
+    ) -> Post:
         if published_at.tzinfo is None:
             raise ValueError("published_at must be timezone-aware")
-        post = Post(platform, str(account_id), str(post_id),
-                    published_at.astimezone(timezone.utc), **fields)
+        post = Post(
+            platform, str(account_id), str(post_id), published_at.astimezone(timezone.utc), **fields
+        )
         self.add_posts([post])
         return post
 
@@ -140,14 +159,21 @@ class PlatformData:
         with self._lock:
             return self._accounts.get((platform, str(account_id)))
 
-    def authorise(self, platforms: Iterable[str], account_id: str, token: str | None,
-                  now: datetime) -> Account:
+    def authorise(
+        self, platforms: Iterable[str], account_id: str, token: str | None, now: datetime
+    ) -> Account:
         """The account if ``token`` is its valid token; else ``TokenProblem``; None-safe."""
         if not token:
             raise TokenProblem("missing")
         with self._lock:
-            acct = next((self._accounts[(p, str(account_id))] for p in platforms
-                         if (p, str(account_id)) in self._accounts), None)
+            acct = next(
+                (
+                    self._accounts[(p, str(account_id))]
+                    for p in platforms
+                    if (p, str(account_id)) in self._accounts
+                ),
+                None,
+            )
             if acct is None:
                 return None  # the caller answers "no such object"
             if acct.access_token != token:
@@ -165,8 +191,9 @@ class PlatformData:
                     return acct
         return None
 
-    def posts_between(self, platform: str, account_id: str, since: datetime | None,
-                      until: datetime | None) -> list[Post]:
+    def posts_between(
+        self, platform: str, account_id: str, since: datetime | None, until: datetime | None
+    ) -> list[Post]:
         """Posts with since <= published_at < until, newest first (as the APIs list them)."""
         key = (platform, str(account_id))
         with self._lock:
@@ -184,7 +211,9 @@ class PlatformData:
             return {"accounts": len(self._accounts), "posts": len(self._by_id)}
 
     # ------------------------------------------------------------------ loading
-    def load_from_database(self, engine, *, brand_ids: Iterable[str] | None = None) -> dict[str, int]:
+    def load_from_database(
+        self, engine, *, brand_ids: Iterable[str] | None = None
+    ) -> dict[str, int]:
         """Load accounts (with tokens and latest followers) and posts (with their latest
         metrics snapshot) from a MARBA database, e.g. what ``marba demo seed`` wrote.
 
@@ -203,29 +232,53 @@ class PlatformData:
             accounts = [dict(r) for r in conn.execute(q).mappings()]
             latest_f = (
                 sa.select(am.c.brand_id, am.c.platform, sa.func.max(am.c.metric_date).label("d"))
-                .group_by(am.c.brand_id, am.c.platform).subquery()
+                .group_by(am.c.brand_id, am.c.platform)
+                .subquery()
             )
             followers = {
                 (r.brand_id, r.platform): r.followers
                 for r in conn.execute(
                     sa.select(am.c.brand_id, am.c.platform, am.c.followers).join(
                         latest_f,
-                        sa.and_(am.c.brand_id == latest_f.c.brand_id,
-                                am.c.platform == latest_f.c.platform,
-                                am.c.metric_date == latest_f.c.d)))
+                        sa.and_(
+                            am.c.brand_id == latest_f.c.brand_id,
+                            am.c.platform == latest_f.c.platform,
+                            am.c.metric_date == latest_f.c.d,
+                        ),
+                    )
+                )
             }
             latest_m = (
                 sa.select(pm.c.post_id, sa.func.max(pm.c.metric_date).label("d"))
-                .group_by(pm.c.post_id).subquery()
+                .group_by(pm.c.post_id)
+                .subquery()
             )
             q = (
-                sa.select(cp.c.brand_id, cp.c.platform, cp.c.external_post_id, cp.c.body,
-                          cp.c.format, cp.c.published_at, cp.c.permalink, pm.c.impressions,
-                          pm.c.reach, pm.c.likes, pm.c.comments, pm.c.shares, pm.c.saves,
-                          pm.c.clicks, pm.c.video_views)
-                .select_from(cp.outerjoin(latest_m, latest_m.c.post_id == cp.c.id)
-                             .outerjoin(pm, sa.and_(pm.c.post_id == latest_m.c.post_id,
-                                                    pm.c.metric_date == latest_m.c.d)))
+                sa.select(
+                    cp.c.brand_id,
+                    cp.c.platform,
+                    cp.c.external_post_id,
+                    cp.c.body,
+                    cp.c.format,
+                    cp.c.published_at,
+                    cp.c.permalink,
+                    pm.c.impressions,
+                    pm.c.reach,
+                    pm.c.likes,
+                    pm.c.comments,
+                    pm.c.shares,
+                    pm.c.saves,
+                    pm.c.clicks,
+                    pm.c.video_views,
+                )
+                .select_from(
+                    cp.outerjoin(latest_m, latest_m.c.post_id == cp.c.id).outerjoin(
+                        pm,
+                        sa.and_(
+                            pm.c.post_id == latest_m.c.post_id, pm.c.metric_date == latest_m.c.d
+                        ),
+                    )
+                )
                 .where(cp.c.platform.in_(PLATFORMS))
             )
             if brand_filter is not None:
@@ -235,13 +288,24 @@ class PlatformData:
             # too, although analytics has not collected them yet.
             sc = s.scheduled_content
             known = {(r.platform, r.external_post_id) for r in post_rows}
-            q = (sa.select(sc.c.brand_id, sc.c.platform, sc.c.external_post_id, sc.c.body, sc.c.format,
-                           sc.c.published_at)
-                 .where(sc.c.status == "published", sc.c.external_post_id.is_not(None),
-                        sc.c.published_at.is_not(None), sc.c.platform.in_(PLATFORMS)))
+            q = sa.select(
+                sc.c.brand_id,
+                sc.c.platform,
+                sc.c.external_post_id,
+                sc.c.body,
+                sc.c.format,
+                sc.c.published_at,
+            ).where(
+                sc.c.status == "published",
+                sc.c.external_post_id.is_not(None),
+                sc.c.published_at.is_not(None),
+                sc.c.platform.in_(PLATFORMS),
+            )
             if brand_filter is not None:
                 q = q.where(sc.c.brand_id.in_(brand_filter))
-            published_rows = [r for r in conn.execute(q).all() if (r.platform, r.external_post_id) not in known]
+            published_rows = [
+                r for r in conn.execute(q).all() if (r.platform, r.external_post_id) not in known
+            ]
 
         account_of: dict[tuple[str, str], str] = {}
         loaded_accounts = 0
@@ -249,9 +313,12 @@ class PlatformData:
             if not a["access_token"]:
                 continue
             acct = self.add_account(
-                a["platform"], a["external_account_id"], a["access_token"],
+                a["platform"],
+                a["external_account_id"],
+                a["access_token"],
                 followers=int(followers.get((a["brand_id"], a["platform"]), 0)),
-                handle=a.get("handle"), token_expires_at=a["token_expires_at"],
+                handle=a.get("handle"),
+                token_expires_at=a["token_expires_at"],
                 brand_id=a["brand_id"],
             )
             account_of[(a["brand_id"], a["platform"])] = acct.account_id
@@ -261,18 +328,43 @@ class PlatformData:
             acct_id = account_of.get((r.brand_id, r.platform))
             if acct_id is None:
                 continue
-            posts.append(Post(
-                r.platform, acct_id, r.external_post_id, r.published_at, body=r.body or "",
-                format=r.format, permalink=r.permalink,
-                **{c: int(getattr(r, c) or 0) for c in (
-                    "impressions", "reach", "likes", "comments", "shares", "saves", "clicks",
-                    "video_views")},
-            ))
+            posts.append(
+                Post(
+                    r.platform,
+                    acct_id,
+                    r.external_post_id,
+                    r.published_at,
+                    body=r.body or "",
+                    format=r.format,
+                    permalink=r.permalink,
+                    **{
+                        c: int(getattr(r, c) or 0)
+                        for c in (
+                            "impressions",
+                            "reach",
+                            "likes",
+                            "comments",
+                            "shares",
+                            "saves",
+                            "clicks",
+                            "video_views",
+                        )
+                    },
+                )
+            )
         for r in published_rows:
             acct_id = account_of.get((r.brand_id, r.platform))
             if acct_id is not None:
-                posts.append(Post(r.platform, acct_id, r.external_post_id, r.published_at,
-                                  body=r.body or "", format=r.format or "text"))
+                posts.append(
+                    Post(
+                        r.platform,
+                        acct_id,
+                        r.external_post_id,
+                        r.published_at,
+                        body=r.body or "",
+                        format=r.format or "text",
+                    )
+                )
         self.add_posts(posts)
         return {"accounts": loaded_accounts, "posts": len(posts)}
 

@@ -125,11 +125,13 @@ def _admin_routes(state: SandboxState, route_names: list[str]) -> list[Route]:
             state.log.clear()
             return _json_body({"cleared": True})
         route = request.query_params.get("route")
-        return _json_body({
-            "counts": state.log.counts(),
-            "total": state.log.count(route),
-            "requests": state.log.records(route),
-        })
+        return _json_body(
+            {
+                "counts": state.log.counts(),
+                "total": state.log.count(route),
+                "requests": state.log.records(route),
+            }
+        )
 
     async def config(request: Request):
         if request.method == "PATCH":
@@ -148,10 +150,12 @@ def _admin_routes(state: SandboxState, route_names: list[str]) -> list[Route]:
                     state.llm.configure(**payload["llm"])
             except (ValueError, TypeError) as exc:
                 return _json_body({"error": str(exc)}, 400)
-        return _json_body({
-            "now": state.now().isoformat(),
-            "llm": {"settings": state.llm.settings(), "stats": state.llm.stats()},
-        })
+        return _json_body(
+            {
+                "now": state.now().isoformat(),
+                "llm": {"settings": state.llm.settings(), "stats": state.llm.stats()},
+            }
+        )
 
     async def reset(request: Request):
         state.reset()
@@ -159,7 +163,9 @@ def _admin_routes(state: SandboxState, route_names: list[str]) -> list[Route]:
 
     return [
         Route("/_sandbox/health", health, methods=["GET"], name="_sandbox.health"),
-        Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"], name="_sandbox.faults"),
+        Route(
+            "/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"], name="_sandbox.faults"
+        ),
         Route("/_sandbox/faults/{fault_id}", fault_item, methods=["DELETE"], name="_sandbox.fault"),
         Route("/_sandbox/requests", requests, methods=["GET", "DELETE"], name="_sandbox.requests"),
         Route("/_sandbox/config", config, methods=["GET", "PATCH"], name="_sandbox.config"),
@@ -175,9 +181,18 @@ def build_app(state: SandboxState | None = None) -> Starlette:
     for module in route_modules():
         for route in module.routes(state):
             if not route.name or route.name in seen:
-                raise RuntimeError(f"sandbox route {route.path} in {module.__name__} needs a unique name (got {route.name!r}, also in {seen.get(route.name)})")
+                raise RuntimeError(
+                    f"sandbox route {route.path} in {module.__name__} needs a unique name (got {route.name!r}, also in {seen.get(route.name)})"
+                )
             seen[route.name] = module.__name__
-            api_routes.append(Route(route.path, _instrument(route.name, route.endpoint, state), methods=sorted(route.methods or ["GET"]), name=route.name))
+            api_routes.append(
+                Route(
+                    route.path,
+                    _instrument(route.name, route.endpoint, state),
+                    methods=sorted(route.methods or ["GET"]),
+                    name=route.name,
+                )
+            )
     names = [r.name for r in api_routes]
     state.faults.known_routes = frozenset(names)
     app = Starlette(routes=_admin_routes(state, names) + api_routes)
@@ -250,7 +265,13 @@ class SandboxServer:
     ...     sb.faults.add(route="open_meteo.forecast", kind="status_sequence", statuses=[500])
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None, log_level: str = "warning") -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state: SandboxState | None = None,
+        log_level: str = "warning",
+    ) -> None:
         self.host = host
         self.port = port
         self.state = state or SandboxState()
@@ -294,7 +315,9 @@ class SandboxServer:
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"the sandbox did not start on {self.host}:{self.port}: {self._error!r}")
+                raise RuntimeError(
+                    f"the sandbox did not start on {self.host}:{self.port}: {self._error!r}"
+                )
             time.sleep(0.01)
         # started is set once the socket is served; prove it with a real connection.
         with socket.create_connection((self.host, self.port), timeout=timeout):

@@ -20,7 +20,20 @@ from marba_dagster.sandbox.faults import FaultRegistry
 
 T = TypeVar("T")
 
-_SECRET_QUERY = frozenset({"api_key", "apikey", "key", "access_token", "token", "client_secret", "appsecret_proof", "password", "signature", "sig"})
+_SECRET_QUERY = frozenset(
+    {
+        "api_key",
+        "apikey",
+        "key",
+        "access_token",
+        "token",
+        "client_secret",
+        "appsecret_proof",
+        "password",
+        "signature",
+        "sig",
+    }
+)
 
 
 def _redact_query(query: str) -> str:
@@ -49,9 +62,16 @@ class RequestRecord:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "route": self.route, "method": self.method, "path": self.path,
-            "query": self.query, "started_at": self.started_at, "status": self.status,
-            "duration_ms": self.duration_ms, "faults": list(self.faults), "body": self.body,
+            "id": self.id,
+            "route": self.route,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "started_at": self.started_at,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "faults": list(self.faults),
+            "body": self.body,
         }
 
 
@@ -69,8 +89,12 @@ class RequestLog:
 
     def begin(self, route: str, method: str, path: str, query: str) -> RequestRecord:
         rec = RequestRecord(
-            id=next(self._ids), route=route, method=method, path=path,
-            query=_redact_query(query), started_at=time.time(),
+            id=next(self._ids),
+            route=route,
+            method=method,
+            path=path,
+            query=_redact_query(query),
+            started_at=time.time(),
         )
         with self._lock:
             self._records.append(rec)
@@ -113,7 +137,15 @@ class SlidingWindow:
     def add(self, now: float, weight: int = 1) -> None:
         self._events.append((now, weight))
 
-    def wait_for(self, now: float, window: float, *, count_limit: int | None = None, weight_limit: int | None = None, weight: int = 0) -> float:
+    def wait_for(
+        self,
+        now: float,
+        window: float,
+        *,
+        count_limit: int | None = None,
+        weight_limit: int | None = None,
+        weight: int = 0,
+    ) -> float:
         """Seconds until one more event (of ``weight``) fits under the limits."""
         self._trim(now, window)
         waits = [0.0]
@@ -183,7 +215,8 @@ class LlmState:
         with self.lock:
             return {
                 "api_keys": None if self.api_keys is None else sorted(self.api_keys),
-                "rpm_limit": self.rpm_limit, "tpm_limit": self.tpm_limit,
+                "rpm_limit": self.rpm_limit,
+                "tpm_limit": self.tpm_limit,
                 "window_seconds": self.window_seconds,
                 "models": None if self.models is None else sorted(self.models),
             }
@@ -191,10 +224,13 @@ class LlmState:
     def stats(self) -> dict[str, int]:
         with self.lock:
             return {
-                "requests": self.requests, "calls": self.calls,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "requests": self.requests,
+                "calls": self.calls,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
                 "total_tokens": self.prompt_tokens + self.completion_tokens,
-                "rate_limited": self.rate_limited, "auth_failures": self.auth_failures,
+                "rate_limited": self.rate_limited,
+                "auth_failures": self.auth_failures,
                 "refusals": self.refusals,
             }
 

@@ -64,7 +64,9 @@ def grid_coordinates(lat: float, lon: float) -> tuple[float, float]:
 
 def elevation(lat: float, lon: float) -> float:
     """A plausible terrain height in metres (mostly lowlands, some hills)."""
-    return float(round(5 + 900 * _u("elevation", _region(lat, lon)) ** 3 + 60 * _u("elev2", _cell(lat, lon))))
+    return float(
+        round(5 + 900 * _u("elevation", _region(lat, lon)) ** 3 + 60 * _u("elev2", _cell(lat, lon)))
+    )
 
 
 def event_at(lat: float, lon: float, t: float) -> tuple[str, float, float] | None:
@@ -76,7 +78,9 @@ def event_at(lat: float, lon: float, t: float) -> tuple[str, float, float] | Non
     if kind is None:
         return None
     length = 18.0 + 22.0 * _u("event-length", region, block)
-    start = block * EVENT_BLOCK_HOURS + (EVENT_BLOCK_HOURS - length) * _u("event-start", region, block)
+    start = block * EVENT_BLOCK_HOURS + (EVENT_BLOCK_HOURS - length) * _u(
+        "event-start", region, block
+    )
     if not start <= t <= start + length:
         return None
     envelope = math.sin(math.pi * (t - start) / length) ** 2
@@ -94,7 +98,9 @@ def _is_day(lat: float, lon: float, t: float) -> int:
     solar_hour = ((t % 24.0) + lon / 15.0) % 24.0
     hour_angle = math.radians(15.0 * (solar_hour - 12.0))
     phi = math.radians(lat)
-    sin_elev = math.sin(phi) * math.sin(decl) + math.cos(phi) * math.cos(decl) * math.cos(hour_angle)
+    sin_elev = math.sin(phi) * math.sin(decl) + math.cos(phi) * math.cos(decl) * math.cos(
+        hour_angle
+    )
     return 1 if sin_elev > math.sin(math.radians(-0.83)) else 0
 
 
@@ -135,10 +141,14 @@ def sample(lat: float, lon: float, t: float, elev: float | None = None) -> dict[
     dry_belt = math.exp(-(((alat - 27.0) / 9.0) ** 2))
     threshold = 0.60 + 0.15 * dry_belt
     diurnal_amp = 3.0 + 3.0 * dry_belt + 2.0 * (1.0 - wet)
-    synoptic = (_smooth(("temp", cell), t, 72.0) - 0.5) * 8.0 + (_smooth(("temp2", cell), t, 20.0) - 0.5) * 3.0
+    synoptic = (_smooth(("temp", cell), t, 72.0) - 0.5) * 8.0 + (
+        _smooth(("temp2", cell), t, 20.0) - 0.5
+    ) * 3.0
 
     temp = t_mean + season_amp * season + diurnal_amp * diurnal + synoptic - 0.0065 * elev
-    wind = (6.0 + 12.0 * _smooth(("wind", cell), t, 30.0) + 5.0 * min(alat, 70.0) / 70.0) * (1.0 + 0.15 * diurnal)
+    wind = (6.0 + 12.0 * _smooth(("wind", cell), t, 30.0) + 5.0 * min(alat, 70.0) / 70.0) * (
+        1.0 + 0.15 * diurnal
+    )
     gust_factor = 1.45 + 0.3 * _smooth(("gust", cell), t, 6.0)
     pressure = 1013.0 + 22.0 * (0.5 - wet)
     storm = False

@@ -636,241 +636,669 @@ def _ind(name, weight, rate, local, suffixes, items, sentences, hashtags, keywor
 INDUSTRIES: dict[str, IndustryProfile] = {
     p.name: p
     for p in (
-        _ind("coffee shop", 1.4, 0.018, True,
-             ["Coffee", "Coffee Roasters", "Espresso Bar", "Café", "Coffee House"],
-             ["oat milk latte", "cold brew", "single-origin pour-over", "cardamom bun",
-              "flat white", "maple cortado", "house espresso blend", "iced mocha"],
-             ["Our {item} is the best way to start the morning.",
-              "A fresh batch of {item} just came out of the back.",
-              "Meet the {item} everyone keeps asking about.",
-              "Rainy day? Our {item} fixes that.",
-              "Barista pick this week: the {item}."],
-             ["#coffee", "#coffeetime", "#latteart", "#espresso", "#coffeelover",
-              "#morningbrew", "#specialtycoffee", "#smallbusiness"],
-             ["coffee", "espresso", "latte", "cold brew", "specialty coffee", "pour over",
-              "coffee beans", "café"]),
-        _ind("bakery", 1.2, 0.02, True,
-             ["Bakery", "Bakehouse", "Patisserie", "Bread Co."],
-             ["sourdough loaf", "almond croissant", "cinnamon roll", "rye bread", "lemon tart",
-              "pain au chocolat", "rosemary focaccia", "carrot cake"],
-             ["The {item} is out of the oven and still warm.",
-              "Up at 4am so your {item} is ready by 7.",
-              "Weekend plans: coffee and our {item}.",
-              "Baked in small batches every morning: the {item}.",
-              "Our bakers are proud of this {item}."],
-             ["#bakery", "#sourdough", "#freshbread", "#pastry", "#bakedgoods", "#croissant",
-              "#smallbusiness"],
-             ["bakery", "sourdough", "bread", "pastries", "croissant", "cakes",
-              "artisan bread"]),
-        _ind("restaurant", 1.5, 0.014, True,
-             ["Kitchen", "Bistro", "Trattoria", "Grill", "Eatery", "Table"],
-             ["wood-fired pizza", "handmade pasta", "seasonal tasting menu", "smash burger",
-              "grilled octopus", "Sunday roast", "mushroom risotto", "tiramisu"],
-             ["Tonight in the kitchen: {item}.",
-              "Our chef's take on the {item} is back on the menu.",
-              "Date night sorted with our {item}.",
-              "The {item} that keeps our regulars coming back.",
-              "Book a table and save room for the {item}."],
-             ["#foodie", "#dinnertime", "#eatlocal", "#chefspecial", "#brunch", "#foodlover",
-              "#smallbusiness"],
-             ["restaurant", "dinner", "brunch", "takeout", "chef", "tasting menu",
-              "reservations"]),
-        _ind("fitness studio", 1.0, 0.016, True,
-             ["Fitness", "Strength Studio", "Athletic Club", "Training Co.", "Gym"],
-             ["HIIT class", "spin session", "kettlebell workshop", "mobility flow",
-              "6am bootcamp", "strength program", "boxing class", "rowing intervals"],
-             ["Our {item} will leave you smiling (and sweating).",
-              "Coach's favourite this week: the {item}.",
-              "Consistency beats intensity. See you at the {item}.",
-              "The {item} is filling up fast.",
-              "Stronger every week with our {item}."],
-             ["#fitness", "#workout", "#fitfam", "#strengthtraining", "#hiit", "#gymlife",
-              "#smallbusiness"],
-             ["gym", "fitness classes", "personal training", "HIIT", "strength training",
-              "spin class"]),
-        _ind("fashion retail", 1.0, 0.012, False,
-             ["Boutique", "Studio", "Apparel", "Collective", "& Co."],
-             ["linen shirt", "wool overcoat", "denim jacket", "summer dress", "leather boots",
-              "knit sweater", "tailored trousers", "silk scarf"],
-             ["The {item} you'll wear all season.",
-              "Styled three ways: the {item}.",
-              "Made to last: our {item}.",
-              "Restocked in every size: the {item}.",
-              "Our team's favourite piece right now is the {item}."],
-             ["#ootd", "#fashion", "#style", "#outfitinspo", "#sustainablefashion",
-              "#wardrobe", "#smallbusiness"],
-             ["fashion", "clothing", "boutique", "outfits", "sustainable fashion", "apparel"]),
-        _ind("outdoor gear", 0.7, 0.013, False,
-             ["Outfitters", "Outdoor Co.", "Gear Supply", "Mountain Works", "Trail Co."],
-             ["ultralight tent", "rain shell", "trail runners", "down jacket", "hiking pack",
-              "camp stove", "trekking poles", "sleeping bag"],
-             ["Field-tested on the ridge: the {item}.",
-              "Pack light, go far with the {item}.",
-              "Weatherproof and ready for the weekend: our {item}.",
-              "Staff trip report featuring the {item}.",
-              "Built for long days outside: the {item}."],
-             ["#outdoors", "#hiking", "#camping", "#getoutside", "#trailrunning", "#adventure",
-              "#smallbusiness"],
-             ["outdoor gear", "hiking", "camping", "tents", "rain jacket", "trail running"]),
-        _ind("beauty salon", 1.0, 0.019, True,
-             ["Salon", "Hair Studio", "Beauty Bar", "Beauty Lounge"],
-             ["balayage", "keratin treatment", "gel manicure", "brow lamination",
-              "hydrating facial", "bridal updo", "lash lift", "blowout"],
-             ["Before and after: a soft {item}.",
-              "Treat yourself to our {item}.",
-              "Our stylists love this {item}.",
-              "Self-care Sunday starts with a {item}.",
-              "Glowing results from today's {item}."],
-             ["#hair", "#beauty", "#balayage", "#nails", "#selfcare", "#salonlife",
-              "#smallbusiness"],
-             ["hair salon", "balayage", "manicure", "facial", "beauty treatments", "blowout"]),
-        _ind("ice cream", 0.7, 0.022, True,
-             ["Creamery", "Gelato", "Ice Cream Parlour", "Scoops"],
-             ["salted caramel scoop", "pistachio gelato", "mango sorbet", "waffle cone",
-              "brown butter pecan", "affogato", "strawberry swirl", "vegan chocolate scoop"],
-             ["Churned this morning: {item}.",
-              "Sunshine calls for our {item}.",
-              "The {item} is flying out of the freezer.",
-              "Double scoop kind of day with the {item}.",
-              "Made in house with local milk: the {item}."],
-             ["#icecream", "#gelato", "#summervibes", "#dessert", "#sweettooth", "#scoops",
-              "#smallbusiness"],
-             ["ice cream", "gelato", "dessert", "sorbet", "sundae", "waffle cone"]),
-        _ind("home services", 0.8, 0.007, True,
-             ["Plumbing", "Home Services", "Electric", "Handyman Co.", "Roofing"],
-             ["boiler service", "drain cleaning", "panel upgrade", "gutter clean-out",
-              "water heater install", "roof inspection", "leak repair",
-              "smart thermostat install"],
-             ["Winter is coming: book your {item} now.",
-              "Another happy customer after today's {item}.",
-              "Quick tip from our techs about the {item}.",
-              "Licensed, insured and on time for every {item}.",
-              "Done right the first time: {item}."],
-             ["#homeimprovement", "#plumbing", "#diy", "#homemaintenance", "#contractor",
-              "#homeowner", "#smallbusiness"],
-             ["plumber", "electrician", "home repair", "handyman", "roof repair",
-              "water heater"]),
-        _ind("bookstore", 0.7, 0.015, True,
-             ["Books", "Bookshop", "Book Exchange", "Reading Room"],
-             ["staff pick novel", "signed first edition", "poetry collection",
-              "picture book", "mystery paperback", "cookbook", "graphic novel",
-              "travel guide"],
-             ["On the staff shelf this week: a {item}.",
-              "Curl up with this {item}.",
-              "Our book club is talking about a {item}.",
-              "Just unboxed: a {item} we can't stop reading.",
-              "Gift idea: a {item}, wrapped by us."],
-             ["#bookstagram", "#books", "#amreading", "#booklover", "#indiebookstore",
-              "#booktok", "#smallbusiness"],
-             ["bookstore", "books", "novels", "author events", "book club", "reading"]),
-        _ind("florist", 0.7, 0.02, True,
-             ["Flowers", "Florist", "Floral Studio", "Blooms"],
-             ["peony bouquet", "dried flower wreath", "tulip bunch", "wedding centrepiece",
-              "rose arrangement", "potted orchid", "wildflower posy", "sunflower bundle"],
-             ["Fresh from the market: {item}.",
-              "Say it with a {item}.",
-              "Arranged this morning: our {item}.",
-              "Same-day delivery on the {item}.",
-              "Bring the garden indoors with a {item}."],
-             ["#flowers", "#florist", "#bouquet", "#floraldesign", "#flowerstagram",
-              "#peonies", "#smallbusiness"],
-             ["florist", "flowers", "bouquets", "flower delivery", "wedding flowers"]),
-        _ind("pet store", 0.7, 0.024, True,
-             ["Pet Supply", "Pets", "Pet Co.", "Paws & Co."],
-             ["senior dog kibble", "rope toy", "cat tree", "dog harness", "salmon treats",
-              "aquarium starter kit", "cozy pet bed", "puppy training pads"],
-             ["Shop dog approved: the {item}.",
-              "Your best friend deserves the {item}.",
-              "Tail wags guaranteed with our {item}.",
-              "Meet our customer of the week and the {item}.",
-              "Stocked up on the {item} for you."],
-             ["#dogsofinstagram", "#catsofinstagram", "#petlover", "#pets", "#dogmom",
-              "#adoptdontshop", "#smallbusiness"],
-             ["pet store", "dog food", "cat toys", "pet supplies", "grooming"]),
-        _ind("yoga studio", 0.6, 0.018, True,
-             ["Yoga", "Yoga Studio", "Yoga House"],
-             ["vinyasa flow", "yin class", "sunrise yoga", "prenatal yoga",
-              "breathwork session", "hot yoga class", "restorative flow", "beginner series"],
-             ["Breathe in, slow down: {item}.",
-              "Roll out your mat for the {item}.",
-              "Our teachers love leading the {item}.",
-              "Find your balance at the {item}.",
-              "Calm mind, strong body: the {item}."],
-             ["#yoga", "#yogalife", "#mindfulness", "#namaste", "#yogapractice", "#wellness",
-              "#smallbusiness"],
-             ["yoga", "yoga classes", "meditation", "vinyasa", "mindfulness"]),
-        _ind("craft brewery", 0.6, 0.016, True,
-             ["Brewing", "Brewing Co.", "Taproom", "Brewery"],
-             ["hazy IPA", "crisp pilsner", "barrel-aged stout", "raspberry sour",
-              "seasonal lager", "brown ale", "session pale ale", "smoked porter"],
-             ["On tap today: {item}.",
-              "Brewed here and poured fresh: the {item}.",
-              "Taproom pick of the week is the {item}.",
-              "Cheers to the weekend with a {item}.",
-              "Canned this morning: {item}."],
-             ["#craftbeer", "#beer", "#brewery", "#ipa", "#taproom", "#drinklocal",
-              "#smallbusiness"],
-             ["craft beer", "brewery", "taproom", "IPA", "beer tasting"]),
-        _ind("barbershop", 0.5, 0.017, True,
-             ["Barbers", "Barbershop", "Cuts & Co."],
-             ["skin fade", "beard trim", "hot towel shave", "classic cut", "buzz cut",
-              "kids' cut", "line-up", "scissor cut"],
-             ["Fresh {item} for the weekend.",
-              "Sharp lines, clean {item}.",
-              "Walk-ins welcome for a {item}.",
-              "The chair is ready for your {item}.",
-              "Looking good after a {item}."],
-             ["#barber", "#barbershop", "#fade", "#menshair", "#grooming", "#haircut",
-              "#smallbusiness"],
-             ["barber", "haircut", "fade", "beard trim", "shave"]),
-        _ind("bike shop", 0.4, 0.014, True,
-             ["Cycles", "Bike Shop", "Bicycle Co."],
-             ["gravel bike", "spring tune-up", "e-bike", "tubeless setup", "road bike fitting",
-              "commuter bike", "wheel truing", "kids' balance bike"],
-             ["In the workshop today: a {item}.",
-              "Ride further with a {item}.",
-              "Our mechanics recommend a {item} before the season.",
-              "Test ride the {item} this weekend.",
-              "Rolling out the door: a {item}."],
-             ["#cycling", "#bikeshop", "#gravelbike", "#bikelife", "#ebike", "#ridelocal",
-              "#smallbusiness"],
-             ["bike shop", "bicycles", "bike repair", "e-bikes", "cycling"]),
-        _ind("toy store", 0.4, 0.02, True,
-             ["Toys", "Toy Shop", "Games & Toys"],
-             ["wooden train set", "family board game", "1000-piece puzzle", "plush bear",
-              "science kit", "building blocks", "art supplies set", "kite"],
-             ["Playtime hero of the week: the {item}.",
-              "Rainy afternoon sorted with a {item}.",
-              "Our staff tested the {item} (for science).",
-              "Birthday gift idea: a {item}.",
-              "Back in stock: the {item}."],
-             ["#toys", "#toystore", "#boardgames", "#playtime", "#kidsactivities",
-              "#giftideas", "#smallbusiness"],
-             ["toy store", "toys", "board games", "puzzles", "kids gifts"]),
-        _ind("jewelry", 0.4, 0.014, False,
-             ["Jewelry", "Goldsmiths", "Jewellers"],
-             ["gold hoop earrings", "engagement ring", "pearl necklace", "silver cuff",
-              "birthstone pendant", "stacking rings", "tennis bracelet", "signet ring"],
-             ["Handcrafted in our studio: the {item}.",
-              "Everyday sparkle with our {item}.",
-              "The {item} our customers keep coming back for.",
-              "Gift-wrapped and ready: the {item}.",
-              "Details that last a lifetime: our {item}."],
-             ["#jewelry", "#handmadejewelry", "#goldjewelry", "#rings", "#necklace",
-              "#jewelrydesign", "#smallbusiness"],
-             ["jewelry", "rings", "necklaces", "engagement rings", "handmade jewelry"]),
-        _ind("wine bar", 0.4, 0.016, True,
-             ["Wine Bar", "Cellar", "Wine Co."],
-             ["orange wine", "Pinot Noir", "tasting flight", "cheese board", "Riesling",
-              "natural wine", "sparkling rosé", "Tempranillo"],
-             ["Uncorked tonight: {item}.",
-              "Our sommelier's pick is the {item}.",
-              "Slow evenings and a {item}.",
-              "Pairing of the week: the {item}.",
-              "Pour of the day: {item}."],
-             ["#wine", "#winebar", "#winelover", "#naturalwine", "#sommelier", "#winetime",
-              "#smallbusiness"],
-             ["wine bar", "wine tasting", "natural wine", "sommelier", "cheese board"]),
+        _ind(
+            "coffee shop",
+            1.4,
+            0.018,
+            True,
+            ["Coffee", "Coffee Roasters", "Espresso Bar", "Café", "Coffee House"],
+            [
+                "oat milk latte",
+                "cold brew",
+                "single-origin pour-over",
+                "cardamom bun",
+                "flat white",
+                "maple cortado",
+                "house espresso blend",
+                "iced mocha",
+            ],
+            [
+                "Our {item} is the best way to start the morning.",
+                "A fresh batch of {item} just came out of the back.",
+                "Meet the {item} everyone keeps asking about.",
+                "Rainy day? Our {item} fixes that.",
+                "Barista pick this week: the {item}.",
+            ],
+            [
+                "#coffee",
+                "#coffeetime",
+                "#latteart",
+                "#espresso",
+                "#coffeelover",
+                "#morningbrew",
+                "#specialtycoffee",
+                "#smallbusiness",
+            ],
+            [
+                "coffee",
+                "espresso",
+                "latte",
+                "cold brew",
+                "specialty coffee",
+                "pour over",
+                "coffee beans",
+                "café",
+            ],
+        ),
+        _ind(
+            "bakery",
+            1.2,
+            0.02,
+            True,
+            ["Bakery", "Bakehouse", "Patisserie", "Bread Co."],
+            [
+                "sourdough loaf",
+                "almond croissant",
+                "cinnamon roll",
+                "rye bread",
+                "lemon tart",
+                "pain au chocolat",
+                "rosemary focaccia",
+                "carrot cake",
+            ],
+            [
+                "The {item} is out of the oven and still warm.",
+                "Up at 4am so your {item} is ready by 7.",
+                "Weekend plans: coffee and our {item}.",
+                "Baked in small batches every morning: the {item}.",
+                "Our bakers are proud of this {item}.",
+            ],
+            [
+                "#bakery",
+                "#sourdough",
+                "#freshbread",
+                "#pastry",
+                "#bakedgoods",
+                "#croissant",
+                "#smallbusiness",
+            ],
+            ["bakery", "sourdough", "bread", "pastries", "croissant", "cakes", "artisan bread"],
+        ),
+        _ind(
+            "restaurant",
+            1.5,
+            0.014,
+            True,
+            ["Kitchen", "Bistro", "Trattoria", "Grill", "Eatery", "Table"],
+            [
+                "wood-fired pizza",
+                "handmade pasta",
+                "seasonal tasting menu",
+                "smash burger",
+                "grilled octopus",
+                "Sunday roast",
+                "mushroom risotto",
+                "tiramisu",
+            ],
+            [
+                "Tonight in the kitchen: {item}.",
+                "Our chef's take on the {item} is back on the menu.",
+                "Date night sorted with our {item}.",
+                "The {item} that keeps our regulars coming back.",
+                "Book a table and save room for the {item}.",
+            ],
+            [
+                "#foodie",
+                "#dinnertime",
+                "#eatlocal",
+                "#chefspecial",
+                "#brunch",
+                "#foodlover",
+                "#smallbusiness",
+            ],
+            ["restaurant", "dinner", "brunch", "takeout", "chef", "tasting menu", "reservations"],
+        ),
+        _ind(
+            "fitness studio",
+            1.0,
+            0.016,
+            True,
+            ["Fitness", "Strength Studio", "Athletic Club", "Training Co.", "Gym"],
+            [
+                "HIIT class",
+                "spin session",
+                "kettlebell workshop",
+                "mobility flow",
+                "6am bootcamp",
+                "strength program",
+                "boxing class",
+                "rowing intervals",
+            ],
+            [
+                "Our {item} will leave you smiling (and sweating).",
+                "Coach's favourite this week: the {item}.",
+                "Consistency beats intensity. See you at the {item}.",
+                "The {item} is filling up fast.",
+                "Stronger every week with our {item}.",
+            ],
+            [
+                "#fitness",
+                "#workout",
+                "#fitfam",
+                "#strengthtraining",
+                "#hiit",
+                "#gymlife",
+                "#smallbusiness",
+            ],
+            [
+                "gym",
+                "fitness classes",
+                "personal training",
+                "HIIT",
+                "strength training",
+                "spin class",
+            ],
+        ),
+        _ind(
+            "fashion retail",
+            1.0,
+            0.012,
+            False,
+            ["Boutique", "Studio", "Apparel", "Collective", "& Co."],
+            [
+                "linen shirt",
+                "wool overcoat",
+                "denim jacket",
+                "summer dress",
+                "leather boots",
+                "knit sweater",
+                "tailored trousers",
+                "silk scarf",
+            ],
+            [
+                "The {item} you'll wear all season.",
+                "Styled three ways: the {item}.",
+                "Made to last: our {item}.",
+                "Restocked in every size: the {item}.",
+                "Our team's favourite piece right now is the {item}.",
+            ],
+            [
+                "#ootd",
+                "#fashion",
+                "#style",
+                "#outfitinspo",
+                "#sustainablefashion",
+                "#wardrobe",
+                "#smallbusiness",
+            ],
+            ["fashion", "clothing", "boutique", "outfits", "sustainable fashion", "apparel"],
+        ),
+        _ind(
+            "outdoor gear",
+            0.7,
+            0.013,
+            False,
+            ["Outfitters", "Outdoor Co.", "Gear Supply", "Mountain Works", "Trail Co."],
+            [
+                "ultralight tent",
+                "rain shell",
+                "trail runners",
+                "down jacket",
+                "hiking pack",
+                "camp stove",
+                "trekking poles",
+                "sleeping bag",
+            ],
+            [
+                "Field-tested on the ridge: the {item}.",
+                "Pack light, go far with the {item}.",
+                "Weatherproof and ready for the weekend: our {item}.",
+                "Staff trip report featuring the {item}.",
+                "Built for long days outside: the {item}.",
+            ],
+            [
+                "#outdoors",
+                "#hiking",
+                "#camping",
+                "#getoutside",
+                "#trailrunning",
+                "#adventure",
+                "#smallbusiness",
+            ],
+            ["outdoor gear", "hiking", "camping", "tents", "rain jacket", "trail running"],
+        ),
+        _ind(
+            "beauty salon",
+            1.0,
+            0.019,
+            True,
+            ["Salon", "Hair Studio", "Beauty Bar", "Beauty Lounge"],
+            [
+                "balayage",
+                "keratin treatment",
+                "gel manicure",
+                "brow lamination",
+                "hydrating facial",
+                "bridal updo",
+                "lash lift",
+                "blowout",
+            ],
+            [
+                "Before and after: a soft {item}.",
+                "Treat yourself to our {item}.",
+                "Our stylists love this {item}.",
+                "Self-care Sunday starts with a {item}.",
+                "Glowing results from today's {item}.",
+            ],
+            [
+                "#hair",
+                "#beauty",
+                "#balayage",
+                "#nails",
+                "#selfcare",
+                "#salonlife",
+                "#smallbusiness",
+            ],
+            ["hair salon", "balayage", "manicure", "facial", "beauty treatments", "blowout"],
+        ),
+        _ind(
+            "ice cream",
+            0.7,
+            0.022,
+            True,
+            ["Creamery", "Gelato", "Ice Cream Parlour", "Scoops"],
+            [
+                "salted caramel scoop",
+                "pistachio gelato",
+                "mango sorbet",
+                "waffle cone",
+                "brown butter pecan",
+                "affogato",
+                "strawberry swirl",
+                "vegan chocolate scoop",
+            ],
+            [
+                "Churned this morning: {item}.",
+                "Sunshine calls for our {item}.",
+                "The {item} is flying out of the freezer.",
+                "Double scoop kind of day with the {item}.",
+                "Made in house with local milk: the {item}.",
+            ],
+            [
+                "#icecream",
+                "#gelato",
+                "#summervibes",
+                "#dessert",
+                "#sweettooth",
+                "#scoops",
+                "#smallbusiness",
+            ],
+            ["ice cream", "gelato", "dessert", "sorbet", "sundae", "waffle cone"],
+        ),
+        _ind(
+            "home services",
+            0.8,
+            0.007,
+            True,
+            ["Plumbing", "Home Services", "Electric", "Handyman Co.", "Roofing"],
+            [
+                "boiler service",
+                "drain cleaning",
+                "panel upgrade",
+                "gutter clean-out",
+                "water heater install",
+                "roof inspection",
+                "leak repair",
+                "smart thermostat install",
+            ],
+            [
+                "Winter is coming: book your {item} now.",
+                "Another happy customer after today's {item}.",
+                "Quick tip from our techs about the {item}.",
+                "Licensed, insured and on time for every {item}.",
+                "Done right the first time: {item}.",
+            ],
+            [
+                "#homeimprovement",
+                "#plumbing",
+                "#diy",
+                "#homemaintenance",
+                "#contractor",
+                "#homeowner",
+                "#smallbusiness",
+            ],
+            ["plumber", "electrician", "home repair", "handyman", "roof repair", "water heater"],
+        ),
+        _ind(
+            "bookstore",
+            0.7,
+            0.015,
+            True,
+            ["Books", "Bookshop", "Book Exchange", "Reading Room"],
+            [
+                "staff pick novel",
+                "signed first edition",
+                "poetry collection",
+                "picture book",
+                "mystery paperback",
+                "cookbook",
+                "graphic novel",
+                "travel guide",
+            ],
+            [
+                "On the staff shelf this week: a {item}.",
+                "Curl up with this {item}.",
+                "Our book club is talking about a {item}.",
+                "Just unboxed: a {item} we can't stop reading.",
+                "Gift idea: a {item}, wrapped by us.",
+            ],
+            [
+                "#bookstagram",
+                "#books",
+                "#amreading",
+                "#booklover",
+                "#indiebookstore",
+                "#booktok",
+                "#smallbusiness",
+            ],
+            ["bookstore", "books", "novels", "author events", "book club", "reading"],
+        ),
+        _ind(
+            "florist",
+            0.7,
+            0.02,
+            True,
+            ["Flowers", "Florist", "Floral Studio", "Blooms"],
+            [
+                "peony bouquet",
+                "dried flower wreath",
+                "tulip bunch",
+                "wedding centrepiece",
+                "rose arrangement",
+                "potted orchid",
+                "wildflower posy",
+                "sunflower bundle",
+            ],
+            [
+                "Fresh from the market: {item}.",
+                "Say it with a {item}.",
+                "Arranged this morning: our {item}.",
+                "Same-day delivery on the {item}.",
+                "Bring the garden indoors with a {item}.",
+            ],
+            [
+                "#flowers",
+                "#florist",
+                "#bouquet",
+                "#floraldesign",
+                "#flowerstagram",
+                "#peonies",
+                "#smallbusiness",
+            ],
+            ["florist", "flowers", "bouquets", "flower delivery", "wedding flowers"],
+        ),
+        _ind(
+            "pet store",
+            0.7,
+            0.024,
+            True,
+            ["Pet Supply", "Pets", "Pet Co.", "Paws & Co."],
+            [
+                "senior dog kibble",
+                "rope toy",
+                "cat tree",
+                "dog harness",
+                "salmon treats",
+                "aquarium starter kit",
+                "cozy pet bed",
+                "puppy training pads",
+            ],
+            [
+                "Shop dog approved: the {item}.",
+                "Your best friend deserves the {item}.",
+                "Tail wags guaranteed with our {item}.",
+                "Meet our customer of the week and the {item}.",
+                "Stocked up on the {item} for you.",
+            ],
+            [
+                "#dogsofinstagram",
+                "#catsofinstagram",
+                "#petlover",
+                "#pets",
+                "#dogmom",
+                "#adoptdontshop",
+                "#smallbusiness",
+            ],
+            ["pet store", "dog food", "cat toys", "pet supplies", "grooming"],
+        ),
+        _ind(
+            "yoga studio",
+            0.6,
+            0.018,
+            True,
+            ["Yoga", "Yoga Studio", "Yoga House"],
+            [
+                "vinyasa flow",
+                "yin class",
+                "sunrise yoga",
+                "prenatal yoga",
+                "breathwork session",
+                "hot yoga class",
+                "restorative flow",
+                "beginner series",
+            ],
+            [
+                "Breathe in, slow down: {item}.",
+                "Roll out your mat for the {item}.",
+                "Our teachers love leading the {item}.",
+                "Find your balance at the {item}.",
+                "Calm mind, strong body: the {item}.",
+            ],
+            [
+                "#yoga",
+                "#yogalife",
+                "#mindfulness",
+                "#namaste",
+                "#yogapractice",
+                "#wellness",
+                "#smallbusiness",
+            ],
+            ["yoga", "yoga classes", "meditation", "vinyasa", "mindfulness"],
+        ),
+        _ind(
+            "craft brewery",
+            0.6,
+            0.016,
+            True,
+            ["Brewing", "Brewing Co.", "Taproom", "Brewery"],
+            [
+                "hazy IPA",
+                "crisp pilsner",
+                "barrel-aged stout",
+                "raspberry sour",
+                "seasonal lager",
+                "brown ale",
+                "session pale ale",
+                "smoked porter",
+            ],
+            [
+                "On tap today: {item}.",
+                "Brewed here and poured fresh: the {item}.",
+                "Taproom pick of the week is the {item}.",
+                "Cheers to the weekend with a {item}.",
+                "Canned this morning: {item}.",
+            ],
+            [
+                "#craftbeer",
+                "#beer",
+                "#brewery",
+                "#ipa",
+                "#taproom",
+                "#drinklocal",
+                "#smallbusiness",
+            ],
+            ["craft beer", "brewery", "taproom", "IPA", "beer tasting"],
+        ),
+        _ind(
+            "barbershop",
+            0.5,
+            0.017,
+            True,
+            ["Barbers", "Barbershop", "Cuts & Co."],
+            [
+                "skin fade",
+                "beard trim",
+                "hot towel shave",
+                "classic cut",
+                "buzz cut",
+                "kids' cut",
+                "line-up",
+                "scissor cut",
+            ],
+            [
+                "Fresh {item} for the weekend.",
+                "Sharp lines, clean {item}.",
+                "Walk-ins welcome for a {item}.",
+                "The chair is ready for your {item}.",
+                "Looking good after a {item}.",
+            ],
+            [
+                "#barber",
+                "#barbershop",
+                "#fade",
+                "#menshair",
+                "#grooming",
+                "#haircut",
+                "#smallbusiness",
+            ],
+            ["barber", "haircut", "fade", "beard trim", "shave"],
+        ),
+        _ind(
+            "bike shop",
+            0.4,
+            0.014,
+            True,
+            ["Cycles", "Bike Shop", "Bicycle Co."],
+            [
+                "gravel bike",
+                "spring tune-up",
+                "e-bike",
+                "tubeless setup",
+                "road bike fitting",
+                "commuter bike",
+                "wheel truing",
+                "kids' balance bike",
+            ],
+            [
+                "In the workshop today: a {item}.",
+                "Ride further with a {item}.",
+                "Our mechanics recommend a {item} before the season.",
+                "Test ride the {item} this weekend.",
+                "Rolling out the door: a {item}.",
+            ],
+            [
+                "#cycling",
+                "#bikeshop",
+                "#gravelbike",
+                "#bikelife",
+                "#ebike",
+                "#ridelocal",
+                "#smallbusiness",
+            ],
+            ["bike shop", "bicycles", "bike repair", "e-bikes", "cycling"],
+        ),
+        _ind(
+            "toy store",
+            0.4,
+            0.02,
+            True,
+            ["Toys", "Toy Shop", "Games & Toys"],
+            [
+                "wooden train set",
+                "family board game",
+                "1000-piece puzzle",
+                "plush bear",
+                "science kit",
+                "building blocks",
+                "art supplies set",
+                "kite",
+            ],
+            [
+                "Playtime hero of the week: the {item}.",
+                "Rainy afternoon sorted with a {item}.",
+                "Our staff tested the {item} (for science).",
+                "Birthday gift idea: a {item}.",
+                "Back in stock: the {item}.",
+            ],
+            [
+                "#toys",
+                "#toystore",
+                "#boardgames",
+                "#playtime",
+                "#kidsactivities",
+                "#giftideas",
+                "#smallbusiness",
+            ],
+            ["toy store", "toys", "board games", "puzzles", "kids gifts"],
+        ),
+        _ind(
+            "jewelry",
+            0.4,
+            0.014,
+            False,
+            ["Jewelry", "Goldsmiths", "Jewellers"],
+            [
+                "gold hoop earrings",
+                "engagement ring",
+                "pearl necklace",
+                "silver cuff",
+                "birthstone pendant",
+                "stacking rings",
+                "tennis bracelet",
+                "signet ring",
+            ],
+            [
+                "Handcrafted in our studio: the {item}.",
+                "Everyday sparkle with our {item}.",
+                "The {item} our customers keep coming back for.",
+                "Gift-wrapped and ready: the {item}.",
+                "Details that last a lifetime: our {item}.",
+            ],
+            [
+                "#jewelry",
+                "#handmadejewelry",
+                "#goldjewelry",
+                "#rings",
+                "#necklace",
+                "#jewelrydesign",
+                "#smallbusiness",
+            ],
+            ["jewelry", "rings", "necklaces", "engagement rings", "handmade jewelry"],
+        ),
+        _ind(
+            "wine bar",
+            0.4,
+            0.016,
+            True,
+            ["Wine Bar", "Cellar", "Wine Co."],
+            [
+                "orange wine",
+                "Pinot Noir",
+                "tasting flight",
+                "cheese board",
+                "Riesling",
+                "natural wine",
+                "sparkling rosé",
+                "Tempranillo",
+            ],
+            [
+                "Uncorked tonight: {item}.",
+                "Our sommelier's pick is the {item}.",
+                "Slow evenings and a {item}.",
+                "Pairing of the week: the {item}.",
+                "Pour of the day: {item}.",
+            ],
+            [
+                "#wine",
+                "#winebar",
+                "#winelover",
+                "#naturalwine",
+                "#sommelier",
+                "#winetime",
+                "#smallbusiness",
+            ],
+            ["wine bar", "wine tasting", "natural wine", "sommelier", "cheese board"],
+        ),
     )
 }
 INDUSTRY_NAMES: tuple[str, ...] = tuple(INDUSTRIES)
@@ -1193,7 +1621,9 @@ def generate_brand(
     if has_location:
         keywords.append(f"{industry.keywords[0]} {city.name}")
     budget = float(rng.choice([5, 10, 15, 20, 25, 30, 50, 75, 100, 150, 200]))
-    created_at = now - timedelta(days=days + int(rng.integers(0, 540)), minutes=int(rng.integers(0, 1440)))
+    created_at = now - timedelta(
+        days=days + int(rng.integers(0, 540)), minutes=int(rng.integers(0, 1440))
+    )
     out["brands"].append(
         {
             "id": bid,
@@ -1295,7 +1725,9 @@ def generate_brand(
     followers: dict[str, np.ndarray] = {}
     offsets = np.arange(days, dtype=float)  # 0 = start_day
     for p in social:
-        end = max(150.0, base_followers * PLATFORM_FOLLOWER_FACTOR[p] * math.exp(rng.normal(0, 0.3)))
+        end = max(
+            150.0, base_followers * PLATFORM_FOLLOWER_FACTOR[p] * math.exp(rng.normal(0, 0.3))
+        )
         growth = max(0.0005, rng.normal(0.0013, 0.0006))
         series = end * np.exp(-growth * (days - 1 - offsets)) * (1 + rng.normal(0, 0.001, days))
         followers[p] = np.maximum(series.round(), 1).astype(np.int64)
@@ -1463,10 +1895,9 @@ def _posts(rng, out, tag, bid, industry, tz, social, followers, now, days, start
         return
     hour = rng.choice(24, size=n, p=_POSTING_HABIT)
     second_of_hour = rng.integers(0, 3600, size=n)
-    local_naive = (
-        (first_local + day_idx.astype("timedelta64[D]")).astype("datetime64[s]")
-        + (hour * 3600 + second_of_hour).astype("timedelta64[s]")
-    )
+    local_naive = (first_local + day_idx.astype("timedelta64[D]")).astype("datetime64[s]") + (
+        hour * 3600 + second_of_hour
+    ).astype("timedelta64[s]")
     idx = pd.DatetimeIndex(local_naive.astype("datetime64[ns]")).tz_localize(
         tz, ambiguous=np.zeros(n, dtype=bool), nonexistent="shift_forward"
     )
@@ -1488,14 +1919,19 @@ def _posts(rng, out, tag, bid, industry, tz, social, followers, now, days, start
     )
     flags = rng.random((n, len(_PLANTED_TAGS))) < _PLANTED_TAG_PROB
     noise = rng.lognormal(-(ENGAGEMENT_NOISE_SIGMA**2) / 2, ENGAGEMENT_NOISE_SIGMA, n)
-    imp_noise = rng.lognormal(-0.3**2 / 2, 0.3, n)
+    imp_noise = rng.lognormal(-(0.3**2) / 2, 0.3, n)
     reach_frac = rng.uniform(0.6, 0.9, n)
     brand_effect = math.exp(rng.normal(-(BRAND_EFFECT_SIGMA**2) / 2, BRAND_EFFECT_SIGMA))
 
     keep = (utc_s >= window_s) & (utc_s < now_s)
     order = np.flatnonzero(keep)
     order = order[np.lexsort((plat_idx[order], utc_s[order]))]
-    plat_idx, utc_s, local_hour, local_wd = plat_idx[order], utc_s[order], local_hour[order], local_wd[order]
+    plat_idx, utc_s, local_hour, local_wd = (
+        plat_idx[order],
+        utc_s[order],
+        local_hour[order],
+        local_wd[order],
+    )
     fmt_idx, word, flags = fmt_idx[order], word[order], flags[order]
     noise, imp_noise, reach_frac = noise[order], imp_noise[order], reach_frac[order]
     n = len(order)
@@ -1553,7 +1989,9 @@ def _posts(rng, out, tag, bid, industry, tz, social, followers, now, days, start
     seq_list = seq.tolist()
     fmt_list = fmt_names.tolist()
     word_list = word.tolist()
-    bodies = _bodies(rng, industry, [social[k] for k in plat_list], fmt_list, handle, word_list, flags)
+    bodies = _bodies(
+        rng, industry, [social[k] for k in plat_list], fmt_list, handle, word_list, flags
+    )
     posts = out["content_posts"]
     metrics = out["post_metrics"]
     cols = zip(
@@ -1619,11 +2057,23 @@ def _delete_brands(conn: Connection, ids: list[str]) -> None:
             ref = fk.column.table
             col = fk.parent
             if ref is posts:
-                conn.execute(table.delete().where(col.in_(sa.select(posts.c.id).where(posts.c.brand_id.in_(ids)))))
+                conn.execute(
+                    table.delete().where(
+                        col.in_(sa.select(posts.c.id).where(posts.c.brand_id.in_(ids)))
+                    )
+                )
             elif ref is sched:
-                conn.execute(table.delete().where(col.in_(sa.select(sched.c.id).where(sched.c.brand_id.in_(ids)))))
+                conn.execute(
+                    table.delete().where(
+                        col.in_(sa.select(sched.c.id).where(sched.c.brand_id.in_(ids)))
+                    )
+                )
             elif ref is comps:
-                conn.execute(table.delete().where(col.in_(sa.select(comps.c.id).where(comps.c.brand_id.in_(ids)))))
+                conn.execute(
+                    table.delete().where(
+                        col.in_(sa.select(comps.c.id).where(comps.c.brand_id.in_(ids)))
+                    )
+                )
         if "brand_id" in table.c:
             conn.execute(table.delete().where(table.c.brand_id.in_(ids)))
     brands = s.metadata.tables["brands"]
@@ -1640,7 +2090,9 @@ def _delete_brands(conn: Connection, ids: list[str]) -> None:
 def _sqlite_converter(col: sa.Column):
     typ = col.type
     if isinstance(typ, UTCDateTime):
-        return lambda v: None if v is None else v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return lambda v: (
+            None if v is None else v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        )
     if isinstance(typ, sa.JSON):
         return lambda v: None if v is None else json.dumps(v)
     if isinstance(typ, sa.DateTime):
@@ -1681,7 +2133,9 @@ class _Payload:
     copy_text: str | None = None
 
 
-def _prepare(dialect: sa.engine.Dialect, table: sa.Table, rows: list[dict[str, Any]], fast: bool) -> _Payload:
+def _prepare(
+    dialect: sa.engine.Dialect, table: sa.Table, rows: list[dict[str, Any]], fast: bool
+) -> _Payload:
     if not fast or dialect.name not in ("sqlite", "postgresql") or not rows:
         return _Payload(table, len(rows), rows=rows)
     columns = list(rows[0])
@@ -1695,7 +2149,9 @@ def _prepare(dialect: sa.engine.Dialect, table: sa.Table, rows: list[dict[str, A
     cols = [[f(r[c]) for r in rows] for c, f in zip(columns, convs)]
     text = "".join("\t".join(vals) + "\n" for vals in zip(*cols))
     names = ", ".join(f'"{c}"' for c in columns)
-    return _Payload(table, len(rows), copy_sql=f'COPY "{table.name}" ({names}) FROM STDIN', copy_text=text)
+    return _Payload(
+        table, len(rows), copy_sql=f'COPY "{table.name}" ({names}) FROM STDIN', copy_text=text
+    )
 
 
 def _send(conn: Connection, payload: _Payload) -> None:
@@ -1756,7 +2212,9 @@ def seed_demo(
     def present_in(indices: list[int]) -> set[str]:
         ids = [brand_id(seed, i) for i in indices]
         with engine.connect() as conn:
-            return set(conn.execute(sa.select(brands_t.c.id).where(brands_t.c.id.in_(ids))).scalars())
+            return set(
+                conn.execute(sa.select(brands_t.c.id).where(brands_t.c.id.in_(ids))).scalars()
+            )
 
     def build(indices: list[int]) -> list[_Payload]:
         rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLE_ORDER}
@@ -1789,7 +2247,9 @@ def seed_demo(
             else:
                 report.skipped_brands += len(present)
             for payload in payloads:
-                setattr(report, payload.table.name, getattr(report, payload.table.name) + payload.count)
+                setattr(
+                    report, payload.table.name, getattr(report, payload.table.name) + payload.count
+                )
             if progress is not None:
                 progress(chunks[k][-1] + 1, brands)
     if analyze and chunks:
@@ -1826,7 +2286,9 @@ def main(argv: list[str] | None = None) -> int:
     now = datetime.fromisoformat(args.now) if args.now else None
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-    report = seed_demo(engine, args.brands, seed=args.seed, now=now, days=args.days, replace=args.replace)
+    report = seed_demo(
+        engine, args.brands, seed=args.seed, now=now, days=args.days, replace=args.replace
+    )
     engine.dispose()
     print(report.summary())
     print(json.dumps(report.as_dict()))

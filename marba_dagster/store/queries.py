@@ -22,7 +22,9 @@ def active_brand_ids(conn: Connection) -> list[str]:
 def active_brand_names(conn: Connection) -> dict[str, str]:
     """Active brands' names by id."""
     rows = conn.execute(
-        sa.select(s.brands.c.id, s.brands.c.name).where(s.brands.c.is_active.is_(True)).order_by(s.brands.c.id)
+        sa.select(s.brands.c.id, s.brands.c.name)
+        .where(s.brands.c.is_active.is_(True))
+        .order_by(s.brands.c.id)
     )
     return {r[0]: r[1] or "" for r in rows}
 

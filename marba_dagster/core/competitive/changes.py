@@ -47,7 +47,9 @@ class ChangeThresholds:
 
 @dataclass
 class Change:
-    change_type: str  # website_change | pricing_change | product_launch | messaging_shift | social_activity
+    change_type: (
+        str  # website_change | pricing_change | product_launch | messaging_shift | social_activity
+    )
     title: str
     details: dict[str, Any]
     strength: float  # 0..1
@@ -102,24 +104,37 @@ def detect_page_changes(
         return []
     changes: list[Change] = []
     if previous.get("content_hash") != current.get("content_hash"):
-        n, ratio, added, removed = _text_change(previous.get("text") or "", current.get("text") or "")
+        n, ratio, added, removed = _text_change(
+            previous.get("text") or "", current.get("text") or ""
+        )
         if n >= thresholds.min_changed_words or ratio >= thresholds.min_changed_ratio:
-            changes.append(Change(
-                "website_change",
-                f"Page changed: {n} words ({ratio:.0%})",
-                {"changed_words": n, "changed_ratio": round(ratio, 4), "added": [s[:200] for s in added[:10]],
-                 "removed": [s[:200] for s in removed[:10]], "old_hash": previous.get("content_hash"),
-                 "new_hash": current.get("content_hash")},
-                strength=round(min(1.0, 0.2 + ratio * 4), 3),
-                key=f"website:{current.get('content_hash', '')[:16]}",
-            ))
+            changes.append(
+                Change(
+                    "website_change",
+                    f"Page changed: {n} words ({ratio:.0%})",
+                    {
+                        "changed_words": n,
+                        "changed_ratio": round(ratio, 4),
+                        "added": [s[:200] for s in added[:10]],
+                        "removed": [s[:200] for s in removed[:10]],
+                        "old_hash": previous.get("content_hash"),
+                        "new_hash": current.get("content_hash"),
+                    },
+                    strength=round(min(1.0, 0.2 + ratio * 4), 3),
+                    key=f"website:{current.get('content_hash', '')[:16]}",
+                )
+            )
 
     old_p, new_p = _products(previous), _products(current)
     for key, new in new_p.items():
         old = old_p.get(key)
         if old is None:
             continue
-        if not old.get("price") or not new.get("price") or old.get("currency") != new.get("currency"):
+        if (
+            not old.get("price")
+            or not new.get("price")
+            or old.get("currency") != new.get("currency")
+        ):
             continue
         a, b = Decimal(str(old["price"])), Decimal(str(new["price"]))
         if a == b or a == 0:
@@ -128,24 +143,40 @@ def detect_page_changes(
         if abs(pct) < thresholds.min_price_change_pct:
             continue
         direction = "raised" if b > a else "cut"
-        changes.append(Change(
-            "pricing_change",
-            f"{new['name']}: price {direction} {old['price']} -> {new['price']} {new.get('currency')} ({pct:+.1f}%)",
-            {"product": new["name"], "old_price": str(a), "new_price": str(b), "currency": new.get("currency"),
-             "percent_change": round(pct, 2), "direction": direction},
-            strength=round(min(1.0, 0.4 + abs(pct) / 50), 3),
-            key=f"price:{key}:{a}->{b}:{new.get('currency')}",
-        ))
+        changes.append(
+            Change(
+                "pricing_change",
+                f"{new['name']}: price {direction} {old['price']} -> {new['price']} {new.get('currency')} ({pct:+.1f}%)",
+                {
+                    "product": new["name"],
+                    "old_price": str(a),
+                    "new_price": str(b),
+                    "currency": new.get("currency"),
+                    "percent_change": round(pct, 2),
+                    "direction": direction,
+                },
+                strength=round(min(1.0, 0.4 + abs(pct) / 50), 3),
+                key=f"price:{key}:{a}->{b}:{new.get('currency')}",
+            )
+        )
     launched = [new_p[k] for k in new_p if k not in old_p]
     for prod in launched:
-        changes.append(Change(
-            "product_launch",
-            f"New product: {prod['name']}" + (f" at {prod['price']} {prod.get('currency')}" if prod.get("price") else ""),
-            {"product": prod["name"], "price": prod.get("price"), "currency": prod.get("currency"),
-             "sku": prod.get("sku"), "known_products": sorted(v["name"] for v in old_p.values())},
-            strength=0.7,
-            key=f"launch:{product_key(prod['name'])}",
-        ))
+        changes.append(
+            Change(
+                "product_launch",
+                f"New product: {prod['name']}"
+                + (f" at {prod['price']} {prod.get('currency')}" if prod.get("price") else ""),
+                {
+                    "product": prod["name"],
+                    "price": prod.get("price"),
+                    "currency": prod.get("currency"),
+                    "sku": prod.get("sku"),
+                    "known_products": sorted(v["name"] for v in old_p.values()),
+                },
+                strength=0.7,
+                key=f"launch:{product_key(prod['name'])}",
+            )
+        )
     return changes
 
 
@@ -179,9 +210,14 @@ def messaging_shift(
     return Change(
         "messaging_shift",
         f"Messaging shift ({score:.0%}): +{', '.join(gained[:4]) or '-'} / -{', '.join(lost[:4]) or '-'}",
-        {"shift_score": round(score, 4), "terms_gained": gained, "terms_lost": lost,
-         "baseline_snapshots": len(baseline_texts), "before_text": baseline_texts[0][:2000],
-         "after_text": current_text[:2000]},
+        {
+            "shift_score": round(score, 4),
+            "terms_gained": gained,
+            "terms_lost": lost,
+            "baseline_snapshots": len(baseline_texts),
+            "before_text": baseline_texts[0][:2000],
+            "after_text": current_text[:2000],
+        },
         strength=round(min(1.0, score), 3),
         key="messaging:" + ",".join(sorted(gained[:8])),
     )
@@ -208,21 +244,37 @@ def posting_frequency_change(
     if oldest is None:
         return None
     # Only the part of the baseline window the data covers counts (a short feed).
-    covered_days = min(thresholds.social_baseline_days, max(0.0, (recent_from - oldest).total_seconds() / 86400))
+    covered_days = min(
+        thresholds.social_baseline_days, max(0.0, (recent_from - oldest).total_seconds() / 86400)
+    )
     if covered_days < thresholds.social_recent_days:
         return None
     weekly = baseline / (covered_days / thresholds.social_recent_days)
     ratio = recent / weekly if weekly > 0 else float("inf") if recent else 1.0
     week = now.isocalendar()
-    details = {"source": source, "recent_posts": recent, "recent_days": thresholds.social_recent_days,
-               "baseline_posts": baseline, "baseline_days": round(covered_days, 1),
-               "baseline_weekly_rate": round(weekly, 3), "ratio": None if ratio == float("inf") else round(ratio, 3)}
+    details = {
+        "source": source,
+        "recent_posts": recent,
+        "recent_days": thresholds.social_recent_days,
+        "baseline_posts": baseline,
+        "baseline_days": round(covered_days, 1),
+        "baseline_weekly_rate": round(weekly, 3),
+        "ratio": None if ratio == float("inf") else round(ratio, 3),
+    }
     if recent >= thresholds.social_min_posts and ratio >= thresholds.social_spike_ratio:
-        return Change("social_activity", f"Posting spike on {source}: {recent} posts this week vs {weekly:.1f}/week usually",
-                      dict(details, direction="spike"), strength=round(min(1.0, 0.3 + min(ratio, 10) / 10), 3),
-                      key=f"social:{source}:spike:{week.year}-W{week.week:02d}")
+        return Change(
+            "social_activity",
+            f"Posting spike on {source}: {recent} posts this week vs {weekly:.1f}/week usually",
+            dict(details, direction="spike"),
+            strength=round(min(1.0, 0.3 + min(ratio, 10) / 10), 3),
+            key=f"social:{source}:spike:{week.year}-W{week.week:02d}",
+        )
     if baseline >= thresholds.social_min_posts and ratio <= thresholds.social_drop_ratio:
-        return Change("social_activity", f"Posting drop on {source}: {recent} posts this week vs {weekly:.1f}/week usually",
-                      dict(details, direction="drop"), strength=round(min(1.0, 0.3 + (1 - ratio) / 2), 3),
-                      key=f"social:{source}:drop:{week.year}-W{week.week:02d}")
+        return Change(
+            "social_activity",
+            f"Posting drop on {source}: {recent} posts this week vs {weekly:.1f}/week usually",
+            dict(details, direction="drop"),
+            strength=round(min(1.0, 0.3 + (1 - ratio) / 2), 3),
+            key=f"social:{source}:drop:{week.year}-W{week.week:02d}",
+        )
     return None

@@ -35,19 +35,120 @@ __all__ = [
 ]
 
 # Elements whose content is never visible text.
-_DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "svg", "canvas", "object", "embed", "head", "link", "meta", "input", "button", "select", "textarea")
+_DROP_TAGS = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "iframe",
+    "svg",
+    "canvas",
+    "object",
+    "embed",
+    "head",
+    "link",
+    "meta",
+    "input",
+    "button",
+    "select",
+    "textarea",
+)
 # Class/id tokens (or prefixes) that mark ad slots, cookie banners and other rotating boxes.
-_NOISE_TOKENS = frozenset({"ad", "ads", "advert", "advertisement", "adsbygoogle", "sponsored", "sponsor", "promo-rotator", "ad-slot", "adslot", "banner-ad", "cookie-banner", "cookie-consent", "csrf", "visually-hidden", "sr-only", "hidden"})
+_NOISE_TOKENS = frozenset(
+    {
+        "ad",
+        "ads",
+        "advert",
+        "advertisement",
+        "adsbygoogle",
+        "sponsored",
+        "sponsor",
+        "promo-rotator",
+        "ad-slot",
+        "adslot",
+        "banner-ad",
+        "cookie-banner",
+        "cookie-consent",
+        "csrf",
+        "visually-hidden",
+        "sr-only",
+        "hidden",
+    }
+)
 _NOISE_PREFIXES = ("ad-", "ads-", "ad_", "advert", "sponsor", "cookie-", "gdpr")
-_CACHE_BUSTERS = frozenset({"v", "ver", "version", "_", "cb", "cachebust", "cache", "ts", "t", "timestamp", "rnd", "rand", "nocache", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "sid", "session", "sessionid", "phpsessid", "jsessionid", "csrf", "token"})
+_CACHE_BUSTERS = frozenset(
+    {
+        "v",
+        "ver",
+        "version",
+        "_",
+        "cb",
+        "cachebust",
+        "cache",
+        "ts",
+        "t",
+        "timestamp",
+        "rnd",
+        "rand",
+        "nocache",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "gclid",
+        "fbclid",
+        "sid",
+        "session",
+        "sessionid",
+        "phpsessid",
+        "jsessionid",
+        "csrf",
+        "token",
+    }
+)
 
 _SYMBOLS = {
-    "us$": "USD", "usd": "USD", "c$": "CAD", "ca$": "CAD", "cad": "CAD", "a$": "AUD", "au$": "AUD",
-    "aud": "AUD", "nz$": "NZD", "nzd": "NZD", "r$": "BRL", "brl": "BRL", "$": "USD", "€": "EUR",
-    "eur": "EUR", "£": "GBP", "gbp": "GBP", "¥": "JPY", "円": "JPY", "jpy": "JPY", "₹": "INR",
-    "inr": "INR", "₽": "RUB", "руб": "RUB", "руб.": "RUB", "rub": "RUB", "₩": "KRW", "krw": "KRW",
-    "chf": "CHF", "cny": "CNY", "rmb": "CNY", "sek": "SEK", "nok": "NOK", "dkk": "DKK", "pln": "PLN",
-    "zł": "PLN", "mxn": "MXN", "zar": "ZAR", "sgd": "SGD", "hkd": "HKD",
+    "us$": "USD",
+    "usd": "USD",
+    "c$": "CAD",
+    "ca$": "CAD",
+    "cad": "CAD",
+    "a$": "AUD",
+    "au$": "AUD",
+    "aud": "AUD",
+    "nz$": "NZD",
+    "nzd": "NZD",
+    "r$": "BRL",
+    "brl": "BRL",
+    "$": "USD",
+    "€": "EUR",
+    "eur": "EUR",
+    "£": "GBP",
+    "gbp": "GBP",
+    "¥": "JPY",
+    "円": "JPY",
+    "jpy": "JPY",
+    "₹": "INR",
+    "inr": "INR",
+    "₽": "RUB",
+    "руб": "RUB",
+    "руб.": "RUB",
+    "rub": "RUB",
+    "₩": "KRW",
+    "krw": "KRW",
+    "chf": "CHF",
+    "cny": "CNY",
+    "rmb": "CNY",
+    "sek": "SEK",
+    "nok": "NOK",
+    "dkk": "DKK",
+    "pln": "PLN",
+    "zł": "PLN",
+    "mxn": "MXN",
+    "zar": "ZAR",
+    "sgd": "SGD",
+    "hkd": "HKD",
 }
 _ZERO_DECIMAL = frozenset({"JPY", "KRW"})
 _CODES = "USD|EUR|GBP|JPY|CAD|AUD|NZD|BRL|INR|RUB|KRW|CHF|CNY|RMB|SEK|NOK|DKK|PLN|MXN|ZAR|SGD|HKD"
@@ -105,9 +206,13 @@ class PageSnapshot:
 
     def as_row(self) -> dict[str, Any]:
         return {
-            "title": self.title, "meta_description": self.meta_description,
-            "headlines": self.headlines, "prices": self.prices, "products": self.products,
-            "positioning_text": self.positioning_text, "text": self.text,
+            "title": self.title,
+            "meta_description": self.meta_description,
+            "headlines": self.headlines,
+            "prices": self.prices,
+            "products": self.products,
+            "positioning_text": self.positioning_text,
+            "text": self.text,
             "content_hash": self.content_hash,
         }
 
@@ -123,7 +228,11 @@ def canonical_url(url: str | None) -> str | None:
         parts = urlsplit(url.strip())
     except ValueError:
         return url
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in _CACHE_BUSTERS]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in _CACHE_BUSTERS
+    ]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(sorted(query)), ""))
 
 
@@ -247,7 +356,9 @@ def _offer_prices(offers: Any) -> list[tuple[str, str]]:
         if not isinstance(offer, dict):
             continue
         spec = offer.get("priceSpecification")
-        cur = offer.get("priceCurrency") or (spec.get("priceCurrency") if isinstance(spec, dict) else None)
+        cur = offer.get("priceCurrency") or (
+            spec.get("priceCurrency") if isinstance(spec, dict) else None
+        )
         raw = offer.get("price")
         if raw is None and isinstance(spec, dict):
             raw = spec.get("price")
@@ -274,13 +385,30 @@ def _jsonld(doc) -> tuple[list[Price], list[Product]]:
             continue
         for node in _walk(data):
             types = _types(node)
-            if types & {"product", "service", "softwareapplication", "productmodel", "individualproduct"}:
+            if types & {
+                "product",
+                "service",
+                "softwareapplication",
+                "productmodel",
+                "individualproduct",
+            }:
                 name = collapse(str(node.get("name") or ""))
                 if not name:
                     continue
                 offers = _offer_prices(node.get("offers"))
                 amount, cur = offers[0] if offers else (None, None)
-                products.append(Product(name=name, price=amount, currency=cur, sku=str(node["sku"]) if node.get("sku") else None, url=canonical_url(node.get("url")) if isinstance(node.get("url"), str) else None, source="json-ld"))
+                products.append(
+                    Product(
+                        name=name,
+                        price=amount,
+                        currency=cur,
+                        sku=str(node["sku"]) if node.get("sku") else None,
+                        url=canonical_url(node.get("url"))
+                        if isinstance(node.get("url"), str)
+                        else None,
+                        source="json-ld",
+                    )
+                )
                 for a, c in offers:
                     prices.append(Price(amount=a, currency=c, product=name, source="json-ld"))
             elif types & {"offer", "aggregateoffer"} and isinstance(node.get("itemOffered"), dict):
@@ -308,7 +436,15 @@ def _microdata(doc) -> tuple[list[Price], list[Product]]:
         cur = _currency(_prop(scope, "priceCurrency"))
         amount = parse_amount(_prop(scope, "price") or _prop(scope, "lowPrice"), cur)
         if name:
-            products.append(Product(name=name, price=amount if cur else None, currency=cur if amount else None, sku=_prop(scope, "sku"), source="microdata"))
+            products.append(
+                Product(
+                    name=name,
+                    price=amount if cur else None,
+                    currency=cur if amount else None,
+                    sku=_prop(scope, "sku"),
+                    source="microdata",
+                )
+            )
         if cur and amount is not None:
             prices.append(Price(amount=amount, currency=cur, product=name, source="microdata"))
     return prices, products
@@ -325,14 +461,27 @@ def _opengraph(doc) -> tuple[list[Price], list[Product]]:
     if not cur or amount is None:
         return [], []
     name = collapse(meta.get("og:title")) or None
-    products = [Product(name=name, price=amount, currency=cur, source="opengraph")] if name and meta.get("og:type", "").startswith("product") else []
+    products = (
+        [Product(name=name, price=amount, currency=cur, source="opengraph")]
+        if name and meta.get("og:type", "").startswith("product")
+        else []
+    )
     return [Price(amount=amount, currency=cur, product=name, source="opengraph")], products
 
 
 # ------------------------------------------------------------------------------ the page
 
 _CARD_TOKENS = ("product", "plan", "pricing-card", "price-card", "tier", "package")
-_HERO_TOKENS = ("hero", "tagline", "lead", "subtitle", "subheading", "intro", "jumbotron", "masthead")
+_HERO_TOKENS = (
+    "hero",
+    "tagline",
+    "lead",
+    "subtitle",
+    "subheading",
+    "intro",
+    "jumbotron",
+    "masthead",
+)
 
 
 def _cards(body) -> list[tuple[str, str]]:
@@ -342,9 +491,15 @@ def _cards(body) -> list[tuple[str, str]]:
         if not isinstance(el.tag, str):
             continue
         tokens = _classes(el)
-        if not any(t == c or t.startswith(c + "-") or t.endswith("-" + c) for t in tokens for c in _CARD_TOKENS):
+        if not any(
+            t == c or t.startswith(c + "-") or t.endswith("-" + c)
+            for t in tokens
+            for c in _CARD_TOKENS
+        ):
             continue
-        heads = el.xpath(".//h1|.//h2|.//h3|.//h4|.//*[contains(@class,'name') or contains(@class,'title')]")
+        heads = el.xpath(
+            ".//h1|.//h2|.//h3|.//h4|.//*[contains(@class,'name') or contains(@class,'title')]"
+        )
         name = _text_of(heads[0]) if heads else ""
         if name:
             out.append((name, _text_of(el)))
@@ -382,7 +537,10 @@ def extract_page(html: str, url: str = "") -> PageSnapshot:
     title_el = doc.xpath("//title")
     title = strip_noise(_text_of(title_el[0])) if title_el else None
     meta_desc = None
-    for xp in ('//meta[translate(@name,"DESCRIPTION","description")="description"]/@content', '//meta[@property="og:description"]/@content'):
+    for xp in (
+        '//meta[translate(@name,"DESCRIPTION","description")="description"]/@content',
+        '//meta[@property="og:description"]/@content',
+    ):
         found = doc.xpath(xp)
         if found and collapse(found[0]):
             meta_desc = strip_noise(collapse(found[0]))
@@ -406,7 +564,25 @@ def extract_page(html: str, url: str = "") -> PageSnapshot:
         if el.getparent() is not None:
             el.drop_tree()
     for el in body.iter():  # keep words of adjacent blocks apart
-        if isinstance(el.tag, str) and el.tag in ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "br", "td", "th", "section", "article", "header", "footer", "tr"):
+        if isinstance(el.tag, str) and el.tag in (
+            "p",
+            "div",
+            "li",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "br",
+            "td",
+            "th",
+            "section",
+            "article",
+            "header",
+            "footer",
+            "tr",
+        ):
             el.tail = (" " + el.tail) if el.tail else " "
     headlines = []
     for h in body.xpath(".//h1|.//h2|.//h3"):
@@ -415,7 +591,9 @@ def extract_page(html: str, url: str = "") -> PageSnapshot:
             headlines.append(t)
     hero = []
     for el in body.iter():
-        if isinstance(el.tag, str) and any(any(tok.startswith(h) for h in _HERO_TOKENS) for tok in _classes(el)):
+        if isinstance(el.tag, str) and any(
+            any(tok.startswith(h) for h in _HERO_TOKENS) for tok in _classes(el)
+        ):
             t = strip_noise(_text_of(el))
             if t and t not in hero and not any(t in x for x in hero):
                 hero.append(t)
@@ -446,15 +624,30 @@ def extract_page(html: str, url: str = "") -> PageSnapshot:
         key = product_key(name)
         if key and key not in products:
             found = text_prices(strip_noise(card_text))
-            products[key] = Product(name=name, price=found[0].amount if found else None, currency=found[0].currency if found else None, source="text")
+            products[key] = Product(
+                name=name,
+                price=found[0].amount if found else None,
+                currency=found[0].currency if found else None,
+                source="text",
+            )
     product_rows = sorted(
         ({k: v for k, v in asdict(p).items() if v is not None} for p in products.values()),
         key=lambda d: product_key(d["name"]),
     )
     price_rows = [{k: v for k, v in asdict(p).items() if v is not None} for p in prices]
-    positioning = " ".join(x for x in [title or "", meta_desc or "", *headlines[:12], *hero[:6]] if x)
+    positioning = " ".join(
+        x for x in [title or "", meta_desc or "", *headlines[:12], *hero[:6]] if x
+    )
     return PageSnapshot(
-        url=url, title=title, meta_description=meta_desc, headlines=headlines[:50], hero=hero[:10],
-        prices=price_rows, products=product_rows, text=text, positioning_text=collapse(positioning),
-        content_hash=content_hash(text, price_rows, product_rows), formats=sorted(formats),
+        url=url,
+        title=title,
+        meta_description=meta_desc,
+        headlines=headlines[:50],
+        hero=hero[:10],
+        prices=price_rows,
+        products=product_rows,
+        text=text,
+        positioning_text=collapse(positioning),
+        content_hash=content_hash(text, price_rows, product_rows),
+        formats=sorted(formats),
     )

@@ -26,9 +26,13 @@ def _when(entry: Any) -> datetime | None:
 
 def _format(entry: Any) -> str:
     types = [str(e.get("type", "")) for e in entry.get("enclosures", []) or []]
-    types += [str(m.get("type", "") or m.get("medium", "")) for m in entry.get("media_content", []) or []]
+    types += [
+        str(m.get("type", "") or m.get("medium", "")) for m in entry.get("media_content", []) or []
+    ]
     link = str(entry.get("link", ""))
-    if any(t.startswith("video") for t in types) or any(h in link for h in ("youtube.com", "youtu.be", "vimeo.com")):
+    if any(t.startswith("video") for t in types) or any(
+        h in link for h in ("youtube.com", "youtu.be", "vimeo.com")
+    ):
         return "video"
     if any(t.startswith("audio") for t in types):
         return "audio"
@@ -48,15 +52,19 @@ def parse_feed(text: str | bytes, limit: int = 200) -> list[dict[str, Any]]:
     for e in parsed.entries[:limit]:
         when = _when(e)
         link = canonical_url(e.get("link")) or None
-        items.append({
-            "id": str(e.get("id") or link or e.get("title") or "")[:500],
-            "title": collapse(e.get("title"))[:300],
-            "link": link,
-            "published": when.isoformat() if when else None,
-            "format": _format(e),
-            "categories": sorted({collapse(t.get("term")) for t in e.get("tags", []) or [] if t.get("term")})[:10],
-            "summary": collapse(e.get("summary"))[:300],
-        })
+        items.append(
+            {
+                "id": str(e.get("id") or link or e.get("title") or "")[:500],
+                "title": collapse(e.get("title"))[:300],
+                "link": link,
+                "published": when.isoformat() if when else None,
+                "format": _format(e),
+                "categories": sorted(
+                    {collapse(t.get("term")) for t in e.get("tags", []) or [] if t.get("term")}
+                )[:10],
+                "summary": collapse(e.get("summary"))[:300],
+            }
+        )
     items.sort(key=lambda i: i["published"] or "", reverse=True)
     return items
 

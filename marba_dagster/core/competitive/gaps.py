@@ -98,15 +98,28 @@ def find_gaps(
         if len(who) < 2 and counts[phrase] < 3:
             continue
         score = 0.7 * len(who) / n + 0.3 * min(1.0, counts[phrase] / 6)
-        topic_gaps.append(Gap("topic", phrase, round(min(1.0, score), 4), {
-            "competitors": sorted(who), "mentions": counts[phrase], "examples": examples[phrase],
-        }))
+        topic_gaps.append(
+            Gap(
+                "topic",
+                phrase,
+                round(min(1.0, score), 4),
+                {
+                    "competitors": sorted(who),
+                    "mentions": counts[phrase],
+                    "examples": examples[phrase],
+                },
+            )
+        )
     topic_gaps.sort(key=lambda g: (-g.score, g.gap_key))
     # One phrase per pair of words is enough: drop phrases sharing a word with a stronger one
     # used by exactly the same competitors ("sourcing local" next to "sustainable sourcing").
     kept: list[Gap] = []
     for g in topic_gaps:
-        if any(set(g.gap_key.split()) & set(k.gap_key.split()) and g.evidence["competitors"] == k.evidence["competitors"] for k in kept):
+        if any(
+            set(g.gap_key.split()) & set(k.gap_key.split())
+            and g.evidence["competitors"] == k.evidence["competitors"]
+            for k in kept
+        ):
             continue
         kept.append(g)
         if len(kept) >= max_topics:
@@ -121,7 +134,14 @@ def find_gaps(
     for ch, who in sorted(on.items()):
         if ch in brand_channels:
             continue
-        gaps.append(Gap("channel", ch, round(len(who) / n, 4), {"competitors": sorted(who), "brand_channels": sorted(brand_channels)}))
+        gaps.append(
+            Gap(
+                "channel",
+                ch,
+                round(len(who) / n, 4),
+                {"competitors": sorted(who), "brand_channels": sorted(brand_channels)},
+            )
+        )
 
     # ---- formats
     total_posts = sum(sum(c.formats.values()) for c in comps)
@@ -132,8 +152,17 @@ def find_gaps(
             continue  # any posting brand covers plain articles/links
         who = [c.competitor_id for c in comps if c.formats.get(fmt)]
         share = sum(c.formats.get(fmt, 0) for c in comps) / max(1, total_posts)
-        gaps.append(Gap("format", fmt, round(min(1.0, 0.6 * len(who) / n + 0.4 * share), 4), {
-            "competitors": sorted(who), "posts": sum(c.formats.get(fmt, 0) for c in comps),
-            "share_of_competitor_posts": round(share, 4), "brand_formats": sorted(brand_formats),
-        }))
+        gaps.append(
+            Gap(
+                "format",
+                fmt,
+                round(min(1.0, 0.6 * len(who) / n + 0.4 * share), 4),
+                {
+                    "competitors": sorted(who),
+                    "posts": sum(c.formats.get(fmt, 0) for c in comps),
+                    "share_of_competitor_posts": round(share, 4),
+                    "brand_formats": sorted(brand_formats),
+                },
+            )
+        )
     return gaps

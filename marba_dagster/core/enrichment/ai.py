@@ -27,24 +27,43 @@ ANSWER_SCHEMA: dict[str, Any] = {
     "properties": {
         "summary": {"type": "string", "minLength": 1, "maxLength": 600},
         "insights": {
-            "type": "array", "minItems": 1, "maxItems": 8,
-            "items": {"anyOf": [
-                {"type": "string", "minLength": 1, "maxLength": 600},
-                {"type": "object", "additionalProperties": False, "required": ["title", "detail"],
-                 "properties": {"title": {"type": "string", "minLength": 1, "maxLength": 120},
-                                "detail": {"type": "string", "minLength": 1, "maxLength": 600}}},
-            ]},
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 8,
+            "items": {
+                "anyOf": [
+                    {"type": "string", "minLength": 1, "maxLength": 600},
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["title", "detail"],
+                        "properties": {
+                            "title": {"type": "string", "minLength": 1, "maxLength": 120},
+                            "detail": {"type": "string", "minLength": 1, "maxLength": 600},
+                        },
+                    },
+                ]
+            },
         },
         "recommendations": {
-            "type": "array", "minItems": 0, "maxItems": 8,
-            "items": {"anyOf": [
-                {"type": "string", "minLength": 1, "maxLength": 600},
-                {"type": "object", "additionalProperties": False,
-                 "required": ["action", "rationale", "priority"],
-                 "properties": {"action": {"type": "string", "minLength": 1, "maxLength": 200},
-                                "rationale": {"type": "string", "minLength": 1, "maxLength": 600},
-                                "priority": {"type": "string", "enum": list(PRIORITIES)}}},
-            ]},
+            "type": "array",
+            "minItems": 0,
+            "maxItems": 8,
+            "items": {
+                "anyOf": [
+                    {"type": "string", "minLength": 1, "maxLength": 600},
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["action", "rationale", "priority"],
+                        "properties": {
+                            "action": {"type": "string", "minLength": 1, "maxLength": 200},
+                            "rationale": {"type": "string", "minLength": 1, "maxLength": 600},
+                            "priority": {"type": "string", "enum": list(PRIORITIES)},
+                        },
+                    },
+                ]
+            },
         },
     },
 }
@@ -112,7 +131,9 @@ def parse_answer(content: str | None) -> dict[str, Any]:
     try:
         doc = json.loads(content)
     except ValueError as exc:
-        raise InvalidAnswer(f"answer is not valid JSON ({type(exc).__name__} at char {getattr(exc, 'pos', '?')})") from None
+        raise InvalidAnswer(
+            f"answer is not valid JSON ({type(exc).__name__} at char {getattr(exc, 'pos', '?')})"
+        ) from None
     doc = _check_obj(doc, "answer", ("summary", "insights", "recommendations"))
     summary = _check_str(doc["summary"], "summary", 600)
     if not isinstance(doc["insights"], list) or not 1 <= len(doc["insights"]) <= 8:
@@ -124,22 +145,40 @@ def parse_answer(content: str | None) -> dict[str, Any]:
         if isinstance(it, str):
             text = _check_str(it, f"insights[{i}]", 600)
             head, sep, _ = text.partition(":")
-            insights.append({"title": head.strip()[:120] if sep and head.strip() else "Insight", "detail": text})
+            insights.append(
+                {"title": head.strip()[:120] if sep and head.strip() else "Insight", "detail": text}
+            )
             continue
         it = _check_obj(it, f"insights[{i}]", ("title", "detail"))
-        insights.append({"title": _check_str(it["title"], f"insights[{i}].title", 120),
-                         "detail": _check_str(it["detail"], f"insights[{i}].detail", 600)})
+        insights.append(
+            {
+                "title": _check_str(it["title"], f"insights[{i}].title", 120),
+                "detail": _check_str(it["detail"], f"insights[{i}].detail", 600),
+            }
+        )
     recs = []
     for i, it in enumerate(doc["recommendations"]):
         if isinstance(it, str):
-            recs.append({"action": _check_str(it, f"recommendations[{i}]", 600), "rationale": "", "priority": "medium"})
+            recs.append(
+                {
+                    "action": _check_str(it, f"recommendations[{i}]", 600),
+                    "rationale": "",
+                    "priority": "medium",
+                }
+            )
             continue
         it = _check_obj(it, f"recommendations[{i}]", ("action", "rationale", "priority"))
         if it["priority"] not in PRIORITIES:
-            raise InvalidAnswer(f"recommendations[{i}].priority must be one of {', '.join(PRIORITIES)}")
-        recs.append({"action": _check_str(it["action"], f"recommendations[{i}].action", 200),
-                     "rationale": _check_str(it["rationale"], f"recommendations[{i}].rationale", 600),
-                     "priority": it["priority"]})
+            raise InvalidAnswer(
+                f"recommendations[{i}].priority must be one of {', '.join(PRIORITIES)}"
+            )
+        recs.append(
+            {
+                "action": _check_str(it["action"], f"recommendations[{i}].action", 200),
+                "rationale": _check_str(it["rationale"], f"recommendations[{i}].rationale", 600),
+                "priority": it["priority"],
+            }
+        )
     return {"summary": summary, "insights": insights, "recommendations": recs}
 
 

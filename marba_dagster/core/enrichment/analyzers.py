@@ -27,7 +27,9 @@ WINDOW_DAYS = 30
 MIN_PEERS_FOR_BENCHMARK = 3
 ANOMALY_MIN_DAYS = 10
 ANOMALY_Z = 3.5
-OPEN_INBOX_EXCLUDED = frozenset({"resolved", "replied", "archived", "dismissed", "done", "closed", "ignored"})
+OPEN_INBOX_EXCLUDED = frozenset(
+    {"resolved", "replied", "archived", "dismissed", "done", "closed", "ignored"}
+)
 
 # Inputs each section reads (the engine loads them; fingerprints cover exactly these).
 SECTION_INPUTS: dict[str, tuple[str, ...]] = {
@@ -56,8 +58,12 @@ class SectionResult:
     def insight(self, title: str, detail: str, **extra: Any) -> None:
         self.insights.append({"title": title, "detail": detail, **extra})
 
-    def recommend(self, action: str, rationale: str, priority: str = "medium", **extra: Any) -> None:
-        self.recommendations.append({"action": action, "rationale": rationale, "priority": priority, **extra})
+    def recommend(
+        self, action: str, rationale: str, priority: str = "medium", **extra: Any
+    ) -> None:
+        self.recommendations.append(
+            {"action": action, "rationale": rationale, "priority": priority, **extra}
+        )
 
     def no_data(self, missing: list[str], message: str) -> SectionResult:
         self.data_status = "no_data"
@@ -140,12 +146,21 @@ def industry_kpis(daily: pd.DataFrame, today: date) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     g = recent.groupby("brand_id")[["engagements", "impressions", "clicks"]].sum().astype(float)
     impr = g["impressions"].where(g["impressions"] > 0)
-    out = pd.DataFrame({"engagement_rate": g["engagements"] / impr, "click_through_rate": g["clicks"] / impr})
+    out = pd.DataFrame(
+        {"engagement_rate": g["engagements"] / impr, "click_through_rate": g["clicks"] / impr}
+    )
     f = recent.dropna(subset=["followers"])
     if not f.empty:
-        per_day = f.groupby(["brand_id", "metric_date"])["followers"].sum().reset_index().sort_values(["brand_id", "metric_date"])
+        per_day = (
+            f.groupby(["brand_id", "metric_date"])["followers"]
+            .sum()
+            .reset_index()
+            .sort_values(["brand_id", "metric_date"])
+        )
         agg = per_day.groupby("brand_id")["followers"].agg(["first", "last", "count"]).astype(float)
-        growth = (agg["last"] - agg["first"]) / agg["first"].where((agg["first"] > 0) & (agg["count"] >= 2))
+        growth = (agg["last"] - agg["first"]) / agg["first"].where(
+            (agg["first"] > 0) & (agg["count"] >= 2)
+        )
         out["follower_growth"] = growth
     else:
         out["follower_growth"] = float("nan")
@@ -156,13 +171,19 @@ def _kpis(daily: pd.DataFrame) -> dict[str, float | None]:
     """Engagement rate and CTR over the rows (totals, not averages of daily rates)."""
     impressions = float(daily["impressions"].sum()) if not daily.empty else 0.0
     return {
-        "engagement_rate": _ratio(float(daily["engagements"].sum()), impressions) if impressions else None,
-        "click_through_rate": _ratio(float(daily["clicks"].sum()), impressions) if impressions else None,
+        "engagement_rate": _ratio(float(daily["engagements"].sum()), impressions)
+        if impressions
+        else None,
+        "click_through_rate": _ratio(float(daily["clicks"].sum()), impressions)
+        if impressions
+        else None,
         "impressions": impressions,
     }
 
 
-def _followers_by_date(daily: pd.DataFrame, account: pd.DataFrame, platform: str | None = None) -> pd.Series:
+def _followers_by_date(
+    daily: pd.DataFrame, account: pd.DataFrame, platform: str | None = None
+) -> pd.Series:
     """Total followers per date across platforms (account_metrics first, else daily metrics)."""
     src = account if not account.empty else daily
     if src.empty or "followers" not in src:
@@ -172,7 +193,11 @@ def _followers_by_date(daily: pd.DataFrame, account: pd.DataFrame, platform: str
         src = src[src["platform"] == platform]
     if src.empty:
         return pd.Series(dtype=float)
-    per = src.assign(d=src["metric_date"].map(_to_date)).groupby(["d", "platform"])["followers"].last()
+    per = (
+        src.assign(d=src["metric_date"].map(_to_date))
+        .groupby(["d", "platform"])["followers"]
+        .last()
+    )
     wide = per.unstack("platform").sort_index().ffill()
     return wide.sum(axis=1, min_count=1).dropna().astype(float)
 
@@ -214,7 +239,11 @@ def analyze_measure(brand: Mapping[str, Any], frames: Frames, now: datetime) -> 
             ["brand_daily_metrics", "account_metrics"],
             f"No analytics for the last {WINDOW_DAYS} days yet: KPIs appear after the analytics collector has run.",
         )
-    kpis = _kpis(recent) if not recent.empty else {"engagement_rate": None, "click_through_rate": None, "impressions": 0.0}
+    kpis = (
+        _kpis(recent)
+        if not recent.empty
+        else {"engagement_rate": None, "click_through_rate": None, "impressions": 0.0}
+    )
     followers = _followers_by_date(recent, acct_recent)
     kpis["follower_growth"] = _growth(followers)
     kpis["followers"] = float(followers.iloc[-1]) if len(followers) else None
@@ -232,7 +261,11 @@ def analyze_measure(brand: Mapping[str, Any], frames: Frames, now: datetime) -> 
         for m in ("engagement_rate", "click_through_rate", "follower_growth")
     }
     benchmarks: dict[str, Any] = {"industry": brand.get("industry"), "window_days": WINDOW_DAYS}
-    labels = {"engagement_rate": "Engagement rate", "click_through_rate": "Click-through rate", "follower_growth": "Follower growth"}
+    labels = {
+        "engagement_rate": "Engagement rate",
+        "click_through_rate": "Click-through rate",
+        "follower_growth": "Follower growth",
+    }
     for metric, label in labels.items():
         value = kpis.get(metric)
         peers = peer_values[metric]
@@ -252,7 +285,8 @@ def analyze_measure(brand: Mapping[str, Any], frames: Frames, now: datetime) -> 
                 res.recommend(
                     f"Lift {label.lower()}: it is in the bottom quarter of {brand.get('industry')} brands",
                     f"{label} {_pct(value)} against an industry median of {_pct(float(np.median(peers)))}.",
-                    "high", metric=metric,
+                    "high",
+                    metric=metric,
                 )
         else:
             detail = (
@@ -265,12 +299,18 @@ def analyze_measure(brand: Mapping[str, Any], frames: Frames, now: datetime) -> 
     # Anomalies in the daily engagement rate (robust z-score over the window).
     anomalies = []
     if not recent.empty:
-        per_day = recent.assign(d=recent["metric_date"].map(_to_date)).groupby("d")[["engagements", "impressions"]].sum()
+        per_day = (
+            recent.assign(d=recent["metric_date"].map(_to_date))
+            .groupby("d")[["engagements", "impressions"]]
+            .sum()
+        )
         per_day = per_day[per_day["impressions"] > 0]
         er = per_day["engagements"] / per_day["impressions"]
         for d, v, z in robust_anomalies(er):
             kind = "spike" if z > 0 else "drop"
-            anomalies.append({"date": d.isoformat(), "engagement_rate": _r(v, 6), "z": _r(z, 2), "kind": kind})
+            anomalies.append(
+                {"date": d.isoformat(), "engagement_rate": _r(v, 6), "z": _r(z, 2), "kind": kind}
+            )
     benchmarks["anomalies"] = anomalies
     for a in anomalies[:3]:
         res.insight(
@@ -287,28 +327,44 @@ def analyze_measure(brand: Mapping[str, Any], frames: Frames, now: datetime) -> 
 
 # ------------------------------------------------------------------------------ intend
 
-_RATE_METRICS = {"engagement_rate": "engagement_rate", "click_through_rate": "click_through_rate", "ctr": "click_through_rate"}
+_RATE_METRICS = {
+    "engagement_rate": "engagement_rate",
+    "click_through_rate": "click_through_rate",
+    "ctr": "click_through_rate",
+}
 _VOLUME_METRICS = ("impressions", "reach", "engagements", "clicks", "posts")
 
 
-def _metric_series(metric: str, platform: str | None, daily: pd.DataFrame, account: pd.DataFrame) -> pd.Series | None:
+def _metric_series(
+    metric: str, platform: str | None, daily: pd.DataFrame, account: pd.DataFrame
+) -> pd.Series | None:
     """Daily series of an objective's metric (None if the metric is not tracked)."""
     m = metric.strip().lower()
     d = daily
     if platform and not d.empty:
         d = d[d["platform"] == platform]
     if m in ("followers", "follower_count"):
-        return _followers_by_date(d, account[account["platform"] == platform] if platform and not account.empty else account)
+        return _followers_by_date(
+            d,
+            account[account["platform"] == platform] if platform and not account.empty else account,
+        )
     if d.empty:
         return pd.Series(dtype=float) if (m in _RATE_METRICS or m in _VOLUME_METRICS) else None
-    per_day = d.assign(dd=d["metric_date"].map(_to_date)).groupby("dd").sum(numeric_only=True).sort_index()
+    per_day = (
+        d.assign(dd=d["metric_date"].map(_to_date))
+        .groupby("dd")
+        .sum(numeric_only=True)
+        .sort_index()
+    )
     if m in _RATE_METRICS:
         num = "engagements" if _RATE_METRICS[m] == "engagement_rate" else "clicks"
         roll = per_day[[num, "impressions"]].rolling(WINDOW_DAYS, min_periods=1).sum()
         s = roll[num] / roll["impressions"].where(roll["impressions"] > 0)
         return s.dropna()
     if m in _VOLUME_METRICS:
-        full = per_day[m].reindex(pd.date_range(per_day.index.min(), per_day.index.max()).date, fill_value=0)
+        full = per_day[m].reindex(
+            pd.date_range(per_day.index.min(), per_day.index.max()).date, fill_value=0
+        )
         return full.rolling(WINDOW_DAYS, min_periods=1).sum().astype(float)
     return None
 
@@ -319,33 +375,54 @@ def analyze_intend(brand: Mapping[str, Any], frames: Frames, now: datetime) -> S
     daily = _frame(frames, "daily_metrics")
     account = _frame(frames, "account_metrics")
     if objectives.empty:
-        return res.no_data(["brand_objectives"], "No objectives are set for this brand: add one to track progress.")
+        return res.no_data(
+            ["brand_objectives"], "No objectives are set for this brand: add one to track progress."
+        )
     today = now.date()
     progress_rows = []
     on_track_count = 0
     for obj in objectives.sort_values(["deadline", "id"]).to_dict("records"):
         metric, target = str(obj["metric"]), obj["target_value"]
         if target is None or not math.isfinite(float(target)):
-            raise InputError(f"objective {obj['id']}: target_value {target!r} is not a finite number")
+            raise InputError(
+                f"objective {obj['id']}: target_value {target!r} is not a finite number"
+            )
         target = float(target)
         deadline = _to_date(obj["deadline"])
-        start = _to_date(obj["start_date"]) if obj.get("start_date") is not None and not pd.isna(obj.get("start_date")) else None
+        start = (
+            _to_date(obj["start_date"])
+            if obj.get("start_date") is not None and not pd.isna(obj.get("start_date"))
+            else None
+        )
         if start and deadline < start:
-            raise InputError(f"objective {obj['id']}: deadline {deadline} is before its start date {start}")
+            raise InputError(
+                f"objective {obj['id']}: deadline {deadline} is before its start date {start}"
+            )
         platform = obj.get("platform") if isinstance(obj.get("platform"), str) else None
         label = f"{metric}{' on ' + platform if platform else ''}"
         series = _metric_series(metric, platform, daily, account)
-        row: dict[str, Any] = {"objective_id": obj["id"], "metric": metric, "platform": platform,
-                               "target": _r(target, 6), "deadline": deadline.isoformat()}
+        row: dict[str, Any] = {
+            "objective_id": obj["id"],
+            "metric": metric,
+            "platform": platform,
+            "target": _r(target, 6),
+            "deadline": deadline.isoformat(),
+        }
         if series is None:
             row["status"] = "untracked"
-            res.insight(f"Objective: {label}", f"'{metric}' is not a metric the analytics track, so progress cannot be measured.")
+            res.insight(
+                f"Objective: {label}",
+                f"'{metric}' is not a metric the analytics track, so progress cannot be measured.",
+            )
             res.data_status = "partial"
             progress_rows.append(row)
             continue
         if series.empty:
             row["status"] = "no_data"
-            res.insight(f"Objective: {label}", f"No {metric} data yet: progress towards {target:g} by {deadline} cannot be measured.")
+            res.insight(
+                f"Objective: {label}",
+                f"No {metric} data yet: progress towards {target:g} by {deadline} cannot be measured.",
+            )
             res.data_status = "partial"
             progress_rows.append(row)
             continue
@@ -374,24 +451,35 @@ def analyze_intend(brand: Mapping[str, Any], frames: Frames, now: datetime) -> S
         else:
             status = "achieved" if reached else ("on_track" if will_reach else "off_track")
         on_track_count += status in ("achieved", "on_track")
-        row.update(status=status, current=_r(current, 6), baseline=_r(baseline, 6),
-                   progress=_r(progress, 4), projected=_r(projected, 6),
-                   days_left=(deadline - today).days)
+        row.update(
+            status=status,
+            current=_r(current, 6),
+            baseline=_r(baseline, 6),
+            progress=_r(progress, 4),
+            projected=_r(projected, 6),
+            days_left=(deadline - today).days,
+        )
         progress_rows.append(row)
         res.insight(
             f"Objective: {label}",
             f"{metric} is {current:.4g} against a target of {target:g} by {deadline} "
             f"({max(progress, 0) * 100:.0f}% of the way from {baseline:.4g}); at the current trend it "
             f"reaches {projected:.4g}: {status.replace('_', ' ')}.",
-            objective_id=obj["id"], status=status,
+            objective_id=obj["id"],
+            status=status,
         )
         if status == "off_track":
             res.recommend(
                 f"Act on '{label}': the trend falls short of {target:g} by {deadline}",
                 f"Projected {projected:.4g} at the deadline, {abs(target - projected):.4g} short.",
-                "high" if (deadline - today).days < 30 else "medium", objective_id=obj["id"],
+                "high" if (deadline - today).days < 30 else "medium",
+                objective_id=obj["id"],
             )
-    res.benchmarks = {"objectives": progress_rows, "on_track": on_track_count, "total": len(progress_rows)}
+    res.benchmarks = {
+        "objectives": progress_rows,
+        "on_track": on_track_count,
+        "total": len(progress_rows),
+    }
     return res
 
 
@@ -408,22 +496,42 @@ def analyze_reimagine(brand: Mapping[str, Any], frames: Frames, now: datetime) -
     gaps = _frame(frames, "gaps")
     signals = _frame(frames, "competitor_signals")
     if competitors.empty:
-        return res.no_data(["competitors"], "No competitors are configured for this brand: add some to see positioning and gaps.")
-    active = competitors[competitors["is_active"].astype(bool)] if "is_active" in competitors else competitors
+        return res.no_data(
+            ["competitors"],
+            "No competitors are configured for this brand: add some to see positioning and gaps.",
+        )
+    active = (
+        competitors[competitors["is_active"].astype(bool)]
+        if "is_active" in competitors
+        else competitors
+    )
     names = dict(zip(competitors["id"], competitors["name"]))
     activity: dict[str, dict[str, int]] = {}
     recent_moves = []
     if not signals.empty:
-        for sig in signals.sort_values(["observed_at", "id"], ascending=[False, True]).to_dict("records"):
+        for sig in signals.sort_values(["observed_at", "id"], ascending=[False, True]).to_dict(
+            "records"
+        ):
             payload = sig.get("payload") if isinstance(sig.get("payload"), dict) else {}
-            comp = payload.get("competitor_name") or names.get(payload.get("competitor_id")) or sig.get("source") or "unknown"
+            comp = (
+                payload.get("competitor_name")
+                or names.get(payload.get("competitor_id"))
+                or sig.get("source")
+                or "unknown"
+            )
             change = payload.get("change_type") or "other"
             activity.setdefault(comp, {}).setdefault(change, 0)
             activity[comp][change] += 1
             if len(recent_moves) < 10:
-                recent_moves.append({"competitor": comp, "change_type": change, "title": sig["title"],
-                                     "observed_at": pd.Timestamp(sig["observed_at"]).isoformat(),
-                                     "strength": _r(sig.get("strength"), 3)})
+                recent_moves.append(
+                    {
+                        "competitor": comp,
+                        "change_type": change,
+                        "title": sig["title"],
+                        "observed_at": pd.Timestamp(sig["observed_at"]).isoformat(),
+                        "strength": _r(sig.get("strength"), 3),
+                    }
+                )
     unreachable = []
     if "reachability" in active:
         unreachable = sorted(active.loc[active["reachability"] != "ok", "name"].tolist())
@@ -431,31 +539,56 @@ def analyze_reimagine(brand: Mapping[str, Any], frames: Frames, now: datetime) -
     if most_active:
         comp, counts = most_active[0]
         detail = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
-        res.insight("Most active competitor", f"{comp} made the most moves in the last {WINDOW_DAYS} days ({detail}).")
+        res.insight(
+            "Most active competitor",
+            f"{comp} made the most moves in the last {WINDOW_DAYS} days ({detail}).",
+        )
     else:
-        res.insight("Competitor activity", f"No competitor moves were recorded in the last {WINDOW_DAYS} days across {len(active)} watched competitor(s).")
+        res.insight(
+            "Competitor activity",
+            f"No competitor moves were recorded in the last {WINDOW_DAYS} days across {len(active)} watched competitor(s).",
+        )
     pricing = [m for m in recent_moves if m["change_type"] == "pricing_change"]
     if pricing:
-        res.insight("Pricing moves", f"{len(pricing)} competitor pricing change(s), latest: {pricing[0]['title']} ({pricing[0]['competitor']}).")
-        res.recommend("Review your pricing message against the competitor price moves",
-                      f"{len(pricing)} pricing change(s) in the last {WINDOW_DAYS} days.", "high")
+        res.insight(
+            "Pricing moves",
+            f"{len(pricing)} competitor pricing change(s), latest: {pricing[0]['title']} ({pricing[0]['competitor']}).",
+        )
+        res.recommend(
+            "Review your pricing message against the competitor price moves",
+            f"{len(pricing)} pricing change(s) in the last {WINDOW_DAYS} days.",
+            "high",
+        )
     open_gaps = gaps[gaps["status"] == "open"] if not gaps.empty and "status" in gaps else gaps
     gap_rows = []
     if not open_gaps.empty:
-        for g in open_gaps.sort_values(["score", "gap_key"], ascending=[False, True]).head(5).to_dict("records"):
-            gap_rows.append({"gap_type": g["gap_type"], "gap_key": g["gap_key"], "score": _r(g["score"], 3)})
+        for g in (
+            open_gaps.sort_values(["score", "gap_key"], ascending=[False, True])
+            .head(5)
+            .to_dict("records")
+        ):
+            gap_rows.append(
+                {"gap_type": g["gap_type"], "gap_key": g["gap_key"], "score": _r(g["score"], 3)}
+            )
             res.recommend(
                 f"Close the {g['gap_type']} gap: {g['gap_key']}",
                 f"Competitors cover '{g['gap_key']}' and the brand does not (gap score {float(g['score']):.2f}).",
-                _priority(float(g["score"])), gap_type=g["gap_type"], gap_key=g["gap_key"],
+                _priority(float(g["score"])),
+                gap_type=g["gap_type"],
+                gap_key=g["gap_key"],
             )
-        res.insight("Competitive gaps", f"{len(open_gaps)} open gap(s); the largest is {gap_rows[0]['gap_type']} '{gap_rows[0]['gap_key']}'.")
+        res.insight(
+            "Competitive gaps",
+            f"{len(open_gaps)} open gap(s); the largest is {gap_rows[0]['gap_type']} '{gap_rows[0]['gap_key']}'.",
+        )
     else:
         res.insight("Competitive gaps", "No open competitive gaps were found.")
         if gaps.empty:
             res.data_status, res.missing_inputs = "partial", ["competitive_gaps"]
     if unreachable:
-        res.insight("Unreachable competitors", f"Could not be monitored recently: {', '.join(unreachable)}.")
+        res.insight(
+            "Unreachable competitors", f"Could not be monitored recently: {', '.join(unreachable)}."
+        )
     res.benchmarks = {
         "competitors": int(len(active)),
         "activity": {k: v for k, v in most_active},
@@ -508,55 +641,124 @@ def analyze_reach(brand: Mapping[str, Any], frames: Frames, now: datetime) -> Se
     patterns = _frame(frames, "patterns")
     daily = _window(_frame(frames, "daily_metrics"), "metric_date", now.date(), WINDOW_DAYS)
     if patterns.empty and daily.empty:
-        return res.no_data(["learning_patterns", "brand_daily_metrics"],
-                           "No analytics or learning patterns yet: channel mix and best times appear once they exist.")
+        return res.no_data(
+            ["learning_patterns", "brand_daily_metrics"],
+            "No analytics or learning patterns yet: channel mix and best times appear once they exist.",
+        )
     mix = []
     if not daily.empty:
         per = daily.groupby("platform")[["impressions", "engagements", "posts"]].sum()
         total_impr = float(per["impressions"].sum())
         for platform, row in per.sort_values("impressions", ascending=False).iterrows():
-            mix.append({"platform": platform, "share_of_impressions": _r(_ratio(row["impressions"], total_impr), 4),
-                        "engagement_rate": _r(_ratio(row["engagements"], row["impressions"]), 6),
-                        "posts": int(row["posts"])})
+            mix.append(
+                {
+                    "platform": platform,
+                    "share_of_impressions": _r(_ratio(row["impressions"], total_impr), 4),
+                    "engagement_rate": _r(_ratio(row["engagements"], row["impressions"]), 6),
+                    "posts": int(row["posts"]),
+                }
+            )
         if mix:
             top = mix[0]
-            res.insight("Channel mix", "; ".join(
-                f"{m['platform']} {_pct(m['share_of_impressions'])} of impressions (ER {_pct(m['engagement_rate'])})" for m in mix))
-            best_er = max((m for m in mix if m["engagement_rate"] is not None), key=lambda m: m["engagement_rate"], default=None)
+            res.insight(
+                "Channel mix",
+                "; ".join(
+                    f"{m['platform']} {_pct(m['share_of_impressions'])} of impressions (ER {_pct(m['engagement_rate'])})"
+                    for m in mix
+                ),
+            )
+            best_er = max(
+                (m for m in mix if m["engagement_rate"] is not None),
+                key=lambda m: m["engagement_rate"],
+                default=None,
+            )
             if best_er and best_er["platform"] != top["platform"] and len(mix) > 1:
-                res.recommend(f"Shift more posts to {best_er['platform']}",
-                              f"It engages best ({_pct(best_er['engagement_rate'])}) but carries only {_pct(best_er['share_of_impressions'])} of impressions.", "medium")
+                res.recommend(
+                    f"Shift more posts to {best_er['platform']}",
+                    f"It engages best ({_pct(best_er['engagement_rate'])}) but carries only {_pct(best_er['share_of_impressions'])} of impressions.",
+                    "medium",
+                )
     else:
         res.data_status, res.missing_inputs = "partial", ["brand_daily_metrics"]
     good = _confident(patterns)
     best_times, formats = [], []
     if not good.empty:
         for platform, rows in good[good["pattern_type"] == "best_posting_time"].groupby("platform"):
-            for p in rows.sort_values(["lift", "pattern_key"], ascending=[False, True]).head(3).to_dict("records"):
+            for p in (
+                rows.sort_values(["lift", "pattern_key"], ascending=[False, True])
+                .head(3)
+                .to_dict("records")
+            ):
                 slot = next_slot(str(p["pattern_key"]), tz, now)
-                best_times.append({"platform": platform, "key": p["pattern_key"], "lift": _r(p["lift"], 3),
-                                   "confidence": _r(p["confidence"], 2),
-                                   "next_slot_utc": slot.isoformat() if slot else None})
-        for p in good[good["pattern_type"] == "content_format"].sort_values(["lift", "pattern_key"], ascending=[False, True]).head(5).to_dict("records"):
-            formats.append({"platform": p["platform"], "format": p["pattern_key"], "lift": _r(p["lift"], 3), "confidence": _r(p["confidence"], 2)})
+                best_times.append(
+                    {
+                        "platform": platform,
+                        "key": p["pattern_key"],
+                        "lift": _r(p["lift"], 3),
+                        "confidence": _r(p["confidence"], 2),
+                        "next_slot_utc": slot.isoformat() if slot else None,
+                    }
+                )
+        for p in (
+            good[good["pattern_type"] == "content_format"]
+            .sort_values(["lift", "pattern_key"], ascending=[False, True])
+            .head(5)
+            .to_dict("records")
+        ):
+            formats.append(
+                {
+                    "platform": p["platform"],
+                    "format": p["pattern_key"],
+                    "lift": _r(p["lift"], 3),
+                    "confidence": _r(p["confidence"], 2),
+                }
+            )
     for platform in sorted({b["platform"] for b in best_times}):
         keys = [b for b in best_times if b["platform"] == platform]
-        res.insight(f"Best times on {platform}", ", ".join(f"{b['key']}h local (x{b['lift']:.2f})" for b in keys) + f" ({brand.get('timezone') or 'UTC'}).")
+        res.insight(
+            f"Best times on {platform}",
+            ", ".join(f"{b['key']}h local (x{b['lift']:.2f})" for b in keys)
+            + f" ({brand.get('timezone') or 'UTC'}).",
+        )
         b = keys[0]
-        res.recommend(f"Schedule {platform} posts at {b['key']}h local time",
-                      f"Posts then do {b['lift']:.2f}x the brand's baseline (confidence {b['confidence']}).",
-                      "high" if b["lift"] >= 1.3 else "medium", confidence=b["confidence"])
+        res.recommend(
+            f"Schedule {platform} posts at {b['key']}h local time",
+            f"Posts then do {b['lift']:.2f}x the brand's baseline (confidence {b['confidence']}).",
+            "high" if b["lift"] >= 1.3 else "medium",
+            confidence=b["confidence"],
+        )
     if formats:
         f = formats[0]
-        res.insight("Best formats", ", ".join(f"{x['format']} on {x['platform']} (x{x['lift']:.2f})" for x in formats))
-        res.recommend(f"Use more {f['format']} posts on {f['platform']}",
-                      f"{f['format']} does {f['lift']:.2f}x the baseline (confidence {f['confidence']}).", "medium", confidence=f["confidence"])
+        res.insight(
+            "Best formats",
+            ", ".join(f"{x['format']} on {x['platform']} (x{x['lift']:.2f})" for x in formats),
+        )
+        res.recommend(
+            f"Use more {f['format']} posts on {f['platform']}",
+            f"{f['format']} does {f['lift']:.2f}x the baseline (confidence {f['confidence']}).",
+            "medium",
+            confidence=f["confidence"],
+        )
     if patterns.empty:
-        res.insight("Best times and formats", "No learning patterns yet: the learning engine needs more published posts.")
-        res.data_status, res.missing_inputs = "partial", sorted(set(res.missing_inputs) | {"learning_patterns"})
+        res.insight(
+            "Best times and formats",
+            "No learning patterns yet: the learning engine needs more published posts.",
+        )
+        res.data_status, res.missing_inputs = (
+            "partial",
+            sorted(set(res.missing_inputs) | {"learning_patterns"}),
+        )
     elif good.empty:
-        res.insight("Best times and formats", f"Patterns exist but none has confidence above {CONFIDENCE_THRESHOLD}: more data is needed before recommending.")
-    res.benchmarks = {"channel_mix": mix, "best_times": best_times, "formats": formats, "timezone": str(tz.key)}
+        res.insight(
+            "Best times and formats",
+            f"Patterns exist but none has confidence above {CONFIDENCE_THRESHOLD}: more data is needed before recommending.",
+        )
+    res.benchmarks = {
+        "channel_mix": mix,
+        "best_times": best_times,
+        "formats": formats,
+        "timezone": str(tz.key),
+    }
     return res
 
 
@@ -568,8 +770,10 @@ def analyze_optimize(brand: Mapping[str, Any], frames: Frames, now: datetime) ->
     patterns = _frame(frames, "patterns")
     perf = _frame(frames, "post_performance")  # one row per post: latest metrics
     if patterns.empty and perf.empty:
-        return res.no_data(["learning_patterns", "content_posts"],
-                           "No published posts with metrics and no learning patterns yet: nothing to optimise from.")
+        return res.no_data(
+            ["learning_patterns", "content_posts"],
+            "No published posts with metrics and no learning patterns yet: nothing to optimise from.",
+        )
     top, bottom = [], []
     if not perf.empty:
         p = perf[perf["impressions"] > 0].copy()
@@ -579,19 +783,33 @@ def analyze_optimize(brand: Mapping[str, Any], frames: Frames, now: datetime) ->
         cols = ["id", "platform", "format", "engagement_rate", "impressions", "body"]
 
         def rows(df):
-            return [{"post_id": r["id"], "platform": r["platform"], "format": r["format"],
-                     "engagement_rate": _r(r["engagement_rate"], 6), "impressions": int(r["impressions"]),
-                     "excerpt": str(r["body"] or "")[:80]} for r in df[cols].to_dict("records")]
+            return [
+                {
+                    "post_id": r["id"],
+                    "platform": r["platform"],
+                    "format": r["format"],
+                    "engagement_rate": _r(r["engagement_rate"], 6),
+                    "impressions": int(r["impressions"]),
+                    "excerpt": str(r["body"] or "")[:80],
+                }
+                for r in df[cols].to_dict("records")
+            ]
 
         n = min(3, len(p) // 2) if len(p) >= 2 else len(p)
         top = rows(p.head(n))
         bottom = rows(p.tail(n).iloc[::-1]) if len(p) >= 2 else []
         if top:
             t = top[0]
-            res.insight("Best content", f"Top post: {t['format']} on {t['platform']} at {_pct(t['engagement_rate'])} engagement ('{t['excerpt']}').")
+            res.insight(
+                "Best content",
+                f"Top post: {t['format']} on {t['platform']} at {_pct(t['engagement_rate'])} engagement ('{t['excerpt']}').",
+            )
         if bottom:
             b = bottom[0]
-            res.insight("Weakest content", f"Weakest post: {b['format']} on {b['platform']} at {_pct(b['engagement_rate'])} engagement ('{b['excerpt']}').")
+            res.insight(
+                "Weakest content",
+                f"Weakest post: {b['format']} on {b['platform']} at {_pct(b['engagement_rate'])} engagement ('{b['excerpt']}').",
+            )
         if not top:
             res.insight("Content", "Posts have no impressions yet: no ranking possible.")
     else:
@@ -599,26 +817,56 @@ def analyze_optimize(brand: Mapping[str, Any], frames: Frames, now: datetime) ->
     good = _confident(patterns)
     pattern_recs = []
     if not good.empty:
-        good = good.sort_values(["confidence", "lift", "pattern_type", "pattern_key"], ascending=[False, False, True, True])
-        verbs = {"best_posting_time": "Post at {k}h local time", "content_format": "Use the {k} format",
-                 "topic": "Post about {k}", "power_word": "Use the word '{k}'", "hashtag": "Use {k}"}
+        good = good.sort_values(
+            ["confidence", "lift", "pattern_type", "pattern_key"],
+            ascending=[False, False, True, True],
+        )
+        verbs = {
+            "best_posting_time": "Post at {k}h local time",
+            "content_format": "Use the {k} format",
+            "topic": "Post about {k}",
+            "power_word": "Use the word '{k}'",
+            "hashtag": "Use {k}",
+        }
         for pr in good.to_dict("records"):
             lift = float(pr["lift"])
             if lift <= 1.0:
                 continue  # a pattern that does worse than baseline is not a recommendation
-            action = verbs.get(pr["pattern_type"], "Use {k}").format(k=pr["pattern_key"]) + f" on {pr['platform']}"
-            pattern_recs.append({"pattern_type": pr["pattern_type"], "key": pr["pattern_key"], "platform": pr["platform"],
-                                 "lift": _r(lift, 3), "confidence": _r(pr["confidence"], 2), "data_points": int(pr["data_points"])})
-            res.recommend(action, f"{lift:.2f}x the brand's baseline over {int(pr['data_points'])} posts.",
-                          "high" if lift >= 1.3 and float(pr["confidence"]) >= 0.7 else "medium",
-                          confidence=_r(pr["confidence"], 2))
+            action = (
+                verbs.get(pr["pattern_type"], "Use {k}").format(k=pr["pattern_key"])
+                + f" on {pr['platform']}"
+            )
+            pattern_recs.append(
+                {
+                    "pattern_type": pr["pattern_type"],
+                    "key": pr["pattern_key"],
+                    "platform": pr["platform"],
+                    "lift": _r(lift, 3),
+                    "confidence": _r(pr["confidence"], 2),
+                    "data_points": int(pr["data_points"]),
+                }
+            )
+            res.recommend(
+                action,
+                f"{lift:.2f}x the brand's baseline over {int(pr['data_points'])} posts.",
+                "high" if lift >= 1.3 and float(pr["confidence"]) >= 0.7 else "medium",
+                confidence=_r(pr["confidence"], 2),
+            )
             if len(pattern_recs) >= 8:
                 break
     if patterns.empty:
-        res.insight("Recommendations", "No learning patterns yet, so no data-backed recommendations.")
-        res.data_status, res.missing_inputs = "partial", sorted(set(res.missing_inputs) | {"learning_patterns"})
+        res.insight(
+            "Recommendations", "No learning patterns yet, so no data-backed recommendations."
+        )
+        res.data_status, res.missing_inputs = (
+            "partial",
+            sorted(set(res.missing_inputs) | {"learning_patterns"}),
+        )
     elif not pattern_recs:
-        res.insight("Recommendations", f"No pattern has confidence above {CONFIDENCE_THRESHOLD} and a lift over the baseline yet.")
+        res.insight(
+            "Recommendations",
+            f"No pattern has confidence above {CONFIDENCE_THRESHOLD} and a lift over the baseline yet.",
+        )
     res.benchmarks = {"top_posts": top, "bottom_posts": bottom, "patterns_used": pattern_recs}
     return res
 
@@ -631,44 +879,104 @@ def analyze_reflect(brand: Mapping[str, Any], frames: Frames, now: datetime) -> 
     inbox = _frame(frames, "inbox")
     opps = _frame(frames, "opportunities")
     if inbox.empty and opps.empty:
-        return res.no_data(["engagement_inbox", "intelligence_opportunities"],
-                           "No engagement collected and no opportunities detected yet.")
+        return res.no_data(
+            ["engagement_inbox", "intelligence_opportunities"],
+            "No engagement collected and no opportunities detected yet.",
+        )
     trend: dict[str, Any] = {}
     urgent = []
     if not inbox.empty:
         ib = inbox.assign(received=_ts(inbox["received_at"]))
         scored = ib.dropna(subset=["sentiment_score"])
-        last7 = scored[scored["received"] > now - timedelta(days=7)]["sentiment_score"].astype(float)
-        prev7 = scored[(scored["received"] <= now - timedelta(days=7)) & (scored["received"] > now - timedelta(days=14))]["sentiment_score"].astype(float)
+        last7 = scored[scored["received"] > now - timedelta(days=7)]["sentiment_score"].astype(
+            float
+        )
+        prev7 = scored[
+            (scored["received"] <= now - timedelta(days=7))
+            & (scored["received"] > now - timedelta(days=14))
+        ]["sentiment_score"].astype(float)
         weekly = []
         for w in range(3, -1, -1):
             lo, hi = now - timedelta(days=7 * (w + 1)), now - timedelta(days=7 * w)
-            s = scored[(scored["received"] > lo) & (scored["received"] <= hi)]["sentiment_score"].astype(float)
-            weekly.append({"week_ending": hi.date().isoformat(), "mean": _r(s.mean(), 3) if len(s) else None, "items": int(len(s))})
-        cur, prev = (float(last7.mean()) if len(last7) else None), (float(prev7.mean()) if len(prev7) else None)
+            s = scored[(scored["received"] > lo) & (scored["received"] <= hi)][
+                "sentiment_score"
+            ].astype(float)
+            weekly.append(
+                {
+                    "week_ending": hi.date().isoformat(),
+                    "mean": _r(s.mean(), 3) if len(s) else None,
+                    "items": int(len(s)),
+                }
+            )
+        cur, prev = (
+            (float(last7.mean()) if len(last7) else None),
+            (float(prev7.mean()) if len(prev7) else None),
+        )
         direction = "unknown"
         if cur is not None and prev is not None:
-            direction = "improving" if cur - prev > 0.05 else ("declining" if prev - cur > 0.05 else "stable")
-        labels = ib["sentiment_label"].dropna().value_counts().to_dict() if "sentiment_label" in ib else {}
-        trend = {"last_7d": _r(cur, 3), "previous_7d": _r(prev, 3), "direction": direction, "weekly": weekly,
-                 "labels": {str(k): int(v) for k, v in sorted(labels.items())}, "items": int(len(ib))}
+            direction = (
+                "improving"
+                if cur - prev > 0.05
+                else ("declining" if prev - cur > 0.05 else "stable")
+            )
+        labels = (
+            ib["sentiment_label"].dropna().value_counts().to_dict()
+            if "sentiment_label" in ib
+            else {}
+        )
+        trend = {
+            "last_7d": _r(cur, 3),
+            "previous_7d": _r(prev, 3),
+            "direction": direction,
+            "weekly": weekly,
+            "labels": {str(k): int(v) for k, v in sorted(labels.items())},
+            "items": int(len(ib)),
+        }
         if cur is None:
             res.insight("Sentiment", "No scored engagement in the last 7 days.")
         else:
-            res.insight("Sentiment trend", f"Average sentiment {cur:+.2f} over the last 7 days"
-                        + (f" against {prev:+.2f} the week before: {direction}." if prev is not None else "."))
+            res.insight(
+                "Sentiment trend",
+                f"Average sentiment {cur:+.2f} over the last 7 days"
+                + (
+                    f" against {prev:+.2f} the week before: {direction}."
+                    if prev is not None
+                    else "."
+                ),
+            )
         if direction == "declining":
-            res.recommend("Look into what drives the negative turn in sentiment",
-                          f"Sentiment fell from {prev:+.2f} to {cur:+.2f} week on week.", "high")
+            res.recommend(
+                "Look into what drives the negative turn in sentiment",
+                f"Sentiment fell from {prev:+.2f} to {cur:+.2f} week on week.",
+                "high",
+            )
         open_mask = ~ib["status"].astype(str).str.lower().isin(OPEN_INBOX_EXCLUDED)
         urg = ib[(ib["priority"] == "urgent") & open_mask]
-        urg = urg.sort_values(["priority_score", "received"], ascending=[False, False]) if "priority_score" in urg else urg
+        urg = (
+            urg.sort_values(["priority_score", "received"], ascending=[False, False])
+            if "priority_score" in urg
+            else urg
+        )
         for it in urg.head(5).to_dict("records"):
-            urgent.append({"platform": it["platform"], "item_type": it["item_type"], "author": it.get("author"),
-                           "received_at": it["received"].isoformat(), "excerpt": str(it.get("body") or "")[:120]})
+            urgent.append(
+                {
+                    "platform": it["platform"],
+                    "item_type": it["item_type"],
+                    "author": it.get("author"),
+                    "received_at": it["received"].isoformat(),
+                    "excerpt": str(it.get("body") or "")[:120],
+                }
+            )
         if len(urg):
-            res.insight("Urgent inbox items", f"{len(urg)} urgent item(s) wait for an answer; the oldest arrived {urg['received'].min().isoformat()}.")
-            res.recommend(f"Answer the {len(urg)} urgent inbox item(s)", "Urgent items are complaints, crises or high-reach mentions.", "high")
+            res.insight(
+                "Urgent inbox items",
+                f"{len(urg)} urgent item(s) wait for an answer; the oldest arrived {urg['received'].min().isoformat()}.",
+            )
+            res.recommend(
+                f"Answer the {len(urg)} urgent inbox item(s)",
+                "Urgent items are complaints, crises or high-reach mentions.",
+                "high",
+            )
         else:
             res.insight("Urgent inbox items", "No urgent item is waiting.")
     else:
@@ -682,14 +990,28 @@ def analyze_reflect(brand: Mapping[str, Any], frames: Frames, now: datetime) -> 
                 o = o[exp.isna() | (exp > now)]
             o = o.sort_values(["score", "id"], ascending=[False, True])
             for it in o.head(5).to_dict("records"):
-                active.append({"title": it["title"], "type": it["opportunity_type"], "urgency": it["urgency"],
-                               "score": _r(it["score"], 3),
-                               "expires_at": pd.Timestamp(it["expires_at"]).isoformat() if it.get("expires_at") is not None and not pd.isna(it.get("expires_at")) else None})
+                active.append(
+                    {
+                        "title": it["title"],
+                        "type": it["opportunity_type"],
+                        "urgency": it["urgency"],
+                        "score": _r(it["score"], 3),
+                        "expires_at": pd.Timestamp(it["expires_at"]).isoformat()
+                        if it.get("expires_at") is not None and not pd.isna(it.get("expires_at"))
+                        else None,
+                    }
+                )
         if active:
-            res.insight("Active opportunities", f"{len(o)} active; best: {active[0]['title']} ({active[0]['urgency']}, score {active[0]['score']}).")
+            res.insight(
+                "Active opportunities",
+                f"{len(o)} active; best: {active[0]['title']} ({active[0]['urgency']}, score {active[0]['score']}).",
+            )
             for a in active[:3]:
-                res.recommend(f"Act on: {a['title']}", f"{a['type'].replace('_', ' ')} opportunity, urgency {a['urgency']}.",
-                              "high" if a["urgency"] in ("critical", "high") else "medium")
+                res.recommend(
+                    f"Act on: {a['title']}",
+                    f"{a['type'].replace('_', ' ')} opportunity, urgency {a['urgency']}.",
+                    "high" if a["urgency"] in ("critical", "high") else "medium",
+                )
         else:
             res.insight("Active opportunities", "No active opportunity right now.")
     else:

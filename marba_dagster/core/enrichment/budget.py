@@ -36,7 +36,10 @@ class Price:
     output_per_mtok: Decimal
 
     def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
-        raw = (Decimal(int(input_tokens)) * self.input_per_mtok + Decimal(int(output_tokens)) * self.output_per_mtok) / MILLION
+        raw = (
+            Decimal(int(input_tokens)) * self.input_per_mtok
+            + Decimal(int(output_tokens)) * self.output_per_mtok
+        ) / MILLION
         return raw.quantize(MICRO, rounding=ROUND_HALF_UP)
 
 
@@ -75,7 +78,9 @@ class PriceTable:
                 elif isinstance(spec, (list, tuple)) and len(spec) == 2:
                     i, o = spec
                 else:
-                    raise PriceError(f"price for {model!r} must be {{input_per_mtok, output_per_mtok}} or [input, output]")
+                    raise PriceError(
+                        f"price for {model!r} must be {{input_per_mtok, output_per_mtok}} or [input, output]"
+                    )
                 table[str(model)] = Price(_dec(i, f"{model}.input"), _dec(o, f"{model}.output"))
         return cls(table)
 
@@ -119,11 +124,18 @@ def budget_status(
     if brand_budget is not None:
         if brand_budget <= 0:
             return BudgetStatus("exhausted", Decimal(1), "brand has no monthly AI budget")
-        candidates.append((brand_spent / brand_budget, f"brand budget {brand_spent:.2f}/{brand_budget:.2f} USD"))
+        candidates.append(
+            (brand_spent / brand_budget, f"brand budget {brand_spent:.2f}/{brand_budget:.2f} USD")
+        )
     if global_budget is not None:
         if global_budget <= 0:
             return BudgetStatus("exhausted", Decimal(1), "global monthly AI budget is 0")
-        candidates.append((global_spent / global_budget, f"global budget {global_spent:.2f}/{global_budget:.2f} USD"))
+        candidates.append(
+            (
+                global_spent / global_budget,
+                f"global budget {global_spent:.2f}/{global_budget:.2f} USD",
+            )
+        )
     if not candidates:
         return BudgetStatus.ok()
     ratio, reason = max(candidates, key=lambda c: c[0])
@@ -147,8 +159,10 @@ class BudgetLedger:
     def status(self, brand_id: str) -> BudgetStatus:
         with self._lock:
             return budget_status(
-                self.brand_budgets.get(brand_id), self.brand_spent.get(brand_id, Decimal(0)),
-                self.global_budget, self.global_spent,
+                self.brand_budgets.get(brand_id),
+                self.brand_spent.get(brand_id, Decimal(0)),
+                self.global_budget,
+                self.global_spent,
             )
 
     def reserve(self, brand_id: str, amount: Decimal) -> bool:

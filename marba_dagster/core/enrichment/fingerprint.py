@@ -69,7 +69,9 @@ def frame_lines(df: pd.DataFrame | None) -> list[str]:
     return [header, *lines]
 
 
-def fingerprint(section: str, inputs: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> str:
+def fingerprint(
+    section: str, inputs: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+) -> str:
     """sha256 over the section name, the analyzer version and every input frame/value."""
     h = hashlib.sha256()
 
@@ -77,8 +79,13 @@ def fingerprint(section: str, inputs: Mapping[str, Any], extra: Mapping[str, Any
         h.update(text.encode())
         h.update(b"\n")
 
-    put(json.dumps({"section": section, "version": ANALYZER_VERSION,
-                    "extra": _norm(dict(extra or {}))}, sort_keys=True, default=str))
+    put(
+        json.dumps(
+            {"section": section, "version": ANALYZER_VERSION, "extra": _norm(dict(extra or {}))},
+            sort_keys=True,
+            default=str,
+        )
+    )
     for name, value in sorted(inputs.items()):
         if isinstance(value, pd.DataFrame):
             lines = frame_lines(value)
@@ -86,5 +93,8 @@ def fingerprint(section: str, inputs: Mapping[str, Any], extra: Mapping[str, Any
             for line in lines:
                 put(line)
         else:
-            put(f"value {json.dumps(str(name))} " + json.dumps(_norm(value), sort_keys=True, default=str))
+            put(
+                f"value {json.dumps(str(name))} "
+                + json.dumps(_norm(value), sort_keys=True, default=str)
+            )
     return h.hexdigest()

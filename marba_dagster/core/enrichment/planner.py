@@ -73,7 +73,9 @@ def decide(
         return Decision("refresh", force, allow_ai=allow_ai, due_reason=due_reason)
     check_section(section)
     schedule = schedule or ScheduleState()
-    ai_ok = budget.level == "ok" or (budget.level == "throttled" and section not in DEFERRABLE_SECTIONS)
+    ai_ok = budget.level == "ok" or (
+        budget.level == "throttled" and section not in DEFERRABLE_SECTIONS
+    )
     if entry is None:
         return Decision("refresh", "missing", allow_ai=ai_ok)
     expired = now >= entry.expires_at

@@ -9,11 +9,25 @@ scoring     signals -> opportunities (score, dedup key, actions, evidence)
 predictive  the brand's likelihood to act, learned from past decisions
 """
 
-from .relevance import DEFAULT_RELEVANCE, RelevanceError, RelevanceMap, merge_relevance, parse_relevance
+from .relevance import (
+    DEFAULT_RELEVANCE,
+    RelevanceError,
+    RelevanceMap,
+    merge_relevance,
+    parse_relevance,
+)
 from .scoring import OpportunityDraft, build_opportunities, score_of
 from .urgency import URGENCY_RANK, urgency_for
 
 __all__ = [
-    "DEFAULT_RELEVANCE", "OpportunityDraft", "RelevanceError", "RelevanceMap", "URGENCY_RANK",
-    "build_opportunities", "merge_relevance", "parse_relevance", "score_of", "urgency_for",
+    "DEFAULT_RELEVANCE",
+    "OpportunityDraft",
+    "RelevanceError",
+    "RelevanceMap",
+    "URGENCY_RANK",
+    "build_opportunities",
+    "merge_relevance",
+    "parse_relevance",
+    "score_of",
+    "urgency_for",
 ]

@@ -39,7 +39,9 @@ class CalendarEvent:
     def expires_at(self, tz: str | None) -> datetime:
         """The end of the event's last day in ``tz`` (UTC when unknown)."""
         zone = _zone(tz)
-        return datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=zone).astimezone(ZoneInfo("UTC"))
+        return datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=zone).astimezone(
+            ZoneInfo("UTC")
+        )
 
     def starts_at(self, tz: str | None) -> datetime:
         return datetime.combine(self.start, time(0), tzinfo=_zone(tz)).astimezone(ZoneInfo("UTC"))
@@ -100,8 +102,12 @@ def fathers_day(year: int, cc: str) -> date:
 def back_to_school(year: int, cc: str) -> date:
     cc = cc.upper()
     return {
-        "US": date(year, 8, 18), "MX": date(year, 8, 25), "JP": date(year, 4, 6),
-        "AU": date(year, 1, 28), "NZ": date(year, 2, 2), "BR": date(year, 2, 3),
+        "US": date(year, 8, 18),
+        "MX": date(year, 8, 25),
+        "JP": date(year, 4, 6),
+        "AU": date(year, 1, 28),
+        "NZ": date(year, 2, 2),
+        "BR": date(year, 2, 3),
         "IN": date(year, 6, 2),
     }.get(cc, date(year, 9, 1))
 
@@ -115,19 +121,36 @@ def marketing_events(year: int, cc: str) -> list[CalendarEvent]:
     bf = thanksgiving_us(year) + timedelta(days=1)
     m = "marketing_calendar"
     return [
-        CalendarEvent("valentines_day", "Valentine's Day", date(year, 2, 14), date(year, 2, 14), 21, m),
-        CalendarEvent("mothers_day", "Mother's Day", mothers_day(year, cc), mothers_day(year, cc), 21, m),
-        CalendarEvent("fathers_day", "Father's Day", fathers_day(year, cc), fathers_day(year, cc), 21, m),
-        CalendarEvent("back_to_school", "Back to school", back_to_school(year, cc), back_to_school(year, cc) + timedelta(days=6), 28, m),
+        CalendarEvent(
+            "valentines_day", "Valentine's Day", date(year, 2, 14), date(year, 2, 14), 21, m
+        ),
+        CalendarEvent(
+            "mothers_day", "Mother's Day", mothers_day(year, cc), mothers_day(year, cc), 21, m
+        ),
+        CalendarEvent(
+            "fathers_day", "Father's Day", fathers_day(year, cc), fathers_day(year, cc), 21, m
+        ),
+        CalendarEvent(
+            "back_to_school",
+            "Back to school",
+            back_to_school(year, cc),
+            back_to_school(year, cc) + timedelta(days=6),
+            28,
+            m,
+        ),
         CalendarEvent("halloween", "Halloween", date(year, 10, 31), date(year, 10, 31), 28, m),
         CalendarEvent("black_friday", "Black Friday", bf, bf, 14, m),
-        CalendarEvent("cyber_monday", "Cyber Monday", bf + timedelta(days=3), bf + timedelta(days=3), 7, m),
+        CalendarEvent(
+            "cyber_monday", "Cyber Monday", bf + timedelta(days=3), bf + timedelta(days=3), 7, m
+        ),
         CalendarEvent("holiday_shopping", "Holiday shopping season", bf, date(year, 12, 24), 7, m),
         CalendarEvent("new_year", "New Year", date(year, 12, 31), date(year + 1, 1, 1), 10, m),
     ]
 
 
-def public_holidays(years: list[int], cc: str, subdivision: str | None) -> tuple[list[CalendarEvent], str | None]:
+def public_holidays(
+    years: list[int], cc: str, subdivision: str | None
+) -> tuple[list[CalendarEvent], str | None]:
     """Public holidays for the country (and subdivision); (events, note). The note explains
     a fallback: unknown subdivision -> country only; unknown country -> none."""
     note = None
@@ -142,7 +165,11 @@ def public_holidays(years: list[int], cc: str, subdivision: str | None) -> tuple
     table = holidays_lib.country_holidays(code, subdiv=subdiv, years=years)
     out = []
     for day, name in sorted(table.items()):
-        out.append(CalendarEvent("public_holiday", str(name), day, day, PUBLIC_HOLIDAY_LEAD_DAYS, "holidays"))
+        out.append(
+            CalendarEvent(
+                "public_holiday", str(name), day, day, PUBLIC_HOLIDAY_LEAD_DAYS, "holidays"
+            )
+        )
     return out, note
 
 
@@ -159,7 +186,11 @@ def active_events(
     marketing_days = {e.start for e in events}
     hol, note = public_holidays(years, cc, subdivision)
     # A public holiday on the day of a marketing event (New Year's Day) is the same moment.
-    events.extend(h for h in hol if h.start not in marketing_days and h.start - timedelta(days=1) not in marketing_days)
+    events.extend(
+        h
+        for h in hol
+        if h.start not in marketing_days and h.start - timedelta(days=1) not in marketing_days
+    )
     live = [e for e in events if e.opens() <= today <= e.end]
     live.sort(key=lambda e: (e.start, e.kind))
     return live, note

@@ -10,10 +10,28 @@ from dataclasses import dataclass
 from .relevance import words
 
 # Industry words too generic to mean anything alone ("pet store" matches on "pet").
-GENERIC_WORDS = frozenset({
-    "shop", "store", "studio", "services", "service", "retail", "bar", "house", "co",
-    "company", "the", "and", "of", "a", "in", "local", "best", "new",
-})
+GENERIC_WORDS = frozenset(
+    {
+        "shop",
+        "store",
+        "studio",
+        "services",
+        "service",
+        "retail",
+        "bar",
+        "house",
+        "co",
+        "company",
+        "the",
+        "and",
+        "of",
+        "a",
+        "in",
+        "local",
+        "best",
+        "new",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +70,12 @@ def _plural_tolerant(hay: list[str]) -> list[str]:
 
 
 def match_text(
-    title: str, related: Sequence[str], keywords: Iterable[str], industry: str | None,
-    *, ignore: Iterable[str] = (),
+    title: str,
+    related: Sequence[str],
+    keywords: Iterable[str],
+    industry: str | None,
+    *,
+    ignore: Iterable[str] = (),
 ) -> Match | None:
     """How well a trend or headline (``title`` plus ``related`` texts) fits the brand.
 

@@ -60,15 +60,30 @@ def fit_history(history: Sequence[tuple[Mapping[str, Any], bool]]) -> HistoryFit
     n = len(history)
     acted = sum(1 for _, a in history if a)
     if n < MIN_DECIDED:
-        return HistoryFit(None, f"not enough history: {n} decided opportunities (need {MIN_DECIDED})", n, acted)
+        return HistoryFit(
+            None, f"not enough history: {n} decided opportunities (need {MIN_DECIDED})", n, acted
+        )
     if acted < MIN_PER_CLASS or n - acted < MIN_PER_CLASS:
-        return HistoryFit(None, f"history has {acted} acted and {n - acted} not acted (need {MIN_PER_CLASS} of each)", n, acted)
+        return HistoryFit(
+            None,
+            f"history has {acted} acted and {n - acted} not acted (need {MIN_PER_CLASS} of each)",
+            n,
+            acted,
+        )
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
     X = [_vector(f) for f, _ in history]
     y = np.array([1 if a else 0 for _, a in history])
-    pipe = make_pipeline(DictVectorizer(sparse=False), LogisticRegression(C=1.0, max_iter=500, class_weight="balanced"))
+    pipe = make_pipeline(
+        DictVectorizer(sparse=False),
+        LogisticRegression(C=1.0, max_iter=500, class_weight="balanced"),
+    )
     pipe.fit(X, y)
-    return HistoryFit(ActionModel(pipe, n, acted), f"learned from {n} decided opportunities ({acted} acted)", n, acted)
+    return HistoryFit(
+        ActionModel(pipe, n, acted),
+        f"learned from {n} decided opportunities ({acted} acted)",
+        n,
+        acted,
+    )

@@ -201,26 +201,76 @@ def detect_events(
         wind_mask = gust >= th.wind_gust_kmh
     for a, b in _runs(heat_mask, MERGE_GAP_HOURS):
         peak = float(np.nanmax(temp[a:b]))
-        events.append(WeatherEvent("heat", at(a), end_at(b), round(peak, 1), round(th.heat_c, 1), "°C",
-                                   int(heat_mask[a:b].sum()), _strength(peak - th.heat_c, 6.0)))
+        events.append(
+            WeatherEvent(
+                "heat",
+                at(a),
+                end_at(b),
+                round(peak, 1),
+                round(th.heat_c, 1),
+                "°C",
+                int(heat_mask[a:b].sum()),
+                _strength(peak - th.heat_c, 6.0),
+            )
+        )
     for a, b in _runs(cold_mask, MERGE_GAP_HOURS):
         low = float(np.nanmin(temp[a:b]))
-        events.append(WeatherEvent("cold", at(a), end_at(b), round(low, 1), round(th.cold_c, 1), "°C",
-                                   int(cold_mask[a:b].sum()), _strength(th.cold_c - low, 6.0)))
+        events.append(
+            WeatherEvent(
+                "cold",
+                at(a),
+                end_at(b),
+                round(low, 1),
+                round(th.cold_c, 1),
+                "°C",
+                int(cold_mask[a:b].sum()),
+                _strength(th.cold_c - low, 6.0),
+            )
+        )
     for a, b in _runs(precip >= RAIN_HOUR_MM, MERGE_GAP_HOURS):
         total = float(precip[a:b].sum())
         if total >= th.rain_total_mm:
-            events.append(WeatherEvent("rain", at(a), end_at(b), round(total, 1), round(th.rain_total_mm, 1), "mm",
-                                       int((precip[a:b] >= RAIN_HOUR_MM).sum()), _strength(total - th.rain_total_mm, 10.0)))
+            events.append(
+                WeatherEvent(
+                    "rain",
+                    at(a),
+                    end_at(b),
+                    round(total, 1),
+                    round(th.rain_total_mm, 1),
+                    "mm",
+                    int((precip[a:b] >= RAIN_HOUR_MM).sum()),
+                    _strength(total - th.rain_total_mm, 10.0),
+                )
+            )
     for a, b in _runs(snow > 0.0, MERGE_GAP_HOURS):
         total = float(snow[a:b].sum())
         if total >= th.snow_total_cm:
-            events.append(WeatherEvent("snow", at(a), end_at(b), round(total, 2), round(th.snow_total_cm, 2), "cm",
-                                       int((snow[a:b] > 0).sum()), _strength(total - th.snow_total_cm, 5.0)))
+            events.append(
+                WeatherEvent(
+                    "snow",
+                    at(a),
+                    end_at(b),
+                    round(total, 2),
+                    round(th.snow_total_cm, 2),
+                    "cm",
+                    int((snow[a:b] > 0).sum()),
+                    _strength(total - th.snow_total_cm, 5.0),
+                )
+            )
     for a, b in _runs(wind_mask, MERGE_GAP_HOURS):
         peak = float(np.nanmax(gust[a:b]))
-        events.append(WeatherEvent("wind", at(a), end_at(b), round(peak, 0), round(th.wind_gust_kmh, 0), "km/h",
-                                   int(wind_mask[a:b].sum()), _strength(peak - th.wind_gust_kmh, 30.0)))
+        events.append(
+            WeatherEvent(
+                "wind",
+                at(a),
+                end_at(b),
+                round(peak, 0),
+                round(th.wind_gust_kmh, 0),
+                "km/h",
+                int(wind_mask[a:b].sum()),
+                _strength(peak - th.wind_gust_kmh, 30.0),
+            )
+        )
     events.sort(key=lambda e: (e.start, e.kind))
     return events, th
 

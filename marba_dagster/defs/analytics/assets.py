@@ -9,7 +9,6 @@ rate, click-through rate and follower growth per brand, platform and day (defini
 range is collected in one run (one fetch per account for the whole range).
 """
 
-
 from datetime import date, timedelta
 
 import dagster as dg
@@ -22,7 +21,11 @@ from marba_dagster.core.analytics import COUNT_COLUMNS, daily_brand_metrics, qua
 from marba_dagster.defs import pools
 from marba_dagster.defs.analytics.collect import AccountsFailed, fetch_brand, lost_apis, write_brand
 from marba_dagster.defs.common import (
-    BrandBatch, completeness_check_specs, markdown_table, prefetch, scoped_brand_ids,
+    BrandBatch,
+    completeness_check_specs,
+    markdown_table,
+    prefetch,
+    scoped_brand_ids,
 )
 from marba_dagster.defs.partitions import daily_partitions
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
@@ -30,8 +33,9 @@ from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert
 from marba_dagster.store.types import utcnow
 
-RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL,
-                       jitter=dg.Jitter.PLUS_MINUS)
+RETRY = dg.RetryPolicy(
+    max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 CHECK_WINDOW_DAYS = 35
 
 
@@ -77,12 +81,17 @@ def platform_metrics(
             return fetch_brand(brand_id, begin=marba_db.begin, graph=graph, x=x, days=days)
 
         def write(fut):
-            outcome = write_brand(fut.result(), begin=marba_db.begin, days=days, today=today, log=batch.log)
+            outcome = write_brand(
+                fut.result(), begin=marba_db.begin, days=days, today=today, log=batch.log
+            )
             outcomes.append(outcome)
             if outcome.failed:
                 # The brand's other accounts are written; the brand still shows as failed.
-                raise AccountsFailed("; ".join(
-                    f"{a.platform} account {a.account_id}: {a.cause}" for a in outcome.failed))
+                raise AccountsFailed(
+                    "; ".join(
+                        f"{a.platform} account {a.account_id}: {a.cause}" for a in outcome.failed
+                    )
+                )
             return outcome
 
         # The platform calls of several brands overlap (I/O-bound); writes and bookkeeping
@@ -94,9 +103,18 @@ def platform_metrics(
         http = {f"graph_{k}": v for k, v in gclient.metrics().items()}
         http.update({f"x_{k}": v for k, v in xclient.metrics().items()})
     accounts = [a for o in outcomes for a in o.accounts]
-    rows = [{"brand": o.brand_id, "platform": a.platform, "status": a.status, "posts": a.posts,
-             "metric_rows": a.metric_rows, "followers": a.followers if a.followers is not None else ""}
-            for o in outcomes for a in o.accounts]
+    rows = [
+        {
+            "brand": o.brand_id,
+            "platform": a.platform,
+            "status": a.status,
+            "posts": a.posts,
+            "metric_rows": a.metric_rows,
+            "followers": a.followers if a.followers is not None else "",
+        }
+        for o in outcomes
+        for a in o.accounts
+    ]
     metadata = {
         **batch.metadata(),
         "days": len(days),
@@ -109,25 +127,34 @@ def platform_metrics(
         "posts": sum(a.posts for a in accounts),
         "rows": sum(a.metric_rows for a in accounts),
         "requests": int(http.get("graph_requests_sent", 0) + http.get("x_requests_sent", 0)),
-        "preview": dg.MetadataValue.md(markdown_table(rows, ["brand", "platform", "status", "posts", "metric_rows", "followers"])),
+        "preview": dg.MetadataValue.md(
+            markdown_table(
+                rows, ["brand", "platform", "status", "posts", "metric_rows", "followers"]
+            )
+        ),
     }
     batch.finish()
-    return dg.MaterializeResult(metadata=metadata,
-                                check_results=batch.check_results("platform_metrics", sources=True))
+    return dg.MaterializeResult(
+        metadata=metadata, check_results=batch.check_results("platform_metrics", sources=True)
+    )
 
 
 def _posts_with_latest_metrics(conn, brand_ids: list[str], start, end) -> pd.DataFrame:
     cp, pm = s.content_posts, s.post_metrics
-    latest = (sa.select(pm.c.post_id, sa.func.max(pm.c.metric_date).label("d"))
-              .join(cp, cp.c.id == pm.c.post_id)
-              .where(cp.c.brand_id.in_(brand_ids), cp.c.published_at >= start,
-                     cp.c.published_at < end)
-              .group_by(pm.c.post_id).subquery())
-    q = (sa.select(cp.c.brand_id, cp.c.platform, cp.c.published_at,
-                   *[pm.c[c] for c in COUNT_COLUMNS])
-         .select_from(cp.join(latest, latest.c.post_id == cp.c.id)
-                      .join(pm, sa.and_(pm.c.post_id == latest.c.post_id,
-                                        pm.c.metric_date == latest.c.d))))
+    latest = (
+        sa.select(pm.c.post_id, sa.func.max(pm.c.metric_date).label("d"))
+        .join(cp, cp.c.id == pm.c.post_id)
+        .where(cp.c.brand_id.in_(brand_ids), cp.c.published_at >= start, cp.c.published_at < end)
+        .group_by(pm.c.post_id)
+        .subquery()
+    )
+    q = sa.select(
+        cp.c.brand_id, cp.c.platform, cp.c.published_at, *[pm.c[c] for c in COUNT_COLUMNS]
+    ).select_from(
+        cp.join(latest, latest.c.post_id == cp.c.id).join(
+            pm, sa.and_(pm.c.post_id == latest.c.post_id, pm.c.metric_date == latest.c.d)
+        )
+    )
     rows = conn.execute(q).all()
     return pd.DataFrame(rows, columns=["brand_id", "platform", "published_at", *COUNT_COLUMNS])
 
@@ -140,7 +167,9 @@ def _posts_with_latest_metrics(conn, brand_ids: list[str], start, end) -> pd.Dat
     kinds={"python", "pandas", "sql"},
     check_specs=completeness_check_specs("brand_daily_metrics"),
 )
-def brand_daily_metrics(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> dg.MaterializeResult:
+def brand_daily_metrics(
+    context: dg.AssetExecutionContext, marba_db: MarbaDatabase
+) -> dg.MaterializeResult:
     """Engagement rate ((likes+comments+shares+saves)/reach, else /impressions), click-through
     rate (clicks/impressions) and follower growth over 1, 7 and 30 days, per brand, platform
     and UTC day (posts count for the day they were published, with their latest metrics)."""
@@ -155,12 +184,16 @@ def brand_daily_metrics(context: dg.AssetExecutionContext, marba_db: MarbaDataba
         with marba_db.begin() as conn:
             posts = _posts_with_latest_metrics(conn, [brand_id], start, end)
             am = s.account_metrics
-            fol = pd.DataFrame(conn.execute(
-                sa.select(am.c.brand_id, am.c.platform, am.c.metric_date, am.c.followers)
-                .where(am.c.brand_id == brand_id,
-                       am.c.metric_date >= days[0] - timedelta(days=30),
-                       am.c.metric_date <= days[-1])).all(),
-                columns=["brand_id", "platform", "metric_date", "followers"])
+            fol = pd.DataFrame(
+                conn.execute(
+                    sa.select(am.c.brand_id, am.c.platform, am.c.metric_date, am.c.followers).where(
+                        am.c.brand_id == brand_id,
+                        am.c.metric_date >= days[0] - timedelta(days=30),
+                        am.c.metric_date <= days[-1],
+                    )
+                ).all(),
+                columns=["brand_id", "platform", "metric_date", "followers"],
+            )
             daily = daily_brand_metrics(posts, fol, days)
             rows = [
                 {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in r.items()}
@@ -186,12 +219,26 @@ def brand_daily_metrics(context: dg.AssetExecutionContext, marba_db: MarbaDataba
         "posts": int(sum(r["posts"] for r in all_rows)),
         "mean_engagement_rate": float(sum(rates) / len(rates)) if rates else 0.0,
         "mean_click_through_rate": float(sum(ctrs) / len(ctrs)) if ctrs else 0.0,
-        "preview": dg.MetadataValue.md(markdown_table(
-            preview, ["metric_date", "brand_id", "platform", "posts", "engagement_rate",
-                      "click_through_rate", "followers", "follower_growth_7d"])),
+        "preview": dg.MetadataValue.md(
+            markdown_table(
+                preview,
+                [
+                    "metric_date",
+                    "brand_id",
+                    "platform",
+                    "posts",
+                    "engagement_rate",
+                    "click_through_rate",
+                    "followers",
+                    "follower_growth_7d",
+                ],
+            )
+        ),
     }
     batch.finish()
-    return dg.MaterializeResult(metadata=metadata, check_results=batch.check_results("brand_daily_metrics"))
+    return dg.MaterializeResult(
+        metadata=metadata, check_results=batch.check_results("brand_daily_metrics")
+    )
 
 
 # ------------------------------------------------------------------------ asset checks
@@ -205,43 +252,67 @@ def _since() -> date:
 def no_negative_counts(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
     pm, am = s.post_metrics, s.account_metrics
     with marba_db.connect() as conn:
-        bad_posts = conn.execute(sa.select(sa.func.count()).select_from(pm).where(
-            sa.or_(*[pm.c[c] < 0 for c in COUNT_COLUMNS]))).scalar_one()
-        bad_accounts = conn.execute(sa.select(sa.func.count()).select_from(am).where(
-            am.c.followers < 0)).scalar_one()
+        bad_posts = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(pm)
+            .where(sa.or_(*[pm.c[c] < 0 for c in COUNT_COLUMNS]))
+        ).scalar_one()
+        bad_accounts = conn.execute(
+            sa.select(sa.func.count()).select_from(am).where(am.c.followers < 0)
+        ).scalar_one()
     return dg.AssetCheckResult(
         passed=bad_posts == 0 and bad_accounts == 0,
         metadata={"negative_post_metric_rows": bad_posts, "negative_follower_rows": bad_accounts},
     )
 
 
-@dg.asset_check(asset=platform_metrics, description="At most one post_metrics row per (post, date) and one post per platform id.")
+@dg.asset_check(
+    asset=platform_metrics,
+    description="At most one post_metrics row per (post, date) and one post per platform id.",
+)
 def no_duplicate_post_dates(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
     pm, cp = s.post_metrics, s.content_posts
     with marba_db.connect() as conn:
-        dup_metrics = conn.execute(sa.select(sa.func.count()).select_from(
-            sa.select(pm.c.post_id, pm.c.metric_date).where(pm.c.metric_date >= _since())
-            .group_by(pm.c.post_id, pm.c.metric_date)
-            .having(sa.func.count() > 1).subquery())).scalar_one()
-        dup_posts = conn.execute(sa.select(sa.func.count()).select_from(
-            sa.select(cp.c.platform, cp.c.external_post_id)
-            .group_by(cp.c.platform, cp.c.external_post_id)
-            .having(sa.func.count() > 1).subquery())).scalar_one()
-    return dg.AssetCheckResult(passed=dup_metrics == 0 and dup_posts == 0,
-                               metadata={"duplicate_post_dates": dup_metrics,
-                                         "duplicate_external_posts": dup_posts})
+        dup_metrics = conn.execute(
+            sa.select(sa.func.count()).select_from(
+                sa.select(pm.c.post_id, pm.c.metric_date)
+                .where(pm.c.metric_date >= _since())
+                .group_by(pm.c.post_id, pm.c.metric_date)
+                .having(sa.func.count() > 1)
+                .subquery()
+            )
+        ).scalar_one()
+        dup_posts = conn.execute(
+            sa.select(sa.func.count()).select_from(
+                sa.select(cp.c.platform, cp.c.external_post_id)
+                .group_by(cp.c.platform, cp.c.external_post_id)
+                .having(sa.func.count() > 1)
+                .subquery()
+            )
+        ).scalar_one()
+    return dg.AssetCheckResult(
+        passed=dup_metrics == 0 and dup_posts == 0,
+        metadata={"duplicate_post_dates": dup_metrics, "duplicate_external_posts": dup_posts},
+    )
 
 
-@dg.asset_check(asset=brand_daily_metrics, description="Rates within bounds: engagement rate and CTR in [0, 1], follower growth >= -100%, no negative counts.")
+@dg.asset_check(
+    asset=brand_daily_metrics,
+    description="Rates within bounds: engagement rate and CTR in [0, 1], follower growth >= -100%, no negative counts.",
+)
 def rates_within_bounds(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
     bdm = s.brand_daily_metrics
     with marba_db.connect() as conn:
-        daily = pd.DataFrame(conn.execute(sa.select(bdm).where(bdm.c.metric_date >= _since())).mappings().all())
+        daily = pd.DataFrame(
+            conn.execute(sa.select(bdm).where(bdm.c.metric_date >= _since())).mappings().all()
+        )
     problems = quality_problems(daily) if not daily.empty else []
     if not daily.empty:
         for c in ("posts", "impressions", "reach", "engagements", "clicks"):
             n = int((daily[c] < 0).sum())
             if n:
                 problems.append(f"{n} rows with negative {c}")
-    return dg.AssetCheckResult(passed=not problems, metadata={
-        "rows_checked": len(daily), "problems": dg.MetadataValue.json(problems)})
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={"rows_checked": len(daily), "problems": dg.MetadataValue.json(problems)},
+    )

@@ -74,44 +74,73 @@ def brand_accounts(conn, brand_id: str) -> list[dict]:
     pa = s.platform_accounts
     rows = conn.execute(
         sa.select(pa.c.id, pa.c.platform, pa.c.external_account_id, pa.c.access_token)
-        .where(pa.c.brand_id == brand_id, pa.c.platform.in_(COLLECTED_PLATFORMS),
-               pa.c.is_active.is_(True), pa.c.needs_reconnect.is_(False))
+        .where(
+            pa.c.brand_id == brand_id,
+            pa.c.platform.in_(COLLECTED_PLATFORMS),
+            pa.c.is_active.is_(True),
+            pa.c.needs_reconnect.is_(False),
+        )
         .order_by(pa.c.platform)
     ).mappings()
     return [dict(r) for r in rows]
 
 
-def fetch_account(graph: GraphClient | None, x: XClient | None, account: dict,
-                  since: datetime, until: datetime) -> tuple[list[PlatformPost], AccountSnapshot]:
-    platform, ext, token = account["platform"], account["external_account_id"], account["access_token"]
+def fetch_account(
+    graph: GraphClient | None, x: XClient | None, account: dict, since: datetime, until: datetime
+) -> tuple[list[PlatformPost], AccountSnapshot]:
+    platform, ext, token = (
+        account["platform"],
+        account["external_account_id"],
+        account["access_token"],
+    )
     if platform == "x":
         return x.posts(ext, token, since, until), x.followers(ext, token)
     return graph.posts(platform, ext, token, since, until), graph.followers(platform, ext, token)
 
 
-def write_account(conn, brand_id: str, platform: str, posts: list[PlatformPost],
-                  followers: AccountSnapshot | None, days: list[date],
-                  follower_days: list[date]) -> tuple[int, int]:
+def write_account(
+    conn,
+    brand_id: str,
+    platform: str,
+    posts: list[PlatformPost],
+    followers: AccountSnapshot | None,
+    days: list[date],
+    follower_days: list[date],
+) -> tuple[int, int]:
     """Upsert posts, their snapshot per day and the follower count; (posts, metric rows)."""
     now = utcnow()
     if posts:
-        upsert(conn, s.content_posts, [
-            {"id": post_row_id(platform, p.external_post_id), "brand_id": brand_id,
-             "platform": platform, "external_post_id": p.external_post_id, "body": p.body,
-             "format": p.format, "published_at": p.published_at, "permalink": p.permalink,
-             "collected_at": now}
-            for p in posts
-        ], ["platform", "external_post_id"],
-            ["body", "format", "published_at", "permalink", "collected_at"])
+        upsert(
+            conn,
+            s.content_posts,
+            [
+                {
+                    "id": post_row_id(platform, p.external_post_id),
+                    "brand_id": brand_id,
+                    "platform": platform,
+                    "external_post_id": p.external_post_id,
+                    "body": p.body,
+                    "format": p.format,
+                    "published_at": p.published_at,
+                    "permalink": p.permalink,
+                    "collected_at": now,
+                }
+                for p in posts
+            ],
+            ["platform", "external_post_id"],
+            ["body", "format", "published_at", "permalink", "collected_at"],
+        )
     ids: dict[str, str] = {}
     ext_ids = [p.external_post_id for p in posts]
     for start in range(0, len(ext_ids), 500):
-        chunk = ext_ids[start:start + 500]
+        chunk = ext_ids[start : start + 500]
         for ext, pid, owner in conn.execute(
-            sa.select(s.content_posts.c.external_post_id, s.content_posts.c.id,
-                      s.content_posts.c.brand_id)
-            .where(s.content_posts.c.platform == platform,
-                   s.content_posts.c.external_post_id.in_(chunk))
+            sa.select(
+                s.content_posts.c.external_post_id, s.content_posts.c.id, s.content_posts.c.brand_id
+            ).where(
+                s.content_posts.c.platform == platform,
+                s.content_posts.c.external_post_id.in_(chunk),
+            )
         ):
             if owner == brand_id:
                 ids[ext] = pid
@@ -123,21 +152,33 @@ def write_account(conn, brand_id: str, platform: str, posts: list[PlatformPost],
         published = p.published_at.date()
         for d in days:
             if published <= d < published + timedelta(days=LOOKBACK_DAYS):
-                metric_rows.append({"post_id": pid, "metric_date": d, **p.metrics(),
-                                    "collected_at": now})
+                metric_rows.append(
+                    {"post_id": pid, "metric_date": d, **p.metrics(), "collected_at": now}
+                )
     upsert(conn, s.post_metrics, metric_rows, ["post_id", "metric_date"])
     if followers is not None and follower_days:
-        upsert(conn, s.account_metrics, [
-            {"brand_id": brand_id, "platform": platform, "metric_date": d,
-             "followers": followers.followers, "collected_at": now}
-            for d in follower_days
-        ], ["brand_id", "platform", "metric_date"])
+        upsert(
+            conn,
+            s.account_metrics,
+            [
+                {
+                    "brand_id": brand_id,
+                    "platform": platform,
+                    "metric_date": d,
+                    "followers": followers.followers,
+                    "collected_at": now,
+                }
+                for d in follower_days
+            ],
+            ["brand_id", "platform", "metric_date"],
+        )
     return len(ids), len(metric_rows)
 
 
 def mark_reconnect(conn, account_row_id: str, reason: str) -> None:
     conn.execute(
-        s.platform_accounts.update().where(s.platform_accounts.c.id == account_row_id)
+        s.platform_accounts.update()
+        .where(s.platform_accounts.c.id == account_row_id)
         .values(needs_reconnect=True, reconnect_reason=reason)
     )
 
@@ -212,13 +253,20 @@ def write_brand(
             result.status, result.error = "reconnect", "no access token stored"
             with begin() as conn:
                 mark_reconnect(conn, acct["id"], result.error)
-            log(brand_id, "warning", f"{platform} account {acct['id']} has no token: marked for reconnection")
+            log(
+                brand_id,
+                "warning",
+                f"{platform} account {acct['id']} has no token: marked for reconnection",
+            )
         elif isinstance(f.error, TokenRejected):
             result.status, result.error = "reconnect", f.error.reason
             with begin() as conn:
                 mark_reconnect(conn, acct["id"], f.error.reason)
-            log(brand_id, "warning",
-                f"{platform} account {acct['id']} needs reconnection: {f.error.reason}")
+            log(
+                brand_id,
+                "warning",
+                f"{platform} account {acct['id']} needs reconnection: {f.error.reason}",
+            )
         elif f.error is not None:
             result.status, result.error = "failed", f"{type(f.error).__name__}: {f.error}"
             result.cause = describe_error(f.error)
@@ -226,7 +274,8 @@ def write_brand(
         else:
             with begin() as conn:
                 result.posts, result.metric_rows = write_account(
-                    conn, brand_id, platform, f.posts, f.followers, days, follower_days)
+                    conn, brand_id, platform, f.posts, f.followers, days, follower_days
+                )
             result.followers = f.followers.followers
     return outcome
 
@@ -246,9 +295,11 @@ def lost_apis(outcomes: list[BrandOutcome]) -> dict[str, tuple[str, list[str]]]:
             asked[api] = asked.get(api, 0) + 1
             if a.status == "failed":
                 failed.setdefault(api, []).append((o.brand_id, a))
-    return {api: (fails[0][1].cause or fails[0][1].error or "failed",
-                  sorted({b for b, _ in fails}))
-            for api, fails in failed.items() if len(fails) == asked[api]}
+    return {
+        api: (fails[0][1].cause or fails[0][1].error or "failed", sorted({b for b, _ in fails}))
+        for api, fails in failed.items()
+        if len(fails) == asked[api]
+    }
 
 
 def collect_brand(

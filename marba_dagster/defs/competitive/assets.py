@@ -11,7 +11,6 @@ feed that could not be read in a run is a lost source of the ``sources_available
 which names the competitor, the cause and the brand.
 """
 
-
 import os
 from collections import Counter
 
@@ -19,7 +18,12 @@ import dagster as dg
 import sqlalchemy as sa
 
 from marba_dagster.defs import pools
-from marba_dagster.defs.common import BrandBatch, completeness_check_specs, markdown_table, scoped_brand_ids
+from marba_dagster.defs.common import (
+    BrandBatch,
+    completeness_check_specs,
+    markdown_table,
+    scoped_brand_ids,
+)
 from marba_dagster.defs.competitive.monitor import (
     ALLOWED_HOSTS_ENV,
     PER_HOST_CONCURRENCY_ENV,
@@ -38,14 +42,22 @@ from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
 
-CHANGE_TYPES = ("website_change", "pricing_change", "product_launch", "messaging_shift", "social_activity")
+CHANGE_TYPES = (
+    "website_change",
+    "pricing_change",
+    "product_launch",
+    "messaging_shift",
+    "social_activity",
+)
 
 
 @dg.asset(
     group_name="competitive",
     kinds={"python", "html", "rss"},
     pool=pools.COMPETITOR_SITES,
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+    retry_policy=dg.RetryPolicy(
+        max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    ),
     check_specs=completeness_check_specs("competitor_snapshots", sources=True),
 )
 def competitor_snapshots(
@@ -69,10 +81,18 @@ def competitor_snapshots(
             pages += len(results)
             failed_urls += sum(1 for r in results.values() if isinstance(r, Exception))
             for brand_id in chunk:
+
                 def work(brand_id=brand_id):
                     with marba_db.begin() as conn:
-                        return process_brand(conn, brand_id, comps[brand_id], results, now,
-                                             failure_limit=safe_fetch.failure_limit, run_id=context.run.run_id)
+                        return process_brand(
+                            conn,
+                            brand_id,
+                            comps[brand_id],
+                            results,
+                            now,
+                            failure_limit=safe_fetch.failure_limit,
+                            run_id=context.run.run_id,
+                        )
 
                 outcome = batch.run(brand_id, work)
                 if outcome is None:
@@ -86,11 +106,16 @@ def competitor_snapshots(
                 totals.unreachable += outcome.unreachable
                 totals.invalidated_reimagine |= outcome.invalidated_reimagine
                 for info in outcome.newly_unreachable:
-                    batch.log(brand_id, "warning",
-                              f"competitor {info['name']} ({info['competitor_id']}) is unreachable after "
-                              f"{info['consecutive_failures']} failed runs: {info['last_error']}",
-                              competitor_id=info["competitor_id"])
-                    context.log.warning(f"competitor {info['competitor_id']} unreachable: {info['last_error']}")
+                    batch.log(
+                        brand_id,
+                        "warning",
+                        f"competitor {info['name']} ({info['competitor_id']}) is unreachable after "
+                        f"{info['consecutive_failures']} failed runs: {info['last_error']}",
+                        competitor_id=info["competitor_id"],
+                    )
+                    context.log.warning(
+                        f"competitor {info['competitor_id']} unreachable: {info['last_error']}"
+                    )
             del results
         fetch_metrics = fetcher.metrics()
     counts = signal_counts(totals.signals)
@@ -110,19 +135,36 @@ def competitor_snapshots(
         "competitors_failing": totals.failures,
         "competitors_unreachable": len(totals.unreachable),
         "unreachable": dg.MetadataValue.json(totals.unreachable),
-        "preview": dg.MetadataValue.md(markdown_table(
-            [{"brand_id": r["brand_id"], "change_type": r["payload"]["change_type"], "title": r["title"],
-              "strength": r["strength"]} for r in totals.signals],
-            ["brand_id", "change_type", "title", "strength"])),
+        "preview": dg.MetadataValue.md(
+            markdown_table(
+                [
+                    {
+                        "brand_id": r["brand_id"],
+                        "change_type": r["payload"]["change_type"],
+                        "title": r["title"],
+                        "strength": r["strength"],
+                    }
+                    for r in totals.signals
+                ],
+                ["brand_id", "change_type", "title", "strength"],
+            )
+        ),
     }
     batch.finish()
-    return dg.MaterializeResult(metadata=metadata,
-                                check_results=batch.check_results("competitor_snapshots", sources=True))
+    return dg.MaterializeResult(
+        metadata=metadata, check_results=batch.check_results("competitor_snapshots", sources=True)
+    )
 
 
-@dg.asset(group_name="competitive", deps=[competitor_snapshots], kinds={"python"},
-          check_specs=completeness_check_specs("competitive_gaps"))
-def competitive_gaps(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="competitive",
+    deps=[competitor_snapshots],
+    kinds={"python"},
+    check_specs=completeness_check_specs("competitive_gaps"),
+)
+def competitive_gaps(
+    context: dg.AssetExecutionContext, marba_db: MarbaDatabase
+) -> dg.MaterializeResult:
     """Topics competitors push that the brand's own content does not cover, channels where
     they are active and the brand is not, and formats they use that it does not; each with
     its evidence and a 0..1 score. Gaps no longer found are closed."""
@@ -131,6 +173,7 @@ def competitive_gaps(context: dg.AssetExecutionContext, marba_db: MarbaDatabase)
     now = utcnow()
     found: list[dict] = []
     for brand_id in brands:
+
         def work(brand_id=brand_id):
             with marba_db.begin() as conn:
                 return compute_brand_gaps(conn, brand_id, now)
@@ -143,25 +186,40 @@ def competitive_gaps(context: dg.AssetExecutionContext, marba_db: MarbaDatabase)
         **batch.metadata(),
         "gaps_open": len(found),
         **{f"gaps_{k}": by_type.get(k, 0) for k in ("topic", "channel", "format")},
-        "preview": dg.MetadataValue.md(markdown_table(top, ["brand_id", "gap_type", "gap_key", "score"])),
+        "preview": dg.MetadataValue.md(
+            markdown_table(top, ["brand_id", "gap_type", "gap_key", "score"])
+        ),
     }
     batch.finish()
-    return dg.MaterializeResult(metadata=metadata, check_results=batch.check_results("competitive_gaps"))
+    return dg.MaterializeResult(
+        metadata=metadata, check_results=batch.check_results("competitive_gaps")
+    )
 
 
-@dg.asset_check(asset=competitor_snapshots, description="Active competitors are reachable (warns on unreachable ones).")
+@dg.asset_check(
+    asset=competitor_snapshots,
+    description="Active competitors are reachable (warns on unreachable ones).",
+)
 def competitors_reachable(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
     c = s.competitors
     with marba_db.connect() as conn:
-        rows = conn.execute(
-            sa.select(c.c.id, c.c.brand_id, c.c.consecutive_failures, c.c.last_error)
-            .where(c.c.is_active.is_(True), c.c.reachability == "unreachable").order_by(c.c.id).limit(200)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(c.c.id, c.c.brand_id, c.c.consecutive_failures, c.c.last_error)
+                .where(c.c.is_active.is_(True), c.c.reachability == "unreachable")
+                .order_by(c.c.id)
+                .limit(200)
+            )
+            .mappings()
+            .all()
+        )
     return dg.AssetCheckResult(
         passed=not rows,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"unreachable_competitors": len(rows),
-                  "examples": dg.MetadataValue.json([dict(r) for r in rows[:20]])},
+        metadata={
+            "unreachable_competitors": len(rows),
+            "examples": dg.MetadataValue.json([dict(r) for r in rows[:20]]),
+        },
     )
 
 

@@ -29,7 +29,12 @@ from marba_dagster.core.priority import URGENT, prioritise
 from marba_dagster.core.sentiment import analyzer
 from marba_dagster.defs import pools
 from marba_dagster.defs.common import (
-    BrandBatch, completeness_check_specs, describe_error, markdown_table, prefetch, scoped_brand_ids,
+    BrandBatch,
+    completeness_check_specs,
+    describe_error,
+    markdown_table,
+    prefetch,
+    scoped_brand_ids,
 )
 from marba_dagster.defs.partitions import hourly_partitions
 from marba_dagster.defs.publishing.alerts import push_once, settled
@@ -41,12 +46,24 @@ from marba_dagster.store.types import utcnow
 RECENT_POST_DAYS = 7
 LOOKBACK_HOURS = 48
 # The outside API each platform's engagement is read through.
-PLATFORM_APIS = {"facebook": "Graph API", "instagram": "Graph API", "x": "X API",
-                 "google_business": "Google Business Profile API"}
+PLATFORM_APIS = {
+    "facebook": "Graph API",
+    "instagram": "Graph API",
+    "x": "X API",
+    "google_business": "Google Business Profile API",
+}
 # Columns a new collection may change; status (the app's) and notified_at are left alone.
 UPDATE_COLUMNS = [
-    "body", "author", "author_followers", "rating", "sentiment_score", "sentiment_label",
-    "priority", "priority_score", "parent_external_id", "collected_at",
+    "body",
+    "author",
+    "author_followers",
+    "rating",
+    "sentiment_score",
+    "sentiment_label",
+    "priority",
+    "priority_score",
+    "parent_external_id",
+    "collected_at",
 ]
 
 
@@ -58,7 +75,11 @@ def token_rejected(err: HttpError) -> bool:
     if err.status == 401:
         return True
     data = err.error_json
-    return isinstance(data, dict) and isinstance(data.get("error"), dict) and data["error"].get("code") in (190, 102)
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("error"), dict)
+        and data["error"].get("code") in (190, 102)
+    )
 
 
 def gbp_location_name(external_account_id: str) -> str:
@@ -74,16 +95,35 @@ def score_items(items: list[InboxItem], brand_id: str, as_of: datetime) -> list[
     for it in items:
         sent = sa_.score(it.body)
         age_h = max(0.0, (as_of - it.received_at).total_seconds() / 3600)
-        prio = prioritise(text=it.body, sentiment_score=sent.score, item_type=it.item_type,
-                          rating=it.rating, author_followers=it.author_followers, age_hours=age_h)
-        rows.append({
-            "id": inbox_id(it.platform, it.external_id), "brand_id": brand_id, "platform": it.platform,
-            "item_type": it.item_type, "external_id": it.external_id,
-            "parent_external_id": it.parent_external_id, "author": (it.author or None) and it.author[:200],
-            "author_followers": it.author_followers, "body": it.body, "rating": it.rating,
-            "received_at": it.received_at, "sentiment_score": sent.score, "sentiment_label": sent.label,
-            "priority": prio.label, "priority_score": prio.score, "status": "new", "collected_at": utcnow(),
-        })
+        prio = prioritise(
+            text=it.body,
+            sentiment_score=sent.score,
+            item_type=it.item_type,
+            rating=it.rating,
+            author_followers=it.author_followers,
+            age_hours=age_h,
+        )
+        rows.append(
+            {
+                "id": inbox_id(it.platform, it.external_id),
+                "brand_id": brand_id,
+                "platform": it.platform,
+                "item_type": it.item_type,
+                "external_id": it.external_id,
+                "parent_external_id": it.parent_external_id,
+                "author": (it.author or None) and it.author[:200],
+                "author_followers": it.author_followers,
+                "body": it.body,
+                "rating": it.rating,
+                "received_at": it.received_at,
+                "sentiment_score": sent.score,
+                "sentiment_label": sent.label,
+                "priority": prio.label,
+                "priority_score": prio.score,
+                "status": "new",
+                "collected_at": utcnow(),
+            }
+        )
     return rows
 
 
@@ -107,7 +147,9 @@ class AccountFailure:
         """One line: HTTP status, timeout or malformed answer; no URL, no token."""
         if isinstance(self.error, HttpError):
             return describe_error(self.error)
-        return describe_error(self.error).replace(f"{type(self.error).__name__}:", "malformed answer:", 1)
+        return describe_error(self.error).replace(
+            f"{type(self.error).__name__}:", "malformed answer:", 1
+        )
 
     def __str__(self) -> str:
         if isinstance(self.error, HttpError):
@@ -125,29 +167,47 @@ class Collected:
     asked: list[str]
 
 
-def collect_brand(engine, brand_id: str, window_end: datetime, c: Collectors,
-                  warn: Callable[[str], None]) -> Collected:
+def collect_brand(
+    engine, brand_id: str, window_end: datetime, c: Collectors, warn: Callable[[str], None]
+) -> Collected:
     """Scored rows and failures for one brand up to ``window_end``; accounts whose token
     the platform rejects are flagged ``needs_reconnect`` and skipped."""
     pa, cp, sc = s.platform_accounts, s.content_posts, s.scheduled_content
     since = window_end - timedelta(days=RECENT_POST_DAYS)
     with engine.connect() as conn:
-        accounts = conn.execute(
-            sa.select(pa.c.id, pa.c.platform, pa.c.external_account_id, pa.c.access_token)
-            .where(pa.c.brand_id == brand_id, pa.c.is_active.is_(True), pa.c.needs_reconnect.is_(False),
-                   pa.c.access_token.is_not(None))
-        ).mappings().all()
+        accounts = (
+            conn.execute(
+                sa.select(
+                    pa.c.id, pa.c.platform, pa.c.external_account_id, pa.c.access_token
+                ).where(
+                    pa.c.brand_id == brand_id,
+                    pa.c.is_active.is_(True),
+                    pa.c.needs_reconnect.is_(False),
+                    pa.c.access_token.is_not(None),
+                )
+            )
+            .mappings()
+            .all()
+        )
         posts: dict[str, set[str]] = {"facebook": set(), "instagram": set()}
         for platform, ext in conn.execute(
             sa.select(cp.c.platform, cp.c.external_post_id).where(
-                cp.c.brand_id == brand_id, cp.c.platform.in_(list(posts)),
-                cp.c.published_at >= since, cp.c.published_at < window_end)
+                cp.c.brand_id == brand_id,
+                cp.c.platform.in_(list(posts)),
+                cp.c.published_at >= since,
+                cp.c.published_at < window_end,
+            )
         ):
             posts[platform].add(ext)
         for platform, ext in conn.execute(
             sa.select(sc.c.platform, sc.c.external_post_id).where(
-                sc.c.brand_id == brand_id, sc.c.platform.in_(list(posts)), sc.c.status == "published",
-                sc.c.external_post_id.is_not(None), sc.c.published_at >= since, sc.c.published_at < window_end)
+                sc.c.brand_id == brand_id,
+                sc.c.platform.in_(list(posts)),
+                sc.c.status == "published",
+                sc.c.external_post_id.is_not(None),
+                sc.c.published_at >= since,
+                sc.c.published_at < window_end,
+            )
         ):
             posts[platform].add(ext)
 
@@ -176,8 +236,14 @@ def collect_brand(engine, brand_id: str, window_end: datetime, c: Collectors,
         except HttpError as err:
             if token_rejected(err):
                 with engine.begin() as conn:
-                    conn.execute(sa.update(pa).where(pa.c.id == acct["id"]).values(
-                        needs_reconnect=True, reconnect_reason=f"engagement collector: {err.message}"[:500]))
+                    conn.execute(
+                        sa.update(pa)
+                        .where(pa.c.id == acct["id"])
+                        .values(
+                            needs_reconnect=True,
+                            reconnect_reason=f"engagement collector: {err.message}"[:500],
+                        )
+                    )
                 warn(f"{platform} account {acct['id']}: token rejected; flagged for reconnection")
                 asked.remove(platform)  # the platform answered: the source is up
             else:
@@ -201,24 +267,53 @@ def push_urgent(engine, webhook_url: str | None, brand_id: str) -> int:
     the attempts)."""
     ei = s.engagement_inbox
     with engine.connect() as conn:
-        urgent = conn.execute(
-            sa.select(ei.c.id, ei.c.platform, ei.c.item_type, ei.c.external_id, ei.c.author, ei.c.body,
-                      ei.c.rating, ei.c.priority_score)
-            .where(ei.c.brand_id == brand_id, ei.c.priority == URGENT, ei.c.notified_at.is_(None))
-            .order_by(ei.c.priority_score.desc())
-        ).mappings().all()
+        urgent = (
+            conn.execute(
+                sa.select(
+                    ei.c.id,
+                    ei.c.platform,
+                    ei.c.item_type,
+                    ei.c.external_id,
+                    ei.c.author,
+                    ei.c.body,
+                    ei.c.rating,
+                    ei.c.priority_score,
+                )
+                .where(
+                    ei.c.brand_id == brand_id, ei.c.priority == URGENT, ei.c.notified_at.is_(None)
+                )
+                .order_by(ei.c.priority_score.desc())
+            )
+            .mappings()
+            .all()
+        )
     pushed = 0
     for r in urgent:
         stars = f" ({r['rating']}★)" if r["rating"] else ""
-        text = (f":rotating_light: Urgent {r['platform']} {r['item_type']}{stars} for brand {brand_id} "
-                f"from {r['author'] or 'someone'}: \"{(r['body'] or '')[:280]}\"")
+        text = (
+            f":rotating_light: Urgent {r['platform']} {r['item_type']}{stars} for brand {brand_id} "
+            f'from {r["author"] or "someone"}: "{(r["body"] or "")[:280]}"'
+        )
         key = f"engagement-urgent:{r['platform']}:{r['external_id']}"[:200]
-        status = push_once(engine, webhook_url, dedup_key=key, kind="engagement_urgent", text=text, brand_id=brand_id)
+        status = push_once(
+            engine,
+            webhook_url,
+            dedup_key=key,
+            kind="engagement_urgent",
+            text=text,
+            brand_id=brand_id,
+        )
         pushed += status == "sent"
-        if status not in ("sent", "logged") and not (status == "duplicate" and settled(engine, key)):
+        if status not in ("sent", "logged") and not (
+            status == "duplicate" and settled(engine, key)
+        ):
             continue
         with engine.begin() as conn:
-            conn.execute(sa.update(ei).where(ei.c.id == r["id"], ei.c.notified_at.is_(None)).values(notified_at=utcnow()))
+            conn.execute(
+                sa.update(ei)
+                .where(ei.c.id == r["id"], ei.c.notified_at.is_(None))
+                .values(notified_at=utcnow())
+            )
     return pushed
 
 
@@ -236,7 +331,9 @@ def push_urgent(engine, webhook_url: str | None, brand_id: str) -> int:
         "asked, are named by WARN checks."
     ),
     check_specs=completeness_check_specs("engagement_inbox", sources=True),
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+    retry_policy=dg.RetryPolicy(
+        max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    ),
 )
 def engagement_inbox(
     context: dg.AssetExecutionContext,
@@ -253,12 +350,21 @@ def engagement_inbox(
     batch = BrandBatch(context, marba_db)
     totals = {"items": 0, "urgent": 0, "negative": 0, "pushed": 0}
     preview: list[dict] = []
-    with graph_api.client("graph_engagement") as g, x_api.client("x_engagement") as x, gbp_api.client("gbp_reviews") as gb:
+    with (
+        graph_api.client("graph_engagement") as g,
+        x_api.client("x_engagement") as x,
+        gbp_api.client("gbp_reviews") as gb,
+    ):
         collectors = Collectors(GraphEngagement(g), XEngagement(x), GbpReviews(gb))
 
         def fetch(brand_id: str) -> Collected:
-            return collect_brand(engine, brand_id, window_end, collectors,
-                                 lambda m: batch.log(brand_id, "warning", m))
+            return collect_brand(
+                engine,
+                brand_id,
+                window_end,
+                collectors,
+                lambda m: batch.log(brand_id, "warning", m),
+            )
 
         asked: dict[str, int] = {}
         failed: dict[str, list[tuple[str, AccountFailure]]] = {}
@@ -266,13 +372,16 @@ def engagement_inbox(
         # The platform calls of several brands overlap (threads); storing, pushing and the
         # per-brand bookkeeping run here, one brand at a time, in the brands' order.
         for brand_id, fetched in prefetch(brands, fetch):
+
             def work(brand_id=brand_id, fetched=fetched):
                 collected = fetched.result()
                 rows, failures = collected.rows, collected.failures
                 for platform in collected.asked:
                     asked[PLATFORM_APIS[platform]] = asked.get(PLATFORM_APIS[platform], 0) + 1
                 for f in failures:
-                    failed.setdefault(PLATFORM_APIS.get(f.platform, f.platform), []).append((brand_id, f))
+                    failed.setdefault(PLATFORM_APIS.get(f.platform, f.platform), []).append(
+                        (brand_id, f)
+                    )
                 store_rows(engine, rows)
                 totals["items"] += len(rows)
                 totals["urgent"] += sum(r["priority"] == URGENT for r in rows)
@@ -281,8 +390,16 @@ def engagement_inbox(
                 preview.extend(rows)
                 if failures:
                     for f in failures:  # the full error (redacted URL included) for job_logs
-                        batch.log(brand_id, "error", f"{f.platform} account {f.account_id} not collected: {f}"[:2000])
-                    raise RuntimeError("; ".join(f"{f.platform} account {f.account_id}: {f.cause}" for f in failures))
+                        batch.log(
+                            brand_id,
+                            "error",
+                            f"{f.platform} account {f.account_id} not collected: {f}"[:2000],
+                        )
+                    raise RuntimeError(
+                        "; ".join(
+                            f"{f.platform} account {f.account_id}: {f.cause}" for f in failures
+                        )
+                    )
 
             batch.run(brand_id, work)
         # A platform API that failed for every account asked is a lost source.
@@ -291,16 +408,29 @@ def engagement_inbox(
                 batch.lose_source(api, fails[0][1].cause, sorted({b for b, _ in fails}))
     batch.finish()
     preview.sort(key=lambda r: -r["priority_score"])
-    return dg.MaterializeResult(metadata={
-        **batch.metadata(),
-        "items": totals["items"],
-        "urgent_items": totals["urgent"],
-        "negative_items": totals["negative"],
-        "urgent_pushed": totals["pushed"],
-        "preview": dg.MetadataValue.md(markdown_table(
-            preview, ["platform", "item_type", "priority", "priority_score", "sentiment_label", "body"])),
-    }, check_results=batch.check_results("engagement_inbox", sources=True))
-
+    return dg.MaterializeResult(
+        metadata={
+            **batch.metadata(),
+            "items": totals["items"],
+            "urgent_items": totals["urgent"],
+            "negative_items": totals["negative"],
+            "urgent_pushed": totals["pushed"],
+            "preview": dg.MetadataValue.md(
+                markdown_table(
+                    preview,
+                    [
+                        "platform",
+                        "item_type",
+                        "priority",
+                        "priority_score",
+                        "sentiment_label",
+                        "body",
+                    ],
+                )
+            ),
+        },
+        check_results=batch.check_results("engagement_inbox", sources=True),
+    )
 
 
 # Items checked: those collected (inserted or refreshed) within this window.
@@ -317,38 +447,82 @@ def inbox_problems(conn, since: datetime) -> tuple[int, dict[str, int], list[dic
     ei = s.engagement_inbox
     score, label = ei.c.sentiment_score, ei.c.sentiment_label
     pscore, plabel = ei.c.priority_score, ei.c.priority
-    pos, neg, tol = sentiment_rules.POSITIVE_THRESHOLD, sentiment_rules.NEGATIVE_THRESHOLD, LABEL_TOLERANCE
+    pos, neg, tol = (
+        sentiment_rules.POSITIVE_THRESHOLD,
+        sentiment_rules.NEGATIVE_THRESHOLD,
+        LABEL_TOLERANCE,
+    )
     bands = dict(prio_rules.THRESHOLDS)
     problems = {
         "sentiment_out_of_range": sa.or_(score.is_(None), score < -1, score > 1),
         "sentiment_label_invalid": sa.or_(
-            label.is_(None), label.not_in(SENTIMENT_LABELS),
+            label.is_(None),
+            label.not_in(SENTIMENT_LABELS),
             sa.and_(label == "positive", score < pos - tol),
             sa.and_(label == "negative", score > neg + tol),
-            sa.and_(label == "neutral", sa.or_(score > pos + tol, score < neg - tol))),
+            sa.and_(label == "neutral", sa.or_(score > pos + tol, score < neg - tol)),
+        ),
         "priority_invalid": sa.or_(
-            plabel.is_(None), plabel.not_in(s.INBOX_PRIORITIES), pscore.is_(None), pscore < 0, pscore > 1,
+            plabel.is_(None),
+            plabel.not_in(s.INBOX_PRIORITIES),
+            pscore.is_(None),
+            pscore < 0,
+            pscore > 1,
             sa.and_(plabel == prio_rules.URGENT, pscore < bands[prio_rules.URGENT] - tol),
-            sa.and_(plabel == prio_rules.HIGH, sa.or_(pscore < bands[prio_rules.HIGH] - tol,
-                                                     pscore > bands[prio_rules.URGENT] + tol)),
-            sa.and_(plabel == prio_rules.NORMAL, sa.or_(pscore < bands[prio_rules.NORMAL] - tol,
-                                                       pscore > bands[prio_rules.HIGH] + tol)),
-            sa.and_(plabel == prio_rules.LOW, pscore > bands[prio_rules.NORMAL] + tol)),
-        "rating_out_of_range": sa.and_(ei.c.rating.is_not(None), sa.or_(ei.c.rating < 1, ei.c.rating > 5)),
+            sa.and_(
+                plabel == prio_rules.HIGH,
+                sa.or_(
+                    pscore < bands[prio_rules.HIGH] - tol, pscore > bands[prio_rules.URGENT] + tol
+                ),
+            ),
+            sa.and_(
+                plabel == prio_rules.NORMAL,
+                sa.or_(
+                    pscore < bands[prio_rules.NORMAL] - tol, pscore > bands[prio_rules.HIGH] + tol
+                ),
+            ),
+            sa.and_(plabel == prio_rules.LOW, pscore > bands[prio_rules.NORMAL] + tol),
+        ),
+        "rating_out_of_range": sa.and_(
+            ei.c.rating.is_not(None), sa.or_(ei.c.rating < 1, ei.c.rating > 5)
+        ),
     }
     scope = ei.c.collected_at >= since
-    counts = {name: int(n) for name, n in zip(problems, conn.execute(
-        sa.select(*[sa.func.count().filter(cond) for cond in problems.values()]).where(scope)).one())}
+    counts = {
+        name: int(n)
+        for name, n in zip(
+            problems,
+            conn.execute(
+                sa.select(*[sa.func.count().filter(cond) for cond in problems.values()]).where(
+                    scope
+                )
+            ).one(),
+        )
+    }
     checked = int(conn.execute(sa.select(sa.func.count()).where(scope)).scalar_one())
     examples: list[dict] = []
     for name, cond in problems.items():
         if counts[name] and len(examples) < CHECK_EXAMPLES:
-            for r in conn.execute(sa.select(ei.c.brand_id, ei.c.platform, ei.c.external_id, score, label, plabel, pscore)
-                                  .where(scope, cond).order_by(ei.c.id).limit(CHECK_EXAMPLES - len(examples))):
-                examples.append({"problem": name, "brand_id": r.brand_id, "platform": r.platform,
-                                 "external_id": r.external_id, "sentiment_score": r.sentiment_score,
-                                 "sentiment_label": r.sentiment_label, "priority": r.priority,
-                                 "priority_score": r.priority_score})
+            for r in conn.execute(
+                sa.select(
+                    ei.c.brand_id, ei.c.platform, ei.c.external_id, score, label, plabel, pscore
+                )
+                .where(scope, cond)
+                .order_by(ei.c.id)
+                .limit(CHECK_EXAMPLES - len(examples))
+            ):
+                examples.append(
+                    {
+                        "problem": name,
+                        "brand_id": r.brand_id,
+                        "platform": r.platform,
+                        "external_id": r.external_id,
+                        "sentiment_score": r.sentiment_score,
+                        "sentiment_label": r.sentiment_label,
+                        "priority": r.priority,
+                        "priority_score": r.priority_score,
+                    }
+                )
     return checked, counts, examples
 
 
@@ -361,22 +535,31 @@ PROBLEM_TEXT = {
 
 
 @dg.asset_check(
-    asset=engagement_inbox, blocking=False,
+    asset=engagement_inbox,
+    blocking=False,
     description="Items collected in the last day have a sentiment score in [-1, 1] with the label its "
-                "score implies (VADER's ±0.05), a known priority matching its score's band, and a rating "
-                "in 1..5 if any. (One row per platform and external id is enforced by a unique constraint.)",
+    "score implies (VADER's ±0.05), a known priority matching its score's band, and a rating "
+    "in 1..5 if any. (One row per platform and external id is enforced by a unique constraint.)",
 )
 def inbox_items_valid(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
     with marba_db.connect() as conn:
         checked, counts, examples = inbox_problems(conn, utcnow() - CHECK_WINDOW)
     bad = {k: v for k, v in counts.items() if v}
     if bad:
-        description = (f"{sum(bad.values())} problem(s) in {checked} inbox item(s): "
-                       + ", ".join(f"{n} {PROBLEM_TEXT[k]}" for k, n in bad.items())
-                       + " (e.g. " + ", ".join(list(dict.fromkeys(
-                           f"{e['platform']}/{e['external_id']}" for e in examples))[:3]) + ")")
+        description = (
+            f"{sum(bad.values())} problem(s) in {checked} inbox item(s): "
+            + ", ".join(f"{n} {PROBLEM_TEXT[k]}" for k, n in bad.items())
+            + " (e.g. "
+            + ", ".join(
+                list(dict.fromkeys(f"{e['platform']}/{e['external_id']}" for e in examples))[:3]
+            )
+            + ")"
+        )
     else:
         description = f"{checked} inbox item(s) valid"
-    return dg.AssetCheckResult(passed=not bad, severity=dg.AssetCheckSeverity.WARN, description=description,
-                               metadata={"items_checked": checked, **counts,
-                                         "examples": dg.MetadataValue.json(examples)})
+    return dg.AssetCheckResult(
+        passed=not bad,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={"items_checked": checked, **counts, "examples": dg.MetadataValue.json(examples)},
+    )

@@ -27,14 +27,15 @@ What the Dagster surfaces say:
   which the section's freshness, driven by its newest materialization, cannot show).
 """
 
-
-
 from collections import Counter
 from datetime import timezone
 
 import dagster as dg
 import sqlalchemy as sa
-from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
+from dagster._core.definitions.data_version import (
+    DATA_VERSION_IS_USER_PROVIDED_TAG,
+    DATA_VERSION_TAG,
+)
 
 from marba_dagster.core.enrichment.checks import entries_summary, fallback_summary
 from marba_dagster.core.enrichment.refresh import InvalidRefreshTag, RefreshMode, refresh_mode
@@ -50,7 +51,13 @@ from marba_dagster.defs.common import (
     requested_brands,
 )
 from marba_dagster.defs.enrichment.data import entry_currency
-from marba_dagster.defs.enrichment.engine import AI_BUDGET, AI_FALLBACK, AI_NARRATED, EnrichmentPass, Outcome
+from marba_dagster.defs.enrichment.engine import (
+    AI_BUDGET,
+    AI_FALLBACK,
+    AI_NARRATED,
+    EnrichmentPass,
+    Outcome,
+)
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
 from marba_dagster.defs.jobs import JOB_TAG, REFRESH_TAG
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
@@ -77,7 +84,9 @@ SECTION_DEPS: dict[str, list[str]] = {
 }
 
 INPUTS_CHANGED = (
-    (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()).since_last_handled()
+    (
+        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
+    ).since_last_handled()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("inputs changed (new analytics, patterns, engagement, opportunities)")
@@ -119,23 +128,29 @@ MODEL_SOURCE = "model endpoint"
 
 def _section_specs() -> list[dg.AssetSpec]:
     return [
-    dg.AssetSpec(
-        section,
-        description=(f"MIRROR section '{section}': {DESCRIPTIONS[section]}. Cached in enrichment_cache for "
-                     f"{_hours(section)} (TTL rules: docs/architecture.md). A run a person starts refreshes "
-                     "every selected brand; schedules, sensors and automation refresh only what is due. "
-                     "Each brand's materialization says whether its entry was refreshed, unchanged or deferred, "
-                     "with the entry's input fingerprint as its data version."),
-        group_name="enrichment",
-        skippable=True,
-        deps=_deps(section),
-        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=TTL[section],
-                                                         warn_window=TTL[section] * WARN_FRACTION),
-        automation_condition=INPUTS_CHANGED,
-        kinds={"python", "pandas", "sql"},
-        metadata={"ttl_hours": TTL[section].total_seconds() / 3600, "table": "enrichment_cache"},
-    )
-    for section in SECTIONS
+        dg.AssetSpec(
+            section,
+            description=(
+                f"MIRROR section '{section}': {DESCRIPTIONS[section]}. Cached in enrichment_cache for "
+                f"{_hours(section)} (TTL rules: docs/architecture.md). A run a person starts refreshes "
+                "every selected brand; schedules, sensors and automation refresh only what is due. "
+                "Each brand's materialization says whether its entry was refreshed, unchanged or deferred, "
+                "with the entry's input fingerprint as its data version."
+            ),
+            group_name="enrichment",
+            skippable=True,
+            deps=_deps(section),
+            freshness_policy=dg.FreshnessPolicy.time_window(
+                fail_window=TTL[section], warn_window=TTL[section] * WARN_FRACTION
+            ),
+            automation_condition=INPUTS_CHANGED,
+            kinds={"python", "pandas", "sql"},
+            metadata={
+                "ttl_hours": TTL[section].total_seconds() / 3600,
+                "table": "enrichment_cache",
+            },
+        )
+        for section in SECTIONS
     ]
 
 
@@ -143,16 +158,25 @@ def _check_specs() -> list[dg.AssetCheckSpec]:
     specs = []
     for section in SECTIONS:
         specs += completeness_check_specs(section, sources=True)
-        specs.append(dg.AssetCheckSpec(
-            ENTRIES_CHECK, asset=section, blocking=False,
-            description=f"Every active brand has a current {section} entry; warns counting the brands whose "
-            "entry is missing or expired (the app shows them an old section or none) and naming a sample."))
+        specs.append(
+            dg.AssetCheckSpec(
+                ENTRIES_CHECK,
+                asset=section,
+                blocking=False,
+                description=f"Every active brand has a current {section} entry; warns counting the brands whose "
+                "entry is missing or expired (the app shows them an old section or none) and naming a sample.",
+            )
+        )
     return specs
 
 
 def _preview(o) -> str:
-    rows = [{"field": "generated_by", "value": o.generated_by}, {"field": "reason", "value": o.reason},
-            {"field": "data", "value": o.data_status}, {"field": "expires_at", "value": o.expires_at.isoformat() if o.expires_at else ""}]
+    rows = [
+        {"field": "generated_by", "value": o.generated_by},
+        {"field": "reason", "value": o.reason},
+        {"field": "data", "value": o.data_status},
+        {"field": "expires_at", "value": o.expires_at.isoformat() if o.expires_at else ""},
+    ]
     if o.ai_fallback:
         rows.append({"field": "AI fallback", "value": o.ai_fallback})
     return markdown_table(rows, ["field", "value"])
@@ -193,9 +217,18 @@ def _materialization(o, mode: RefreshMode, partition: str) -> dg.AssetMaterializ
             **({"deferred_until": _ts(o.deferred_until)} if o.deferred_until else {}),
             **common,
         }
-    tags = {DATA_VERSION_TAG: o.fingerprint, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"} if o.fingerprint else None
-    return dg.AssetMaterialization(asset_key=dg.AssetKey(o.section), partition=partition,
-                                   description=f"{outcome}: {o.reason}", metadata=metadata, tags=tags)
+    tags = (
+        {DATA_VERSION_TAG: o.fingerprint, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"}
+        if o.fingerprint
+        else None
+    )
+    return dg.AssetMaterialization(
+        asset_key=dg.AssetKey(o.section),
+        partition=partition,
+        description=f"{outcome}: {o.reason}",
+        metadata=metadata,
+        tags=tags,
+    )
 
 
 def _brands_result(section: str, outcomes: list) -> dg.AssetCheckResult:
@@ -210,42 +243,82 @@ def _brands_result(section: str, outcomes: list) -> dg.AssetCheckResult:
     else:
         text = f"all {total} brand(s) processed"
     return dg.AssetCheckResult(
-        asset_key=section, check_name=BRANDS_CHECK, passed=not failed, severity=dg.AssetCheckSeverity.WARN,
-        description=text, metadata={"brands_processed": total - len(failed), "brands_failed": len(failed),
-                                    "failed_brands": dg.MetadataValue.json(named)})
+        asset_key=section,
+        check_name=BRANDS_CHECK,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=text,
+        metadata={
+            "brands_processed": total - len(failed),
+            "brands_failed": len(failed),
+            "failed_brands": dg.MetadataValue.json(named),
+        },
+    )
 
 
 def _model_result(section: str, outcomes: list, ai_configured: bool) -> dg.AssetCheckResult:
     """``sources_available`` for one section: the model endpoint, when one is configured."""
     if not ai_configured:
         return dg.AssetCheckResult(
-            asset_key=section, check_name=SOURCES_CHECK, passed=True, severity=dg.AssetCheckSeverity.WARN,
+            asset_key=section,
+            check_name=SOURCES_CHECK,
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
             description="no outside source: no model endpoint is configured, the analyzer writes every section",
-            metadata={"sources_lost": 0, "ai_calls": 0, "ai_fallbacks": 0})
+            metadata={"sources_lost": 0, "ai_calls": 0, "ai_fallbacks": 0},
+        )
     calls = [o for o in outcomes if o.ai in (AI_NARRATED, AI_FALLBACK)]
     fell = [o for o in calls if o.ai == AI_FALLBACK]
     causes = Counter(o.ai_cause or "unknown cause" for o in fell)
     budget = sum(1 for o in outcomes if o.ai == AI_BUDGET)
-    lost = [{"source": MODEL_SOURCE, "error": cause, "brands_affected": n} for cause, n in causes.most_common()]
+    lost = [
+        {"source": MODEL_SOURCE, "error": cause, "brands_affected": n}
+        for cause, n in causes.most_common()
+    ]
     return dg.AssetCheckResult(
-        asset_key=section, check_name=SOURCES_CHECK, passed=not fell, severity=dg.AssetCheckSeverity.WARN,
+        asset_key=section,
+        check_name=SOURCES_CHECK,
+        passed=not fell,
+        severity=dg.AssetCheckSeverity.WARN,
         description=fallback_summary(section, len(calls), causes, budget),
-        metadata={"sources_lost": 1 if fell else 0, "ai_calls": len(calls), "ai_fallbacks": len(fell),
-                  "ai_budget_skipped": budget,
-                  "fallback_brands": dg.MetadataValue.json(sorted(o.brand_id for o in fell)[:NAMED_IN_CHECK]),
-                  "lost_sources": dg.MetadataValue.json(lost)})
+        metadata={
+            "sources_lost": 1 if fell else 0,
+            "ai_calls": len(calls),
+            "ai_fallbacks": len(fell),
+            "ai_budget_skipped": budget,
+            "fallback_brands": dg.MetadataValue.json(
+                sorted(o.brand_id for o in fell)[:NAMED_IN_CHECK]
+            ),
+            "lost_sources": dg.MetadataValue.json(lost),
+        },
+    )
 
 
 def _entries_result(section: str, currency: dict) -> dg.AssetCheckResult:
     stale = currency["missing"] + currency["expired"]
     sample = currency["sample"]
     return dg.AssetCheckResult(
-        asset_key=section, check_name=ENTRIES_CHECK, passed=stale == 0, severity=dg.AssetCheckSeverity.WARN,
-        description=entries_summary(section, currency["active"], currency["missing"], currency["expired"],
-                                    currency["deferred"], [r["brand_id"] for r in sample]),
-        metadata={"active_brands": currency["active"], "stale_entries": stale, "missing_entries": currency["missing"],
-                  "expired_entries": currency["expired"], "deferred_entries": currency["deferred"],
-                  "stale_sample": dg.MetadataValue.json(sample)})
+        asset_key=section,
+        check_name=ENTRIES_CHECK,
+        passed=stale == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=entries_summary(
+            section,
+            currency["active"],
+            currency["missing"],
+            currency["expired"],
+            currency["deferred"],
+            [r["brand_id"] for r in sample],
+        ),
+        metadata={
+            "active_brands": currency["active"],
+            "stale_entries": stale,
+            "missing_entries": currency["missing"],
+            "expired_entries": currency["expired"],
+            "deferred_entries": currency["deferred"],
+            "stale_sample": dg.MetadataValue.json(sample),
+        },
+    )
 
 
 @dg.multi_asset(
@@ -282,7 +355,9 @@ def enrichment_sections(
         # check has something to say without a run of the section.
         for key in context.selected_asset_check_keys:
             if key.name == ENTRIES_CHECK:
-                yield _entries_result(key.asset_key.path[-1], _currency(marba_db, key.asset_key.path[-1], utcnow()))
+                yield _entries_result(
+                    key.asset_key.path[-1], _currency(marba_db, key.asset_key.path[-1], utcnow())
+                )
         return
     try:
         mode = refresh_mode(context.run.tags, REFRESH_TAG)
@@ -306,15 +381,22 @@ def enrichment_sections(
         getattr(context.log, level if level in ("info", "warning", "error") else "info")(message)
 
     report = EnrichmentPass(marba_db.engine, config, run_id=context.run.run_id, logger=say).run(
-        brands, sections, force=mode.reason if mode.forced else None)
+        brands, sections, force=mode.reason if mode.forced else None
+    )
     # Partitions of brands that are not active: nothing is enriched, and the partition says
     # so as a failure (the brand_partitions_sensor drops such partitions within a minute).
     not_active = [k for k in keys if k not in active]
     if not_active:
-        context.log.warning(f"{len(not_active)} partition(s) of brands that are not active, not enriched: "
-                            + ", ".join(not_active[:NAMED_IN_CHECK]))
+        context.log.warning(
+            f"{len(not_active)} partition(s) of brands that are not active, not enriched: "
+            + ", ".join(not_active[:NAMED_IN_CHECK])
+        )
     for k in not_active:
-        why = "brand is inactive: not enriched" if k in known else "brand does not exist (deleted): not enriched"
+        why = (
+            "brand is inactive: not enriched"
+            if k in known
+            else "brand does not exist (deleted): not enriched"
+        )
         report.outcomes += [Outcome(k, sec, "failed", error=why) for sec in sections]
     counts: dict[str, int] = {}
     for o in report.outcomes:
@@ -330,9 +412,11 @@ def enrichment_sections(
     now = utcnow()
     for sec in sections:
         outcomes = report.by_section(sec)
-        wanted = {BRANDS_CHECK: lambda: _brands_result(sec, outcomes),
-                  SOURCES_CHECK: lambda: _model_result(sec, outcomes, config.ai.configured),
-                  ENTRIES_CHECK: lambda: _entries_result(sec, _currency(marba_db, sec, now))}
+        wanted = {
+            BRANDS_CHECK: lambda: _brands_result(sec, outcomes),
+            SOURCES_CHECK: lambda: _model_result(sec, outcomes, config.ai.configured),
+            ENTRIES_CHECK: lambda: _entries_result(sec, _currency(marba_db, sec, now)),
+        }
         for name, build in wanted.items():
             if dg.AssetCheckKey(dg.AssetKey(sec), name) in selected_checks:
                 yield build()
@@ -340,12 +424,23 @@ def enrichment_sections(
     if failed:
         by_section = {sec: sorted(report.failed(sec)) for sec in sections if report.failed(sec)}
         names = "; ".join(f"{sec}: {', '.join(bs)}" for sec, bs in by_section.items())
-        tail = (f"; not active (inactive or deleted), nothing enriched: {', '.join(sorted(not_active))}"
-                if not_active else "")
+        tail = (
+            f"; not active (inactive or deleted), nothing enriched: {', '.join(sorted(not_active))}"
+            if not_active
+            else ""
+        )
         raise dg.Failure(
             description=f"{len(failed)} brand(s) failed ({names}){tail}",
-            metadata={"brands_failed": len(failed),
-                      "errors": dg.MetadataValue.json({f"{o.section}/{o.brand_id}": o.error for o in report.outcomes if o.status == "failed"})},
+            metadata={
+                "brands_failed": len(failed),
+                "errors": dg.MetadataValue.json(
+                    {
+                        f"{o.section}/{o.brand_id}": o.error
+                        for o in report.outcomes
+                        if o.status == "failed"
+                    }
+                ),
+            },
         )
 
 
@@ -358,22 +453,48 @@ def pending_refreshes(conn) -> list[dict]:
     """(brand, section) whose refresh the app requested, or another job invalidated, after
     the cached entry was made (or with no entry yet)."""
     sch, cache, brands = s.enrichment_schedule, s.enrichment_cache, s.brands
-    rows = conn.execute(
-        sa.select(sch.c.brand_id, sch.c.section, sch.c.refresh_requested_at, sch.c.invalidated_at,
-                  sch.c.invalidated_reason, cache.c.created_at)
-        .select_from(sch.join(brands, brands.c.id == sch.c.brand_id)
-                     .outerjoin(cache, sa.and_(cache.c.brand_id == sch.c.brand_id, cache.c.section == sch.c.section)))
-        .where(brands.c.is_active.is_(True),
-               sa.or_(sch.c.refresh_requested_at.is_not(None), sch.c.invalidated_at.is_not(None)))
-        .order_by(sch.c.brand_id, sch.c.section)
-    ).mappings().all()
+    rows = (
+        conn.execute(
+            sa.select(
+                sch.c.brand_id,
+                sch.c.section,
+                sch.c.refresh_requested_at,
+                sch.c.invalidated_at,
+                sch.c.invalidated_reason,
+                cache.c.created_at,
+            )
+            .select_from(
+                sch.join(brands, brands.c.id == sch.c.brand_id).outerjoin(
+                    cache,
+                    sa.and_(cache.c.brand_id == sch.c.brand_id, cache.c.section == sch.c.section),
+                )
+            )
+            .where(
+                brands.c.is_active.is_(True),
+                sa.or_(sch.c.refresh_requested_at.is_not(None), sch.c.invalidated_at.is_not(None)),
+            )
+            .order_by(sch.c.brand_id, sch.c.section)
+        )
+        .mappings()
+        .all()
+    )
     out = []
     for r in rows:
         made = r["created_at"]
-        for kind, ts in (("requested", r["refresh_requested_at"]), ("invalidated", r["invalidated_at"])):
+        for kind, ts in (
+            ("requested", r["refresh_requested_at"]),
+            ("invalidated", r["invalidated_at"]),
+        ):
             if ts is not None and (made is None or ts > made):
-                out.append({"brand_id": r["brand_id"], "section": r["section"], "trigger": kind, "at": ts,
-                            "reason": r["invalidated_reason"] if kind == "invalidated" else None})
+                out.append(
+                    {
+                        "brand_id": r["brand_id"],
+                        "section": r["section"],
+                        "trigger": kind,
+                        "at": ts,
+                        "reason": r["invalidated_reason"] if kind == "invalidated" else None,
+                    }
+                )
                 break
     return out
 
@@ -399,12 +520,14 @@ def enrichment_refresh_sensor(context: dg.SensorEvaluationContext, marba_db: Mar
             waiting.append(p["brand_id"])
             continue
         at = p["at"].astimezone(timezone.utc).isoformat()
-        requests.append(dg.RunRequest(
-            run_key=f"enrichment:{p['brand_id']}:{p['section']}:{p['trigger']}:{at}",
-            partition_key=key_of[p["brand_id"]],
-            asset_selection=[dg.AssetKey(p["section"])],
-            tags={JOB_TAG: JOB_NAME, TRIGGER_TAG: p["trigger"]},
-        ))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"enrichment:{p['brand_id']}:{p['section']}:{p['trigger']}:{at}",
+                partition_key=key_of[p["brand_id"]],
+                asset_selection=[dg.AssetKey(p["section"])],
+                tags={JOB_TAG: JOB_NAME, TRIGGER_TAG: p["trigger"]},
+            )
+        )
     if waiting:
         context.log.info(f"waiting for brand partitions: {', '.join(sorted(set(waiting)))}")
     if not requests:

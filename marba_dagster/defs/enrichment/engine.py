@@ -152,8 +152,11 @@ class RunReport:
         return [o for o in self.outcomes if o.section == section]
 
     def failed(self, section: str | None = None) -> dict[str, str]:
-        return {o.brand_id: o.error or "failed" for o in self.outcomes
-                if o.status == "failed" and (section is None or o.section == section)}
+        return {
+            o.brand_id: o.error or "failed"
+            for o in self.outcomes
+            if o.status == "failed" and (section is None or o.section == section)
+        }
 
 
 def ai_failure_cause(error: BaseException) -> str:
@@ -208,8 +211,15 @@ class EnrichmentPass:
     def job_log(self, level: str, message: str, brand_id: str | None = None, **ctx: Any) -> None:
         try:
             with self.engine.begin() as conn:
-                write_job_log(conn, self.config.job_name, level, message, run_id=self.run_id,
-                              brand_id=brand_id, context=ctx or None)
+                write_job_log(
+                    conn,
+                    self.config.job_name,
+                    level,
+                    message,
+                    run_id=self.run_id,
+                    brand_id=brand_id,
+                    context=ctx or None,
+                )
         except Exception as exc:  # logging must not turn a success into a failure
             self._say("warning", f"could not write job_logs: {exc}")
 
@@ -219,12 +229,26 @@ class EnrichmentPass:
         since = month_start(self.now)
         t = s.api_billing_tracker
         with self.engine.connect() as conn:
-            per_brand = dict(conn.execute(
-                sa.select(t.c.brand_id, sa.func.coalesce(sa.func.sum(t.c.cost_usd), 0))
-                .where(t.c.provider == PROVIDER, t.c.occurred_at >= since, t.c.brand_id.in_(list(brands)))
-                .group_by(t.c.brand_id)).all()) if brands else {}
-            total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(t.c.cost_usd), 0))
-                                 .where(t.c.provider == PROVIDER, t.c.occurred_at >= since)).scalar()
+            per_brand = (
+                dict(
+                    conn.execute(
+                        sa.select(t.c.brand_id, sa.func.coalesce(sa.func.sum(t.c.cost_usd), 0))
+                        .where(
+                            t.c.provider == PROVIDER,
+                            t.c.occurred_at >= since,
+                            t.c.brand_id.in_(list(brands)),
+                        )
+                        .group_by(t.c.brand_id)
+                    ).all()
+                )
+                if brands
+                else {}
+            )
+            total = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(t.c.cost_usd), 0)).where(
+                    t.c.provider == PROVIDER, t.c.occurred_at >= since
+                )
+            ).scalar()
         return BudgetLedger(
             brand_budgets={b: _dec(row.get("monthly_ai_budget_usd")) for b, row in brands.items()},
             brand_spent={b: _dec(per_brand.get(b)) for b in brands},
@@ -239,9 +263,16 @@ class EnrichmentPass:
         with self.engine.begin() as conn:
             try:
                 with conn.begin_nested():
-                    conn.execute(s.notifications.insert().values(
-                        dedup_key=key, kind=kind, brand_id=brand_id, text=text,
-                        status="pending" if self.config.notify_webhook_url else "logged", created_at=self.now))
+                    conn.execute(
+                        s.notifications.insert().values(
+                            dedup_key=key,
+                            kind=kind,
+                            brand_id=brand_id,
+                            text=text,
+                            status="pending" if self.config.notify_webhook_url else "logged",
+                            created_at=self.now,
+                        )
+                    )
             except sa.exc.IntegrityError:
                 inserted = False  # already alerted this month
         if not inserted:
@@ -251,24 +282,35 @@ class EnrichmentPass:
         if self.config.notify_webhook_url:
             status, error = "sent", None
             try:
-                with ApiClient(self.config.notify_webhook_url, policy=HttpPolicy(deadline=10.0), name="notify") as client:
+                with ApiClient(
+                    self.config.notify_webhook_url, policy=HttpPolicy(deadline=10.0), name="notify"
+                ) as client:
                     client.request("POST", "", json={"text": text}, idempotent=True)
             except HttpError as exc:
                 status, error = "failed", str(exc)
                 self.job_log("error", f"could not send the alert: {exc}", brand_id=brand_id)
             with self.engine.begin() as conn:
-                conn.execute(s.notifications.update().where(s.notifications.c.dedup_key == key)
-                             .values(status=status, error=error))
+                conn.execute(
+                    s.notifications.update()
+                    .where(s.notifications.c.dedup_key == key)
+                    .values(status=status, error=error)
+                )
         return True
 
-    def _budget_alerts(self, ledger: BudgetLedger, brands: Sequence[str]) -> dict[str, BudgetStatus]:
+    def _budget_alerts(
+        self, ledger: BudgetLedger, brands: Sequence[str]
+    ) -> dict[str, BudgetStatus]:
         statuses = {}
         g = ledger.global_budget
         if g is not None and g > 0 and ledger.global_spent / g >= ALERT_RATIO:
             pct = ledger.global_spent / g * 100
             kind = "ai_budget_100" if pct >= 100 else "ai_budget_80"
-            self._alert(kind, None, f"Global AI budget at {pct:.0f}% this month ({ledger.global_spent:.2f} of {g:.2f} USD): "
-                        + ("AI is off until next month." if pct >= 100 else "enrichment is throttled."))
+            self._alert(
+                kind,
+                None,
+                f"Global AI budget at {pct:.0f}% this month ({ledger.global_spent:.2f} of {g:.2f} USD): "
+                + ("AI is off until next month." if pct >= 100 else "enrichment is throttled."),
+            )
         for b in brands:
             st = ledger.status(b)
             statuses[b] = st
@@ -277,26 +319,47 @@ class EnrichmentPass:
                 ratio = ledger.brand_spent.get(b, Decimal(0)) / budget
                 if ratio >= ALERT_RATIO:
                     kind = "ai_budget_100" if ratio >= 1 else "ai_budget_80"
-                    self._alert(kind, b, f"AI budget of brand {b} at {ratio * 100:.0f}% this month "
-                                f"({ledger.brand_spent[b]:.2f} of {budget:.2f} USD): "
-                                + ("analyzer only until next month." if ratio >= 1 else "enrichment is throttled."))
+                    self._alert(
+                        kind,
+                        b,
+                        f"AI budget of brand {b} at {ratio * 100:.0f}% this month "
+                        f"({ledger.brand_spent[b]:.2f} of {budget:.2f} USD): "
+                        + (
+                            "analyzer only until next month."
+                            if ratio >= 1
+                            else "enrichment is throttled."
+                        ),
+                    )
         return statuses
 
     # -- the pass ------------------------------------------------------------------------
 
-    def run(self, brand_ids: Sequence[str], sections: Sequence[str] = SECTIONS, *,
-            force: str | None = None) -> RunReport:
+    def run(
+        self,
+        brand_ids: Sequence[str],
+        sections: Sequence[str] = SECTIONS,
+        *,
+        force: str | None = None,
+    ) -> RunReport:
         """What happened to every (brand, section). ``force`` (the reason, e.g. "requested
         by a person") recomputes every entry whatever its TTL and fingerprint."""
         sections = [check_section(x) for x in sections]
         self._force = force
         report = RunReport()
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(s.brands).where(s.brands.c.id.in_(list(brand_ids)))).mappings().all() if brand_ids else []
+            rows = (
+                conn.execute(sa.select(s.brands).where(s.brands.c.id.in_(list(brand_ids))))
+                .mappings()
+                .all()
+                if brand_ids
+                else []
+            )
         brands = {r["id"]: dict(r) for r in rows}
         for b in brand_ids:
             if b not in brands:
-                report.outcomes += [Outcome(b, sec, "failed", error=f"unknown brand {b}") for sec in sections]
+                report.outcomes += [
+                    Outcome(b, sec, "failed", error=f"unknown brand {b}") for sec in sections
+                ]
         if not brands:
             return report
         ledger = self._ledger(brands)
@@ -308,18 +371,26 @@ class EnrichmentPass:
             # brand's; the model client (and its rate limiter) and the budget ledger span
             # the whole pass.
             for start in range(0, len(ids), BRANDS_PER_SLICE):
-                part = {b: brands[b] for b in ids[start:start + BRANDS_PER_SLICE]}
+                part = {b: brands[b] for b in ids[start : start + BRANDS_PER_SLICE]}
                 tasks: list[_Task] = []
                 for section in sections:
                     tasks += self._plan_section(section, part, statuses, report, peers)
-                ai_tasks = [t for t in tasks if t.decision.allow_ai and t.result is not None and t.result.data_status != "no_data"]
+                ai_tasks = [
+                    t
+                    for t in tasks
+                    if t.decision.allow_ai
+                    and t.result is not None
+                    and t.result.data_status != "no_data"
+                ]
                 if ai_tasks and self.config.ai.configured:
                     for t in ai_tasks:
                         t.ai = AI_FALLBACK  # until the model's narrative is kept
                     self._narrate(ai_tasks, ledger, report)
                 elif ai_tasks:
                     for t in ai_tasks:
-                        t.ai_error = None  # no endpoint configured: the analyzer is the intended author
+                        t.ai_error = (
+                            None  # no endpoint configured: the analyzer is the intended author
+                        )
                 for t in tasks:
                     report.outcomes.append(self._write(t))
                 del tasks, ai_tasks
@@ -330,20 +401,42 @@ class EnrichmentPass:
                 self._llm = None
         return report
 
-    def _plan_section(self, section: str, brands: dict[str, dict[str, Any]],
-                      statuses: dict[str, BudgetStatus], report: RunReport,
-                      peers: dict[str, Any] | None = None) -> list[_Task]:
+    def _plan_section(
+        self,
+        section: str,
+        brands: dict[str, dict[str, Any]],
+        statuses: dict[str, BudgetStatus],
+        report: RunReport,
+        peers: dict[str, Any] | None = None,
+    ) -> list[_Task]:
         ids = list(brands)
         try:
             with self.engine.connect() as conn:
                 inputs = load_section_inputs(conn, section, brands, self.now, peers)
-                cache = {r["brand_id"]: r for r in conn.execute(
-                    sa.select(s.enrichment_cache.c.brand_id, s.enrichment_cache.c.created_at, s.enrichment_cache.c.expires_at,
-                              s.enrichment_cache.c.input_fingerprint, s.enrichment_cache.c.generated_by)
-                    .where(s.enrichment_cache.c.section == section, s.enrichment_cache.c.brand_id.in_(ids))).mappings()}
-                sched = {r["brand_id"]: r for r in conn.execute(
-                    sa.select(s.enrichment_schedule).where(s.enrichment_schedule.c.section == section,
-                                                           s.enrichment_schedule.c.brand_id.in_(ids))).mappings()}
+                cache = {
+                    r["brand_id"]: r
+                    for r in conn.execute(
+                        sa.select(
+                            s.enrichment_cache.c.brand_id,
+                            s.enrichment_cache.c.created_at,
+                            s.enrichment_cache.c.expires_at,
+                            s.enrichment_cache.c.input_fingerprint,
+                            s.enrichment_cache.c.generated_by,
+                        ).where(
+                            s.enrichment_cache.c.section == section,
+                            s.enrichment_cache.c.brand_id.in_(ids),
+                        )
+                    ).mappings()
+                }
+                sched = {
+                    r["brand_id"]: r
+                    for r in conn.execute(
+                        sa.select(s.enrichment_schedule).where(
+                            s.enrichment_schedule.c.section == section,
+                            s.enrichment_schedule.c.brand_id.in_(ids),
+                        )
+                    ).mappings()
+                }
         except Exception as exc:  # the batch read failed: every brand of this section fails
             msg = f"could not read the {section} inputs: {type(exc).__name__}: {exc}"
             self._say("error", msg)
@@ -354,10 +447,24 @@ class EnrichmentPass:
         for b, brand in brands.items():
             frames, fp = inputs[b]
             c = cache.get(b)
-            entry = CacheEntry(c["created_at"], c["expires_at"], c["input_fingerprint"], c["generated_by"]) if c else None
+            entry = (
+                CacheEntry(
+                    c["created_at"], c["expires_at"], c["input_fingerprint"], c["generated_by"]
+                )
+                if c
+                else None
+            )
             sc = sched.get(b)
-            state = ScheduleState(sc["next_refresh_at"], sc["refresh_requested_at"], sc["invalidated_at"],
-                                  sc["invalidated_reason"]) if sc else None
+            state = (
+                ScheduleState(
+                    sc["next_refresh_at"],
+                    sc["refresh_requested_at"],
+                    sc["invalidated_at"],
+                    sc["invalidated_reason"],
+                )
+                if sc
+                else None
+            )
             decision = decide(section, entry, state, fp, statuses[b], self.now, force=self._force)
             task = _Task(brand, section, fp, decision, entry=entry, schedule=state)
             if decision.refresh:
@@ -373,12 +480,28 @@ class EnrichmentPass:
         started = self.now
         try:
             with self.engine.begin() as conn:
-                conn.execute(s.enrichment_logs.insert().values(
-                    brand_id=brand_id, section=section, status="failed", generated_by=None, tokens=0,
-                    cost_usd=Decimal(0), error=error[:2000], run_id=self.run_id, started_at=started, finished_at=utcnow()))
+                conn.execute(
+                    s.enrichment_logs.insert().values(
+                        brand_id=brand_id,
+                        section=section,
+                        status="failed",
+                        generated_by=None,
+                        tokens=0,
+                        cost_usd=Decimal(0),
+                        error=error[:2000],
+                        run_id=self.run_id,
+                        started_at=started,
+                        finished_at=utcnow(),
+                    )
+                )
         except Exception as exc:
             self._say("warning", f"could not write enrichment_logs: {exc}")
-        self.job_log("error", f"{section} failed for brand {brand_id}: {error}", brand_id=brand_id, section=section)
+        self.job_log(
+            "error",
+            f"{section} failed for brand {brand_id}: {error}",
+            brand_id=brand_id,
+            section=section,
+        )
         return Outcome(brand_id, section, "failed", error=error)
 
     # -- AI ------------------------------------------------------------------------------
@@ -406,13 +529,21 @@ class EnrichmentPass:
         if not runnable:
             return
         if self._llm is None:  # one client per pass: its rate limiter spans every slice
-            self._llm = LlmClient(cfg.base_url, cfg.api_key, cfg.model, limits=cfg.limits,
-                                  max_attempts=cfg.max_attempts, request_timeout=cfg.request_timeout,
-                                  deadline=cfg.deadline)
+            self._llm = LlmClient(
+                cfg.base_url,
+                cfg.api_key,
+                cfg.model,
+                limits=cfg.limits,
+                max_attempts=cfg.max_attempts,
+                request_timeout=cfg.request_timeout,
+                deadline=cfg.deadline,
+            )
         client = self._llm
         started = time.monotonic()
         try:
-            jobs = [lambda c, m=m: c.chat(m, max_tokens=cfg.max_output_tokens) for _t, m in runnable]
+            jobs = [
+                lambda c, m=m: c.chat(m, max_tokens=cfg.max_output_tokens) for _t, m in runnable
+            ]
             results = client.chat_many(jobs, concurrency=cfg.concurrency)
         finally:
             report.ai_seconds += time.monotonic() - started
@@ -445,18 +576,35 @@ class EnrichmentPass:
                         t.ai_cause = "invalid answers from the model"
             else:
                 ledger.settle(b, t.reserved, Decimal(0))
-                t.ai_error = f"AI call failed: {res}" if isinstance(res, HttpError) else f"AI call failed: {type(res).__name__}: {res}"
+                t.ai_error = (
+                    f"AI call failed: {res}"
+                    if isinstance(res, HttpError)
+                    else f"AI call failed: {type(res).__name__}: {res}"
+                )
                 t.ai_cause = ai_failure_cause(res)
 
     def _bill(self, t: _Task, res: ChatResult) -> None:
         try:
             with self.engine.begin() as conn:
-                conn.execute(s.api_billing_tracker.insert().values(
-                    brand_id=t.brand["id"], provider=PROVIDER, operation=f"{OPERATION_PREFIX}{t.section}",
-                    model=res.model, input_tokens=res.prompt_tokens, output_tokens=res.completion_tokens,
-                    cost_usd=t.cost, run_id=self.run_id, occurred_at=self.now))
+                conn.execute(
+                    s.api_billing_tracker.insert().values(
+                        brand_id=t.brand["id"],
+                        provider=PROVIDER,
+                        operation=f"{OPERATION_PREFIX}{t.section}",
+                        model=res.model,
+                        input_tokens=res.prompt_tokens,
+                        output_tokens=res.completion_tokens,
+                        cost_usd=t.cost,
+                        run_id=self.run_id,
+                        occurred_at=self.now,
+                    )
+                )
         except Exception as exc:  # the call happened; say loudly that its cost was not stored
-            self.job_log("error", f"could not record the cost of an AI call ({t.cost} USD): {exc}", brand_id=t.brand["id"])
+            self.job_log(
+                "error",
+                f"could not record the cost of an AI call ({t.cost} USD): {exc}",
+                brand_id=t.brand["id"],
+            )
 
     # -- writing -------------------------------------------------------------------------
 
@@ -468,22 +616,43 @@ class EnrichmentPass:
             try:
                 with self.engine.begin() as conn:
                     if d.action == "defer":
-                        upsert(conn, s.enrichment_schedule,
-                               [{"brand_id": b, "section": section, "next_refresh_at": d.defer_until}],
-                               ["brand_id", "section"])
-                    conn.execute(s.enrichment_logs.insert().values(
-                        brand_id=b, section=section, status=status, generated_by=None, tokens=0, cost_usd=Decimal(0),
-                        error=None if status == "skipped" else d.reason, run_id=self.run_id, started_at=now, finished_at=utcnow()))
+                        upsert(
+                            conn,
+                            s.enrichment_schedule,
+                            [{"brand_id": b, "section": section, "next_refresh_at": d.defer_until}],
+                            ["brand_id", "section"],
+                        )
+                    conn.execute(
+                        s.enrichment_logs.insert().values(
+                            brand_id=b,
+                            section=section,
+                            status=status,
+                            generated_by=None,
+                            tokens=0,
+                            cost_usd=Decimal(0),
+                            error=None if status == "skipped" else d.reason,
+                            run_id=self.run_id,
+                            started_at=now,
+                            finished_at=utcnow(),
+                        )
+                    )
             except Exception as exc:
                 return self._fail(b, section, f"could not record the {status} entry: {exc}")
             e = t.entry  # a skipped or deferred entry always exists
             until = d.defer_until or (t.schedule.next_refresh_at if t.schedule else None)
             expired = e is not None and now >= e.expires_at
-            return Outcome(b, section, status, reason=d.reason,
-                           fingerprint=e.input_fingerprint if e else None,
-                           created_at=e.created_at if e else None, expires_at=e.expires_at if e else None,
-                           generated_by=e.generated_by if e else None, expired=expired,
-                           deferred_until=until if expired else None)
+            return Outcome(
+                b,
+                section,
+                status,
+                reason=d.reason,
+                fingerprint=e.input_fingerprint if e else None,
+                created_at=e.created_at if e else None,
+                expires_at=e.expires_at if e else None,
+                generated_by=e.generated_by if e else None,
+                expired=expired,
+                deferred_until=until if expired else None,
+            )
         result = t.result
         if t.narrative is not None and t.chat is not None:
             payload = ai.merge(result, t.narrative, t.chat.model)
@@ -499,21 +668,76 @@ class EnrichmentPass:
         tokens = t.chat.total_tokens if t.chat else 0
         try:
             with self.engine.begin() as conn:
-                upsert(conn, s.enrichment_cache, [{
-                    "brand_id": b, "section": section, "payload": payload, "generated_by": generated_by,
-                    "input_fingerprint": t.fingerprint, "created_at": now, "expires_at": expires}], ["brand_id", "section"])
-                upsert(conn, s.enrichment_schedule, [{
-                    "brand_id": b, "section": section, "next_refresh_at": expires, "last_refreshed_at": now}],
-                    ["brand_id", "section"])
-                conn.execute(s.enrichment_logs.insert().values(
-                    brand_id=b, section=section, status="refreshed", generated_by=generated_by, tokens=tokens,
-                    cost_usd=t.cost, error=(f"AI fallback: {t.ai_error}" if t.ai_error else None)[:2000] if t.ai_error else None,
-                    run_id=self.run_id, started_at=now, finished_at=utcnow()))
+                upsert(
+                    conn,
+                    s.enrichment_cache,
+                    [
+                        {
+                            "brand_id": b,
+                            "section": section,
+                            "payload": payload,
+                            "generated_by": generated_by,
+                            "input_fingerprint": t.fingerprint,
+                            "created_at": now,
+                            "expires_at": expires,
+                        }
+                    ],
+                    ["brand_id", "section"],
+                )
+                upsert(
+                    conn,
+                    s.enrichment_schedule,
+                    [
+                        {
+                            "brand_id": b,
+                            "section": section,
+                            "next_refresh_at": expires,
+                            "last_refreshed_at": now,
+                        }
+                    ],
+                    ["brand_id", "section"],
+                )
+                conn.execute(
+                    s.enrichment_logs.insert().values(
+                        brand_id=b,
+                        section=section,
+                        status="refreshed",
+                        generated_by=generated_by,
+                        tokens=tokens,
+                        cost_usd=t.cost,
+                        error=(f"AI fallback: {t.ai_error}" if t.ai_error else None)[:2000]
+                        if t.ai_error
+                        else None,
+                        run_id=self.run_id,
+                        started_at=now,
+                        finished_at=utcnow(),
+                    )
+                )
         except Exception as exc:
-            return self._fail(b, section, f"could not store the section: {type(exc).__name__}: {exc}")
+            return self._fail(
+                b, section, f"could not store the section: {type(exc).__name__}: {exc}"
+            )
         if t.ai_error:
-            self.job_log("warning", f"{section} for brand {b}: analyzer output kept ({t.ai_error})", brand_id=b, section=section)
-        return Outcome(b, section, "refreshed", reason=d.reason, generated_by=generated_by, tokens=tokens,
-                       cost_usd=t.cost, data_status=result.data_status, expires_at=expires, ai_fallback=t.ai_error,
-                       fingerprint=t.fingerprint, created_at=now, due_reason=d.due_reason,
-                       ai=t.ai, ai_cause=t.ai_cause if t.ai == AI_FALLBACK else None)
+            self.job_log(
+                "warning",
+                f"{section} for brand {b}: analyzer output kept ({t.ai_error})",
+                brand_id=b,
+                section=section,
+            )
+        return Outcome(
+            b,
+            section,
+            "refreshed",
+            reason=d.reason,
+            generated_by=generated_by,
+            tokens=tokens,
+            cost_usd=t.cost,
+            data_status=result.data_status,
+            expires_at=expires,
+            ai_fallback=t.ai_error,
+            fingerprint=t.fingerprint,
+            created_at=now,
+            due_reason=d.due_reason,
+            ai=t.ai,
+            ai_cause=t.ai_cause if t.ai == AI_FALLBACK else None,
+        )

@@ -28,7 +28,10 @@ class EnrichmentSettings(dg.ConfigurableResource):
     """
 
     monthly_budget_usd: str | None = Field(default=None, description="MARBA_AI_MONTHLY_BUDGET_USD")
-    prices_json: str | None = Field(default=None, description='MARBA_LLM_PRICES: {"model": {"input_per_mtok": x, "output_per_mtok": y}}')
+    prices_json: str | None = Field(
+        default=None,
+        description='MARBA_LLM_PRICES: {"model": {"input_per_mtok": x, "output_per_mtok": y}}',
+    )
     requests_per_minute: str | None = Field(default=None, description="MARBA_LLM_RPM")
     tokens_per_minute: str | None = Field(default=None, description="MARBA_LLM_TPM")
     window_seconds: float = 60.0
@@ -42,7 +45,9 @@ class EnrichmentSettings(dg.ConfigurableResource):
         try:
             n = kind(str(value).strip())
         except (InvalidOperation, ValueError):
-            raise dg.Failure(description=f"enrichment setting {name} is not a number: {value!r}") from None
+            raise dg.Failure(
+                description=f"enrichment setting {name} is not a number: {value!r}"
+            ) from None
         if n < 0:
             raise dg.Failure(description=f"enrichment setting {name} must be >= 0, got {value!r}")
         return n
@@ -56,10 +61,17 @@ class EnrichmentSettings(dg.ConfigurableResource):
         tpm = self._number("MARBA_LLM_TPM", self.tokens_per_minute, int)
         return EngineConfig(
             ai=AiConfig(
-                base_url=llm.base_url, api_key=llm.api_key, model=llm.model, prices=prices,
-                limits=LlmLimits(rpm=rpm or None, tpm=tpm or None, window_seconds=self.window_seconds),
-                concurrency=self.concurrency, request_timeout=self.request_timeout,
-                deadline=llm.deadline, max_attempts=min(3, llm.max_attempts),
+                base_url=llm.base_url,
+                api_key=llm.api_key,
+                model=llm.model,
+                prices=prices,
+                limits=LlmLimits(
+                    rpm=rpm or None, tpm=tpm or None, window_seconds=self.window_seconds
+                ),
+                concurrency=self.concurrency,
+                request_timeout=self.request_timeout,
+                deadline=llm.deadline,
+                max_attempts=min(3, llm.max_attempts),
                 max_output_tokens=self.max_output_tokens,
             ),
             global_budget_usd=self._number("MARBA_AI_MONTHLY_BUDGET_USD", self.monthly_budget_usd),
@@ -69,8 +81,12 @@ class EnrichmentSettings(dg.ConfigurableResource):
 
 def build_settings() -> EnrichmentSettings:
     kw = {}
-    for field_name, var in (("monthly_budget_usd", "MARBA_AI_MONTHLY_BUDGET_USD"), ("prices_json", "MARBA_LLM_PRICES"),
-                            ("requests_per_minute", "MARBA_LLM_RPM"), ("tokens_per_minute", "MARBA_LLM_TPM")):
+    for field_name, var in (
+        ("monthly_budget_usd", "MARBA_AI_MONTHLY_BUDGET_USD"),
+        ("prices_json", "MARBA_LLM_PRICES"),
+        ("requests_per_minute", "MARBA_LLM_RPM"),
+        ("tokens_per_minute", "MARBA_LLM_TPM"),
+    ):
         value = env_or_none(var)
         if value is not None:
             kw[field_name] = value

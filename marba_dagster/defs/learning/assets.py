@@ -13,7 +13,12 @@ import sqlalchemy as sa
 
 from marba_dagster.core.learning import POWER_WORDS, WEEKDAYS
 from marba_dagster.defs.analytics.assets import brand_daily_metrics
-from marba_dagster.defs.common import BrandBatch, completeness_check_specs, markdown_table, scoped_brand_ids
+from marba_dagster.defs.common import (
+    BrandBatch,
+    completeness_check_specs,
+    markdown_table,
+    scoped_brand_ids,
+)
 from marba_dagster.defs.learning.engine import learn_and_store
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store import schema as s
@@ -35,7 +40,9 @@ LEARN_ON_NEW_ANALYTICS = (
     kinds={"python", "pandas", "scipy"},
     check_specs=completeness_check_specs("learning_patterns"),
 )
-def learning_patterns(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> dg.MaterializeResult:
+def learning_patterns(
+    context: dg.AssetExecutionContext, marba_db: MarbaDatabase
+) -> dg.MaterializeResult:
     """Patterns per brand and platform with lift against the brand's baseline, data points,
     the confidence tier of docs/architecture.md and a Benjamini-Hochberg-adjusted p-value
     (Welch t-test of per-account normalised engagement). Recommendations need confidence
@@ -45,8 +52,11 @@ def learning_patterns(context: dg.AssetExecutionContext, marba_db: MarbaDatabase
     run = learn_and_store(marba_db.engine, brands, on_brand=batch.run)
     p = run.patterns
     recommended = p[p["recommended"].astype(bool)] if not p.empty else p
-    top = (recommended.sort_values("lift", ascending=False).head(20).to_dict("records")
-           if not recommended.empty else [])
+    top = (
+        recommended.sort_values("lift", ascending=False).head(20).to_dict("records")
+        if not recommended.empty
+        else []
+    )
     by_type = p.groupby("pattern_type").size().to_dict() if not p.empty else {}
     metadata = {
         **batch.metadata(),
@@ -54,15 +64,31 @@ def learning_patterns(context: dg.AssetExecutionContext, marba_db: MarbaDatabase
         "posts": run.posts,
         "patterns_found": run.written,
         "recommendable_patterns": len(recommended),
-        "brands_with_recommendations": int(recommended["brand_id"].nunique()) if len(recommended) else 0,
+        "brands_with_recommendations": int(recommended["brand_id"].nunique())
+        if len(recommended)
+        else 0,
         **{f"patterns_{k}": int(v) for k, v in by_type.items()},
         "mean_lift_recommended": float(recommended["lift"].mean()) if len(recommended) else 0.0,
-        "preview": dg.MetadataValue.md(markdown_table(
-            top, ["brand_id", "platform", "pattern_type", "pattern_key", "lift", "data_points",
-                  "confidence", "p_value"])),
+        "preview": dg.MetadataValue.md(
+            markdown_table(
+                top,
+                [
+                    "brand_id",
+                    "platform",
+                    "pattern_type",
+                    "pattern_key",
+                    "lift",
+                    "data_points",
+                    "confidence",
+                    "p_value",
+                ],
+            )
+        ),
     }
     batch.finish()
-    return dg.MaterializeResult(metadata=metadata, check_results=batch.check_results("learning_patterns"))
+    return dg.MaterializeResult(
+        metadata=metadata, check_results=batch.check_results("learning_patterns")
+    )
 
 
 # Patterns checked: those computed within this window (the current run's and yesterday's).
@@ -82,14 +108,20 @@ def pattern_problems(conn, since: datetime) -> tuple[int, dict[str, int], list[d
     keys not of their type's form (hours ``18`` or ``tue-18``, a post format, ``#tag``, a
     known power word, a trimmed topic)."""
     lp = s.learning_patterns
-    tier = sa.case((lp.c.data_points >= 100, 0.9), (lp.c.data_points >= 30, 0.7),
-                   (lp.c.data_points >= 10, 0.5), else_=0.3)
+    tier = sa.case(
+        (lp.c.data_points >= 100, 0.9),
+        (lp.c.data_points >= 30, 0.7),
+        (lp.c.data_points >= 10, 0.5),
+        else_=0.3,
+    )
     key, kind = lp.c.pattern_key, lp.c.pattern_type
     problems = {
         "confidence_not_its_tier": sa.func.abs(lp.c.confidence - tier) > 1e-9,
         "lift_negative": lp.c.lift < 0,
         "data_points_not_positive": lp.c.data_points < 1,
-        "p_value_out_of_range": sa.and_(lp.c.p_value.is_not(None), sa.or_(lp.c.p_value < 0, lp.c.p_value > 1)),
+        "p_value_out_of_range": sa.and_(
+            lp.c.p_value.is_not(None), sa.or_(lp.c.p_value < 0, lp.c.p_value > 1)
+        ),
         "malformed_key": sa.or_(
             sa.and_(kind == "best_posting_time", sa.not_(key.regexp_match(TIME_KEY))),
             sa.and_(kind == "content_format", key.not_in(s.POST_FORMATS)),
@@ -99,16 +131,34 @@ def pattern_problems(conn, since: datetime) -> tuple[int, dict[str, int], list[d
         ),
     }
     scope = lp.c.computed_at >= since
-    counts = {name: int(n) for name, n in zip(problems, conn.execute(
-        sa.select(*[sa.func.count().filter(cond) for cond in problems.values()]).where(scope)).one())}
+    counts = {
+        name: int(n)
+        for name, n in zip(
+            problems,
+            conn.execute(
+                sa.select(*[sa.func.count().filter(cond) for cond in problems.values()]).where(
+                    scope
+                )
+            ).one(),
+        )
+    }
     checked = int(conn.execute(sa.select(sa.func.count()).where(scope)).scalar_one())
     examples: list[dict] = []
     for name, cond in problems.items():
         if counts[name] and len(examples) < CHECK_EXAMPLES:
             for r in conn.execute(
-                sa.select(lp.c.brand_id, lp.c.platform, lp.c.pattern_type, key, lp.c.lift, lp.c.data_points,
-                          lp.c.confidence, lp.c.p_value)
-                .where(scope, cond).order_by(lp.c.brand_id, lp.c.platform, lp.c.pattern_type, key)
+                sa.select(
+                    lp.c.brand_id,
+                    lp.c.platform,
+                    lp.c.pattern_type,
+                    key,
+                    lp.c.lift,
+                    lp.c.data_points,
+                    lp.c.confidence,
+                    lp.c.p_value,
+                )
+                .where(scope, cond)
+                .order_by(lp.c.brand_id, lp.c.platform, lp.c.pattern_type, key)
                 .limit(CHECK_EXAMPLES - len(examples))
             ).mappings():
                 examples.append({"problem": name, **dict(r)})
@@ -125,26 +175,42 @@ PROBLEM_TEXT = {
 
 
 @dg.asset_check(
-    asset=learning_patterns, blocking=False,
+    asset=learning_patterns,
+    blocking=False,
     description="Patterns computed in the last two days are consistent: confidence is the tier of their "
-                "data points (100+ -> 0.9, 30-99 -> 0.7, 10-29 -> 0.5, else 0.3), lift >= 0, p-value in "
-                "[0, 1], and keys of their type's form (18 or tue-18, a post format, #tag, a power word).",
+    "data points (100+ -> 0.9, 30-99 -> 0.7, 10-29 -> 0.5, else 0.3), lift >= 0, p-value in "
+    "[0, 1], and keys of their type's form (18 or tue-18, a post format, #tag, a power word).",
 )
 def patterns_consistent(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
     with marba_db.connect() as conn:
         checked, counts, examples = pattern_problems(conn, utcnow() - CHECK_WINDOW)
     bad = {k: v for k, v in counts.items() if v}
     if bad:
-        shown = list(dict.fromkeys(f"{e['brand_id']}/{e['platform']}/{e['pattern_type']}/{e['pattern_key']}"
-                                   for e in examples))[:3]
-        description = (f"{sum(bad.values())} problem(s) in {checked} pattern(s): "
-                       + ", ".join(f"{n} {PROBLEM_TEXT[k]}" for k, n in bad.items())
-                       + " (e.g. " + ", ".join(shown) + ")")
+        shown = list(
+            dict.fromkeys(
+                f"{e['brand_id']}/{e['platform']}/{e['pattern_type']}/{e['pattern_key']}"
+                for e in examples
+            )
+        )[:3]
+        description = (
+            f"{sum(bad.values())} problem(s) in {checked} pattern(s): "
+            + ", ".join(f"{n} {PROBLEM_TEXT[k]}" for k, n in bad.items())
+            + " (e.g. "
+            + ", ".join(shown)
+            + ")"
+        )
     else:
         description = f"{checked} pattern(s) consistent"
-    return dg.AssetCheckResult(passed=not bad, severity=dg.AssetCheckSeverity.WARN, description=description,
-                               metadata={"patterns_checked": checked, **counts,
-                                         "examples": dg.MetadataValue.json(examples)})
+    return dg.AssetCheckResult(
+        passed=not bad,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={
+            "patterns_checked": checked,
+            **counts,
+            "examples": dg.MetadataValue.json(examples),
+        },
+    )
 
 
 learning_automation_sensor = dg.AutomationConditionSensorDefinition(

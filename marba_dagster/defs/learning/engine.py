@@ -28,8 +28,20 @@ BRANDS_PER_TRANSACTION = 100
 # the same patterns as all at once, with memory bounded by one slice's posts instead of
 # growing with the number of brands.
 BRANDS_PER_READ = 500
-POST_FIELDS = ["brand_id", "platform", "post_id", "published_at", "format", "body",
-               "impressions", "reach", "likes", "comments", "shares", "saves"]
+POST_FIELDS = [
+    "brand_id",
+    "platform",
+    "post_id",
+    "published_at",
+    "format",
+    "body",
+    "impressions",
+    "reach",
+    "likes",
+    "comments",
+    "shares",
+    "saves",
+]
 
 
 def posts_query(brand_ids: Sequence[str] | None, since: datetime) -> sa.Select:
@@ -42,16 +54,33 @@ def posts_query(brand_ids: Sequence[str] | None, since: datetime) -> sa.Select:
     scope = [cp.c.published_at >= since]
     if brand_ids is not None:
         scope.append(cp.c.brand_id.in_(list(brand_ids)))
-    latest = (sa.select(pm.c.post_id, sa.func.max(pm.c.metric_date).label("d"))
-              .join(cp, cp.c.id == pm.c.post_id).where(*scope)
-              .group_by(pm.c.post_id).subquery())
+    latest = (
+        sa.select(pm.c.post_id, sa.func.max(pm.c.metric_date).label("d"))
+        .join(cp, cp.c.id == pm.c.post_id)
+        .where(*scope)
+        .group_by(pm.c.post_id)
+        .subquery()
+    )
     q = (
-        sa.select(cp.c.brand_id, cp.c.platform, cp.c.id.label("post_id"), cp.c.published_at,
-                  cp.c.format, cp.c.body, pm.c.impressions, pm.c.reach, pm.c.likes,
-                  pm.c.comments, pm.c.shares, pm.c.saves)
-        .select_from(cp.join(latest, latest.c.post_id == cp.c.id)
-                     .join(pm, sa.and_(pm.c.post_id == latest.c.post_id,
-                                       pm.c.metric_date == latest.c.d)))
+        sa.select(
+            cp.c.brand_id,
+            cp.c.platform,
+            cp.c.id.label("post_id"),
+            cp.c.published_at,
+            cp.c.format,
+            cp.c.body,
+            pm.c.impressions,
+            pm.c.reach,
+            pm.c.likes,
+            pm.c.comments,
+            pm.c.shares,
+            pm.c.saves,
+        )
+        .select_from(
+            cp.join(latest, latest.c.post_id == cp.c.id).join(
+                pm, sa.and_(pm.c.post_id == latest.c.post_id, pm.c.metric_date == latest.c.d)
+            )
+        )
         .where(*scope)
     )
     return q
@@ -76,7 +105,8 @@ def read_posts(conn: Connection, brand_ids: Sequence[str] | None, since: datetim
     """The posts with their latest metrics, streamed in chunks into compact dtypes
     (categories for ids, int64 counts), so a million posts stay well under a gigabyte."""
     result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(
-        posts_query(brand_ids, since))
+        posts_query(brand_ids, since)
+    )
     chunks = [_compact(part, POST_FIELDS) for part in result.partitions(CHUNK_ROWS)]
     if not chunks:
         return _compact([], POST_FIELDS)
@@ -104,7 +134,7 @@ def write_brand_patterns(conn: Connection, brand_id: str, rows: list[dict]) -> i
     """Replace the brand's patterns (stale ones disappear) with ``rows``."""
     conn.execute(s.learning_patterns.delete().where(s.learning_patterns.c.brand_id == brand_id))
     for start in range(0, len(rows), 2000):
-        conn.execute(s.learning_patterns.insert(), rows[start:start + 2000])
+        conn.execute(s.learning_patterns.insert(), rows[start : start + 2000])
     return len(rows)
 
 
@@ -133,7 +163,7 @@ def learn_and_store(
     brand_ids = list(brand_ids)
     posts_read, written, found = 0, 0, []
     for start in range(0, len(brand_ids), BRANDS_PER_READ):
-        part = brand_ids[start:start + BRANDS_PER_READ]
+        part = brand_ids[start : start + BRANDS_PER_READ]
         with engine.connect() as conn:
             posts = read_posts(conn, part, since)
             inp = read_brand_inputs(conn, part)
@@ -143,8 +173,15 @@ def learn_and_store(
         written += _store(engine, part, pattern_rows(patterns, now), on_brand, run_one)
         found.append(patterns)
     found = [p for p in found if not p.empty]
-    patterns = pd.concat(found, ignore_index=True) if len(found) > 1 else (found[0] if found else learn_patterns(
-        _compact([], POST_FIELDS), LearningInput(timezones={}, keywords={})))
+    patterns = (
+        pd.concat(found, ignore_index=True)
+        if len(found) > 1
+        else (
+            found[0]
+            if found
+            else learn_patterns(_compact([], POST_FIELDS), LearningInput(timezones={}, keywords={}))
+        )
+    )
     return LearningRun(len(brand_ids), posts_read, patterns, written)
 
 
@@ -156,21 +193,25 @@ def _store(engine: Engine, brand_ids: list[str], rows: list[dict], on_brand, run
     written = 0
     items = list(by_brand.items())
     for start in range(0, len(items), BRANDS_PER_TRANSACTION):
-        chunk = items[start:start + BRANDS_PER_TRANSACTION]
+        chunk = items[start : start + BRANDS_PER_TRANSACTION]
         try:
             # Fast path: many brands in one transaction.
             with engine.begin() as conn:
-                conn.execute(s.learning_patterns.delete().where(
-                    s.learning_patterns.c.brand_id.in_([b for b, _ in chunk])))
+                conn.execute(
+                    s.learning_patterns.delete().where(
+                        s.learning_patterns.c.brand_id.in_([b for b, _ in chunk])
+                    )
+                )
                 batch_rows = [r for _, rs in chunk for r in rs]
                 for i in range(0, len(batch_rows), 5000):
-                    conn.execute(s.learning_patterns.insert(), batch_rows[i:i + 5000])
+                    conn.execute(s.learning_patterns.insert(), batch_rows[i : i + 5000])
         except Exception:
             if on_brand is None and len(chunk) == 1:
                 raise
             # Something in the chunk failed: nothing of it was written. Redo brand by brand
             # so only the brand at fault fails (and is reported by ``on_brand``).
             for brand_id, brand_rows in chunk:
+
                 def work(b=brand_id, rs=brand_rows) -> int:
                     with engine.begin() as conn:
                         return write_brand_patterns(conn, b, rs)

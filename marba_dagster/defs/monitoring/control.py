@@ -55,8 +55,12 @@ class JobControl:
         module_name: str | None = None,
     ) -> None:
         self.instance = instance
-        self.location_name = location_name or os.environ.get("MARBA_DAGSTER_LOCATION") or LOCATION_NAME
-        self.module_name = module_name or os.environ.get("MARBA_DAGSTER_MODULE") or DEFINITIONS_MODULE
+        self.location_name = (
+            location_name or os.environ.get("MARBA_DAGSTER_LOCATION") or LOCATION_NAME
+        )
+        self.module_name = (
+            module_name or os.environ.get("MARBA_DAGSTER_MODULE") or DEFINITIONS_MODULE
+        )
         self._process_ctx: WorkspaceProcessContext | None = None
         self._lock = threading.Lock()
 
@@ -102,12 +106,16 @@ class JobControl:
 
     def schedule_selector_id(self, spec: JobSpec) -> str:
         return InstigatorSelector(
-            location_name=self.location_name, repository_name=REPOSITORY_NAME, name=schedule_name(spec)
+            location_name=self.location_name,
+            repository_name=REPOSITORY_NAME,
+            name=schedule_name(spec),
         ).get_id()
 
     def schedule_running(self, spec: JobSpec) -> bool:
         """Whether the daemon ticks the job's schedule (the MARBA schedules default to on)."""
-        state = self.instance.get_instigator_state(schedule_name(spec), self.schedule_selector_id(spec))
+        state = self.instance.get_instigator_state(
+            schedule_name(spec), self.schedule_selector_id(spec)
+        )
         return state is None or state.status != InstigatorStatus.STOPPED
 
     def _remote_schedule(self, spec: JobSpec):
@@ -153,7 +161,10 @@ class JobControl:
             run_tags[PARTITION_NAME_TAG] = partition_key
         run_tags.update(tags or {})
         selector = JobSubsetSelector(
-            location_name=location.name, repository_name=repo.name, job_name=spec.name, op_selection=None
+            location_name=location.name,
+            repository_name=repo.name,
+            job_name=spec.name,
+            op_selection=None,
         )
         remote_job = location.get_job(selector)
         if not remote_job.job_snapshot.dep_structure_snapshot.node_invocation_snaps:

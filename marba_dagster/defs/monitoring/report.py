@@ -1,6 +1,5 @@
 """The job health report (an asset in the ``monitoring`` group) and the weekly log cleanup."""
 
-
 from datetime import timedelta
 
 import dagster as dg
@@ -25,7 +24,9 @@ LOG_RETENTION_DAYS = 30
         "unhealthy under 70% or a failed last run), with average duration and its trend."
     ),
 )
-def job_health_report(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> dg.MaterializeResult:
+def job_health_report(
+    context: dg.AssetExecutionContext, marba_db: MarbaDatabase
+) -> dg.MaterializeResult:
     now = utcnow()
     rows = []
     counts = {"healthy": 0, "degraded": 0, "unhealthy": 0, "unknown": 0}
@@ -42,10 +43,14 @@ def job_health_report(context: dg.AssetExecutionContext, marba_db: MarbaDatabase
                     "job": spec.name,
                     "state": state.get("status", "active"),
                     "health": report.health,
-                    "success_rate": "-" if report.success_rate is None else f"{report.success_rate:.0%}",
+                    "success_rate": "-"
+                    if report.success_rate is None
+                    else f"{report.success_rate:.0%}",
                     "runs": report.runs,
                     "last_run": report.last_status or "-",
-                    "avg_seconds": "-" if report.avg_duration_seconds is None else round(report.avg_duration_seconds, 1),
+                    "avg_seconds": "-"
+                    if report.avg_duration_seconds is None
+                    else round(report.avg_duration_seconds, 1),
                     "trend": report.duration_trend,
                 }
             )
@@ -58,7 +63,19 @@ def job_health_report(context: dg.AssetExecutionContext, marba_db: MarbaDatabase
             "jobs_unknown": counts["unknown"],
             "jobs_circuit_open": sum(1 for r in rows if r["state"] == "circuit_open"),
             "report": dg.MetadataValue.md(
-                markdown_table(rows, ["job", "state", "health", "success_rate", "runs", "last_run", "avg_seconds", "trend"])
+                markdown_table(
+                    rows,
+                    [
+                        "job",
+                        "state",
+                        "health",
+                        "success_rate",
+                        "runs",
+                        "last_run",
+                        "avg_seconds",
+                        "trend",
+                    ],
+                )
             ),
         }
     )
@@ -85,7 +102,9 @@ class CleanupConfig(dg.Config):
 
 
 @dg.op(description="Deletes job_logs rows older than the retention (30 days by default).")
-def delete_old_job_logs(context: dg.OpExecutionContext, config: CleanupConfig, marba_db: MarbaDatabase) -> int:
+def delete_old_job_logs(
+    context: dg.OpExecutionContext, config: CleanupConfig, marba_db: MarbaDatabase
+) -> int:
     with marba_db.begin() as conn:
         deleted = t.cleanup_logs(conn, timedelta(days=config.older_than_days))
     context.log.info(f"deleted {deleted} job_logs rows older than {config.older_than_days:g} days")
@@ -93,7 +112,10 @@ def delete_old_job_logs(context: dg.OpExecutionContext, config: CleanupConfig, m
     return deleted
 
 
-@dg.job(name="job_logs_cleanup", description="Deletes job_logs older than 30 days (`marba cleanup-logs`).")
+@dg.job(
+    name="job_logs_cleanup",
+    description="Deletes job_logs older than 30 days (`marba cleanup-logs`).",
+)
 def job_logs_cleanup():
     delete_old_job_logs()
 

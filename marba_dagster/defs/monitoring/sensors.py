@@ -55,7 +55,9 @@ def marba_run_tracker(context: dg.SensorEvaluationContext, marba_db: MarbaDataba
         show_automation_on(context.instance)
     since = datetime.fromisoformat(context.cursor) if context.cursor else None
     recorded, newest = t.sync_runs(
-        context.instance, marba_db.engine, updated_after=since,
+        context.instance,
+        marba_db.engine,
+        updated_after=since,
         spec_of=lambda run: spec_for_run(context.repository_def, run),
     )
     if newest is not None:

@@ -85,25 +85,56 @@ def supervise_job(
         except ControlError as exc:
             detail = f"{decision.reason}; schedule not stopped: {exc}"
         with engine.begin() as conn:
-            t.update_job(conn, spec.name, status="circuit_open", circuit_opened_at=now,
-                         circuit_reason=decision.reason, probe_run_id=None)
-            write_job_log(conn, spec.name, "error", f"circuit opened: {detail}", context={"kind": "circuit"})
-        notify(engine, webhook_url, dedup_key=f"circuit_open:{spec.name}:{now.isoformat()}",
-               text=f"MARBA job {spec.name} stopped by its circuit breaker: {decision.reason}")
+            t.update_job(
+                conn,
+                spec.name,
+                status="circuit_open",
+                circuit_opened_at=now,
+                circuit_reason=decision.reason,
+                probe_run_id=None,
+            )
+            write_job_log(
+                conn, spec.name, "error", f"circuit opened: {detail}", context={"kind": "circuit"}
+            )
+        notify(
+            engine,
+            webhook_url,
+            dedup_key=f"circuit_open:{spec.name}:{now.isoformat()}",
+            text=f"MARBA job {spec.name} stopped by its circuit breaker: {decision.reason}",
+        )
         actions.append(Action(spec.name, "open", detail))
     elif decision.action == "probe":
         try:
-            run_id = control.submit(spec, tags={t.PROBE_TAG: "true", t.TRIGGER_TAG: "circuit_probe"}, now=now)
+            run_id = control.submit(
+                spec, tags={t.PROBE_TAG: "true", t.TRIGGER_TAG: "circuit_probe"}, now=now
+            )
         except ControlError as exc:
             with engine.begin() as conn:
-                t.update_job(conn, spec.name, circuit_opened_at=now, circuit_reason=f"probe not started: {exc}")
-                write_job_log(conn, spec.name, "error", f"circuit probe not started: {exc}", context={"kind": "circuit"})
+                t.update_job(
+                    conn,
+                    spec.name,
+                    circuit_opened_at=now,
+                    circuit_reason=f"probe not started: {exc}",
+                )
+                write_job_log(
+                    conn,
+                    spec.name,
+                    "error",
+                    f"circuit probe not started: {exc}",
+                    context={"kind": "circuit"},
+                )
             actions.append(Action(spec.name, "reopen", f"probe not started: {exc}"))
         else:
             with engine.begin() as conn:
                 t.update_job(conn, spec.name, probe_run_id=run_id)
-                write_job_log(conn, spec.name, "info", f"circuit probe run {run_id} queued",
-                              run_id=run_id, context={"kind": "circuit"})
+                write_job_log(
+                    conn,
+                    spec.name,
+                    "info",
+                    f"circuit probe run {run_id} queued",
+                    run_id=run_id,
+                    context={"kind": "circuit"},
+                )
             actions.append(Action(spec.name, "probe", decision.reason, run_id))
     elif decision.action == "close":
         try:
@@ -112,17 +143,41 @@ def supervise_job(
         except ControlError as exc:
             detail = f"{decision.reason}; schedule not restarted: {exc}"
         with engine.begin() as conn:
-            t.update_job(conn, spec.name, status="active", circuit_opened_at=None, circuit_reason=None,
-                         probe_run_id=None, circuit_reset_at=now)
-            write_job_log(conn, spec.name, "info", f"circuit closed: {detail}",
-                          run_id=state.probe_run_id, context={"kind": "circuit"})
+            t.update_job(
+                conn,
+                spec.name,
+                status="active",
+                circuit_opened_at=None,
+                circuit_reason=None,
+                probe_run_id=None,
+                circuit_reset_at=now,
+            )
+            write_job_log(
+                conn,
+                spec.name,
+                "info",
+                f"circuit closed: {detail}",
+                run_id=state.probe_run_id,
+                context={"kind": "circuit"},
+            )
         actions.append(Action(spec.name, "close", detail, state.probe_run_id))
     elif decision.action == "reopen":
         with engine.begin() as conn:
-            t.update_job(conn, spec.name, circuit_opened_at=now, probe_run_id=None,
-                         circuit_reason=decision.reason)
-            write_job_log(conn, spec.name, "error", f"circuit reopened: {decision.reason}",
-                          run_id=state.probe_run_id, context={"kind": "circuit"})
+            t.update_job(
+                conn,
+                spec.name,
+                circuit_opened_at=now,
+                probe_run_id=None,
+                circuit_reason=decision.reason,
+            )
+            write_job_log(
+                conn,
+                spec.name,
+                "error",
+                f"circuit reopened: {decision.reason}",
+                run_id=state.probe_run_id,
+                context={"kind": "circuit"},
+            )
         actions.append(Action(spec.name, "reopen", decision.reason, state.probe_run_id))
     elif state.status in ("active", "paused"):
         # Keep background_jobs in step with a schedule toggled in the UI or over GraphQL.
@@ -141,7 +196,9 @@ def supervise_job(
     if report.health == "unhealthy" and row["health"] != "unhealthy":
         last = report.last_run_at.isoformat() if report.last_run_at else "-"
         status = notify(
-            engine, webhook_url, dedup_key=f"job_unhealthy:{spec.name}:{last}",
+            engine,
+            webhook_url,
+            dedup_key=f"job_unhealthy:{spec.name}:{last}",
             text=f"MARBA job {spec.name} is unhealthy: {', '.join(report.reasons)}",
         )
         actions.append(Action(spec.name, "unhealthy", f"notification {status}"))
@@ -164,7 +221,9 @@ def supervise(
     actions: list[Action] = []
     for spec in jobs or JOBS:
         try:
-            actions.extend(supervise_job(engine, control, spec, config, now=now, webhook_url=webhook_url))
+            actions.extend(
+                supervise_job(engine, control, spec, config, now=now, webhook_url=webhook_url)
+            )
         except Exception as exc:  # one job's trouble must not stop the others' supervision
             log.exception("supervising %s failed", spec.name)
             actions.append(Action(spec.name, "error", f"{type(exc).__name__}: {exc}"))

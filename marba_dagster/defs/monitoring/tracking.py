@@ -195,20 +195,36 @@ def run_facts(instance: dg.DagsterInstance, run: dg.DagsterRun, spec: JobSpec) -
                 if f is not None:
                     failed = max(failed or 0, f)
             described = data.user_failure_data.description if data.user_failure_data else None
-            message = (described or "").strip().splitlines()[0] if described else root_cause(data.error)
+            message = (
+                (described or "").strip().splitlines()[0] if described else root_cause(data.error)
+            )
             errors.append(f"{event.step_key}: {message}")
-        elif event.event_type in (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED):
+        elif event.event_type in (
+            dg.DagsterEventType.RUN_FAILURE,
+            dg.DagsterEventType.RUN_CANCELED,
+        ):
             data = event.event_specific_data
             detail = root_cause(data.error) if getattr(data, "error", None) is not None else None
             message = (event.message or entry.user_message or "").strip().splitlines()
-            run_error = detail if detail and detail != "failed" else (message[0] if message else None)
+            run_error = (
+                detail if detail and detail != "failed" else (message[0] if message else None)
+            )
     if processed is None and spec.partitioning == "brands":
         processed = len(partitions)
     status = run_status(run.status)
     if status in ("failure", "canceled"):
-        error = "; ".join(_unique(errors)) or run_error or ("run canceled" if status == "canceled" else "run failed")
+        error = (
+            "; ".join(_unique(errors))
+            or run_error
+            or ("run canceled" if status == "canceled" else "run failed")
+        )
         # Some brands failed while others kept their results: not a failure of the job.
-        if status == "failure" and (processed or 0) > 0 and (failed or 0) > 0 and _only_brand_failures(errors):
+        if (
+            status == "failure"
+            and (processed or 0) > 0
+            and (failed or 0) > 0
+            and _only_brand_failures(errors)
+        ):
             status = "partial"
     elif status == "success" and (warnings or errors or (failed or 0) > 0):
         status = "partial"
@@ -261,8 +277,10 @@ def _update_last_run(conn: Connection, facts: RunFacts) -> None:
     t = s.job_executions
     order = sa.func.coalesce(t.c.started_at, t.c.finished_at)
     newest = conn.execute(
-        sa.select(t.c.run_id).where(t.c.job_name == facts.job_name, order.is_not(None))
-        .order_by(order.desc(), t.c.id.desc()).limit(1)
+        sa.select(t.c.run_id)
+        .where(t.c.job_name == facts.job_name, order.is_not(None))
+        .order_by(order.desc(), t.c.id.desc())
+        .limit(1)
     ).scalar()
     values: dict[str, Any] = {}
     if newest in (None, facts.run_id):
@@ -275,7 +293,9 @@ def _update_last_run(conn: Connection, facts: RunFacts) -> None:
         )
     if facts.status in h.SUCCESS_STATUSES and facts.finished_at is not None:
         bj = s.background_jobs
-        current = conn.execute(sa.select(bj.c.last_success_at).where(bj.c.name == facts.job_name)).scalar()
+        current = conn.execute(
+            sa.select(bj.c.last_success_at).where(bj.c.name == facts.job_name)
+        ).scalar()
         if current is None or current < facts.finished_at:
             values["last_success_at"] = facts.finished_at
     if values:
@@ -364,7 +384,10 @@ def sync_runs(
     ``marba/job`` tag (runs made on an instance without ``MarbaInstance``)."""
     since = updated_after or (utcnow() - RECONCILE_LOOKBACK)
     records = instance.get_run_records(
-        filters=dg.RunsFilter(updated_after=since), limit=limit, order_by="update_timestamp", ascending=True
+        filters=dg.RunsFilter(updated_after=since),
+        limit=limit,
+        order_by="update_timestamp",
+        ascending=True,
     )
     recorded = 0
     newest: datetime | None = None
@@ -385,13 +408,19 @@ def ensure_jobs(conn: Connection) -> None:
 
 
 def job_row(conn: Connection, name: str) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(s.background_jobs).where(s.background_jobs.c.name == name)).mappings().first()
+    row = (
+        conn.execute(sa.select(s.background_jobs).where(s.background_jobs.c.name == name))
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
 def update_job(conn: Connection, name: str, **values: Any) -> None:
     values["updated_at"] = utcnow()
-    conn.execute(sa.update(s.background_jobs).where(s.background_jobs.c.name == name).values(**values))
+    conn.execute(
+        sa.update(s.background_jobs).where(s.background_jobs.c.name == name).values(**values)
+    )
 
 
 def executions(
@@ -405,7 +434,10 @@ def executions(
     """``job_executions`` rows, newest first."""
     t = s.job_executions
     order = sa.func.coalesce(t.c.started_at, t.c.finished_at)
-    q = sa.select(t).order_by(order.desc().nulls_last() if conn.dialect.name == "postgresql" else order.desc(), t.c.id.desc())
+    q = sa.select(t).order_by(
+        order.desc().nulls_last() if conn.dialect.name == "postgresql" else order.desc(),
+        t.c.id.desc(),
+    )
     if job_name:
         q = q.where(t.c.job_name == job_name)
     if since is not None:
@@ -426,13 +458,24 @@ def as_execution(row: dict[str, Any]) -> h.Execution:
 
 
 def job_health(
-    conn: Connection, job_name: str, now: datetime | None = None, *, window_runs: int = 20, window_days: float = 7
+    conn: Connection,
+    job_name: str,
+    now: datetime | None = None,
+    *,
+    window_runs: int = 20,
+    window_days: float = 7,
 ) -> h.HealthReport:
     now = now or utcnow()
     rows = executions(
-        conn, job_name, limit=window_runs, since=now - timedelta(days=window_days), finished_only=True
+        conn,
+        job_name,
+        limit=window_runs,
+        since=now - timedelta(days=window_days),
+        finished_only=True,
     )
-    return h.assess([as_execution(r) for r in rows], now, window_runs=window_runs, window_days=window_days)
+    return h.assess(
+        [as_execution(r) for r in rows], now, window_runs=window_runs, window_days=window_days
+    )
 
 
 def logs(

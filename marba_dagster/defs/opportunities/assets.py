@@ -10,8 +10,6 @@ reports ``all_brands_processed`` and the three that read outside sources
 signals themselves are checked by ``signals_valid``.
 """
 
-
-
 import json
 import os
 from collections import defaultdict
@@ -26,16 +24,35 @@ from marba_dagster.connectors.http import HttpError
 from marba_dagster.connectors.open_meteo import DEFAULT_BATCH_SIZE, OpenMeteoClient
 from marba_dagster.connectors.rss import NewsClient, TrendsClient
 from marba_dagster.core.opportunities import calendar as cal
-from marba_dagster.core.opportunities.matching import match_text, news_query, parse_traffic, traffic_strength
+from marba_dagster.core.opportunities.matching import (
+    match_text,
+    news_query,
+    parse_traffic,
+    traffic_strength,
+)
 from marba_dagster.core.opportunities.predictive import fit_history
 from marba_dagster.core.opportunities.relevance import (
-    DEFAULT_RELEVANCE, RelevanceError, RelevanceMap, merge_relevance, parse_relevance,
+    DEFAULT_RELEVANCE,
+    RelevanceError,
+    RelevanceMap,
+    merge_relevance,
+    parse_relevance,
 )
 from marba_dagster.core.opportunities.scoring import build_opportunities
 from marba_dagster.core.opportunities.urgency import URGENCY_RANK
-from marba_dagster.core.opportunities.weather import HourlySeries, detect_events, match_event_key, rounded_location
+from marba_dagster.core.opportunities.weather import (
+    HourlySeries,
+    detect_events,
+    match_event_key,
+    rounded_location,
+)
 from marba_dagster.defs import pools
-from marba_dagster.defs.common import BrandBatch, completeness_check_specs, markdown_table, scoped_brand_ids
+from marba_dagster.defs.common import (
+    BrandBatch,
+    completeness_check_specs,
+    markdown_table,
+    scoped_brand_ids,
+)
 from marba_dagster.defs.opportunities import store as ost
 from marba_dagster.defs.opportunities.notify import push_critical
 from marba_dagster.defs.resources import ApiEndpoint, InvalidSetting, MarbaDatabase, Notifier
@@ -48,7 +65,9 @@ GROUP = "opportunities"
 RELEVANCE_ENV = "MARBA_RELEVANCE_FILE"
 TREND_TTL = timedelta(hours=24)
 NEWS_TTL = timedelta(hours=48)
-RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+RETRY = dg.RetryPolicy(
+    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 # Source names in the sources_available check (one entry per country or city).
 OPEN_METEO = "Open-Meteo"
 TRENDS_FEED = "Google Trends feed {geo}"
@@ -62,10 +81,13 @@ class WeatherConfig(dg.Config):
     def check_numbers(self) -> None:
         """``InvalidSetting`` (no retry) for a number the detector cannot work with."""
         if self.batch_size < 1:
-            raise InvalidSetting("weather_signals config batch_size", self.batch_size, "must be >= 1")
+            raise InvalidSetting(
+                "weather_signals config batch_size", self.batch_size, "must be >= 1"
+            )
         if not 0 < self.grid_degrees <= 10:
-            raise InvalidSetting("weather_signals config grid_degrees", self.grid_degrees,
-                                 "must be > 0 and <= 10")
+            raise InvalidSetting(
+                "weather_signals config grid_degrees", self.grid_degrees, "must be > 0 and <= 10"
+            )
 
 
 def _brands(context, marba_db: MarbaDatabase) -> tuple[list[str], dict[str, dict]]:
@@ -79,21 +101,44 @@ def _skip(batch: BrandBatch, brand_ids, source: str, reason: str) -> None:
         batch.log(b, "warning", f"{source} skipped: {reason}", source=source)
 
 
-def _result(batch: BrandBatch, asset: str, written: int, extra: dict[str, Any], preview: list[dict], cols,
-            *, sources: bool = False) -> dg.MaterializeResult:
+def _result(
+    batch: BrandBatch,
+    asset: str,
+    written: int,
+    extra: dict[str, Any],
+    preview: list[dict],
+    cols,
+    *,
+    sources: bool = False,
+) -> dg.MaterializeResult:
     batch.finish()
-    md = {**batch.metadata(), "signals_written": written, **extra,
-          "preview": dg.MetadataValue.md(markdown_table(preview, cols))}
-    return dg.MaterializeResult(metadata=md, check_results=batch.check_results(asset, sources=sources))
+    md = {
+        **batch.metadata(),
+        "signals_written": written,
+        **extra,
+        "preview": dg.MetadataValue.md(markdown_table(preview, cols)),
+    }
+    return dg.MaterializeResult(
+        metadata=md, check_results=batch.check_results(asset, sources=sources)
+    )
 
 
 # ------------------------------------------------------------------------------ weather
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.WEATHER,
-          check_specs=completeness_check_specs("weather_signals", sources=True))
-def weather_signals(context: dg.AssetExecutionContext, config: WeatherConfig, marba_db: MarbaDatabase,
-                    open_meteo: ApiEndpoint) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "sql"},
+    retry_policy=RETRY,
+    pool=pools.WEATHER,
+    check_specs=completeness_check_specs("weather_signals", sources=True),
+)
+def weather_signals(
+    context: dg.AssetExecutionContext,
+    config: WeatherConfig,
+    marba_db: MarbaDatabase,
+    open_meteo: ApiEndpoint,
+) -> dg.MaterializeResult:
     """Rain, heat, cold, snow and wind in the next 48 hours at each brand's location, with
     thresholds relative to the place (its seasonal norm and its past week). One Open-Meteo
     request per batch of distinct rounded locations, never one per brand. A brand without
@@ -109,7 +154,12 @@ def weather_signals(context: dg.AssetExecutionContext, config: WeatherConfig, ma
         br = brands[b]
         if br.get("latitude") is None or br.get("longitude") is None:
             no_location.append(b)
-            batch.log(b, "warning", "no weather: the brand has no location (latitude/longitude)", source="weather")
+            batch.log(
+                b,
+                "warning",
+                "no weather: the brand has no location (latitude/longitude)",
+                source="weather",
+            )
             continue
         by_loc[rounded_location(br["latitude"], br["longitude"], config.grid_degrees)].append(b)
     locations = sorted(by_loc)
@@ -123,55 +173,117 @@ def weather_signals(context: dg.AssetExecutionContext, config: WeatherConfig, ma
             metrics = client.metrics()
     failed_locations = sum(1 for v in results.values() if isinstance(v, HttpError))
     with marba_db.connect() as conn:
-        existing = ost.current_signals(conn, [b for v in by_loc.values() for b in v], "weather", now - timedelta(hours=6))
+        existing = ost.current_signals(
+            conn, [b for v in by_loc.values() for b in v], "weather", now - timedelta(hours=6)
+        )
     detected: dict[tuple[float, float], tuple] = {}
     written = 0
     preview: list[dict] = []
     for loc in locations:
         got = results.get(loc)
         if isinstance(got, HttpError) or got is None:
-            _skip(batch, by_loc[loc], "weather", f"forecast unavailable ({type(got).__name__ if got else 'missing'})")
-            batch.lose_source(OPEN_METEO, got if got is not None else "malformed answer: no forecast for the location",
-                              by_loc[loc])
+            _skip(
+                batch,
+                by_loc[loc],
+                "weather",
+                f"forecast unavailable ({type(got).__name__ if got else 'missing'})",
+            )
+            batch.lose_source(
+                OPEN_METEO,
+                got if got is not None else "malformed answer: no forecast for the location",
+                by_loc[loc],
+            )
             continue
-        series = HourlySeries(got.time, got.hourly["temperature_2m"], got.hourly["precipitation"],
-                              got.hourly["snowfall"], got.hourly["wind_gusts_10m"])
+        series = HourlySeries(
+            got.time,
+            got.hourly["temperature_2m"],
+            got.hourly["precipitation"],
+            got.hourly["snowfall"],
+            got.hourly["wind_gusts_10m"],
+        )
         detected[loc] = detect_events(loc[0], series, now)
         place_key = f"{loc[0]:.2f},{loc[1]:.2f}"
         for b in by_loc[loc]:
+
             def work(b=b, loc=loc, place_key=place_key) -> int:
                 events, th = detected[loc]
-                prior = [(r["dedup_key"], (r["payload"] or {}).get("kind"), r["observed_at"] if not (r["payload"] or {}).get("start") else datetime.fromisoformat(r["payload"]["start"]), r["valid_until"]) for r in existing.get(b, []) if r["valid_until"]]
+                prior = [
+                    (
+                        r["dedup_key"],
+                        (r["payload"] or {}).get("kind"),
+                        r["observed_at"]
+                        if not (r["payload"] or {}).get("start")
+                        else datetime.fromisoformat(r["payload"]["start"]),
+                        r["valid_until"],
+                    )
+                    for r in existing.get(b, [])
+                    if r["valid_until"]
+                ]
                 rows, used = [], []
                 place = brands[b].get("city") or place_key
                 for ev in events:
                     key = match_event_key(ev, place_key, [p for p in prior if p[0] not in used])
                     used.append(key)
-                    rows.append({
-                        "source": "open-meteo", "title": ev.title(place), "dedup_key": key,
-                        "payload": {"kind": ev.kind, "start": ev.start.isoformat(), "end": ev.end.isoformat(),
-                                    "peak": ev.peak, "threshold": ev.threshold, "unit": ev.unit, "hours": ev.hours,
-                                    "basis": th.basis, "thresholds": th.as_dict(), "location": list(loc)},
-                        "observed_at": now, "valid_until": ev.end, "strength": ev.strength,
-                    })
+                    rows.append(
+                        {
+                            "source": "open-meteo",
+                            "title": ev.title(place),
+                            "dedup_key": key,
+                            "payload": {
+                                "kind": ev.kind,
+                                "start": ev.start.isoformat(),
+                                "end": ev.end.isoformat(),
+                                "peak": ev.peak,
+                                "threshold": ev.threshold,
+                                "unit": ev.unit,
+                                "hours": ev.hours,
+                                "basis": th.basis,
+                                "thresholds": th.as_dict(),
+                                "location": list(loc),
+                            },
+                            "observed_at": now,
+                            "valid_until": ev.end,
+                            "strength": ev.strength,
+                        }
+                    )
                 with marba_db.begin() as conn:
                     n = ost.write_signals(conn, b, "weather", rows)
                     ost.withdraw_signals(conn, b, "weather", [r["dedup_key"] for r in rows], now)
-                preview.extend({"brand": b, "title": r["title"], "strength": r["strength"]} for r in rows[:2])
+                preview.extend(
+                    {"brand": b, "title": r["title"], "strength": r["strength"]} for r in rows[:2]
+                )
                 return n
+
             written += batch.run(b, work) or 0
-    return _result(batch, "weather_signals", written, {
-        "distinct_locations": len(locations), "brands_without_location": len(no_location),
-        "open_meteo_requests": int(metrics.get("requests_sent", 0)), "locations_failed": failed_locations,
-    }, preview, ["brand", "title", "strength"], sources=True)
+    return _result(
+        batch,
+        "weather_signals",
+        written,
+        {
+            "distinct_locations": len(locations),
+            "brands_without_location": len(no_location),
+            "open_meteo_requests": int(metrics.get("requests_sent", 0)),
+            "locations_failed": failed_locations,
+        },
+        preview,
+        ["brand", "title", "strength"],
+        sources=True,
+    )
 
 
 # ------------------------------------------------------------------------------- trends
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.FEEDS,
-          check_specs=completeness_check_specs("trend_signals", sources=True))
-def trend_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, trends_rss: ApiEndpoint) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "sql"},
+    retry_policy=RETRY,
+    pool=pools.FEEDS,
+    check_specs=completeness_check_specs("trend_signals", sources=True),
+)
+def trend_signals(
+    context: dg.AssetExecutionContext, marba_db: MarbaDatabase, trends_rss: ApiEndpoint
+) -> dg.MaterializeResult:
     """Google Trends trending searches of each brand's country matched to the brand's
     keywords and industry. One feed request per country; a country's feed that fails is a
     lost source naming its brands."""
@@ -193,7 +305,12 @@ def trend_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, tr
                 feed = tc.trending(geo)
             except (HttpError, ValueError) as exc:
                 failed_geos.append(geo)
-                _skip(batch, by_geo[geo], "trends", f"{geo} feed: {type(exc).__name__}: {getattr(exc, 'message', exc)}")
+                _skip(
+                    batch,
+                    by_geo[geo],
+                    "trends",
+                    f"{geo} feed: {type(exc).__name__}: {getattr(exc, 'message', exc)}",
+                )
                 batch.lose_source(TRENDS_FEED.format(geo=geo), exc, by_geo[geo])
                 continue
             for b in by_geo[geo]:
@@ -202,39 +319,81 @@ def trend_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, tr
                 def work(b=b, br=br, feed=feed) -> int:
                     rows = []
                     for item in feed.items:
-                        m = match_text(item.title, [n.title for n in item.news], br.get("keywords") or [], br.get("industry"))
+                        m = match_text(
+                            item.title,
+                            [n.title for n in item.news],
+                            br.get("keywords") or [],
+                            br.get("industry"),
+                        )
                         if m is None:
                             continue
                         published = item.published_at or now
                         traffic = parse_traffic(item.approx_traffic)
                         slug = "-".join(item.title.lower().split())[:80]
-                        rows.append({
-                            "source": "google-trends", "title": f"Trending in {feed.geo}: {item.title}",
-                            "dedup_key": f"trend:{feed.geo}:{slug}:{published.date().isoformat()}",
-                            "payload": {"geo": feed.geo, "query": item.title, "approx_traffic": item.approx_traffic,
-                                        "traffic": traffic, "link": item.link,
-                                        "news": [{"title": n.title, "url": n.url, "source": n.source} for n in item.news[:3]],
-                                        "match": {"score": m.score, "terms": list(m.terms), "where": m.where}},
-                            "observed_at": published, "valid_until": published + TREND_TTL,
-                            "strength": traffic_strength(traffic),
-                        })
+                        rows.append(
+                            {
+                                "source": "google-trends",
+                                "title": f"Trending in {feed.geo}: {item.title}",
+                                "dedup_key": f"trend:{feed.geo}:{slug}:{published.date().isoformat()}",
+                                "payload": {
+                                    "geo": feed.geo,
+                                    "query": item.title,
+                                    "approx_traffic": item.approx_traffic,
+                                    "traffic": traffic,
+                                    "link": item.link,
+                                    "news": [
+                                        {"title": n.title, "url": n.url, "source": n.source}
+                                        for n in item.news[:3]
+                                    ],
+                                    "match": {
+                                        "score": m.score,
+                                        "terms": list(m.terms),
+                                        "where": m.where,
+                                    },
+                                },
+                                "observed_at": published,
+                                "valid_until": published + TREND_TTL,
+                                "strength": traffic_strength(traffic),
+                            }
+                        )
                     with marba_db.begin() as conn:
                         n = ost.write_signals(conn, b, "trend", rows)
-                    preview.extend({"brand": b, "title": r["title"], "strength": r["strength"]} for r in rows[:2])
+                    preview.extend(
+                        {"brand": b, "title": r["title"], "strength": r["strength"]}
+                        for r in rows[:2]
+                    )
                     return n
+
                 written += batch.run(b, work) or 0
         requests = int(client.metrics().get("requests_sent", 0))
-    return _result(batch, "trend_signals", written, {"countries": len(by_geo), "countries_failed": len(failed_geos),
-                                                     "trends_requests": requests},
-                   preview, ["brand", "title", "strength"], sources=True)
+    return _result(
+        batch,
+        "trend_signals",
+        written,
+        {
+            "countries": len(by_geo),
+            "countries_failed": len(failed_geos),
+            "trends_requests": requests,
+        },
+        preview,
+        ["brand", "title", "strength"],
+        sources=True,
+    )
 
 
 # --------------------------------------------------------------------------------- news
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, retry_policy=RETRY, pool=pools.FEEDS,
-          check_specs=completeness_check_specs("news_signals", sources=True))
-def news_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, news_rss: ApiEndpoint) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "sql"},
+    retry_policy=RETRY,
+    pool=pools.FEEDS,
+    check_specs=completeness_check_specs("news_signals", sources=True),
+)
+def news_signals(
+    context: dg.AssetExecutionContext, marba_db: MarbaDatabase, news_rss: ApiEndpoint
+) -> dg.MaterializeResult:
     """Local news: one Google News search per city (the city and its brands' keywords),
     each headline matched to each brand's keywords and industry. A city's search that fails
     is a lost source naming its brands."""
@@ -251,7 +410,7 @@ def news_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, new
     written, failed, preview = 0, 0, []
     with news_rss.client("news_rss") as client:
         nc = NewsClient(client)
-        for (city, cc) in sorted(by_city):
+        for city, cc in sorted(by_city):
             members = by_city[(city, cc)]
             kws = [k for b in members for k in (brands[b].get("keywords") or [])]
             q = news_query(city, kws)
@@ -259,7 +418,12 @@ def news_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, new
                 feed = nc.search(q, cc)
             except (HttpError, ValueError) as exc:
                 failed += 1
-                _skip(batch, members, "news", f"{city} search: {type(exc).__name__}: {getattr(exc, 'message', exc)}")
+                _skip(
+                    batch,
+                    members,
+                    "news",
+                    f"{city} search: {type(exc).__name__}: {getattr(exc, 'message', exc)}",
+                )
                 batch.lose_source(NEWS_SEARCH.format(city=city), exc, members)
                 continue
             for b in members:
@@ -271,35 +435,71 @@ def news_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase, new
                         published = item.published_at or now
                         if published + NEWS_TTL <= now:
                             continue
-                        m = match_text(item.title, [], br.get("keywords") or [], br.get("industry"), ignore=[city])
+                        m = match_text(
+                            item.title,
+                            [],
+                            br.get("keywords") or [],
+                            br.get("industry"),
+                            ignore=[city],
+                        )
                         if m is None:
                             continue
                         age_h = max(0.0, (now - published).total_seconds() / 3600)
-                        rows.append({
-                            "source": "google-news", "title": item.title,
-                            "dedup_key": f"news:{item.key}"[:200],
-                            "payload": {"query": feed.query, "city": city, "link": item.link, "source": item.source,
-                                        "source_url": item.source_url, "published_at": published.isoformat(),
-                                        "match": {"score": m.score, "terms": list(m.terms), "where": m.where}},
-                            "observed_at": published, "valid_until": published + NEWS_TTL,
-                            "strength": round(max(0.3, 1.0 - age_h / 48.0), 4),
-                        })
+                        rows.append(
+                            {
+                                "source": "google-news",
+                                "title": item.title,
+                                "dedup_key": f"news:{item.key}"[:200],
+                                "payload": {
+                                    "query": feed.query,
+                                    "city": city,
+                                    "link": item.link,
+                                    "source": item.source,
+                                    "source_url": item.source_url,
+                                    "published_at": published.isoformat(),
+                                    "match": {
+                                        "score": m.score,
+                                        "terms": list(m.terms),
+                                        "where": m.where,
+                                    },
+                                },
+                                "observed_at": published,
+                                "valid_until": published + NEWS_TTL,
+                                "strength": round(max(0.3, 1.0 - age_h / 48.0), 4),
+                            }
+                        )
                     with marba_db.begin() as conn:
                         n = ost.write_signals(conn, b, "news", rows)
-                    preview.extend({"brand": b, "title": r["title"], "strength": r["strength"]} for r in rows[:2])
+                    preview.extend(
+                        {"brand": b, "title": r["title"], "strength": r["strength"]}
+                        for r in rows[:2]
+                    )
                     return n
+
                 written += batch.run(b, work) or 0
         requests = int(client.metrics().get("requests_sent", 0))
-    return _result(batch, "news_signals", written,
-                   {"cities": len(by_city), "cities_failed": failed, "news_requests": requests},
-                   preview, ["brand", "title", "strength"], sources=True)
+    return _result(
+        batch,
+        "news_signals",
+        written,
+        {"cities": len(by_city), "cities_failed": failed, "news_requests": requests},
+        preview,
+        ["brand", "title", "strength"],
+        sources=True,
+    )
 
 
 # ----------------------------------------------------------------------------- seasonal
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, check_specs=completeness_check_specs("seasonal_signals"))
-def seasonal_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "sql"},
+    check_specs=completeness_check_specs("seasonal_signals"),
+)
+def seasonal_signals(
+    context: dg.AssetExecutionContext, marba_db: MarbaDatabase
+) -> dg.MaterializeResult:
     """Public holidays (``holidays`` package, country and subdivision) and the marketing
     calendar (Valentine's Day to New Year) from their lead time until they end."""
     now = utcnow()
@@ -319,18 +519,34 @@ def seasonal_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase)
             for ev in events:
                 days_to = (ev.start - today).days
                 strength = 1.0 if days_to <= 0 else max(0.3, 1.0 - days_to / max(1, ev.lead_days))
-                rows.append({
-                    "source": ev.source, "title": f"{ev.name} ({ev.start.isoformat()})", "dedup_key": ev.dedup_key,
-                    "payload": {"kind": ev.kind, "name": ev.name, "start": ev.start.isoformat(), "end": ev.end.isoformat(),
-                                "lead_days": ev.lead_days, "days_until": days_to, "country": br.get("country_code"),
-                                "subdivision": br.get("subdivision")},
-                    "observed_at": now, "valid_until": ev.expires_at(tz), "strength": round(strength, 4),
-                })
+                rows.append(
+                    {
+                        "source": ev.source,
+                        "title": f"{ev.name} ({ev.start.isoformat()})",
+                        "dedup_key": ev.dedup_key,
+                        "payload": {
+                            "kind": ev.kind,
+                            "name": ev.name,
+                            "start": ev.start.isoformat(),
+                            "end": ev.end.isoformat(),
+                            "lead_days": ev.lead_days,
+                            "days_until": days_to,
+                            "country": br.get("country_code"),
+                            "subdivision": br.get("subdivision"),
+                        },
+                        "observed_at": now,
+                        "valid_until": ev.expires_at(tz),
+                        "strength": round(strength, 4),
+                    }
+                )
             with marba_db.begin() as conn:
                 n = ost.write_signals(conn, b, "seasonal", rows)
                 ost.withdraw_signals(conn, b, "seasonal", [r["dedup_key"] for r in rows], now)
-            preview.extend({"brand": b, "title": r["title"], "strength": r["strength"]} for r in rows[:2])
+            preview.extend(
+                {"brand": b, "title": r["title"], "strength": r["strength"]} for r in rows[:2]
+            )
             return n
+
         written += batch.run(b, work) or 0
     return _result(batch, "seasonal_signals", written, {}, preview, ["brand", "title", "strength"])
 
@@ -339,9 +555,15 @@ def seasonal_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase)
 
 
 # Lineage only: the rows come from the competitive monitoring job's own schedule.
-@dg.asset(group_name=GROUP, kinds={"python", "sql"}, deps=["competitor_snapshots"],
-          check_specs=completeness_check_specs("competitor_signals"))
-def competitor_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "sql"},
+    deps=["competitor_snapshots"],
+    check_specs=completeness_check_specs("competitor_signals"),
+)
+def competitor_signals(
+    context: dg.AssetExecutionContext, marba_db: MarbaDatabase
+) -> dg.MaterializeResult:
     """Competitor moves already detected by the competitive monitoring job
     (``intelligence_signals`` of type ``competitor``, ``payload.change_type``): counted and
     checked here; unknown change types are reported and scored as website changes."""
@@ -357,12 +579,23 @@ def competitor_signals(context: dg.AssetExecutionContext, marba_db: MarbaDatabas
             ct = (r["payload"] or {}).get("change_type")
             if ct not in COMPETITOR_CHANGE_TYPES:
                 unknown += 1
-                batch.log(b, "warning", f"competitor signal {r['id']} has unknown change_type {ct!r}", source="competitor")
+                batch.log(
+                    b,
+                    "warning",
+                    f"competitor signal {r['id']} has unknown change_type {ct!r}",
+                    source="competitor",
+                )
             counts[str(ct)] += 1
     batch.succeeded.extend(ids)
-    md = {**batch.metadata(), "competitor_signals": sum(counts.values()), "unknown_change_types": unknown,
-          "by_change_type": dg.MetadataValue.json(dict(counts))}
-    return dg.MaterializeResult(metadata=md, check_results=batch.check_results("competitor_signals"))
+    md = {
+        **batch.metadata(),
+        "competitor_signals": sum(counts.values()),
+        "unknown_change_types": unknown,
+        "by_change_type": dg.MetadataValue.json(dict(counts)),
+    }
+    return dg.MaterializeResult(
+        metadata=md, check_results=batch.check_results("competitor_signals")
+    )
 
 
 # ------------------------------------------------------------------------ opportunities
@@ -382,11 +615,15 @@ def load_relevance() -> tuple[RelevanceMap, str]:
     return RelevanceMap(merge_relevance(DEFAULT_RELEVANCE, override)), f"built-in + {path}"
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "sql"},
-          deps=[weather_signals, trend_signals, seasonal_signals, news_signals, competitor_signals],
-          check_specs=completeness_check_specs("intelligence_opportunities"))
-def intelligence_opportunities(context: dg.AssetExecutionContext, marba_db: MarbaDatabase,
-                               notifier: Notifier) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "sql"},
+    deps=[weather_signals, trend_signals, seasonal_signals, news_signals, competitor_signals],
+    check_specs=completeness_check_specs("intelligence_opportunities"),
+)
+def intelligence_opportunities(
+    context: dg.AssetExecutionContext, marba_db: MarbaDatabase, notifier: Notifier
+) -> dg.MaterializeResult:
     """Opportunities from the current signals: relevance to the brand (the editable event ->
     industry mapping), urgency from time to expiry, a 0..1 score, suggested actions and
     evidence. The same event is one row updated in place (stable dedup key); passed or
@@ -413,13 +650,20 @@ def intelligence_opportunities(context: dg.AssetExecutionContext, marba_db: Marb
             with marba_db.connect() as conn:
                 history = ost.decided_history(conn, b)
             fit = fit_history(history)
-            preds = fit.model.predict([d.features for d in drafts]) if fit.model else [None] * len(drafts)
+            preds = (
+                fit.model.predict([d.features for d in drafts])
+                if fit.model
+                else [None] * len(drafts)
+            )
             rows = []
             for d, p in zip(drafts, preds):
                 row = d.row()
                 row["predicted_score"] = p
-                row["evidence"] = {**row["evidence"], "model_features": d.features,
-                                   "prediction": {"score": p, "basis": fit.reason}}
+                row["evidence"] = {
+                    **row["evidence"],
+                    "model_features": d.features,
+                    "prediction": {"score": p, "basis": fit.reason},
+                }
                 rows.append(row)
             with marba_db.begin() as conn:
                 counts = ost.save_opportunities(conn, b, rows, now)
@@ -435,27 +679,55 @@ def intelligence_opportunities(context: dg.AssetExecutionContext, marba_db: Marb
                 for k, v in sent.items():
                     totals[f"notify_{k}"] += v
             best = sorted(drafts, key=lambda d: (URGENCY_RANK[d.urgency], -d.score))[:2]
-            preview.extend({"brand": b, "type": d.opportunity_type, "urgency": d.urgency, "score": d.score,
-                            "title": d.title} for d in best)
+            preview.extend(
+                {
+                    "brand": b,
+                    "type": d.opportunity_type,
+                    "urgency": d.urgency,
+                    "score": d.score,
+                    "title": d.title,
+                }
+                for d in best
+            )
 
         batch.run(b, work)
     batch.finish()
-    md = {**batch.metadata(), **{k: int(v) for k, v in totals.items()},
-          **{f"urgency_{k}": int(urg.get(k, 0)) for k in URGENCY_RANK},
-          "relevance_mapping": rsource,
-          "preview": dg.MetadataValue.md(markdown_table(preview, ["brand", "type", "urgency", "score", "title"]))}
-    return dg.MaterializeResult(metadata=md, check_results=batch.check_results("intelligence_opportunities"))
+    md = {
+        **batch.metadata(),
+        **{k: int(v) for k, v in totals.items()},
+        **{f"urgency_{k}": int(urg.get(k, 0)) for k in URGENCY_RANK},
+        "relevance_mapping": rsource,
+        "preview": dg.MetadataValue.md(
+            markdown_table(preview, ["brand", "type", "urgency", "score", "title"])
+        ),
+    }
+    return dg.MaterializeResult(
+        metadata=md, check_results=batch.check_results("intelligence_opportunities")
+    )
 
 
-@dg.asset_check(asset=intelligence_opportunities, description="Active opportunities have a score in 0..1, an urgency and an expiry in the future")
+@dg.asset_check(
+    asset=intelligence_opportunities,
+    description="Active opportunities have a score in 0..1, an urgency and an expiry in the future",
+)
 def active_opportunities_valid(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
     t = s.intelligence_opportunities
     now = utcnow()
     with marba_db.connect() as conn:
-        bad = conn.execute(sa.select(sa.func.count()).select_from(t).where(
-            t.c.status == "active",
-            sa.or_(t.c.score < 0, t.c.score > 1, sa.and_(t.c.expires_at.is_not(None), t.c.expires_at <= now - timedelta(hours=2)))
-        )).scalar_one()
+        bad = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t)
+            .where(
+                t.c.status == "active",
+                sa.or_(
+                    t.c.score < 0,
+                    t.c.score > 1,
+                    sa.and_(
+                        t.c.expires_at.is_not(None), t.c.expires_at <= now - timedelta(hours=2)
+                    ),
+                ),
+            )
+        ).scalar_one()
     return dg.AssetCheckResult(passed=bad == 0, metadata={"invalid_active": int(bad)})
 
 
@@ -469,7 +741,9 @@ PROBLEM_TEXT = {
 }
 
 
-def signal_problems(conn, signal_type: str, since: datetime) -> tuple[int, dict[str, int], list[dict]]:
+def signal_problems(
+    conn, signal_type: str, since: datetime
+) -> tuple[int, dict[str, int], list[dict]]:
     """(signals checked, count per problem key, examples) for the ``signal_type`` signals
     observed since ``since``: strength outside [0, 1], valid_until not after observed_at and,
     for competitor signals, a missing or unknown ``payload.change_type``."""
@@ -477,44 +751,88 @@ def signal_problems(conn, signal_type: str, since: datetime) -> tuple[int, dict[
     scope = [t.c.signal_type == signal_type, t.c.observed_at >= since]
     problems = {
         "strength_out_of_range": sa.or_(t.c.strength < 0, t.c.strength > 1),
-        "valid_until_not_after_observed_at": sa.and_(t.c.valid_until.is_not(None),
-                                                     t.c.valid_until <= t.c.observed_at),
+        "valid_until_not_after_observed_at": sa.and_(
+            t.c.valid_until.is_not(None), t.c.valid_until <= t.c.observed_at
+        ),
     }
     if signal_type == "competitor":
         change_type = t.c.payload["change_type"].as_string()
-        problems["unknown_change_type"] = sa.or_(change_type.is_(None), change_type.not_in(COMPETITOR_CHANGE_TYPES))
-    counts = {name: int(n) for name, n in zip(problems, conn.execute(
-        sa.select(*[sa.func.count().filter(cond) for cond in problems.values()]).where(*scope)).one())}
+        problems["unknown_change_type"] = sa.or_(
+            change_type.is_(None), change_type.not_in(COMPETITOR_CHANGE_TYPES)
+        )
+    counts = {
+        name: int(n)
+        for name, n in zip(
+            problems,
+            conn.execute(
+                sa.select(*[sa.func.count().filter(cond) for cond in problems.values()]).where(
+                    *scope
+                )
+            ).one(),
+        )
+    }
     checked = int(conn.execute(sa.select(sa.func.count()).where(*scope)).scalar_one())
     examples: list[dict] = []
     for name, cond in problems.items():
         if counts[name] and len(examples) < SIGNAL_EXAMPLES:
-            for r in conn.execute(sa.select(t.c.id, t.c.brand_id, t.c.dedup_key, t.c.strength)
-                                  .where(*scope, cond).order_by(t.c.id).limit(SIGNAL_EXAMPLES - len(examples))):
-                examples.append({"problem": name, "id": r.id, "brand_id": r.brand_id, "dedup_key": r.dedup_key,
-                                 "strength": r.strength})
+            for r in conn.execute(
+                sa.select(t.c.id, t.c.brand_id, t.c.dedup_key, t.c.strength)
+                .where(*scope, cond)
+                .order_by(t.c.id)
+                .limit(SIGNAL_EXAMPLES - len(examples))
+            ):
+                examples.append(
+                    {
+                        "problem": name,
+                        "id": r.id,
+                        "brand_id": r.brand_id,
+                        "dedup_key": r.dedup_key,
+                        "strength": r.strength,
+                    }
+                )
     return checked, counts, examples
 
 
 def _signals_check(asset: dg.AssetsDefinition, signal_type: str) -> dg.AssetChecksDefinition:
     extra = ", and carry a known payload.change_type" if signal_type == "competitor" else ""
 
-    @dg.asset_check(asset=asset, name="signals_valid", blocking=False,
-                    description=f"The {signal_type} signals of the last {SIGNAL_CHECK_WINDOW.days} days have a "
-                                f"strength in [0, 1] and a valid_until after observed_at{extra}.")
+    @dg.asset_check(
+        asset=asset,
+        name="signals_valid",
+        blocking=False,
+        description=f"The {signal_type} signals of the last {SIGNAL_CHECK_WINDOW.days} days have a "
+        f"strength in [0, 1] and a valid_until after observed_at{extra}.",
+    )
     def _check(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
         with marba_db.connect() as conn:
-            checked, counts, examples = signal_problems(conn, signal_type, utcnow() - SIGNAL_CHECK_WINDOW)
+            checked, counts, examples = signal_problems(
+                conn, signal_type, utcnow() - SIGNAL_CHECK_WINDOW
+            )
         bad = {k: v for k, v in counts.items() if v}
-        description = (f"{sum(bad.values())} of {checked} {signal_type} signal(s) invalid: "
-                       + ", ".join(f"{n} {PROBLEM_TEXT[k]}" for k, n in bad.items())
-                       if bad else f"{checked} {signal_type} signal(s) valid")
+        description = (
+            f"{sum(bad.values())} of {checked} {signal_type} signal(s) invalid: "
+            + ", ".join(f"{n} {PROBLEM_TEXT[k]}" for k, n in bad.items())
+            if bad
+            else f"{checked} {signal_type} signal(s) valid"
+        )
         if examples:
-            description += " (e.g. " + ", ".join(list(dict.fromkeys(
-                f"{e['brand_id']}/{e['dedup_key']}" for e in examples))[:3]) + ")"
+            description += (
+                " (e.g. "
+                + ", ".join(
+                    list(dict.fromkeys(f"{e['brand_id']}/{e['dedup_key']}" for e in examples))[:3]
+                )
+                + ")"
+            )
         return dg.AssetCheckResult(
-            passed=not bad, severity=dg.AssetCheckSeverity.WARN, description=description,
-            metadata={"signals_checked": checked, **counts, "examples": dg.MetadataValue.json(examples)})
+            passed=not bad,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=description,
+            metadata={
+                "signals_checked": checked,
+                **counts,
+                "examples": dg.MetadataValue.json(examples),
+            },
+        )
 
     return _check
 

@@ -34,8 +34,15 @@ def message(brand_name: str, opp: dict, now: datetime) -> str:
     return f":rotating_light: Critical opportunity for {brand_name}: {opp['title']}{left}\n{opp.get('description', '')}"
 
 
-def push_critical(marba_db: MarbaDatabase, webhook_url: str | None, brand_id: str, brand_name: str,
-                  opps: list[dict], now: datetime, client: ApiClient | None = None) -> dict[str, int]:
+def push_critical(
+    marba_db: MarbaDatabase,
+    webhook_url: str | None,
+    brand_id: str,
+    brand_name: str,
+    opps: list[dict],
+    now: datetime,
+    client: ApiClient | None = None,
+) -> dict[str, int]:
     """Push each opportunity not yet pushed; returns counts (sent, skipped, failed, logged)."""
     counts = {"sent": 0, "already_sent": 0, "failed": 0, "logged": 0}
     n = s.notifications
@@ -49,9 +56,23 @@ def push_critical(marba_db: MarbaDatabase, webhook_url: str | None, brand_id: st
                 conn.execute(sa.update(o).where(o.c.id == opp["id"]).values(notified_at=now))
                 counts["already_sent"] += 1
                 continue
-            upsert(conn, n, [{"dedup_key": key, "kind": KIND, "brand_id": brand_id, "text": text,
-                              "status": "pending", "error": None, "created_at": utcnow()}],
-                   ["dedup_key"], ["text", "status", "error"])
+            upsert(
+                conn,
+                n,
+                [
+                    {
+                        "dedup_key": key,
+                        "kind": KIND,
+                        "brand_id": brand_id,
+                        "text": text,
+                        "status": "pending",
+                        "error": None,
+                        "created_at": utcnow(),
+                    }
+                ],
+                ["dedup_key"],
+                ["text", "status", "error"],
+            )
         error = None
         if not webhook_url:
             result = "logged"
@@ -67,7 +88,9 @@ def push_critical(marba_db: MarbaDatabase, webhook_url: str | None, brand_id: st
                 result = "failed"
                 error = f"{type(exc).__name__}" + (f" (HTTP {exc.status})" if exc.status else "")
         with marba_db.begin() as conn:
-            conn.execute(sa.update(n).where(n.c.dedup_key == key).values(status=result, error=error))
+            conn.execute(
+                sa.update(n).where(n.c.dedup_key == key).values(status=result, error=error)
+            )
             if result != "failed":
                 conn.execute(sa.update(o).where(o.c.id == opp["id"]).values(notified_at=now))
         counts[result] += 1

@@ -62,21 +62,39 @@ def push_once(
     n = s.notifications
     with engine.begin() as conn:
         upsert(
-            conn, n,
-            [{"dedup_key": dedup_key, "kind": kind, "brand_id": brand_id, "text": text[:4000],
-              "status": "pending", "attempts": 0, "created_at": utcnow()}],
-            ["dedup_key"], [],
+            conn,
+            n,
+            [
+                {
+                    "dedup_key": dedup_key,
+                    "kind": kind,
+                    "brand_id": brand_id,
+                    "text": text[:4000],
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": utcnow(),
+                }
+            ],
+            ["dedup_key"],
+            [],
         )
         now = utcnow()
         conn.execute(
-            sa.update(n).where(n.c.dedup_key == dedup_key, n.c.status == "sending",
-                               sa.or_(n.c.claimed_at.is_(None), n.c.claimed_at < now - SENDING_LEASE))
+            sa.update(n)
+            .where(
+                n.c.dedup_key == dedup_key,
+                n.c.status == "sending",
+                sa.or_(n.c.claimed_at.is_(None), n.c.claimed_at < now - SENDING_LEASE),
+            )
             .values(status="failed", error="the push was interrupted (its worker stopped)")
         )
-        claimable = sa.or_(n.c.status == "pending",
-                           sa.and_(n.c.status == "failed", n.c.attempts < MAX_PUSH_ATTEMPTS))
+        claimable = sa.or_(
+            n.c.status == "pending",
+            sa.and_(n.c.status == "failed", n.c.attempts < MAX_PUSH_ATTEMPTS),
+        )
         mine = conn.execute(
-            sa.update(n).where(n.c.dedup_key == dedup_key, claimable)
+            sa.update(n)
+            .where(n.c.dedup_key == dedup_key, claimable)
             .values(status="sending", attempts=n.c.attempts + 1, text=text[:4000], claimed_at=now)
         ).rowcount
     if not mine:
@@ -94,7 +112,9 @@ def push_once(
             status, error = "failed", _describe(err, webhook_url)
             log.warning("alert push failed: %s", error)
     with engine.begin() as conn:
-        conn.execute(sa.update(n).where(n.c.dedup_key == dedup_key).values(status=status, error=error))
+        conn.execute(
+            sa.update(n).where(n.c.dedup_key == dedup_key).values(status=status, error=error)
+        )
     return status
 
 

@@ -17,7 +17,12 @@ from marba_dagster.connectors.http import ApiClient
 from marba_dagster.connectors.publishing import GraphPublisher, XPublisher
 from marba_dagster.defs import pools
 from marba_dagster.defs.common import (
-    BrandBatch, completeness_check_specs, markdown_table, one_line, requested_brands, scoped_brand_ids,
+    BrandBatch,
+    completeness_check_specs,
+    markdown_table,
+    one_line,
+    requested_brands,
+    scoped_brand_ids,
 )
 from marba_dagster.defs.publishing.alerts import push_once
 from marba_dagster.defs.publishing.publisher import PublishRun
@@ -40,7 +45,8 @@ def run_post_outcomes(conn, run_id: str) -> dict[str, dict[str, dict]]:
     out: dict[str, dict[str, dict]] = {}
     for r in conn.execute(
         sa.select(pe.c.brand_id, pe.c.scheduled_content_id, pe.c.platform, pe.c.status, pe.c.error)
-        .where(pe.c.run_id == run_id).order_by(pe.c.id)
+        .where(pe.c.run_id == run_id)
+        .order_by(pe.c.id)
     ).mappings():
         out.setdefault(r["brand_id"], {})[r["scheduled_content_id"]] = dict(r)
     return out
@@ -49,15 +55,17 @@ def run_post_outcomes(conn, run_id: str) -> dict[str, dict[str, dict]]:
 def _reason(post: dict) -> str:
     reason = post["error"] or "no reason recorded"
     if reason.lower().startswith(post["status"] + ":"):  # "missed: due at ..."
-        reason = reason[len(post["status"]) + 1:]
+        reason = reason[len(post["status"]) + 1 :]
     return one_line(reason, 100)
 
 
 def unpublished_text(posts: list[dict]) -> str:
     """One line naming a brand's unpublished posts and why (at most ``POSTS_NAMED``)."""
     posts = sorted(posts, key=lambda p: p["scheduled_content_id"])
-    named = "; ".join(f"post {p['scheduled_content_id']} ({p['platform']}) {p['status']}: {_reason(p)}"
-                      for p in posts[:POSTS_NAMED])
+    named = "; ".join(
+        f"post {p['scheduled_content_id']} ({p['platform']}) {p['status']}: {_reason(p)}"
+        for p in posts[:POSTS_NAMED]
+    )
     more = f"; and {len(posts) - POSTS_NAMED} more" if len(posts) > POSTS_NAMED else ""
     return f"{len(posts)} post(s) not published: {named}{more}"
 
@@ -82,7 +90,9 @@ def single_attempt_client(endpoint: ApiEndpoint, name: str) -> ApiClient:
         "those posts and their reasons, by the all_brands_processed check (WARN)."
     ),
     check_specs=completeness_check_specs("published_posts"),
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+    retry_policy=dg.RetryPolicy(
+        max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    ),
 )
 def published_posts(
     context: dg.AssetExecutionContext,
@@ -96,7 +106,14 @@ def published_posts(
     engine = marba_db.engine
 
     def alert(dedup_key: str, kind: str, text: str, brand_id: str | None) -> None:
-        push_once(engine, notifier.webhook_url, dedup_key=dedup_key, kind=kind, text=text, brand_id=brand_id)
+        push_once(
+            engine,
+            notifier.webhook_url,
+            dedup_key=dedup_key,
+            kind=kind,
+            text=text,
+            brand_id=brand_id,
+        )
 
     with ExitStack() as stack:
         graph = stack.enter_context(single_attempt_client(graph_api, "graph_publish"))
@@ -124,8 +141,16 @@ def published_posts(
     unpublished: list[dict] = []
     for brand_id in sorted(outcomes):
         bad = [p for p in outcomes[brand_id].values() if p["status"] in UNPUBLISHED]
-        unpublished += [{"post": p["scheduled_content_id"], "brand_id": brand_id, "platform": p["platform"],
-                         "status": p["status"], "reason": _reason(p)} for p in bad]
+        unpublished += [
+            {
+                "post": p["scheduled_content_id"],
+                "brand_id": brand_id,
+                "platform": p["platform"],
+                "status": p["status"],
+                "reason": _reason(p),
+            }
+            for p in bad
+        ]
         if bad:
             # Not raised: the other brands' posts are out; the check names these.
             batch.record_failure(brand_id, unpublished_text(bad))
@@ -140,7 +165,10 @@ def published_posts(
             "unpublished_posts": dg.MetadataValue.json(unpublished[:50]),
             "unknown_total": backlog.get("unknown", 0),
             "preview": dg.MetadataValue.md(
-                markdown_table(summary.rows, ["id", "platform", "status", "external_post_id", "lateness_s", "error"])
+                markdown_table(
+                    summary.rows,
+                    ["id", "platform", "status", "external_post_id", "lateness_s", "error"],
+                )
             ),
         },
         check_results=batch.check_results("published_posts"),
@@ -154,11 +182,17 @@ def published_posts(
 def no_unresolved_posts(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
     sc = s.scheduled_content
     with marba_db.connect() as conn:
-        unknown = conn.execute(sa.select(sa.func.count()).where(sc.c.status == "unknown")).scalar_one()
-        stuck = conn.execute(sa.select(sa.func.count()).where(sc.c.status == "publishing")).scalar_one()
+        unknown = conn.execute(
+            sa.select(sa.func.count()).where(sc.c.status == "unknown")
+        ).scalar_one()
+        stuck = conn.execute(
+            sa.select(sa.func.count()).where(sc.c.status == "publishing")
+        ).scalar_one()
     return dg.AssetCheckResult(
         passed=unknown == 0 and stuck == 0,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"unknown_posts": unknown, "publishing_posts": stuck},
-        description=None if unknown == 0 else f"{unknown} post(s) need a person to check the platform",
+        description=None
+        if unknown == 0
+        else f"{unknown} post(s) need a person to check the platform",
     )

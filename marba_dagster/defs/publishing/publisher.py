@@ -39,7 +39,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from marba_dagster.connectors.http import TokenBucket
-from marba_dagster.connectors.publishing import PostRequest, Published, PublishFailed, UnsupportedPost
+from marba_dagster.connectors.publishing import (
+    PostRequest,
+    Published,
+    PublishFailed,
+    UnsupportedPost,
+)
 from marba_dagster.core import publishing as rules
 from marba_dagster.core.publishing import Outcome
 from marba_dagster.store import schema as s
@@ -118,24 +123,49 @@ class RunSummary:
 
     def as_metadata(self) -> dict[str, float]:
         lat = sorted(self.lateness_seconds)
-        out = {k: getattr(self, k) for k in (
-            "claimed", "published", "retry_scheduled", "failed", "unknown", "missed",
-            "expired_leases", "lost_leases", "released")}
+        out = {
+            k: getattr(self, k)
+            for k in (
+                "claimed",
+                "published",
+                "retry_scheduled",
+                "failed",
+                "unknown",
+                "missed",
+                "expired_leases",
+                "lost_leases",
+                "released",
+            )
+        }
         if lat:
             out["lateness_p50_seconds"] = round(lat[len(lat) // 2], 3)
             out["lateness_max_seconds"] = round(lat[-1], 3)
         return out
 
 
-def _event(conn: Connection, post: Claimed | dict, status: str, *, at: datetime, run_id: str | None,
-           external_post_id: str | None = None, error: str | None = None) -> None:
+def _event(
+    conn: Connection,
+    post: Claimed | dict,
+    status: str,
+    *,
+    at: datetime,
+    run_id: str | None,
+    external_post_id: str | None = None,
+    error: str | None = None,
+) -> None:
     get = (lambda k: getattr(post, k)) if isinstance(post, Claimed) else post.__getitem__
     conn.execute(
         s.publish_events.insert().values(
-            scheduled_content_id=get("id"), brand_id=get("brand_id"), platform=get("platform"),
+            scheduled_content_id=get("id"),
+            brand_id=get("brand_id"),
+            platform=get("platform"),
             attempt=get("attempt") if isinstance(post, Claimed) else post.get("attempts", 0),
-            status=status, external_post_id=external_post_id, error=(error or None) and error[:2000],
-            claim_token=get("claim_token"), run_id=run_id, occurred_at=at,
+            status=status,
+            external_post_id=external_post_id,
+            error=(error or None) and error[:2000],
+            claim_token=get("claim_token"),
+            run_id=run_id,
+            occurred_at=at,
         )
     )
 
@@ -218,19 +248,36 @@ class PublishRun:
         """Posts left in ``publishing`` past their lease: the attempt died somewhere between
         the claim and the commit, so the platform may have the post. Mark them ``unknown``."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(sc.c.id, sc.c.brand_id, sc.c.platform, sc.c.attempts, sc.c.claim_token)
-                .where(sc.c.status == "publishing", sc.c.lease_expires_at < now, self._brand_filter())
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(
+                        sc.c.id, sc.c.brand_id, sc.c.platform, sc.c.attempts, sc.c.claim_token
+                    ).where(
+                        sc.c.status == "publishing",
+                        sc.c.lease_expires_at < now,
+                        self._brand_filter(),
+                    )
+                )
+                .mappings()
+                .all()
+            )
         n = 0
         for r in rows:
-            reason = ("outcome unknown: the publishing attempt's lease expired before its result was "
-                      "recorded (crash or kill after the claim); check the platform before re-posting")
+            reason = (
+                "outcome unknown: the publishing attempt's lease expired before its result was "
+                "recorded (crash or kill after the claim); check the platform before re-posting"
+            )
             with self.engine.begin() as conn:
                 done = conn.execute(
                     sa.update(sc)
-                    .where(sc.c.id == r["id"], sc.c.status == "publishing", sc.c.claim_token == r["claim_token"])
-                    .values(status="unknown", last_error=reason, lease_expires_at=None, updated_at=now)
+                    .where(
+                        sc.c.id == r["id"],
+                        sc.c.status == "publishing",
+                        sc.c.claim_token == r["claim_token"],
+                    )
+                    .values(
+                        status="unknown", last_error=reason, lease_expires_at=None, updated_at=now
+                    )
                 ).rowcount
                 if done:
                     _event(conn, dict(r), "unknown", at=now, run_id=self.run_id, error=reason)
@@ -245,17 +292,32 @@ class PublishRun:
         """Scheduled posts later than the maximum lateness fail as missed, with the reason."""
         cutoff = rules.missed_cutoff(now, self.config.max_lateness)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(sc.c.id, sc.c.brand_id, sc.c.platform, sc.c.attempts, sc.c.claim_token, sc.c.scheduled_at)
-                .where(sc.c.status == "scheduled", sc.c.scheduled_at < cutoff, self._brand_filter())
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(
+                        sc.c.id,
+                        sc.c.brand_id,
+                        sc.c.platform,
+                        sc.c.attempts,
+                        sc.c.claim_token,
+                        sc.c.scheduled_at,
+                    ).where(
+                        sc.c.status == "scheduled", sc.c.scheduled_at < cutoff, self._brand_filter()
+                    )
+                )
+                .mappings()
+                .all()
+            )
         n = 0
         for r in rows:
             reason = rules.missed_reason(r["scheduled_at"], now, self.config.max_lateness)
             with self.engine.begin() as conn:
                 done = conn.execute(
-                    sa.update(sc).where(sc.c.id == r["id"], sc.c.status == "scheduled")
-                    .values(status="failed", last_error=reason, next_attempt_at=None, updated_at=now)
+                    sa.update(sc)
+                    .where(sc.c.id == r["id"], sc.c.status == "scheduled")
+                    .values(
+                        status="failed", last_error=reason, next_attempt_at=None, updated_at=now
+                    )
                 ).rowcount
                 if done:
                     _event(conn, dict(r), "missed", at=now, run_id=self.run_id, error=reason)
@@ -284,39 +346,74 @@ class PublishRun:
         token = uuid.uuid4().hex
         lease = now + timedelta(seconds=self.config.lease_seconds)
         values = dict(
-            status="publishing", claim_token=token, claimed_at=now, lease_expires_at=lease,
-            attempts=sc.c.attempts + 1, updated_at=now,
+            status="publishing",
+            claim_token=token,
+            claimed_at=now,
+            lease_expires_at=lease,
+            attempts=sc.c.attempts + 1,
+            updated_at=now,
         )
-        returning = (sc.c.id, sc.c.brand_id, sc.c.platform, sc.c.body, sc.c.media_urls, sc.c.format,
-                     sc.c.attempts, sc.c.scheduled_at)
+        returning = (
+            sc.c.id,
+            sc.c.brand_id,
+            sc.c.platform,
+            sc.c.body,
+            sc.c.media_urls,
+            sc.c.format,
+            sc.c.attempts,
+            sc.c.scheduled_at,
+        )
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 picked = conn.execute(
-                    sa.select(sc.c.id).where(*self._due_conditions(now, exclude))
-                    .order_by(sc.c.scheduled_at).limit(1)
+                    sa.select(sc.c.id)
+                    .where(*self._due_conditions(now, exclude))
+                    .order_by(sc.c.scheduled_at)
+                    .limit(1)
                     .with_for_update(skip_locked=True)
                 ).scalar_one_or_none()
                 if picked is None:
                     return None
-                row = conn.execute(
-                    sa.update(sc).where(sc.c.id == picked, sc.c.status == "scheduled")
-                    .values(**values).returning(*returning)
-                ).mappings().first()
+                row = (
+                    conn.execute(
+                        sa.update(sc)
+                        .where(sc.c.id == picked, sc.c.status == "scheduled")
+                        .values(**values)
+                        .returning(*returning)
+                    )
+                    .mappings()
+                    .first()
+                )
             else:
                 due = (
-                    sa.select(sc.c.id).where(*self._due_conditions(now, exclude))
-                    .order_by(sc.c.scheduled_at).limit(1).scalar_subquery()
+                    sa.select(sc.c.id)
+                    .where(*self._due_conditions(now, exclude))
+                    .order_by(sc.c.scheduled_at)
+                    .limit(1)
+                    .scalar_subquery()
                 )
-                row = conn.execute(
-                    sa.update(sc).where(sc.c.id == due, sc.c.status == "scheduled")
-                    .values(**values).returning(*returning)
-                ).mappings().first()
+                row = (
+                    conn.execute(
+                        sa.update(sc)
+                        .where(sc.c.id == due, sc.c.status == "scheduled")
+                        .values(**values)
+                        .returning(*returning)
+                    )
+                    .mappings()
+                    .first()
+                )
             if row is None:
                 return None
             claimed = Claimed(
-                id=row["id"], brand_id=row["brand_id"], platform=row["platform"], body=row["body"],
-                media_urls=tuple(row["media_urls"] or ()), format=row["format"] or "text",
-                attempt=row["attempts"], scheduled_at=row["scheduled_at"], claim_token=token,
+                id=row["id"],
+                brand_id=row["brand_id"],
+                platform=row["platform"],
+                body=row["body"],
+                media_urls=tuple(row["media_urls"] or ()),
+                format=row["format"] or "text",
+                attempt=row["attempts"],
+                scheduled_at=row["scheduled_at"],
+                claim_token=token,
             )
             _event(conn, claimed, "claimed", at=now, run_id=self.run_id)
         self.summary.add("claimed")
@@ -343,12 +440,26 @@ class PublishRun:
     def _account(self, post: Claimed) -> dict | None:
         pa = s.platform_accounts
         with self.engine.connect() as conn:
-            return conn.execute(
-                sa.select(pa.c.id, pa.c.external_account_id, pa.c.access_token, pa.c.needs_reconnect,
-                          pa.c.reconnect_reason)
-                .where(pa.c.brand_id == post.brand_id, pa.c.platform == post.platform, pa.c.is_active.is_(True))
-                .order_by(pa.c.needs_reconnect, pa.c.id).limit(1)
-            ).mappings().first()
+            return (
+                conn.execute(
+                    sa.select(
+                        pa.c.id,
+                        pa.c.external_account_id,
+                        pa.c.access_token,
+                        pa.c.needs_reconnect,
+                        pa.c.reconnect_reason,
+                    )
+                    .where(
+                        pa.c.brand_id == post.brand_id,
+                        pa.c.platform == post.platform,
+                        pa.c.is_active.is_(True),
+                    )
+                    .order_by(pa.c.needs_reconnect, pa.c.id)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
 
     def publish_claimed(self, post: Claimed) -> str:
         sent = False
@@ -358,15 +469,24 @@ class PublishRun:
             if publisher is None:
                 return self._fail(post, f"publishing to {post.platform} is not supported")
             if account is None:
-                return self._fail(post, f"no active {post.platform} account connected for this brand")
+                return self._fail(
+                    post, f"no active {post.platform} account connected for this brand"
+                )
             if account["needs_reconnect"]:
                 why = account["reconnect_reason"] or "token rejected earlier"
-                return self._fail(post, f"the {post.platform} account needs to be reconnected: {why}")
+                return self._fail(
+                    post, f"the {post.platform} account needs to be reconnected: {why}"
+                )
             if not account["access_token"]:
-                return self._fail(post, f"the {post.platform} account has no access token: reconnect it")
+                return self._fail(
+                    post, f"the {post.platform} account has no access token: reconnect it"
+                )
             request = PostRequest(
-                platform=post.platform, account_id=account["external_account_id"],
-                access_token=account["access_token"], body=post.body, media_urls=post.media_urls,
+                platform=post.platform,
+                account_id=account["external_account_id"],
+                access_token=account["access_token"],
+                body=post.body,
+                media_urls=post.media_urls,
                 format=post.format,
             )
             bucket = self._buckets.get(post.platform)
@@ -390,53 +510,100 @@ class PublishRun:
             reason = f"{type(exc).__name__}: {exc}"[:500]
             self.log.exception("publishing %s failed unexpectedly", post.id)
             if sent:
-                return self._unknown(post, f"outcome unknown: internal error after sending: {reason}")
+                return self._unknown(
+                    post, f"outcome unknown: internal error after sending: {reason}"
+                )
             return self._retry(post, f"internal error before sending: {reason}", None)
         except BaseException:
             # Interrupted on this thread (one worker: SIGTERM or Ctrl-C reach the send itself).
             self.stop()
             if sent:
-                self._unknown(post, "outcome unknown: the run was stopped while the post was being sent")
+                self._unknown(
+                    post, "outcome unknown: the run was stopped while the post was being sent"
+                )
             else:
                 self._release(post)
             raise
 
     def _release(self, post: Claimed) -> str:
         """Give back a claim that was never sent: scheduled again, the attempt not counted."""
-        self._finish(post, dict(status="scheduled", claim_token=None, attempts=sc.c.attempts - 1),
-                     "released", error="the run stopped before sending; the post is scheduled again")
+        self._finish(
+            post,
+            dict(status="scheduled", claim_token=None, attempts=sc.c.attempts - 1),
+            "released",
+            error="the run stopped before sending; the post is scheduled again",
+        )
         self.summary.add("released")
         return "released"
 
-    def _finish(self, post: Claimed, values: dict, event_status: str, *, error: str | None = None,
-                external_post_id: str | None = None) -> bool:
+    def _finish(
+        self,
+        post: Claimed,
+        values: dict,
+        event_status: str,
+        *,
+        error: str | None = None,
+        external_post_id: str | None = None,
+    ) -> bool:
         now = self.now()
         with self.engine.begin() as conn:
             done = conn.execute(
                 sa.update(sc)
-                .where(sc.c.id == post.id, sc.c.claim_token == post.claim_token,
-                       sc.c.status.in_(("publishing", "unknown") if event_status == "published" else ("publishing",)))
+                .where(
+                    sc.c.id == post.id,
+                    sc.c.claim_token == post.claim_token,
+                    sc.c.status.in_(
+                        ("publishing", "unknown")
+                        if event_status == "published"
+                        else ("publishing",)
+                    ),
+                )
                 .values(updated_at=now, lease_expires_at=None, **values)
             ).rowcount
-            _event(conn, post, event_status if done else f"{event_status}_after_lease_lost", at=now,
-                   run_id=self.run_id, error=error, external_post_id=external_post_id)
+            _event(
+                conn,
+                post,
+                event_status if done else f"{event_status}_after_lease_lost",
+                at=now,
+                run_id=self.run_id,
+                error=error,
+                external_post_id=external_post_id,
+            )
         if not done:
             self.summary.add("lost_leases")
-            self.log.warning("post %s: lease lost before its %s result was recorded", post.id, event_status)
+            self.log.warning(
+                "post %s: lease lost before its %s result was recorded", post.id, event_status
+            )
         return bool(done)
 
     def _on_published(self, post: Claimed, result: Published) -> str:
         now = self.now()
-        self._finish(post, dict(status="published", external_post_id=result.external_post_id,
-                                published_at=now, last_error=None, next_attempt_at=None),
-                     "published", external_post_id=result.external_post_id,
-                     error=("steps: " + ", ".join(f"{k}={v}" for k, v in result.steps)) if result.steps else None)
+        self._finish(
+            post,
+            dict(
+                status="published",
+                external_post_id=result.external_post_id,
+                published_at=now,
+                last_error=None,
+                next_attempt_at=None,
+            ),
+            "published",
+            external_post_id=result.external_post_id,
+            error=("steps: " + ", ".join(f"{k}={v}" for k, v in result.steps))
+            if result.steps
+            else None,
+        )
         lateness = rules.lateness_seconds(post.scheduled_at, now)
         with self.summary._lock:
             self.summary.lateness_seconds.append(lateness)
         self.summary.add("published")
-        self.summary.row(id=post.id, platform=post.platform, status="published",
-                         external_post_id=result.external_post_id, lateness_s=round(lateness, 1))
+        self.summary.row(
+            id=post.id,
+            platform=post.platform,
+            status="published",
+            external_post_id=result.external_post_id,
+            lateness_s=round(lateness, 1),
+        )
         return "published"
 
     def _on_failure(self, post: Claimed, exc: PublishFailed, account: dict) -> str:
@@ -451,7 +618,8 @@ class PublishRun:
         if c.outcome is Outcome.RECONNECT:
             with self.engine.begin() as conn:
                 conn.execute(
-                    sa.update(s.platform_accounts).where(s.platform_accounts.c.id == account["id"])
+                    sa.update(s.platform_accounts)
+                    .where(s.platform_accounts.c.id == account["id"])
                     .values(needs_reconnect=True, reconnect_reason=c.reason[:500])
                 )
             return self._fail(post, f"reconnect required: {reason}")
@@ -460,9 +628,15 @@ class PublishRun:
     def _retry(self, post: Claimed, reason: str, retry_after: float | None) -> str:
         if post.attempt >= self.config.max_attempts:
             return self._fail(post, f"gave up after {post.attempt} attempts: {reason}")
-        when = rules.next_attempt_at(self.now(), post.attempt, retry_after, base=self.config.backoff_base_seconds)
-        self._finish(post, dict(status="scheduled", next_attempt_at=when, claim_token=None, last_error=reason),
-                     "retry_scheduled", error=f"{reason}; next attempt at {when.isoformat(timespec='seconds')}")
+        when = rules.next_attempt_at(
+            self.now(), post.attempt, retry_after, base=self.config.backoff_base_seconds
+        )
+        self._finish(
+            post,
+            dict(status="scheduled", next_attempt_at=when, claim_token=None, last_error=reason),
+            "retry_scheduled",
+            error=f"{reason}; next attempt at {when.isoformat(timespec='seconds')}",
+        )
         self.summary.add("retry_scheduled")
         self.summary.row(id=post.id, platform=post.platform, status="retry_scheduled", error=reason)
         return "retry_scheduled"
@@ -471,12 +645,24 @@ class PublishRun:
         self._finish(post, dict(status="unknown", last_error=reason), "unknown", error=reason)
         self.summary.add("unknown")
         self.summary.row(id=post.id, platform=post.platform, status="unknown", error=reason)
-        self._alert_unknown({"id": post.id, "brand_id": post.brand_id, "platform": post.platform,
-                             "claim_token": post.claim_token}, reason)
+        self._alert_unknown(
+            {
+                "id": post.id,
+                "brand_id": post.brand_id,
+                "platform": post.platform,
+                "claim_token": post.claim_token,
+            },
+            reason,
+        )
         return "unknown"
 
     def _fail(self, post: Claimed, reason: str) -> str:
-        self._finish(post, dict(status="failed", last_error=reason, next_attempt_at=None), "failed", error=reason)
+        self._finish(
+            post,
+            dict(status="failed", last_error=reason, next_attempt_at=None),
+            "failed",
+            error=reason,
+        )
         self.summary.add("failed")
         self.summary.row(id=post.id, platform=post.platform, status="failed", error=reason)
         return "failed"
@@ -484,11 +670,17 @@ class PublishRun:
     def _alert_unknown(self, post: dict, reason: str) -> None:
         if self.alert is None:
             return
-        text = (f":warning: MARBA auto-publisher: {post['platform']} post {post['id']} "
-                f"(brand {post['brand_id']}) has an unknown outcome and will not be retried "
-                f"automatically. {reason}")
+        text = (
+            f":warning: MARBA auto-publisher: {post['platform']} post {post['id']} "
+            f"(brand {post['brand_id']}) has an unknown outcome and will not be retried "
+            f"automatically. {reason}"
+        )
         try:
-            self.alert(f"publish-unknown:{post['id']}:{post.get('claim_token') or ''}", "publish_unknown",
-                       text, post["brand_id"])
+            self.alert(
+                f"publish-unknown:{post['id']}:{post.get('claim_token') or ''}",
+                "publish_unknown",
+                text,
+                post["brand_id"],
+            )
         except Exception as exc:  # an alert failure must not change the post's outcome
             self.log.warning("could not alert on unknown post %s: %s", post["id"], exc)

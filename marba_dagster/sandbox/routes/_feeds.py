@@ -70,13 +70,22 @@ def fault_response(fault: Fault, render: Callable[[], str]) -> Response:
         text = render()  # declares UTF-8; send ISO-8859-1 bytes instead
         return Response(text.encode("latin-1", errors="replace"), media_type=RSS_TYPE)
     status = int(fault.params.get("status") or 429)
-    headers = {"Retry-After": str(int(fault.params.get("retry_after") or 0))} if status == 429 else {}
-    return Response(f"<html><body>Error {status}</body></html>", status_code=status, media_type="text/html", headers=headers)
+    headers = (
+        {"Retry-After": str(int(fault.params.get("retry_after") or 0))} if status == 429 else {}
+    )
+    return Response(
+        f"<html><body>Error {status}</body></html>",
+        status_code=status,
+        media_type="text/html",
+        headers=headers,
+    )
 
 
 def h(key: str, *parts: object) -> int:
     """A stable integer from a key (same inputs, same demo content)."""
-    return int.from_bytes(hashlib.blake2b(repr((key,) + parts).encode(), digest_size=8).digest(), "big")
+    return int.from_bytes(
+        hashlib.blake2b(repr((key,) + parts).encode(), digest_size=8).digest(), "big"
+    )
 
 
 def rfc822(when: datetime) -> str:

@@ -63,7 +63,9 @@ class PublishLog:
     def add(self, item: Received) -> None:
         with self._lock:
             self._items.append(item)
-            self._by_text.setdefault((item.platform, item.account_id, item.text), []).append(item.at)
+            self._by_text.setdefault((item.platform, item.account_id, item.text), []).append(
+                item.at
+            )
 
     def items(self, platform: str | None = None) -> list[Received]:
         with self._lock:
@@ -76,7 +78,9 @@ class PublishLog:
         """How many times each text was published (a value above 1 is a double post)."""
         return Counter(i.text for i in self.items(platform))
 
-    def recent_text(self, platform: str, account_id: str, text: str, within_seconds: float, now: datetime) -> bool:
+    def recent_text(
+        self, platform: str, account_id: str, text: str, within_seconds: float, now: datetime
+    ) -> bool:
         with self._lock:
             times = self._by_text.get((platform, account_id, text), ())
             return any((now - at).total_seconds() < within_seconds for at in times)
@@ -98,10 +102,16 @@ class _DroppedResponse(StreamingResponse):
             if False:  # pragma: no cover - an empty async generator
                 yield b""
 
-        super().__init__(nothing(), status_code=200, headers={"content-length": "64", "content-type": "application/json"})
+        super().__init__(
+            nothing(),
+            status_code=200,
+            headers={"content-length": "64", "content-type": "application/json"},
+        )
 
     async def stream_response(self, send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
         # Returning without the final body message makes the server drop the connection.
 
 
@@ -129,9 +139,11 @@ def published_index(state):
         log = published_log(state)
         platform = request.query_params.get("platform")
         texts = log.texts(platform)
-        return JSONResponse({
-            "count": log.count(platform),
-            "duplicates": {t: n for t, n in texts.items() if n > 1},
-        })
+        return JSONResponse(
+            {
+                "count": log.count(platform),
+                "duplicates": {t: n for t, n in texts.items() if n > 1},
+            }
+        )
 
     return endpoint

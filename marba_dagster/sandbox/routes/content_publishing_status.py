@@ -43,8 +43,11 @@ def routes(state) -> list[Route]:
         cid = request.path_params["container"]
         container = containers.get(cid)
         if container is None:
-            return graph_error(f"Unsupported get request. Object with ID '{cid}' does not exist.", 100,
-                               type_="GraphMethodException")
+            return graph_error(
+                f"Unsupported get request. Object with ID '{cid}' does not exist.",
+                100,
+                type_="GraphMethodException",
+            )
         token = request.query_params.get("access_token")
         auth = request.headers.get("authorization", "")
         if not token and auth.lower().startswith("bearer "):

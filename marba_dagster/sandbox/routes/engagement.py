@@ -67,29 +67,64 @@ class EngagementData:
             self._dms: dict[str, list[dict]] = {}
             self._users: dict[str, dict] = {}
 
-    def add_comment(self, platform: str, post_id: str, comment_id: str, text: str, when: datetime,
-                    author: str = "someone", author_id: str | None = None) -> None:
+    def add_comment(
+        self,
+        platform: str,
+        post_id: str,
+        comment_id: str,
+        text: str,
+        when: datetime,
+        author: str = "someone",
+        author_id: str | None = None,
+    ) -> None:
         with self._lock:
             self._comments.setdefault((platform, str(post_id)), []).append(
-                {"id": str(comment_id), "text": text, "when": when, "author": author,
-                 "author_id": author_id or f"u{abs(hash(author)) % 10**9}"})
+                {
+                    "id": str(comment_id),
+                    "text": text,
+                    "when": when,
+                    "author": author,
+                    "author_id": author_id or f"u{abs(hash(author)) % 10**9}",
+                }
+            )
 
     def add_user(self, user_id: str, username: str, followers: int) -> None:
         with self._lock:
-            self._users[str(user_id)] = {"id": str(user_id), "username": username,
-                                         "name": username, "public_metrics": {"followers_count": int(followers)}}
+            self._users[str(user_id)] = {
+                "id": str(user_id),
+                "username": username,
+                "name": username,
+                "public_metrics": {"followers_count": int(followers)},
+            }
 
-    def add_mention(self, user_id: str, post_id: str, text: str, when: datetime, author_id: str) -> None:
+    def add_mention(
+        self, user_id: str, post_id: str, text: str, when: datetime, author_id: str
+    ) -> None:
         with self._lock:
             self._mentions.setdefault(str(user_id), []).append(
-                {"id": str(post_id), "text": text, "when": when, "author_id": str(author_id)})
+                {"id": str(post_id), "text": text, "when": when, "author_id": str(author_id)}
+            )
 
-    def add_dm(self, user_id: str, event_id: str, text: str, when: datetime, sender_id: str,
-               conversation_id: str | None = None) -> None:
+    def add_dm(
+        self,
+        user_id: str,
+        event_id: str,
+        text: str,
+        when: datetime,
+        sender_id: str,
+        conversation_id: str | None = None,
+    ) -> None:
         with self._lock:
             self._dms.setdefault(str(user_id), []).append(
-                {"id": str(event_id), "text": text, "when": when, "sender_id": str(sender_id),
-                 "conversation_id": conversation_id or f"{min(user_id, sender_id)}-{max(user_id, sender_id)}"})
+                {
+                    "id": str(event_id),
+                    "text": text,
+                    "when": when,
+                    "sender_id": str(sender_id),
+                    "conversation_id": conversation_id
+                    or f"{min(user_id, sender_id)}-{max(user_id, sender_id)}",
+                }
+            )
 
     def comments(self, platform: str, post_id: str, published_at: datetime | None) -> list[dict]:
         with self._lock:
@@ -100,9 +135,15 @@ class EngagementData:
         out = []
         for k in range(digest[0] % 4):
             text, author = DEMO_COMMENTS[digest[k + 1] % len(DEMO_COMMENTS)]
-            out.append({"id": f"{post_id}_c{k + 1}", "text": text, "author": author,
-                        "author_id": f"u{digest[k + 5]}{k}",
-                        "when": published_at + timedelta(minutes=17 + 53 * k + digest[k + 9])})
+            out.append(
+                {
+                    "id": f"{post_id}_c{k + 1}",
+                    "text": text,
+                    "author": author,
+                    "author_id": f"u{digest[k + 5]}{k}",
+                    "when": published_at + timedelta(minutes=17 + 53 * k + digest[k + 9]),
+                }
+            )
         return out
 
     def mentions(self, user_id: str) -> list[dict]:
@@ -136,8 +177,10 @@ def _uncursor(value: str | None) -> int:
 
 
 def _x_problem(status: int, title: str, detail: str) -> JSONResponse:
-    return JSONResponse({"title": title, "detail": detail, "type": "about:blank", "status": status},
-                        status_code=status)
+    return JSONResponse(
+        {"title": title, "detail": detail, "type": "about:blank", "status": status},
+        status_code=status,
+    )
 
 
 def routes(state) -> list[Route]:
@@ -152,10 +195,15 @@ def routes(state) -> list[Route]:
             post = data.post("instagram", object_id)
             platform = "instagram"
         if post is None:
-            return graph_error(f"Unsupported get request. Object with ID '{object_id}' does not exist.",
-                               100, type_="GraphMethodException")
+            return graph_error(
+                f"Unsupported get request. Object with ID '{object_id}' does not exist.",
+                100,
+                type_="GraphMethodException",
+            )
         try:
-            data.authorise((platform,), post.account_id, request.query_params.get("access_token"), state.now())
+            data.authorise(
+                (platform,), post.account_id, request.query_params.get("access_token"), state.now()
+            )
         except TokenProblem as problem:
             return token_error(problem)
         try:
@@ -166,16 +214,33 @@ def routes(state) -> list[Route]:
         if start < 0:
             return graph_error("(#100) Invalid cursor", 100)
         items = eng.comments(platform, object_id, post.published_at)
-        page = items[start:start + limit]
+        page = items[start : start + limit]
         if platform == "facebook":
-            rows = [{"id": c["id"], "message": c["text"], "created_time": _graph_time(c["when"]),
-                     "from": {"id": c["author_id"], "name": c["author"]}} for c in page]
+            rows = [
+                {
+                    "id": c["id"],
+                    "message": c["text"],
+                    "created_time": _graph_time(c["when"]),
+                    "from": {"id": c["author_id"], "name": c["author"]},
+                }
+                for c in page
+            ]
         else:
-            rows = [{"id": c["id"], "text": c["text"], "timestamp": _graph_time(c["when"]),
-                     "username": c["author"], "like_count": 0} for c in page]
+            rows = [
+                {
+                    "id": c["id"],
+                    "text": c["text"],
+                    "timestamp": _graph_time(c["when"]),
+                    "username": c["author"],
+                    "like_count": 0,
+                }
+                for c in page
+            ]
         body: dict = {"data": rows}
         if rows:
-            body["paging"] = {"cursors": {"before": _cursor(start), "after": _cursor(start + len(rows))}}
+            body["paging"] = {
+                "cursors": {"before": _cursor(start), "after": _cursor(start + len(rows))}
+            }
             if start + len(rows) < len(items):
                 q = dict(request.query_params)
                 q["after"] = _cursor(start + len(rows))
@@ -203,17 +268,25 @@ def routes(state) -> list[Route]:
         except ValueError:
             return _x_problem(400, "Invalid Request", "max_results must be a number")
         if not 1 <= max_results <= 100:
-            return _x_problem(400, "Invalid Request", "The `max_results` query parameter value is not between 1 and 100")
+            return _x_problem(
+                400,
+                "Invalid Request",
+                "The `max_results` query parameter value is not between 1 and 100",
+            )
         try:
             start_t, end_t = parse_time(q.get("start_time")), parse_time(q.get("end_time"))
         except ValueError:
             return _x_problem(400, "Invalid Request", "Invalid start_time or end_time")
-        items = [i for i in items if (start_t is None or i["when"] >= start_t) and (end_t is None or i["when"] < end_t)]
+        items = [
+            i
+            for i in items
+            if (start_t is None or i["when"] >= start_t) and (end_t is None or i["when"] < end_t)
+        ]
         items.sort(key=lambda i: (i["when"], i["id"]), reverse=True)
         offset = _uncursor(q.get("pagination_token"))
         if offset < 0:
             return _x_problem(400, "Invalid Request", "Invalid pagination_token")
-        page = items[offset:offset + max_results]
+        page = items[offset : offset + max_results]
         rows = [render(i) for i in page]
         body: dict = {"meta": {"result_count": len(rows)}}
         if rows:
@@ -231,21 +304,47 @@ def routes(state) -> list[Route]:
         owner, err = _x_auth(request, user_id)
         if err:
             return err
-        return _x_page(request, eng.mentions(user_id), lambda m: {
-            "id": m["id"], "text": m["text"], "author_id": m["author_id"],
-            "created_at": _x_time(m["when"]), "conversation_id": m["id"],
-            "edit_history_tweet_ids": [m["id"]]}, "author_id")
+        return _x_page(
+            request,
+            eng.mentions(user_id),
+            lambda m: {
+                "id": m["id"],
+                "text": m["text"],
+                "author_id": m["author_id"],
+                "created_at": _x_time(m["when"]),
+                "conversation_id": m["id"],
+                "edit_history_tweet_ids": [m["id"]],
+            },
+            "author_id",
+        )
 
     async def x_dm_events(request: Request):
         owner, err = _x_auth(request, None)
         if err:
             return err
-        return _x_page(request, eng.dms(owner.account_id), lambda d: {
-            "id": d["id"], "text": d["text"], "event_type": "MessageCreate", "sender_id": d["sender_id"],
-            "created_at": _x_time(d["when"]), "dm_conversation_id": d["conversation_id"]}, "sender_id")
+        return _x_page(
+            request,
+            eng.dms(owner.account_id),
+            lambda d: {
+                "id": d["id"],
+                "text": d["text"],
+                "event_type": "MessageCreate",
+                "sender_id": d["sender_id"],
+                "created_at": _x_time(d["when"]),
+                "dm_conversation_id": d["conversation_id"],
+            },
+            "sender_id",
+        )
 
     return [
-        Route(f"{GRAPH}/{{object_id}}/comments", comments, methods=["GET"], name="engagement.comments"),
-        Route(f"{X}/users/{{user_id}}/mentions", x_mentions, methods=["GET"], name="engagement.x_mentions"),
+        Route(
+            f"{GRAPH}/{{object_id}}/comments", comments, methods=["GET"], name="engagement.comments"
+        ),
+        Route(
+            f"{X}/users/{{user_id}}/mentions",
+            x_mentions,
+            methods=["GET"],
+            name="engagement.x_mentions",
+        ),
         Route(f"{X}/dm_events", x_dm_events, methods=["GET"], name="engagement.x_dm_events"),
     ]

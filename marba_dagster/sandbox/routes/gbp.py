@@ -43,13 +43,27 @@ class GbpData:
             self._tokens[name] = token
             self._reviews.setdefault(name, [])
 
-    def add_review(self, location: str, review_id: str, stars: int, comment: str, when: datetime,
-                   reviewer: str = "A Google user") -> None:
+    def add_review(
+        self,
+        location: str,
+        review_id: str,
+        stars: int,
+        comment: str,
+        when: datetime,
+        reviewer: str = "A Google user",
+    ) -> None:
         if stars not in STARS:
             raise ValueError("stars must be 1..5")
         with self._lock:
             self._reviews.setdefault(location, []).append(
-                {"id": review_id, "stars": stars, "comment": comment, "when": when, "reviewer": reviewer})
+                {
+                    "id": review_id,
+                    "stars": stars,
+                    "comment": comment,
+                    "when": when,
+                    "reviewer": reviewer,
+                }
+            )
 
     def token(self, location: str) -> str | None:
         with self._lock:
@@ -79,9 +93,18 @@ def _demo_reviews(location: str, now: datetime) -> list[dict]:
     for k in range(digest[0] % 5):
         stars, comment, reviewer = DEMO_REVIEWS[digest[k + 1] % len(DEMO_REVIEWS)]
         hours = 1 + digest[k + 8] % 72
-        when = (now - timedelta(hours=hours)).replace(minute=digest[k + 16] % 60, second=0, microsecond=0)
-        out.append({"id": f"demo{digest[k + 20]:03d}{k}", "stars": stars, "comment": comment,
-                    "when": when, "reviewer": reviewer})
+        when = (now - timedelta(hours=hours)).replace(
+            minute=digest[k + 16] % 60, second=0, microsecond=0
+        )
+        out.append(
+            {
+                "id": f"demo{digest[k + 20]:03d}{k}",
+                "stars": stars,
+                "comment": comment,
+                "when": when,
+                "reviewer": reviewer,
+            }
+        )
     return out
 
 
@@ -90,37 +113,57 @@ def gbp_data(state) -> GbpData:
 
 
 def _google_error(code: int, status: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "status": status}}, status_code=code)
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "status": status}}, status_code=code
+    )
 
 
 def routes(state) -> list[Route]:
     store = gbp_data(state)
 
     async def reviews(request: Request):
-        location = f"accounts/{request.path_params['account']}/locations/{request.path_params['location']}"
+        location = (
+            f"accounts/{request.path_params['account']}/locations/{request.path_params['location']}"
+        )
         expected = store.token(location)
         if expected is None and not store.generate:
             return _google_error(404, "NOT_FOUND", "Requested entity was not found.")
         auth = request.headers.get("authorization", "")
         given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         if not given or (expected is not None and given != expected):
-            return _google_error(401, "UNAUTHENTICATED",
-                                 "Request had invalid authentication credentials. Expected OAuth 2 access token.")
+            return _google_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+            )
         try:
             size = min(50, max(1, int(request.query_params.get("pageSize", 50))))
-            start = int(base64.urlsafe_b64decode(request.query_params.get("pageToken", "MA==")).decode())
+            start = int(
+                base64.urlsafe_b64decode(request.query_params.get("pageToken", "MA==")).decode()
+            )
         except ValueError:
             return _google_error(400, "INVALID_ARGUMENT", "Invalid pageSize or pageToken.")
         items = store.reviews(location, state.now())
-        page = items[start:start + size]
+        page = items[start : start + size]
         body: dict = {
-            "reviews": [{
-                "name": f"{location}/reviews/{r['id']}", "reviewId": r["id"],
-                "reviewer": {"displayName": r["reviewer"], "isAnonymous": False},
-                "starRating": STARS[r["stars"]], "comment": r["comment"],
-                "createTime": r["when"].astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
-                "updateTime": r["when"].astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
-            } for r in page],
+            "reviews": [
+                {
+                    "name": f"{location}/reviews/{r['id']}",
+                    "reviewId": r["id"],
+                    "reviewer": {"displayName": r["reviewer"], "isAnonymous": False},
+                    "starRating": STARS[r["stars"]],
+                    "comment": r["comment"],
+                    "createTime": r["when"]
+                    .astimezone(timezone.utc)
+                    .isoformat()
+                    .replace("+00:00", "Z"),
+                    "updateTime": r["when"]
+                    .astimezone(timezone.utc)
+                    .isoformat()
+                    .replace("+00:00", "Z"),
+                }
+                for r in page
+            ],
             "totalReviewCount": len(items),
         }
         if items:
@@ -129,5 +172,11 @@ def routes(state) -> list[Route]:
             body["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
         return JSONResponse(body)
 
-    return [Route(f"{PREFIX}/accounts/{{account}}/locations/{{location}}/reviews", reviews,
-                  methods=["GET"], name="gbp.reviews")]
+    return [
+        Route(
+            f"{PREFIX}/accounts/{{account}}/locations/{{location}}/reviews",
+            reviews,
+            methods=["GET"],
+            name="gbp.reviews",
+        )
+    ]

@@ -30,7 +30,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from marba_dagster.sandbox.platform_data import (
-    GRAPH_PLATFORMS, Post, TokenProblem, parse_time, platform_data,
+    GRAPH_PLATFORMS,
+    Post,
+    TokenProblem,
+    parse_time,
+    platform_data,
 )
 
 PREFIX = "/graph/v21.0"
@@ -38,19 +42,32 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 25
 
 _FB_ATTACHMENT = {  # format -> (attachments.media_type, attachments.type)
-    "image": ("photo", "photo"), "video": ("video", "video_inline"),
-    "reel": ("video", "video_reel"), "carousel": ("album", "album"),
-    "link": ("link", "share"), "story": ("photo", "story"),
+    "image": ("photo", "photo"),
+    "video": ("video", "video_inline"),
+    "reel": ("video", "video_reel"),
+    "carousel": ("album", "album"),
+    "link": ("link", "share"),
+    "story": ("photo", "story"),
 }
 _IG_TYPES = {  # format -> (media_type, media_product_type)
-    "image": ("IMAGE", "FEED"), "carousel": ("CAROUSEL_ALBUM", "FEED"),
-    "video": ("VIDEO", "FEED"), "reel": ("VIDEO", "REELS"), "story": ("IMAGE", "STORY"),
-    "text": ("IMAGE", "FEED"), "link": ("IMAGE", "FEED"),
+    "image": ("IMAGE", "FEED"),
+    "carousel": ("CAROUSEL_ALBUM", "FEED"),
+    "video": ("VIDEO", "FEED"),
+    "reel": ("VIDEO", "REELS"),
+    "story": ("IMAGE", "STORY"),
+    "text": ("IMAGE", "FEED"),
+    "link": ("IMAGE", "FEED"),
 }
 
 
-def graph_error(message: str, code: int, *, status: int = 400, type_: str = "OAuthException",
-                subcode: int | None = None) -> JSONResponse:
+def graph_error(
+    message: str,
+    code: int,
+    *,
+    status: int = 400,
+    type_: str = "OAuthException",
+    subcode: int | None = None,
+) -> JSONResponse:
     err = {"message": message, "type": type_, "code": code, "fbtrace_id": "AsandboxTrace01"}
     if subcode is not None:
         err["error_subcode"] = subcode
@@ -59,16 +76,24 @@ def graph_error(message: str, code: int, *, status: int = 400, type_: str = "OAu
 
 def token_error(problem: TokenProblem) -> JSONResponse:
     if problem.reason == "expired":
-        when = problem.expired_at.strftime("%A, %d-%b-%y %H:%M:%S UTC") if problem.expired_at else "?"
-        return graph_error(f"Error validating access token: Session has expired on {when}.",
-                           190, subcode=463)
+        when = (
+            problem.expired_at.strftime("%A, %d-%b-%y %H:%M:%S UTC") if problem.expired_at else "?"
+        )
+        return graph_error(
+            f"Error validating access token: Session has expired on {when}.", 190, subcode=463
+        )
     if problem.reason == "revoked":
-        return graph_error("Error validating access token: The session has been invalidated "
-                           "because the user changed their password or Facebook has changed "
-                           "the session for security reasons.", 190, subcode=460)
+        return graph_error(
+            "Error validating access token: The session has been invalidated "
+            "because the user changed their password or Facebook has changed "
+            "the session for security reasons.",
+            190,
+            subcode=460,
+        )
     if problem.reason == "missing":
-        return graph_error("An active access token must be used to query information about "
-                           "the current user.", 2500)
+        return graph_error(
+            "An active access token must be used to query information about the current user.", 2500
+        )
     return graph_error("Invalid OAuth access token - Cannot parse access token", 190)
 
 
@@ -76,7 +101,10 @@ def _no_object(node: str) -> JSONResponse:
     return graph_error(
         f"Unsupported get request. Object with ID '{node}' does not exist, cannot be loaded "
         "due to missing permissions, or does not support this operation.",
-        100, type_="GraphMethodException", subcode=33)
+        100,
+        type_="GraphMethodException",
+        subcode=33,
+    )
 
 
 def _iso(when: datetime) -> str:
@@ -96,8 +124,14 @@ def _uncursor(value: str) -> int:
 
 
 def _insight(post_id: str, name: str, value, title: str) -> dict:
-    return {"name": name, "period": "lifetime", "values": [{"value": value}], "title": title,
-            "description": title, "id": f"{post_id}/insights/{name}/lifetime"}
+    return {
+        "name": name,
+        "period": "lifetime",
+        "values": [{"value": value}],
+        "title": title,
+        "description": title,
+        "id": f"{post_id}/insights/{name}/lifetime",
+    }
 
 
 def _requested_metrics(fields: str) -> set[str] | None:
@@ -120,31 +154,43 @@ def _fb_post(post: Post, fields: str) -> dict:
         if post.shares:  # Graph omits `shares` for a post nobody shared
             out["shares"] = {"count": post.shares}
     if "comments" in fields:
-        out["comments"] = {"data": [], "summary": {"order": "ranked", "total_count": post.comments,
-                                                   "can_comment": True}}
+        out["comments"] = {
+            "data": [],
+            "summary": {"order": "ranked", "total_count": post.comments, "can_comment": True},
+        }
     if "reactions" in fields:
-        out["reactions"] = {"data": [], "summary": {"total_count": post.likes,
-                                                    "viewer_reaction": "NONE"}}
+        out["reactions"] = {
+            "data": [],
+            "summary": {"total_count": post.likes, "viewer_reaction": "NONE"},
+        }
     wanted = _requested_metrics(fields)
     if wanted is not None:
         values = {
             "post_impressions": (post.impressions, "Lifetime Post Total Impressions"),
             "post_impressions_unique": (post.reach, "Lifetime Post Total Reach"),
             "post_clicks": (post.clicks, "Lifetime Post Clicks"),
-            "post_reactions_by_type_total": ({"like": post.likes} if post.likes else {},
-                                             "Lifetime Total post Reactions by Type."),
+            "post_reactions_by_type_total": (
+                {"like": post.likes} if post.likes else {},
+                "Lifetime Total post Reactions by Type.",
+            ),
             "post_video_views": (post.video_views, "Lifetime Total Video Views"),
         }
-        out["insights"] = {"data": [_insight(post.post_id, k, *values[k]) for k in values
-                                    if k in wanted]}
+        out["insights"] = {
+            "data": [_insight(post.post_id, k, *values[k]) for k in values if k in wanted]
+        }
     return out
 
 
 def _ig_media(post: Post, fields: str) -> dict:
     media_type, product = _IG_TYPES.get(post.format, ("IMAGE", "FEED"))
-    out = {"id": post.post_id, "timestamp": _iso(post.published_at), "media_type": media_type,
-           "media_product_type": product, "like_count": post.likes,
-           "comments_count": post.comments}
+    out = {
+        "id": post.post_id,
+        "timestamp": _iso(post.published_at),
+        "media_type": media_type,
+        "media_product_type": product,
+        "like_count": post.likes,
+        "comments_count": post.comments,
+    }
     if post.body:
         out["caption"] = post.body
     if post.permalink:
@@ -153,14 +199,20 @@ def _ig_media(post: Post, fields: str) -> dict:
     if wanted is not None:
         views = post.impressions  # `views` replaced `impressions` (and `video_views`)
         values = {
-            "reach": (post.reach, "Accounts reached"), "likes": (post.likes, "Likes"),
-            "comments": (post.comments, "Comments"), "saved": (post.saves, "Saved"),
-            "shares": (post.shares, "Shares"), "views": (views, "Views"),
-            "total_interactions": (post.likes + post.comments + post.saves + post.shares,
-                                   "Interactions"),
+            "reach": (post.reach, "Accounts reached"),
+            "likes": (post.likes, "Likes"),
+            "comments": (post.comments, "Comments"),
+            "saved": (post.saves, "Saved"),
+            "shares": (post.shares, "Shares"),
+            "views": (views, "Views"),
+            "total_interactions": (
+                post.likes + post.comments + post.saves + post.shares,
+                "Interactions",
+            ),
         }
-        out["insights"] = {"data": [_insight(post.post_id, k, *values[k]) for k in values
-                                    if k in wanted]}
+        out["insights"] = {
+            "data": [_insight(post.post_id, k, *values[k]) for k in values if k in wanted]
+        }
     return out
 
 
@@ -171,8 +223,9 @@ def routes(state) -> list[Route]:
         async def endpoint(request: Request):
             node = request.path_params["node"]
             try:
-                acct = data.authorise((platform,), node, request.query_params.get("access_token"),
-                                      state.now())
+                acct = data.authorise(
+                    (platform,), node, request.query_params.get("access_token"), state.now()
+                )
             except TokenProblem as problem:
                 return token_error(problem)
             if acct is None:
@@ -188,11 +241,13 @@ def routes(state) -> list[Route]:
                 return graph_error("(#100) The parameter limit must be a positive integer", 100)
             limit = min(limit, MAX_LIMIT)
             posts = data.posts_between(platform, acct.account_id, since, until)
-            page = posts[start:start + limit]
+            page = posts[start : start + limit]
             fields = q.get("fields", "")
             body: dict = {"data": [render(p, fields) for p in page]}
             if page:
-                paging = {"cursors": {"before": _cursor(start), "after": _cursor(start + len(page))}}
+                paging = {
+                    "cursors": {"before": _cursor(start), "after": _cursor(start + len(page))}
+                }
                 if start + len(page) < len(posts):
                     nxt = dict(q)
                     nxt["after"] = _cursor(start + len(page))
@@ -211,8 +266,9 @@ def routes(state) -> list[Route]:
     async def node(request: Request):
         node_id = request.path_params["node"]
         try:
-            acct = data.authorise(GRAPH_PLATFORMS, node_id, request.query_params.get("access_token"),
-                                  state.now())
+            acct = data.authorise(
+                GRAPH_PLATFORMS, node_id, request.query_params.get("access_token"), state.now()
+            )
         except TokenProblem as problem:
             return token_error(problem)
         if acct is None:
@@ -220,11 +276,17 @@ def routes(state) -> list[Route]:
         fields = {f.strip() for f in request.query_params.get("fields", "").split(",") if f.strip()}
         out: dict = {"id": acct.account_id}
         if acct.platform == "facebook":
-            available = {"followers_count": acct.followers, "fan_count": acct.followers,
-                         "name": acct.handle or acct.account_id}
+            available = {
+                "followers_count": acct.followers,
+                "fan_count": acct.followers,
+                "name": acct.handle or acct.account_id,
+            }
         else:
-            available = {"followers_count": acct.followers, "username": acct.handle or "",
-                         "media_count": len(data.posts_between("instagram", acct.account_id, None, None))}
+            available = {
+                "followers_count": acct.followers,
+                "username": acct.handle or "",
+                "media_count": len(data.posts_between("instagram", acct.account_id, None, None)),
+            }
         if not fields:
             fields = {"name"} if acct.platform == "facebook" else {"username"}
         for f in sorted(fields):
@@ -233,9 +295,17 @@ def routes(state) -> list[Route]:
         return JSONResponse(out)
 
     return [
-        Route(f"{PREFIX}/{{node}}/posts", _edge("facebook", _fb_post), methods=["GET"],
-              name="graph.page_posts"),
-        Route(f"{PREFIX}/{{node}}/media", _edge("instagram", _ig_media), methods=["GET"],
-              name="graph.ig_media"),
+        Route(
+            f"{PREFIX}/{{node}}/posts",
+            _edge("facebook", _fb_post),
+            methods=["GET"],
+            name="graph.page_posts",
+        ),
+        Route(
+            f"{PREFIX}/{{node}}/media",
+            _edge("instagram", _ig_media),
+            methods=["GET"],
+            name="graph.ig_media",
+        ),
         Route(f"{PREFIX}/{{node}}", node, methods=["GET"], name="graph.node"),
     ]

@@ -34,7 +34,11 @@ from starlette.routing import Route
 
 from marba_dagster.sandbox.platform_data import TokenProblem, platform_data
 from marba_dagster.sandbox.routes._published import (
-    Received, after_apply, published_index, published_log, register_apply_faults,
+    Received,
+    after_apply,
+    published_index,
+    published_log,
+    register_apply_faults,
 )
 from marba_dagster.sandbox.routes.graph import PREFIX, graph_error, token_error
 
@@ -65,8 +69,13 @@ class Containers:
         with self._lock:
             self._seq += 1
             cid = f"1789{self._seq:011d}"
-            self._items[cid] = {"account_id": account_id, "caption": caption, "media": media,
-                                "kind": kind, "published": None}
+            self._items[cid] = {
+                "account_id": account_id,
+                "caption": caption,
+                "media": media,
+                "kind": kind,
+                "published": None,
+            }
             return cid
 
     def get(self, cid: str) -> dict | None:
@@ -120,7 +129,10 @@ def _authorise(state, platform: str, node: str, token: str | None):
     if acct is None:
         return None, graph_error(
             f"Unsupported post request. Object with ID '{node}' does not exist, cannot be loaded "
-            "due to missing permissions, or does not support this operation.", 100, type_="GraphMethodException")
+            "due to missing permissions, or does not support this operation.",
+            100,
+            type_="GraphMethodException",
+        )
     return acct, None
 
 
@@ -129,7 +141,9 @@ def routes(state) -> list[Route]:
     log = published_log(state)
     containers = state.module_state("graph_containers", Containers)
 
-    def _record(platform: str, account_id: str, post_id: str, text: str, media: tuple[str, ...], fmt: str) -> None:
+    def _record(
+        platform: str, account_id: str, post_id: str, text: str, media: tuple[str, ...], fmt: str
+    ) -> None:
         now = state.now()
         data.add_post(platform, account_id, post_id, now, body=text, format=fmt)
         log.add(Received(platform, account_id, post_id, text, media, now))
@@ -143,10 +157,19 @@ def routes(state) -> list[Route]:
         message, link = p.get("message", ""), p.get("link")
         if not message.strip() and not link:
             return graph_error("(#100) Param message or link is required", 100)
-        if message and log.recent_text("facebook", acct.account_id, message, DUPLICATE_WINDOW_SECONDS, state.now()):
+        if message and log.recent_text(
+            "facebook", acct.account_id, message, DUPLICATE_WINDOW_SECONDS, state.now()
+        ):
             return graph_error("(#506) Duplicate status message", 506, type_="OAuthException")
         post_id = f"{acct.account_id}_{log.next_id()}"
-        _record("facebook", acct.account_id, post_id, message, (link,) if link else (), "link" if link else "text")
+        _record(
+            "facebook",
+            acct.account_id,
+            post_id,
+            message,
+            (link,) if link else (),
+            "link" if link else "text",
+        )
         return await after_apply(state, FEED, request, JSONResponse({"id": post_id}))
 
     async def page_photos(request: Request):
@@ -159,12 +182,16 @@ def routes(state) -> list[Route]:
         if not url:
             return graph_error("(#100) Param url or source is required", 100)
         message = p.get("message", "") or p.get("caption", "")
-        if message and log.recent_text("facebook", acct.account_id, message, DUPLICATE_WINDOW_SECONDS, state.now()):
+        if message and log.recent_text(
+            "facebook", acct.account_id, message, DUPLICATE_WINDOW_SECONDS, state.now()
+        ):
             return graph_error("(#506) Duplicate status message", 506)
         n = log.next_id()
         post_id = f"{acct.account_id}_{n}"
         _record("facebook", acct.account_id, post_id, message, (url,), "image")
-        return await after_apply(state, PHOTOS, request, JSONResponse({"id": f"{n}", "post_id": post_id}))
+        return await after_apply(
+            state, PHOTOS, request, JSONResponse({"id": f"{n}", "post_id": post_id})
+        )
 
     async def ig_media(request: Request):
         node = request.path_params["node"]
@@ -181,9 +208,13 @@ def routes(state) -> list[Route]:
         elif media_type in ("REELS", "VIDEO"):
             if not p.get("video_url"):
                 return graph_error("(#100) The parameter video_url is required", 100)
-            cid = containers.create(acct.account_id, p.get("caption", ""), (p["video_url"],), "reel")
+            cid = containers.create(
+                acct.account_id, p.get("caption", ""), (p["video_url"],), "reel"
+            )
         elif p.get("image_url"):
-            cid = containers.create(acct.account_id, p.get("caption", ""), (p["image_url"],), "image")
+            cid = containers.create(
+                acct.account_id, p.get("caption", ""), (p["image_url"],), "image"
+            )
         else:
             return graph_error("(#100) The parameter image_url is required", 100)
         return JSONResponse({"id": cid})
@@ -200,17 +231,30 @@ def routes(state) -> list[Route]:
         container, why = containers.take_for_publish(cid, acct.account_id)
         if container is None:
             if why == "published":
-                return graph_error("The media has already been published", 9007, type_="OAuthException")
+                return graph_error(
+                    "The media has already been published", 9007, type_="OAuthException"
+                )
             return graph_error("Media ID is not available", 9007, type_="OAuthException")
         media_id = f"1790{log.next_id():011d}"
         containers.mark_published(cid, media_id)
-        _record("instagram", acct.account_id, media_id, container["caption"], container["media"], container["kind"])
+        _record(
+            "instagram",
+            acct.account_id,
+            media_id,
+            container["caption"],
+            container["media"],
+            container["kind"],
+        )
         return await after_apply(state, IG_PUBLISH, request, JSONResponse({"id": media_id}))
 
     return [
         Route(f"{PREFIX}/{{node}}/feed", page_feed, methods=["POST"], name=FEED),
         Route(f"{PREFIX}/{{node}}/photos", page_photos, methods=["POST"], name=PHOTOS),
         Route(f"{PREFIX}/{{node}}/media", ig_media, methods=["POST"], name=IG_MEDIA),
-        Route(f"{PREFIX}/{{node}}/media_publish", ig_media_publish, methods=["POST"], name=IG_PUBLISH),
-        Route("/_sandbox/published", published_index(state), methods=["GET"], name="sandbox.published"),
+        Route(
+            f"{PREFIX}/{{node}}/media_publish", ig_media_publish, methods=["POST"], name=IG_PUBLISH
+        ),
+        Route(
+            "/_sandbox/published", published_index(state), methods=["GET"], name="sandbox.published"
+        ),
     ]

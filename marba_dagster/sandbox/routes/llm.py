@@ -38,7 +38,9 @@ PREFIX = "/llm/v1"
 
 FAULT_KINDS = {
     "refusal": {"message": "I'm sorry, but I can't help with that request."},
-    "invalid_json_content": {"content": "Sure! Here is the analysis you asked for:\n- engagement looks healthy\n- post more on weekends"},
+    "invalid_json_content": {
+        "content": "Sure! Here is the analysis you asked for:\n- engagement looks healthy\n- post more on weekends"
+    },
 }
 register_route_kinds(ROUTE_NAME, FAULT_KINDS)
 
@@ -57,18 +59,40 @@ def message_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "\n".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
+        )
     return str(content)
 
 
 def prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    return sum(4 + count_tokens(str(m.get("role", ""))) + count_tokens(message_text(m.get("content"))) for m in messages) + 3
+    return (
+        sum(
+            4 + count_tokens(str(m.get("role", ""))) + count_tokens(message_text(m.get("content")))
+            for m in messages
+        )
+        + 3
+    )
 
 
 # ---- the deterministic "model" -------------------------------------------------------
 
 _FENCED = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
-_TREND_WORDS = ("growth", "change", "delta", "trend", "rate", "engagement", "lift", "reach", "followers", "score", "sentiment")
+_TREND_WORDS = (
+    "growth",
+    "change",
+    "delta",
+    "trend",
+    "rate",
+    "engagement",
+    "lift",
+    "reach",
+    "followers",
+    "score",
+    "sentiment",
+)
 
 
 def extract_facts(text: str) -> Any:
@@ -97,7 +121,9 @@ def _flatten(value: Any, path: tuple[str, ...] = (), depth: int = 0):
     if isinstance(value, dict) and depth < 3:
         for k, v in value.items():
             yield from _flatten(v, path + (str(k),), depth + 1)
-    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value) and depth < 3:
+    elif (
+        isinstance(value, list) and value and all(isinstance(v, dict) for v in value) and depth < 3
+    ):
         for i, v in enumerate(value[:5]):
             yield from _flatten(v, path + (str(i + 1),), depth + 1)
     else:
@@ -135,7 +161,11 @@ def build_answer(facts: Any) -> dict[str, Any]:
             "recommendations": ["Provide the data as a JSON object to receive specific insights."],
         }
     leaves = [(p, v) for p, v in _flatten(facts) if v is not None]
-    numbers = [(p, v) for p, v in leaves if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+    numbers = [
+        (p, v)
+        for p, v in leaves
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ]
     subject = _subject(facts)
     summary = f"{subject}: " if subject else ""
     summary += f"reviewed {len(leaves)} facts"
@@ -156,8 +186,15 @@ def build_answer(facts: Any) -> dict[str, Any]:
         elif isinstance(v, list):
             if v:
                 shown = ", ".join(str(x) for x in v[:3])
-                insights.append(f"{label}: {shown}" + (f" and {len(v) - 3} more" if len(v) > 3 else ""))
-        elif isinstance(v, str) and v.strip() and len(v) <= 200 and path[-1:] not in (("brand",), ("name",)):
+                insights.append(
+                    f"{label}: {shown}" + (f" and {len(v) - 3} more" if len(v) > 3 else "")
+                )
+        elif (
+            isinstance(v, str)
+            and v.strip()
+            and len(v) <= 200
+            and path[-1:] not in (("brand",), ("name",))
+        ):
             insights.append(f"{label}: {v.strip()}")
 
     recommendations = []
@@ -167,13 +204,19 @@ def build_answer(facts: Any) -> dict[str, Any]:
         label = _label(path)
         if any(w in label.lower() for w in _TREND_WORDS):
             if v < 0:
-                recommendations.append(f"Reverse the decline in {label} ({_fmt(v)}): test new formats and posting times this week.")
+                recommendations.append(
+                    f"Reverse the decline in {label} ({_fmt(v)}): test new formats and posting times this week."
+                )
             else:
-                recommendations.append(f"Build on {label} ({_fmt(v)}): repeat what drove it and raise the target by 10%.")
+                recommendations.append(
+                    f"Build on {label} ({_fmt(v)}): repeat what drove it and raise the target by 10%."
+                )
     if not recommendations:
         if numbers:
             path, v = max(numbers, key=lambda pv: abs(pv[1]))
-            recommendations.append(f"Track {_label(path)} weekly (now {_fmt(v)}) and set a target for it.")
+            recommendations.append(
+                f"Track {_label(path)} weekly (now {_fmt(v)}) and set a target for it."
+            )
         else:
             recommendations.append("Collect measurable results before changing strategy.")
     return {"summary": summary, "insights": insights, "recommendations": recommendations}
@@ -182,8 +225,19 @@ def build_answer(facts: Any) -> dict[str, Any]:
 # ---- HTTP ------------------------------------------------------------------------------
 
 
-def _openai_error(status: int, message: str, type_: str, code: str | None = None, param: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}}, status_code=status, headers=headers)
+def _openai_error(
+    status: int,
+    message: str,
+    type_: str,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": type_, "param": param, "code": code}},
+        status_code=status,
+        headers=headers,
+    )
 
 
 def _mask(key: str) -> str:
@@ -215,7 +269,12 @@ def _check_auth(state, request: Request) -> JSONResponse | None:
     if keys is not None and key not in keys:
         with state.llm.lock:
             state.llm.auth_failures += 1
-        return _openai_error(401, f"Incorrect API key provided: {_mask(key)}.", "invalid_request_error", code="invalid_api_key")
+        return _openai_error(
+            401,
+            f"Incorrect API key provided: {_mask(key)}.",
+            "invalid_request_error",
+            code="invalid_api_key",
+        )
     return None
 
 
@@ -231,34 +290,90 @@ def routes(state) -> list[Route]:
         try:
             body = json.loads(await request.body() or b"null")
         except ValueError:
-            return _openai_error(400, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)", "invalid_request_error")
+            return _openai_error(
+                400,
+                "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)",
+                "invalid_request_error",
+            )
         if not isinstance(body, dict):
-            return _openai_error(400, "The request body must be a JSON object.", "invalid_request_error")
+            return _openai_error(
+                400, "The request body must be a JSON object.", "invalid_request_error"
+            )
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            return _openai_error(400, "you must provide a model parameter", "invalid_request_error", param="model")
+            return _openai_error(
+                400, "you must provide a model parameter", "invalid_request_error", param="model"
+            )
         if llm.models is not None and model not in llm.models:
-            return _openai_error(404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", code="model_not_found")
+            return _openai_error(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                code="model_not_found",
+            )
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            return _openai_error(400, "'messages' must be a non-empty array of messages.", "invalid_request_error", param="messages")
+            return _openai_error(
+                400,
+                "'messages' must be a non-empty array of messages.",
+                "invalid_request_error",
+                param="messages",
+            )
         for i, m in enumerate(messages):
-            if not isinstance(m, dict) or m.get("role") not in ("system", "developer", "user", "assistant", "tool"):
-                return _openai_error(400, f"Invalid value for 'messages[{i}].role'.", "invalid_request_error", param=f"messages[{i}].role")
+            if not isinstance(m, dict) or m.get("role") not in (
+                "system",
+                "developer",
+                "user",
+                "assistant",
+                "tool",
+            ):
+                return _openai_error(
+                    400,
+                    f"Invalid value for 'messages[{i}].role'.",
+                    "invalid_request_error",
+                    param=f"messages[{i}].role",
+                )
         temperature = body.get("temperature", 1)
         if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
-            return _openai_error(400, "'temperature' must be a number between 0 and 2.", "invalid_request_error", param="temperature")
+            return _openai_error(
+                400,
+                "'temperature' must be a number between 0 and 2.",
+                "invalid_request_error",
+                param="temperature",
+            )
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-        if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
-            return _openai_error(400, "'max_tokens' must be a positive integer.", "invalid_request_error", param="max_tokens")
+        if max_tokens is not None and (
+            not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
+        ):
+            return _openai_error(
+                400,
+                "'max_tokens' must be a positive integer.",
+                "invalid_request_error",
+                param="max_tokens",
+            )
         if body.get("stream"):
-            return _openai_error(400, "Streaming is not supported by the sandbox.", "invalid_request_error", param="stream")
+            return _openai_error(
+                400,
+                "Streaming is not supported by the sandbox.",
+                "invalid_request_error",
+                param="stream",
+            )
         n = body.get("n", 1)
         if not isinstance(n, int) or not 1 <= n <= 8:
-            return _openai_error(400, "'n' must be an integer between 1 and 8.", "invalid_request_error", param="n")
+            return _openai_error(
+                400, "'n' must be an integer between 1 and 8.", "invalid_request_error", param="n"
+            )
         response_format = body.get("response_format")
-        if response_format is not None and (not isinstance(response_format, dict) or response_format.get("type") not in ("text", "json_object", "json_schema")):
-            return _openai_error(400, "Invalid value for 'response_format.type'.", "invalid_request_error", param="response_format")
+        if response_format is not None and (
+            not isinstance(response_format, dict)
+            or response_format.get("type") not in ("text", "json_object", "json_schema")
+        ):
+            return _openai_error(
+                400,
+                "Invalid value for 'response_format.type'.",
+                "invalid_request_error",
+                param="response_format",
+            )
 
         user_texts = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
         facts = extract_facts(user_texts[-1]) if user_texts else None
@@ -280,7 +395,9 @@ def routes(state) -> list[Route]:
                 limited = ("tokens", "tokens per min (TPM)", tpm, used_tokens, requested)
             if limited is not None:
                 llm.rate_limited += 1
-                wait = llm.window.wait_for(now, window, count_limit=rpm, weight_limit=tpm, weight=requested)
+                wait = llm.window.wait_for(
+                    now, window, count_limit=rpm, weight_limit=tpm, weight=requested
+                )
             else:
                 llm.window.add(now, requested)
                 used_requests, used_tokens = used_requests + 1, used_tokens + requested
@@ -296,13 +413,21 @@ def routes(state) -> list[Route]:
         if limited is not None:
             type_, what, limit, used, req = limited
             if type_ == "tokens" and req > limit:
-                return _openai_error(429, f"Request too large for {model} on {what}: Limit {limit}, Requested {req}. The input or output tokens must be reduced in order to run successfully.", "tokens", code="rate_limit_exceeded", headers=headers)
+                return _openai_error(
+                    429,
+                    f"Request too large for {model} on {what}: Limit {limit}, Requested {req}. The input or output tokens must be reduced in order to run successfully.",
+                    "tokens",
+                    code="rate_limit_exceeded",
+                    headers=headers,
+                )
             headers["retry-after"] = str(max(1, math.ceil(wait)))
             headers["retry-after-ms"] = str(int(wait * 1000))
             return _openai_error(
                 429,
                 f"Rate limit reached for {model} in organization org-sandbox on {what}: Limit {limit}, Used {used}, Requested {req}. Please try again in {_duration(wait)}. Visit https://platform.openai.com/account/rate-limits to learn more.",
-                type_, code="rate_limit_exceeded", headers=headers,
+                type_,
+                code="rate_limit_exceeded",
+                headers=headers,
             )
 
         refusal = None
@@ -334,10 +459,19 @@ def routes(state) -> list[Route]:
                 "created": int(state.now().timestamp()),
                 "model": model,
                 "choices": [
-                    {"index": i, "message": dict(message), "logprobs": None, "finish_reason": finish_reason}
+                    {
+                        "index": i,
+                        "message": dict(message),
+                        "logprobs": None,
+                        "finish_reason": finish_reason,
+                    }
                     for i in range(n)
                 ],
-                "usage": {"prompt_tokens": p_tokens, "completion_tokens": c_tokens * n, "total_tokens": p_tokens + c_tokens * n},
+                "usage": {
+                    "prompt_tokens": p_tokens,
+                    "completion_tokens": c_tokens * n,
+                    "total_tokens": p_tokens + c_tokens * n,
+                },
                 "system_fingerprint": "fp_sandbox",
             },
             headers=headers,
@@ -349,7 +483,15 @@ def routes(state) -> list[Route]:
             return denied
         names = sorted(llm.models) if llm.models is not None else [llm.default_model]
         created = int(state.now().timestamp())
-        return JSONResponse({"object": "list", "data": [{"id": m, "object": "model", "created": created, "owned_by": "sandbox"} for m in names]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {"id": m, "object": "model", "created": created, "owned_by": "sandbox"}
+                    for m in names
+                ],
+            }
+        )
 
     return [
         Route(f"{PREFIX}/chat/completions", chat_completions, methods=["POST"], name=ROUTE_NAME),

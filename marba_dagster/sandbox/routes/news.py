@@ -26,7 +26,14 @@ from starlette.routing import Route
 
 from marba_dagster.sandbox.faults import register_route_kinds
 from marba_dagster.sandbox.routes._feeds import (
-    FEED_FAULT_KINDS, RSS_TYPE, attr, fault_response, h, rfc822, take_matching, x,
+    FEED_FAULT_KINDS,
+    RSS_TYPE,
+    attr,
+    fault_response,
+    h,
+    rfc822,
+    take_matching,
+    x,
 )
 
 ROUTE = "news.search_rss"
@@ -92,12 +99,22 @@ def demo_items(q: str, now: datetime) -> list[dict]:
         k = h("news", q, day, term)
         if k % 3 == 0:  # not every topic is in the news every day
             continue
-        out.append({"title": TOPIC_TEMPLATES[k % len(TOPIC_TEMPLATES)].format(place=place, term=term),
-                    "source": OUTLETS[(k >> 4) % len(OUTLETS)].format(place=place), "hours_ago": 1 + (k >> 8) % 30})
+        out.append(
+            {
+                "title": TOPIC_TEMPLATES[k % len(TOPIC_TEMPLATES)].format(place=place, term=term),
+                "source": OUTLETS[(k >> 4) % len(OUTLETS)].format(place=place),
+                "hours_ago": 1 + (k >> 8) % 30,
+            }
+        )
     for j, tpl in enumerate(GENERAL_TEMPLATES):
         k = h("news-general", q, day, j)
-        out.append({"title": tpl.format(place=place), "source": OUTLETS[k % len(OUTLETS)].format(place=place),
-                    "hours_ago": 2 + (k >> 8) % 40})
+        out.append(
+            {
+                "title": tpl.format(place=place),
+                "source": OUTLETS[k % len(OUTLETS)].format(place=place),
+                "hours_ago": 2 + (k >> 8) % 40,
+            }
+        )
     return out
 
 
@@ -105,12 +122,16 @@ def render(q: str, items: list[dict], now: datetime, gl: str, hl: str) -> str:
     search = f"https://news.google.com/search?q={q}&hl={hl}&gl={gl}&ceid={gl}:{hl.split('-')[0]}"
     parts = [
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>',
-        '<rss xmlns:media="http://search.yahoo.com/mrss/" version="2.0">', "<channel>",
-        "<generator>NFE/5.0</generator>", f"<title>{x(q)} - Google News</title>",
-        f"<link>{x(search)}</link>", f"<language>{x(hl)}</language>",
+        '<rss xmlns:media="http://search.yahoo.com/mrss/" version="2.0">',
+        "<channel>",
+        "<generator>NFE/5.0</generator>",
+        f"<title>{x(q)} - Google News</title>",
+        f"<link>{x(search)}</link>",
+        f"<language>{x(hl)}</language>",
         "<webMaster>news-webmaster@google.com</webMaster>",
         f"<copyright>{now.year} Google LLC</copyright>",
-        f"<lastBuildDate>{rfc822(now)}</lastBuildDate>", "<description>Google News</description>",
+        f"<lastBuildDate>{rfc822(now)}</lastBuildDate>",
+        "<description>Google News</description>",
     ]
     for it in items:
         source = it.get("source") or "Local News"
@@ -121,9 +142,13 @@ def render(q: str, items: list[dict], now: datetime, gl: str, hl: str) -> str:
         published = now - timedelta(hours=float(it.get("hours_ago", 1)))
         desc = f'<a href="{link}" target="_blank">{x(it["title"])}</a>&nbsp;&nbsp;<font color="#6f6f6f">{x(source)}</font>'
         parts += [
-            "<item>", f"<title>{x(it['title'] + ' - ' + source)}</title>", f"<link>{x(link)}</link>",
-            f'<guid isPermaLink="false">{guid}</guid>', f"<pubDate>{rfc822(published)}</pubDate>",
-            f"<description>{x(desc)}</description>", f"<source url={attr(domain)}>{x(source)}</source>",
+            "<item>",
+            f"<title>{x(it['title'] + ' - ' + source)}</title>",
+            f"<link>{x(link)}</link>",
+            f'<guid isPermaLink="false">{guid}</guid>',
+            f"<pubDate>{rfc822(published)}</pubDate>",
+            f"<description>{x(desc)}</description>",
+            f"<source url={attr(domain)}>{x(source)}</source>",
             "</item>",
         ]
     parts += ["</channel>", "</rss>"]
@@ -136,8 +161,11 @@ def routes(state) -> list[Route]:
     async def search(request: Request):
         q = request.query_params.get("q") or ""
         if not q.strip():
-            return Response("<html><body>Error 400 (Bad Request): q is required</body></html>",
-                            status_code=400, media_type="text/html")
+            return Response(
+                "<html><body>Error 400 (Bad Request): q is required</body></html>",
+                status_code=400,
+                media_type="text/html",
+            )
         gl = (request.query_params.get("gl") or "US").upper()
         hl = request.query_params.get("hl") or f"en-{gl}"
         now = state.now()
@@ -146,7 +174,9 @@ def routes(state) -> list[Route]:
         if items is None:
             items = demo_items(q, now)
         if fault is not None:
-            return fault_response(fault, lambda: render(q, items, now, gl, hl) + "\n<!-- Caf\u00e9 \u00bb -->")
+            return fault_response(
+                fault, lambda: render(q, items, now, gl, hl) + "\n<!-- Caf\u00e9 \u00bb -->"
+            )
         return Response(render(q, items, now, gl, hl).encode("utf-8"), media_type=RSS_TYPE)
 
     return [Route("/news/rss/search", search, methods=["GET"], name=ROUTE)]

@@ -137,23 +137,31 @@ def _int(request: Request, key: str, low: int, high: int, label: str) -> int | N
     return value
 
 
-def _choice(request: Request, keys: tuple[str, ...], choices: dict[str, str], default: str, type_name: str) -> str:
+def _choice(
+    request: Request, keys: tuple[str, ...], choices: dict[str, str], default: str, type_name: str
+) -> str:
     for key in keys:
         raw = request.query_params.get(key)
         if raw:
             if raw not in choices:
-                raise ApiError(f"Cannot initialize {type_name} from invalid String value {raw} for key {key}")
+                raise ApiError(
+                    f"Cannot initialize {type_name} from invalid String value {raw} for key {key}"
+                )
             return raw
     return default
 
 
-def _variables(request: Request, key: str, known: dict, aliases: dict[str, str]) -> list[tuple[str, str]]:
+def _variables(
+    request: Request, key: str, known: dict, aliases: dict[str, str]
+) -> list[tuple[str, str]]:
     """(name as requested, canonical name) for each requested variable."""
     out = []
     for name in _values(request, key):
         canonical = aliases.get(name, name)
         if canonical not in known:
-            raise ApiError(f"Cannot initialize {'SurfaceVariable' if key != 'daily' else 'DailyVariable'} from invalid String value {name} for key {key}")
+            raise ApiError(
+                f"Cannot initialize {'SurfaceVariable' if key != 'daily' else 'DailyVariable'} from invalid String value {name} for key {key}"
+            )
         out.append((name, canonical))
     return out
 
@@ -178,20 +186,26 @@ def _date(raw: str, key: str) -> dt.date:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise ApiError(f"Invalid date format for parameter '{key}'. Please use YYYY-MM-DD.") from None
+        raise ApiError(
+            f"Invalid date format for parameter '{key}'. Please use YYYY-MM-DD."
+        ) from None
 
 
 # ---- computing -----------------------------------------------------------------------
 
 
-def _convert(kind: str, value: float, temp_unit: str, wind_unit: str, precip_unit: str) -> float | int:
+def _convert(
+    kind: str, value: float, temp_unit: str, wind_unit: str, precip_unit: str
+) -> float | int:
     """Convert from metric and round like the real API."""
     if kind == "temperature":
         if temp_unit == "fahrenheit":
             value = value * 9.0 / 5.0 + 32.0
         return round(value, 1)
     if kind == "wind":
-        value = {"kmh": value, "ms": value / 3.6, "mph": value / 1.609344, "kn": value / 1.852}[wind_unit]
+        value = {"kmh": value, "ms": value / 3.6, "mph": value / 1.609344, "kn": value / 1.852}[
+            wind_unit
+        ]
         return round(value, 1)
     if kind == "precipitation":
         return round(value / 25.4, 3) if precip_unit == "inch" else round(value, 1)
@@ -229,13 +243,21 @@ def _aggregate(values: list[float], how: str) -> float:
 
 
 def _forecast(
-    lat: float, lon: float, elev_param: float | None, tz_name: str | None, now: dt.datetime,
+    lat: float,
+    lon: float,
+    elev_param: float | None,
+    tz_name: str | None,
+    now: dt.datetime,
     opts: dict[str, Any],
 ) -> dict[str, Any]:
     started = time.perf_counter()
     identifier, zone, abbreviation = _timezone(tz_name, lon, now)
     offset = int(now.astimezone(zone).utcoffset().total_seconds())  # type: ignore[union-attr]
-    elev = elev_param if elev_param is not None and not math.isnan(elev_param) else weather.elevation(lat, lon)
+    elev = (
+        elev_param
+        if elev_param is not None and not math.isnan(elev_param)
+        else weather.elevation(lat, lon)
+    )
     units = (opts["temperature_unit"], opts["wind_speed_unit"], opts["precipitation_unit"])
     unixtime = opts["timeformat"] == "unixtime"
     cache: dict[float, dict[str, float]] = {}
@@ -266,9 +288,13 @@ def _forecast(
         return stamp.strftime("%Y-%m-%d") if daily else stamp.strftime("%Y-%m-%dT%H:%M")
 
     result: dict[str, Any] = {
-        "latitude": 0.0, "longitude": 0.0, "generationtime_ms": 0.0,
-        "utc_offset_seconds": offset, "timezone": identifier,
-        "timezone_abbreviation": abbreviation, "elevation": float(elev),
+        "latitude": 0.0,
+        "longitude": 0.0,
+        "generationtime_ms": 0.0,
+        "utc_offset_seconds": offset,
+        "timezone": identifier,
+        "timezone_abbreviation": abbreviation,
+        "elevation": float(elev),
     }
     result["latitude"], result["longitude"] = weather.grid_coordinates(lat, lon)
 
@@ -276,7 +302,10 @@ def _forecast(
         step = 900
         local_s = int(local_now.replace(tzinfo=dt.timezone.utc).timestamp()) // step * step
         s = at((local_s - offset) / 3600.0)
-        result["current_units"] = {"time": "unixtime" if unixtime else "iso8601", "interval": "seconds"}
+        result["current_units"] = {
+            "time": "unixtime" if unixtime else "iso8601",
+            "interval": "seconds",
+        }
         result["current"] = {"time": fmt(local_s), "interval": step}
         for name, canonical in opts["current"]:
             kind, unit = HOURLY_VARIABLES[canonical]
@@ -286,7 +315,11 @@ def _forecast(
     if opts["hourly"]:
         if opts["forecast_hours"] is not None or opts["past_hours"] is not None:
             past = opts["past_hours"] or 0
-            ahead = opts["forecast_hours"] if opts["forecast_hours"] is not None else opts["forecast_days"] * 24
+            ahead = (
+                opts["forecast_hours"]
+                if opts["forecast_hours"] is not None
+                else opts["forecast_days"] * 24
+            )
             start = local_epoch(local_now.date(), local_now.hour) - past * 3600
             count = past + ahead
         else:
@@ -306,21 +339,27 @@ def _forecast(
         days = [first_day + dt.timedelta(days=i) for i in range(n_days)]
         result["daily_units"] = {"time": "unixtime" if unixtime else "iso8601"}
         daily: dict[str, list] = {"time": [fmt(local_epoch(d), daily=True) for d in days]}
-        per_day = [[at((local_epoch(d) + h * 3600 - offset) / 3600.0) for h in range(24)] for d in days]
+        per_day = [
+            [at((local_epoch(d) + h * 3600 - offset) / 3600.0) for h in range(24)] for d in days
+        ]
         for name, canonical in opts["daily"]:
             source, how = DAILY_VARIABLES[canonical]
             kind, unit = HOURLY_VARIABLES[source]
             if how == "hours":
                 kind, unit = "hours", "h"
             result["daily_units"][name] = _unit(kind, unit, *units)
-            daily[name] = [_convert(kind, _aggregate([s[source] for s in day], how), *units) for day in per_day]
+            daily[name] = [
+                _convert(kind, _aggregate([s[source] for s in day], how), *units) for day in per_day
+            ]
         result["daily"] = daily
 
     result["generationtime_ms"] = round((time.perf_counter() - started) * 1000.0, 4)
     return result
 
 
-def _parse(request: Request, now: dt.datetime) -> tuple[list[tuple[float, float, float | None, str | None]], dict[str, Any]]:
+def _parse(
+    request: Request, now: dt.datetime
+) -> tuple[list[tuple[float, float, float | None, str | None]], dict[str, Any]]:
     lats = _floats(request, "latitude", True)
     lons = _floats(request, "longitude", True)
     assert lats is not None and lons is not None
@@ -350,31 +389,51 @@ def _parse(request: Request, now: dt.datetime) -> tuple[list[tuple[float, float,
         "hourly": _variables(request, "hourly", HOURLY_VARIABLES, ALIASES),
         "current": _variables(request, "current", HOURLY_VARIABLES, ALIASES),
         "daily": _variables(request, "daily", DAILY_VARIABLES, DAILY_ALIASES),
-        "temperature_unit": _choice(request, ("temperature_unit",), TEMPERATURE_UNITS, "celsius", "TemperatureUnit"),
-        "wind_speed_unit": _choice(request, ("wind_speed_unit", "windspeed_unit"), WIND_UNITS, "kmh", "WindspeedUnit"),
-        "precipitation_unit": _choice(request, ("precipitation_unit",), PRECIPITATION_UNITS, "mm", "PrecipitationUnit"),
-        "timeformat": _choice(request, ("timeformat",), {"iso8601": "", "unixtime": ""}, "iso8601", "Timeformat"),
+        "temperature_unit": _choice(
+            request, ("temperature_unit",), TEMPERATURE_UNITS, "celsius", "TemperatureUnit"
+        ),
+        "wind_speed_unit": _choice(
+            request, ("wind_speed_unit", "windspeed_unit"), WIND_UNITS, "kmh", "WindspeedUnit"
+        ),
+        "precipitation_unit": _choice(
+            request, ("precipitation_unit",), PRECIPITATION_UNITS, "mm", "PrecipitationUnit"
+        ),
+        "timeformat": _choice(
+            request, ("timeformat",), {"iso8601": "", "unixtime": ""}, "iso8601", "Timeformat"
+        ),
         "forecast_days": _int(request, "forecast_days", 0, MAX_FORECAST_DAYS, "Forecast days"),
         "past_days": _int(request, "past_days", 0, MAX_PAST_DAYS, "Past days"),
-        "forecast_hours": _int(request, "forecast_hours", 0, MAX_FORECAST_DAYS * 24, "Forecast hours"),
+        "forecast_hours": _int(
+            request, "forecast_hours", 0, MAX_FORECAST_DAYS * 24, "Forecast hours"
+        ),
         "past_hours": _int(request, "past_hours", 0, MAX_PAST_DAYS * 24, "Past hours"),
         "start_date": None,
         "end_date": None,
     }
-    start_raw, end_raw = request.query_params.get("start_date"), request.query_params.get("end_date")
+    start_raw, end_raw = (
+        request.query_params.get("start_date"),
+        request.query_params.get("end_date"),
+    )
     if start_raw or end_raw:
         if not (start_raw and end_raw):
             raise ApiError("Parameter 'start_date' and 'end_date' must be set together")
         if opts["forecast_days"] or opts["past_days"]:
-            raise ApiError("Parameter 'past_days' and 'forecast_days' are mutually exclusive with 'start_date' and 'end_date'")
+            raise ApiError(
+                "Parameter 'past_days' and 'forecast_days' are mutually exclusive with 'start_date' and 'end_date'"
+            )
         start, end = _date(start_raw, "start_date"), _date(end_raw, "end_date")
         if end < start:
             raise ApiError("End-date must be larger or equals than start-date")
         today = now.date()
-        low, high = today - dt.timedelta(days=MAX_PAST_DAYS), today + dt.timedelta(days=MAX_FORECAST_DAYS)
+        low, high = (
+            today - dt.timedelta(days=MAX_PAST_DAYS),
+            today + dt.timedelta(days=MAX_FORECAST_DAYS),
+        )
         for key, d in (("start_date", start), ("end_date", end)):
             if not low <= d <= high:
-                raise ApiError(f"Parameter '{key}' is out of allowed range from {low.isoformat()} to {high.isoformat()}")
+                raise ApiError(
+                    f"Parameter '{key}' is out of allowed range from {low.isoformat()} to {high.isoformat()}"
+                )
         opts["start_date"], opts["end_date"] = start, end
     if opts["forecast_days"] is None:
         opts["forecast_days"] = 7

@@ -47,7 +47,13 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from marba_dagster.sandbox.state import SandboxState
@@ -55,8 +61,30 @@ from marba_dagster.sandbox.state import SandboxState
 PREFIX = "/sites"
 MAX_VERSION = 5
 
-_ADJ = ["Bright", "Urban", "Golden", "Nordic", "Cedar", "Harbor", "Summit", "Velvet", "Copper", "Maple"]
-_NOUN = ["Table", "Works", "Studio", "Market", "Kitchen", "Supply", "Collective", "Lab", "House", "Garden"]
+_ADJ = [
+    "Bright",
+    "Urban",
+    "Golden",
+    "Nordic",
+    "Cedar",
+    "Harbor",
+    "Summit",
+    "Velvet",
+    "Copper",
+    "Maple",
+]
+_NOUN = [
+    "Table",
+    "Works",
+    "Studio",
+    "Market",
+    "Kitchen",
+    "Supply",
+    "Collective",
+    "Lab",
+    "House",
+    "Garden",
+]
 _TOPICS = [
     ("sustainable sourcing", "Sustainable sourcing from local farms"),
     ("same-day delivery", "Same-day delivery across the city"),
@@ -116,7 +144,11 @@ class SitesState:
 
     def as_dict(self) -> dict[str, Any]:
         with self._lock:
-            return {"version": self.version, "competitors": dict(self.per_competitor), "fail": dict(self.fail)}
+            return {
+                "version": self.version,
+                "competitors": dict(self.per_competitor),
+                "fail": dict(self.fail),
+            }
 
     def reset(self) -> None:
         with self._lock:
@@ -166,10 +198,14 @@ class Site:
     @property
     def description(self) -> str:
         if self.version >= 5:
-            return (f"{self.name} is now an enterprise-grade platform: {self.new_topics[0][1].lower()}, "
-                    f"{self.new_topics[1][1].lower()} and concierge onboarding for busy teams.")
-        return (f"{self.name} offers {self.topics[0][1].lower()}, {self.topics[1][1].lower()} "
-                f"and {self.topics[2][1].lower()}.")
+            return (
+                f"{self.name} is now an enterprise-grade platform: {self.new_topics[0][1].lower()}, "
+                f"{self.new_topics[1][1].lower()} and concierge onboarding for busy teams."
+            )
+        return (
+            f"{self.name} offers {self.topics[0][1].lower()}, {self.topics[1][1].lower()} "
+            f"and {self.topics[2][1].lower()}."
+        )
 
     def headlines(self) -> list[str]:
         if self.version >= 5:
@@ -178,23 +214,28 @@ class Site:
 
 
 def _noise_head(now: str, token: str, nonce: str) -> str:
-    return (f'<meta name="csrf-token" content="{token}">'
-            f'<link rel="stylesheet" href="/static/app.css?v={secrets.token_hex(4)}">'
-            f'<script nonce="{nonce}">window.__BOOT__={{"ts":"{now}","session":"{secrets.token_hex(12)}"}};</script>')
+    return (
+        f'<meta name="csrf-token" content="{token}">'
+        f'<link rel="stylesheet" href="/static/app.css?v={secrets.token_hex(4)}">'
+        f'<script nonce="{nonce}">window.__BOOT__={{"ts":"{now}","session":"{secrets.token_hex(12)}"}};</script>'
+    )
 
 
 def _noise_body(now: str, token: str) -> tuple[str, str]:
     ad = random.choice(_ADS)
     top = f'<div class="ad-slot" data-ad-id="{secrets.token_hex(3)}"><a href="https://ads.example/{secrets.token_hex(6)}">{escape(ad)}</a></div>'
-    bottom = (f'<form action="/subscribe" method="post"><input type="hidden" name="csrf_token" value="{token}">'
-              f'<input type="email" name="email"></form>'
-              f'<footer><p>© Copyright. Last updated {now}</p>'
-              f'<p>Page rendered at {now[11:19]} UTC · request id {secrets.token_hex(10)}</p></footer>')
+    bottom = (
+        f'<form action="/subscribe" method="post"><input type="hidden" name="csrf_token" value="{token}">'
+        f'<input type="email" name="email"></form>'
+        f"<footer><p>© Copyright. Last updated {now}</p>"
+        f"<p>Page rendered at {now[11:19]} UTC · request id {secrets.token_hex(10)}</p></footer>"
+    )
     return top, bottom
 
 
 def _jsonld(obj: Any) -> str:
     """JSON-LD with keys in a random order each time (reordering is noise)."""
+
     def shuffle(o: Any) -> Any:
         if isinstance(o, dict):
             items = list(o.items())
@@ -203,6 +244,7 @@ def _jsonld(obj: Any) -> str:
         if isinstance(o, list):
             return [shuffle(v) for v in o]
         return o
+
     return f'<script type="application/ld+json">{json.dumps(shuffle(obj), ensure_ascii=False)}</script>'
 
 
@@ -211,21 +253,21 @@ def home_page(site: Site, now: str) -> str:
     top, bottom = _noise_body(now, token)
     first_name, first_price = site.plans[0]
     features = "".join(
-        f"<section class=\"feature\"><h2>{escape(h)}</h2><p>{escape(site.name)} brings you {escape(h.lower())}.</p></section>"
+        f'<section class="feature"><h2>{escape(h)}</h2><p>{escape(site.name)} brings you {escape(h.lower())}.</p></section>'
         for h in site.headlines()
     )
     return (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(site.name)} | {escape(site.tagline)}</title>"
-        f"<meta name=\"description\" content=\"{escape(site.description)}\">"
+        f'<meta name="description" content="{escape(site.description)}">'
         f"{_noise_head(now, token, nonce)}</head><body>{top}"
-        f"<header class=\"hero\"><h1>{escape(site.tagline)}</h1>"
-        f"<p class=\"hero-lead\">{escape(site.description)}</p>"
-        f"<img src=\"/img/hero.jpg?cb={secrets.token_hex(5)}\" alt=\"\"></header>"
+        f'<header class="hero"><h1>{escape(site.tagline)}</h1>'
+        f'<p class="hero-lead">{escape(site.description)}</p>'
+        f'<img src="/img/hero.jpg?cb={secrets.token_hex(5)}" alt=""></header>'
         f"<main>{features}"
-        f"<div itemscope itemtype=\"https://schema.org/Product\" class=\"featured\"><h3 itemprop=\"name\">{escape(first_name)}</h3>"
-        f"<span itemprop=\"priceCurrency\" content=\"{site.currency}\"></span>"
-        f"<span itemprop=\"price\" content=\"{first_price:.2f}\">{escape(site.money(first_price))}</span></div>"
+        f'<div itemscope itemtype="https://schema.org/Product" class="featured"><h3 itemprop="name">{escape(first_name)}</h3>'
+        f'<span itemprop="priceCurrency" content="{site.currency}"></span>'
+        f'<span itemprop="price" content="{first_price:.2f}">{escape(site.money(first_price))}</span></div>'
         f"</main>{bottom}</body></html>"
     )
 
@@ -235,26 +277,35 @@ def pricing_page(site: Site, now: str) -> str:
     top, bottom = _noise_body(now, token)
     graph = [
         {
-            "@type": "Product", "name": name, "sku": f"{site.cid}-{name.lower()}",
-            "offers": {"@type": "Offer", "price": f"{amount:.2f}", "priceCurrency": site.currency,
-                       "availability": "https://schema.org/InStock"},
+            "@type": "Product",
+            "name": name,
+            "sku": f"{site.cid}-{name.lower()}",
+            "offers": {
+                "@type": "Offer",
+                "price": f"{amount:.2f}",
+                "priceCurrency": site.currency,
+                "availability": "https://schema.org/InStock",
+            },
         }
         for name, amount in site.plans
     ]
     cards = "".join(
-        f"<div class=\"plan-card\"><h3>{escape(name)}</h3><p class=\"amount\">{escape(site.money(amount))} / month</p>"
+        f'<div class="plan-card"><h3>{escape(name)}</h3><p class="amount">{escape(site.money(amount))} / month</p>'
         f"<p>Everything in {escape(name)} with {escape(site.topics[i % 3][0])}.</p></div>"
         for i, (name, amount) in enumerate(site.plans)
     )
-    table = "".join(f"<tr><td>{escape(name)}</td><td>{amount} {site.currency}</td></tr>" for name, amount in site.plans)
+    table = "".join(
+        f"<tr><td>{escape(name)}</td><td>{amount} {site.currency}</td></tr>"
+        for name, amount in site.plans
+    )
     return (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Pricing | {escape(site.name)}</title>"
-        f"<meta name=\"description\" content=\"Plans and prices of {escape(site.name)}.\">"
+        f'<meta name="description" content="Plans and prices of {escape(site.name)}.">'
         f"{_noise_head(now, token, nonce)}"
         f"{_jsonld({'@context': 'https://schema.org', '@graph': graph})}</head><body>{top}"
-        f"<h1>Simple pricing for {escape(site.name)}</h1><main class=\"plans\">{cards}</main>"
-        f"<table class=\"compare\"><tr><th>Plan</th><th>Monthly</th></tr>{table}</table>{bottom}</body></html>"
+        f'<h1>Simple pricing for {escape(site.name)}</h1><main class="plans">{cards}</main>'
+        f'<table class="compare"><tr><th>Plan</th><th>Monthly</th></tr>{table}</table>{bottom}</body></html>'
     )
 
 
@@ -267,13 +318,27 @@ def feed_posts(site: Site, now) -> list[dict[str, Any]]:
     for week in range(10):
         topic = site.topics[week % 3]
         kind = "video" if rng.random() < 0.4 else "article"
-        posts.append({"id": f"{site.cid}-w{week}", "title": f"{topic[1]}: week {10 - week} notes",
-                      "when": anchor - timedelta(days=7 * week + 2, hours=rng.randint(0, 8)), "kind": kind, "topic": topic[0]})
+        posts.append(
+            {
+                "id": f"{site.cid}-w{week}",
+                "title": f"{topic[1]}: week {10 - week} notes",
+                "when": anchor - timedelta(days=7 * week + 2, hours=rng.randint(0, 8)),
+                "kind": kind,
+                "topic": topic[0],
+            }
+        )
     if site.version >= 5:
         for i in range(6):
             topic = site.new_topics[i % 2]
-            posts.append({"id": f"{site.cid}-burst{i}", "title": f"Launch week: {topic[1]} ({i + 1}/6)",
-                          "when": anchor - timedelta(days=i % 6, hours=1 + i), "kind": "video", "topic": topic[0]})
+            posts.append(
+                {
+                    "id": f"{site.cid}-burst{i}",
+                    "title": f"Launch week: {topic[1]} ({i + 1}/6)",
+                    "when": anchor - timedelta(days=i % 6, hours=1 + i),
+                    "kind": "video",
+                    "topic": topic[0],
+                }
+            )
     posts.sort(key=lambda p: p["when"], reverse=True)
     return posts
 
@@ -282,7 +347,11 @@ def feed_xml(site: Site, base: str, now) -> str:
     items = []
     for p in feed_posts(site, now):
         link = f"{base}/posts/{p['id']}"
-        enclosure = f'<enclosure url="{link}.mp4" type="video/mp4" length="1000"/>' if p["kind"] == "video" else ""
+        enclosure = (
+            f'<enclosure url="{link}.mp4" type="video/mp4" length="1000"/>'
+            if p["kind"] == "video"
+            else ""
+        )
         items.append(
             f"<item><title>{escape(p['title'])}</title><link>{escape(link)}</link><guid>{escape(link)}</guid>"
             f"<pubDate>{p['when'].strftime('%a, %d %b %Y %H:%M:%S +0000')}</pubDate>"
@@ -306,7 +375,11 @@ _BOMB_LOCK = threading.Lock()
 def _encoded_page(text: str, title: str, charset: str, declare: str, lang: str | None) -> Response:
     lang_attr = f' lang="{lang}"' if lang else ""
     meta = f'<meta charset="{charset}">' if declare == "meta" else ""
-    html = f"<!doctype html><html{lang_attr}><head>{meta}<title>{title}</title></head><body><h1>{title}</h1>" + f"<p>{text}</p>" * 3 + "</body></html>"
+    html = (
+        f"<!doctype html><html{lang_attr}><head>{meta}<title>{title}</title></head><body><h1>{title}</h1>"
+        + f"<p>{text}</p>" * 3
+        + "</body></html>"
+    )
     ctype = f"text/html; charset={charset}" if declare == "header" else "text/html"
     return Response(html.encode(charset), headers={"content-type": ctype})
 
@@ -365,7 +438,9 @@ def routes(state: SandboxState) -> list[Route]:
             return failed
         site = Site(cid, ss.version_for(cid))
         base = f"{str(request.base_url).rstrip('/')}{PREFIX}/{cid}"
-        return Response(feed_xml(site, base, state.now()), media_type="application/rss+xml; charset=utf-8")
+        return Response(
+            feed_xml(site, base, state.now()), media_type="application/rss+xml; charset=utf-8"
+        )
 
     async def special(request: Request) -> Response:
         kind = request.path_params["kind"]
@@ -374,15 +449,25 @@ def routes(state: SandboxState) -> list[Route]:
         if declare not in ("header", "meta", "none"):
             return HTMLResponse("declare must be header, meta or none", status_code=400)
         if kind == "shift_jis":
-            return _encoded_page(_JA, "和菓子の店", "shift_jis", declare, None if q.get("lang") == "none" else "ja")
+            return _encoded_page(
+                _JA, "和菓子の店", "shift_jis", declare, None if q.get("lang") == "none" else "ja"
+            )
         if kind == "cp1251":
-            return _encoded_page(_RU, "Пекарня у дома", "windows-1251", declare, None if q.get("lang") == "none" else "ru")
+            return _encoded_page(
+                _RU,
+                "Пекарня у дома",
+                "windows-1251",
+                declare,
+                None if q.get("lang") == "none" else "ru",
+            )
         if kind == "big":
             mb = float(q.get("mb", "50"))
             return StreamingResponse(_big(mb), media_type="text/html")
         if kind == "gzip-bomb":
             mb = max(1, min(4096, int(q.get("mb", "1024"))))
-            return Response(_gzip_bomb(mb), headers={"content-type": "text/html", "content-encoding": "gzip"})
+            return Response(
+                _gzip_bomb(mb), headers={"content-type": "text/html", "content-encoding": "gzip"}
+            )
         if kind == "missing":
             return HTMLResponse("<h1>Not found</h1>", status_code=404)
         if kind == "gone":

@@ -27,7 +27,14 @@ from starlette.routing import Route
 
 from marba_dagster.sandbox.faults import register_route_kinds
 from marba_dagster.sandbox.routes._feeds import (
-    FEED_FAULT_KINDS, RSS_TYPE, attr, fault_response, h, rfc822, take_matching, x,
+    FEED_FAULT_KINDS,
+    RSS_TYPE,
+    attr,
+    fault_response,
+    h,
+    rfc822,
+    take_matching,
+    x,
 )
 
 ROUTE = "trends.trending_rss"
@@ -37,21 +44,73 @@ for _r in (ROUTE, ROUTE_DAILY):
 
 NS = "https://trends.google.com/trending/rss"
 POOL = (
-    "cold brew recipe", "pumpkin spice latte", "sourdough starter", "croissant day",
-    "restaurant week", "brunch near me", "marathon training", "yoga for beginners",
-    "summer dresses", "hiking boots", "skincare routine", "ice cream flavors",
-    "plumber emergency", "book club picks", "florist near me", "dog adoption",
-    "pilates classes", "craft beer festival", "fade haircut", "bike lanes",
-    "board games", "engagement rings", "wine tasting", "heat wave", "storm warning",
-    "champions league", "nba finals", "election results", "new iphone", "box office",
-    "taylor swift", "stock market", "halloween costumes", "black friday deals",
-    "valentines day gifts", "mothers day brunch", "back to school supplies",
-    "coffee prices", "espresso machine", "latte art",
+    "cold brew recipe",
+    "pumpkin spice latte",
+    "sourdough starter",
+    "croissant day",
+    "restaurant week",
+    "brunch near me",
+    "marathon training",
+    "yoga for beginners",
+    "summer dresses",
+    "hiking boots",
+    "skincare routine",
+    "ice cream flavors",
+    "plumber emergency",
+    "book club picks",
+    "florist near me",
+    "dog adoption",
+    "pilates classes",
+    "craft beer festival",
+    "fade haircut",
+    "bike lanes",
+    "board games",
+    "engagement rings",
+    "wine tasting",
+    "heat wave",
+    "storm warning",
+    "champions league",
+    "nba finals",
+    "election results",
+    "new iphone",
+    "box office",
+    "taylor swift",
+    "stock market",
+    "halloween costumes",
+    "black friday deals",
+    "valentines day gifts",
+    "mothers day brunch",
+    "back to school supplies",
+    "coffee prices",
+    "espresso machine",
+    "latte art",
 )
-TRAFFIC = ("200+", "500+", "1000+", "2000+", "5000+", "10K+", "20K+", "50K+", "100K+", "200K+", "500K+", "1M+")
-SOURCES = ("The Daily Ledger", "Metro News", "City Times", "Channel 5", "The Courier", "Evening Post")
-GEOS = frozenset("""AR AT AU BE BR CA CH CL CO CZ DE DK EG ES FI FR GB GR HK HU ID IE IL IN IT JP KE KR MX
-MY NG NL NO NZ PE PH PK PL PT RO RU SA SE SG TH TR TW UA US VN ZA""".split())
+TRAFFIC = (
+    "200+",
+    "500+",
+    "1000+",
+    "2000+",
+    "5000+",
+    "10K+",
+    "20K+",
+    "50K+",
+    "100K+",
+    "200K+",
+    "500K+",
+    "1M+",
+)
+SOURCES = (
+    "The Daily Ledger",
+    "Metro News",
+    "City Times",
+    "Channel 5",
+    "The Courier",
+    "Evening Post",
+)
+GEOS = frozenset(
+    """AR AT AU BE BR CA CH CL CO CZ DE DK EG ES FI FR GB GR HK HU ID IE IL IN IT JP KE KR MX
+MY NG NL NO NZ PE PH PK PL PT RO RU SA SE SG TH TR TW UA US VN ZA""".split()
+)
 
 
 @dataclass
@@ -82,10 +141,20 @@ def demo_items(geo: str, now: datetime) -> list[dict]:
     out = []
     for i, title in enumerate(order):
         k = h("trend", geo, day, title)
-        news = [f"{title.title()}: what to know" if j == 0 else f"Why everyone is searching for {title} today"
-                for j in range(1 + k % 3)]
-        out.append({"title": title, "traffic": TRAFFIC[(k >> 8) % len(TRAFFIC)],
-                    "hours_ago": (k >> 16) % 20 + i % 3, "news": news})
+        news = [
+            f"{title.title()}: what to know"
+            if j == 0
+            else f"Why everyone is searching for {title} today"
+            for j in range(1 + k % 3)
+        ]
+        out.append(
+            {
+                "title": title,
+                "traffic": TRAFFIC[(k >> 8) % len(TRAFFIC)],
+                "hours_ago": (k >> 16) % 20 + i % 3,
+                "news": news,
+            }
+        )
     return out
 
 
@@ -94,17 +163,22 @@ def render(geo: str, items: list[dict], now: datetime) -> str:
     parts = [
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>',
         f'<rss xmlns:atom="http://www.w3.org/2005/Atom" xmlns:ht="{NS}" version="2.0">',
-        "<channel>", "<title>Daily Search Trends</title>", "<description>Recent searches</description>",
-        f"<link>{x(link)}</link>", f'<atom:link href={attr(link)} rel="self" type="application/rss+xml"/>',
+        "<channel>",
+        "<title>Daily Search Trends</title>",
+        "<description>Recent searches</description>",
+        f"<link>{x(link)}</link>",
+        f'<atom:link href={attr(link)} rel="self" type="application/rss+xml"/>',
     ]
     for it in items:
         title = it["title"]
         k = h("pic", geo, title)
         published = now - timedelta(hours=float(it.get("hours_ago", 1)))
         parts += [
-            "<item>", f"<title>{x(title)}</title>",
+            "<item>",
+            f"<title>{x(title)}</title>",
             f"<ht:approx_traffic>{x(str(it.get('traffic', '200+')))}</ht:approx_traffic>",
-            "<description></description>", f"<link>{x(link)}</link>",
+            "<description></description>",
+            f"<link>{x(link)}</link>",
             f"<pubDate>{rfc822(published)}</pubDate>",
             f"<ht:picture>https://encrypted-tbn0.gstatic.com/images?q=tbn:{k:x}</ht:picture>",
             f"<ht:picture_source>{x(SOURCES[k % len(SOURCES)])}</ht:picture_source>",
@@ -113,11 +187,13 @@ def render(geo: str, items: list[dict], now: datetime) -> str:
             src = SOURCES[(k + j) % len(SOURCES)]
             slug = "-".join(nt.lower().split())[:60]
             parts += [
-                "<ht:news_item>", f"<ht:news_item_title>{x(nt)}</ht:news_item_title>",
+                "<ht:news_item>",
+                f"<ht:news_item_title>{x(nt)}</ht:news_item_title>",
                 "<ht:news_item_snippet></ht:news_item_snippet>",
                 f"<ht:news_item_url>{x(f'https://news.example.com/{geo.lower()}/{slug}')}</ht:news_item_url>",
                 f"<ht:news_item_picture>https://encrypted-tbn0.gstatic.com/images?q=tbn:{k + j:x}</ht:news_item_picture>",
-                f"<ht:news_item_source>{x(src)}</ht:news_item_source>", "</ht:news_item>",
+                f"<ht:news_item_source>{x(src)}</ht:news_item_source>",
+                "</ht:news_item>",
             ]
         parts.append("</item>")
     parts += ["</channel>", "</rss>"]
@@ -135,16 +211,27 @@ def routes(state) -> list[Route]:
             items = trends_state.get(geo)
             if items is None:
                 if geo not in GEOS:
-                    return Response(f"<html><body>Error 400 (Bad Request): unknown geo {geo!r}</body></html>",
-                                    status_code=400, media_type="text/html")
+                    return Response(
+                        f"<html><body>Error 400 (Bad Request): unknown geo {geo!r}</body></html>",
+                        status_code=400,
+                        media_type="text/html",
+                    )
                 items = demo_items(geo, now)
             if fault is not None:
-                return fault_response(fault, lambda: render(geo, items, now) + "\n<!-- Caf\u00e9 M\u00fcnchen \u00bb -->")
+                return fault_response(
+                    fault,
+                    lambda: render(geo, items, now) + "\n<!-- Caf\u00e9 M\u00fcnchen \u00bb -->",
+                )
             return Response(render(geo, items, now).encode("utf-8"), media_type=RSS_TYPE)
 
         return trending
 
     return [
         Route("/trends/trending/rss", make(ROUTE), methods=["GET"], name=ROUTE),
-        Route("/trends/trendingsearches/daily/rss", make(ROUTE_DAILY), methods=["GET"], name=ROUTE_DAILY),
+        Route(
+            "/trends/trendingsearches/daily/rss",
+            make(ROUTE_DAILY),
+            methods=["GET"],
+            name=ROUTE_DAILY,
+        ),
     ]

@@ -29,8 +29,9 @@ PREFIX = "/x/2"
 
 
 def problem(status: int, title: str, detail: str, type_: str = "about:blank") -> JSONResponse:
-    return JSONResponse({"title": title, "type": type_, "status": status, "detail": detail},
-                        status_code=status)
+    return JSONResponse(
+        {"title": title, "type": type_, "status": status, "detail": detail}, status_code=status
+    )
 
 
 def unauthorized() -> JSONResponse:
@@ -63,14 +64,19 @@ def _tweet(post: Post, fields: set[str], non_public: bool, media: list[dict]) ->
         out["created_at"] = post.published_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     if "public_metrics" in fields:
         out["public_metrics"] = {
-            "retweet_count": post.shares, "reply_count": post.comments,
-            "like_count": post.likes, "quote_count": 0, "bookmark_count": post.saves,
+            "retweet_count": post.shares,
+            "reply_count": post.comments,
+            "like_count": post.likes,
+            "quote_count": 0,
+            "bookmark_count": post.saves,
             "impression_count": post.impressions,
         }
     if "non_public_metrics" in fields and non_public:
-        out["non_public_metrics"] = {"impression_count": post.impressions,
-                                     "url_link_clicks": post.clicks,
-                                     "user_profile_clicks": 0}
+        out["non_public_metrics"] = {
+            "impression_count": post.impressions,
+            "url_link_clicks": post.clicks,
+            "user_profile_clicks": 0,
+        }
     if post.format in ("image", "carousel", "video", "reel"):
         count = 3 if post.format == "carousel" else 1
         keys = [_media_key(post, i) for i in range(count)]
@@ -80,9 +86,17 @@ def _tweet(post: Post, fields: set[str], non_public: bool, media: list[dict]) ->
         media.extend({"media_key": k, "type": kind} for k in keys)
     if post.format == "link" and "entities" in fields:
         url = f"https://t.co/{post.post_id[-10:]}"
-        out["entities"] = {"urls": [{"start": 0, "end": len(url), "url": url,
-                                      "expanded_url": "https://example.com/offer",
-                                      "display_url": "example.com/offer"}]}
+        out["entities"] = {
+            "urls": [
+                {
+                    "start": 0,
+                    "end": len(url),
+                    "url": url,
+                    "expanded_url": "https://example.com/offer",
+                    "display_url": "example.com/offer",
+                }
+            ]
+        }
     return out
 
 
@@ -98,8 +112,12 @@ def routes(state) -> list[Route]:
             return None, unauthorized()
         if acct is None:
             if token and data.token_owner(("x",), token) is not None:
-                return None, problem(404, "Not Found Error", f"Could not find user with id: [{user_id}].",
-                                     "https://api.twitter.com/2/problems/resource-not-found")
+                return None, problem(
+                    404,
+                    "Not Found Error",
+                    f"Could not find user with id: [{user_id}].",
+                    "https://api.twitter.com/2/problems/resource-not-found",
+                )
             return None, unauthorized()
         return acct, None
 
@@ -113,21 +131,31 @@ def routes(state) -> list[Route]:
             start = _untoken(q["pagination_token"]) if q.get("pagination_token") else 0
             since, until = parse_time(q.get("start_time")), parse_time(q.get("end_time"))
         except (ValueError, KeyError):
-            return problem(400, "Invalid Request", "One or more parameters to your request was invalid.",
-                           "https://api.twitter.com/2/problems/invalid-request")
+            return problem(
+                400,
+                "Invalid Request",
+                "One or more parameters to your request was invalid.",
+                "https://api.twitter.com/2/problems/invalid-request",
+            )
         if not 5 <= max_results <= 100:
-            return problem(400, "Invalid Request",
-                           f"The `max_results` query parameter value [{max_results}] is not between 5 and 100",
-                           "https://api.twitter.com/2/problems/invalid-request")
+            return problem(
+                400,
+                "Invalid Request",
+                f"The `max_results` query parameter value [{max_results}] is not between 5 and 100",
+                "https://api.twitter.com/2/problems/invalid-request",
+            )
         fields = {f.strip() for f in q.get("tweet.fields", "").split(",") if f.strip()}
         posts = data.posts_between("x", acct.account_id, since, until)
-        page = posts[start:start + max_results]
+        page = posts[start : start + max_results]
         if not page:
             return JSONResponse({"meta": {"result_count": 0}})
         media: list[dict] = []
         tweets = [_tweet(p, fields, acct.non_public_metrics, media) for p in page]
-        meta = {"result_count": len(page), "newest_id": page[0].post_id,
-                "oldest_id": page[-1].post_id}
+        meta = {
+            "result_count": len(page),
+            "newest_id": page[0].post_id,
+            "oldest_id": page[-1].post_id,
+        }
         if start + len(page) < len(posts):
             meta["next_token"] = _token(start + len(page))
         if start > 0:
@@ -136,13 +164,21 @@ def routes(state) -> list[Route]:
         if media and "attachments.media_keys" in q.get("expansions", ""):
             body["includes"] = {"media": media}
         if "non_public_metrics" in fields and not acct.non_public_metrics:
-            body["errors"] = [{
-                "value": p.post_id, "detail": "Sorry, you are not authorized to access "
-                "'non_public_metrics' on a Tweet.", "field": "non_public_metrics",
-                "resource_type": "tweet", "parameter": "tweet.fields",
-                "resource_id": p.post_id, "title": "Field Authorization Error",
-                "section": "data", "type": "https://api.twitter.com/2/problems/not-authorized-for-field",
-            } for p in page]
+            body["errors"] = [
+                {
+                    "value": p.post_id,
+                    "detail": "Sorry, you are not authorized to access "
+                    "'non_public_metrics' on a Tweet.",
+                    "field": "non_public_metrics",
+                    "resource_type": "tweet",
+                    "parameter": "tweet.fields",
+                    "resource_id": p.post_id,
+                    "title": "Field Authorization Error",
+                    "section": "data",
+                    "type": "https://api.twitter.com/2/problems/not-authorized-for-field",
+                }
+                for p in page
+            ]
         return JSONResponse(body)
 
     async def user(request: Request):
@@ -150,16 +186,27 @@ def routes(state) -> list[Route]:
         if err is not None:
             return err
         posts = data.posts_between("x", acct.account_id, None, None)
-        return JSONResponse({"data": {
-            "id": acct.account_id, "name": acct.handle or acct.account_id,
-            "username": acct.handle or acct.account_id,
-            "public_metrics": {"followers_count": acct.followers, "following_count": 0,
-                               "tweet_count": len(posts), "listed_count": 0,
-                               "like_count": 0, "media_count": 0},
-        }})
+        return JSONResponse(
+            {
+                "data": {
+                    "id": acct.account_id,
+                    "name": acct.handle or acct.account_id,
+                    "username": acct.handle or acct.account_id,
+                    "public_metrics": {
+                        "followers_count": acct.followers,
+                        "following_count": 0,
+                        "tweet_count": len(posts),
+                        "listed_count": 0,
+                        "like_count": 0,
+                        "media_count": 0,
+                    },
+                }
+            }
+        )
 
     return [
-        Route(f"{PREFIX}/users/{{user_id}}/tweets", user_tweets, methods=["GET"],
-              name="x.user_tweets"),
+        Route(
+            f"{PREFIX}/users/{{user_id}}/tweets", user_tweets, methods=["GET"], name="x.user_tweets"
+        ),
         Route(f"{PREFIX}/users/{{user_id}}", user, methods=["GET"], name="x.user"),
     ]

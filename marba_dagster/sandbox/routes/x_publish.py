@@ -17,7 +17,10 @@ from starlette.routing import Route
 
 from marba_dagster.sandbox.platform_data import TokenProblem, platform_data
 from marba_dagster.sandbox.routes._published import (
-    Received, after_apply, published_log, register_apply_faults,
+    Received,
+    after_apply,
+    published_log,
+    register_apply_faults,
 )
 
 PREFIX = "/x/2"
@@ -54,25 +57,54 @@ def routes(state) -> list[Route]:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return JSONResponse({"title": "Invalid Request", "type": "https://api.twitter.com/2/problems/invalid-request",
-                                 "detail": "The request body is not valid JSON.", "status": 400}, status_code=400)
+            return JSONResponse(
+                {
+                    "title": "Invalid Request",
+                    "type": "https://api.twitter.com/2/problems/invalid-request",
+                    "detail": "The request body is not valid JSON.",
+                    "status": 400,
+                },
+                status_code=400,
+            )
         text = body.get("text")
         if not isinstance(text, str) or not text.strip():
-            return JSONResponse({"errors": [{"message": "$.text: must be a non-empty string"}],
-                                 "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.",
-                                 "type": "https://api.twitter.com/2/problems/invalid-request"}, status_code=400)
+            return JSONResponse(
+                {
+                    "errors": [{"message": "$.text: must be a non-empty string"}],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": "https://api.twitter.com/2/problems/invalid-request",
+                },
+                status_code=400,
+            )
         if len(text) > MAX_CHARS:
-            return JSONResponse({"detail": f"Your Tweet text is too long (over {MAX_CHARS} characters).",
-                                 "type": "about:blank", "title": "Forbidden", "status": 403}, status_code=403)
+            return JSONResponse(
+                {
+                    "detail": f"Your Tweet text is too long (over {MAX_CHARS} characters).",
+                    "type": "about:blank",
+                    "title": "Forbidden",
+                    "status": 403,
+                },
+                status_code=403,
+            )
         now = state.now()
         if log.recent_text("x", owner.account_id, text, DUPLICATE_WINDOW_SECONDS, now):
-            return JSONResponse({"detail": "You are not allowed to create a Tweet with duplicate content.",
-                                 "type": "about:blank", "title": "Forbidden", "status": 403}, status_code=403)
+            return JSONResponse(
+                {
+                    "detail": "You are not allowed to create a Tweet with duplicate content.",
+                    "type": "about:blank",
+                    "title": "Forbidden",
+                    "status": 403,
+                },
+                status_code=403,
+            )
         post_id = str(1_860_000_000_000_000_000 + log.next_id())
         data.add_post("x", owner.account_id, post_id, now, body=text, format="text")
         log.add(Received("x", owner.account_id, post_id, text, (), now))
-        answer = JSONResponse({"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}},
-                              status_code=201)
+        answer = JSONResponse(
+            {"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}},
+            status_code=201,
+        )
         return await after_apply(state, TWEETS, request, answer)
 
     return [Route(f"{PREFIX}/tweets", tweets, methods=["POST"], name=TWEETS)]

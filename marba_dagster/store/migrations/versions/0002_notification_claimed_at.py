@@ -13,17 +13,19 @@ from alembic import op
 
 import marba_dagster.store.types
 
-revision = '0002'
-down_revision = '0001'
+revision = "0002"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('notifications') as batch:
-        batch.add_column(sa.Column('claimed_at', marba_dagster.store.types.UTCDateTime(), nullable=True))
+    with op.batch_alter_table("notifications") as batch:
+        batch.add_column(
+            sa.Column("claimed_at", marba_dagster.store.types.UTCDateTime(), nullable=True)
+        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('notifications') as batch:
-        batch.drop_column('claimed_at')
+    with op.batch_alter_table("notifications") as batch:
+        batch.drop_column("claimed_at")

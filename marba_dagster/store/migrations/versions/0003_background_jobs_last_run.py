@@ -13,8 +13,8 @@ from alembic import op
 
 import marba_dagster.store.types
 
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -22,17 +22,23 @@ _TS = marba_dagster.store.types.UTCDateTime
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('background_jobs') as batch:
-        batch.add_column(sa.Column('last_run_id', sa.String(64), nullable=True))
-        batch.add_column(sa.Column('last_run_status', sa.String(20), nullable=True))
-        batch.add_column(sa.Column('last_run_started_at', _TS(), nullable=True))
-        batch.add_column(sa.Column('last_run_finished_at', _TS(), nullable=True))
-        batch.add_column(sa.Column('last_run_error', sa.Text(), nullable=True))
-        batch.add_column(sa.Column('last_success_at', _TS(), nullable=True))
+    with op.batch_alter_table("background_jobs") as batch:
+        batch.add_column(sa.Column("last_run_id", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("last_run_status", sa.String(20), nullable=True))
+        batch.add_column(sa.Column("last_run_started_at", _TS(), nullable=True))
+        batch.add_column(sa.Column("last_run_finished_at", _TS(), nullable=True))
+        batch.add_column(sa.Column("last_run_error", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("last_success_at", _TS(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('background_jobs') as batch:
-        for name in ('last_success_at', 'last_run_error', 'last_run_finished_at',
-                     'last_run_started_at', 'last_run_status', 'last_run_id'):
+    with op.batch_alter_table("background_jobs") as batch:
+        for name in (
+            "last_success_at",
+            "last_run_error",
+            "last_run_finished_at",
+            "last_run_started_at",
+            "last_run_status",
+            "last_run_id",
+        ):
             batch.drop_column(name)
