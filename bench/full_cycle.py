@@ -226,12 +226,12 @@ def run_cycle(
 ) -> dict[str, Any]:
     """Every job once, in order; per-job figures. ``direct``: ephemeral instance.
     ``profile_dir``: each runner job under cProfile, stats in ``<dir>/<N>_<job>.prof``."""
+    import dagster as dg
+
+    from marba_dagster.core.catalog import resolve
     from marba_dagster.defs.brands import sync_brand_partitions
     from marba_dagster.defs.jobs import NothingToRun, run_scope
-    from marba_dagster.core.catalog import resolve
     from marba_dagster.runner import run_job
-
-    import dagster as dg
 
     per_job: dict[str, Any] = {}
     for name in jobs:
@@ -375,16 +375,17 @@ def daemon_run(job: str, home: Path, env: dict[str, str], timeout: float = 1800)
 
 
 def run_size(n: int, args) -> dict[str, Any]:
-    from marba_dagster.core.catalog import DEMO_ORDER, JOBS, effective_cron
+    import dagster as dg
+
+    from marba_dagster.core.catalog import DEMO_ORDER
     from marba_dagster.definitions import load_definitions
     from marba_dagster.defs.resources import dispose_engines
     from marba_dagster.sandbox.server import sandbox_env
+    from marba_dagster.settings import job_crons
     from marba_dagster.store import migrate
     from marba_dagster.store.db import make_engine
     from marba_dagster.store.demo import seed_demo
-    from marba_dagster.store.queries import sync_background_jobs
-
-    import dagster as dg
+    from marba_dagster.store.jobs import sync_background_jobs
 
     jobs = list(args.jobs or DEMO_ORDER)
     work = Path(tempfile.mkdtemp(prefix=f"marba-fullcycle-{n}-"))
@@ -400,7 +401,7 @@ def run_size(n: int, args) -> dict[str, Any]:
         engine = make_engine(db_url)
         migrate.upgrade(engine)
         with engine.begin() as conn:
-            sync_background_jobs(conn, {j.name: effective_cron(j) for j in JOBS})
+            sync_background_jobs(conn, job_crons())
         port = _free_port()
         with measure() as seed_m:
             report = seed_demo(
@@ -815,9 +816,9 @@ def main(argv: list[str] | None = None) -> int:
     path = args.results / f"{NAME}.json"
     history = json.loads(path.read_text()) if path.exists() else []
     if args.brand_concurrency is not None:
-        import marba_dagster.defs.common as common
+        import marba_dagster.services.prefetch as prefetch
 
-        common.BRAND_CONCURRENCY = args.brand_concurrency  # 1 = brands one after another
+        prefetch.BRAND_CONCURRENCY = args.brand_concurrency  # 1 = brands one after another
     probe = event_store_probe() if args.probe_events else None
     records = []
     for n in args.brands:

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 
 import click
 
-from marba_dagster.core.catalog import DEMO_ORDER, JOBS, UnknownJob, effective_cron
+from marba_dagster.core.catalog import DEMO_ORDER, UnknownJob
+from marba_dagster.settings import job_crons
 from marba_dagster.store.db import DatabaseError, check_connection, make_engine, redact_url
 
 
@@ -53,14 +54,14 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Create or migrate the MARBA schema."""
     from marba_dagster.store import migrate
-    from marba_dagster.store.queries import sync_background_jobs
+    from marba_dagster.store.jobs import sync_background_jobs
 
     engine = _engine()
     try:
         migrate.upgrade(engine, revision)
         if revision == "head":
             with engine.begin() as conn:
-                sync_background_jobs(conn, {j.name: effective_cron(j) for j in JOBS})
+                sync_background_jobs(conn, job_crons())
         click.echo(
             f"MARBA schema at revision {migrate.current_revision(engine)} on {redact_url(str(engine.url))}"
         )
@@ -284,7 +285,7 @@ def _run_demo(n_brands: int, seed: int, sandbox_port: int) -> None:
     from marba_dagster.sandbox.server import SandboxServer
     from marba_dagster.store import migrate
     from marba_dagster.store.demo import seed_demo
-    from marba_dagster.store.queries import sync_background_jobs
+    from marba_dagster.store.jobs import sync_background_jobs
 
     home = ensure_dagster_home()
     engine = _engine()
@@ -294,7 +295,7 @@ def _run_demo(n_brands: int, seed: int, sandbox_port: int) -> None:
         _echo_progress("[1/4] migrating the schema")
         migrate.upgrade(engine)
         with engine.begin() as conn:
-            sync_background_jobs(conn, {j.name: effective_cron(j) for j in JOBS})
+            sync_background_jobs(conn, job_crons())
 
         _echo_progress("[2/4] starting the API sandbox")
         server = SandboxServer(port=sandbox_port)
@@ -320,7 +321,7 @@ def _run_demo(n_brands: int, seed: int, sandbox_port: int) -> None:
             loaded = load_from_database(server.state, engine)
             _echo_progress(f"      sandbox platforms serve {loaded.get('posts', 0):,} posts")
 
-            _echo_progress(f"[4/4] running the seven jobs")
+            _echo_progress("[4/4] running the seven jobs")
             outcomes = []
             for i, name in enumerate(DEMO_ORDER, 1):
                 _echo_progress(f"  ({i}/{len(DEMO_ORDER)}) {name} ...")

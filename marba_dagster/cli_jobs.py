@@ -24,8 +24,8 @@ class _CliError(click.ClickException):
 @contextmanager
 def _scheduler():
     from marba_dagster.api.scheduler import BackgroundJobScheduler, JobControlError
-    from marba_dagster.defs.monitoring.control import ControlError
     from marba_dagster.instance import ensure_dagster_home
+    from marba_dagster.instance.control import ControlError
     from marba_dagster.runner import open_database
 
     ensure_dagster_home()
@@ -196,10 +196,10 @@ def jobs_logs(
 @click.option("--older-than", default="30d", show_default=True, help="e.g. 30d, 12h, 2w")
 def cleanup_logs(older_than: str) -> None:
     """Delete job_logs older than the given age (also runs weekly on a schedule)."""
-    from marba_dagster.defs.monitoring.tracking import parse_age
+    from marba_dagster.core.durations import parse_duration
 
     try:
-        age = parse_age(older_than)
+        age = parse_duration(older_than, bare_unit="d")
     except ValueError as exc:
         raise _CliError(str(exc)) from None
     with _scheduler() as sched:

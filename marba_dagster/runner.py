@@ -15,13 +15,13 @@ import dagster as dg
 
 from marba_dagster.core.catalog import JobSpec, resolve
 from marba_dagster.store import migrate
+from marba_dagster.store.brands import existing_brand_ids
 from marba_dagster.store.db import (
     DatabaseError,
     check_connection,
-    make_engine,
     database_url_from_env,
+    make_engine,
 )
-from marba_dagster.store.queries import existing_brand_ids
 
 
 class RunError(RuntimeError):
@@ -118,8 +118,9 @@ def _run_job(
     log_level: str,
     refresh: bool,
 ) -> RunOutcome:
+    from marba_dagster.core.runs import REFRESH_TAG
     from marba_dagster.defs.brands import sync_brand_partitions
-    from marba_dagster.defs.jobs import REFRESH_TAG, NothingToRun, run_scope
+    from marba_dagster.defs.jobs import NothingToRun, run_scope
     from marba_dagster.instance.workers import fail_dead_runs
 
     try:
@@ -234,7 +235,8 @@ def _execute(job_def, instance, partition_key, tags, run_config) -> tuple[str, l
 
 
 def _outcome(spec, instance, engine, run_id, events, partition_key, seconds) -> RunOutcome:
-    from marba_dagster.defs.monitoring.tracking import root_cause, sync_run
+    from marba_dagster.core.runs import root_cause
+    from marba_dagster.instance.tracking import sync_run
 
     run = instance.get_run_by_id(run_id)
     # Recorded already when the instance is a MarbaInstance; idempotent otherwise.

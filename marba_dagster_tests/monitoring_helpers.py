@@ -12,8 +12,8 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from marba_dagster.core.catalog import resolve
 from marba_dagster.defs.monitoring import sensors
-from marba_dagster.defs.monitoring.control import JobControl
 from marba_dagster.defs.resources import MarbaDatabase
+from marba_dagster.instance.control import JobControl
 
 CONTROL_DIR_VAR = "MARBA_TEST_CONTROL_DIR"
 TEST_MODULE = "marba_dagster_tests.monitoring_location"

@@ -15,8 +15,10 @@ import dagster as dg
 from marba_dagster.core.catalog import JOBS
 from marba_dagster.defs.brands import brand_partitions_sensor, brands_partitions
 from marba_dagster.defs.jobs import build_jobs_and_schedules
-from marba_dagster.defs.monitoring import report, sensors
-from marba_dagster.defs.monitoring.settings import build_circuit_settings
+from marba_dagster.defs.monitoring import assets as monitoring_assets
+from marba_dagster.defs.monitoring import jobs as monitoring_jobs
+from marba_dagster.defs.monitoring import sensors
+from marba_dagster.defs.monitoring.resources import build_circuit_settings
 from marba_dagster.defs.partitions import daily_partitions, hourly_partitions
 from marba_dagster.defs.resources import build_resources
 
@@ -52,9 +54,9 @@ TINY_ASSETS = [_tiny_asset(spec) for spec in JOBS]
 def defs() -> dg.Definitions:
     jobs, schedules = build_jobs_and_schedules()
     return dg.Definitions(
-        assets=[*TINY_ASSETS, report.job_health_report],
-        jobs=[*jobs, report.job_health_report_job, report.job_logs_cleanup],
-        schedules=[*schedules, report.job_health_report_schedule, report.job_logs_cleanup_schedule],
+        assets=[*TINY_ASSETS, monitoring_assets.job_health_report],
+        jobs=[*jobs, monitoring_jobs.job_health_report_job, monitoring_jobs.job_logs_cleanup],
+        schedules=[*schedules, monitoring_jobs.job_health_report_schedule, monitoring_jobs.job_logs_cleanup_schedule],
         sensors=[
             brand_partitions_sensor,
             sensors.marba_run_tracker,

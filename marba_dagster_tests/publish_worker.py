@@ -16,8 +16,8 @@ import time
 
 from marba_dagster.connectors.http import ApiClient, HttpPolicy
 from marba_dagster.connectors.publishing import GraphPublisher, XPublisher
-from marba_dagster.defs.publishing.alerts import push_once
-from marba_dagster.defs.publishing.publisher import PublishRun, PublisherConfig
+from marba_dagster.defs.publishing.publisher import PublisherConfig, PublishRun
+from marba_dagster.services.notifications import push_once
 from marba_dagster.store.db import make_engine
 
 

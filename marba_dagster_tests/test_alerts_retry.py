@@ -9,13 +9,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from marba_dagster.defs.publishing.alerts import (
+from marba_dagster.sandbox.routes.webhook import ROUTE, WebhookState
+from marba_dagster.services.notifications import (
     MAX_PUSH_ATTEMPTS,
     SENDING_LEASE,
     push_once,
     settled,
 )
-from marba_dagster.sandbox.routes.webhook import ROUTE, WebhookState
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
 
@@ -113,3 +113,42 @@ def test_a_push_whose_worker_stopped_is_released_after_the_lease(engine, sandbox
     assert stopped["status"] == "failed" and "interrupted" in stopped["error"]
     assert _texts(sandbox) == ["stale claim"]
     assert not settled(engine, "k6") and not settled(engine, "k7") and settled(engine, "k5")
+
+
+def test_two_runs_pushing_one_critical_opportunity_send_it_once(engine, db_url, sandbox):
+    """Opportunity alerts claim their notification before sending: two detector runs that
+    see the same critical opportunity at once push it to the webhook once."""
+    import threading
+
+    from marba_dagster.defs.opportunities.notify import push_critical
+    from marba_dagster.defs.resources import MarbaDatabase
+
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(s.brands.insert().values(id="b1", name="Cafe Uno", industry="cafe"))
+        conn.execute(s.intelligence_opportunities.insert().values(
+            id="o1", brand_id="b1", opportunity_type="competitor_activity", title="Rival cut prices",
+            description="", urgency="critical", score=0.9, detected_at=now,
+            expires_at=now + timedelta(hours=2), status="active", dedup_key="d1", updated_at=now))
+    opp = {"id": "o1", "dedup_key": "d1", "title": "Rival cut prices", "description": "",
+           "expires_at": now + timedelta(hours=2)}
+    sandbox.faults.add(ROUTE, "latency", ms=300)  # both runs are mid-push together
+    url = sandbox.url("/webhook/slack/T000/B000/secret")
+    start = threading.Barrier(2)
+    results = []
+
+    def run():
+        start.wait()
+        results.append(push_critical(MarbaDatabase(url=db_url), url, "b1", "Cafe Uno", [opp], now))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert _texts(sandbox) == [_texts(sandbox)[0]] and "Rival cut prices" in _texts(sandbox)[0]
+    assert sorted(r["sent"] for r in results) == [0, 1]
+    assert sorted(r["already_sent"] for r in results) == [0, 1]
+    with engine.connect() as conn:
+        notified = conn.execute(sa.select(s.intelligence_opportunities.c.notified_at)).scalar_one()
+    assert notified is not None

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 
 from marba_dagster.core import circuit as c
 from marba_dagster.core.catalog import resolve
-from marba_dagster.defs.monitoring import tracking as t
-from marba_dagster.defs.monitoring.supervisor import supervise
+from marba_dagster.core.runs import PROBE_TAG
+from marba_dagster.services.supervision import supervise
+from marba_dagster.store import jobs as job_store
 from marba_dagster.store import schema as s
 from marba_dagster_tests import monitoring_helpers as mh
 
@@ -77,7 +78,7 @@ def test_open_cooldown_probe_close_and_reopen():
 
 def _state(engine, job):
     with engine.connect() as conn:
-        return t.job_row(conn, job)
+        return job_store.job_row(conn, job)
 
 
 def test_breaker_opens_probes_and_closes_on_a_real_instance(engine, db_url, tmp_path, monkeypatch):
@@ -105,7 +106,7 @@ def test_breaker_opens_probes_and_closes_on_a_real_instance(engine, db_url, tmp_
         # Probe fails -> reopens; schedule stays stopped.
         (probe,) = [a.run_id for a in supervise(engine, control, cfg) if a.action == "probe"]
         assert _state(engine, spec.name)["probe_run_id"] == probe
-        assert instance.get_run_by_id(probe).tags[t.PROBE_TAG] == "true"
+        assert instance.get_run_by_id(probe).tags[PROBE_TAG] == "true"
         mh.execute_queued(instance, probe, db_url)
         assert [a.action for a in supervise(engine, control, cfg) if a.job == spec.name] == [
             "reopen"
@@ -129,8 +130,8 @@ def test_breaker_opens_probes_and_closes_on_a_real_instance(engine, db_url, tmp_
         control.close()
 
     with engine.connect() as conn:
-        execs = {r["run_id"]: r for r in t.executions(conn, spec.name)}
-        logs = [r["message"] for r in t.logs(conn, spec.name)]
+        execs = {r["run_id"]: r for r in job_store.executions(conn, spec.name)}
+        logs = [r["message"] for r in job_store.logs(conn, spec.name)]
         notes = conn.execute(sa.select(s.notifications.c.dedup_key)).scalars().all()
     assert all(execs[r]["status"] == "failure" for r in runs)
     assert execs[probe]["status"] == "success" and execs[probe]["trigger"] == "circuit_probe"

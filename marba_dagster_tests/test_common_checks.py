@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from marba_dagster.connectors.describe import describe_error
 from marba_dagster.connectors.http import (
     ClientError,
     ConnectFailed,
@@ -12,13 +13,8 @@ from marba_dagster.connectors.http import (
     RateLimited,
     ServerError,
 )
-from marba_dagster.defs.common import (
-    BRANDS_CHECK,
-    SOURCES_CHECK,
-    BrandBatch,
-    completeness_check_specs,
-    describe_error,
-)
+from marba_dagster.core.runs import BRANDS_CHECK, SOURCES_CHECK
+from marba_dagster.defs.batches import BrandBatch, completeness_check_specs
 from marba_dagster.defs.resources import ApiEndpoint, InvalidSetting, MarbaDatabase
 from marba_dagster.store import schema as s
 

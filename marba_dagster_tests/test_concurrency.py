@@ -294,7 +294,7 @@ def test_seven_jobs_at_once_on_postgresql(worlds, tmp_path):
 def test_prefetch_keeps_order_and_hands_each_error_to_its_own_key(workers):
     import threading
 
-    from marba_dagster.defs.common import prefetch
+    from marba_dagster.services.prefetch import prefetch
 
     caller = threading.get_ident()
     in_flight, peak, lock = [0], [0], threading.Lock()
@@ -329,7 +329,7 @@ def test_prefetch_keeps_order_and_hands_each_error_to_its_own_key(workers):
 
 
 def test_prefetch_holds_a_bounded_number_of_results():
-    from marba_dagster.defs.common import prefetch
+    from marba_dagster.services.prefetch import prefetch
 
     started = []
     gen = prefetch(range(1000), lambda n: started.append(n) or n, workers=3)

@@ -13,7 +13,6 @@ from dagster_graphql import DagsterGraphQLClient
 from dagster_postgres.run_storage import PostgresRunStorage
 
 from marba_dagster.api import BackgroundJobScheduler
-from marba_dagster.defs.monitoring import tracking as t
 from marba_dagster.store.db import make_engine
 from marba_dagster_tests import monitoring_helpers as mh
 from marba_dagster_tests.conftest import create_pg_database, drop_pg_database, require_postgres

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
-import sqlalchemy as sa
 
 from marba_dagster.core import catalog
+from marba_dagster.core.runs import BRANDS_TAG, JOB_TAG
 from marba_dagster.definitions import load_definitions
 from marba_dagster.defs import pools
 from marba_dagster.defs.brands import (
@@ -18,8 +18,9 @@ from marba_dagster.defs.brands import (
     brand_partitions_sensor,
     sync_brand_partitions,
 )
-from marba_dagster.defs.jobs import BRANDS_TAG, JOB_TAG, NothingToRun, run_scope
+from marba_dagster.defs.jobs import NothingToRun, run_scope
 from marba_dagster.defs.resources import MarbaDatabase
+from marba_dagster.settings import SettingError, job_cron
 from marba_dagster.store import schema as s
 
 DESIGN_JOBS = {
@@ -70,13 +71,13 @@ def test_both_names_of_every_job_resolve():
 def test_schedule_override_is_configuration(monkeypatch):
     spec = catalog.resolve("auto_publisher")
     monkeypatch.setenv("MARBA_CRON_AUTO_PUBLISHER", "*/10 * * * *")
-    assert catalog.effective_cron(spec) == "*/10 * * * *"
+    assert job_cron(spec) == "*/10 * * * *"
     defs = load_definitions()
     sched = {sch.job_name: sch for sch in defs.get_repository_def().schedule_defs}["auto_publisher"]
     assert sched.cron_schedule == "*/10 * * * *"
     monkeypatch.setenv("MARBA_CRON_AUTO_PUBLISHER", "every five minutes")
-    with pytest.raises(ValueError, match="invalid cron"):
-        catalog.effective_cron(spec)
+    with pytest.raises(SettingError, match="MARBA_CRON_AUTO_PUBLISHER=.*invalid cron"):
+        job_cron(spec)
 
 
 def test_brand_sensor_runs_by_default(defs):
@@ -138,7 +139,7 @@ def test_brand_partition_keys_name_the_brand():
     assert brand_id_of("brand~a~b") == "a~b" and brand_id_of("bare-id") == "bare-id"
 
 
-def test_a_renamed_brand_and_a_bare_id_key_are_replaced(engine, db_url):
+def test_a_renamed_brand_and_a_bare_id_key_are_replaced(engine):
     _brands(engine, [("b1", True)])
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(BRANDS_PARTITIONS_NAME, ["b1"])  # a key from before names
@@ -150,7 +151,7 @@ def test_a_renamed_brand_and_a_bare_id_key_are_replaced(engine, db_url):
 
 
 def test_run_scope_takes_the_latest_complete_period():
-    now = datetime(2026, 11, 28, 3, 0, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 28, 3, 0, 12, tzinfo=UTC)
     with dg.instance_for_test() as instance:
         assert run_scope(catalog.resolve("analytics_collector"), now, instance)[0] == "2026-11-27"
         key, tags = run_scope(catalog.resolve("engagement_collector"), now, instance, ["b1"])

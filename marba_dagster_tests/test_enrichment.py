@@ -9,7 +9,6 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from marba_dagster.connectors.llm import LlmLimits
 from marba_dagster.core.enrichment.budget import PriceTable
 from marba_dagster.core.enrichment.sections import SECTIONS, TTL
 from marba_dagster.defs.enrichment.assets import enrichment_refresh_sensor, enrichment_sections

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from marba_dagster.api import EnrichmentEngine
 from marba_dagster.core.enrichment.sections import SECTIONS
+from marba_dagster.defs.brands import brand_id_of
 from marba_dagster.runner import RunError
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
@@ -22,7 +23,6 @@ from marba_dagster_tests.conftest import (
     production_dagster_home,
     require_postgres,
 )
-from marba_dagster.defs.brands import brand_id_of
 from marba_dagster_tests.enrichment_fixtures import seed_brands
 
 

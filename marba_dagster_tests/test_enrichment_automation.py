@@ -28,7 +28,7 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from marba_dagster.core.enrichment.refresh import DUE, refresh_mode
 from marba_dagster.core.enrichment.sections import TTL
-from marba_dagster.defs.jobs import JOB_TAG, REFRESH_TAG
+from marba_dagster.core.runs import JOB_TAG, REFRESH_TAG
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests.enrichment_fixtures import seed_brands

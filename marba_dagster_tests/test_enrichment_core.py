@@ -325,7 +325,7 @@ def test_refresh_mode_names_the_source_and_refuses_unknown_values():
 def test_refresh_tag_names_are_dagsters_and_the_projects():
     from dagster._core.storage import tags as dagster_tags
 
-    from marba_dagster.defs.jobs import REFRESH_TAG as JOBS_REFRESH_TAG
+    from marba_dagster.core.runs import REFRESH_TAG as JOBS_REFRESH_TAG
 
     assert JOBS_REFRESH_TAG == REFRESH_TAG
     assert refresh.SCHEDULE_NAME_TAG == dagster_tags.SCHEDULE_NAME_TAG

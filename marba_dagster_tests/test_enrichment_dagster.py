@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from marba_dagster.core.enrichment.sections import SECTIONS, TTL
-from marba_dagster.defs.common import BRANDS_CHECK, SOURCES_CHECK
+from marba_dagster.core.runs import BRANDS_CHECK, SOURCES_CHECK
 from marba_dagster.defs.enrichment.assets import ENTRIES_CHECK, enrichment_sections
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier

@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from marba_dagster.defs.publishing.assets import no_unresolved_posts, published_posts
-from marba_dagster.defs.publishing.settings import PublisherSettings
 from marba_dagster.defs.publishing.publisher import CRASH_AFTER_SEND_ENV
+from marba_dagster.defs.publishing.settings import PublisherSettings
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.sandbox.platform_data import platform_data
 from marba_dagster.sandbox.routes._published import published_log

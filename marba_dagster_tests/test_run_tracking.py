@@ -12,18 +12,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from marba_dagster.defs.common import BRANDS_CHECK, completeness_check_specs
-from marba_dagster.defs.monitoring import tracking as t
+from marba_dagster.core.runs import BRANDS_CHECK, WORKER_TAG
+from marba_dagster.defs.batches import completeness_check_specs
 from marba_dagster.instance.run_launcher import MarbaRunLauncher
-from marba_dagster.instance.workers import WORKER_TAG, Worker, _start_ticks, fail_dead_runs
+from marba_dagster.instance.workers import Worker, _start_ticks, fail_dead_runs
 from marba_dagster.runner import run_job
+from marba_dagster.store import jobs as job_store
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests import monitoring_helpers as mh
@@ -33,12 +33,12 @@ REPOSITORY_TAG = ".dagster/repository"
 
 def _executions(engine, job: str) -> list[dict]:
     with engine.connect() as conn:
-        return t.executions(conn, job)
+        return job_store.executions(conn, job)
 
 
 def _job_row(engine, job: str) -> dict:
     with engine.connect() as conn:
-        return t.job_row(conn, job)
+        return job_store.job_row(conn, job)
 
 
 def _on_job_page(instance, job: str) -> list[str]:
@@ -73,7 +73,7 @@ def test_a_marba_run_is_recorded_at_once_and_listed_on_its_job_page(
         assert job["last_run_id"] == outcome.run_id and job["last_run_status"] == "success"
         assert job["last_success_at"] == row["finished_at"]
         with engine.connect() as conn:
-            report = t.job_health(conn, "learning_engine")
+            report = job_store.job_health(conn, "learning_engine")
         assert (report.health, report.runs) == ("healthy", 1)
 
         # A daemon coming up later reconciles and counts nothing twice.
@@ -139,7 +139,7 @@ def test_a_run_that_left_brands_out_is_partial_and_names_them(engine, db_url, tm
     assert row["status"] == "partial" and row["brands_failed"] == 1
     assert "b-2 (facebook: HTTP 500)" in row["error"]
     with engine.connect() as conn:
-        (line,) = t.logs(conn, "learning_engine")
+        (line,) = job_store.logs(conn, "learning_engine")
     assert line["level"] == "warning" and "b-2" in line["message"]
 
 

@@ -21,7 +21,6 @@ from marba_dagster.connectors.safe_fetch import (
     parse_allowed_hosts,
     validate_url,
 )
-from marba_dagster.sandbox.routes.sites import sites_state
 
 
 class Listener:

@@ -3,11 +3,11 @@ predicate refuses is neither returned nor consumed."""
 
 from __future__ import annotations
 
+import pytest
+
 from marba_dagster.connectors.http import ApiClient
 from marba_dagster.connectors.rss import InvalidFeed, TrendsClient
 from marba_dagster.sandbox.faults import FaultRegistry
-
-import pytest
 
 TRENDS_ROUTE = "trends.trending_rss"
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from marba_dagster.api import BackgroundJobScheduler
 from marba_dagster.api.scheduler import JobControlError, ai_costs, budget_status
-from marba_dagster.defs.monitoring import tracking as t
+from marba_dagster.store import jobs as job_store
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests import monitoring_helpers as mh
@@ -61,7 +61,7 @@ def test_pause_resume_and_trigger(world, engine):
     st = sched.pause_job("cron-learning-engine")
     assert st["state"] == "paused" and st["schedule_running"] is False
     with engine.connect() as conn:
-        assert t.job_row(conn, "learning_engine")["status"] == "paused"
+        assert job_store.job_row(conn, "learning_engine")["status"] == "paused"
     st = sched.resume_job("learning_engine")
     assert st["state"] == "active" and st["schedule_running"] is True
 

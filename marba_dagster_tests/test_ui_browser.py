@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 
 from marba_dagster.store import schema as s
-
 from marba_dagster_tests import monitoring_helpers as mh
 
 pytestmark = pytest.mark.slow

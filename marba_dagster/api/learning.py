@@ -76,7 +76,7 @@ class LearningEngine:
         """Recompute the patterns of ``brand_ids`` (default: every active brand) now,
         without going through Dagster; returns the number of patterns written."""
         from marba_dagster.defs.learning.engine import learn_and_store
-        from marba_dagster.store.queries import active_brand_ids
+        from marba_dagster.store.brands import active_brand_ids
 
         if brand_ids is None:
             with self.engine.connect() as conn:

@@ -15,13 +15,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from marba_dagster.core.catalog import JOBS, JobSpec, effective_cron, resolve
-from marba_dagster.defs.monitoring import tracking as t
-from marba_dagster.defs.monitoring.control import ControlError, JobControl
+from marba_dagster.core.catalog import JOBS, JobSpec, resolve
+from marba_dagster.core.durations import parse_duration
+from marba_dagster.core.runs import TRIGGER_TAG
+from marba_dagster.instance import tracking
+from marba_dagster.instance.control import ControlError, JobControl
+from marba_dagster.settings import job_cron, job_crons
+from marba_dagster.store import jobs as job_store
+from marba_dagster.store.brands import existing_brand_ids
 from marba_dagster.store.db import make_engine
-from marba_dagster.store.queries import existing_brand_ids, write_job_log
 from marba_dagster.store.types import utcnow
-
 
 # Runs updated this recently are reconciled before job state is read (see ``reconcile``).
 RECONCILE_ON_READ = timedelta(days=1)
@@ -52,7 +55,7 @@ class BackgroundJobScheduler:
         self._control: JobControl | None = None
         self._reconciled = False
         with self.engine.begin() as conn:
-            t.ensure_jobs(conn)
+            job_store.sync_background_jobs(conn, job_crons())
 
     # --------------------------------------------------------------- plumbing
 
@@ -112,7 +115,7 @@ class BackgroundJobScheduler:
             return
         self._reconciled = True
         fail_dead_runs(self.instance)
-        t.sync_runs(self.instance, self.engine, updated_after=utcnow() - RECONCILE_ON_READ)
+        tracking.sync_runs(self.instance, self.engine, updated_after=utcnow() - RECONCILE_ON_READ)
 
     def list_jobs(self) -> list[dict[str, Any]]:
         return [self.get_job_status(j.name) for j in JOBS]
@@ -123,14 +126,14 @@ class BackgroundJobScheduler:
         self.reconcile()
         now = utcnow()
         with self.engine.connect() as conn:
-            row = t.job_row(conn, spec.name) or {}
-            report = t.job_health(conn, spec.name, now)
-            last = t.executions(conn, spec.name, limit=1)
+            row = job_store.job_row(conn, spec.name) or {}
+            report = job_store.job_health(conn, spec.name, now)
+            last = job_store.executions(conn, spec.name, limit=1)
         schedule_running = self.control.schedule_running(spec)
         return {
             "name": spec.name,
             "alias": spec.alias,
-            "cron": row.get("cron") or effective_cron(spec),
+            "cron": row.get("cron") or job_cron(spec),
             "state": row.get("status", "active"),
             "schedule_running": schedule_running,
             "circuit_opened_at": row.get("circuit_opened_at"),
@@ -150,7 +153,7 @@ class BackgroundJobScheduler:
         spec = self._spec(name) if name else None
         self.reconcile()
         with self.engine.connect() as conn:
-            rows = t.executions(conn, spec.name if spec else None, limit=limit)
+            rows = job_store.executions(conn, spec.name if spec else None, limit=limit)
         return [_execution_dict(r) for r in rows]
 
     def get_logs(
@@ -164,7 +167,7 @@ class BackgroundJobScheduler:
     ) -> list[dict[str, Any]]:
         spec = self._spec(name) if name else None
         with self.engine.connect() as conn:
-            return t.logs(
+            return job_store.logs(
                 conn,
                 spec.name if spec else None,
                 level=level,
@@ -188,11 +191,11 @@ class BackgroundJobScheduler:
         if spec.partitioning == "brands":
             sync_brand_partitions(self.instance, self.engine)
         try:
-            run_id = self.control.submit(spec, brand_ids=brands, tags={t.TRIGGER_TAG: "api"})
+            run_id = self.control.submit(spec, brand_ids=brands, tags={TRIGGER_TAG: "api"})
         except ControlError as exc:
             raise JobControlError(str(exc)) from None
         with self.engine.begin() as conn:
-            write_job_log(
+            job_store.write_job_log(
                 conn,
                 spec.name,
                 "info",
@@ -211,10 +214,12 @@ class BackgroundJobScheduler:
             raise JobControlError(str(exc)) from None
         with self.engine.begin() as conn:
             # An open circuit stays open (its probe decides); otherwise the job is paused.
-            row = t.job_row(conn, spec.name) or {}
+            row = job_store.job_row(conn, spec.name) or {}
             if row.get("status") != "circuit_open":
-                t.update_job(conn, spec.name, status="paused")
-            write_job_log(conn, spec.name, "info", "schedule paused", context={"kind": "control"})
+                job_store.update_job(conn, spec.name, status="paused")
+            job_store.write_job_log(
+                conn, spec.name, "info", "schedule paused", context={"kind": "control"}
+            )
         return self.get_job_status(spec.name)
 
     def resume_job(self, name: str) -> dict[str, Any]:
@@ -225,7 +230,7 @@ class BackgroundJobScheduler:
         except ControlError as exc:
             raise JobControlError(str(exc)) from None
         with self.engine.begin() as conn:
-            t.update_job(
+            job_store.update_job(
                 conn,
                 spec.name,
                 status="active",
@@ -234,14 +239,18 @@ class BackgroundJobScheduler:
                 probe_run_id=None,
                 circuit_reset_at=utcnow(),
             )
-            write_job_log(conn, spec.name, "info", "schedule resumed", context={"kind": "control"})
+            job_store.write_job_log(
+                conn, spec.name, "info", "schedule resumed", context={"kind": "control"}
+            )
         return self.get_job_status(spec.name)
 
     def cleanup_old_logs(self, older_than: timedelta | str = timedelta(days=30)) -> int:
         """Delete ``job_logs`` older than ``older_than`` (a timedelta or ``30d``/``12h``)."""
-        age = t.parse_age(older_than) if isinstance(older_than, str) else older_than
+        age = (
+            parse_duration(older_than, bare_unit="d") if isinstance(older_than, str) else older_than
+        )
         with self.engine.begin() as conn:
-            return t.cleanup_logs(conn, age)
+            return job_store.cleanup_logs(conn, age)
 
     # --------------------------------------------------------------- costs
 

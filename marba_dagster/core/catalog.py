@@ -6,7 +6,6 @@ job is named the same way everywhere and both of its names resolve.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -123,17 +122,6 @@ def validate_cron(expr: str) -> str:
     if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
         raise ValueError(f"invalid cron expression {expr!r}: need five numeric fields")
     return expr
-
-
-def schedule_override_var(spec: JobSpec) -> str:
-    return f"MARBA_CRON_{spec.name.upper()}"
-
-
-def effective_cron(spec: JobSpec, environ: dict[str, str] | None = None) -> str:
-    """The job's cron, unless ``MARBA_CRON_<JOB>`` overrides it (configuration, not code)."""
-    env = os.environ if environ is None else environ
-    override = (env.get(schedule_override_var(spec)) or "").strip()
-    return validate_cron(override) if override else spec.cron
 
 
 def job_for_group(group: str) -> JobSpec | None:

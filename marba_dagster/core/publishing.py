@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from marba_dagster.core.durations import parse_duration
+
 # The MARBA guide's window: a run publishes what is due up to five minutes ahead.
 DUE_WINDOW = timedelta(minutes=5)
 DEFAULT_MAX_LATENESS = timedelta(hours=24)
@@ -209,15 +211,11 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 def parse_max_lateness(text: str) -> timedelta:
     """``"24h"``, ``"90m"``, ``"2d"`` or seconds as a number."""
-    raw = text.strip().lower()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
-        if raw and raw[-1] in units:
-            value = float(raw[:-1]) * units[raw[-1]]
-        else:
-            value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"invalid maximum lateness {text!r}: use e.g. 24h, 90m, 2d") from exc
-    if value <= 0:
-        raise ValueError(f"maximum lateness must be positive, got {text!r}")
-    return timedelta(seconds=value)
+        return parse_duration(text)
+    except ValueError:
+        try:
+            parse_duration(str(text).lstrip("-"))
+        except ValueError:
+            raise ValueError(f"invalid maximum lateness {text!r}: use e.g. 24h, 90m, 2d") from None
+        raise ValueError(f"maximum lateness must be positive, got {text!r}") from None

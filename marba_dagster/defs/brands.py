@@ -17,7 +17,7 @@ from dagster import DagsterInstance
 from sqlalchemy.engine import Engine
 
 from marba_dagster.defs.resources import MarbaDatabase
-from marba_dagster.store.queries import active_brand_names
+from marba_dagster.store.brands import active_brand_names
 
 BRANDS_PARTITIONS_NAME = "brands"
 brands_partitions = dg.DynamicPartitionsDefinition(name=BRANDS_PARTITIONS_NAME)

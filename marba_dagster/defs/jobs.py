@@ -16,14 +16,10 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from marba_dagster.core.catalog import JOBS, JobSpec, effective_cron
+from marba_dagster.core.catalog import JOBS, JobSpec
+from marba_dagster.core.runs import BRANDS_TAG, JOB_TAG
 from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brand_id_of
-
-JOB_TAG = "marba/job"
-BRANDS_TAG = "marba/brands"
-# Enrichment freshness: "due" (TTL-aware, as schedules, sensors and automation run it) or
-# "force" (recompute what was asked, as a person's Materialize does).
-REFRESH_TAG = "marba/refresh"
+from marba_dagster.settings import job_cron
 
 
 class NothingToRun(Exception):
@@ -99,7 +95,7 @@ def build_jobs_and_schedules():
     for spec in JOBS:
         job = _asset_job(spec)
         jobs.append(job)
-        schedules.append(_schedule(spec, job, effective_cron(spec)))
+        schedules.append(_schedule(spec, job, job_cron(spec)))
     return jobs, schedules
 
 

@@ -1,27 +1,29 @@
 """Shared resources: the MARBA database, the outside-API endpoints, the notifier.
 
-Settings are bound with ``dg.EnvVar`` when the variable is set, so the UI shows where each
-value comes from; when unset, the defaults of docs/architecture.md apply (the embedded SQLite file, the real
-services). Nothing here reads the environment at import time: only the ``@dg.definitions``
-function does, when Dagster loads the code location.
+Settings (``marba_dagster.settings``) are bound with ``dg.EnvVar`` when the variable is set,
+so the UI shows where each value comes from; when unset, their declared defaults apply (the
+embedded SQLite file, the real services). Nothing here reads the environment at import
+time: only the ``@dg.definitions`` functions do, when Dagster loads the code location.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import Field
 from sqlalchemy.engine import Connection, Engine
 
+from marba_dagster import settings
 from marba_dagster.connectors.http import ApiClient, HttpPolicy, redact_url
+from marba_dagster.settings import Setting, SettingError
 from marba_dagster.store.db import DatabaseError, default_database_url, make_engine
 
 _ENGINES: dict[str, Engine] = {}
+_DECLARED = object()  # bind(): "the setting's declared default"
 
 
 class InvalidSetting(dg.Failure, ValueError):
@@ -34,17 +36,24 @@ class InvalidSetting(dg.Failure, ValueError):
     ``ValueError``.
     """
 
-    def __init__(self, setting: str, value: object, reason: str) -> None:
+    def __init__(
+        self, setting: str, value: object, reason: str, *, shown: str | None = None
+    ) -> None:
         self.setting = setting
         self.value = value
         self.reason = " ".join(str(reason).split())
-        shown = " ".join(repr(value).split())
-        if len(shown) > 200:
-            shown = shown[:197] + "..."
+        if shown is None:
+            shown = " ".join(repr(value).split())
+            if len(shown) > 200:
+                shown = shown[:197] + "..."
         super().__init__(
             description=f"invalid setting {setting}={shown}: {self.reason}"[:1000],
             allow_retries=False,
         )
+
+    @classmethod
+    def from_error(cls, exc: SettingError) -> InvalidSetting:
+        return cls(exc.name, exc.shown, exc.reason, shown=exc.shown)
 
 
 _ENGINES_LOCK = threading.Lock()
@@ -173,45 +182,42 @@ class Notifier(dg.ConfigurableResource):
         return bool(self.webhook_url)
 
 
-# Real services, used when the variable is unset (docs/architecture.md: part of the contract).
-DEFAULT_URLS = {
-    "MARBA_OPEN_METEO_URL": "https://api.open-meteo.com",
-    "MARBA_TRENDS_RSS_URL": "https://trends.google.com/trending/rss",
-    "MARBA_NEWS_RSS_URL": "https://news.google.com/rss/search",
-    "MARBA_GRAPH_API_URL": "https://graph.facebook.com/v21.0",
-    "MARBA_X_API_URL": "https://api.x.com/2",
-    "MARBA_GBP_API_URL": "https://mybusiness.googleapis.com/v4",
-}
+def bind(setting: Setting, default: object = _DECLARED):
+    """A resource field's value for ``setting``: ``dg.EnvVar`` when the variable is set (the
+    UI then shows where the value came from), else the declared default (or ``default``)."""
+    if setting.is_set():
+        return dg.EnvVar(setting.name)
+    return setting.default if default is _DECLARED else default
 
 
-def env_or(name: str, default):
-    """``dg.EnvVar(name)`` if the variable is set, else ``default``."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
+def parse_setting(setting: Setting, text: str) -> object:
+    """A bound value parsed when a step runs; ``InvalidSetting`` (no retries) if it cannot
+    be used, naming the variable and the value (``<secret>`` for a secret)."""
+    try:
+        return setting.parsed(text)
+    except SettingError as exc:
+        raise InvalidSetting.from_error(exc) from None
 
 
-def env_or_none(name: str):
-    return dg.EnvVar(name) if os.environ.get(name) else None
-
-
-def endpoint(var: str, **kw) -> ApiEndpoint:
-    return ApiEndpoint(base_url=env_or(var, DEFAULT_URLS[var]), setting=var, **kw)
+def endpoint(setting: Setting, **kw) -> ApiEndpoint:
+    return ApiEndpoint(base_url=bind(setting), setting=setting.name, **kw)
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     return {
-        "marba_db": MarbaDatabase(url=env_or("MARBA_DATABASE_URL", default_database_url())),
-        "open_meteo": endpoint("MARBA_OPEN_METEO_URL"),
-        "trends_rss": endpoint("MARBA_TRENDS_RSS_URL"),
-        "news_rss": endpoint("MARBA_NEWS_RSS_URL"),
-        "graph_api": endpoint("MARBA_GRAPH_API_URL"),
-        "x_api": endpoint("MARBA_X_API_URL"),
-        "gbp_api": endpoint("MARBA_GBP_API_URL"),
+        "marba_db": MarbaDatabase(url=bind(settings.DATABASE_URL, default_database_url())),
+        "open_meteo": endpoint(settings.OPEN_METEO_URL),
+        "trends_rss": endpoint(settings.TRENDS_RSS_URL),
+        "news_rss": endpoint(settings.NEWS_RSS_URL),
+        "graph_api": endpoint(settings.GRAPH_API_URL),
+        "x_api": endpoint(settings.X_API_URL),
+        "gbp_api": endpoint(settings.GBP_API_URL),
         "llm": LlmSettings(
-            base_url=env_or_none("MARBA_LLM_BASE_URL"),
-            api_key=env_or_none("MARBA_LLM_API_KEY"),
-            model=env_or_none("MARBA_LLM_MODEL"),
+            base_url=bind(settings.LLM_BASE_URL),
+            api_key=bind(settings.LLM_API_KEY),
+            model=bind(settings.LLM_MODEL),
         ),
-        "notifier": Notifier(webhook_url=env_or_none("MARBA_NOTIFY_WEBHOOK_URL")),
+        "notifier": Notifier(webhook_url=bind(settings.NOTIFY_WEBHOOK_URL)),
     }
 
 

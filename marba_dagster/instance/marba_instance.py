@@ -24,7 +24,6 @@ Recording never breaks Dagster: an error is logged once and the run goes on.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from collections.abc import Mapping
@@ -40,14 +39,14 @@ from dagster._core.instance.ref import InstanceRef
 from dagster._core.instance.runs.run_domain import RunDomain
 from dagster._record import copy as copy_record
 
+from marba_dagster import settings
 from marba_dagster.core.catalog import JobSpec, job_for_group, resolve
-from marba_dagster.instance.workers import WORKER_TAG, Worker
+from marba_dagster.core.runs import JOB_TAG, WORKER_TAG
+from marba_dagster.instance.workers import Worker
 
 log = logging.getLogger(__name__)
 
-JOB_TAG = "marba/job"
 REPOSITORY_NAME = "__repository__"
-DEFINITIONS_MODULE = "marba_dagster.definitions"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 _RECORDED_EVENTS = frozenset(
@@ -63,11 +62,12 @@ _RECORDED_EVENTS = frozenset(
 
 def location_name() -> str:
     """The code location's name in the workspace (``MARBA_DAGSTER_LOCATION``)."""
-    return os.environ.get("MARBA_DAGSTER_LOCATION") or "marba_dagster"
+    return settings.DAGSTER_LOCATION.value()
 
 
 def definitions_module() -> str:
-    return os.environ.get("MARBA_DAGSTER_MODULE") or DEFINITIONS_MODULE
+    """The module of the code location's definitions (``MARBA_DAGSTER_MODULE``)."""
+    return settings.DAGSTER_MODULE.value()
 
 
 def _implicit_job(name: str) -> bool:
@@ -220,7 +220,7 @@ class MarbaInstance(dg.DagsterInstance):
             return self._marba_engine
 
     def _record(self, run_id: str) -> None:
-        from marba_dagster.defs.monitoring.tracking import marba_job_of, sync_run
+        from marba_dagster.instance.tracking import marba_job_of, sync_run
 
         run = self.get_run_by_id(run_id)
         if run is None or marba_job_of(run) is None:

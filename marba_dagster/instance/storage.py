@@ -42,7 +42,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from dagster import Field, IntSource
 from dagster._config.config_schema import UserConfigSchema
 from dagster._core.storage.base_storage import DagsterStorage
@@ -58,6 +57,7 @@ from dagster_postgres.utils import (
     get_token_provider_from_config,
     pg_url_from_config,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 DEFAULT_MAX_OVERFLOW = 4
 DEFAULT_RECYCLE_SECONDS = 3600

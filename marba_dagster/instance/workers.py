@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
-WORKER_TAG = "marba/worker"
+from marba_dagster.core.runs import WORKER_TAG
 
 _LIVE_STATUSES = (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING)
 

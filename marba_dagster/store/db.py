@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,9 @@ def default_database_url() -> str:
 
 
 def database_url_from_env() -> str:
-    return os.environ.get("MARBA_DATABASE_URL") or default_database_url()
+    from marba_dagster.settings import DATABASE_URL
+
+    return DATABASE_URL.raw() or default_database_url()
 
 
 def normalise_url(url: str) -> str:

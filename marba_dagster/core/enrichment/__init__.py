@@ -2,4 +2,4 @@
 analyzer, input fingerprints, cache decisions, budgets and prices, prompts and the schema
 every model answer must satisfy. No Dagster, no I/O: pandas and dicts in, dicts out."""
 
-from .sections import SECTIONS, TTL, DEFERRABLE_SECTIONS, ttl_for  # noqa: F401
+from .sections import DEFERRABLE_SECTIONS, SECTIONS, TTL, ttl_for  # noqa: F401

@@ -20,22 +20,17 @@ from marba_dagster.connectors.x import XClient
 from marba_dagster.core.analytics import COUNT_COLUMNS, daily_brand_metrics, quality_problems
 from marba_dagster.defs import pools
 from marba_dagster.defs.analytics.collect import AccountsFailed, fetch_brand, lost_apis, write_brand
-from marba_dagster.defs.common import (
-    BrandBatch,
-    completeness_check_specs,
-    markdown_table,
-    prefetch,
-    scoped_brand_ids,
-)
+from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
+from marba_dagster.defs.metadata import markdown_table
 from marba_dagster.defs.partitions import daily_partitions
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
+from marba_dagster.defs.retries import PLATFORM_RETRY
+from marba_dagster.services.prefetch import prefetch
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert
 from marba_dagster.store.types import utcnow
 
-RETRY = dg.RetryPolicy(
-    max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+RETRY = PLATFORM_RETRY
 CHECK_WINDOW_DAYS = 35
 
 

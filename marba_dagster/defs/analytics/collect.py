@@ -17,11 +17,11 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 
+from marba_dagster.connectors.describe import describe_error
 from marba_dagster.connectors.graph import GraphClient
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.connectors.social import AccountSnapshot, PlatformPost, TokenRejected
 from marba_dagster.connectors.x import XClient
-from marba_dagster.defs.common import describe_error
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert
 from marba_dagster.store.types import utcnow

@@ -18,12 +18,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from marba_dagster.defs import pools
-from marba_dagster.defs.common import (
-    BrandBatch,
-    completeness_check_specs,
-    markdown_table,
-    scoped_brand_ids,
-)
+from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
 from marba_dagster.defs.competitive.monitor import (
     ALLOWED_HOSTS_ENV,
     PER_HOST_CONCURRENCY_ENV,
@@ -38,7 +33,9 @@ from marba_dagster.defs.competitive.monitor import (
     process_brand,
     signal_counts,
 )
+from marba_dagster.defs.metadata import markdown_table
 from marba_dagster.defs.resources import MarbaDatabase
+from marba_dagster.defs.retries import SITES_RETRY
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
 
@@ -55,9 +52,7 @@ CHANGE_TYPES = (
     group_name="competitive",
     kinds={"python", "html", "rss"},
     pool=pools.COMPETITOR_SITES,
-    retry_policy=dg.RetryPolicy(
-        max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-    ),
+    retry_policy=SITES_RETRY,
     check_specs=completeness_check_specs("competitor_snapshots", sources=True),
 )
 def competitor_snapshots(

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from pydantic import Field
 from sqlalchemy.engine import Connection
 
+from marba_dagster.connectors.describe import describe_error, one_line
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.connectors.safe_fetch import (
     FetchPolicy,
@@ -40,7 +41,6 @@ from marba_dagster.core.competitive import (
     parse_feed,
     posting_frequency_change,
 )
-from marba_dagster.defs.common import describe_error, one_line
 from marba_dagster.defs.resources import InvalidSetting
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 import sqlalchemy as sa
 
+from marba_dagster.connectors.describe import describe_error
 from marba_dagster.connectors.engagement import GbpReviews, GraphEngagement, InboxItem, XEngagement
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.core import priority as prio_rules
@@ -28,17 +29,13 @@ from marba_dagster.core import sentiment as sentiment_rules
 from marba_dagster.core.priority import URGENT, prioritise
 from marba_dagster.core.sentiment import analyzer
 from marba_dagster.defs import pools
-from marba_dagster.defs.common import (
-    BrandBatch,
-    completeness_check_specs,
-    describe_error,
-    markdown_table,
-    prefetch,
-    scoped_brand_ids,
-)
+from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
+from marba_dagster.defs.metadata import markdown_table
 from marba_dagster.defs.partitions import hourly_partitions
-from marba_dagster.defs.publishing.alerts import push_once, settled
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
+from marba_dagster.defs.retries import ENGAGEMENT_RETRY
+from marba_dagster.services.notifications import push_once, settled
+from marba_dagster.services.prefetch import prefetch
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert
 from marba_dagster.store.types import utcnow
@@ -331,9 +328,7 @@ def push_urgent(engine, webhook_url: str | None, brand_id: str) -> int:
         "asked, are named by WARN checks."
     ),
     check_specs=completeness_check_specs("engagement_inbox", sources=True),
-    retry_policy=dg.RetryPolicy(
-        max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-    ),
+    retry_policy=ENGAGEMENT_RETRY,
 )
 def engagement_inbox(
     context: dg.AssetExecutionContext,

@@ -40,16 +40,10 @@ from dagster._core.definitions.data_version import (
 from marba_dagster.core.enrichment.checks import entries_summary, fallback_summary
 from marba_dagster.core.enrichment.refresh import InvalidRefreshTag, RefreshMode, refresh_mode
 from marba_dagster.core.enrichment.sections import DESCRIPTIONS, SECTIONS, TTL
+from marba_dagster.core.runs import BRANDS_CHECK, JOB_TAG, REFRESH_TAG, SOURCES_CHECK
 from marba_dagster.defs import pools
+from marba_dagster.defs.batches import NAMED_IN_CHECK, completeness_check_specs, requested_brands
 from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brands_partitions, keys_by_brand
-from marba_dagster.defs.common import (
-    BRANDS_CHECK,
-    NAMED_IN_CHECK,
-    SOURCES_CHECK,
-    completeness_check_specs,
-    markdown_table,
-    requested_brands,
-)
 from marba_dagster.defs.enrichment.data import entry_currency
 from marba_dagster.defs.enrichment.engine import (
     AI_BUDGET,
@@ -59,10 +53,10 @@ from marba_dagster.defs.enrichment.engine import (
     Outcome,
 )
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
-from marba_dagster.defs.jobs import JOB_TAG, REFRESH_TAG
+from marba_dagster.defs.metadata import markdown_table
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
 from marba_dagster.store import schema as s
-from marba_dagster.store.queries import active_brand_ids, existing_brand_ids
+from marba_dagster.store.brands import active_brand_ids, existing_brand_ids
 from marba_dagster.store.types import utcnow
 
 JOB_NAME = "enrichment_scheduler"

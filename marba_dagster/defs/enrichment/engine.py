@@ -23,11 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from marba_dagster.connectors.http import (
-    ApiClient,
     ConnectFailed,
     DeadlineExceeded,
     HttpError,
-    HttpPolicy,
     MalformedResponse,
 )
 from marba_dagster.connectors.llm import ChatResult, LlmClient, LlmLimits, estimate_tokens
@@ -43,9 +41,10 @@ from marba_dagster.core.enrichment.budget import (
 from marba_dagster.core.enrichment.planner import CacheEntry, Decision, ScheduleState, decide
 from marba_dagster.core.enrichment.sections import SECTIONS, TTL, check_section
 from marba_dagster.defs.enrichment.data import load_section_inputs
+from marba_dagster.services.notifications import push_once
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert
-from marba_dagster.store.queries import write_job_log
+from marba_dagster.store.jobs import write_job_log
 from marba_dagster.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -259,42 +258,22 @@ class EnrichmentPass:
     def _alert(self, kind: str, brand_id: str | None, text: str) -> bool:
         """Record and push an alert once per key per month; True if it was new."""
         key = f"{kind}:{brand_id or 'global'}:{self.now:%Y-%m}"
-        inserted = True
-        with self.engine.begin() as conn:
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        s.notifications.insert().values(
-                            dedup_key=key,
-                            kind=kind,
-                            brand_id=brand_id,
-                            text=text,
-                            status="pending" if self.config.notify_webhook_url else "logged",
-                            created_at=self.now,
-                        )
-                    )
-            except sa.exc.IntegrityError:
-                inserted = False  # already alerted this month
-        if not inserted:
-            return False
+        status = push_once(
+            self.engine,
+            self.config.notify_webhook_url,
+            dedup_key=key,
+            kind=kind,
+            text=text,
+            brand_id=brand_id,
+        )
+        if status == "duplicate":
+            return False  # already alerted this month (or being sent)
         self.job_log("warning", text, brand_id=brand_id, alert=kind)
         self._say("warning", text)
-        if self.config.notify_webhook_url:
-            status, error = "sent", None
-            try:
-                with ApiClient(
-                    self.config.notify_webhook_url, policy=HttpPolicy(deadline=10.0), name="notify"
-                ) as client:
-                    client.request("POST", "", json={"text": text}, idempotent=True)
-            except HttpError as exc:
-                status, error = "failed", str(exc)
-                self.job_log("error", f"could not send the alert: {exc}", brand_id=brand_id)
-            with self.engine.begin() as conn:
-                conn.execute(
-                    s.notifications.update()
-                    .where(s.notifications.c.dedup_key == key)
-                    .values(status=status, error=error)
-                )
+        if status == "failed":
+            self.job_log(
+                "error", "could not send the alert (the next run tries again)", brand_id=brand_id
+            )
         return True
 
     def _budget_alerts(

@@ -13,10 +13,11 @@ from decimal import Decimal, InvalidOperation
 import dagster as dg
 from pydantic import Field
 
+from marba_dagster import settings
 from marba_dagster.connectors.llm import LlmLimits
 from marba_dagster.core.enrichment.budget import PriceTable
 from marba_dagster.defs.enrichment.engine import AiConfig, EngineConfig
-from marba_dagster.defs.resources import LlmSettings, Notifier, env_or_none
+from marba_dagster.defs.resources import LlmSettings, Notifier, bind
 
 
 class EnrichmentSettings(dg.ConfigurableResource):
@@ -80,17 +81,12 @@ class EnrichmentSettings(dg.ConfigurableResource):
 
 
 def build_settings() -> EnrichmentSettings:
-    kw = {}
-    for field_name, var in (
-        ("monthly_budget_usd", "MARBA_AI_MONTHLY_BUDGET_USD"),
-        ("prices_json", "MARBA_LLM_PRICES"),
-        ("requests_per_minute", "MARBA_LLM_RPM"),
-        ("tokens_per_minute", "MARBA_LLM_TPM"),
-    ):
-        value = env_or_none(var)
-        if value is not None:
-            kw[field_name] = value
-    return EnrichmentSettings(**kw)
+    return EnrichmentSettings(
+        monthly_budget_usd=bind(settings.AI_MONTHLY_BUDGET_USD),
+        prices_json=bind(settings.LLM_PRICES),
+        requests_per_minute=bind(settings.LLM_RPM),
+        tokens_per_minute=bind(settings.LLM_TPM),
+    )
 
 
 @dg.definitions

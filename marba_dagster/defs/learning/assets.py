@@ -13,13 +13,9 @@ import sqlalchemy as sa
 
 from marba_dagster.core.learning import POWER_WORDS, WEEKDAYS
 from marba_dagster.defs.analytics.assets import brand_daily_metrics
-from marba_dagster.defs.common import (
-    BrandBatch,
-    completeness_check_specs,
-    markdown_table,
-    scoped_brand_ids,
-)
+from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
 from marba_dagster.defs.learning.engine import learn_and_store
+from marba_dagster.defs.metadata import markdown_table
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow

@@ -16,12 +16,11 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from marba_dagster.core.catalog import JobSpec, job_for_group
-from marba_dagster.defs.monitoring import tracking as t
-from marba_dagster.defs.monitoring.control import JobControl
-from marba_dagster.defs.monitoring.settings import CircuitBreakerSettings
-from marba_dagster.defs.monitoring.supervisor import supervise
+from marba_dagster.defs.monitoring.resources import CircuitBreakerSettings
 from marba_dagster.defs.resources import MarbaDatabase, Notifier
-from marba_dagster.instance import show_automation_on
+from marba_dagster.instance import show_automation_on, tracking
+from marba_dagster.instance.control import JobControl
+from marba_dagster.services.supervision import supervise
 
 TRACK_INTERVAL_SECONDS = 15
 SUPERVISE_INTERVAL_SECONDS = 30
@@ -30,7 +29,7 @@ SUPERVISE_INTERVAL_SECONDS = 30
 def spec_for_run(repository_def, run: dg.DagsterRun) -> JobSpec | None:
     """The MARBA job of ``run``: its tag or job name, else (a run made without the MARBA
     instance class from the asset graph) the job whose group holds every selected asset."""
-    spec = t.marba_job_of(run)
+    spec = tracking.marba_job_of(run)
     if spec or not run.asset_selection or repository_def is None:
         return spec
     graph = repository_def.asset_graph
@@ -54,7 +53,7 @@ def marba_run_tracker(context: dg.SensorEvaluationContext, marba_db: MarbaDataba
     if not context.cursor:  # the first tick on this instance
         show_automation_on(context.instance)
     since = datetime.fromisoformat(context.cursor) if context.cursor else None
-    recorded, newest = t.sync_runs(
+    recorded, newest = tracking.sync_runs(
         context.instance,
         marba_db.engine,
         updated_after=since,
@@ -63,7 +62,7 @@ def marba_run_tracker(context: dg.SensorEvaluationContext, marba_db: MarbaDataba
     if newest is not None:
         # A full batch may stop inside a group of runs updated in the same instant: step
         # back a little so the next tick sees the rest (recording again is harmless).
-        if recorded >= t.RECONCILE_BATCH:
+        if recorded >= tracking.RECONCILE_BATCH:
             newest -= timedelta(milliseconds=1)
         context.update_cursor(newest.isoformat())
     return dg.SkipReason(f"{recorded} MARBA run(s) recorded or brought up to date")

@@ -47,17 +47,14 @@ from marba_dagster.core.opportunities.weather import (
     rounded_location,
 )
 from marba_dagster.defs import pools
-from marba_dagster.defs.common import (
-    BrandBatch,
-    completeness_check_specs,
-    markdown_table,
-    scoped_brand_ids,
-)
+from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
+from marba_dagster.defs.metadata import markdown_table
 from marba_dagster.defs.opportunities import store as ost
 from marba_dagster.defs.opportunities.notify import push_critical
 from marba_dagster.defs.resources import ApiEndpoint, InvalidSetting, MarbaDatabase, Notifier
+from marba_dagster.defs.retries import FEEDS_RETRY
 from marba_dagster.store import schema as s
-from marba_dagster.store.queries import brands_by_id
+from marba_dagster.store.brands import brands_by_id
 from marba_dagster.store.schema import COMPETITOR_CHANGE_TYPES
 from marba_dagster.store.types import utcnow
 
@@ -65,9 +62,7 @@ GROUP = "opportunities"
 RELEVANCE_ENV = "MARBA_RELEVANCE_FILE"
 TREND_TTL = timedelta(hours=24)
 NEWS_TTL = timedelta(hours=48)
-RETRY = dg.RetryPolicy(
-    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+RETRY = FEEDS_RETRY
 # Source names in the sources_available check (one entry per country or city).
 OPEN_METEO = "Open-Meteo"
 TRENDS_FEED = "Google Trends feed {geo}"

@@ -13,23 +13,23 @@ from contextlib import ExitStack
 import dagster as dg
 import sqlalchemy as sa
 
+from marba_dagster.connectors.describe import one_line
 from marba_dagster.connectors.http import ApiClient
 from marba_dagster.connectors.publishing import GraphPublisher, XPublisher
 from marba_dagster.defs import pools
-from marba_dagster.defs.common import (
+from marba_dagster.defs.batches import (
     BrandBatch,
     completeness_check_specs,
-    markdown_table,
-    one_line,
     requested_brands,
     scoped_brand_ids,
 )
-from marba_dagster.defs.publishing.alerts import push_once
+from marba_dagster.defs.metadata import markdown_table
 from marba_dagster.defs.publishing.publisher import PublishRun
 from marba_dagster.defs.publishing.settings import PublisherSettings
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
+from marba_dagster.defs.retries import PLATFORM_RETRY
+from marba_dagster.services.notifications import push_once
 from marba_dagster.store import schema as s
-
 
 # Outcomes of a post in a run that leave it unpublished for good (until a person acts).
 UNPUBLISHED = ("failed", "missed", "unknown")
@@ -90,9 +90,7 @@ def single_attempt_client(endpoint: ApiEndpoint, name: str) -> ApiClient:
         "those posts and their reasons, by the all_brands_processed check (WARN)."
     ),
     check_specs=completeness_check_specs("published_posts"),
-    retry_policy=dg.RetryPolicy(
-        max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-    ),
+    retry_policy=PLATFORM_RETRY,
 )
 def published_posts(
     context: dg.AssetExecutionContext,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from email.utils import format_datetime
 from datetime import datetime, timezone
+from email.utils import format_datetime
 from xml.sax.saxutils import escape, quoteattr
 
 from starlette.responses import Response

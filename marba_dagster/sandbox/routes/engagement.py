@@ -28,7 +28,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from marba_dagster.sandbox.platform_data import TokenProblem, parse_time, platform_data
-from marba_dagster.sandbox.routes.graph import PREFIX as GRAPH, graph_error, token_error
+from marba_dagster.sandbox.routes.graph import PREFIX as GRAPH
+from marba_dagster.sandbox.routes.graph import graph_error, token_error
 
 X = "/x/2"
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import base64
 import re
-from urllib.parse import urlencode
 from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse

@@ -16,9 +16,12 @@ from sqlalchemy.engine import Engine
 
 from marba_dagster.core import circuit as c
 from marba_dagster.core.catalog import JOBS, JobSpec
-from marba_dagster.defs.monitoring import tracking as t
-from marba_dagster.defs.monitoring.control import ControlError, JobControl
-from marba_dagster.store.queries import write_job_log
+from marba_dagster.core.runs import PROBE_TAG, TRIGGER_TAG
+from marba_dagster.instance import tracking
+from marba_dagster.instance.control import ControlError, JobControl
+from marba_dagster.settings import job_crons
+from marba_dagster.store import jobs as job_store
+from marba_dagster.store.jobs import write_job_log
 from marba_dagster.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,7 @@ class Action:
 
 def notify(engine: Engine, webhook_url: str | None, *, dedup_key: str, text: str) -> str:
     """An alert pushed once per ``dedup_key`` (``notifications`` table, then the webhook)."""
-    from marba_dagster.defs.publishing.alerts import push_once
+    from marba_dagster.services.notifications import push_once
 
     return push_once(engine, webhook_url, dedup_key=dedup_key, kind="job_health", text=text)
 
@@ -52,7 +55,7 @@ def _probe_status(control: JobControl, run_id: str | None) -> str | None:
     if not run_id:
         return None
     run = control.instance.get_run_by_id(run_id)
-    return t.run_status(run.status) if run else None
+    return tracking.run_status(run.status) if run else None
 
 
 def supervise_job(
@@ -66,8 +69,8 @@ def supervise_job(
 ) -> list[Action]:
     actions: list[Action] = []
     with engine.connect() as conn:
-        row = t.job_row(conn, spec.name)
-        recent = t.executions(conn, spec.name, limit=config.window * 3, finished_only=True)
+        row = job_store.job_row(conn, spec.name)
+        recent = job_store.executions(conn, spec.name, limit=config.window * 3, finished_only=True)
     assert row is not None, "ensure_jobs() first"
     state = _circuit_state(row)
     decision = c.decide(
@@ -85,7 +88,7 @@ def supervise_job(
         except ControlError as exc:
             detail = f"{decision.reason}; schedule not stopped: {exc}"
         with engine.begin() as conn:
-            t.update_job(
+            job_store.update_job(
                 conn,
                 spec.name,
                 status="circuit_open",
@@ -106,11 +109,11 @@ def supervise_job(
     elif decision.action == "probe":
         try:
             run_id = control.submit(
-                spec, tags={t.PROBE_TAG: "true", t.TRIGGER_TAG: "circuit_probe"}, now=now
+                spec, tags={PROBE_TAG: "true", TRIGGER_TAG: "circuit_probe"}, now=now
             )
         except ControlError as exc:
             with engine.begin() as conn:
-                t.update_job(
+                job_store.update_job(
                     conn,
                     spec.name,
                     circuit_opened_at=now,
@@ -126,7 +129,7 @@ def supervise_job(
             actions.append(Action(spec.name, "reopen", f"probe not started: {exc}"))
         else:
             with engine.begin() as conn:
-                t.update_job(conn, spec.name, probe_run_id=run_id)
+                job_store.update_job(conn, spec.name, probe_run_id=run_id)
                 write_job_log(
                     conn,
                     spec.name,
@@ -143,7 +146,7 @@ def supervise_job(
         except ControlError as exc:
             detail = f"{decision.reason}; schedule not restarted: {exc}"
         with engine.begin() as conn:
-            t.update_job(
+            job_store.update_job(
                 conn,
                 spec.name,
                 status="active",
@@ -163,7 +166,7 @@ def supervise_job(
         actions.append(Action(spec.name, "close", detail, state.probe_run_id))
     elif decision.action == "reopen":
         with engine.begin() as conn:
-            t.update_job(
+            job_store.update_job(
                 conn,
                 spec.name,
                 circuit_opened_at=now,
@@ -185,14 +188,14 @@ def supervise_job(
         wanted = "active" if running else "paused"
         if wanted != state.status:
             with engine.begin() as conn:
-                t.update_job(conn, spec.name, status=wanted)
+                job_store.update_job(conn, spec.name, status=wanted)
             actions.append(Action(spec.name, wanted, "schedule state changed outside MARBA"))
 
     # Health, and an alert when a job turns unhealthy.
     with engine.begin() as conn:
-        report = t.job_health(conn, spec.name, now)
+        report = job_store.job_health(conn, spec.name, now)
         if report.health != row["health"]:
-            t.update_job(conn, spec.name, health=report.health)
+            job_store.update_job(conn, spec.name, health=report.health)
     if report.health == "unhealthy" and row["health"] != "unhealthy":
         last = report.last_run_at.isoformat() if report.last_run_at else "-"
         status = notify(
@@ -217,7 +220,7 @@ def supervise(
     """One pass over every job; returns what was done."""
     now = now or utcnow()
     with engine.begin() as conn:
-        t.ensure_jobs(conn)
+        job_store.sync_background_jobs(conn, job_crons())
     actions: list[Action] = []
     for spec in jobs or JOBS:
         try:
@@ -228,3 +231,42 @@ def supervise(
             log.exception("supervising %s failed", spec.name)
             actions.append(Action(spec.name, "error", f"{type(exc).__name__}: {exc}"))
     return actions
+
+
+HEALTH_COLUMNS = (
+    "job",
+    "state",
+    "health",
+    "success_rate",
+    "runs",
+    "last_run",
+    "avg_seconds",
+    "trend",
+)
+
+
+def health_overview(engine: Engine, now: datetime | None = None) -> list[dict]:
+    """One row per job: state, health, success rate, runs, last run, average duration and
+    its trend (read only: the health column and its alerts belong to ``supervise``)."""
+    now = now or utcnow()
+    rows = []
+    with engine.begin() as conn:
+        job_store.sync_background_jobs(conn, job_crons())
+        for spec in JOBS:
+            report = job_store.job_health(conn, spec.name, now)
+            state = job_store.job_row(conn, spec.name) or {}
+            rate = report.success_rate
+            avg = report.avg_duration_seconds
+            rows.append(
+                {
+                    "job": spec.name,
+                    "state": state.get("status", "active"),
+                    "health": report.health,
+                    "success_rate": "-" if rate is None else f"{rate:.0%}",
+                    "runs": report.runs,
+                    "last_run": report.last_status or "-",
+                    "avg_seconds": "-" if avg is None else round(avg, 1),
+                    "trend": report.duration_trend,
+                }
+            )
+    return rows

@@ -9,81 +9,28 @@ when the caller asks for strictness (brand-partitioned assets) or when every bra
 from __future__ import annotations
 
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import dagster as dg
 
-from marba_dagster.connectors.http import (
-    ClientError,
-    ConnectFailed,
-    DeadlineExceeded,
-    HttpError,
-    MalformedResponse,
-    RateLimited,
-    ResponseTooLarge,
-    ServerError,
-)
+from marba_dagster.connectors.describe import describe_error, one_line
 from marba_dagster.core.catalog import job_for_group
-from marba_dagster.defs.jobs import BRANDS_TAG, JOB_TAG
+from marba_dagster.core.runs import BRANDS_CHECK, BRANDS_TAG, JOB_TAG, SOURCES_CHECK
 from marba_dagster.defs.resources import MarbaDatabase
-from marba_dagster.store.queries import active_brand_ids, existing_brand_ids, write_job_log
+from marba_dagster.store.brands import active_brand_ids, existing_brand_ids
+from marba_dagster.store.jobs import write_job_log
 
 T = TypeVar("T")
-K = TypeVar("K")
 
-# Brands whose outside-API calls are in flight at once in the collectors (I/O-bound work:
-# each brand waits on the platform's latency, so overlapping brands hides it).
-BRAND_CONCURRENCY = 8
-
-# The two checks every multi-brand asset reports from its own step. They never block and
-# fail with WARN severity: the run keeps every other brand's results, yet it is visibly
-# not clean (the asset shows a warning, the run's check results name what was lost, and
-# run tracking records the run as ``partial`` with the check's description as its error).
-BRANDS_CHECK = "all_brands_processed"
-SOURCES_CHECK = "sources_available"
 # How many failed brands or lost sources a check's metadata names (the count is exact).
 NAMED_IN_CHECK = 50
+
+
 # How many a check's description (the operator's one line) names before "and N more".
 NAMED_IN_DESCRIPTION = 5
-# Longest cause kept for one failed brand or lost source in a description.
-CAUSE_CHARS = 500
-
-
-def one_line(text: str, limit: int = CAUSE_CHARS) -> str:
-    """``text`` on one line, at most ``limit`` characters."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def describe_error(exc: BaseException) -> str:
-    """The cause of an outside call's failure in one line: timeout, unreachable, HTTP status,
-    malformed answer. Never the URL (it may carry a key) and never a token: an ``HttpError``
-    message is scrubbed by the client and is used without its URL."""
-    if isinstance(exc, HttpError):
-        message = exc.message
-        if exc.url:
-            message = message.replace(exc.url, "<url>")
-        if isinstance(exc, DeadlineExceeded):
-            cause = "timeout"
-        elif isinstance(exc, ConnectFailed):
-            cause = "unreachable"
-        elif isinstance(exc, MalformedResponse):
-            cause = "malformed answer"
-        elif isinstance(exc, ResponseTooLarge):
-            cause = "answer too large"
-        elif isinstance(exc, (RateLimited, ServerError, ClientError)) and exc.status is not None:
-            cause = f"HTTP {exc.status}"
-        else:
-            cause = type(exc).__name__
-        text = message if cause.lower() in message.lower() else f"{cause}: {message}"
-        if exc.attempts > 1:
-            text += f" (after {exc.attempts} attempts)"
-        return one_line(text)
-    return one_line(f"{type(exc).__name__}: {exc}")
 
 
 def _named(items: Sequence[str], total: int, sep: str = ", ") -> str:
@@ -177,14 +124,24 @@ class BrandBatch:
         if not self.job_name:
             self.job_name = job_name_for(self.context)
 
-    def run(self, brand_id: str, work: Callable[[], T]) -> T | None:
-        """``work()`` for one brand; an exception is logged and recorded, never raised."""
+    @contextmanager
+    def brand(self, brand_id: str) -> Iterator[None]:
+        """``with batch.brand(b):`` around one brand's work: an exception ends that block
+        only, recorded as the brand's failure (``job_logs``, the Dagster log, the run's
+        ``all_brands_processed`` check) and not raised; a block that completes counts the
+        brand as processed. Code after the block runs for every brand."""
         try:
-            result = work()
+            yield
         except Exception as exc:  # one brand's failure must not stop the others
             self.record_failure(brand_id, exc)
-            return None
-        self.succeeded.append(brand_id)
+        else:
+            self.succeeded.append(brand_id)
+
+    def run(self, brand_id: str, work: Callable[[], T]) -> T | None:
+        """``work()`` for one brand, isolated like ``brand()``; ``None`` if it failed."""
+        result = None
+        with self.brand(brand_id):
+            result = work()
         return result
 
     def record_failure(self, brand_id: str, exc: BaseException | str) -> None:
@@ -325,67 +282,3 @@ class BrandBatch:
         if self.lost:
             md["sources_lost"] = len(self.lost)
         return md
-
-
-def prefetch(
-    keys: Iterable[K], fn: Callable[[K], T], *, workers: int | None = None
-) -> Iterator[tuple[K, Future[T]]]:
-    """``(key, future of fn(key))`` in the order of ``keys``, with up to ``workers`` calls
-    running in threads and at most ``2 * workers`` results held at a time (bounded memory).
-
-    The caller consumes the futures in order on its own thread (``future.result()`` re-raises
-    the call's exception there), so per-brand bookkeeping (``BrandBatch``, writes, totals)
-    stays sequential and exactly as without threads; only the calls overlap. ``workers=1``
-    runs every call on the caller's thread when its turn comes (the default is
-    ``BRAND_CONCURRENCY``, read at call time).
-    """
-    workers = BRAND_CONCURRENCY if workers is None else workers
-    if workers <= 1:
-        for key in keys:
-            fut: Future[T] = Future()
-            try:
-                fut.set_result(fn(key))
-            except Exception as exc:  # handed to the caller through result(), as with threads
-                fut.set_exception(exc)
-            yield key, fut
-        return
-    it = iter(keys)
-    with ThreadPoolExecutor(workers, thread_name_prefix="marba-brand") as pool:
-        pending: deque[tuple[K, Future[T]]] = deque()
-
-        def top_up() -> None:
-            while len(pending) < 2 * workers:
-                try:
-                    key = next(it)
-                except StopIteration:
-                    return
-                pending.append((key, pool.submit(fn, key)))
-
-        top_up()
-        try:
-            while pending:
-                item = pending.popleft()
-                top_up()
-                yield item
-        finally:
-            for _, fut in pending:
-                fut.cancel()
-
-
-def markdown_table(rows: Sequence[dict[str, Any]], columns: Iterable[str], limit: int = 20) -> str:
-    """A small Markdown table for materialization previews."""
-    cols = list(columns)
-    if not rows:
-        return "_no rows_"
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in rows[:limit]:
-        cells = []
-        for c in cols:
-            v = row.get(c, "")
-            if isinstance(v, float):
-                v = f"{v:.3g}"
-            cells.append(str(v).replace("|", "\\|").replace("\n", " ")[:80])
-        lines.append("| " + " | ".join(cells) + " |")
-    if len(rows) > limit:
-        lines.append(f"\n_{len(rows) - limit} more rows_")
-    return "\n".join(lines)

@@ -13,11 +13,9 @@ running daemon (``dagster dev`` or ``dagster-daemon run``) on the same ``DAGSTER
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from datetime import datetime, timezone
-from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.selector import InstigatorSelector, JobSubsetSelector
@@ -29,11 +27,12 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 
 from marba_dagster.core.catalog import JobSpec
-
-LOCATION_NAME = "marba_dagster"
-REPOSITORY_NAME = "__repository__"
-DEFINITIONS_MODULE = "marba_dagster.definitions"
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+from marba_dagster.instance.marba_instance import (
+    PROJECT_ROOT,
+    REPOSITORY_NAME,
+    definitions_module,
+)
+from marba_dagster.instance.marba_instance import location_name as default_location
 
 
 class ControlError(RuntimeError):
@@ -55,12 +54,8 @@ class JobControl:
         module_name: str | None = None,
     ) -> None:
         self.instance = instance
-        self.location_name = (
-            location_name or os.environ.get("MARBA_DAGSTER_LOCATION") or LOCATION_NAME
-        )
-        self.module_name = (
-            module_name or os.environ.get("MARBA_DAGSTER_MODULE") or DEFINITIONS_MODULE
-        )
+        self.location_name = location_name or default_location()
+        self.module_name = module_name or definitions_module()
         self._process_ctx: WorkspaceProcessContext | None = None
         self._lock = threading.Lock()
 

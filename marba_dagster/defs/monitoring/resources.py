@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import dagster as dg
 from pydantic import Field
 
+from marba_dagster import settings
 from marba_dagster.core.circuit import CircuitConfig
 
 
@@ -33,26 +33,17 @@ class CircuitBreakerSettings(dg.ConfigurableResource):
         )
 
 
-def _number(name: str, default, kind):
-    raw = (os.environ.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
-
-
 def build_circuit_settings() -> CircuitBreakerSettings:
-    """Read when Dagster loads the code location (never at import time)."""
-    settings = CircuitBreakerSettings(
-        window=_number("MARBA_CIRCUIT_WINDOW", 10, int),
-        min_failures=_number("MARBA_CIRCUIT_MIN_FAILURES", 3, int),
-        failure_rate=_number("MARBA_CIRCUIT_FAILURE_RATE", 0.5, float),
-        cooldown_minutes=_number("MARBA_CIRCUIT_COOLDOWN_MINUTES", 30.0, float),
+    """Read when Dagster loads the code location (never at import time); a value that cannot
+    be parsed stops the load with one line naming the variable."""
+    circuit = CircuitBreakerSettings(
+        window=settings.CIRCUIT_WINDOW.value(),
+        min_failures=settings.CIRCUIT_MIN_FAILURES.value(),
+        failure_rate=settings.CIRCUIT_FAILURE_RATE.value(),
+        cooldown_minutes=settings.CIRCUIT_COOLDOWN_MINUTES.value(),
     )
-    settings.config()  # validates the combination; a bad value fails the load clearly
-    return settings
+    circuit.config()  # validates the combination
+    return circuit
 
 
 @dg.definitions
