@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from marba_dagster.core.enrichment.sections import SECTIONS
+from marba_dagster.core.learning import PATTERN_TYPES
+from marba_dagster.core.opportunities.urgency import URGENCY_RANK
+
 from .types import JSONType, UTCDateTime
 
 # Stable constraint names so migrations are identical on every database.
@@ -25,7 +29,6 @@ metadata = sa.MetaData(
 PLATFORMS = ("facebook", "instagram", "x", "google_business")
 POST_FORMATS = ("text", "image", "video", "carousel", "link", "story", "reel")
 SCHEDULED_STATUSES = ("scheduled", "publishing", "published", "failed", "unknown", "cancelled")
-SECTIONS = ("measure", "intend", "reimagine", "reach", "optimize", "reflect")
 SIGNAL_TYPES = ("weather", "trend", "seasonal", "competitor", "news")
 COMPETITOR_CHANGE_TYPES = (
     "website_change",
@@ -41,9 +44,8 @@ OPPORTUNITY_TYPES = (
     "competitor_activity",
     "local_news",
 )
-URGENCIES = ("critical", "high", "medium", "low")
+URGENCIES = tuple(sorted(URGENCY_RANK, key=URGENCY_RANK.get))  # most urgent first
 OPPORTUNITY_STATUSES = ("active", "expired", "dismissed", "acted")
-PATTERN_TYPES = ("best_posting_time", "content_format", "topic", "power_word", "hashtag")
 INBOX_ITEM_TYPES = ("comment", "mention", "direct_message", "review")
 INBOX_PRIORITIES = ("urgent", "high", "normal", "low")
 JOB_STATES = ("active", "paused", "circuit_open")

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
+from marba_dagster.core.learning import WEEKDAYS
+
 Frames = Mapping[str, pd.DataFrame]
 
 CONFIDENCE_THRESHOLD = 0.5
@@ -610,18 +612,15 @@ def _tz(brand: Mapping[str, Any]) -> ZoneInfo:
         raise InputError(f"brand timezone {name!r} is not a valid IANA timezone") from exc
 
 
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
 def next_slot(pattern_key: str, tz: ZoneInfo, now: datetime) -> datetime | None:
     """The next local occurrence of a best-time key (``18`` or ``tue-18``), in UTC."""
     day, _, hour = pattern_key.rpartition("-")
-    if not hour.isdigit() or not 0 <= int(hour) <= 23 or (day and day not in _WEEKDAYS):
+    if not hour.isdigit() or not 0 <= int(hour) <= 23 or (day and day not in WEEKDAYS):
         return None
     local = now.astimezone(tz)
     for ahead in range(0, 8):
         cand_date = (local + timedelta(days=ahead)).date()
-        if day and _WEEKDAYS[cand_date.weekday()] != day:
+        if day and WEEKDAYS[cand_date.weekday()] != day:
             continue
         cand = datetime(cand_date.year, cand_date.month, cand_date.day, int(hour), tzinfo=tz)
         if cand > local:

@@ -14,10 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from .urgency import URGENCY_RANK
+
 MIN_DECIDED = 8
 MIN_PER_CLASS = 2
 NUMERIC = ("score", "relevance", "strength")
-URGENCY_ORD = {"critical": 3, "high": 2, "medium": 1, "low": 0}
+# Ordinal feature: the least urgent 0, the most urgent highest (the reverse of the rank).
+URGENCY_ORD = {u: len(URGENCY_RANK) - 1 - rank for u, rank in URGENCY_RANK.items()}
 
 
 @dataclass

@@ -23,6 +23,7 @@ from marba_dagster.connectors.http import HttpError
 from marba_dagster.connectors.social import AccountSnapshot, PlatformPost, TokenRejected
 from marba_dagster.connectors.x import XClient
 from marba_dagster.store import schema as s
+from marba_dagster.store.accounts import mark_needs_reconnect
 from marba_dagster.store.db import upsert
 from marba_dagster.store.types import utcnow
 
@@ -175,14 +176,6 @@ def write_account(
     return len(ids), len(metric_rows)
 
 
-def mark_reconnect(conn, account_row_id: str, reason: str) -> None:
-    conn.execute(
-        s.platform_accounts.update()
-        .where(s.platform_accounts.c.id == account_row_id)
-        .values(needs_reconnect=True, reconnect_reason=reason)
-    )
-
-
 @dataclass
 class FetchedAccount:
     """One account's answer: its posts and follower count, or the error that stopped it."""
@@ -252,7 +245,7 @@ def write_brand(
         if not acct["access_token"]:
             result.status, result.error = "reconnect", "no access token stored"
             with begin() as conn:
-                mark_reconnect(conn, acct["id"], result.error)
+                mark_needs_reconnect(conn, acct["id"], result.error)
             log(
                 brand_id,
                 "warning",
@@ -261,7 +254,7 @@ def write_brand(
         elif isinstance(f.error, TokenRejected):
             result.status, result.error = "reconnect", f.error.reason
             with begin() as conn:
-                mark_reconnect(conn, acct["id"], f.error.reason)
+                mark_needs_reconnect(conn, acct["id"], f.error.reason)
             log(
                 brand_id,
                 "warning",

@@ -37,6 +37,7 @@ from marba_dagster.defs.retries import ENGAGEMENT_RETRY
 from marba_dagster.services.notifications import push_once, settled
 from marba_dagster.services.prefetch import prefetch
 from marba_dagster.store import schema as s
+from marba_dagster.store.accounts import mark_needs_reconnect
 from marba_dagster.store.db import upsert
 from marba_dagster.store.types import utcnow
 
@@ -233,14 +234,7 @@ def collect_brand(
         except HttpError as err:
             if token_rejected(err):
                 with engine.begin() as conn:
-                    conn.execute(
-                        sa.update(pa)
-                        .where(pa.c.id == acct["id"])
-                        .values(
-                            needs_reconnect=True,
-                            reconnect_reason=f"engagement collector: {err.message}"[:500],
-                        )
-                    )
+                    mark_needs_reconnect(conn, acct["id"], f"engagement collector: {err.message}")
                 warn(f"{platform} account {acct['id']}: token rejected; flagged for reconnection")
                 asked.remove(platform)  # the platform answered: the source is up
             else:

@@ -48,6 +48,7 @@ from marba_dagster.connectors.publishing import (
 from marba_dagster.core import publishing as rules
 from marba_dagster.core.publishing import Outcome
 from marba_dagster.store import schema as s
+from marba_dagster.store.accounts import mark_needs_reconnect
 from marba_dagster.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -617,11 +618,7 @@ class PublishRun:
             return self._unknown(post, reason)
         if c.outcome is Outcome.RECONNECT:
             with self.engine.begin() as conn:
-                conn.execute(
-                    sa.update(s.platform_accounts)
-                    .where(s.platform_accounts.c.id == account["id"])
-                    .values(needs_reconnect=True, reconnect_reason=c.reason[:500])
-                )
+                mark_needs_reconnect(conn, account["id"], c.reason)
             return self._fail(post, f"reconnect required: {reason}")
         return self._fail(post, reason)
 
