@@ -117,7 +117,7 @@ def tuples_written(engine) -> int:
 
 def settle_stats() -> None:
     """Close the jobs' pooled connections so PostgreSQL flushes their tuple counters."""
-    from marba_dagster.defs.resources import dispose_engines
+    from marba_dagster.store.db import dispose_engines
 
     dispose_engines()
     time.sleep(0.7)
@@ -229,8 +229,8 @@ def run_cycle(
     import dagster as dg
 
     from marba_dagster.core.catalog import resolve
-    from marba_dagster.defs.brands import sync_brand_partitions
-    from marba_dagster.defs.jobs import NothingToRun, run_scope
+    from marba_dagster.core.run_scope import NothingToRun
+    from marba_dagster.instance.partitions import scope_now, sync_brand_partitions
     from marba_dagster.runner import run_job
 
     per_job: dict[str, Any] = {}
@@ -245,7 +245,7 @@ def run_cycle(
                 sync_brand_partitions(eph, engine)
                 spec = resolve(name)
                 try:
-                    key, tags = run_scope(spec, datetime.now(timezone.utc), eph)
+                    key, tags = scope_now(spec, datetime.now(timezone.utc), eph)
                 except NothingToRun:
                     key, tags = None, None
                 ok, errors = True, []
@@ -379,11 +379,10 @@ def run_size(n: int, args) -> dict[str, Any]:
 
     from marba_dagster.core.catalog import DEMO_ORDER
     from marba_dagster.definitions import load_definitions
-    from marba_dagster.defs.resources import dispose_engines
     from marba_dagster.sandbox.server import sandbox_env
     from marba_dagster.settings import job_crons
     from marba_dagster.store import migrate
-    from marba_dagster.store.db import make_engine
+    from marba_dagster.store.db import dispose_engines, make_engine
     from marba_dagster.store.demo import seed_demo
     from marba_dagster.store.jobs import sync_background_jobs
 
@@ -532,7 +531,7 @@ def run_size(n: int, args) -> dict[str, Any]:
         os.environ.clear()
         os.environ.update(saved_env)
         try:
-            from marba_dagster.defs.resources import dispose_engines
+            from marba_dagster.store.db import dispose_engines
 
             dispose_engines()
             engine.dispose()

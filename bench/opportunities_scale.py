@@ -47,11 +47,11 @@ from marba_dagster.defs.opportunities.assets import (
     trend_signals,
     weather_signals,
 )
-from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier, dispose_engines
+from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.sandbox import SandboxServer
 from marba_dagster.store import migrate
 from marba_dagster.store import schema as s
-from marba_dagster.store.db import make_engine
+from marba_dagster.store.db import dispose_engines, make_engine
 
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 COUNTRIES = (

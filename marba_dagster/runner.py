@@ -118,9 +118,9 @@ def _run_job(
     log_level: str,
     refresh: bool,
 ) -> RunOutcome:
+    from marba_dagster.core.run_scope import NothingToRun
     from marba_dagster.core.runs import REFRESH_TAG
-    from marba_dagster.defs.brands import sync_brand_partitions
-    from marba_dagster.defs.jobs import NothingToRun, run_scope
+    from marba_dagster.instance.partitions import scope_now, sync_brand_partitions
     from marba_dagster.instance.workers import fail_dead_runs
 
     try:
@@ -149,7 +149,7 @@ def _run_job(
         if not job_def.nodes_in_topological_order:
             return RunOutcome(spec.name, None, True, 0.0, skipped="the job has no assets yet")
         try:
-            partition_key, tags = run_scope(
+            partition_key, tags = scope_now(
                 spec, now or datetime.now(timezone.utc), instance, brand_ids
             )
         except NothingToRun as exc:

@@ -65,7 +65,7 @@ def create_pg_database(prefix: str = "marba_test") -> str:
 
 
 def drop_pg_database(url: str) -> None:
-    from marba_dagster.defs.resources import dispose_engines
+    from marba_dagster.store.db import dispose_engines
 
     dispose_engines()
     name = sa.engine.make_url(url).database
@@ -151,7 +151,7 @@ def engine(db_url):
 @pytest.fixture(autouse=True)
 def _dispose_shared_engines():
     yield
-    from marba_dagster.defs.resources import dispose_engines
+    from marba_dagster.store.db import dispose_engines
 
     dispose_engines()
 

@@ -86,9 +86,9 @@ def run_job(instance: dg.DagsterInstance, job: str, db_url: str, tags: dict | No
     spec = resolve(job)
     from datetime import datetime, timezone
 
-    from marba_dagster.defs.jobs import run_scope
+    from marba_dagster.instance.partitions import scope_now
 
-    partition_key, scope_tags = run_scope(spec, datetime.now(timezone.utc), instance)
+    partition_key, scope_tags = scope_now(spec, datetime.now(timezone.utc), instance)
     result = (
         test_defs()
         .resolve_job_def(spec.name)

@@ -56,7 +56,11 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[*TINY_ASSETS, monitoring_assets.job_health_report],
         jobs=[*jobs, monitoring_jobs.job_health_report_job, monitoring_jobs.job_logs_cleanup],
-        schedules=[*schedules, monitoring_jobs.job_health_report_schedule, monitoring_jobs.job_logs_cleanup_schedule],
+        schedules=[
+            *schedules,
+            monitoring_jobs.job_health_report_schedule,
+            monitoring_jobs.job_logs_cleanup_schedule,
+        ],
         sensors=[
             brand_partitions_sensor,
             sensors.marba_run_tracker,

@@ -126,12 +126,29 @@ def test_two_runs_pushing_one_critical_opportunity_send_it_once(engine, db_url, 
     now = utcnow()
     with engine.begin() as conn:
         conn.execute(s.brands.insert().values(id="b1", name="Cafe Uno", industry="cafe"))
-        conn.execute(s.intelligence_opportunities.insert().values(
-            id="o1", brand_id="b1", opportunity_type="competitor_activity", title="Rival cut prices",
-            description="", urgency="critical", score=0.9, detected_at=now,
-            expires_at=now + timedelta(hours=2), status="active", dedup_key="d1", updated_at=now))
-    opp = {"id": "o1", "dedup_key": "d1", "title": "Rival cut prices", "description": "",
-           "expires_at": now + timedelta(hours=2)}
+        conn.execute(
+            s.intelligence_opportunities.insert().values(
+                id="o1",
+                brand_id="b1",
+                opportunity_type="competitor_activity",
+                title="Rival cut prices",
+                description="",
+                urgency="critical",
+                score=0.9,
+                detected_at=now,
+                expires_at=now + timedelta(hours=2),
+                status="active",
+                dedup_key="d1",
+                updated_at=now,
+            )
+        )
+    opp = {
+        "id": "o1",
+        "dedup_key": "d1",
+        "title": "Rival cut prices",
+        "description": "",
+        "expires_at": now + timedelta(hours=2),
+    }
     sandbox.faults.add(ROUTE, "latency", ms=300)  # both runs are mid-push together
     url = sandbox.url("/webhook/slack/T000/B000/secret")
     start = threading.Barrier(2)

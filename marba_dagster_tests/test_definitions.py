@@ -8,18 +8,14 @@ import dagster as dg
 import pytest
 
 from marba_dagster.core import catalog
+from marba_dagster.core.brands import BRANDS_PARTITIONS_NAME, brand_id_of, brand_partition_key
+from marba_dagster.core.run_scope import NothingToRun
 from marba_dagster.core.runs import BRANDS_TAG, JOB_TAG
 from marba_dagster.definitions import load_definitions
 from marba_dagster.defs import pools
-from marba_dagster.defs.brands import (
-    BRANDS_PARTITIONS_NAME,
-    brand_id_of,
-    brand_partition_key,
-    brand_partitions_sensor,
-    sync_brand_partitions,
-)
-from marba_dagster.defs.jobs import NothingToRun, run_scope
+from marba_dagster.defs.brands import brand_partitions_sensor
 from marba_dagster.defs.resources import MarbaDatabase
+from marba_dagster.instance.partitions import scope_now, sync_brand_partitions
 from marba_dagster.settings import SettingError, job_cron
 from marba_dagster.store import schema as s
 
@@ -153,18 +149,18 @@ def test_a_renamed_brand_and_a_bare_id_key_are_replaced(engine):
 def test_run_scope_takes_the_latest_complete_period():
     now = datetime(2026, 11, 28, 3, 0, 12, tzinfo=UTC)
     with dg.instance_for_test() as instance:
-        assert run_scope(catalog.resolve("analytics_collector"), now, instance)[0] == "2026-11-27"
-        key, tags = run_scope(catalog.resolve("engagement_collector"), now, instance, ["b1"])
+        assert scope_now(catalog.resolve("analytics_collector"), now, instance)[0] == "2026-11-27"
+        key, tags = scope_now(catalog.resolve("engagement_collector"), now, instance, ["b1"])
         assert key == "2026-11-28-02:00"
         assert tags[BRANDS_TAG] == "b1" and tags[JOB_TAG] == "engagement_collector"
         with pytest.raises(NothingToRun):
-            run_scope(catalog.resolve("enrichment_scheduler"), now, instance)
+            scope_now(catalog.resolve("enrichment_scheduler"), now, instance)
         instance.add_dynamic_partitions(BRANDS_PARTITIONS_NAME, ["a", "b", "c"])
-        key, tags = run_scope(catalog.resolve("enrichment_scheduler"), now, instance)
+        key, tags = scope_now(catalog.resolve("enrichment_scheduler"), now, instance)
         assert key is None
         assert tags["dagster/asset_partition_range_start"] == "a"
         assert tags["dagster/asset_partition_range_end"] == "c"
-        assert run_scope(catalog.resolve("enrichment_scheduler"), now, instance, ["b"])[0] == "b"
+        assert scope_now(catalog.resolve("enrichment_scheduler"), now, instance, ["b"])[0] == "b"
 
 
 def test_every_asset_has_a_description_and_a_known_group(defs):

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from marba_dagster.api import EnrichmentEngine
+from marba_dagster.core.brands import brand_id_of
 from marba_dagster.core.enrichment.sections import SECTIONS
-from marba_dagster.defs.brands import brand_id_of
 from marba_dagster.runner import RunError
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow

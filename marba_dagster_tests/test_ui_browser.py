@@ -86,7 +86,7 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(
                 page.get_by_text(group, exact=True).first.wait_for(timeout=60_000)
             page.screenshot(path=str(shot), full_page=True)
 
-            page.goto(f"{base}/assets/job_health_report", wait_until="networkidle")
+            page.goto(f"{base}/assets/monitoring/job_health_report", wait_until="networkidle")
             page.locator("button", has_text="Materialize").first.click()
             instance = dg.DagsterInstance.from_config(str(home))
             try:
@@ -95,14 +95,14 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(
                     runs = [
                         r
                         for r in instance.get_runs()
-                        if dg.AssetKey("job_health_report") in (r.asset_selection or ())
+                        if dg.AssetKey(["monitoring", "job_health_report"]) in (r.asset_selection or ())
                     ]
                     return runs[0] if runs and runs[0].is_finished else None
 
                 run = mh.wait_for(finished_run, 180, "the materialization run")
                 assert run.status == dg.DagsterRunStatus.SUCCESS
                 assert (
-                    instance.get_latest_materialization_event(dg.AssetKey("job_health_report"))
+                    instance.get_latest_materialization_event(dg.AssetKey(["monitoring", "job_health_report"]))
                     is not None
                 )
             finally:

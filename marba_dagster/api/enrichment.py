@@ -66,13 +66,10 @@ class EnrichmentEngine:
     def _execute(
         self, instance: dg.DagsterInstance, brand_id: str, sections: list[str]
     ) -> dg.ExecuteInProcessResult:
+        from marba_dagster.core.brands import BRANDS_PARTITIONS_NAME, keys_by_brand
         from marba_dagster.core.enrichment.refresh import DUE
         from marba_dagster.core.runs import JOB_TAG, REFRESH_TAG
-        from marba_dagster.defs.brands import (
-            BRANDS_PARTITIONS_NAME,
-            keys_by_brand,
-            sync_brand_partitions,
-        )
+        from marba_dagster.instance.partitions import sync_brand_partitions
 
         engine = self._engine()
         try:

@@ -180,7 +180,7 @@ class BackgroundJobScheduler:
 
     def trigger_job(self, name: str, brand_id: str | None = None) -> str:
         """Queue a run of the job now (all active brands, or one); returns the run id."""
-        from marba_dagster.defs.brands import sync_brand_partitions
+        from marba_dagster.instance.partitions import sync_brand_partitions
 
         spec = self._spec(name)
         brands = [brand_id] if brand_id else None

@@ -8,7 +8,6 @@ time: only the ``@dg.definitions`` functions do, when Dagster loads the code loc
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -20,9 +19,8 @@ from sqlalchemy.engine import Connection, Engine
 from marba_dagster import settings
 from marba_dagster.connectors.http import ApiClient, HttpPolicy, redact_url
 from marba_dagster.settings import Setting, SettingError
-from marba_dagster.store.db import DatabaseError, default_database_url, make_engine
+from marba_dagster.store.db import DatabaseError, default_database_url, shared_engine
 
-_ENGINES: dict[str, Engine] = {}
 _DECLARED = object()  # bind(): "the setting's declared default"
 
 
@@ -54,25 +52,6 @@ class InvalidSetting(dg.Failure, ValueError):
     @classmethod
     def from_error(cls, exc: SettingError) -> InvalidSetting:
         return cls(exc.name, exc.shown, exc.reason, shown=exc.shown)
-
-
-_ENGINES_LOCK = threading.Lock()
-
-
-def shared_engine(url: str) -> Engine:
-    """One engine (and connection pool) per URL per process."""
-    with _ENGINES_LOCK:
-        engine = _ENGINES.get(url)
-        if engine is None:
-            engine = _ENGINES[url] = make_engine(url)
-        return engine
-
-
-def dispose_engines() -> None:
-    with _ENGINES_LOCK:
-        for engine in _ENGINES.values():
-            engine.dispose()
-        _ENGINES.clear()
 
 
 class MarbaDatabase(dg.ConfigurableResource):

@@ -139,14 +139,15 @@ class JobControl:
         now: datetime | None = None,
     ) -> str:
         """Queue a run of the job covering its current work; returns the run id."""
-        from marba_dagster.defs.jobs import NothingToRun, run_scope
+        from marba_dagster.core.run_scope import NothingToRun
+        from marba_dagster.instance.partitions import scope_now
 
         workspace, location = self._location()
         repo = location.get_repository(REPOSITORY_NAME)
         if not repo.has_job(spec.name):
             raise ControlError(f"job {spec.name} is not in the code location")
         try:
-            partition_key, scope_tags = run_scope(
+            partition_key, scope_tags = scope_now(
                 spec, now or datetime.now(timezone.utc), self.instance, brand_ids
             )
         except NothingToRun as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,24 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
         return 0
     conn.execute(table.insert(), list(rows))
     return len(rows)
+
+
+# One engine (and connection pool) per URL per process, shared by every resource and job.
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def shared_engine(url: str) -> Engine:
+    """One engine (and connection pool) per URL per process."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = make_engine(url)
+        return engine
+
+
+def dispose_engines() -> None:
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()

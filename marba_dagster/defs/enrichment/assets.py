@@ -37,13 +37,14 @@ from dagster._core.definitions.data_version import (
     DATA_VERSION_TAG,
 )
 
+from marba_dagster.core.brands import BRANDS_PARTITIONS_NAME, keys_by_brand
 from marba_dagster.core.enrichment.checks import entries_summary, fallback_summary
 from marba_dagster.core.enrichment.refresh import InvalidRefreshTag, RefreshMode, refresh_mode
 from marba_dagster.core.enrichment.sections import DESCRIPTIONS, SECTIONS, TTL
 from marba_dagster.core.runs import BRANDS_CHECK, JOB_TAG, REFRESH_TAG, SOURCES_CHECK
 from marba_dagster.defs import pools
 from marba_dagster.defs.batches import NAMED_IN_CHECK, completeness_check_specs, requested_brands
-from marba_dagster.defs.brands import BRANDS_PARTITIONS_NAME, brands_partitions, keys_by_brand
+from marba_dagster.defs.brands import brands_partitions
 from marba_dagster.defs.enrichment.data import entry_currency
 from marba_dagster.defs.enrichment.engine import (
     AI_BUDGET,

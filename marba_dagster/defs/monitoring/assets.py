@@ -11,6 +11,7 @@ MONITORING_GROUP = "monitoring"
 
 @dg.asset(
     name="job_health_report",
+    key_prefix=[MONITORING_GROUP],
     group_name=MONITORING_GROUP,
     kinds={"sql"},
 )
