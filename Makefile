@@ -9,7 +9,7 @@ UI_PORT ?= 3000
 # pytest-xdist workers; 2 on this 2-core machine.
 TEST_WORKERS ?= 2
 
-.PHONY: install home browser demo test test-fast ui sandbox bench bench-full-cycle validate clean
+.PHONY: install home browser demo test test-fast lint format ui sandbox bench bench-full-cycle validate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,16 @@ demo: install
 ## The whole test suite (SQLite and PostgreSQL; slow end-to-end tests included).
 test: install browser
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -q
+
+## ruff: the lint rules and the formatting of pyproject.toml (CI runs this first).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## Apply the formatting (and the lint fixes ruff can make safely).
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 ## Everything but the tests marked slow.
 test-fast: install
