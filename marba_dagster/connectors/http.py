@@ -36,14 +36,15 @@ import random
 import socket
 import threading
 import time
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
 import httpx
 import tenacity
+
+from .decoding import BoundedDecoder, DecodingFailed, UnsupportedEncoding
 
 __all__ = [
     "ApiClient",
@@ -983,6 +984,12 @@ class ApiClient:
             )
             err.limit, err.received = cap, 0
             raise err
+        try:
+            decoder = BoundedDecoder(response.headers.get("content-encoding", ""))
+        except UnsupportedEncoding as exc:
+            raise self._error(
+                MalformedResponse, call, str(exc), status=response.status_code
+            ) from None
         remaining = self._remaining(call)
         if remaining <= 0:
             raise self._error(
@@ -999,8 +1006,12 @@ class ApiClient:
             watchdog.daemon = True
             watchdog.start()
         buf = bytearray()
+
+        def room() -> int:  # decoded bytes wanted next: one over the cap tells it is over
+            return cap + 1 - len(buf)
+
         try:
-            for chunk in _iter_decoded(response, lambda: cap + 1 - len(buf)):
+            for chunk in decoder.decode(response.iter_raw(), room):
                 buf += chunk
                 if len(buf) > cap:
                     if truncate:
@@ -1047,12 +1058,9 @@ class ApiClient:
             )
             err.retryable = call.idempotent
             raise err from exc
-        except httpx.DecodingError as exc:
+        except DecodingFailed as exc:
             raise self._error(
-                MalformedResponse,
-                call,
-                f"body could not be decoded: {exc}",
-                status=response.status_code,
+                MalformedResponse, call, str(exc), status=response.status_code
             ) from exc
         finally:
             if watchdog is not None:
@@ -1060,54 +1068,6 @@ class ApiClient:
         # If the watchdog fired just as the body completed, the body is whole: keep it.
         self._count("bytes_received", len(buf))
         return bytes(buf)
-
-
-_ZLIB_ENCODINGS = {
-    "gzip": zlib.MAX_WBITS | 16,
-    "x-gzip": zlib.MAX_WBITS | 16,
-    "deflate": -zlib.MAX_WBITS,
-}
-
-
-def _iter_decoded(response: httpx.Response, room: Callable[[], int]) -> Iterator[bytes]:
-    """The body, decoded, in pieces of at most ``room()`` bytes each (``room`` is asked
-    before every piece), so a small compressed body that inflates enormously ("zip bomb")
-    never produces more than the reader's cap at once. gzip and deflate (what httpx
-    offers) are decoded here with a bounded decompressor, the same way httpx decodes them;
-    anything else (stacked or other encodings) goes through httpx's own decoders."""
-    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
-    encodings = [e for e in encodings if e and e != "identity"]
-    if not encodings:
-        yield from response.iter_raw()
-        return
-    if len(encodings) > 1 or encodings[0] not in _ZLIB_ENCODINGS:
-        yield from response.iter_bytes()
-        return
-    wbits = _ZLIB_ENCODINGS[encodings[0]]
-    decoder = zlib.decompressobj(wbits)
-    first = True
-    for raw in response.iter_raw():
-        data = raw
-        while data:
-            try:
-                out = decoder.decompress(data, max(1, room()))
-            except zlib.error as exc:
-                if first and wbits < 0:  # "deflate" sent zlib-wrapped: accepted, like httpx
-                    decoder, first = zlib.decompressobj(), False
-                    continue
-                raise httpx.DecodingError(str(exc)) from exc
-            first = False
-            data = decoder.unconsumed_tail
-            if out:
-                yield out
-            elif data:  # no progress possible (cannot happen with max_length >= 1)
-                raise httpx.DecodingError("compressed body made no progress")
-    try:
-        rest = decoder.flush()
-    except zlib.error as exc:
-        raise httpx.DecodingError(str(exc)) from exc
-    if rest:
-        yield rest
 
 
 def _socket_of(response: httpx.Response) -> socket.socket | None:

@@ -38,7 +38,6 @@ import re
 import socket
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from marba_dagster.connectors.decoding import BoundedDecoder, DecodingFailed, UnsupportedEncoding
 from marba_dagster.connectors.http import (
     ClientError,
     ConnectFailed,
@@ -337,7 +337,7 @@ class _PinnedBackend(httpcore.NetworkBackend):
             ip, port, timeout=timeout, local_address=local_address, socket_options=socket_options
         )
 
-    def connect_unix_socket(self, *args, **kwargs):
+    def connect_unix_socket(self, *_args, **_kwargs):
         raise httpcore.ConnectError("unix sockets are not allowed")
 
     def sleep(self, seconds: float) -> None:
@@ -483,61 +483,6 @@ def decode_body(content: bytes, content_type: str | None = None) -> tuple[str, s
         detected = None
     name = detected or (candidates[0][0] if candidates else "cp1252")
     return content.decode(name, errors="replace"), name, "detected" if detected else "fallback"
-
-
-# --------------------------------------------------------------------------------------
-# Bounded decompression
-
-
-class _Decoder:
-    """Content-Encoding decoding with a cap on the output, fed in small pieces."""
-
-    STEP = 64 * KiB
-
-    def __init__(self, encoding: str) -> None:
-        enc = encoding.strip().lower()
-        self.kind = enc
-        if enc in ("", "identity"):
-            self._z = None
-        elif enc in ("gzip", "x-gzip"):
-            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif enc == "deflate":
-            self._z = None
-            self._deflate_pending = True
-        else:
-            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
-        self._deflate_pending = enc == "deflate"
-
-    def feed(self, data: bytes, room: int) -> tuple[bytes, bool]:
-        """Decoded bytes (at most ``room + 1``) and whether output was cut."""
-        if self._deflate_pending:
-            # "deflate" is zlib-wrapped per the RFC, raw deflate in practice on some servers.
-            self._z = zlib.decompressobj(
-                zlib.MAX_WBITS if data[:1] and (data[0] & 0x0F) == 8 else -zlib.MAX_WBITS
-            )
-            self._deflate_pending = False
-        if self._z is None:
-            return data[: room + 1], len(data) > room
-        out = bytearray()
-        pending = data
-        while True:
-            limit = min(self.STEP, room + 1 - len(out))
-            if limit <= 0:
-                return bytes(out), True
-            piece = self._z.decompress(pending, limit)
-            out += piece
-            pending = self._z.unconsumed_tail
-            if len(out) > room:
-                return bytes(out), True
-            if not pending:
-                return bytes(out), False
-
-    def flush(self, room: int) -> tuple[bytes, bool]:
-        if self._z is None:
-            return b"", False
-        if self._z.unconsumed_tail:
-            return self.feed(b"", room)
-        return b"", False
 
 
 # --------------------------------------------------------------------------------------
@@ -787,30 +732,29 @@ class SafeFetcher:
                     if status >= 300:
                         raise err(ClientError, f"unexpected HTTP {status}", status=status)
                     try:
-                        decoder = _Decoder(resp.headers.get("content-encoding", ""))
-                    except ValueError as exc:
+                        decoder = BoundedDecoder(resp.headers.get("content-encoding", ""))
+                    except UnsupportedEncoding as exc:
                         raise err(MalformedResponse, str(exc), status=status) from None
                     cap = self.policy.max_bytes
                     buf = bytearray()
+
+                    def room() -> int:  # one byte over the cap tells the body is longer
+                        return cap + 1 - len(buf)
+
                     truncated = False
-                    for chunk in resp.iter_raw(16 * KiB):
-                        out, cut = decoder.feed(chunk, cap - len(buf))
-                        buf += out
-                        if cut or len(buf) > cap:
+                    for piece in decoder.decode(resp.iter_raw(16 * KiB), room):
+                        buf += piece
+                        if len(buf) > cap:
                             truncated = True
+                            del buf[cap:]
                             break
                         if time.monotonic() > deadline:
                             raise err(
                                 DeadlineExceeded,
-                                f"deadline of {self.policy.deadline:g}s passed while reading ({len(buf)} bytes so far)",
+                                f"deadline of {self.policy.deadline:g}s passed while reading "
+                                f"({len(buf)} bytes so far)",
                                 status=status,
                             )
-                    else:
-                        out, cut = decoder.flush(cap - len(buf))
-                        buf += out
-                        truncated = cut or len(buf) > cap
-                    if truncated:
-                        del buf[cap:]
                     ctype = resp.headers.get("content-type", "")
                     content = bytes(buf)
                     keep = {
@@ -821,8 +765,8 @@ class SafeFetcher:
                     }
             except HttpError:
                 raise
-            except zlib.error as exc:
-                raise err(MalformedResponse, f"body could not be decompressed: {exc}") from None
+            except DecodingFailed as exc:
+                raise err(MalformedResponse, str(exc), status=status) from None
             except httpx.TimeoutException as exc:
                 raise err(DeadlineExceeded, f"timed out ({type(exc).__name__})") from None
             except (httpx.ConnectError, httpcore.ConnectError) as exc:
