@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from marba_dagster.connectors.http import ClientError, ConnectFailed
+from marba_dagster.connectors.http import ClientError, ConnectFailed, HttpPolicy
 from marba_dagster.connectors.safe_fetch import (
     FetchPolicy,
     FetchRefused,
@@ -218,6 +218,15 @@ def test_redirect_within_allowed_host_is_followed(sandbox):
         res = f.fetch(sandbox.url("/sites/_special/redirect?to=/sites/comp-r/pricing"))
     assert res.status == 200 and "Pricing" in res.text
     assert res.redirects and res.redirects[0].endswith("/sites/comp-r/pricing")
+
+
+def test_fetcher_takes_the_api_clients_policy_class(sandbox):
+    allowed = parse_allowed_hosts(sandbox.env()["MARBA_FETCH_ALLOWED_HOSTS"])
+    policy = HttpPolicy(allowed_hosts=allowed, per_host_interval=0, max_redirects=0)
+    with SafeFetcher(policy) as f:
+        assert f.fetch(sandbox.url("/sites/comp-r/pricing")).status == 200
+        with pytest.raises(RedirectLoop, match="more than 0 redirects"):
+            f.fetch(sandbox.url("/sites/_special/redirect?to=/sites/comp-r/pricing"))
 
 
 def test_redirect_loop_404_410(sandbox):

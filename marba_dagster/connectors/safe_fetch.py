@@ -19,8 +19,10 @@ Competitor URLs are typed by users, so every fetch is treated as hostile:
   real name. A DNS answer that changes between check and connect cannot be used.
 * **Every redirect hop is checked** the same way; loops and long chains are refused.
 * **Bounded.** The body is cut at ``max_bytes`` *after* decompression (gzip and deflate are
-  decoded here, in small steps with a cap, so a gzip bomb never expands in memory), and the
-  whole fetch, redirects included, has a deadline.
+  decoded by ``decoding.BoundedDecoder``, as for ApiClient, in small steps with a cap, so a
+  gzip bomb never expands in memory), and the whole fetch, redirects included, has a
+  deadline. The limits are an :class:`HttpPolicy`, the API client's class
+  (:class:`FetchPolicy` gives its defaults for fetching).
 * **Text decoded correctly**: byte-order mark, then the Content-Type charset, then a
   ``<meta charset>``/``http-equiv`` or XML declaration, then detection (charset-normalizer).
 * **Polite**: a global limit on concurrent fetches, a per-host limit and a minimum interval
@@ -48,15 +50,16 @@ import httpcore
 import httpx
 
 from marba_dagster.connectors.decoding import BoundedDecoder, DecodingFailed, UnsupportedEncoding
-from marba_dagster.connectors.http import (
+from marba_dagster.connectors.errors import (
     ClientError,
     ConnectFailed,
     DeadlineExceeded,
     HttpError,
     MalformedResponse,
     ServerError,
-    redact_url,
 )
+from marba_dagster.connectors.policy import FetchPolicy, HttpPolicy
+from marba_dagster.connectors.redaction import redact_url
 
 __all__ = [
     "FetchPolicy",
@@ -71,7 +74,6 @@ __all__ = [
 ]
 
 KiB = 1024
-MiB = 1024 * KiB
 
 Resolver = Callable[[str, int], Sequence[str]]
 
@@ -85,45 +87,6 @@ class FetchRefused(HttpError):
 
 class RedirectLoop(HttpError):
     """Redirects went in a circle or past ``max_redirects``."""
-
-
-# --------------------------------------------------------------------------------------
-# Policy
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    """Limits of one fetcher. Times in seconds."""
-
-    max_bytes: int = 5 * MiB
-    deadline: float = 20.0
-    connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    max_redirects: int = 5
-    max_concurrency: int = 16
-    per_host_concurrency: int = 2
-    per_host_interval: float = 0.5
-    allowed_hosts: frozenset[tuple[str, int]] = frozenset()
-    user_agent: str = "marba-dagster-monitor/0.1 (+https://github.com/marba)"
-    verify_tls: bool = True
-
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "allowed_hosts",
-            frozenset((h.lower().strip("[]"), int(p)) for h, p in self.allowed_hosts),
-        )
-        if self.max_bytes < 1:
-            raise ValueError("FetchPolicy.max_bytes must be >= 1")
-        for name in ("deadline", "connect_timeout", "read_timeout"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"FetchPolicy.{name} must be > 0")
-        if self.max_redirects < 0:
-            raise ValueError("FetchPolicy.max_redirects must be >= 0")
-        if self.max_concurrency < 1 or self.per_host_concurrency < 1:
-            raise ValueError("FetchPolicy concurrency limits must be >= 1")
-        if self.per_host_interval < 0:
-            raise ValueError("FetchPolicy.per_host_interval must be >= 0")
 
 
 def parse_allowed_hosts(value: str | Iterable[str] | None) -> frozenset[tuple[str, int]]:
@@ -517,9 +480,10 @@ class _HostSlot:
 
 
 class SafeFetcher:
-    """Thread-safe fetcher applying :class:`FetchPolicy`. Close it when done."""
+    """Thread-safe fetcher applying an :class:`HttpPolicy` (by default :class:`FetchPolicy`'s
+    limits). Close it when done."""
 
-    def __init__(self, policy: FetchPolicy | None = None, resolver: Resolver | None = None) -> None:
+    def __init__(self, policy: HttpPolicy | None = None, resolver: Resolver | None = None) -> None:
         self.policy = policy or FetchPolicy()
         self.resolver: Resolver = resolver or default_resolver
         self._backend = _PinnedBackend()
@@ -708,7 +672,7 @@ class SafeFetcher:
             timeout = httpx.Timeout(
                 connect=min(self.policy.connect_timeout, remaining),
                 read=min(self.policy.read_timeout, remaining),
-                write=min(self.policy.read_timeout, remaining),
+                write=min(self.policy.effective_write_timeout, remaining),
                 pool=min(self.policy.connect_timeout, remaining),
             )
             try:
