@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from marba_dagster.connectors.social import TokenRejected
 from marba_dagster.connectors.x import XClient
 from marba_dagster.sandbox.platform_data import platform_data
 
-T0 = datetime(2025, 6, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 6, 1, tzinfo=UTC)
 WINDOW = (T0 - timedelta(days=1), T0 + timedelta(days=30))
 
 
@@ -121,23 +121,33 @@ def test_graph_token_errors_are_code_190(sandbox, problem, reason):
         data.add_account("facebook", "111", token, token_expires_at=T0)
     else:
         token = "some-other-token"
-    with _client(sandbox, "MARBA_GRAPH_API_URL") as c:
-        with pytest.raises(TokenRejected) as err:
-            GraphClient(c).page_posts("111", token, *WINDOW)
+    with _client(sandbox, "MARBA_GRAPH_API_URL") as c, pytest.raises(TokenRejected) as err:
+        GraphClient(c).page_posts("111", token, *WINDOW)
     assert "Graph error 190" in err.value.reason and reason in err.value.reason
     assert token not in str(err.value) and "REDACTED" in str(err.value)
+
+
+def test_graph_session_error_102_is_a_rejected_token(sandbox):
+    _fill(sandbox, n=3)
+    body = {"error": {"message": "Session key invalid", "type": "OAuthException", "code": 102}}
+    sandbox.faults.add("graph.page_posts", "status_sequence", statuses=[400], body=body)
+    with _client(sandbox, "MARBA_GRAPH_API_URL") as c, pytest.raises(TokenRejected) as err:
+        GraphClient(c).page_posts("111", "fb-token-abcdef", *WINDOW)
+    assert err.value.reason == "Graph error 102 (token rejected)"
+    assert "fb-token-abcdef" not in str(err.value)
 
 
 def test_graph_malformed_page_and_429(sandbox):
     _fill(sandbox, n=3)
     sandbox.faults.add("graph.ig_media", "malformed_body", times=1)
-    with _client(sandbox, "MARBA_GRAPH_API_URL") as c:
-        with pytest.raises(MalformedResponse):
-            GraphClient(c).ig_media("178", "ig-token-abcdef", *WINDOW)
+    with _client(sandbox, "MARBA_GRAPH_API_URL") as c, pytest.raises(MalformedResponse):
+        GraphClient(c).ig_media("178", "ig-token-abcdef", *WINDOW)
     sandbox.faults.add("graph.page_posts", "rate_limit", retry_after=0.01)
-    with _client(sandbox, "MARBA_GRAPH_API_URL", max_attempts=2) as c:
-        with pytest.raises(RateLimited):
-            GraphClient(c).page_posts("111", "fb-token-abcdef", *WINDOW)
+    with (
+        _client(sandbox, "MARBA_GRAPH_API_URL", max_attempts=2) as c,
+        pytest.raises(RateLimited),
+    ):
+        GraphClient(c).page_posts("111", "fb-token-abcdef", *WINDOW)
     assert sandbox.request_count("graph.page_posts") == 2
 
 

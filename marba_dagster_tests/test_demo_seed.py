@@ -1,4 +1,4 @@
-"""Demo data (store/demo.py): counts, determinism, idempotence, geography, planted effects.
+"""Demo data (store/demo/): counts, determinism, idempotence, geography, planted effects.
 
 Every test gets its own fresh database: a SQLite file in tmp_path, or a new PostgreSQL
 database (dropped afterwards). PostgreSQL unreachable: skipped, or failed under CI=true.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -27,7 +27,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # A pinned "now" whose 90-day window crosses the US DST start (2025-03-09).
-NOW = datetime(2025, 3, 12, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 12, 15, 0, tzinfo=UTC)
 N_BRANDS = 20
 
 
@@ -159,7 +159,7 @@ def test_city_table_is_real_and_accepted_by_holidays():
 
 
 def test_neutral_texts_carry_no_planted_words():
-    demo._check_neutral_texts()  # also runs at import; here for a clear failure
+    demo.check_neutral_texts()  # also runs at import; here for a clear failure
     assert demo.HOUR_MULTIPLIERS[demo.PEAK_HOUR] == max(demo.HOUR_MULTIPLIERS.values())
     f = demo.FORMAT_MULTIPLIERS
     assert min(f["video"], f["reel"]) > f["carousel"] > f["image"] > max(f["text"], f["link"])

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 import tracemalloc
+from urllib.parse import quote
 
 import pytest
 
@@ -26,6 +27,7 @@ from marba_dagster.connectors.http import (
     parse_retry_after,
     redact_url,
 )
+from marba_dagster.connectors.safe_fetch import FetchPolicy
 
 FORECAST = "open_meteo.forecast"
 CHAT = "llm.chat_completions"
@@ -307,9 +309,11 @@ def _closed_port() -> int:
 def test_connection_refused_gives_connect_failed():
     port = _closed_port()
     started = time.monotonic()
-    with ApiClient(f"http://127.0.0.1:{port}/open-meteo", policy=FAST, name="closed") as client:
-        with pytest.raises(ConnectFailed) as info:
-            client.get_json("/v1/forecast")
+    with (
+        ApiClient(f"http://127.0.0.1:{port}/open-meteo", policy=FAST, name="closed") as client,
+        pytest.raises(ConnectFailed) as info,
+    ):
+        client.get_json("/v1/forecast")
     assert time.monotonic() - started < 2
     assert info.value.status is None and info.value.attempts == 3
     assert client.metrics()["requests_sent"] == 6  # 3 attempts x (1 + connect_retries)
@@ -328,7 +332,7 @@ def test_rate_limiter_spaces_requests(sandbox):
     assert elapsed >= 0.45
     assert metrics["rate_limit_waits"] >= 5 and metrics["rate_limit_wait_seconds"] > 0.3
     stamps = [r["started_at"] for r in sandbox.requests(FORECAST)]
-    assert min(b - a for a, b in zip(stamps, stamps[1:])) >= 0.07
+    assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= 0.07
 
 
 def test_rate_limiter_is_shared_by_threads(sandbox):
@@ -439,6 +443,34 @@ def test_policy_is_frozen_and_validated():
         HttpPolicy(max_attempts=0)
     with pytest.raises(ValueError):
         HttpPolicy(requests_per_second=0)
+
+
+def test_one_policy_class_for_both_clients():
+    fetch = FetchPolicy(allowed_hosts=[("LOCALHOST", "8765"), ("[::1]", 80)])
+    assert isinstance(fetch, HttpPolicy)
+    # The fetcher's defaults; everything else as for the API client.
+    assert (fetch.deadline, fetch.read_timeout) == (20.0, 10.0) and "monitor" in fetch.user_agent
+    assert (HttpPolicy().deadline, HttpPolicy().read_timeout) == (30.0, 15.0)
+    assert fetch.max_bytes == HttpPolicy().max_bytes and fetch.max_redirects == 5
+    assert fetch.allowed_hosts == {("localhost", 8765), ("::1", 80)}
+    assert HttpPolicy(read_timeout=3).effective_write_timeout == 3
+    assert HttpPolicy(read_timeout=3, write_timeout=1).effective_write_timeout == 1
+    with pytest.raises(ValueError, match=r"FetchPolicy\.max_redirects must be >= 0"):
+        FetchPolicy(max_redirects=-1)
+    with pytest.raises(ValueError, match="HttpPolicy concurrency limits"):
+        HttpPolicy(per_host_concurrency=0)
+    with pytest.raises(ValueError, match=r"FetchPolicy\.max_attempts"):
+        FetchPolicy(max_attempts=0)
+
+
+def test_api_client_follows_at_most_max_redirects(sandbox):
+    page = sandbox.url("/sites/comp-r/pricing")
+    once = sandbox.url(f"/sites/_special/redirect?to={quote(page, safe='')}")
+    twice = sandbox.url(f"/sites/_special/redirect?to={quote(once, safe='')}")
+    with ApiClient(sandbox.base_url, policy=HttpPolicy(max_redirects=1), name="sites") as c:
+        assert c.get(once).status == 200
+        with pytest.raises(ClientError, match="too many redirects"):
+            c.get(twice)
 
 
 def test_errors_pickle_and_stay_one_line():

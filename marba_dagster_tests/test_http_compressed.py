@@ -1,6 +1,7 @@
 """The size cap holds for compressed bodies: a small gzip body that inflates to 100 MB is
 refused at the cap with bounded memory (measured by tracemalloc, not by time), and normal
-gzip/deflate bodies still decode. Real HTTP to the sandbox."""
+gzip/deflate bodies still decode. The same for deflate, zlib-wrapped or raw, and for stacked
+codings. Real HTTP to the sandbox."""
 
 from __future__ import annotations
 
@@ -28,8 +29,20 @@ def meteo(sandbox, **policy) -> ApiClient:
     )
 
 
-def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(sandbox):
-    sandbox.faults.add(route=FORECAST, kind="gzip_bomb", megabytes=100, chunk_kb=64)
+# (Content-Encoding, deflate sent without its zlib wrapper)
+ENCODINGS = [("gzip", False), ("deflate", False), ("deflate", True), ("gzip, gzip", False)]
+
+
+@pytest.mark.parametrize("encoding, raw_deflate", ENCODINGS)
+def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(sandbox, encoding, raw_deflate):
+    sandbox.faults.add(
+        route=FORECAST,
+        kind="gzip_bomb",
+        megabytes=100,
+        chunk_kb=64,
+        encoding=encoding,
+        raw_deflate=raw_deflate,
+    )
     cap = MiB
     tracemalloc.start()
     try:
@@ -47,8 +60,16 @@ def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(sandbox):
     assert client.metrics()["bytes_received"] == err.received
 
 
-def test_compressed_bodies_within_the_cap_decode(sandbox):
-    sandbox.faults.add(route=FORECAST, kind="gzip_bomb", megabytes=3, times=1)
+@pytest.mark.parametrize("encoding, raw_deflate", ENCODINGS)
+def test_compressed_bodies_within_the_cap_decode(sandbox, encoding, raw_deflate):
+    sandbox.faults.add(
+        route=FORECAST,
+        kind="gzip_bomb",
+        megabytes=3,
+        times=1,
+        encoding=encoding,
+        raw_deflate=raw_deflate,
+    )
     with meteo(sandbox, max_bytes=4 * MiB) as client:
         data = client.get_json("/v1/forecast", params=PARAMS)
         assert len(data["data"]) == 3 * MiB - 12

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from marba_dagster.core import publishing as r
 from marba_dagster.core.publishing import DueDecision, Outcome, Transport
 
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -66,6 +66,8 @@ def test_backoff_grows_honours_retry_after_and_is_capped():
         ("facebook", 502, None, "", Outcome.UNKNOWN),
         ("x", 401, None, "Unauthorized", Outcome.RECONNECT),
         ("facebook", 400, 190, "Error validating access token", Outcome.RECONNECT),
+        ("instagram", 400, 102, "Session key invalid", Outcome.RECONNECT),
+        ("x", 400, 190, "Invalid Request", Outcome.FAILED),  # Graph codes mean nothing on X
         ("instagram", 400, 10, "Application does not have permission", Outcome.RECONNECT),
         ("facebook", 400, 506, "Duplicate status message", Outcome.FAILED),
         (

@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from marba_dagster.connectors.http import ClientError, ConnectFailed
+from marba_dagster.connectors.http import ClientError, ConnectFailed, HttpPolicy
 from marba_dagster.connectors.safe_fetch import (
     FetchPolicy,
     FetchRefused,
@@ -143,9 +143,8 @@ SSRF_CASES = [
 @pytest.mark.parametrize("template", SSRF_CASES)
 def test_ssrf_refused_without_connecting(template, listener):
     url = template.format(port=listener.port)
-    with _fetcher() as f:
-        with pytest.raises(FetchRefused) as info:
-            f.fetch(url)
+    with _fetcher() as f, pytest.raises(FetchRefused) as info:
+        f.fetch(url)
     assert "refused" in str(info.value)
     assert listener.connections == 0
     assert f.metrics()["refused"] == 1
@@ -221,6 +220,15 @@ def test_redirect_within_allowed_host_is_followed(sandbox):
     assert res.redirects and res.redirects[0].endswith("/sites/comp-r/pricing")
 
 
+def test_fetcher_takes_the_api_clients_policy_class(sandbox):
+    allowed = parse_allowed_hosts(sandbox.env()["MARBA_FETCH_ALLOWED_HOSTS"])
+    policy = HttpPolicy(allowed_hosts=allowed, per_host_interval=0, max_redirects=0)
+    with SafeFetcher(policy) as f:
+        assert f.fetch(sandbox.url("/sites/comp-r/pricing")).status == 200
+        with pytest.raises(RedirectLoop, match="more than 0 redirects"):
+            f.fetch(sandbox.url("/sites/_special/redirect?to=/sites/comp-r/pricing"))
+
+
 def test_redirect_loop_404_410(sandbox):
     with _fetcher(sandbox) as f:
         with pytest.raises(RedirectLoop):
@@ -274,17 +282,31 @@ def test_50mb_body_cut_at_cap_with_bounded_memory(sandbox):
     assert peak < 6 * cap  # the body, its text and a chunk: never the 50 MB
 
 
-def test_gzip_bomb_cut_at_cap_with_bounded_memory(sandbox):
+@pytest.mark.parametrize(
+    "query",
+    ["", "&encoding=deflate", "&encoding=deflate&raw=1", "&encoding=gzip,gzip"],
+    ids=["gzip", "deflate", "raw-deflate", "gzip-gzip"],
+)
+def test_gzip_bomb_cut_at_cap_with_bounded_memory(sandbox, query):
     cap = 1024 * 1024
     tracemalloc.start()
     try:
         with _fetcher(sandbox, max_bytes=cap) as f:
-            res = f.fetch(sandbox.url("/sites/_special/gzip-bomb?mb=256"))
+            res = f.fetch(sandbox.url(f"/sites/_special/gzip-bomb?mb=256{query}"))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert res.truncated and len(res.content) == cap and set(res.content) == {0}
     assert peak < 8 * cap  # decompressed in capped steps, never to 256 MB
+
+
+@pytest.mark.parametrize(
+    "query", ["", "&encoding=deflate", "&encoding=deflate&raw=1", "&encoding=deflate,gzip"]
+)
+def test_compressed_page_within_the_cap_decodes_whole(sandbox, query):
+    with _fetcher(sandbox, max_bytes=3 * 1024 * 1024) as f:
+        res = f.fetch(sandbox.url(f"/sites/_special/gzip-bomb?mb=2{query}"))
+    assert not res.truncated and res.content == b"\0" * (2 * 1024 * 1024)
 
 
 @pytest.mark.parametrize("declare", ["header", "meta", "none"])
@@ -313,7 +335,7 @@ def test_per_host_interval_spaces_requests(sandbox):
     with _fetcher(sandbox, per_host_interval=0.2, per_host_concurrency=4) as f:
         f.fetch_many([sandbox.url(f"/sites/comp-p{i}/") for i in range(3)], max_workers=3)
     starts = sorted(r["started_at"] for r in sandbox.requests("sites.page"))
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert len(starts) == 3 and min(gaps) >= 0.15
 
 

@@ -13,14 +13,15 @@ Formats (Graph API v21.0):
 
 Lists are paged with ``paging.next`` (followed only on the API's own host). The token goes
 in the ``access_token`` query parameter (redacted from every URL and error by
-``ApiClient``). Errors: Graph code 190 (or HTTP 401) -> :class:`TokenRejected`; codes 4, 17,
-32, 613 -> :class:`PlatformRateLimited`; a body of the wrong shape -> ``MalformedResponse``.
+``ApiClient``). Errors: Graph code 190 or 102 (or HTTP 401) -> :class:`TokenRejected`
+(``core.tokens.is_token_rejection``); codes 4, 17, 32, 613 -> :class:`PlatformRateLimited`; a
+body of the wrong shape -> ``MalformedResponse``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -32,6 +33,7 @@ from marba_dagster.connectors.social import (
     non_negative,
     token_rejected,
 )
+from marba_dagster.core.tokens import GRAPH_TOKEN_CODES, graph_error_code, is_token_rejection
 
 PAGE_SIZE = 100
 MAX_PAGES = 500
@@ -58,7 +60,7 @@ def parse_graph_time(value: Any) -> datetime:
     when = datetime.fromisoformat(text)
     if when.tzinfo is None:
         raise ValueError(f"timestamp without offset {value!r}"[:80])
-    return when.astimezone(timezone.utc)
+    return when.astimezone(UTC)
 
 
 def _fb_format(item: dict) -> str:
@@ -131,8 +133,8 @@ class GraphClient:
 
     def _classify(self, err: ClientError) -> Exception:
         info = (err.error_json or {}).get("error") if isinstance(err.error_json, dict) else None
-        code = info.get("code") if isinstance(info, dict) else None
-        if code == 190 or err.status == 401:
+        code = graph_error_code(err.error_json)
+        if is_token_rejection(err.status, code):
             sub = info.get("error_subcode") if isinstance(info, dict) else None
             what = {
                 463: "token expired",
@@ -141,7 +143,10 @@ class GraphClient:
                 467: "token invalid",
             }.get(sub, "token rejected")
             return token_rejected(
-                err, f"Graph error 190 ({what})" if code == 190 else f"HTTP 401 ({what})"
+                err,
+                f"Graph error {code} ({what})"
+                if code in GRAPH_TOKEN_CODES
+                else f"HTTP 401 ({what})",
             )
         if code in _RATE_LIMIT_CODES:
             out = PlatformRateLimited(

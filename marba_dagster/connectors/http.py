@@ -10,7 +10,8 @@ so that the same guarantees hold everywhere:
 * **Size.** Bodies are streamed and reading stops as soon as ``max_bytes`` is passed (a
   declared ``Content-Length`` over the cap is refused before reading anything), so memory
   stays bounded whatever the server sends. The cap counts decoded bytes, and gzip/deflate
-  bodies are inflated at most up to the cap, so a small compressed "bomb" stays bounded too.
+  bodies are inflated at most up to the cap (``decoding.BoundedDecoder``), so a small
+  compressed "bomb" stays bounded too.
 * **Retries.** Attempts are made with tenacity: 429 and 5xx (``retry_on_status``) are retried
   with exponential backoff and jitter, or after the server's ``Retry-After`` (delta-seconds
   or HTTP-date) when it sends one. Requests that may have reached the server are re-sent only
@@ -24,20 +25,23 @@ so that the same guarantees hold everywhere:
   API keys and tokens never appear in messages, URLs or body excerpts.
 
 Counters (:meth:`ApiClient.metrics`) are meant to be reported as Dagster metadata.
+
+The parts shared with :mod:`~marba_dagster.connectors.safe_fetch` live beside this module:
+``errors`` (the HttpError family), ``policy`` (HttpPolicy), ``decoding`` (the bounded
+gzip/deflate decoder), ``redaction`` and ``ratelimit`` (TokenBucket, Retry-After). Import
+them from here or from there.
 """
 
 from __future__ import annotations
 
-import email.utils
+import contextlib
 import json as _json
 import logging
-import math
 import random
 import socket
 import threading
 import time
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote_plus
@@ -45,6 +49,22 @@ from urllib.parse import quote, unquote_plus
 import httpx
 import tenacity
 
+from .decoding import BoundedDecoder, DecodingFailed, UnsupportedEncoding
+from .errors import (
+    ClientError,
+    ConnectFailed,
+    DeadlineExceeded,
+    HttpError,
+    MalformedResponse,
+    RateLimited,
+    ResponseTooLarge,
+    ServerError,
+)
+from .policy import HttpPolicy
+from .ratelimit import TokenBucket, parse_retry_after
+from .redaction import excerpt, is_secret_header, is_secret_param, redact_url, scrub
+
+# The names connectors and callers import from here (the client and what it raises).
 __all__ = [
     "ApiClient",
     "ApiResponse",
@@ -64,316 +84,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MiB = 1024 * 1024
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 # Error bodies are only read for an excerpt; no reason to hold more of them.
 _ERROR_BODY_CAP = 64 * 1024
-_EXCERPT_CHARS = 300
-REDACTED = "REDACTED"
-
-# Query parameter names whose values are credentials (lower-case).
-_SECRET_PARAMS = frozenset(
-    {
-        "api_key",
-        "apikey",
-        "api-key",
-        "key",
-        "access_token",
-        "token",
-        "refresh_token",
-        "id_token",
-        "client_secret",
-        "secret",
-        "password",
-        "passwd",
-        "pwd",
-        "signature",
-        "sig",
-        "auth",
-        "authorization",
-        "appsecret_proof",
-        "oauth_token",
-        "oauth_signature",
-        "x-api-key",
-        "code",
-    }
-)
-_SECRET_SUFFIXES = ("_token", "_secret", "_key", "_password", "_signature")
-# Header names whose values are credentials (lower-case).
-_SECRET_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "x-goog-api-key",
-        "cookie",
-        "x-auth-token",
-        "x-access-token",
-    }
-)
-
-
-def _is_secret_param(name: str) -> bool:
-    n = name.lower()
-    return n in _SECRET_PARAMS or n.endswith(_SECRET_SUFFIXES)
-
-
-def _is_secret_header(name: str) -> bool:
-    n = name.lower()
-    return n in _SECRET_HEADERS or n.endswith(("-token", "-secret", "-api-key"))
-
-
-# --------------------------------------------------------------------------------------
-# Policy
-
-
-@dataclass(frozen=True)
-class HttpPolicy:
-    """How one client behaves. Defaults suit a typical JSON API; all times in seconds.
-
-    ``max_attempts`` counts every attempt (3 = one try and two retries). ``connect_retries``
-    are extra immediate reconnects inside one attempt, for connection failures only (the
-    request has not been sent, so repeating it is always safe).
-    """
-
-    connect_timeout: float = 5.0
-    read_timeout: float = 15.0
-    write_timeout: float | None = None  # None: same as read_timeout
-    deadline: float = 30.0
-    max_bytes: int = 5 * MiB
-    max_attempts: int = 3
-    connect_retries: int = 1
-    backoff_base: float = 0.5
-    backoff_max: float = 10.0
-    backoff_jitter: float = 0.5
-    max_retry_after: float = 60.0
-    requests_per_second: float | None = None
-    burst: int = 1
-    retry_on_status: frozenset[int] = frozenset({429, 500, 502, 503, 504})
-    retry_unsafe: bool = False
-    follow_redirects: bool = True
-    user_agent: str = "marba-dagster/0.1"
-
-    def __post_init__(self) -> None:
-        # Accept any iterable for the status set, but keep the policy hashable and immutable.
-        object.__setattr__(self, "retry_on_status", frozenset(int(s) for s in self.retry_on_status))
-        for name in ("connect_timeout", "read_timeout", "deadline"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"HttpPolicy.{name} must be > 0")
-        if self.write_timeout is not None and not self.write_timeout > 0:
-            raise ValueError("HttpPolicy.write_timeout must be > 0")
-        if self.max_bytes < 1:
-            raise ValueError("HttpPolicy.max_bytes must be >= 1")
-        if self.max_attempts < 1:
-            raise ValueError("HttpPolicy.max_attempts must be >= 1")
-        if self.connect_retries < 0:
-            raise ValueError("HttpPolicy.connect_retries must be >= 0")
-        if self.backoff_base < 0 or self.backoff_max < 0 or self.backoff_jitter < 0:
-            raise ValueError("HttpPolicy backoff values must be >= 0")
-        if self.max_retry_after < 0:
-            raise ValueError("HttpPolicy.max_retry_after must be >= 0")
-        if self.requests_per_second is not None and not self.requests_per_second > 0:
-            raise ValueError("HttpPolicy.requests_per_second must be > 0 (or None)")
-        if self.burst < 1:
-            raise ValueError("HttpPolicy.burst must be >= 1")
-
-
-# --------------------------------------------------------------------------------------
-# Errors
-
-
-def _rebuild_error(cls: type, state: dict) -> HttpError:
-    err = cls.__new__(cls)
-    Exception.__init__(err, state.get("message", ""))
-    err.__dict__.update(state)
-    return err
-
-
-class HttpError(Exception):
-    """Base of every failure of an outside call.
-
-    ``url`` has credentials redacted; ``status`` is the HTTP status when a response arrived.
-    ``str(err)`` is one line: client, method, URL, what went wrong, status and attempts.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        url: str = "",
-        status: int | None = None,
-        method: str = "",
-        client: str = "",
-        attempts: int = 1,
-        body_excerpt: str | None = None,
-        error_json: Any = None,
-        retry_after: float | None = None,
-    ) -> None:
-        message = " ".join(str(message).split())  # one line, whatever the source said
-        super().__init__(message)
-        self.message = message
-        self.url = url
-        self.status = status
-        self.method = method
-        self.client = client
-        self.attempts = attempts
-        self.body_excerpt = body_excerpt
-        self.error_json = error_json
-        self.retry_after = retry_after
-        # Set by the client for its retry decision; not part of the public contract.
-        self.retryable = False
-
-    def __str__(self) -> str:
-        where = " ".join(p for p in (self.method, self.url) if p)
-        parts = [f"[{self.client}] " if self.client else "", f"{where}: " if where else ""]
-        parts.append(self.message)
-        if self.status is not None and f"HTTP {self.status}" not in self.message:
-            parts.append(f" (HTTP {self.status})")
-        if self.attempts > 1:
-            parts.append(f" after {self.attempts} attempts")
-        return "".join(parts)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self)!r})"
-
-    def __reduce__(self):  # keyword-only constructor: pickle the state, not the args
-        return (_rebuild_error, (type(self), dict(self.__dict__)))
-
-
-class ConnectFailed(HttpError):
-    """Could not open a connection (refused, DNS, connect timeout, TLS); nothing was sent."""
-
-
-class DeadlineExceeded(HttpError):
-    """The call's total deadline passed, or the server did not answer within read_timeout."""
-
-
-class RateLimited(HttpError):
-    """429 after retries, or a Retry-After longer than we are willing to wait.
-
-    ``retry_after`` is the server's wait in seconds when it gave one (else None).
-    """
-
-
-class ServerError(HttpError):
-    """5xx after retries, or the connection was lost before a complete response."""
-
-
-class ClientError(HttpError):
-    """4xx other than 429: the request is wrong and repeating it will not help.
-
-    ``body_excerpt`` keeps the start of the body; ``error_json`` the parsed JSON if any.
-    """
-
-
-class MalformedResponse(HttpError):
-    """The body is not what was expected: invalid JSON, wrong content type, truncated."""
-
-
-class ResponseTooLarge(HttpError):
-    """The body is over ``max_bytes``; reading stopped there. ``received`` bytes were read."""
-
-    limit: int = 0
-    received: int = 0
-
-
-# --------------------------------------------------------------------------------------
-# Helpers: redaction, Retry-After, rate limiting
-
-
-def redact_url(url: str | httpx.URL) -> str:
-    """The URL with user-info removed and credential query values replaced by REDACTED.
-
-    Other parameters are kept byte for byte so the URL stays readable (commas and all).
-    """
-    text = str(url)
-    scheme_sep = text.find("://")
-    if scheme_sep != -1:
-        rest_start = scheme_sep + 3
-        path_start = min(
-            (i for i in (text.find(c, rest_start) for c in "/?#") if i != -1), default=len(text)
-        )
-        authority = text[rest_start:path_start]
-        if "@" in authority:
-            text = text[:rest_start] + authority.rsplit("@", 1)[1] + text[path_start:]
-    base, sep, query = text.partition("?")
-    if not sep:
-        return text
-    query, hsep, fragment = query.partition("#")
-    pieces = []
-    for piece in query.split("&"):
-        name, eq, _value = piece.partition("=")
-        if eq and _is_secret_param(unquote_plus(name)):
-            piece = f"{name}={REDACTED}"
-        pieces.append(piece)
-    return base + "?" + "&".join(pieces) + (hsep + fragment if hsep else "")
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for s in secrets:
-        if s and len(s) >= 4:
-            text = text.replace(s, REDACTED)
-    return text
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date (RFC 9110)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        if when.tzinfo is None:  # HTTP-dates are GMT by definition
-            import datetime as _dt
-
-            when = when.replace(tzinfo=_dt.timezone.utc)
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-class TokenBucket:
-    """Thread-safe token bucket: ``rate`` tokens a second, at most ``capacity`` saved up.
-
-    Callers reserve a slot under the lock and sleep outside it, so concurrent threads are
-    spaced fairly without holding the lock while waiting.
-    """
-
-    def __init__(self, rate: float, capacity: int = 1, clock=time.monotonic) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be > 0")
-        self.rate = float(rate)
-        self.capacity = max(1, int(capacity))
-        self._clock = clock
-        self._tokens = float(self.capacity)
-        self._updated = clock()
-        self._lock = threading.Lock()
-
-    def reserve(self) -> float:
-        """Take one token (possibly borrowing from the future); return seconds to wait."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-            self._updated = now
-            self._tokens -= 1.0
-            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-    def refund(self) -> None:
-        """Give back a reserved token (the caller gave up instead of waiting)."""
-        with self._lock:
-            self._tokens = min(self.capacity, self._tokens + 1.0)
-
 
 # --------------------------------------------------------------------------------------
 # Response
@@ -416,8 +129,9 @@ class ApiResponse:
         except (UnicodeDecodeError, LookupError) as exc:
             raise self._malformed(f"body is not valid text: {exc}") from None
         except ValueError as exc:
+            where = getattr(exc, "pos", "?")
             raise self._malformed(
-                f"body is not valid JSON ({exc.__class__.__name__} at char {getattr(exc, 'pos', '?')})"
+                f"body is not valid JSON ({exc.__class__.__name__} at char {where})"
             ) from None
 
     def _malformed(self, message: str) -> MalformedResponse:
@@ -428,14 +142,8 @@ class ApiResponse:
             method=self.method,
             client=self.client,
             attempts=self.attempts,
-            body_excerpt=_excerpt(self.content),
+            body_excerpt=excerpt(self.content),
         )
-
-
-def _excerpt(content: bytes, secrets: Iterable[str] = ()) -> str:
-    # Scrub before cutting, so a credential at the cut cannot leak half of itself.
-    text = _scrub(content[: _EXCERPT_CHARS * 8].decode("utf-8", errors="replace"), secrets)
-    return " ".join(text.split())[:_EXCERPT_CHARS]
 
 
 def _error_message_from_json(data: Any) -> str | None:
@@ -509,7 +217,8 @@ class ApiClient:
         self._client = httpx.Client(
             transport=transport,
             follow_redirects=self.policy.follow_redirects,
-            max_redirects=5,
+            max_redirects=self.policy.max_redirects,
+            verify=self.policy.verify_tls,
             headers=self._headers,
         )
         self._bucket = (
@@ -712,19 +421,19 @@ class ApiClient:
         found: set[str] = set()
         for hdrs in (self._headers, headers):
             for k, v in hdrs.items():
-                if _is_secret_header(k) and v:
+                if is_secret_header(k) and v:
                     v = str(v)
                     found.add(v)
                     scheme, _, token = v.partition(" ")
                     if token:
                         found.add(token.strip())
         for k, v in (params or {}).items():
-            if _is_secret_param(str(k)) and v is not None:
+            if is_secret_param(str(k)) and v is not None:
                 found.add(str(v))
         query = url.partition("?")[2].partition("#")[0]
         for piece in query.split("&"):
             k, eq, v = piece.partition("=")
-            if eq and _is_secret_param(unquote_plus(k)):
+            if eq and is_secret_param(unquote_plus(k)):
                 found.add(v)
                 found.add(unquote_plus(v))
         found |= {quote(s, safe="") for s in list(found)}
@@ -732,7 +441,7 @@ class ApiClient:
 
     def _error(self, cls: type[HttpError], call: _Call, message: str, **kw) -> HttpError:
         return cls(
-            _scrub(message, call.secrets),
+            scrub(message, call.secrets),
             url=call.redacted_url,
             method=call.method,
             client=self.name,
@@ -789,7 +498,8 @@ class ApiClient:
             raise self._error(
                 DeadlineExceeded,
                 call,
-                f"deadline of {self.policy.deadline:g}s would pass waiting for the client rate limit ({wait:.2f}s)",
+                f"deadline of {self.policy.deadline:g}s would pass waiting for the client "
+                f"rate limit ({wait:.2f}s)",
             )
         self._count("rate_limit_waits")
         self._count("rate_limit_wait_seconds", wait)
@@ -797,11 +507,10 @@ class ApiClient:
 
     def _timeout(self, remaining: float) -> httpx.Timeout:
         p = self.policy
-        write = p.write_timeout if p.write_timeout is not None else p.read_timeout
         return httpx.Timeout(
             connect=min(p.connect_timeout, remaining),
             read=min(p.read_timeout, remaining),
-            write=min(write, remaining),
+            write=min(p.effective_write_timeout, remaining),
             pool=min(p.connect_timeout, remaining),
         )
 
@@ -903,18 +612,18 @@ class ApiClient:
             )
         except (MalformedResponse, DeadlineExceeded):
             body = b""
-        excerpt = _excerpt(body, call.secrets) or None
+        body_excerpt = excerpt(body, call.secrets) or None
         error_json = None
         if body:
             try:
                 # Parsed from the scrubbed text: an API echoing our key must not leak it here.
                 error_json = _json.loads(
-                    _scrub(body.decode("utf-8", errors="replace"), call.secrets)
+                    scrub(body.decode("utf-8", errors="replace"), call.secrets)
                 )
             except ValueError:
                 error_json = None
         detail = _error_message_from_json(error_json)
-        detail = _scrub(detail, call.secrets)[:200] if detail else None
+        detail = scrub(detail, call.secrets)[:200] if detail else None
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if retry_after is None and response.headers.get("retry-after-ms"):
             try:
@@ -922,7 +631,7 @@ class ApiClient:
             except ValueError:
                 retry_after = None
         reason = response.reason_phrase or ""
-        kw = dict(status=status, body_excerpt=excerpt, error_json=error_json)
+        kw = {"status": status, "body_excerpt": body_excerpt, "error_json": error_json}
         if status == 429:
             self._count("throttled")
             too_long = retry_after is not None and retry_after > self.policy.max_retry_after
@@ -983,6 +692,12 @@ class ApiClient:
             )
             err.limit, err.received = cap, 0
             raise err
+        try:
+            decoder = BoundedDecoder(response.headers.get("content-encoding", ""))
+        except UnsupportedEncoding as exc:
+            raise self._error(
+                MalformedResponse, call, str(exc), status=response.status_code
+            ) from None
         remaining = self._remaining(call)
         if remaining <= 0:
             raise self._error(
@@ -999,8 +714,12 @@ class ApiClient:
             watchdog.daemon = True
             watchdog.start()
         buf = bytearray()
+
+        def room() -> int:  # decoded bytes wanted next: one over the cap tells it is over
+            return cap + 1 - len(buf)
+
         try:
-            for chunk in _iter_decoded(response, lambda: cap + 1 - len(buf)):
+            for chunk in decoder.decode(response.iter_raw(), room):
                 buf += chunk
                 if len(buf) > cap:
                     if truncate:
@@ -1010,7 +729,8 @@ class ApiClient:
                     err = self._error(
                         ResponseTooLarge,
                         call,
-                        f"response is over the {cap} byte limit (stopped reading at {len(buf)} bytes)",
+                        f"response is over the {cap} byte limit "
+                        f"(stopped reading at {len(buf)} bytes)",
                         status=response.status_code,
                     )
                     err.limit, err.received = cap, len(buf)
@@ -1019,14 +739,16 @@ class ApiClient:
                     raise self._error(
                         DeadlineExceeded,
                         call,
-                        f"deadline of {self.policy.deadline:g}s passed while reading the body ({len(buf)} bytes so far)",
+                        f"deadline of {self.policy.deadline:g}s passed while reading the body "
+                        f"({len(buf)} bytes so far)",
                         status=response.status_code,
                     )
         except httpx.ReadTimeout as exc:
             err = self._error(
                 DeadlineExceeded,
                 call,
-                f"body stalled for {self.policy.read_timeout:g}s (read timeout) after {len(buf)} bytes",
+                f"body stalled for {self.policy.read_timeout:g}s (read timeout) "
+                f"after {len(buf)} bytes",
                 status=response.status_code,
             )
             err.retryable = call.idempotent and not fired.is_set()
@@ -1036,7 +758,8 @@ class ApiClient:
                 raise self._error(
                     DeadlineExceeded,
                     call,
-                    f"deadline of {self.policy.deadline:g}s passed while reading the body ({len(buf)} bytes so far)",
+                    f"deadline of {self.policy.deadline:g}s passed while reading the body "
+                    f"({len(buf)} bytes so far)",
                     status=response.status_code,
                 ) from None
             err = self._error(
@@ -1047,12 +770,9 @@ class ApiClient:
             )
             err.retryable = call.idempotent
             raise err from exc
-        except httpx.DecodingError as exc:
+        except DecodingFailed as exc:
             raise self._error(
-                MalformedResponse,
-                call,
-                f"body could not be decoded: {exc}",
-                status=response.status_code,
+                MalformedResponse, call, str(exc), status=response.status_code
             ) from exc
         finally:
             if watchdog is not None:
@@ -1060,54 +780,6 @@ class ApiClient:
         # If the watchdog fired just as the body completed, the body is whole: keep it.
         self._count("bytes_received", len(buf))
         return bytes(buf)
-
-
-_ZLIB_ENCODINGS = {
-    "gzip": zlib.MAX_WBITS | 16,
-    "x-gzip": zlib.MAX_WBITS | 16,
-    "deflate": -zlib.MAX_WBITS,
-}
-
-
-def _iter_decoded(response: httpx.Response, room: Callable[[], int]) -> Iterator[bytes]:
-    """The body, decoded, in pieces of at most ``room()`` bytes each (``room`` is asked
-    before every piece), so a small compressed body that inflates enormously ("zip bomb")
-    never produces more than the reader's cap at once. gzip and deflate (what httpx
-    offers) are decoded here with a bounded decompressor, the same way httpx decodes them;
-    anything else (stacked or other encodings) goes through httpx's own decoders."""
-    encodings = [e.strip().lower() for e in response.headers.get("content-encoding", "").split(",")]
-    encodings = [e for e in encodings if e and e != "identity"]
-    if not encodings:
-        yield from response.iter_raw()
-        return
-    if len(encodings) > 1 or encodings[0] not in _ZLIB_ENCODINGS:
-        yield from response.iter_bytes()
-        return
-    wbits = _ZLIB_ENCODINGS[encodings[0]]
-    decoder = zlib.decompressobj(wbits)
-    first = True
-    for raw in response.iter_raw():
-        data = raw
-        while data:
-            try:
-                out = decoder.decompress(data, max(1, room()))
-            except zlib.error as exc:
-                if first and wbits < 0:  # "deflate" sent zlib-wrapped: accepted, like httpx
-                    decoder, first = zlib.decompressobj(), False
-                    continue
-                raise httpx.DecodingError(str(exc)) from exc
-            first = False
-            data = decoder.unconsumed_tail
-            if out:
-                yield out
-            elif data:  # no progress possible (cannot happen with max_length >= 1)
-                raise httpx.DecodingError("compressed body made no progress")
-    try:
-        rest = decoder.flush()
-    except zlib.error as exc:
-        raise httpx.DecodingError(str(exc)) from exc
-    if rest:
-        yield rest
 
 
 def _socket_of(response: httpx.Response) -> socket.socket | None:
@@ -1124,8 +796,6 @@ def _socket_of(response: httpx.Response) -> socket.socket | None:
 def _shutdown_socket(sock: socket.socket, fired: threading.Event) -> None:
     """Unblock a reader stuck in recv() on another thread: the read then sees EOF."""
     fired.set()
-    try:
-        # The base-class call works for TLS sockets too, without touching the SSL state.
+    # The base-class call works for TLS sockets too, without touching the SSL state.
+    with contextlib.suppress(OSError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass

@@ -43,6 +43,7 @@ from marba_dagster.core.publishing import (
     classify_http,
     classify_transport,
 )
+from marba_dagster.core.tokens import GRAPH_PLATFORMS, graph_error_code
 
 SUPPORTED_PLATFORMS = ("facebook", "instagram", "x")
 
@@ -81,17 +82,6 @@ class UnsupportedPost(ValueError):
     """The post cannot be published as it is (e.g. an Instagram post without media)."""
 
 
-def _graph_error_code(err: HttpError) -> int | None:
-    data = err.error_json
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        code = data["error"].get("code")
-        try:
-            return int(code) if code is not None else None
-        except (TypeError, ValueError):
-            return None
-    return None
-
-
 def _x_message(err: HttpError) -> str:
     data = err.error_json
     if isinstance(data, dict):
@@ -117,13 +107,13 @@ def classify_failure(platform: str, err: HttpError, *, harmless: bool = False) -
         return classify_http(
             platform,
             429,
-            error_code=_graph_error_code(err),
+            error_code=graph_error_code(err.error_json),
             message=err.message,
             retry_after=err.retry_after,
             sent_is_harmless=harmless,
         )
     if err.status is not None and err.status >= 400:
-        code = _graph_error_code(err) if platform in ("facebook", "instagram") else None
+        code = graph_error_code(err.error_json) if platform in GRAPH_PLATFORMS else None
         msg = _x_message(err) if platform == "x" else err.message
         return classify_http(
             platform,
@@ -140,7 +130,8 @@ def classify_failure(platform: str, err: HttpError, *, harmless: bool = False) -
             if harmless
             else Classified(
                 Outcome.UNKNOWN,
-                f"outcome unknown: HTTP {err.status} answered but the body was unreadable ({err.message})",
+                f"outcome unknown: HTTP {err.status} answered but the body was unreadable "
+                f"({err.message})",
             )
         )
     if isinstance(err, DeadlineExceeded):

@@ -19,8 +19,10 @@ Competitor URLs are typed by users, so every fetch is treated as hostile:
   real name. A DNS answer that changes between check and connect cannot be used.
 * **Every redirect hop is checked** the same way; loops and long chains are refused.
 * **Bounded.** The body is cut at ``max_bytes`` *after* decompression (gzip and deflate are
-  decoded here, in small steps with a cap, so a gzip bomb never expands in memory), and the
-  whole fetch, redirects included, has a deadline.
+  decoded by ``decoding.BoundedDecoder``, as for ApiClient, in small steps with a cap, so a
+  gzip bomb never expands in memory), and the whole fetch, redirects included, has a
+  deadline. The limits are an :class:`HttpPolicy`, the API client's class
+  (:class:`FetchPolicy` gives its defaults for fetching).
 * **Text decoded correctly**: byte-order mark, then the Content-Type charset, then a
   ``<meta charset>``/``http-equiv`` or XML declaration, then detection (charset-normalizer).
 * **Polite**: a global limit on concurrent fetches, a per-host limit and a minimum interval
@@ -38,7 +40,6 @@ import re
 import socket
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,15 +49,17 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
-from marba_dagster.connectors.http import (
+from marba_dagster.connectors.decoding import BoundedDecoder, DecodingFailed, UnsupportedEncoding
+from marba_dagster.connectors.errors import (
     ClientError,
     ConnectFailed,
     DeadlineExceeded,
     HttpError,
     MalformedResponse,
     ServerError,
-    redact_url,
 )
+from marba_dagster.connectors.policy import FetchPolicy, HttpPolicy
+from marba_dagster.connectors.redaction import redact_url
 
 __all__ = [
     "FetchPolicy",
@@ -71,7 +74,6 @@ __all__ = [
 ]
 
 KiB = 1024
-MiB = 1024 * KiB
 
 Resolver = Callable[[str, int], Sequence[str]]
 
@@ -85,45 +87,6 @@ class FetchRefused(HttpError):
 
 class RedirectLoop(HttpError):
     """Redirects went in a circle or past ``max_redirects``."""
-
-
-# --------------------------------------------------------------------------------------
-# Policy
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    """Limits of one fetcher. Times in seconds."""
-
-    max_bytes: int = 5 * MiB
-    deadline: float = 20.0
-    connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    max_redirects: int = 5
-    max_concurrency: int = 16
-    per_host_concurrency: int = 2
-    per_host_interval: float = 0.5
-    allowed_hosts: frozenset[tuple[str, int]] = frozenset()
-    user_agent: str = "marba-dagster-monitor/0.1 (+https://github.com/marba)"
-    verify_tls: bool = True
-
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "allowed_hosts",
-            frozenset((h.lower().strip("[]"), int(p)) for h, p in self.allowed_hosts),
-        )
-        if self.max_bytes < 1:
-            raise ValueError("FetchPolicy.max_bytes must be >= 1")
-        for name in ("deadline", "connect_timeout", "read_timeout"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"FetchPolicy.{name} must be > 0")
-        if self.max_redirects < 0:
-            raise ValueError("FetchPolicy.max_redirects must be >= 0")
-        if self.max_concurrency < 1 or self.per_host_concurrency < 1:
-            raise ValueError("FetchPolicy concurrency limits must be >= 1")
-        if self.per_host_interval < 0:
-            raise ValueError("FetchPolicy.per_host_interval must be >= 0")
 
 
 def parse_allowed_hosts(value: str | Iterable[str] | None) -> frozenset[tuple[str, int]]:
@@ -337,7 +300,7 @@ class _PinnedBackend(httpcore.NetworkBackend):
             ip, port, timeout=timeout, local_address=local_address, socket_options=socket_options
         )
 
-    def connect_unix_socket(self, *args, **kwargs):
+    def connect_unix_socket(self, *_args, **_kwargs):
         raise httpcore.ConnectError("unix sockets are not allowed")
 
     def sleep(self, seconds: float) -> None:
@@ -486,61 +449,6 @@ def decode_body(content: bytes, content_type: str | None = None) -> tuple[str, s
 
 
 # --------------------------------------------------------------------------------------
-# Bounded decompression
-
-
-class _Decoder:
-    """Content-Encoding decoding with a cap on the output, fed in small pieces."""
-
-    STEP = 64 * KiB
-
-    def __init__(self, encoding: str) -> None:
-        enc = encoding.strip().lower()
-        self.kind = enc
-        if enc in ("", "identity"):
-            self._z = None
-        elif enc in ("gzip", "x-gzip"):
-            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif enc == "deflate":
-            self._z = None
-            self._deflate_pending = True
-        else:
-            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
-        self._deflate_pending = enc == "deflate"
-
-    def feed(self, data: bytes, room: int) -> tuple[bytes, bool]:
-        """Decoded bytes (at most ``room + 1``) and whether output was cut."""
-        if self._deflate_pending:
-            # "deflate" is zlib-wrapped per the RFC, raw deflate in practice on some servers.
-            self._z = zlib.decompressobj(
-                zlib.MAX_WBITS if data[:1] and (data[0] & 0x0F) == 8 else -zlib.MAX_WBITS
-            )
-            self._deflate_pending = False
-        if self._z is None:
-            return data[: room + 1], len(data) > room
-        out = bytearray()
-        pending = data
-        while True:
-            limit = min(self.STEP, room + 1 - len(out))
-            if limit <= 0:
-                return bytes(out), True
-            piece = self._z.decompress(pending, limit)
-            out += piece
-            pending = self._z.unconsumed_tail
-            if len(out) > room:
-                return bytes(out), True
-            if not pending:
-                return bytes(out), False
-
-    def flush(self, room: int) -> tuple[bytes, bool]:
-        if self._z is None:
-            return b"", False
-        if self._z.unconsumed_tail:
-            return self.feed(b"", room)
-        return b"", False
-
-
-# --------------------------------------------------------------------------------------
 # Results
 
 
@@ -572,9 +480,10 @@ class _HostSlot:
 
 
 class SafeFetcher:
-    """Thread-safe fetcher applying :class:`FetchPolicy`. Close it when done."""
+    """Thread-safe fetcher applying an :class:`HttpPolicy` (by default :class:`FetchPolicy`'s
+    limits). Close it when done."""
 
-    def __init__(self, policy: FetchPolicy | None = None, resolver: Resolver | None = None) -> None:
+    def __init__(self, policy: HttpPolicy | None = None, resolver: Resolver | None = None) -> None:
         self.policy = policy or FetchPolicy()
         self.resolver: Resolver = resolver or default_resolver
         self._backend = _PinnedBackend()
@@ -763,7 +672,7 @@ class SafeFetcher:
             timeout = httpx.Timeout(
                 connect=min(self.policy.connect_timeout, remaining),
                 read=min(self.policy.read_timeout, remaining),
-                write=min(self.policy.read_timeout, remaining),
+                write=min(self.policy.effective_write_timeout, remaining),
                 pool=min(self.policy.connect_timeout, remaining),
             )
             try:
@@ -787,30 +696,29 @@ class SafeFetcher:
                     if status >= 300:
                         raise err(ClientError, f"unexpected HTTP {status}", status=status)
                     try:
-                        decoder = _Decoder(resp.headers.get("content-encoding", ""))
-                    except ValueError as exc:
+                        decoder = BoundedDecoder(resp.headers.get("content-encoding", ""))
+                    except UnsupportedEncoding as exc:
                         raise err(MalformedResponse, str(exc), status=status) from None
                     cap = self.policy.max_bytes
                     buf = bytearray()
+
+                    def room() -> int:  # one byte over the cap tells the body is longer
+                        return cap + 1 - len(buf)
+
                     truncated = False
-                    for chunk in resp.iter_raw(16 * KiB):
-                        out, cut = decoder.feed(chunk, cap - len(buf))
-                        buf += out
-                        if cut or len(buf) > cap:
+                    for piece in decoder.decode(resp.iter_raw(16 * KiB), room):
+                        buf += piece
+                        if len(buf) > cap:
                             truncated = True
+                            del buf[cap:]
                             break
                         if time.monotonic() > deadline:
                             raise err(
                                 DeadlineExceeded,
-                                f"deadline of {self.policy.deadline:g}s passed while reading ({len(buf)} bytes so far)",
+                                f"deadline of {self.policy.deadline:g}s passed while reading "
+                                f"({len(buf)} bytes so far)",
                                 status=status,
                             )
-                    else:
-                        out, cut = decoder.flush(cap - len(buf))
-                        buf += out
-                        truncated = cut or len(buf) > cap
-                    if truncated:
-                        del buf[cap:]
                     ctype = resp.headers.get("content-type", "")
                     content = bytes(buf)
                     keep = {
@@ -821,8 +729,8 @@ class SafeFetcher:
                     }
             except HttpError:
                 raise
-            except zlib.error as exc:
-                raise err(MalformedResponse, f"body could not be decompressed: {exc}") from None
+            except DecodingFailed as exc:
+                raise err(MalformedResponse, str(exc), status=status) from None
             except httpx.TimeoutException as exc:
                 raise err(DeadlineExceeded, f"timed out ({type(exc).__name__})") from None
             except (httpx.ConnectError, httpcore.ConnectError) as exc:

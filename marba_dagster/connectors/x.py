@@ -18,7 +18,7 @@ X reports no reach: ``reach`` is 0 and the engagement rate falls back to impress
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from marba_dagster.connectors.http import ApiClient, ClientError, MalformedResponse
@@ -28,6 +28,7 @@ from marba_dagster.connectors.social import (
     non_negative,
     token_rejected,
 )
+from marba_dagster.core.tokens import is_token_rejection
 
 PAGE_SIZE = 100
 MAX_PAGES = 500
@@ -35,7 +36,7 @@ TWEET_FIELDS = "created_at,public_metrics,non_public_metrics,attachments,entitie
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _x_time(value: Any) -> datetime:
@@ -44,7 +45,7 @@ def _x_time(value: Any) -> datetime:
     when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if when.tzinfo is None:
         raise ValueError("created_at without offset")
-    return when.astimezone(timezone.utc)
+    return when.astimezone(UTC)
 
 
 class XClient:
@@ -57,7 +58,7 @@ class XClient:
                 path, params=params, headers={"Authorization": f"Bearer {token}"}
             )
         except ClientError as err:
-            if err.status == 401:
+            if is_token_rejection(err.status):
                 raise token_rejected(err, "HTTP 401 (token rejected)") from None
             raise
         if not isinstance(body, dict):

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from marba_dagster.core.durations import parse_duration
+from marba_dagster.core.tokens import GRAPH_PLATFORMS, is_token_rejection
 
 # The MARBA guide's window: a run publishes what is due up to five minutes ahead.
 DUE_WINDOW = timedelta(minutes=5)
@@ -25,7 +26,7 @@ BASE_BACKOFF_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 30 * 60.0
 
 
-class Outcome(str, Enum):
+class Outcome(str, Enum):  # noqa: UP042 - StrEnum would change str() and f"{member}"
     PUBLISHED = "published"
     RETRY = "retry"  # definitely not sent: safe to try again later
     UNKNOWN = "unknown"  # may have been applied: never retried automatically
@@ -33,7 +34,7 @@ class Outcome(str, Enum):
     RECONNECT = "reconnect"  # the token was rejected: failed, the account must reconnect
 
 
-class Transport(str, Enum):
+class Transport(str, Enum):  # noqa: UP042 - as Outcome
     """How a request ended when no HTTP answer came back."""
 
     CONNECT_FAILED = "connect_failed"  # refused, DNS, connect timeout: nothing sent
@@ -46,7 +47,7 @@ class Transport(str, Enum):
 NOT_SENT_TRANSPORT = {Transport.CONNECT_FAILED, Transport.POOL_TIMEOUT}
 
 # Graph API error codes (developers.facebook.com/docs/graph-api/guides/error-handling):
-GRAPH_TOKEN_CODES = {102, 190}  # session / access token invalid or expired
+# (Token codes 102 and 190, session / access token invalid: core.tokens.)
 GRAPH_PERMISSION_CODES = {10, 200, 299}  # permission missing: the user must reconnect
 GRAPH_RATE_LIMIT_CODES = {4, 17, 32, 613, 80001}  # throttled: request not applied
 GRAPH_TEMPORARY_CODES = {2}  # "Service temporarily unavailable": not applied, retry
@@ -91,7 +92,7 @@ def classify_http(
         platform in ("facebook", "instagram") and error_code in GRAPH_RATE_LIMIT_CODES
     ):
         return Classified(Outcome.RETRY, f"rate limited, not applied: {detail}", retry_after)
-    if status == 401 or (platform in ("facebook", "instagram") and error_code in GRAPH_TOKEN_CODES):
+    if is_token_rejection(status, error_code if platform in GRAPH_PLATFORMS else None):
         return Classified(
             Outcome.RECONNECT, f"access token rejected, reconnect the account: {detail}"
         )
@@ -141,7 +142,7 @@ def next_attempt_at(
     return now + timedelta(seconds=backoff_seconds(attempt, retry_after, **kw))
 
 
-class DueDecision(str, Enum):
+class DueDecision(str, Enum):  # noqa: UP042 - as Outcome
     PUBLISH = "publish"
     MISSED = "missed"
     NOT_YET = "not_yet"

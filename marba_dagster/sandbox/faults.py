@@ -4,10 +4,11 @@ A fault is ``(route, kind, times, params)``: ``route`` is a route name
 (``open_meteo.forecast``) or ``"*"`` for every route; ``times`` limits it to the first N
 matching requests (None = every one). Any fault may carry ``path_contains``: it then matches
 only requests whose path (with its query string) contains that text, e.g. one account's id,
-so a test can break one account whatever order the requests arrive in. Faults are applied in the order they were added:
-every matching ``latency`` fault adds its delay, then the first matching fault of another
-kind decides the response. Route modules may register extra kinds that their own handler
-applies (the LLM route's ``refusal``); the generic wrapper leaves those alone.
+so a test can break one account whatever order the requests arrive in. Faults are applied
+in the order they were added: every matching ``latency`` fault adds its delay, then the
+first matching fault of another kind decides the response. Route modules may register extra
+kinds that their own handler applies (the LLM route's ``refusal``); the generic wrapper
+leaves those alone.
 
 Generic kinds and their parameters (defaults in brackets):
 
@@ -30,7 +31,10 @@ Generic kinds and their parameters (defaults in brackets):
                      declare_length [false] sends Content-Length up front; chunk_kb [64]
 ``gzip_bomb``        200 with ``Content-Encoding: gzip`` whose small body (about 1 KB per
                      MB) inflates to megabytes [100] of JSON; compressed bytes are sent in
-                     writes of chunk_kb [64], generated lazily (bounded memory)
+                     writes of chunk_kb [64], generated lazily (bounded memory);
+                     encoding ["gzip"]: the Content-Encoding, gzip and/or deflate
+                     (``"gzip, gzip"`` stacks them); raw_deflate [false] sends deflate
+                     without its zlib wrapper, as some servers do
 """
 
 from __future__ import annotations
@@ -41,13 +45,14 @@ import json
 import math
 import threading
 import time
-import zlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from marba_dagster.sandbox.compression import compress, parse_encoding
 
 __all__ = [
     "Fault",
@@ -67,14 +72,15 @@ GENERIC_KINDS: dict[str, dict[str, Any]] = {
     "rate_limit": {"retry_after": 1.0, "http_date": False, "status": 429, "body": None},
     "read_timeout": {"seconds": 30.0},
     "malformed_body": {
-        "body": '{"latitude": 52.52, "hourly": {"time": ["2025-01-01T00:00", ], temperature_2m: [NaN',
+        "body": '{"latitude": 52.52, "hourly": {"time": ["2025-01-01T00:00", ], '
+        "temperature_2m: [NaN",
         "status": 200,
         "content_type": "application/json",
     },
     "truncated_body": {"mode": "connection", "fraction": 0.5},
     "slow_drip": {"chunk_bytes": 1, "interval": 1.0, "size": None},
     "oversized_body": {"megabytes": 50.0, "declare_length": False, "chunk_kb": 64},
-    "gzip_bomb": {"megabytes": 100.0, "chunk_kb": 64},
+    "gzip_bomb": {"megabytes": 100.0, "chunk_kb": 64, "encoding": "gzip", "raw_deflate": False},
 }
 _PRE_KINDS = frozenset({"latency"})
 _RESPONSE_KINDS = frozenset(GENERIC_KINDS) - _PRE_KINDS
@@ -140,6 +146,8 @@ def _coerce(kind: str, name: str, value: Any, default: Any) -> Any:
             if any(not 100 <= s <= 599 for s in out):
                 raise FaultError("statuses must be HTTP statuses (100-599)")
             return out
+        if name == "encoding":
+            return ", ".join(parse_encoding(value))
         if value is None:
             return None
         if isinstance(default, bool):
@@ -208,7 +216,8 @@ class FaultRegistry:
         if spec is None:
             extra = sorted(route_kinds(route)) if route != "*" else []
             raise FaultError(
-                f"unknown fault kind {kind!r} for route {route!r}; kinds: {', '.join(sorted(GENERIC_KINDS) + extra)}"
+                f"unknown fault kind {kind!r} for route {route!r}; "
+                f"kinds: {', '.join(sorted(GENERIC_KINDS) + extra)}"
             )
         unknown = set(params) - set(spec)
         if unknown:
@@ -407,22 +416,30 @@ async def _oversized(total: int, chunk: int):
     yield tail
 
 
-async def _gzip_bomb(total: int, chunk: int):
-    """A gzip stream of ``total`` bytes of JSON, sent ``chunk`` compressed bytes at a time."""
-    comp = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+def _bomb_json(total: int) -> Iterator[bytes]:
+    """``total`` bytes of JSON, ``{"data": "000..."}``, in blocks of 1 MiB."""
     head, tail = b'{"data": "', b'"}'
     block = b"0" * (1024 * 1024)
-    pending = bytearray(comp.compress(head))
+    yield head
     left = total - len(head) - len(tail)
     while left > 0:
         n = min(len(block), left)
-        pending += comp.compress(block if n == len(block) else block[:n])
+        yield block if n == len(block) else block[:n]
         left -= n
+    yield tail
+
+
+async def _gzip_bomb(total: int, chunk: int, encoding: str, raw_deflate: bool):
+    """``total`` bytes of JSON compressed with ``encoding``, sent ``chunk`` compressed bytes
+    at a time."""
+    pending = bytearray()
+    codings = parse_encoding(encoding)
+    for piece in compress(_bomb_json(total), codings, raw_deflate=raw_deflate):
+        pending += piece
         if len(pending) >= chunk:
             yield bytes(pending)
             pending.clear()
             await asyncio.sleep(0)  # let disconnects and other requests through
-    pending += comp.compress(tail) + comp.flush()
     yield bytes(pending)
 
 
@@ -488,9 +505,9 @@ async def apply_faults(
         total = int(p["megabytes"] * 1024 * 1024)
         chunk = max(1, int(p["chunk_kb"] * 1024))
         return StreamingResponse(
-            _gzip_bomb(total, chunk),
+            _gzip_bomb(total, chunk, p["encoding"], p["raw_deflate"]),
             media_type="application/json",
-            headers={"content-encoding": "gzip"},
+            headers={"content-encoding": p["encoding"]},
         )
 
     # The remaining kinds reshape the real answer.

@@ -29,8 +29,11 @@ The version is global or per competitor and settable through the state
 404, 410, 500 or ``"loop"``; ``{"reset": true}``).
 
 Special pages under ``/sites/_special/`` (``sites.special``): ``shift_jis`` and ``cp1251``
-(``?declare=header|meta|none``, ``&lang=none`` drops ``<html lang>``), ``big`` (``?mb=50``, streamed, never held in memory),
-``gzip-bomb`` (``?mb=1024`` of zeros sent gzip-encoded, ~1 MB on the wire), ``missing``
+(``?declare=header|meta|none``, ``&lang=none`` drops ``<html lang>``), ``big`` (``?mb=50``,
+streamed, never held in memory),
+``gzip-bomb`` (``?mb=1024`` of zeros sent gzip-encoded, ~1 MB on the wire;
+``&encoding=deflate`` or a stack such as ``gzip,gzip``, ``&raw=1`` for deflate without its
+zlib wrapper), ``missing``
 (404), ``gone`` (410), ``loop`` (a redirect loop), ``redirect?to=URL`` (a 302 to any URL).
 """
 
@@ -41,7 +44,6 @@ import json
 import random
 import secrets
 import threading
-import zlib
 from datetime import timedelta
 from typing import Any
 from xml.sax.saxutils import escape
@@ -56,6 +58,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from marba_dagster.sandbox.compression import compress, parse_encoding
 from marba_dagster.sandbox.state import SandboxState
 
 PREFIX = "/sites"
@@ -199,7 +202,8 @@ class Site:
     def description(self) -> str:
         if self.version >= 5:
             return (
-                f"{self.name} is now an enterprise-grade platform: {self.new_topics[0][1].lower()}, "
+                f"{self.name} is now an enterprise-grade platform: "
+                f"{self.new_topics[0][1].lower()}, "
                 f"{self.new_topics[1][1].lower()} and concierge onboarding for busy teams."
             )
         return (
@@ -217,7 +221,8 @@ def _noise_head(now: str, token: str, nonce: str) -> str:
     return (
         f'<meta name="csrf-token" content="{token}">'
         f'<link rel="stylesheet" href="/static/app.css?v={secrets.token_hex(4)}">'
-        f'<script nonce="{nonce}">window.__BOOT__={{"ts":"{now}","session":"{secrets.token_hex(12)}"}};</script>'
+        f'<script nonce="{nonce}">'
+        f'window.__BOOT__={{"ts":"{now}","session":"{secrets.token_hex(12)}"}};</script>'
     )
 
 
@@ -225,7 +230,8 @@ def _noise_body(now: str, token: str) -> tuple[str, str]:
     ad = random.choice(_ADS)
     top = f'<div class="ad-slot" data-ad-id="{secrets.token_hex(3)}"><a href="https://ads.example/{secrets.token_hex(6)}">{escape(ad)}</a></div>'
     bottom = (
-        f'<form action="/subscribe" method="post"><input type="hidden" name="csrf_token" value="{token}">'
+        f'<form action="/subscribe" method="post">'
+        f'<input type="hidden" name="csrf_token" value="{token}">'
         f'<input type="email" name="email"></form>'
         f"<footer><p>© Copyright. Last updated {now}</p>"
         f"<p>Page rendered at {now[11:19]} UTC · request id {secrets.token_hex(10)}</p></footer>"
@@ -245,7 +251,8 @@ def _jsonld(obj: Any) -> str:
             return [shuffle(v) for v in o]
         return o
 
-    return f'<script type="application/ld+json">{json.dumps(shuffle(obj), ensure_ascii=False)}</script>'
+    data = json.dumps(shuffle(obj), ensure_ascii=False)
+    return f'<script type="application/ld+json">{data}</script>'
 
 
 def home_page(site: Site, now: str) -> str:
@@ -253,7 +260,8 @@ def home_page(site: Site, now: str) -> str:
     top, bottom = _noise_body(now, token)
     first_name, first_price = site.plans[0]
     features = "".join(
-        f'<section class="feature"><h2>{escape(h)}</h2><p>{escape(site.name)} brings you {escape(h.lower())}.</p></section>'
+        f'<section class="feature"><h2>{escape(h)}</h2>'
+        f"<p>{escape(site.name)} brings you {escape(h.lower())}.</p></section>"
         for h in site.headlines()
     )
     return (
@@ -265,9 +273,11 @@ def home_page(site: Site, now: str) -> str:
         f'<p class="hero-lead">{escape(site.description)}</p>'
         f'<img src="/img/hero.jpg?cb={secrets.token_hex(5)}" alt=""></header>'
         f"<main>{features}"
-        f'<div itemscope itemtype="https://schema.org/Product" class="featured"><h3 itemprop="name">{escape(first_name)}</h3>'
+        f'<div itemscope itemtype="https://schema.org/Product" class="featured">'
+        f'<h3 itemprop="name">{escape(first_name)}</h3>'
         f'<span itemprop="priceCurrency" content="{site.currency}"></span>'
-        f'<span itemprop="price" content="{first_price:.2f}">{escape(site.money(first_price))}</span></div>'
+        f'<span itemprop="price" content="{first_price:.2f}">'
+        f"{escape(site.money(first_price))}</span></div>"
         f"</main>{bottom}</body></html>"
     )
 
@@ -290,7 +300,8 @@ def pricing_page(site: Site, now: str) -> str:
         for name, amount in site.plans
     ]
     cards = "".join(
-        f'<div class="plan-card"><h3>{escape(name)}</h3><p class="amount">{escape(site.money(amount))} / month</p>'
+        f'<div class="plan-card"><h3>{escape(name)}</h3>'
+        f'<p class="amount">{escape(site.money(amount))} / month</p>'
         f"<p>Everything in {escape(name)} with {escape(site.topics[i % 3][0])}.</p></div>"
         for i, (name, amount) in enumerate(site.plans)
     )
@@ -305,7 +316,8 @@ def pricing_page(site: Site, now: str) -> str:
         f"{_noise_head(now, token, nonce)}"
         f"{_jsonld({'@context': 'https://schema.org', '@graph': graph})}</head><body>{top}"
         f'<h1>Simple pricing for {escape(site.name)}</h1><main class="plans">{cards}</main>'
-        f'<table class="compare"><tr><th>Plan</th><th>Monthly</th></tr>{table}</table>{bottom}</body></html>'
+        f'<table class="compare"><tr><th>Plan</th><th>Monthly</th></tr>{table}</table>'
+        f"{bottom}</body></html>"
     )
 
 
@@ -359,16 +371,24 @@ def feed_xml(site: Site, base: str, now) -> str:
         )
     return (
         '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-        f"<title>{escape(site.name)} blog</title><link>{escape(base)}/</link><description>News from {escape(site.name)}</description>"
-        f"<lastBuildDate>{now.strftime('%a, %d %b %Y %H:%M:%S +0000')}</lastBuildDate>{''.join(items)}</channel></rss>"
+        f"<title>{escape(site.name)} blog</title><link>{escape(base)}/</link>"
+        f"<description>News from {escape(site.name)}</description>"
+        f"<lastBuildDate>{now.strftime('%a, %d %b %Y %H:%M:%S +0000')}</lastBuildDate>"
+        f"{''.join(items)}</channel></rss>"
     )
 
 
 # ------------------------------------------------------------------------ special pages
 
-_JA = "東京の老舗和菓子店。季節の和菓子と抹茶をお楽しみください。価格は税込みです。新商品のどら焼きが登場しました。"
-_RU = "Московская пекарня. Свежий хлеб каждое утро, доставка по городу и скидки для постоянных клиентов. Новинка сезона!"
-_BOMB_CACHE: dict[int, bytes] = {}
+_JA = (
+    "東京の老舗和菓子店。季節の和菓子と抹茶をお楽しみください。"
+    "価格は税込みです。新商品のどら焼きが登場しました。"
+)
+_RU = (
+    "Московская пекарня. Свежий хлеб каждое утро, доставка по городу "
+    "и скидки для постоянных клиентов. Новинка сезона!"
+)
+_BOMB_CACHE: dict[tuple[int, tuple[str, ...], bool], bytes] = {}
 _BOMB_LOCK = threading.Lock()
 
 
@@ -376,23 +396,21 @@ def _encoded_page(text: str, title: str, charset: str, declare: str, lang: str |
     lang_attr = f' lang="{lang}"' if lang else ""
     meta = f'<meta charset="{charset}">' if declare == "meta" else ""
     html = (
-        f"<!doctype html><html{lang_attr}><head>{meta}<title>{title}</title></head><body><h1>{title}</h1>"
-        + f"<p>{text}</p>" * 3
-        + "</body></html>"
+        f"<!doctype html><html{lang_attr}><head>{meta}<title>{title}</title></head>"
+        f"<body><h1>{title}</h1>" + f"<p>{text}</p>" * 3 + "</body></html>"
     )
     ctype = f"text/html; charset={charset}" if declare == "header" else "text/html"
     return Response(html.encode(charset), headers={"content-type": ctype})
 
 
-def _gzip_bomb(mb: int) -> bytes:
+def _gzip_bomb(mb: int, codings: tuple[str, ...] = ("gzip",), raw_deflate: bool = False) -> bytes:
+    key = (mb, codings, raw_deflate)
     with _BOMB_LOCK:
-        if mb not in _BOMB_CACHE:
-            comp = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        if key not in _BOMB_CACHE:
             block = b"\0" * (1 << 20)
-            parts = [comp.compress(block) for _ in range(mb)]
-            parts.append(comp.flush())
-            _BOMB_CACHE[mb] = b"".join(parts)
-        return _BOMB_CACHE[mb]
+            blocks = (block for _ in range(mb))
+            _BOMB_CACHE[key] = b"".join(compress(blocks, codings, raw_deflate=raw_deflate))
+        return _BOMB_CACHE[key]
 
 
 async def _big(mb: float):
@@ -465,8 +483,14 @@ def routes(state: SandboxState) -> list[Route]:
             return StreamingResponse(_big(mb), media_type="text/html")
         if kind == "gzip-bomb":
             mb = max(1, min(4096, int(q.get("mb", "1024"))))
+            try:
+                codings = parse_encoding(q.get("encoding", "gzip"))
+            except ValueError as exc:
+                return HTMLResponse(str(exc), status_code=400)
+            raw = q.get("raw", "0") in ("1", "true", "yes")
             return Response(
-                _gzip_bomb(mb), headers={"content-type": "text/html", "content-encoding": "gzip"}
+                _gzip_bomb(mb, codings, raw),
+                headers={"content-type": "text/html", "content-encoding": ", ".join(codings)},
             )
         if kind == "missing":
             return HTMLResponse("<h1>Not found</h1>", status_code=404)
