@@ -553,7 +553,7 @@ def seasonal_signals(
 @dg.asset(
     group_name=GROUP,
     kinds={"python", "sql"},
-    deps=["competitor_snapshots"],
+    deps=[dg.AssetKey(["competitive", "competitor_snapshots"])],
     check_specs=completeness_check_specs("competitor_signals"),
 )
 def competitor_signals(
