@@ -120,18 +120,35 @@ def test_two_runs_pushing_one_critical_opportunity_send_it_once(engine, db_url, 
     see the same critical opportunity at once push it to the webhook once."""
     import threading
 
-    from marba_dagster.defs.opportunities.notify import push_critical
     from marba_dagster.defs.resources import MarbaDatabase
+    from marba_dagster.services.opportunities import push_critical
 
     now = utcnow()
     with engine.begin() as conn:
         conn.execute(s.brands.insert().values(id="b1", name="Cafe Uno", industry="cafe"))
-        conn.execute(s.intelligence_opportunities.insert().values(
-            id="o1", brand_id="b1", opportunity_type="competitor_activity", title="Rival cut prices",
-            description="", urgency="critical", score=0.9, detected_at=now,
-            expires_at=now + timedelta(hours=2), status="active", dedup_key="d1", updated_at=now))
-    opp = {"id": "o1", "dedup_key": "d1", "title": "Rival cut prices", "description": "",
-           "expires_at": now + timedelta(hours=2)}
+        conn.execute(
+            s.intelligence_opportunities.insert().values(
+                id="o1",
+                brand_id="b1",
+                opportunity_type="competitor_activity",
+                title="Rival cut prices",
+                description="",
+                urgency="critical",
+                score=0.9,
+                detected_at=now,
+                expires_at=now + timedelta(hours=2),
+                status="active",
+                dedup_key="d1",
+                updated_at=now,
+            )
+        )
+    opp = {
+        "id": "o1",
+        "dedup_key": "d1",
+        "title": "Rival cut prices",
+        "description": "",
+        "expires_at": now + timedelta(hours=2),
+    }
     sandbox.faults.add(ROUTE, "latency", ms=300)  # both runs are mid-push together
     url = sandbox.url("/webhook/slack/T000/B000/secret")
     start = threading.Barrier(2)
@@ -139,7 +156,9 @@ def test_two_runs_pushing_one_critical_opportunity_send_it_once(engine, db_url, 
 
     def run():
         start.wait()
-        results.append(push_critical(MarbaDatabase(url=db_url), url, "b1", "Cafe Uno", [opp], now))
+        results.append(
+            push_critical(MarbaDatabase(url=db_url).engine, url, "b1", "Cafe Uno", [opp], now)
+        )
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for th in threads:

@@ -74,7 +74,7 @@ SECTION_DEPS: dict[str, list[str | dg.AssetKey]] = {
     "reimagine": [dg.AssetKey(["competitive", "competitive_gaps"])],
     "reach": ["learning_patterns", "brand_daily_metrics"],
     "optimize": ["learning_patterns", "platform_metrics"],
-    "reflect": ["engagement_inbox", "intelligence_opportunities"],
+    "reflect": ["engagement_inbox", dg.AssetKey(["opportunities", "intelligence_opportunities"])],
 }
 
 INPUTS_CHANGED = (
