@@ -30,14 +30,13 @@ from marba_dagster.core.opportunities.relevance import (
     parse_relevance,
 )
 from marba_dagster.core.opportunities.scoring import OpportunityDraft, build_opportunities
-from marba_dagster.core.opportunities.signals import Location, keywords_of
+from marba_dagster.core.opportunities.signals import PREVIEW_PER_BRAND, Location, keywords_of
 from marba_dagster.core.opportunities.urgency import URGENCY_RANK
 from marba_dagster.core.opportunities.weather import HourlySeries
 from marba_dagster.services.notifications import push_once, settled
 from marba_dagster.store import opportunities as store_opportunities
 
 NOTIFICATION_KIND = "opportunity_critical"
-PREVIEW_PER_BRAND = 2
 
 Forecast = LocationForecast | HttpError | None  # None: the answer did not cover the place
 

@@ -2,10 +2,10 @@
 
 import dagster as dg
 
+from marba_dagster.defs.competitive.assets import SNAPSHOTS
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store import competitive as store_competitive
 
-SNAPSHOTS = dg.AssetKey(["competitive", "competitor_snapshots"])
 EXAMPLES = 20
 
 

@@ -4,12 +4,11 @@ from datetime import timedelta
 
 import dagster as dg
 
+from marba_dagster.defs.opportunities.assets import GROUP, OPPORTUNITIES
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store import opportunities as store_opportunities
 from marba_dagster.store.types import utcnow
 
-GROUP = "opportunities"
-OPPORTUNITIES = dg.AssetKey([GROUP, "intelligence_opportunities"])
 # An active opportunity may outlive its expiry until the next hourly run expires it.
 EXPIRY_GRACE = timedelta(hours=2)
 # Signals checked: those observed within this window (the current ones; bounded work).
