@@ -47,10 +47,10 @@ from marba_dagster.defs.opportunities.assets import (
     trend_signals,
     weather_signals,
 )
+from marba_dagster.defs.opportunities.resources import OpportunitySettings
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.sandbox import SandboxServer
-from marba_dagster.store import migrate
-from marba_dagster.store import schema as s
+from marba_dagster.store import migrate, schema
 from marba_dagster.store.db import dispose_engines, make_engine
 
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             engine = make_engine(url)
             migrate.upgrade(engine)
             with engine.begin() as conn:
-                conn.execute(s.brands.insert(), brands)
+                conn.execute(schema.brands.insert(), brands)
             engine.dispose()
             env = sandbox.env()
             located = [b for b in brands if b["latitude"] is not None]
@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                 "trends_rss": ApiEndpoint(base_url=env["MARBA_TRENDS_RSS_URL"]),
                 "news_rss": ApiEndpoint(base_url=env["MARBA_NEWS_RSS_URL"]),
                 "notifier": Notifier(webhook_url=None),
+                "opportunity_settings": OpportunitySettings(),
             }
             with measure() as work:
                 result = dg.materialize(
@@ -214,10 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             engine = make_engine(url)
             with engine.connect() as conn:
                 n_signals = conn.execute(
-                    sa.select(sa.func.count()).select_from(s.intelligence_signals)
+                    sa.select(sa.func.count()).select_from(schema.intelligence_signals)
                 ).scalar_one()
                 n_opps = conn.execute(
-                    sa.select(sa.func.count()).select_from(s.intelligence_opportunities)
+                    sa.select(sa.func.count()).select_from(schema.intelligence_opportunities)
                 ).scalar_one()
             engine.dispose()
             dispose_engines()
@@ -243,14 +244,16 @@ def main(argv: list[str] | None = None) -> int:
     sc.ratio("detector_vs_fetch_floor", work.seconds, floor.seconds, limit=30.0)
     path = sc.save()
     print(
-        f"{args.brands} brands / {len(locations)} locations / {len(countries)} countries / {len(cities)} cities"
+        f"{args.brands} brands / {len(locations)} locations / {len(countries)} countries / "
+        f"{len(cities)} cities"
     )
     print(
         f"outside calls: weather {weather_calls}, trends {trends_calls}, news {news_calls} "
         f"(naive per-brand: {3 * len(brands)})"
     )
     print(
-        f"detector {work.seconds:.1f}s vs fetch floor {floor.seconds:.1f}s; signals {n_signals}, opportunities {n_opps}"
+        f"detector {work.seconds:.1f}s vs fetch floor {floor.seconds:.1f}s; "
+        f"signals {n_signals}, opportunities {n_opps}"
     )
     print(f"verdict: {'PASS' if sc.passed else 'FAIL'} -> {path}")
     return 0 if sc.passed else 1

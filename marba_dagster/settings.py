@@ -13,6 +13,7 @@ variables (a test keeps the two equal).
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -79,31 +80,47 @@ class Setting:
 # ---------------------------------------------------------------------------- parsers
 
 
+def _number(kind: type, text: str, rule: str) -> Any:
+    """``text`` as an int or a finite float; text that is not one fails with ``rule`` (the
+    reason an operator reads), not Python's conversion message."""
+    try:
+        number = kind(text)
+    except ValueError:
+        raise ValueError(rule) from None
+    if not math.isfinite(number):
+        raise ValueError(rule)
+    return number
+
+
 def positive_int(text: str) -> int:
-    number = int(text)
+    rule = "must be a whole number >= 1"
+    number = _number(int, text, rule)
     if number < 1:
-        raise ValueError("must be a whole number >= 1")
+        raise ValueError(rule)
     return number
 
 
 def non_negative_float(text: str) -> float:
-    number = float(text)
-    if not number >= 0:  # also refuses NaN
-        raise ValueError("must be a number >= 0")
+    rule = "must be a number >= 0"
+    number = _number(float, text, rule)
+    if not number >= 0:
+        raise ValueError(rule)
     return number
 
 
 def positive_float(text: str) -> float:
-    number = float(text)
+    rule = "must be a number > 0"
+    number = _number(float, text, rule)
     if not number > 0:
-        raise ValueError("must be a number > 0")
+        raise ValueError(rule)
     return number
 
 
 def fraction(text: str) -> float:
-    number = float(text)
+    rule = "must be a number between 0 and 1"
+    number = _number(float, text, rule)
     if not 0 < number < 1:
-        raise ValueError("must be a number between 0 and 1")
+        raise ValueError(rule)
     return number
 
 

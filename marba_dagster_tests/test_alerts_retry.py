@@ -120,8 +120,8 @@ def test_two_runs_pushing_one_critical_opportunity_send_it_once(engine, db_url, 
     see the same critical opportunity at once push it to the webhook once."""
     import threading
 
-    from marba_dagster.defs.opportunities.notify import push_critical
     from marba_dagster.defs.resources import MarbaDatabase
+    from marba_dagster.services.opportunities import push_critical
 
     now = utcnow()
     with engine.begin() as conn:
@@ -156,7 +156,9 @@ def test_two_runs_pushing_one_critical_opportunity_send_it_once(engine, db_url, 
 
     def run():
         start.wait()
-        results.append(push_critical(MarbaDatabase(url=db_url), url, "b1", "Cafe Uno", [opp], now))
+        results.append(
+            push_critical(MarbaDatabase(url=db_url).engine, url, "b1", "Cafe Uno", [opp], now)
+        )
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for th in threads:

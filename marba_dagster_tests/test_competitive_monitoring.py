@@ -7,23 +7,23 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from marba_dagster.defs.competitive.assets import (
-    competitive_gaps,
-    competitor_snapshots,
-    competitors_reachable,
-)
-from marba_dagster.defs.competitive.monitor import SafeFetchSettings
+from marba_dagster.defs.competitive.assets import competitive_gaps, competitor_snapshots
+from marba_dagster.defs.competitive.checks import competitors_reachable
+from marba_dagster.defs.competitive.resources import SafeFetchSettings
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.sandbox.routes.sites import Site, sites_state
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.db import insert_many
+
+SNAPSHOTS = dg.AssetKey(["competitive", "competitor_snapshots"])
+GAPS = dg.AssetKey(["competitive", "competitive_gaps"])
 
 
 def _seed(engine, sites_url: str) -> None:
     with engine.begin() as conn:
         insert_many(
             conn,
-            s.brands,
+            schema.brands,
             [
                 {
                     "id": "b1",
@@ -48,10 +48,10 @@ def _seed(engine, sites_url: str) -> None:
                     "social_accounts": {"x": "123", "facebook": "456"},
                 }
             )
-        insert_many(conn, s.competitors, comps)
+        insert_many(conn, schema.competitors, comps)
         insert_many(
             conn,
-            s.platform_accounts,
+            schema.platform_accounts,
             [
                 {
                     "id": "pa1",
@@ -79,17 +79,18 @@ def _run(db_url, sandbox):
     )
 
 
-def _checks(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
-    return {
-        (e.asset_key.to_user_string(), e.check_name): e
-        for e in result.get_asset_check_evaluations()
-    }
+def _checks(result) -> dict[tuple[dg.AssetKey, str], dg.AssetCheckEvaluation]:
+    return {(e.asset_key, e.check_name): e for e in result.get_asset_check_evaluations()}
 
 
 def _signals(engine, competitor_id: str) -> list[dict]:
-    t = s.intelligence_signals
+    signals = schema.intelligence_signals
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(t).where(t.c.signal_type == "competitor")).mappings().all()
+        rows = (
+            conn.execute(sa.select(signals).where(signals.c.signal_type == "competitor"))
+            .mappings()
+            .all()
+        )
     return [dict(r) for r in rows if r["payload"]["competitor_id"] == competitor_id]
 
 
@@ -108,7 +109,7 @@ def test_changes_signals_reachability_and_gaps(db_url, engine, sandbox):
     step(1)
     r2 = step(2)
     assert _signals(engine, "comp-ok") == [] and _signals(engine, "comp-two") == []
-    mats = r2.asset_materializations_for_node("competitor_snapshots")
+    mats = r2.asset_materializations_for_node(competitor_snapshots.op.name)
     meta = mats[0].metadata
     assert meta["snapshots_written"].value == 9 and meta["urls_failed"].value == 3
 
@@ -121,10 +122,10 @@ def test_changes_signals_reachability_and_gaps(db_url, engine, sandbox):
     assert (p["product"], p["old_price"], p["new_price"]) == (name, f"{old:.2f}", f"{old + 5:.2f}")
     assert p["percent_change"] == round(5 / old * 100, 2)
     with engine.connect() as conn:
-        sched = conn.execute(sa.select(s.enrichment_schedule)).mappings().all()
-        comps = {r["id"]: r for r in conn.execute(sa.select(s.competitors)).mappings()}
+        sched = conn.execute(sa.select(schema.enrichment_schedule)).mappings().all()
+        comps = {r["id"]: r for r in conn.execute(sa.select(schema.competitors)).mappings()}
         logs = (
-            conn.execute(sa.select(s.job_logs).where(s.job_logs.c.level == "warning"))
+            conn.execute(sa.select(schema.job_logs).where(schema.job_logs.c.level == "warning"))
             .mappings()
             .all()
         )
@@ -173,19 +174,21 @@ def test_changes_signals_reachability_and_gaps(db_url, engine, sandbox):
     ][0]
     assert social["payload"]["direction"] == "spike" and social["payload"]["source"] == "feed"
     with engine.connect() as conn:
-        shifts = conn.execute(sa.select(s.messaging_shifts)).mappings().all()
+        shifts = conn.execute(sa.select(schema.messaging_shifts)).mappings().all()
         bad = (
-            conn.execute(sa.select(s.competitors).where(s.competitors.c.id == "comp-bad"))
+            conn.execute(sa.select(schema.competitors).where(schema.competitors.c.id == "comp-bad"))
             .mappings()
             .one()
         )
         gaps = (
-            conn.execute(sa.select(s.competitive_gaps).where(s.competitive_gaps.c.brand_id == "b1"))
+            conn.execute(
+                sa.select(schema.competitive_gaps).where(schema.competitive_gaps.c.brand_id == "b1")
+            )
             .mappings()
             .all()
         )
         n_signals = conn.execute(
-            sa.select(sa.func.count()).select_from(s.intelligence_signals)
+            sa.select(sa.func.count()).select_from(schema.intelligence_signals)
         ).scalar_one()
     assert {r["competitor_id"] for r in shifts} == {"comp-ok", "comp-two"}
     ok_shift = [r for r in shifts if r["competitor_id"] == "comp-ok"][0]
@@ -202,19 +205,20 @@ def test_changes_signals_reachability_and_gaps(db_url, engine, sandbox):
     with engine.connect() as conn:
         assert (
             conn.execute(
-                sa.select(sa.func.count()).select_from(s.intelligence_signals)
+                sa.select(sa.func.count()).select_from(schema.intelligence_signals)
             ).scalar_one()
             == n_signals
         )
     # The check warned while comp-bad was unreachable (v4) and passes once it recovered (v5).
-    assert _checks(r4)[("competitor_snapshots", "competitors_reachable")].passed is False
-    assert _checks(r5)[("competitor_snapshots", "competitors_reachable")].passed is True
+    assert _checks(r4)[(SNAPSHOTS, "competitors_reachable")].passed is False
+    assert _checks(r5)[(SNAPSHOTS, "competitors_reachable")].passed is True
     # While comp-bad answered 410 its site and feed were lost sources of b1; then none.
-    lost = _checks(r4)[("competitor_snapshots", "sources_available")]
+    lost = _checks(r4)[(SNAPSHOTS, "sources_available")]
     assert lost.passed is False and lost.severity == dg.AssetCheckSeverity.WARN
     assert lost.description == (
         "lost 2 source(s): competitor feed Comp-Bad (comp-bad) (HTTP 410; 1 brand(s) without it); "
-        "competitor site Comp-Bad (comp-bad) (2 of 2 page(s) unread: HTTP 410; 1 brand(s) without it)"
+        "competitor site Comp-Bad (comp-bad) (2 of 2 page(s) unread: HTTP 410; "
+        "1 brand(s) without it)"
     )
     assert [x["brands"] for x in lost.metadata["lost_sources"].value] == [["b1"], ["b1"]]
     assert {x["source"] for x in lost.metadata["lost_sources"].value} == {
@@ -223,9 +227,9 @@ def test_changes_signals_reachability_and_gaps(db_url, engine, sandbox):
     }
     for result in (r4, r5):
         found = _checks(result)
-        assert found[("competitor_snapshots", "all_brands_processed")].passed is True
-        assert found[("competitive_gaps", "all_brands_processed")].passed is True
-    assert _checks(r5)[("competitor_snapshots", "sources_available")].passed is True
+        assert found[(SNAPSHOTS, "all_brands_processed")].passed is True
+        assert found[(GAPS, "all_brands_processed")].passed is True
+    assert _checks(r5)[(SNAPSHOTS, "sources_available")].passed is True
 
 
 def test_refused_competitor_url_is_a_failure_not_a_crash(
@@ -234,10 +238,10 @@ def test_refused_competitor_url_is_a_failure_not_a_crash(
     sandbox,
 ):
     with engine.begin() as conn:
-        insert_many(conn, s.brands, [{"id": "b1", "name": "B", "industry": "x"}])
+        insert_many(conn, schema.brands, [{"id": "b1", "name": "B", "industry": "x"}])
         insert_many(
             conn,
-            s.competitors,
+            schema.competitors,
             [
                 {
                     "id": "evil",
@@ -259,11 +263,11 @@ def test_refused_competitor_url_is_a_failure_not_a_crash(
         )
     result = _run(db_url, sandbox)
     assert result.success
-    meta = result.asset_materializations_for_node("competitor_snapshots")[0].metadata
+    meta = result.asset_materializations_for_node(competitor_snapshots.op.name)[0].metadata
     assert meta["urls_refused"].value == 3
     with engine.connect() as conn:
-        comps = {r["id"]: r for r in conn.execute(sa.select(s.competitors)).mappings()}
-        snaps = conn.execute(sa.select(s.competitive_intelligence_snapshots)).mappings().all()
+        comps = {r["id"]: r for r in conn.execute(sa.select(schema.competitors)).mappings()}
+        snaps = conn.execute(sa.select(schema.competitive_intelligence_snapshots)).mappings().all()
     assert comps["evil"]["reachability"] == "failing" and "refused" in comps["evil"]["last_error"]
     assert comps["good"]["reachability"] == "ok"
     assert sum(1 for r in snaps if r["error"] is None) == 1
@@ -280,7 +284,7 @@ def test_unreadable_feed_is_a_lost_source_naming_the_competitor(db_url, engine, 
     )
     result = _run(db_url, sandbox)
     assert result.success
-    lost = _checks(result)[("competitor_snapshots", "sources_available")]
+    lost = _checks(result)[(SNAPSHOTS, "sources_available")]
     assert lost.passed is False
     assert lost.description.startswith(
         "lost 1 source(s): competitor feed Comp-Two (comp-two) (malformed answer: "
@@ -300,7 +304,7 @@ def test_unreadable_feed_is_a_lost_source_naming_the_competitor(db_url, engine, 
         (
             "MARBA_FETCH_PER_HOST_CONCURRENCY",
             "0",
-            "invalid setting MARBA_FETCH_PER_HOST_CONCURRENCY='0': must be an integer >= 1",
+            "invalid setting MARBA_FETCH_PER_HOST_CONCURRENCY='0': must be a whole number >= 1",
         ),
         (
             "MARBA_FETCH_ALLOWED_HOSTS",
@@ -312,11 +316,11 @@ def test_unreadable_feed_is_a_lost_source_naming_the_competitor(db_url, engine, 
 def test_bad_fetch_setting_loads_then_fails_the_step_at_once(
     db_url, engine, sandbox, monkeypatch, env, value, expected
 ):
-    from marba_dagster.defs.competitive.assets import competitive_definitions
+    from marba_dagster.defs.competitive.resources import competitive_resources
 
     _seed(engine, sandbox.url("/sites"))
     monkeypatch.setenv(env, value)
-    settings = competitive_definitions().resources["safe_fetch"]  # the code location still loads
+    settings = competitive_resources().resources["safe_fetch"]  # the code location still loads
     result = dg.materialize(
         [competitor_snapshots],
         resources={"marba_db": MarbaDatabase(url=db_url), "safe_fetch": settings},
@@ -324,7 +328,9 @@ def test_bad_fetch_setting_loads_then_fails_the_step_at_once(
         raise_on_error=False,
     )
     assert not result.success
-    kinds = [e.event_type_value for e in result.all_events if e.step_key == "competitor_snapshots"]
+    kinds = [
+        e.event_type_value for e in result.all_events if e.step_key == competitor_snapshots.op.name
+    ]
     assert kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert failure.step_failure_data.user_failure_data.description.startswith(expected)

@@ -11,20 +11,20 @@ import dagster as dg
 import sqlalchemy as sa
 
 from marba_dagster.defs.competitive.assets import competitive_gaps, competitor_snapshots
-from marba_dagster.defs.competitive.monitor import SafeFetchSettings
+from marba_dagster.defs.competitive.resources import SafeFetchSettings
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.sandbox.routes.sites import sites_state
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.db import insert_many
 
-SNAPS = s.competitive_intelligence_snapshots
+SNAPSHOTS = schema.competitive_intelligence_snapshots
 
 
 def _seed(engine, sites_url: str) -> None:
     with engine.begin() as conn:
         insert_many(
             conn,
-            s.brands,
+            schema.brands,
             [
                 {
                     "id": "b1",
@@ -36,7 +36,7 @@ def _seed(engine, sites_url: str) -> None:
         )
         insert_many(
             conn,
-            s.competitors,
+            schema.competitors,
             [
                 {
                     "id": cid,
@@ -73,7 +73,7 @@ def _attempt(db_url, sandbox, run_id: str):
     result = defs.resolve_job_def("competitive_monitoring").execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), run_id=run_id
     )
-    meta = result.asset_materializations_for_node("competitor_snapshots")[0].metadata
+    meta = result.asset_materializations_for_node(competitor_snapshots.op.name)[0].metadata
     return {k: v.value for k, v in meta.items() if isinstance(v.value, (int, float))}
 
 
@@ -84,13 +84,13 @@ def _table(engine, table):
 
 def _snapshots_by_run(engine) -> dict[str, int]:
     out: dict[str, int] = {}
-    for r in _table(engine, SNAPS):
+    for r in _table(engine, SNAPSHOTS):
         out[r["run_id"]] = out.get(r["run_id"], 0) + 1
     return out
 
 
 def _comp(engine, cid):
-    return next(r for r in _table(engine, s.competitors) if r["id"] == cid)
+    return next(r for r in _table(engine, schema.competitors) if r["id"] == cid)
 
 
 def test_retry_replaces_the_runs_snapshots_and_compares_with_the_previous_run(
@@ -103,20 +103,20 @@ def test_retry_replaces_the_runs_snapshots_and_compares_with_the_previous_run(
 
     ss.set_version(1)
     first = _attempt(db_url, sandbox, r1)
-    assert first["snapshots_written"] == 6 and len(_table(engine, SNAPS)) == 6
+    assert first["snapshots_written"] == 6 and len(_table(engine, SNAPSHOTS)) == 6
     assert _comp(engine, "comp-bad")["consecutive_failures"] == 1
 
     # Run 2 sees a price change; its retry sees the same change again (compared with run 1,
     # not with its own first attempt) and leaves one set of snapshots and one signal.
     ss.set_version(3)
     attempt1 = _attempt(db_url, sandbox, r2)
-    signals_after_attempt1 = _table(engine, s.intelligence_signals)
+    signals_after_attempt1 = _table(engine, schema.intelligence_signals)
     attempt2 = _attempt(db_url, sandbox, r2)
     assert attempt1["signals_pricing_change"] == attempt2["signals_pricing_change"] == 1
     assert attempt2["signals"] == attempt1["signals"]
-    assert len(_table(engine, SNAPS)) == 12
+    assert len(_table(engine, SNAPSHOTS)) == 12
     assert _snapshots_by_run(engine) == {r1: 6, r2: 6}
-    assert [x["dedup_key"] for x in _table(engine, s.intelligence_signals)] == [
+    assert [x["dedup_key"] for x in _table(engine, schema.intelligence_signals)] == [
         x["dedup_key"] for x in signals_after_attempt1
     ]
     # The failing competitor failed in two runs, whatever the attempts.
@@ -126,11 +126,11 @@ def test_retry_replaces_the_runs_snapshots_and_compares_with_the_previous_run(
     # Run 3: a messaging rewrite; retried, still one shift row and the same signals.
     ss.set_version(5)
     m1 = _attempt(db_url, sandbox, r3)
-    shifts = _table(engine, s.messaging_shifts)
+    shifts = _table(engine, schema.messaging_shifts)
     m2 = _attempt(db_url, sandbox, r3)
     assert m1["signals_messaging_shift"] == m2["signals_messaging_shift"] == 1
     assert m2["signals"] == m1["signals"]
-    assert [r["id"] for r in _table(engine, s.messaging_shifts)] == [
+    assert [r["id"] for r in _table(engine, schema.messaging_shifts)] == [
         r["id"] for r in shifts
     ] and len(shifts) == 1
     assert _snapshots_by_run(engine) == {r1: 6, r2: 6, r3: 6}

@@ -13,21 +13,24 @@ from marba_dagster.api.opportunities import OpportunityDetection
 from marba_dagster.core.opportunities.urgency import URGENCY_RANK
 from marba_dagster.defs.opportunities.assets import (
     competitor_signals,
-    competitor_signals_valid,
     intelligence_opportunities,
     news_signals,
-    news_signals_valid,
     seasonal_signals,
-    seasonal_signals_valid,
     trend_signals,
-    trend_signals_valid,
     weather_signals,
+)
+from marba_dagster.defs.opportunities.checks import (
+    competitor_signals_valid,
+    news_signals_valid,
+    seasonal_signals_valid,
+    trend_signals_valid,
     weather_signals_valid,
 )
+from marba_dagster.defs.opportunities.resources import build_opportunity_settings
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.sandbox.routes.trends import TrendsState
 from marba_dagster.sandbox.routes.webhook import WebhookState
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.types import utcnow
 
 ASSETS = [
@@ -44,6 +47,12 @@ ASSETS = [
     competitor_signals_valid,
 ]
 TRENDS_ROUTE = "trends.trending_rss"
+WEATHER = dg.AssetKey(["opportunities", "weather_signals"])
+TRENDS = dg.AssetKey(["opportunities", "trend_signals"])
+NEWS = dg.AssetKey(["opportunities", "news_signals"])
+SEASONAL = dg.AssetKey(["opportunities", "seasonal_signals"])
+COMPETITOR = dg.AssetKey(["opportunities", "competitor_signals"])
+OPPORTUNITIES = dg.AssetKey(["opportunities", "intelligence_opportunities"])
 
 BRANDS = [
     {
@@ -100,7 +109,7 @@ BRANDS = [
 @pytest.fixture
 def world(engine, sandbox):
     with engine.begin() as conn:
-        conn.execute(s.brands.insert(), BRANDS)
+        conn.execute(schema.brands.insert(), BRANDS)
     ts = sandbox.state.module_state("trends", TrendsState)
     ts.set_items(
         "NO",
@@ -131,6 +140,8 @@ def resources(db_url, sandbox, webhook=True):
         "notifier": Notifier(
             webhook_url=sandbox.url("/webhook/slack/T000/B000/secret") if webhook else None
         ),
+        # MARBA_RELEVANCE_FILE bound as the code location binds it
+        "opportunity_settings": build_opportunity_settings(),
     }
 
 
@@ -145,11 +156,9 @@ def run(db_url, sandbox, **kw):
     return result
 
 
-def meta(result, asset):
+def meta(result, asset: dg.AssetKey):
     (m,) = [
-        e.materialization
-        for e in result.get_asset_materialization_events()
-        if e.asset_key.to_user_string() == asset
+        e.materialization for e in result.get_asset_materialization_events() if e.asset_key == asset
     ]
     return {k: getattr(v, "value", v) for k, v in m.metadata.items()}
 
@@ -165,32 +174,32 @@ def rows(engine, table, **where):
 def test_detector_end_to_end_dedup_and_expiry(world, db_url, sandbox):
     engine = world
     r1 = run(db_url, sandbox)
-    wm = meta(r1, "weather_signals")
+    wm = meta(r1, WEATHER)
     # Oslo brands share one grid cell; Phoenix another; one request for both places
     assert wm["distinct_locations"] == 2 and wm["open_meteo_requests"] == 1
     assert sandbox.request_count("open_meteo.forecast") == 1
     assert wm["brands_without_location"] == 1
-    logs = rows(engine, s.job_logs, brand_id="gb-nowhere")
-    assert any("no weather" in l["message"] and l["level"] == "warning" for l in logs)
+    logs = rows(engine, schema.job_logs, brand_id="gb-nowhere")
+    assert any("no weather" in log["message"] and log["level"] == "warning" for log in logs)
     assert sandbox.request_count(TRENDS_ROUTE) == 3  # one per country
     assert sandbox.request_count("news.search_rss") == 2  # one per city
 
-    trends = rows(engine, s.intelligence_signals, signal_type="trend")
+    trends = rows(engine, schema.intelligence_signals, signal_type="trend")
     assert {(t["brand_id"], t["payload"]["query"]) for t in trends} == {
         ("oslo-coffee", "cold brew recipe"),
         ("phx-ice", "gelato day"),
         ("gb-nowhere", "cycling holidays"),
     }
-    opps1 = rows(engine, s.intelligence_opportunities)
+    opps1 = rows(engine, schema.intelligence_opportunities)
     assert opps1 and all(0 <= o["score"] <= 1 and o["status"] == "active" for o in opps1)
     assert "trending_topic" in {o["opportunity_type"] for o in opps1}
     first_ids = {o["dedup_key"]: o["id"] for o in opps1}
 
     # second run: same events, same rows, updated in place
     run(db_url, sandbox)
-    opps2 = rows(engine, s.intelligence_opportunities)
+    opps2 = rows(engine, schema.intelligence_opportunities)
     assert {o["dedup_key"]: o["id"] for o in opps2} == first_ids
-    assert len(rows(engine, s.intelligence_signals, signal_type="trend")) == len(trends)
+    assert len(rows(engine, schema.intelligence_signals, signal_type="trend")) == len(trends)
 
     # expiry: the trend's validity passes -> its opportunity becomes expired
     trend_opp = next(
@@ -201,16 +210,16 @@ def test_detector_end_to_end_dedup_and_expiry(world, db_url, sandbox):
     past = utcnow() - timedelta(minutes=1)
     with engine.begin() as conn:
         conn.execute(
-            sa.update(s.intelligence_signals)
+            sa.update(schema.intelligence_signals)
             .where(
-                s.intelligence_signals.c.signal_type == "trend",
-                s.intelligence_signals.c.brand_id == "oslo-coffee",
+                schema.intelligence_signals.c.signal_type == "trend",
+                schema.intelligence_signals.c.brand_id == "oslo-coffee",
             )
             .values(valid_until=past, observed_at=past - timedelta(hours=24))
         )
     sandbox.state.module_state("trends", TrendsState).set_items("NO", [])
     run(db_url, sandbox)
-    after = {o["id"]: o for o in rows(engine, s.intelligence_opportunities)}
+    after = {o["id"]: o for o in rows(engine, schema.intelligence_opportunities)}
     assert after[trend_opp["id"]]["status"] == "expired"
     od = OpportunityDetection(db_url)
     try:
@@ -231,23 +240,23 @@ def test_faults_skip_only_what_they_affect(world, db_url, sandbox):
     sandbox.faults.add("news.search_rss", "wrong_encoding", match="Oslo")
     sandbox.faults.add("news.search_rss", "invalid_xml", match="Phoenix")
     result = run(db_url, sandbox)
-    trends = rows(engine, s.intelligence_signals, signal_type="trend")
+    trends = rows(engine, schema.intelligence_signals, signal_type="trend")
     assert {t["brand_id"] for t in trends} == {"oslo-coffee"}  # NO unaffected
-    assert rows(engine, s.intelligence_signals, signal_type="news") == []
-    assert meta(result, "trend_signals")["countries_failed"] == 2
+    assert rows(engine, schema.intelligence_signals, signal_type="news") == []
+    assert meta(result, TRENDS)["countries_failed"] == 2
     logs = {
-        (l["brand_id"], l["message"].split(":")[0])
-        for l in rows(engine, s.job_logs)
-        if l["level"] == "warning"
+        (log["brand_id"], log["message"].split(":")[0])
+        for log in rows(engine, schema.job_logs)
+        if log["level"] == "warning"
     }
     assert ("gb-nowhere", "trends skipped") in logs and ("phx-ice", "trends skipped") in logs
     assert ("oslo-coffee", "trends skipped") not in logs
     assert ("oslo-coffee", "news skipped") in logs and ("phx-ice", "news skipped") in logs
-    msgs = " ".join(l["message"] for l in rows(engine, s.job_logs))
+    msgs = " ".join(log["message"] for log in rows(engine, schema.job_logs))
     assert "FeedRejected" in msgs and "FeedEncodingError" in msgs and "RateLimited" in msgs
     # weather and the calendar still ran for everyone with the data for them
-    assert meta(result, "weather_signals")["brands_processed"] == 3
-    assert meta(result, "seasonal_signals")["brands_processed"] == 4
+    assert meta(result, WEATHER)["brands_processed"] == 3
+    assert meta(result, SEASONAL)["brands_processed"] == 4
 
 
 def test_critical_opportunity_pushed_once_and_prediction(world, db_url, sandbox):
@@ -255,7 +264,7 @@ def test_critical_opportunity_pushed_once_and_prediction(world, db_url, sandbox)
     now = utcnow()
     with engine.begin() as conn:
         conn.execute(
-            s.intelligence_signals.insert(),
+            schema.intelligence_signals.insert(),
             [
                 {
                     "id": "comp-sig-1",
@@ -278,11 +287,11 @@ def test_critical_opportunity_pushed_once_and_prediction(world, db_url, sandbox)
     assert len(received) == 1 and "Rival Scoops cut prices" in received[0]["payload"]["text"]
     (opp,) = rows(
         engine,
-        s.intelligence_opportunities,
+        schema.intelligence_opportunities,
         dedup_key="competitor_activity:competitor:rival:pricing:1",
     )
     assert opp["urgency"] == "critical" and opp["notified_at"] is not None
-    (note,) = rows(engine, s.notifications)
+    (note,) = rows(engine, schema.notifications)
     assert note["status"] == "sent" and "secret" not in (note["error"] or "")
     assert opp["predicted_score"] is None
     assert "not enough history" in opp["evidence"]["prediction"]["basis"]
@@ -319,11 +328,13 @@ def test_critical_opportunity_pushed_once_and_prediction(world, db_url, sandbox)
                 }
             )
     with engine.begin() as conn:
-        conn.execute(s.intelligence_opportunities.insert(), hist)
+        conn.execute(schema.intelligence_opportunities.insert(), hist)
     run(db_url, sandbox)
     active = {
         o["opportunity_type"]: o
-        for o in rows(engine, s.intelligence_opportunities, brand_id="phx-ice", status="active")
+        for o in rows(
+            engine, schema.intelligence_opportunities, brand_id="phx-ice", status="active"
+        )
     }
     comp = active["competitor_activity"]
     assert (
@@ -343,7 +354,7 @@ def test_relevance_file_override_and_bad_file(world, db_url, sandbox, monkeypatc
     now = utcnow()
     with engine.begin() as conn:
         conn.execute(
-            s.intelligence_signals.insert(),
+            schema.intelligence_signals.insert(),
             [
                 {
                     "id": "comp-sig-2",
@@ -360,10 +371,13 @@ def test_relevance_file_override_and_bad_file(world, db_url, sandbox, monkeypatc
             ],
         )
     result = run(db_url, sandbox, webhook=False)
-    assert rows(engine, s.intelligence_opportunities, opportunity_type="competitor_activity") == []
-    assert str(f) in meta(result, "intelligence_opportunities")["relevance_mapping"]
+    assert (
+        rows(engine, schema.intelligence_opportunities, opportunity_type="competitor_activity")
+        == []
+    )
+    assert str(f) in meta(result, OPPORTUNITIES)["relevance_mapping"]
     f.write_text('{"rain": {"coffee": 7}}')
-    before = rows(engine, s.intelligence_opportunities)
+    before = rows(engine, schema.intelligence_opportunities)
     # Even under a retry policy the step fails once: every attempt would read the same file.
     job = dg.Definitions(
         assets=[intelligence_opportunities],
@@ -379,7 +393,9 @@ def test_relevance_file_override_and_bad_file(world, db_url, sandbox, monkeypatc
     bad = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not bad.success
     kinds = [
-        e.event_type_value for e in bad.all_events if e.step_key == "intelligence_opportunities"
+        e.event_type_value
+        for e in bad.all_events
+        if e.step_key == intelligence_opportunities.op.name
     ]
     assert kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds
     failure = next(e for e in bad.all_events if e.is_step_failure)
@@ -388,7 +404,7 @@ def test_relevance_file_override_and_bad_file(world, db_url, sandbox, monkeypatc
         f"invalid setting MARBA_RELEVANCE_FILE={str(f)!r}: cannot use the file: "
     )
     assert "outside 0..1" in description and "\n" not in description
-    assert rows(engine, s.intelligence_opportunities) == before  # nothing lost
+    assert rows(engine, schema.intelligence_opportunities) == before  # nothing lost
     f.write_text("{not json")
     bad = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     description = next(
@@ -399,11 +415,8 @@ def test_relevance_file_override_and_bad_file(world, db_url, sandbox, monkeypatc
     )
 
 
-def checks(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
-    return {
-        (e.asset_key.to_user_string(), e.check_name): e
-        for e in result.get_asset_check_evaluations()
-    }
+def checks(result) -> dict[tuple[dg.AssetKey, str], dg.AssetCheckEvaluation]:
+    return {(e.asset_key, e.check_name): e for e in result.get_asset_check_evaluations()}
 
 
 def test_every_outside_source_down_is_named_and_the_run_goes_on(world, db_url, sandbox):
@@ -418,20 +431,20 @@ def test_every_outside_source_down_is_named_and_the_run_goes_on(world, db_url, s
     )
     result = run(db_url, sandbox)
     found = checks(result)
-    weather = found[("weather_signals", "sources_available")]
+    weather = found[(WEATHER, "sources_available")]
     assert weather.passed is False and weather.severity == dg.AssetCheckSeverity.WARN
     assert (
         weather.description.startswith("lost 1 source(s): Open-Meteo (")
         and "HTTP 503" in weather.description
     )
     assert "3 brand(s) without it" in weather.description
-    trends = found[("trend_signals", "sources_available")]
+    trends = found[(TRENDS, "sources_available")]
     assert trends.passed is False
     assert trends.description.startswith("lost 3 source(s): Google Trends feed GB (")
     for geo in ("GB", "NO", "US"):
         assert f"Google Trends feed {geo} (" in trends.description
     assert "HTTP 500" in trends.description
-    news = found[("news_signals", "sources_available")]
+    news = found[(NEWS, "sources_available")]
     assert news.passed is False
     assert "Google News search Oslo (malformed answer" in news.description
     assert "Google News search Phoenix (malformed answer" in news.description
@@ -440,31 +453,24 @@ def test_every_outside_source_down_is_named_and_the_run_goes_on(world, db_url, s
         "Google News search Phoenix": ["phx-ice"],
     }
     # No brand failed: they were skipped for the lost sources, and say so.
-    brands = found[("weather_signals", "all_brands_processed")]
+    brands = found[(WEATHER, "all_brands_processed")]
     assert (
         brands.passed is True and "3 more brand(s) skipped for a lost source" in brands.description
     )
-    assert found[("seasonal_signals", "all_brands_processed")].passed is True
-    assert found[("intelligence_opportunities", "all_brands_processed")].passed is True
+    assert found[(SEASONAL, "all_brands_processed")].passed is True
+    assert found[(OPPORTUNITIES, "all_brands_processed")].passed is True
     assert "secret" not in " ".join(e.description or "" for e in found.values())
     # The calendar still produced its signals.
-    assert rows(engine, s.intelligence_signals, signal_type="seasonal")
-    assert rows(engine, s.intelligence_signals, signal_type="weather") == []
+    assert rows(engine, schema.intelligence_signals, signal_type="seasonal")
+    assert rows(engine, schema.intelligence_signals, signal_type="weather") == []
 
 
 def test_sources_available_passes_when_every_source_answers(world, db_url, sandbox):
     found = checks(run(db_url, sandbox))
-    for asset in ("weather_signals", "trend_signals", "news_signals"):
+    for asset in (WEATHER, TRENDS, NEWS):
         assert found[(asset, "sources_available")].passed is True, asset
         assert found[(asset, "sources_available")].description == "every source answered"
-    for asset in (
-        "weather_signals",
-        "trend_signals",
-        "news_signals",
-        "seasonal_signals",
-        "competitor_signals",
-        "intelligence_opportunities",
-    ):
+    for asset in (WEATHER, TRENDS, NEWS, SEASONAL, COMPETITOR, OPPORTUNITIES):
         assert found[(asset, "all_brands_processed")].passed is True, asset
 
 
@@ -489,7 +495,7 @@ def test_signals_valid_checks_pass_on_good_rows_and_name_bad_ones(world, db_url,
     engine = world
     with engine.begin() as conn:
         conn.execute(
-            s.intelligence_signals.insert(),
+            schema.intelligence_signals.insert(),
             [
                 _signal(
                     "comp-ok", "phx-ice", "competitor", payload={"change_type": "pricing_change"}
@@ -497,23 +503,17 @@ def test_signals_valid_checks_pass_on_good_rows_and_name_bad_ones(world, db_url,
             ],
         )
     first = checks(run(db_url, sandbox))
-    for asset in (
-        "weather_signals",
-        "trend_signals",
-        "news_signals",
-        "seasonal_signals",
-        "competitor_signals",
-    ):
+    for asset in (WEATHER, TRENDS, NEWS, SEASONAL, COMPETITOR):
         assert first[(asset, "signals_valid")].passed is True, (
             asset,
             first[(asset, "signals_valid")].description,
         )
-    assert first[("competitor_signals", "signals_valid")].metadata["signals_checked"].value == 1
+    assert first[(COMPETITOR, "signals_valid")].metadata["signals_checked"].value == 1
 
     now = utcnow()
     with engine.begin() as conn:
         conn.execute(
-            s.intelligence_signals.insert(),
+            schema.intelligence_signals.insert(),
             [
                 _signal("w-strong", "oslo-coffee", "weather", strength=1.5),
                 _signal(
@@ -554,7 +554,7 @@ def test_signals_valid_checks_pass_on_good_rows_and_name_bad_ones(world, db_url,
             instance=dg.DagsterInstance.ephemeral(),
         )
     )
-    weather = found[("weather_signals", "signals_valid")]
+    weather = found[(WEATHER, "signals_valid")]
     assert weather.passed is False and weather.severity == dg.AssetCheckSeverity.WARN
     assert (
         weather.description.startswith("1 of ")
@@ -562,10 +562,10 @@ def test_signals_valid_checks_pass_on_good_rows_and_name_bad_ones(world, db_url,
     )
     assert "oslo-coffee/w-strong" in weather.description
     assert [e["id"] for e in weather.metadata["examples"].value] == ["w-strong"]
-    trend = found[("trend_signals", "signals_valid")]
+    trend = found[(TRENDS, "signals_valid")]
     assert trend.passed is False and "1 valid until no later than observed" in trend.description
-    assert found[("news_signals", "signals_valid")].metadata["strength_out_of_range"].value == 1
-    comp = found[("competitor_signals", "signals_valid")]
+    assert found[(NEWS, "signals_valid")].metadata["strength_out_of_range"].value == 1
+    comp = found[(COMPETITOR, "signals_valid")]
     assert comp.passed is False and comp.description.startswith(
         "2 of 3 competitor signal(s) invalid: "
     )
@@ -578,11 +578,11 @@ def test_impossible_weather_config_fails_at_once_without_retries(world, db_url, 
         [weather_signals],
         resources=resources(db_url, sandbox),
         instance=dg.DagsterInstance.ephemeral(),
-        run_config={"ops": {"weather_signals": {"config": {"batch_size": 0}}}},
+        run_config={"ops": {weather_signals.op.name: {"config": {"batch_size": 0}}}},
         raise_on_error=False,
     )
     assert not result.success
-    kinds = [e.event_type_value for e in result.all_events if e.step_key == "weather_signals"]
+    kinds = [e.event_type_value for e in result.all_events if e.step_key == weather_signals.op.name]
     assert kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert failure.step_failure_data.user_failure_data.description == (

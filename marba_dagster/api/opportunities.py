@@ -13,30 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from marba_dagster.core.opportunities.urgency import URGENCY_RANK
-from marba_dagster.store import schema as s
+from marba_dagster.store import opportunities as store_opportunities
+from marba_dagster.store.brands import existing_brand_ids
 from marba_dagster.store.db import make_engine
 from marba_dagster.store.types import utcnow
-
-_FIELDS = (
-    "id",
-    "brand_id",
-    "opportunity_type",
-    "title",
-    "description",
-    "urgency",
-    "score",
-    "predicted_score",
-    "detected_at",
-    "updated_at",
-    "expires_at",
-    "status",
-    "dedup_key",
-    "evidence",
-    "suggested_actions",
-)
 
 
 class OpportunityNotFound(KeyError):
@@ -60,7 +41,7 @@ class OpportunityDetection:
         self.close()
 
     def _brand_exists(self, conn, brand_id: str) -> None:
-        if conn.execute(sa.select(s.brands.c.id).where(s.brands.c.id == brand_id)).first() is None:
+        if not existing_brand_ids(conn, [brand_id]):
             raise KeyError(f"unknown brand {brand_id!r}")
 
     def get_all_opportunities(
@@ -74,17 +55,9 @@ class OpportunityDetection:
         """The brand's active, unexpired opportunities: most urgent first, then best score
         (the predicted score breaks ties when the brand has history), then soonest expiry."""
         now = now or utcnow()
-        t = s.intelligence_opportunities
         with self._engine.connect() as conn:
             self._brand_exists(conn, brand_id)
-            q = sa.select(*[t.c[f] for f in _FIELDS]).where(
-                t.c.brand_id == brand_id,
-                t.c.status == "active",
-                sa.or_(t.c.expires_at.is_(None), t.c.expires_at > now),
-            )
-            if opportunity_type:
-                q = q.where(t.c.opportunity_type == opportunity_type)
-            rows = [dict(r) for r in conn.execute(q).mappings()]
+            rows = store_opportunities.active_opportunities(conn, brand_id, now, opportunity_type)
         far = datetime.max.replace(tzinfo=now.tzinfo)
         rows.sort(
             key=lambda r: (
@@ -98,26 +71,16 @@ class OpportunityDetection:
         return rows[:limit] if limit else rows
 
     def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
-        t = s.intelligence_opportunities
         with self._engine.connect() as conn:
-            row = (
-                conn.execute(sa.select(*[t.c[f] for f in _FIELDS]).where(t.c.id == opportunity_id))
-                .mappings()
-                .first()
-            )
+            row = store_opportunities.opportunity(conn, opportunity_id)
         if row is None:
             raise OpportunityNotFound(f"no opportunity {opportunity_id!r}")
-        return dict(row)
+        return row
 
     def _set_status(self, opportunity_id: str, status: str) -> dict[str, Any]:
-        t = s.intelligence_opportunities
         with self._engine.begin() as conn:
-            n = conn.execute(
-                sa.update(t)
-                .where(t.c.id == opportunity_id)
-                .values(status=status, updated_at=utcnow())
-            ).rowcount
-        if not n:
+            changed = store_opportunities.set_status(conn, opportunity_id, status, utcnow())
+        if not changed:
             raise OpportunityNotFound(f"no opportunity {opportunity_id!r}")
         return self.get_opportunity(opportunity_id)
 
@@ -133,15 +96,9 @@ class OpportunityDetection:
     ) -> list[dict[str, Any]]:
         """The brand's current signals (still valid), newest first."""
         now = now or utcnow()
-        t = s.intelligence_signals
         with self._engine.connect() as conn:
             self._brand_exists(conn, brand_id)
-            q = sa.select(t).where(
-                t.c.brand_id == brand_id, sa.or_(t.c.valid_until.is_(None), t.c.valid_until > now)
-            )
-            if signal_type:
-                q = q.where(t.c.signal_type == signal_type)
-            return [dict(r) for r in conn.execute(q.order_by(t.c.observed_at.desc())).mappings()]
+            return store_opportunities.brand_signals(conn, brand_id, signal_type, now)
 
     def detect_opportunities(self, brand_ids: Sequence[str] | None = None):
         """Run the opportunity detector now through the Dagster instance (like ``marba run``)."""

@@ -54,6 +54,11 @@ def _zone(tz: str | None):
         return ZoneInfo("UTC")
 
 
+def local_date(now: datetime, tz: str | None) -> date:
+    """``now``'s date in ``tz`` (UTC when unknown)."""
+    return now.astimezone(_zone(tz)).date()
+
+
 def nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
     """The n-th (1-based; -1 = last) ``weekday`` (Mon=0) of a month."""
     if n > 0:

@@ -67,15 +67,15 @@ TRIGGER_TAG = "marba/enrichment_trigger"
 # What each section reads, as upstream assets: when one of them is materialized, the
 # automation condition requests the section, and the fingerprint decides per brand whether
 # anything changed.
-SECTION_DEPS: dict[str, list[str]] = {
+SECTION_DEPS: dict[str, list[str | dg.AssetKey]] = {
     "measure": ["brand_daily_metrics", "platform_metrics"],
     "intend": ["brand_daily_metrics"],
     # Significant moves (a price change) also invalidate it at once through
     # enrichment_schedule.invalidated_at, set by competitive monitoring.
-    "reimagine": ["competitive_gaps"],
+    "reimagine": [dg.AssetKey(["competitive", "competitive_gaps"])],
     "reach": ["learning_patterns", "brand_daily_metrics"],
     "optimize": ["learning_patterns", "platform_metrics"],
-    "reflect": ["engagement_inbox", "intelligence_opportunities"],
+    "reflect": ["engagement_inbox", dg.AssetKey(["opportunities", "intelligence_opportunities"])],
 }
 
 INPUTS_CHANGED = (
