@@ -23,7 +23,7 @@ import gc
 import io
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -175,7 +175,8 @@ def build(engine, brands: int, days: int, now: datetime, seed: int = 7, chunk: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    from marba_dagster.defs.learning.engine import WINDOW_DAYS, learn_and_store, posts_query
+    from marba_dagster.services.learning import WINDOW_DAYS, learn_and_store
+    from marba_dagster.store.learning import posts_query
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--brands", type=int, default=100)
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
     args = ap.parse_args(argv)
 
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     url = _create_db()
     engine = make_engine(url)
     try:
@@ -201,9 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         reads, learns, peaks, patterns = [], [], [], 0
         for _ in range(args.repeat):
             gc.collect()
-            with measure() as read_m:
-                with engine.connect() as conn:
-                    df = pd.DataFrame(conn.execute(posts_query(brand_ids, since)).fetchall())
+            with measure() as read_m, engine.connect() as conn:
+                df = pd.DataFrame(conn.execute(posts_query(brand_ids, since)).fetchall())
             rows_read = len(df)
             del df
             gc.collect()

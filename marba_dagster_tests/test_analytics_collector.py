@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from marba_dagster.defs.analytics.assets import (
-    brand_daily_metrics,
+from marba_dagster.defs.analytics.assets import brand_daily_metrics, platform_metrics
+from marba_dagster.defs.analytics.checks import (
     no_duplicate_post_dates,
     no_negative_counts,
-    platform_metrics,
     rates_within_bounds,
 )
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
@@ -92,7 +91,7 @@ def _setup(engine, sandbox, *, likes_bump: int = 0, fill_db: bool = True):
             )
     for (b, p), tok in TOKENS.items():
         data.add_account(p, ACCOUNT_IDS[(b, p)], tok, followers=1000 + len(b) * 10, handle=b)
-        start = datetime.combine(day - timedelta(days=6), time(0), tzinfo=timezone.utc)
+        start = datetime.combine(day - timedelta(days=6), time(0), tzinfo=UTC)
         for i in range(POSTS[(b, p)]):
             fmts = FORMATS[p]
             data.add_post(
@@ -239,7 +238,7 @@ def test_collects_every_platform_with_paging_and_is_idempotent(db_url, engine, s
         i
         for i in range(120)
         if (
-            datetime.combine(day - timedelta(days=6), time(0), tzinfo=timezone.utc)
+            datetime.combine(day - timedelta(days=6), time(0), tzinfo=UTC)
             + timedelta(minutes=73 * i)
         ).date()
         == day
@@ -252,19 +251,19 @@ def test_collects_every_platform_with_paging_and_is_idempotent(db_url, engine, s
         7 * len(x_posts_on_day) / impressions
     )
 
-    md = result.asset_materializations_for_node("platform_metrics")[0].metadata
+    md = result.asset_materializations_for_node("analytics__platform_metrics")[0].metadata
     assert md["accounts"].value == 5 and md["posts"].value == sum(POSTS.values())
     checks = {
         (e.asset_key.to_user_string(), e.check_name): e.passed
         for e in result.get_asset_check_evaluations()
     }
     assert checks == {
-        ("platform_metrics", "no_negative_counts"): True,
-        ("platform_metrics", "no_duplicate_post_dates"): True,
-        ("brand_daily_metrics", "rates_within_bounds"): True,
-        ("platform_metrics", "all_brands_processed"): True,
-        ("platform_metrics", "sources_available"): True,
-        ("brand_daily_metrics", "all_brands_processed"): True,
+        ("analytics/platform_metrics", "no_negative_counts"): True,
+        ("analytics/platform_metrics", "no_duplicate_post_dates"): True,
+        ("analytics/brand_daily_metrics", "rates_within_bounds"): True,
+        ("analytics/platform_metrics", "all_brands_processed"): True,
+        ("analytics/platform_metrics", "sources_available"): True,
+        ("analytics/brand_daily_metrics", "all_brands_processed"): True,
     }
 
     before = (
@@ -280,9 +279,12 @@ def test_collects_every_platform_with_paging_and_is_idempotent(db_url, engine, s
         _snapshot(engine, s.account_metrics, "brand_id", "platform", "metric_date"),
         _snapshot(engine, s.brand_daily_metrics, "brand_id", "platform", "metric_date"),
     )
-    strip = lambda rows: [
-        {k: v for k, v in r.items() if k not in ("collected_at", "computed_at")} for r in rows
-    ]
+
+    def strip(rows):
+        return [
+            {k: v for k, v in r.items() if k not in ("collected_at", "computed_at")} for r in rows
+        ]
+
     assert [strip(t) for t in after] == [strip(t) for t in before]
     _no_secret_anywhere(engine, result)
 
@@ -351,7 +353,7 @@ def test_persistent_429_and_malformed_page_leave_only_that_account_unchanged(
     )
     result = _run(db_url, sandbox, day, max_attempts=2)
     assert result.success  # beta succeeded, so the run reports alpha as failed but goes on
-    md = result.asset_materializations_for_node("platform_metrics")[0].metadata
+    md = result.asset_materializations_for_node("analytics__platform_metrics")[0].metadata
     assert md["brands_failed"].value == 1 and md["accounts_failed"].value == 2
     after = _metrics_by_account(engine)
     assert after[("alpha", "facebook")] == before[("alpha", "facebook")]
@@ -405,7 +407,7 @@ def test_sandbox_serves_the_seeded_rows_and_collection_adds_no_duplicates(db_url
                         "external_post_id": ext,
                         "body": f"seeded {i}",
                         "format": "image" if p == "instagram" else "text",
-                        "published_at": datetime.combine(day, time(8 + i), tzinfo=timezone.utc),
+                        "published_at": datetime.combine(day, time(8 + i), tzinfo=UTC),
                     }
                 )
                 metrics.append(
@@ -476,7 +478,7 @@ def test_a_date_range_backfills_in_one_run(db_url, engine, sandbox):
     # One fetch per account for the whole range (alpha's Page: two pages of 100).
     assert sandbox.request_count("graph.page_posts") == 3
     assert sandbox.request_count("x.user_tweets") == 2
-    md = result.asset_materializations_for_node("platform_metrics")
+    md = result.asset_materializations_for_node("analytics__platform_metrics")
     assert {m.partition for m in md} == {(first + timedelta(days=i)).isoformat() for i in range(3)}
     with engine.connect() as conn:
         dates = set(conn.execute(sa.select(s.post_metrics.c.metric_date).distinct()).scalars())
@@ -524,7 +526,7 @@ def test_one_failing_account_warns_naming_the_brand_and_the_others_keep_their_da
     assert len({r[0] for r in by_acct[("alpha", "facebook")]}) == POSTS[("alpha", "facebook")]
     assert len({r[0] for r in by_acct[("beta", "instagram")]}) == POSTS[("beta", "instagram")]
     checks = _checks(result)
-    brands = checks[("platform_metrics", "all_brands_processed")]
+    brands = checks[("analytics/platform_metrics", "all_brands_processed")]
     assert brands.passed is False and brands.severity == dg.AssetCheckSeverity.WARN
     assert brands.description.startswith("1 of 2 brand(s) failed: beta (")
     assert (
@@ -534,8 +536,8 @@ def test_one_failing_account_warns_naming_the_brand_and_the_others_keep_their_da
     assert "alpha" not in brands.description
     assert brands.metadata["brands_failed"].value == 1
     # Alpha's Page answered: the Graph API as a whole was not lost.
-    assert checks[("platform_metrics", "sources_available")].passed is True
-    assert checks[("brand_daily_metrics", "all_brands_processed")].passed is True
+    assert checks[("analytics/platform_metrics", "sources_available")].passed is True
+    assert checks[("analytics/brand_daily_metrics", "all_brands_processed")].passed is True
     _no_secret_anywhere(engine, result)
     for ev in checks.values():
         assert not any(tok in (ev.description or "") + str(ev.metadata) for tok in TOKENS.values())
@@ -565,7 +567,7 @@ def test_graph_api_down_for_every_account_is_a_lost_source(db_url, engine, sandb
         "x",
         "777",
         "7770001",
-        datetime.combine(day, time(9), tzinfo=timezone.utc),
+        datetime.combine(day, time(9), tzinfo=UTC),
         body="gamma",
         format="text",
         permalink="https://example.com/g",
@@ -586,7 +588,7 @@ def test_graph_api_down_for_every_account_is_a_lost_source(db_url, engine, sandb
     by_acct = _metrics_by_account(engine)
     assert set(by_acct) == {("alpha", "x"), ("gamma", "x")}
     checks = _checks(result)
-    sources = checks[("platform_metrics", "sources_available")]
+    sources = checks[("analytics/platform_metrics", "sources_available")]
     assert sources.passed is False and sources.severity == dg.AssetCheckSeverity.WARN
     assert (
         sources.description.startswith("lost 1 source(s): Graph API (")
@@ -594,7 +596,7 @@ def test_graph_api_down_for_every_account_is_a_lost_source(db_url, engine, sandb
     )
     assert "2 brand(s) without it" in sources.description
     assert sources.metadata["lost_sources"].value[0]["brands"] == ["alpha", "beta"]
-    brands = checks[("platform_metrics", "all_brands_processed")]
+    brands = checks[("analytics/platform_metrics", "all_brands_processed")]
     assert brands.passed is False and brands.description.startswith(
         "2 of 3 brand(s) failed: alpha ("
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
@@ -14,24 +14,18 @@ import sqlalchemy as sa
 
 from marba_dagster.connectors.engagement import GbpReviews, GraphEngagement, XEngagement
 from marba_dagster.connectors.http import ApiClient
-from marba_dagster.defs.engagement.assets import (
-    Collectors,
-    collect_brand,
-    engagement_inbox,
-    inbox_items_valid,
-    store_rows,
-)
+from marba_dagster.defs.engagement.assets import engagement_inbox
+from marba_dagster.defs.engagement.checks import inbox_items_valid
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.sandbox.platform_data import platform_data
 from marba_dagster.sandbox.routes.engagement import engagement_data
 from marba_dagster.sandbox.routes.gbp import gbp_data
 from marba_dagster.sandbox.routes.webhook import ROUTE as WEBHOOK_ROUTE
 from marba_dagster.sandbox.routes.webhook import WebhookState
+from marba_dagster.services.engagement import Collectors, collect_brand, store_rows
 from marba_dagster.store import schema as s
 
-HOUR = datetime(
-    2026, 11, 2, 12, 0, tzinfo=timezone.utc
-)  # partition 2026-11-02-12:00 covers 12:00-13:00
+HOUR = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # partition 2026-11-02-12:00 covers 12:00-13:00
 PARTITION = "2026-11-02-12:00"
 LOCATION = "accounts/77/locations/88"
 ei = s.engagement_inbox
@@ -308,7 +302,6 @@ def test_platform_outage_is_reported_and_other_sources_still_collected(world, db
     assert collected.failures[0].cause.startswith("server error HTTP 500")
     assert sorted(collected.asked) == ["facebook", "google_business", "instagram", "x"]
     store_rows(engine, collected.rows)
-    rows = collected.rows
     stored = inbox(engine)
     assert len(stored) == 6 and not any(r["platform"] == "google_business" for r in stored.values())
     assert sandbox.request_count("gbp.reviews") == 3  # the client's retries, then it gave up
@@ -349,7 +342,8 @@ def test_an_account_down_names_the_brand_and_the_lost_platform_api(world, db_url
     brands = found["all_brands_processed"]
     assert brands.passed is False and brands.severity == dg.AssetCheckSeverity.WARN
     assert brands.description.startswith(
-        "1 of 2 brand(s) failed: b1 (RuntimeError: google_business account acct-google_business: server error HTTP 500"
+        "1 of 2 brand(s) failed: b1 (RuntimeError: google_business account "
+        "acct-google_business: server error HTTP 500"
     )
     sources = found["sources_available"]
     assert sources.passed is False
@@ -400,7 +394,7 @@ def test_inbox_items_valid_passes_on_collected_items_and_names_bad_ones(world, d
     assert (
         first["all_brands_processed"].passed is True and first["sources_available"].passed is True
     )
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     base = {
         "brand_id": "b1",
         "platform": "facebook",

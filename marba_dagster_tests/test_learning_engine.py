@@ -6,14 +6,13 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
+import sqlalchemy as sa
 
 from marba_dagster.api.learning import LearningEngine
 from marba_dagster.defs.analytics.assets import brand_daily_metrics, platform_metrics
-from marba_dagster.defs.learning.assets import (
-    learning_automation_sensor,
-    learning_patterns,
-    patterns_consistent,
-)
+from marba_dagster.defs.learning.assets import learning_patterns
+from marba_dagster.defs.learning.checks import patterns_consistent
+from marba_dagster.defs.learning.sensors import learning_automation_sensor
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import insert_many
@@ -125,7 +124,7 @@ def test_learning_asset_writes_patterns_and_api_ranks_recommendations(db_url, en
         and checks["all_brands_processed"].description == "all 3 brand(s) processed"
     )
     assert checks["patterns_consistent"].passed, checks["patterns_consistent"].description
-    md = result.asset_materializations_for_node("learning_patterns")[0].metadata
+    md = result.asset_materializations_for_node("learning__learning_patterns")[0].metadata
     assert md["brands"].value == 3
     assert md["patterns_found"].value > 0
     assert md["recommendable_patterns"].value >= 3
@@ -163,7 +162,7 @@ def test_learning_asset_writes_patterns_and_api_ranks_recommendations(db_url, en
 def test_learning_in_brand_slices_gives_the_patterns_of_one_pass(engine, monkeypatch):
     """Brands are read and learned BRANDS_PER_READ at a time (bounded memory); every
     statistic is per brand and platform, so slices of one brand give the same patterns."""
-    from marba_dagster.defs.learning import engine as learning_io
+    from marba_dagster.services import learning as learning_io
 
     posts = pd.concat(
         [
@@ -196,7 +195,7 @@ def test_learning_in_brand_slices_gives_the_patterns_of_one_pass(engine, monkeyp
             "p_value",
             "recommended",
         ]
-        table = run.patterns[cols].astype({c: str for c in cols[:4]})
+        table = run.patterns[cols].astype(dict.fromkeys(cols[:4], str))
         table = table.sort_values(cols[:4]).reset_index(drop=True)
         return run.posts, run.written, table
 
@@ -207,6 +206,56 @@ def test_learning_in_brand_slices_gives_the_patterns_of_one_pass(engine, monkeyp
     assert whole[1] == sliced[1] > 0
     assert set(whole[2]["brand_id"]) == {"bar", "cafe", "gym"}
     pd.testing.assert_frame_equal(whole[2], sliced[2])
+
+
+def test_a_brand_whose_patterns_cannot_be_written_fails_alone_and_keeps_its_patterns(engine):
+    from contextlib import contextmanager
+
+    from marba_dagster.services.learning import replace_patterns
+
+    _store(engine, {"good": "UTC", "bad": "UTC"}, pd.DataFrame())
+    now = utcnow()
+    row = {
+        "platform": "instagram",
+        "pattern_type": "hashtag",
+        "pattern_key": "#beans",
+        "lift": 1.4,
+        "data_points": 40,
+        "confidence": 0.7,
+        "p_value": 0.01,
+        "details": {},
+        "computed_at": now,
+    }
+    with engine.begin() as conn:
+        insert_many(conn, s.learning_patterns, [{**row, "brand_id": "bad"}])
+    failed, processed = {}, []
+
+    @contextmanager
+    def isolate(brand_id):  # records like BrandBatch.brand
+        try:
+            yield
+        except Exception as exc:
+            failed[brand_id] = exc
+        else:
+            processed.append(brand_id)
+
+    # The database refuses bad's new pattern (an unknown pattern type): the transaction of
+    # both brands fails, then each brand is written on its own.
+    written = replace_patterns(
+        engine,
+        ["bad", "good"],
+        [
+            {**row, "brand_id": "bad", "pattern_type": "no_such_type", "pattern_key": "x"},
+            {**row, "brand_id": "good"},
+        ],
+        isolate,
+    )
+    assert written == 1 and processed == ["good"] and list(failed) == ["bad"]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(s.learning_patterns.c.brand_id, s.learning_patterns.c.pattern_key)
+        ).all()
+    assert sorted(stored) == [("bad", "#beans"), ("good", "#beans")]
 
 
 def test_learning_runs_when_a_day_of_analytics_lands():

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
-
-from marba_dagster.core.learning import ALPHA, MIN_RECOMMEND_CONFIDENCE, WEEKDAYS
-from marba_dagster.store import schema as s
+from marba_dagster.core.learning import WEEKDAYS
+from marba_dagster.services.learning import learn_and_store
+from marba_dagster.store import learning as store
+from marba_dagster.store.brands import active_brand_ids
 from marba_dagster.store.db import make_engine
 
 _PLATFORM = {
@@ -31,6 +31,7 @@ _DAY_NAMES = dict(
     zip(
         WEEKDAYS,
         ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"),
+        strict=True,
     )
 )
 
@@ -75,9 +76,6 @@ class LearningEngine:
     def learn(self, brand_ids: Sequence[str] | None = None) -> int:
         """Recompute the patterns of ``brand_ids`` (default: every active brand) now,
         without going through Dagster; returns the number of patterns written."""
-        from marba_dagster.defs.learning.engine import learn_and_store
-        from marba_dagster.store.brands import active_brand_ids
-
         if brand_ids is None:
             with self.engine.connect() as conn:
                 brand_ids = active_brand_ids(conn)
@@ -86,41 +84,16 @@ class LearningEngine:
     def get_patterns(
         self, brand_id: str, platform: str | None = None, pattern_type: str | None = None
     ) -> list[dict[str, Any]]:
-        lp = s.learning_patterns
-        q = sa.select(lp).where(lp.c.brand_id == brand_id)
-        if platform:
-            q = q.where(lp.c.platform == platform)
-        if pattern_type:
-            q = q.where(lp.c.pattern_type == pattern_type)
         with self.engine.connect() as conn:
-            rows = [
-                dict(r)
-                for r in conn.execute(
-                    q.order_by(lp.c.platform, lp.c.pattern_type, lp.c.lift.desc())
-                ).mappings()
-            ]
-        return rows
+            return store.brand_patterns(conn, brand_id, platform, pattern_type)
 
     def generate_recommendations(
         self, brand_id: str, platform: str | None = None, limit: int = 20
     ) -> list[dict[str, Any]]:
         """Ranked recommendations with their evidence; [] for a brand without any."""
-        lp = s.learning_patterns
-        q = sa.select(lp).where(
-            lp.c.brand_id == brand_id,
-            lp.c.confidence > MIN_RECOMMEND_CONFIDENCE,
-            lp.c.lift > 1.0,
-            lp.c.p_value.is_not(None),
-            lp.c.p_value < ALPHA,
-        )
-        if platform:
-            q = q.where(lp.c.platform == platform)
         with self.engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(q).mappings()]
-            tz = conn.execute(
-                sa.select(s.brands.c.timezone).where(s.brands.c.id == brand_id)
-            ).scalar()
-        tz = tz or "UTC"
+            rows = store.recommendable_patterns(conn, brand_id, platform)
+            tz = store.brand_timezone(conn, brand_id)
         rows.sort(
             key=lambda r: ((r["lift"] - 1.0) * r["confidence"], r["data_points"]), reverse=True
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 POSITIVE_THRESHOLD = 0.05
 NEGATIVE_THRESHOLD = -0.05
+LABELS = ("positive", "neutral", "negative")
 
 # Emoji -> valence on VADER's -4..4 scale, as they are used in replies to brands.
 EMOJI_VALENCE: dict[str, float] = {

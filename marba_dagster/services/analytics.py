@@ -1,11 +1,15 @@
-"""Collecting one brand's platform accounts: fetch, then write each account atomically.
+"""The analytics collector's work without Dagster: collect one brand's platform accounts,
+derive its daily metrics.
 
-Each account is fetched completely (every page) before anything is written, and written in
-its own transaction, so a failure (malformed page, rate limit after retries, revoked token)
-leaves that account's rows exactly as they were while the brand's other accounts and all
-other brands go on. A rejected token (HTTP 401, Graph error 190) marks the account
-``needs_reconnect`` with a reason and a ``job_logs`` warning; the token itself never appears
-in any message.
+Collection: each account is fetched completely (every page) before anything is written,
+and written in its own transaction, so a failure (malformed page, rate limit after
+retries, revoked token) leaves that account's rows exactly as they were while the brand's
+other accounts and all other brands go on. A rejected token (HTTP 401, Graph error 190)
+marks the account ``needs_reconnect`` with a reason and a ``job_logs`` warning; the token
+itself never appears in any message.
+
+Daily metrics: engagement rate, click-through rate and follower growth per brand, platform
+and UTC day (definitions in ``core.analytics``), from the stored posts and followers.
 """
 
 from __future__ import annotations
@@ -13,26 +17,32 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
-import sqlalchemy as sa
+import pandas as pd
+from sqlalchemy.engine import Engine
 
 from marba_dagster.connectors.describe import describe_error
 from marba_dagster.connectors.graph import GraphClient
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.connectors.social import AccountSnapshot, PlatformPost, TokenRejected
 from marba_dagster.connectors.x import XClient
-from marba_dagster.store import schema as s
+from marba_dagster.core.analytics import daily_brand_metrics
+from marba_dagster.store import analytics as store
 from marba_dagster.store.accounts import mark_needs_reconnect
-from marba_dagster.store.db import upsert
 from marba_dagster.store.types import utcnow
 
-COLLECTED_PLATFORMS = ("facebook", "instagram", "x")
 # The outside API each platform is read through (a source shared by every brand).
 PLATFORM_APIS = {"facebook": "Graph API", "instagram": "Graph API", "x": "X API"}
 # A post's metrics keep growing for days: each day's run re-reads the posts of this many
 # days (the day itself included) and stores their lifetime totals as that day's snapshot.
 LOOKBACK_DAYS = 7
+# Follower growth is measured over up to this many days.
+FOLLOWER_HISTORY_DAYS = 30
+NO_TOKEN = "no access token stored"
+
+# ``log(brand_id, level, message)``: a line in ``job_logs`` (``BrandBatch.log``).
+Log = Callable[[str | None, str, str], None]
 
 
 def post_row_id(platform: str, external_post_id: str) -> str:
@@ -42,7 +52,7 @@ def post_row_id(platform: str, external_post_id: str) -> str:
 
 
 def day_start(d: date) -> datetime:
-    return datetime.combine(d, time(0), tzinfo=timezone.utc)
+    return datetime.combine(d, time(0), tzinfo=UTC)
 
 
 class AccountsFailed(Exception):
@@ -70,20 +80,13 @@ class BrandOutcome:
     def failed(self) -> list[AccountOutcome]:
         return [a for a in self.accounts if a.status == "failed"]
 
-
-def brand_accounts(conn, brand_id: str) -> list[dict]:
-    pa = s.platform_accounts
-    rows = conn.execute(
-        sa.select(pa.c.id, pa.c.platform, pa.c.external_account_id, pa.c.access_token)
-        .where(
-            pa.c.brand_id == brand_id,
-            pa.c.platform.in_(COLLECTED_PLATFORMS),
-            pa.c.is_active.is_(True),
-            pa.c.needs_reconnect.is_(False),
-        )
-        .order_by(pa.c.platform)
-    ).mappings()
-    return [dict(r) for r in rows]
+    def raise_if_failed(self) -> None:
+        """``AccountsFailed`` naming each account not collected and its cause (the brand's
+        other accounts are written; the brand still counts as failed)."""
+        if self.failed:
+            raise AccountsFailed(
+                "; ".join(f"{a.platform} account {a.account_id}: {a.cause}" for a in self.failed)
+            )
 
 
 def fetch_account(
@@ -110,45 +113,30 @@ def write_account(
 ) -> tuple[int, int]:
     """Upsert posts, their snapshot per day and the follower count; (posts, metric rows)."""
     now = utcnow()
-    if posts:
-        upsert(
-            conn,
-            s.content_posts,
-            [
-                {
-                    "id": post_row_id(platform, p.external_post_id),
-                    "brand_id": brand_id,
-                    "platform": platform,
-                    "external_post_id": p.external_post_id,
-                    "body": p.body,
-                    "format": p.format,
-                    "published_at": p.published_at,
-                    "permalink": p.permalink,
-                    "collected_at": now,
-                }
-                for p in posts
-            ],
-            ["platform", "external_post_id"],
-            ["body", "format", "published_at", "permalink", "collected_at"],
-        )
-    ids: dict[str, str] = {}
-    ext_ids = [p.external_post_id for p in posts]
-    for start in range(0, len(ext_ids), 500):
-        chunk = ext_ids[start : start + 500]
-        for ext, pid, owner in conn.execute(
-            sa.select(
-                s.content_posts.c.external_post_id, s.content_posts.c.id, s.content_posts.c.brand_id
-            ).where(
-                s.content_posts.c.platform == platform,
-                s.content_posts.c.external_post_id.in_(chunk),
-            )
-        ):
-            if owner == brand_id:
-                ids[ext] = pid
+    store.upsert_posts(
+        conn,
+        [
+            {
+                "id": post_row_id(platform, p.external_post_id),
+                "brand_id": brand_id,
+                "platform": platform,
+                "external_post_id": p.external_post_id,
+                "body": p.body,
+                "format": p.format,
+                "published_at": p.published_at,
+                "permalink": p.permalink,
+                "collected_at": now,
+            }
+            for p in posts
+        ],
+    )
+    owners = store.post_owners(conn, platform, [p.external_post_id for p in posts])
+    # An id that belongs to another brand's account is never written across brands.
+    ids = {ext: pid for ext, (pid, owner) in owners.items() if owner == brand_id}
     metric_rows = []
     for p in posts:
         pid = ids.get(p.external_post_id)
-        if pid is None:  # the id belongs to another brand's account: never cross brands
+        if pid is None:
             continue
         published = p.published_at.date()
         for d in days:
@@ -156,11 +144,10 @@ def write_account(
                 metric_rows.append(
                     {"post_id": pid, "metric_date": d, **p.metrics(), "collected_at": now}
                 )
-    upsert(conn, s.post_metrics, metric_rows, ["post_id", "metric_date"])
+    store.upsert_post_metrics(conn, metric_rows)
     if followers is not None and follower_days:
-        upsert(
+        store.upsert_followers(
             conn,
-            s.account_metrics,
             [
                 {
                     "brand_id": brand_id,
@@ -171,7 +158,6 @@ def write_account(
                 }
                 for d in follower_days
             ],
-            ["brand_id", "platform", "metric_date"],
         )
     return len(ids), len(metric_rows)
 
@@ -195,7 +181,7 @@ class FetchedBrand:
 def fetch_brand(
     brand_id: str,
     *,
-    begin: Callable,
+    engine: Engine,
     graph: GraphClient | None,
     x: XClient | None,
     days: list[date],
@@ -208,8 +194,8 @@ def fetch_brand(
     """
     since = day_start(days[0] - timedelta(days=LOOKBACK_DAYS - 1))
     until = day_start(days[-1] + timedelta(days=1))
-    with begin() as conn:
-        accounts = brand_accounts(conn, brand_id)
+    with engine.connect() as conn:
+        accounts = store.collected_accounts(conn, brand_id)
     out = []
     for acct in accounts:
         fetched = FetchedAccount(acct)
@@ -223,12 +209,7 @@ def fetch_brand(
 
 
 def write_brand(
-    fetched: FetchedBrand,
-    *,
-    begin: Callable,
-    days: list[date],
-    today: date,
-    log: Callable[[str | None, str, str], None],
+    fetched: FetchedBrand, *, engine: Engine, days: list[date], today: date, log: Log
 ) -> BrandOutcome:
     """Write what ``fetch_brand`` got, one transaction per account; record the failures.
 
@@ -243,8 +224,8 @@ def write_brand(
         result = AccountOutcome(acct["id"], platform, "ok")
         outcome.accounts.append(result)
         if not acct["access_token"]:
-            result.status, result.error = "reconnect", "no access token stored"
-            with begin() as conn:
+            result.status, result.error = "reconnect", NO_TOKEN
+            with engine.begin() as conn:
                 mark_needs_reconnect(conn, acct["id"], result.error)
             log(
                 brand_id,
@@ -253,7 +234,7 @@ def write_brand(
             )
         elif isinstance(f.error, TokenRejected):
             result.status, result.error = "reconnect", f.error.reason
-            with begin() as conn:
+            with engine.begin() as conn:
                 mark_needs_reconnect(conn, acct["id"], f.error.reason)
             log(
                 brand_id,
@@ -265,7 +246,7 @@ def write_brand(
             result.cause = describe_error(f.error)
             log(brand_id, "error", f"{platform} account {acct['id']} not collected: {result.error}")
         else:
-            with begin() as conn:
+            with engine.begin() as conn:
                 result.posts, result.metric_rows = write_account(
                     conn, brand_id, platform, f.posts, f.followers, days, follower_days
                 )
@@ -282,7 +263,7 @@ def lost_apis(outcomes: list[BrandOutcome]) -> dict[str, tuple[str, list[str]]]:
     failed: dict[str, list[tuple[str, AccountOutcome]]] = {}
     for o in outcomes:
         for a in o.accounts:
-            if a.status == "reconnect" and a.error == "no access token stored":
+            if a.status == "reconnect" and a.error == NO_TOKEN:
                 continue  # never asked
             api = PLATFORM_APIS[a.platform]
             asked[api] = asked.get(api, 0) + 1
@@ -295,17 +276,24 @@ def lost_apis(outcomes: list[BrandOutcome]) -> dict[str, tuple[str, list[str]]]:
     }
 
 
-def collect_brand(
-    brand_id: str,
-    *,
-    begin: Callable,
-    graph: GraphClient | None,
-    x: XClient | None,
-    days: list[date],
-    today: date,
-    log: Callable[[str | None, str, str], None],
-) -> BrandOutcome:
-    """Collect every connected account of one brand for ``days`` (sorted UTC dates):
-    ``fetch_brand`` then ``write_brand`` on this thread."""
-    fetched = fetch_brand(brand_id, begin=begin, graph=graph, x=x, days=days)
-    return write_brand(fetched, begin=begin, days=days, today=today, log=log)
+def derive_daily_metrics(engine: Engine, brand_id: str, days: list[date]) -> list[dict]:
+    """Compute and upsert the brand's ``brand_daily_metrics`` rows for ``days`` (sorted UTC
+    dates) in one transaction; returns the rows written."""
+    start = day_start(days[0])
+    end = day_start(days[-1] + timedelta(days=1))
+    with engine.begin() as conn:
+        posts = store.posts_with_latest_metrics(conn, [brand_id], start, end)
+        followers = store.follower_history(
+            conn, brand_id, days[0] - timedelta(days=FOLLOWER_HISTORY_DAYS), days[-1]
+        )
+        daily = daily_brand_metrics(posts, followers, days)
+        now = utcnow()
+        rows = [
+            {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in r.items()}
+            | {"computed_at": now}
+            for r in daily.to_dict("records")
+        ]
+        for r in rows:
+            r["followers"] = None if r["followers"] is None else int(r["followers"])
+        store.upsert_daily_metrics(conn, rows)
+    return rows

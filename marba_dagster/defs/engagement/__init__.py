@@ -1,0 +1,1 @@
+"""engagement_collector: the engagement inbox with sentiment and priority (hourly partitions)."""
