@@ -235,7 +235,7 @@ def _execute(job_def, instance, partition_key, tags, run_config) -> tuple[str, l
 
 
 def _outcome(spec, instance, engine, run_id, events, partition_key, seconds) -> RunOutcome:
-    from marba_dagster.core.runs import root_cause
+    from marba_dagster.core.runs import root_cause, step_label
     from marba_dagster.instance.tracking import sync_run
 
     run = instance.get_run_by_id(run_id)
@@ -277,5 +277,5 @@ def _outcome(spec, instance, engine, run_id, events, partition_key, seconds) -> 
             data = event.step_failure_data
             described = data.user_failure_data.description if data.user_failure_data else None
             message = described.strip().splitlines()[0] if described else root_cause(data.error)
-            outcome.errors.append(f"{event.step_key}: {message}")
+            outcome.errors.append(f"{step_label(event.step_key)}: {message}")
     return outcome

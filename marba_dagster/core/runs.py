@@ -78,3 +78,9 @@ def partial_outcome(facts: RunFacts) -> str:
     if facts.error and SOURCES_CHECK in facts.error:
         parts.append("source lost")
     return "partial: " + (", ".join(parts) or "see the run's checks")
+
+
+def step_label(step_key: str | None) -> str:
+    """A step as the operator knows it: an asset's step ``analytics__platform_metrics`` reads
+    as its asset key ``analytics/platform_metrics``."""
+    return (step_key or "run").replace("__", "/")

@@ -23,6 +23,7 @@ from marba_dagster.core.runs import (
     RunFacts,
     partial_outcome,
     root_cause,
+    step_label,
 )
 from marba_dagster.settings import job_crons
 from marba_dagster.store import jobs as store_jobs
@@ -154,7 +155,7 @@ def run_facts(instance: dg.DagsterInstance, run: dg.DagsterRun, spec: JobSpec) -
             message = (
                 (described or "").strip().splitlines()[0] if described else root_cause(data.error)
             )
-            errors.append(f"{event.step_key}: {message}")
+            errors.append(f"{step_label(event.step_key)}: {message}")
         elif event.event_type in (
             dg.DagsterEventType.RUN_FAILURE,
             dg.DagsterEventType.RUN_CANCELED,
