@@ -41,6 +41,8 @@ from marba_dagster_tests.conftest import create_pg_database, drop_pg_database, r
 BRANDS = 6
 # Generous: the seven jobs take a few seconds each on 6 brands; only a hang gets near it.
 RUN_BOUND_SECONDS = 240
+from marba_dagster.cli import EXIT_PARTIAL as PARTIAL  # a run that left something out
+
 MARBA = str(Path(sys.executable).parent / "marba")
 
 # Natural keys that must be unique in the MARBA tables the jobs write.
@@ -207,9 +209,12 @@ def test_seven_jobs_at_once_on_postgresql(worlds, tmp_path):
     # The sequential world: one worker, the production order (as `marba demo`).
     started = datetime.now(timezone.utc)
     deadline = time.monotonic() + RUN_BOUND_SECONDS
+    seq_codes = {}
     for job in DEMO_ORDER:
         codes = _wait({job: _start(job, seq["env"], tmp_path / f"seq-{job}.log")}, deadline)
-        assert codes[job] == 0, (tmp_path / f"seq-{job}.log").read_text()[-3000:]
+        # 0 success, 3 partial: the demo seeds posts the publisher refuses (named, not failed).
+        assert codes[job] in (0, PARTIAL), (tmp_path / f"seq-{job}.log").read_text()[-3000:]
+        seq_codes[job] = codes[job]
 
     # The concurrent world: seven run workers at once on one instance and one database.
     procs = {job: _start(job, conc["env"], tmp_path / f"conc-{job}.log") for job in DEMO_ORDER}
@@ -218,11 +223,13 @@ def test_seven_jobs_at_once_on_postgresql(worlds, tmp_path):
     failed = {
         j: (tmp_path / f"conc-{j}.log").read_text()[-2000:]
         for j, c in codes.items()
-        if c not in (0, None)
+        if c not in (0, PARTIAL, None)
     }
     finished = datetime.now(timezone.utc)
     assert not hung, f"workers still running after {RUN_BOUND_SECONDS}s (deadlock?): {hung}"
     assert not failed, f"runs failed: {failed}"
+    # The same runs are partial in both worlds (the same seeded posts refused).
+    assert codes == seq_codes, (codes, seq_codes)
 
     # No job starved: each of the seven has exactly one successful run in the shared instance.
     import dagster as dg
@@ -281,10 +288,13 @@ def test_seven_jobs_at_once_on_postgresql(worlds, tmp_path):
             brands_seq = set(sconn.execute(sa.select(t.c.brand_id).distinct()).scalars())
             brands_conc = set(cconn.execute(sa.select(t.c.brand_id).distinct()).scalars())
             assert brands_seq and brands_conc == brands_seq, table
-        # One job_executions row per run, each a success, if run tracking recorded them.
+        # One job_executions row per run, each a success (or the same partial as sequentially).
         je = s.job_executions
-        statuses = cconn.execute(sa.select(je.c.job_name, je.c.status)).all()
-        assert all(st == "success" for _, st in statuses), statuses
+        statuses = dict(cconn.execute(sa.select(je.c.job_name, je.c.status)).all())
+        seq_statuses = dict(sconn.execute(sa.select(je.c.job_name, je.c.status)).all())
+        assert statuses == seq_statuses and set(statuses.values()) <= {"success", "partial"}, (
+            statuses
+        )
 
 
 # ------------------------------------------------------- prefetch (the collectors' overlap)
