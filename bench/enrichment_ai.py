@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from bench.harness import Scenario, measure
 from marba_dagster.connectors.llm import LlmLimits
 from marba_dagster.core.enrichment.budget import PriceTable
-from marba_dagster.defs.enrichment.engine import AiConfig, EngineConfig, EnrichmentPass
 from marba_dagster.sandbox import SandboxServer
+from marba_dagster.services.enrichment import AiConfig, EngineConfig, EnrichmentPass
 from marba_dagster.store import migrate
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import make_engine
@@ -102,7 +102,8 @@ def main() -> None:
     sc.limit("server_429s", limited, limit=max(1, calls // 100))
     sc.limit("second_run_ai_calls", again.ai_calls, limit=0)
     sc.note(
-        f"R = {args.rpm} requests per {args.window:g}s window = {rate:g} calls/s; L = {args.latency_ms} ms; "
+        f"R = {args.rpm} requests per {args.window:g}s window = {rate:g} calls/s; L = "
+        f"{args.latency_ms} ms; "
         f"concurrency {args.concurrency}; ideal time {calls / rate:.1f}s for {calls} calls"
     )
     sc.save()

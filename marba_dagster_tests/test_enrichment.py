@@ -11,10 +11,11 @@ import sqlalchemy as sa
 
 from marba_dagster.core.enrichment.budget import PriceTable
 from marba_dagster.core.enrichment.sections import SECTIONS, TTL
-from marba_dagster.defs.enrichment.assets import enrichment_refresh_sensor, enrichment_sections
-from marba_dagster.defs.enrichment.engine import AiConfig, EngineConfig, EnrichmentPass, month_start
+from marba_dagster.defs.enrichment.assets import enrichment_sections
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
+from marba_dagster.defs.enrichment.sensors import enrichment_refresh_sensor
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
+from marba_dagster.services.enrichment import AiConfig, EngineConfig, EnrichmentPass, month_start
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import insert_many, upsert
 from marba_dagster.store.types import utcnow
@@ -22,6 +23,10 @@ from marba_dagster_tests.enrichment_fixtures import seed_brands
 
 PRICES = PriceTable.parse('{"sandbox-model": {"input_per_mtok": 150, "output_per_mtok": 600}}')
 BRANDS = ["b1", "b2", "b3"]
+
+
+def key(section: str) -> dg.AssetKey:
+    return dg.AssetKey(["enrichment", section])
 
 
 def ai_config(sandbox, **kw) -> AiConfig:
@@ -200,7 +205,7 @@ def test_skip_when_fresh_makes_no_ai_call_and_costs_to_the_cent(engine, sandbox)
 def test_brand_slices_give_the_results_of_one_pass(engine, sandbox, monkeypatch):
     """A pass plans, narrates and writes BRANDS_PER_SLICE brands at a time (bounded memory);
     industry peers are read once for the pass and one model client serves every slice."""
-    from marba_dagster.defs.enrichment import engine as enrichment_engine
+    from marba_dagster.services.enrichment import engine as enrichment_engine
 
     t0 = utcnow()
     seed_brands(engine, t0, BRANDS)
@@ -409,13 +414,13 @@ def test_one_broken_brand_fails_alone(db_url, engine):
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     assert "reach: b2" in failure.step_failure_data.error.message
     parts = enrichment_sections.partitions_def
-    reach = instance.get_status_by_partition(dg.AssetKey("reach"), BRANDS, parts)
+    reach = instance.get_status_by_partition(key("reach"), BRANDS, parts)
     assert reach == {
         "b1": dg.AssetPartitionStatus.MATERIALIZED,
         "b2": dg.AssetPartitionStatus.FAILED,
         "b3": dg.AssetPartitionStatus.MATERIALIZED,
     }
-    measure = instance.get_status_by_partition(dg.AssetKey("measure"), BRANDS, parts)
+    measure = instance.get_status_by_partition(key("measure"), BRANDS, parts)
     assert set(measure.values()) == {dg.AssetPartitionStatus.MATERIALIZED}
     brands_check = {
         e.asset_key.path[-1]: e
@@ -471,8 +476,8 @@ def test_refresh_request_sensor_launches_brand_and_section(db_url, engine):
     assert [
         (r.partition_key, r.asset_selection, r.tags["marba/enrichment_trigger"]) for r in reqs
     ] == [
-        ("b1", [dg.AssetKey("reimagine")], "invalidated"),
-        ("b2", [dg.AssetKey("optimize")], "requested"),
+        ("b1", [key("reimagine")], "invalidated"),
+        ("b2", [key("optimize")], "requested"),
     ]
     for r in reqs:  # launch what the sensor asked for, tagged as the sensor daemon tags it
         out = dg.materialize(
@@ -497,14 +502,16 @@ def test_automation_condition_requests_sections_when_inputs_update(db_url):
         assets=[enrichment_sections, learning_patterns], resources=_resources(db_url)
     )
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-    for key in SECTIONS:
+    for section in SECTIONS:
         for b in ("b1", "b2"):
-            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=b))
+            instance.report_runless_asset_event(dg.AssetMaterialization(key(section), partition=b))
     second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert second.total_requested == 0  # nothing changed upstream
-    instance.report_runless_asset_event(dg.AssetMaterialization("learning_patterns"))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(dg.AssetKey(["learning", "learning_patterns"]))
+    )
     third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
     requested = {
-        (key, pk) for key in SECTIONS for pk in third.get_requested_partitions(dg.AssetKey(key))
+        (section, pk) for section in SECTIONS for pk in third.get_requested_partitions(key(section))
     }
     assert requested == {("reach", "b1"), ("reach", "b2"), ("optimize", "b1"), ("optimize", "b2")}
