@@ -30,10 +30,10 @@ import sqlalchemy as sa
 from bench.harness import Scenario, measure
 from marba_dagster.connectors.http import ApiClient, HttpPolicy
 from marba_dagster.connectors.publishing import GraphPublisher, XPublisher
-from marba_dagster.defs.publishing.publisher import PublisherConfig, PublishRun
 from marba_dagster.sandbox import SandboxServer
 from marba_dagster.sandbox.platform_data import platform_data
 from marba_dagster.sandbox.routes._published import published_log
+from marba_dagster.services.publishing import PublisherConfig, PublishRun
 from marba_dagster.store import migrate
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import make_engine

@@ -8,7 +8,6 @@ publish log), not only in our tables.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -19,15 +18,15 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from marba_dagster.defs.publishing.assets import no_unresolved_posts, published_posts
-from marba_dagster.defs.publishing.publisher import CRASH_AFTER_SEND_ENV
-from marba_dagster.defs.publishing.settings import PublisherSettings
+from marba_dagster.defs.publishing.assets import published_posts
+from marba_dagster.defs.publishing.checks import no_unresolved_posts
+from marba_dagster.defs.publishing.resources import PublisherSettings
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.sandbox.platform_data import platform_data
 from marba_dagster.sandbox.routes._published import published_log
 from marba_dagster.store import schema as s
 from marba_dagster.store.types import utcnow
-from marba_dagster_tests.publish_worker import build_run
+from marba_dagster_tests.publish_worker import CRASH_EXIT_STATUS, build_run
 
 REPO = Path(__file__).resolve().parents[1]
 sc = s.scheduled_content
@@ -221,7 +220,6 @@ def test_three_publisher_processes_publish_200_posts_exactly_once(world, db_url,
 def test_killed_between_platform_answer_and_commit_becomes_unknown(world, db_url):
     engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
     add_post(engine, "crashy", minutes=-1, body="crash after send")
-    env = dict(os.environ, **{CRASH_AFTER_SEND_ENV: "1"})
     senv = sandbox.env()
     proc = subprocess.run(
         [
@@ -235,14 +233,16 @@ def test_killed_between_platform_answer_and_commit_becomes_unknown(world, db_url
             "1",
             "--lease",
             "60",
+            "--crash-after-platform-call",
         ],
         cwd=REPO,
-        env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 86, proc.stderr[-2000:]  # the process really died mid-way
+    assert proc.returncode == CRASH_EXIT_STATUS, proc.stderr[
+        -2000:
+    ]  # the process really died mid-way
     assert log.count() == 1  # the platform has the post...
     row = post(engine, "crashy")
     assert (
@@ -422,7 +422,7 @@ def test_asset_publishes_through_dagster(world, db_url, tmp_path):
             },
         )
     assert result.success
-    meta = result.asset_materializations_for_node("published_posts")[0].metadata
+    meta = result.asset_materializations_for_node("publishing__published_posts")[0].metadata
     assert meta["published"].value == 1 and meta["unknown"].value == 1
     assert post(engine, "via-dagster")["status"] == "published"
     assert post(engine, "unclear")["status"] == "unknown"
@@ -502,7 +502,7 @@ def test_failed_missed_and_unknown_posts_are_named_by_a_warn_check(world, db_url
     assert "post unclear (facebook) unknown: feed: outcome unknown" in text
     assert "b2" not in text.replace("b1", "")
     assert all(tok not in text for tok in TOKENS.values())
-    meta = result.asset_materializations_for_node("published_posts")[0].metadata
+    meta = result.asset_materializations_for_node("publishing__published_posts")[0].metadata
     assert meta["brands_failed"].value == 1 and meta["brands_processed"].value == 1
     with engine.connect() as conn:
         logged = conn.execute(
@@ -551,7 +551,7 @@ def test_a_clean_publisher_run_passes_its_check(world, db_url, tmp_path):
 def test_invalid_publisher_setting_fails_at_once_without_retries(
     world, db_url, tmp_path, monkeypatch, settings, env, expected
 ):
-    from marba_dagster.defs.publishing.settings import publisher_resources
+    from marba_dagster.defs.publishing.resources import publisher_resources
 
     add_post(world["engine"], "waiting", platform="x", minutes=-1)
     if env is not None:
@@ -561,7 +561,9 @@ def test_invalid_publisher_setting_fails_at_once_without_retries(
         db_url, world["sandbox"], tmp_path, settings, raise_on_error=False
     )
     assert not result.success
-    kinds = [e.event_type_value for e in result.all_events if e.step_key == "published_posts"]
+    kinds = [
+        e.event_type_value for e in result.all_events if e.step_key == "publishing__published_posts"
+    ]
     assert (
         kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds
     )  # the asset's RetryPolicy is not used

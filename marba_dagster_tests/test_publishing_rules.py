@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from marba_dagster.core import publishing as r
 from marba_dagster.core.publishing import DueDecision, Outcome, Transport
 
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ def test_retry_after_parsing_and_lateness():
 
 
 def test_settings_resource_builds_the_config_and_rejects_bad_lateness():
-    from marba_dagster.defs.publishing.settings import PublisherSettings
+    from marba_dagster.defs.publishing.resources import PublisherSettings
 
     cfg = PublisherSettings(max_lateness="90m", concurrency=3, x_posts_per_second=None).config()
     assert cfg.max_lateness == timedelta(minutes=90) and cfg.concurrency == 3
@@ -119,7 +119,7 @@ def test_settings_resource_builds_the_config_and_rejects_bad_lateness():
 
 
 def test_max_lateness_env_var_is_bound_when_dagster_loads(monkeypatch):
-    from marba_dagster.defs.publishing.settings import publisher_resources
+    from marba_dagster.defs.publishing.resources import publisher_resources
 
     monkeypatch.setenv("MARBA_PUBLISH_MAX_LATENESS", "6h")
     res = publisher_resources().resources["publisher_settings"]
