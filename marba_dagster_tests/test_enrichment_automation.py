@@ -29,7 +29,7 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 from marba_dagster.core.enrichment.refresh import DUE, refresh_mode
 from marba_dagster.core.enrichment.sections import TTL
 from marba_dagster.core.runs import JOB_TAG, REFRESH_TAG
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests.enrichment_fixtures import seed_brands
 
@@ -123,10 +123,10 @@ def test_automation_backfill_of_mostly_unchanged_sections_succeeds(marba_env, en
 
         with engine.begin() as conn:  # the learning engine found a new pattern for b1 only
             conn.execute(
-                s.learning_patterns.update()
+                schema.learning_patterns.update()
                 .where(
-                    s.learning_patterns.c.brand_id == "b1",
-                    s.learning_patterns.c.pattern_key == "18",
+                    schema.learning_patterns.c.brand_id == "b1",
+                    schema.learning_patterns.c.pattern_key == "18",
                 )
                 .values(lift=1.7)
             )

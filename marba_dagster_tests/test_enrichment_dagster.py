@@ -21,7 +21,7 @@ from marba_dagster.core.runs import BRANDS_CHECK, ENTRIES_CHECK, SOURCES_CHECK
 from marba_dagster.defs.enrichment.assets import enrichment_sections
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.db import insert_many
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests.enrichment_fixtures import seed_brands
@@ -101,8 +101,9 @@ def cache_row(engine, brand, section):
     with engine.connect() as conn:
         return (
             conn.execute(
-                sa.select(s.enrichment_cache).where(
-                    s.enrichment_cache.c.brand_id == brand, s.enrichment_cache.c.section == section
+                sa.select(schema.enrichment_cache).where(
+                    schema.enrichment_cache.c.brand_id == brand,
+                    schema.enrichment_cache.c.section == section,
                 )
             )
             .mappings()
@@ -207,7 +208,7 @@ def test_a_persons_materialize_refreshes_what_machines_keep(db_url, engine, tmp_
         with engine.begin() as conn:
             insert_many(
                 conn,
-                s.engagement_inbox,
+                schema.engagement_inbox,
                 [
                     {
                         "id": "b1-new",
@@ -245,7 +246,7 @@ def test_forced_refresh_keeps_the_budget_rules(db_url, engine, sandbox, tmp_path
         with engine.begin() as conn:  # 85% of the brand's monthly budget spent: throttled
             insert_many(
                 conn,
-                s.api_billing_tracker,
+                schema.api_billing_tracker,
                 [
                     {
                         "brand_id": "b1",
@@ -314,7 +315,9 @@ def test_dagster_asset_materialize_refreshes_a_fresh_brand(marba_env, engine):
 def test_inactive_and_deleted_brands_fail_by_name(db_url, engine, tmp_path):
     seed_brands(engine, utcnow(), ["b1", "b2"])
     with engine.begin() as conn:
-        conn.execute(s.brands.update().where(s.brands.c.id == "b2").values(is_active=False))
+        conn.execute(
+            schema.brands.update().where(schema.brands.c.id == "b2").values(is_active=False)
+        )
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         instance.add_dynamic_partitions("brands", ["b1", "b2", "ghost"])
         result = _run_range(instance, db_url, "b1", "ghost", ["reflect", "reach"], tags=SCHEDULE)
@@ -362,21 +365,21 @@ def test_deferred_and_expired_entries_are_materialized_and_counted(db_url, engin
         old = cache_row(engine, "b1", "intend")
         with engine.begin() as conn:  # b1's entry has expired, and b1 is at 85% of its AI budget
             conn.execute(
-                s.enrichment_cache.update()
-                .where(s.enrichment_cache.c.brand_id == "b1")
+                schema.enrichment_cache.update()
+                .where(schema.enrichment_cache.c.brand_id == "b1")
                 .values(
                     created_at=now - TTL["intend"] - timedelta(hours=1),
                     expires_at=now - timedelta(hours=1),
                 )
             )
             conn.execute(
-                s.enrichment_schedule.update()
-                .where(s.enrichment_schedule.c.brand_id == "b1")
+                schema.enrichment_schedule.update()
+                .where(schema.enrichment_schedule.c.brand_id == "b1")
                 .values(next_refresh_at=now - timedelta(hours=1))
             )
             insert_many(
                 conn,
-                s.api_billing_tracker,
+                schema.api_billing_tracker,
                 [
                     {
                         "brand_id": "b1",
