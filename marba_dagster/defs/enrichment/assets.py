@@ -216,9 +216,9 @@ def _partition_brands(context: dg.AssetExecutionContext) -> dict[str, str]:
     """Brand id -> partition key of the run's partitions (keys name the brand,
     ``slug~id``; the engine works with the ids), narrowed by the ``marba/brands`` tag."""
     key_of = keys_by_brand(context.partition_keys)
-    narrowed = requested_brands(context)
+    narrowed = set(requested_brands(context) or ())
     if narrowed:
-        key_of = {b: key for b, key in key_of.items() if b in set(narrowed)}
+        key_of = {b: key for b, key in key_of.items() if b in narrowed}
     return key_of
 
 
