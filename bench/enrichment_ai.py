@@ -19,10 +19,9 @@ import sqlalchemy as sa
 from bench.harness import Scenario, measure
 from marba_dagster.connectors.llm import LlmLimits
 from marba_dagster.core.enrichment.budget import PriceTable
-from marba_dagster.defs.enrichment.engine import AiConfig, EngineConfig, EnrichmentPass
 from marba_dagster.sandbox import SandboxServer
-from marba_dagster.store import migrate
-from marba_dagster.store import schema as s
+from marba_dagster.services.enrichment import AiConfig, EngineConfig, EnrichmentPass
+from marba_dagster.store import migrate, schema
 from marba_dagster.store.db import make_engine
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests.enrichment_fixtures import seed_brands
@@ -80,8 +79,8 @@ def main() -> None:
         with engines["ai"].connect() as conn:
             fallbacks = conn.execute(
                 sa.select(sa.func.count())
-                .select_from(s.enrichment_logs)
-                .where(s.enrichment_logs.c.error.is_not(None))
+                .select_from(schema.enrichment_logs)
+                .where(schema.enrichment_logs.c.error.is_not(None))
             ).scalar()
         for e in engines.values():
             e.dispose()
@@ -102,7 +101,8 @@ def main() -> None:
     sc.limit("server_429s", limited, limit=max(1, calls // 100))
     sc.limit("second_run_ai_calls", again.ai_calls, limit=0)
     sc.note(
-        f"R = {args.rpm} requests per {args.window:g}s window = {rate:g} calls/s; L = {args.latency_ms} ms; "
+        f"R = {args.rpm} requests per {args.window:g}s window = {rate:g} calls/s; L = "
+        f"{args.latency_ms} ms; "
         f"concurrency {args.concurrency}; ideal time {calls / rate:.1f}s for {calls} calls"
     )
     sc.save()

@@ -30,12 +30,11 @@ import sqlalchemy as sa
 from bench.harness import Scenario, measure
 from marba_dagster.connectors.http import ApiClient, HttpPolicy
 from marba_dagster.connectors.publishing import GraphPublisher, XPublisher
-from marba_dagster.defs.publishing.publisher import PublisherConfig, PublishRun
 from marba_dagster.sandbox import SandboxServer
 from marba_dagster.sandbox.platform_data import platform_data
 from marba_dagster.sandbox.routes._published import published_log
-from marba_dagster.store import migrate
-from marba_dagster.store import schema as s
+from marba_dagster.services.publishing import PublisherConfig, PublishRun
+from marba_dagster.store import migrate, schema
 from marba_dagster.store.db import make_engine
 from marba_dagster.store.types import utcnow
 
@@ -59,16 +58,22 @@ def _prepare_db(url: str | None, tmp: Path):
     engine = make_engine(url)
     migrate.upgrade(engine)
     with engine.begin() as conn:
-        for t in (s.publish_events, s.scheduled_content, s.notifications):
-            conn.execute(t.delete().where(sa.true()) if t is not s.notifications else t.delete())
+        for table in (schema.publish_events, schema.scheduled_content, schema.notifications):
+            conn.execute(
+                table.delete().where(sa.true())
+                if table is not schema.notifications
+                else table.delete()
+            )
         conn.execute(
-            s.platform_accounts.delete().where(s.platform_accounts.c.brand_id == "bench-brand")
+            schema.platform_accounts.delete().where(
+                schema.platform_accounts.c.brand_id == "bench-brand"
+            )
         )
-        conn.execute(s.brands.delete().where(s.brands.c.id == "bench-brand"))
-        conn.execute(s.brands.insert().values(id="bench-brand", name="Bench", industry="cafe"))
+        conn.execute(schema.brands.delete().where(schema.brands.c.id == "bench-brand"))
+        conn.execute(schema.brands.insert().values(id="bench-brand", name="Bench", industry="cafe"))
         for p, (ext, tok) in ACCOUNTS.items():
             conn.execute(
-                s.platform_accounts.insert().values(
+                schema.platform_accounts.insert().values(
                     id=f"bench-{p}",
                     brand_id="bench-brand",
                     platform=p,
@@ -95,7 +100,7 @@ def _seed_posts(engine, n: int, due_at) -> None:
     ]
     with engine.begin() as conn:
         for start in range(0, n, 1000):
-            conn.execute(s.scheduled_content.insert(), rows[start : start + 1000])
+            conn.execute(schema.scheduled_content.insert(), rows[start : start + 1000])
 
 
 def baseline(sb: SandboxServer, n: int, concurrency: int) -> float:
@@ -173,18 +178,19 @@ def main(argv: list[str] | None = None) -> int:
                 summary = run.run()
         published_count = log.count() - base_count
         texts = log.texts()
-        doubles = sum(1 for t, c in texts.items() if c > 1)
+        doubles = sum(1 for count in texts.values() if count > 1)
         with engine.connect() as conn:
             lateness = [
                 (pub - sched).total_seconds()
                 for pub, sched in conn.execute(
                     sa.select(
-                        s.scheduled_content.c.published_at, s.scheduled_content.c.scheduled_at
-                    ).where(s.scheduled_content.c.status == "published")
+                        schema.scheduled_content.c.published_at,
+                        schema.scheduled_content.c.scheduled_at,
+                    ).where(schema.scheduled_content.c.status == "published")
                 )
             ]
             left = conn.execute(
-                sa.select(sa.func.count()).where(s.scheduled_content.c.status != "published")
+                sa.select(sa.func.count()).where(schema.scheduled_content.c.status != "published")
             ).scalar_one()
         engine.dispose()
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from marba_dagster.core.catalog import JOBS, JobSpec, validate_cron
 from marba_dagster.core.durations import parse_duration
+from marba_dagster.core.publishing import parse_max_lateness
 
 
 class SettingError(ValueError):
@@ -272,7 +273,7 @@ PUBLISH_MAX_LATENESS = Setting(
     "MARBA_PUBLISH_MAX_LATENESS",
     "a scheduled post later than this fails as missed instead of going out late (`90m`, `2d`, ...)",
     "24h",
-    duration,
+    parse_max_lateness,
 )
 CIRCUIT_WINDOW = Setting(
     "MARBA_CIRCUIT_WINDOW", "circuit breaker: finished runs looked at", "10", positive_int

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.db import insert_many
 
 
@@ -23,7 +23,7 @@ def seed_brands(
     with engine.begin() as conn:
         insert_many(
             conn,
-            s.brands,
+            schema.brands,
             [
                 {
                     "id": b,
@@ -208,14 +208,14 @@ def seed_brands(
                     "deadline": today + timedelta(days=60),
                 }
             )
-        insert_many(conn, s.brand_daily_metrics, daily)
-        insert_many(conn, s.account_metrics, account)
-        insert_many(conn, s.learning_patterns, patterns)
-        insert_many(conn, s.content_posts, posts)
-        insert_many(conn, s.post_metrics, metrics)
-        insert_many(conn, s.engagement_inbox, inbox)
-        insert_many(conn, s.intelligence_opportunities, opps)
-        insert_many(conn, s.competitors, comps)
-        insert_many(conn, s.competitive_gaps, gaps)
-        insert_many(conn, s.intelligence_signals, sigs)
-        insert_many(conn, s.brand_objectives, objs)
+        insert_many(conn, schema.brand_daily_metrics, daily)
+        insert_many(conn, schema.account_metrics, account)
+        insert_many(conn, schema.learning_patterns, patterns)
+        insert_many(conn, schema.content_posts, posts)
+        insert_many(conn, schema.post_metrics, metrics)
+        insert_many(conn, schema.engagement_inbox, inbox)
+        insert_many(conn, schema.intelligence_opportunities, opps)
+        insert_many(conn, schema.competitors, comps)
+        insert_many(conn, schema.competitive_gaps, gaps)
+        insert_many(conn, schema.intelligence_signals, sigs)
+        insert_many(conn, schema.brand_objectives, objs)

@@ -1,9 +1,12 @@
 """A publisher run in its own process (tests start several at once, or kill one mid-way).
 
 ``python -m marba_dagster_tests.publish_worker DB_URL GRAPH_URL X_URL [--concurrency N]
-[--lease SECONDS] [--wait-file PATH]`` prints the run summary as JSON. ``--wait-file``
-makes the process wait until the file exists, so that several processes start publishing
-at the same moment.
+[--lease SECONDS] [--wait-file PATH] [--crash-after-platform-call]`` prints the run summary
+as JSON. ``--wait-file`` makes the process wait until the file exists, so that several
+processes start publishing at the same moment. ``--crash-after-platform-call`` makes the
+process die (exit status ``CRASH_EXIT_STATUS``, no cleanup, no commit) the moment a
+platform has answered a post, before the publisher records the answer: a real crash
+between the platform's answer and the commit.
 """
 
 from __future__ import annotations
@@ -15,10 +18,28 @@ import sys
 import time
 
 from marba_dagster.connectors.http import ApiClient, HttpPolicy
-from marba_dagster.connectors.publishing import GraphPublisher, XPublisher
-from marba_dagster.defs.publishing.publisher import PublisherConfig, PublishRun
-from marba_dagster.services.notifications import push_once
+from marba_dagster.connectors.publishing import PostRequest, Published
+from marba_dagster.services.publishing import (
+    Publisher,
+    PublisherConfig,
+    PublishRun,
+    WebhookAlert,
+    platform_publishers,
+)
 from marba_dagster.store.db import make_engine
+
+CRASH_EXIT_STATUS = 86
+
+
+class CrashAfterAnswer:
+    """A platform's publisher that ends the process right after the platform answered."""
+
+    def __init__(self, platform: Publisher) -> None:
+        self.platform = platform
+
+    def publish(self, post: PostRequest) -> Published:
+        self.platform.publish(post)
+        os._exit(CRASH_EXIT_STATUS)  # no cleanup, no commit: the answer is never recorded
 
 
 def build_run(
@@ -31,6 +52,7 @@ def build_run(
     read_timeout: float = 10.0,
     engine=None,
     webhook_url: str | None = None,
+    crash_after_platform_call: bool = False,
     **cfg,
 ) -> tuple[PublishRun, list[ApiClient]]:
     policy = HttpPolicy(
@@ -41,18 +63,16 @@ def build_run(
     )
     graph = ApiClient(graph_url, policy=policy, name="graph_publish")
     x = ApiClient(x_url, policy=policy, name="x_publish")
-    gp = GraphPublisher(graph)
+    publishers = platform_publishers(graph, x)
+    if crash_after_platform_call:
+        publishers = {name: CrashAfterAnswer(p) for name, p in publishers.items()}
     engine = engine or make_engine(db_url)
-
-    def alert(key, kind, text, brand_id):
-        push_once(engine, webhook_url, dedup_key=key, kind=kind, text=text, brand_id=brand_id)
-
     run = PublishRun(
         engine,
-        {"facebook": gp, "instagram": gp, "x": XPublisher(x)},
+        publishers,
         PublisherConfig(concurrency=concurrency, lease_seconds=lease, **cfg),
         run_id=f"proc-{os.getpid()}",
-        alert=alert,
+        alert=WebhookAlert(engine, webhook_url),
     )
     return run, [graph, x]
 
@@ -65,9 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--lease", type=float, default=300.0)
     ap.add_argument("--wait-file")
+    ap.add_argument("--crash-after-platform-call", action="store_true")
     args = ap.parse_args(argv)
     run, clients = build_run(
-        args.db_url, args.graph_url, args.x_url, concurrency=args.concurrency, lease=args.lease
+        args.db_url,
+        args.graph_url,
+        args.x_url,
+        concurrency=args.concurrency,
+        lease=args.lease,
+        crash_after_platform_call=args.crash_after_platform_call,
     )
     if args.wait_file:
         deadline = time.monotonic() + 60

@@ -203,4 +203,6 @@ def test_every_step_that_calls_an_outside_service_is_in_its_pool(defs):
             )
         seen.add(a.op.pool)
     assert seen == set(pools.ALL)
-    assert {a.op.name for a in steps if a.op.pool == pools.PLATFORM_PUBLISH} == {"published_posts"}
+    assert {a.op.name for a in steps if a.op.pool == pools.PLATFORM_PUBLISH} == {
+        "publishing__published_posts"
+    }

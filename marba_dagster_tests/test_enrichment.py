@@ -11,17 +11,22 @@ import sqlalchemy as sa
 
 from marba_dagster.core.enrichment.budget import PriceTable
 from marba_dagster.core.enrichment.sections import SECTIONS, TTL
-from marba_dagster.defs.enrichment.assets import enrichment_refresh_sensor, enrichment_sections
-from marba_dagster.defs.enrichment.engine import AiConfig, EngineConfig, EnrichmentPass, month_start
+from marba_dagster.defs.enrichment.assets import enrichment_sections
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
+from marba_dagster.defs.enrichment.sensors import enrichment_refresh_sensor
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
-from marba_dagster.store import schema as s
+from marba_dagster.services.enrichment import AiConfig, EngineConfig, EnrichmentPass, month_start
+from marba_dagster.store import schema
 from marba_dagster.store.db import insert_many, upsert
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests.enrichment_fixtures import seed_brands
 
 PRICES = PriceTable.parse('{"sandbox-model": {"input_per_mtok": 150, "output_per_mtok": 600}}')
 BRANDS = ["b1", "b2", "b3"]
+
+
+def key(section: str) -> dg.AssetKey:
+    return dg.AssetKey(["enrichment", section])
 
 
 def ai_config(sandbox, **kw) -> AiConfig:
@@ -54,8 +59,9 @@ def cache_row(engine, brand, section):
     with engine.connect() as conn:
         return (
             conn.execute(
-                sa.select(s.enrichment_cache).where(
-                    s.enrichment_cache.c.brand_id == brand, s.enrichment_cache.c.section == section
+                sa.select(schema.enrichment_cache).where(
+                    schema.enrichment_cache.c.brand_id == brand,
+                    schema.enrichment_cache.c.section == section,
                 )
             )
             .mappings()
@@ -86,9 +92,9 @@ def test_ttl_expiry_per_section(engine, section):
     with engine.connect() as conn:
         logs = (
             conn.execute(
-                sa.select(s.enrichment_logs.c.status)
-                .where(s.enrichment_logs.c.section == section)
-                .order_by(s.enrichment_logs.c.id)
+                sa.select(schema.enrichment_logs.c.status)
+                .where(schema.enrichment_logs.c.section == section)
+                .order_by(schema.enrichment_logs.c.id)
             )
             .scalars()
             .all()
@@ -105,13 +111,13 @@ def test_refresh_request_invalidation_and_changed_inputs(engine):
         # the app asks for b1's measure; competitive monitoring invalidates b2's reimagine
         upsert(
             conn,
-            s.enrichment_schedule,
+            schema.enrichment_schedule,
             [{"brand_id": "b1", "section": "measure", "refresh_requested_at": t1}],
             ["brand_id", "section"],
         )
         upsert(
             conn,
-            s.enrichment_schedule,
+            schema.enrichment_schedule,
             [
                 {
                     "brand_id": "b2",
@@ -125,7 +131,7 @@ def test_refresh_request_invalidation_and_changed_inputs(engine):
         # a new learning pattern for b3 changes its reach and optimize inputs
         insert_many(
             conn,
-            s.learning_patterns,
+            schema.learning_patterns,
             [
                 {
                     "brand_id": "b3",
@@ -163,18 +169,18 @@ def test_skip_when_fresh_makes_no_ai_call_and_costs_to_the_cent(engine, sandbox)
     with engine.connect() as conn:
         billed = conn.execute(
             sa.select(
-                sa.func.sum(s.api_billing_tracker.c.cost_usd),
-                sa.func.sum(s.api_billing_tracker.c.input_tokens),
-                sa.func.sum(s.api_billing_tracker.c.output_tokens),
+                sa.func.sum(schema.api_billing_tracker.c.cost_usd),
+                sa.func.sum(schema.api_billing_tracker.c.input_tokens),
+                sa.func.sum(schema.api_billing_tracker.c.output_tokens),
                 sa.func.count(),
             )
         ).one()
         ops = set(
             conn.execute(
                 sa.select(
-                    s.api_billing_tracker.c.operation,
-                    s.api_billing_tracker.c.brand_id,
-                    s.api_billing_tracker.c.model,
+                    schema.api_billing_tracker.c.operation,
+                    schema.api_billing_tracker.c.brand_id,
+                    schema.api_billing_tracker.c.model,
                 )
             ).all()
         )
@@ -200,14 +206,14 @@ def test_skip_when_fresh_makes_no_ai_call_and_costs_to_the_cent(engine, sandbox)
 def test_brand_slices_give_the_results_of_one_pass(engine, sandbox, monkeypatch):
     """A pass plans, narrates and writes BRANDS_PER_SLICE brands at a time (bounded memory);
     industry peers are read once for the pass and one model client serves every slice."""
-    from marba_dagster.defs.enrichment import engine as enrichment_engine
+    from marba_dagster.services.enrichment import engine as enrichment_engine
 
     t0 = utcnow()
     seed_brands(engine, t0, BRANDS)
 
     def stored() -> dict:
         with engine.connect() as conn:
-            rows = conn.execute(sa.select(s.enrichment_cache)).mappings().all()
+            rows = conn.execute(sa.select(schema.enrichment_cache)).mappings().all()
         return {
             (r["brand_id"], r["section"]): (
                 r["input_fingerprint"],
@@ -222,15 +228,15 @@ def test_brand_slices_give_the_results_of_one_pass(engine, sandbox, monkeypatch)
     assert len(expected) == len(BRANDS) * len(SECTIONS)
     assert expected[("b1", "measure")][1]["benchmarks"]["engagement_rate"]["peers"] == 3
     with engine.begin() as conn:
-        conn.execute(s.enrichment_cache.delete())
-        conn.execute(s.enrichment_schedule.delete())
+        conn.execute(schema.enrichment_cache.delete())
+        conn.execute(schema.enrichment_schedule.delete())
     monkeypatch.setattr(enrichment_engine, "BRANDS_PER_SLICE", 1)
     sliced = run(engine, t0)
     assert statuses(sliced) == statuses(whole)
     assert stored() == expected
     # With the model: one client for the pass, its counters cover every slice.
     with engine.begin() as conn:
-        conn.execute(s.enrichment_cache.delete())
+        conn.execute(schema.enrichment_cache.delete())
     narrated = run(engine, t0, ai=ai_config(sandbox))
     assert narrated.ai_calls == len(BRANDS) * len(SECTIONS) == llm_calls(sandbox)
     assert narrated.llm_counters["calls"] == narrated.ai_calls
@@ -266,9 +272,9 @@ def test_ai_faults_end_in_a_stored_section(engine, sandbox, fault, expect_by, ex
     row = cache_row(engine, "b1", "reflect")
     assert row["payload"]["insights"] and row["generated_by"] == expect_by
     with engine.connect() as conn:
-        log = conn.execute(sa.select(s.enrichment_logs)).mappings().one()
+        log = conn.execute(sa.select(schema.enrichment_logs)).mappings().one()
         billed = conn.execute(
-            sa.select(sa.func.count()).select_from(s.api_billing_tracker)
+            sa.select(sa.func.count()).select_from(schema.api_billing_tracker)
         ).scalar()
     if expect_by == "analyzer":
         assert log["error"].startswith("AI fallback:") and row["payload"]["ai_fallback"]
@@ -285,7 +291,7 @@ def _spend(engine, brand, amount, now):
     with engine.begin() as conn:
         insert_many(
             conn,
-            s.api_billing_tracker,
+            schema.api_billing_tracker,
             [
                 {
                     "brand_id": brand,
@@ -311,9 +317,9 @@ def test_budget_alert_and_throttling_at_80_percent_then_stop_at_100(engine, sand
     _spend(engine, "b1", "0.85", t0)
     with engine.begin() as conn:  # inputs change for every section of b1
         conn.execute(
-            s.learning_patterns.update()
+            schema.learning_patterns.update()
             .values(lift=1.45)
-            .where(s.learning_patterns.c.pattern_key == "18")
+            .where(schema.learning_patterns.c.pattern_key == "18")
         )
     # 80%: only expired entries refresh; fresh ones are kept even though inputs changed.
     t1 = t0 + timedelta(hours=7)  # reflect (6h) has expired, nothing else
@@ -330,14 +336,17 @@ def test_budget_alert_and_throttling_at_80_percent_then_stop_at_100(engine, sand
     with engine.connect() as conn:
         alerts = (
             conn.execute(
-                sa.select(s.job_logs.c.message).where(
-                    s.job_logs.c.level == "warning", s.job_logs.c.message.like("AI budget%")
+                sa.select(schema.job_logs.c.message).where(
+                    schema.job_logs.c.level == "warning",
+                    schema.job_logs.c.message.like("AI budget%"),
                 )
             )
             .scalars()
             .all()
         )
-        notes = conn.execute(sa.select(s.notifications.c.kind, s.notifications.c.brand_id)).all()
+        notes = conn.execute(
+            sa.select(schema.notifications.c.kind, schema.notifications.c.brand_id)
+        ).all()
     assert len(alerts) == 1 and "85%" in alerts[0] and notes == [("ai_budget_80", "b1")]
     # the least time-sensitive sections (7d TTL) are deferred when they expire
     t2 = t0 + timedelta(days=7, hours=1)
@@ -367,7 +376,7 @@ def test_global_budget_exhausted_means_analyzer_only(engine, sandbox):
 def test_sections_without_inputs_say_so(engine):
     t0 = utcnow()
     with engine.begin() as conn:
-        insert_many(conn, s.brands, [{"id": "empty", "name": "Empty", "industry": "cafe"}])
+        insert_many(conn, schema.brands, [{"id": "empty", "name": "Empty", "industry": "cafe"}])
     run(engine, t0, brands=["empty"])
     for section in SECTIONS:
         p = cache_row(engine, "empty", section)["payload"]
@@ -409,13 +418,13 @@ def test_one_broken_brand_fails_alone(db_url, engine):
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     assert "reach: b2" in failure.step_failure_data.error.message
     parts = enrichment_sections.partitions_def
-    reach = instance.get_status_by_partition(dg.AssetKey("reach"), BRANDS, parts)
+    reach = instance.get_status_by_partition(key("reach"), BRANDS, parts)
     assert reach == {
         "b1": dg.AssetPartitionStatus.MATERIALIZED,
         "b2": dg.AssetPartitionStatus.FAILED,
         "b3": dg.AssetPartitionStatus.MATERIALIZED,
     }
-    measure = instance.get_status_by_partition(dg.AssetKey("measure"), BRANDS, parts)
+    measure = instance.get_status_by_partition(key("measure"), BRANDS, parts)
     assert set(measure.values()) == {dg.AssetPartitionStatus.MATERIALIZED}
     brands_check = {
         e.asset_key.path[-1]: e
@@ -428,8 +437,8 @@ def test_one_broken_brand_fails_alone(db_url, engine):
     assert brands_check["measure"].passed
     with engine.connect() as conn:
         errors = conn.execute(
-            sa.select(s.job_logs.c.brand_id, s.job_logs.c.message).where(
-                s.job_logs.c.level == "error"
+            sa.select(schema.job_logs.c.brand_id, schema.job_logs.c.message).where(
+                schema.job_logs.c.level == "error"
             )
         ).all()
     assert [b for b, _ in errors] == ["b2"] and "timezone" in errors[0][1]
@@ -449,13 +458,13 @@ def test_refresh_request_sensor_launches_brand_and_section(db_url, engine):
     with engine.begin() as conn:
         upsert(
             conn,
-            s.enrichment_schedule,
+            schema.enrichment_schedule,
             [{"brand_id": "b2", "section": "optimize", "refresh_requested_at": requested}],
             ["brand_id", "section"],
         )
         upsert(
             conn,
-            s.enrichment_schedule,
+            schema.enrichment_schedule,
             [
                 {
                     "brand_id": "b1",
@@ -471,8 +480,8 @@ def test_refresh_request_sensor_launches_brand_and_section(db_url, engine):
     assert [
         (r.partition_key, r.asset_selection, r.tags["marba/enrichment_trigger"]) for r in reqs
     ] == [
-        ("b1", [dg.AssetKey("reimagine")], "invalidated"),
-        ("b2", [dg.AssetKey("optimize")], "requested"),
+        ("b1", [key("reimagine")], "invalidated"),
+        ("b2", [key("optimize")], "requested"),
     ]
     for r in reqs:  # launch what the sensor asked for, tagged as the sensor daemon tags it
         out = dg.materialize(
@@ -497,14 +506,16 @@ def test_automation_condition_requests_sections_when_inputs_update(db_url):
         assets=[enrichment_sections, learning_patterns], resources=_resources(db_url)
     )
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-    for key in SECTIONS:
+    for section in SECTIONS:
         for b in ("b1", "b2"):
-            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=b))
+            instance.report_runless_asset_event(dg.AssetMaterialization(key(section), partition=b))
     second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert second.total_requested == 0  # nothing changed upstream
-    instance.report_runless_asset_event(dg.AssetMaterialization("learning_patterns"))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(dg.AssetKey(["learning", "learning_patterns"]))
+    )
     third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
     requested = {
-        (key, pk) for key in SECTIONS for pk in third.get_requested_partitions(dg.AssetKey(key))
+        (section, pk) for section in SECTIONS for pk in third.get_requested_partitions(key(section))
     }
     assert requested == {("reach", "b1"), ("reach", "b2"), ("optimize", "b1"), ("optimize", "b2")}

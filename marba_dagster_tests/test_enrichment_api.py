@@ -14,7 +14,7 @@ from marba_dagster.api import EnrichmentEngine
 from marba_dagster.core.brands import brand_id_of
 from marba_dagster.core.enrichment.sections import SECTIONS
 from marba_dagster.runner import RunError
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests.conftest import (
     create_pg_database,
@@ -41,7 +41,9 @@ def _cache(engine, brand):
         return {
             r.section: r
             for r in conn.execute(
-                sa.select(s.enrichment_cache).where(s.enrichment_cache.c.brand_id == brand)
+                sa.select(schema.enrichment_cache).where(
+                    schema.enrichment_cache.c.brand_id == brand
+                )
             )
         }
 
@@ -85,8 +87,9 @@ def test_refresh_section_replaces_a_fresh_entry(world, engine):
     assert out["section"]["payload"]["refresh_reason"] == "requested"
     with engine.connect() as conn:
         requested = conn.execute(
-            sa.select(s.enrichment_schedule.c.refresh_requested_at).where(
-                s.enrichment_schedule.c.brand_id == "b1", s.enrichment_schedule.c.section == "reach"
+            sa.select(schema.enrichment_schedule.c.refresh_requested_at).where(
+                schema.enrichment_schedule.c.brand_id == "b1",
+                schema.enrichment_schedule.c.section == "reach",
             )
         ).scalar_one()
     assert requested is not None and requested <= out["section"]["created_at"]
@@ -105,8 +108,8 @@ def test_get_section_reads_cache_and_staleness(world, engine):
     assert got["stale"] is False
     with engine.begin() as conn:
         conn.execute(
-            s.enrichment_cache.update()
-            .where(s.enrichment_cache.c.brand_id == "b1")
+            schema.enrichment_cache.update()
+            .where(schema.enrichment_cache.c.brand_id == "b1")
             .values(expires_at=utcnow().replace(year=2000))
         )
     assert api.get_section("b1", "reflect")["stale"] is True
@@ -119,7 +122,9 @@ def test_unknown_inactive_and_bad_section(world, engine):
     with pytest.raises(RunError, match="unknown brand: nope"):
         api.enrich_all_sections("nope")
     with engine.begin() as conn:
-        conn.execute(s.brands.update().where(s.brands.c.id == "b2").values(is_active=False))
+        conn.execute(
+            schema.brands.update().where(schema.brands.c.id == "b2").values(is_active=False)
+        )
     with pytest.raises(RunError, match="not active"):
         api.enrich_all_sections("b2")
     with pytest.raises(RunError, match="not active"):
@@ -132,7 +137,9 @@ def test_unknown_inactive_and_bad_section(world, engine):
     assert _cache(engine, "b2") == {}
     with engine.connect() as conn:  # a refused request records nothing
         assert (
-            conn.execute(sa.select(sa.func.count()).select_from(s.enrichment_schedule)).scalar_one()
+            conn.execute(
+                sa.select(sa.func.count()).select_from(schema.enrichment_schedule)
+            ).scalar_one()
             == 0
         )
 

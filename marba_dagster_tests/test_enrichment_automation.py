@@ -29,7 +29,7 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 from marba_dagster.core.enrichment.refresh import DUE, refresh_mode
 from marba_dagster.core.enrichment.sections import TTL
 from marba_dagster.core.runs import JOB_TAG, REFRESH_TAG
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests.enrichment_fixtures import seed_brands
 
@@ -38,6 +38,7 @@ QUEUED = {
     "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}
 }
 BRANDS = ["b1", "b2", "b3", "b4"]
+REFLECT = dg.AssetKey(["enrichment", "reflect"])
 LOG = logging.getLogger("enrichment-automation-test")
 
 
@@ -122,14 +123,16 @@ def test_automation_backfill_of_mostly_unchanged_sections_succeeds(marba_env, en
 
         with engine.begin() as conn:  # the learning engine found a new pattern for b1 only
             conn.execute(
-                s.learning_patterns.update()
+                schema.learning_patterns.update()
                 .where(
-                    s.learning_patterns.c.brand_id == "b1",
-                    s.learning_patterns.c.pattern_key == "18",
+                    schema.learning_patterns.c.brand_id == "b1",
+                    schema.learning_patterns.c.pattern_key == "18",
                 )
                 .values(lift=1.7)
             )
-        instance.report_runless_asset_event(dg.AssetMaterialization("learning_patterns"))
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(dg.AssetKey(["learning", "learning_patterns"]))
+        )
         tick_automation(daemon, workspace, now + timedelta(seconds=90))
         (backfill,) = instance.get_backfills()
         assert (
@@ -141,7 +144,8 @@ def test_automation_backfill_of_mostly_unchanged_sections_succeeds(marba_env, en
         assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS
         assert run.status == dg.DagsterRunStatus.SUCCESS
 
-        # The tags Dagster 1.13 puts on an automation-launched backfill's run, and the mode they mean.
+        # The tags Dagster 1.13 puts on an automation-launched backfill's run, and the mode
+        # they mean.
         assert {
             k: v
             for k, v in run.tags.items()
@@ -177,7 +181,7 @@ def test_automation_backfill_of_mostly_unchanged_sections_succeeds(marba_env, en
         for section in ("reach", "optimize"):
             assert set(
                 instance.get_status_by_partition(
-                    dg.AssetKey(section), BRANDS, _partitions()
+                    dg.AssetKey(["enrichment", section]), BRANDS, _partitions()
                 ).values()
             ) == {dg.AssetPartitionStatus.MATERIALIZED}
 
@@ -198,21 +202,17 @@ def test_freshness_warns_at_three_quarters_of_the_ttl(marba_env, engine):
         assert (
             load_definitions()
             .resolve_job_def("enrichment_scheduler")
-            .execute_in_process(
-                instance=instance, partition_key="b1", asset_selection=[dg.AssetKey("reflect")]
-            )
+            .execute_in_process(instance=instance, partition_key="b1", asset_selection=[REFLECT])
             .success
         )
-        made = instance.get_latest_materialization_event(dg.AssetKey("reflect")).timestamp
+        made = instance.get_latest_materialization_event(REFLECT).timestamp
         daemon = FreshnessDaemon()
         ttl = TTL["reflect"].total_seconds()
 
         def state_at(seconds_after: float) -> str:
             with freeze_time(made + seconds_after):
                 list(daemon.run_iteration(workspace))
-            return instance.get_freshness_state_records([dg.AssetKey("reflect")])[
-                dg.AssetKey("reflect")
-            ].freshness_state.value
+            return instance.get_freshness_state_records([REFLECT])[REFLECT].freshness_state.value
 
         assert state_at(0.7 * ttl) == "PASS"
         assert state_at(0.8 * ttl) == "WARN"

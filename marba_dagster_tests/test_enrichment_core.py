@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
@@ -20,7 +20,7 @@ from marba_dagster.core.enrichment.budget import (
 from marba_dagster.core.enrichment.checks import entries_summary, fallback_summary
 from marba_dagster.core.enrichment.planner import CacheEntry, ScheduleState, decide
 
-NOW = datetime(2026, 3, 15, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)
 BRAND = {"id": "b1", "name": "Cafe", "industry": "cafe", "timezone": "Europe/Paris"}
 
 
@@ -149,7 +149,8 @@ def test_prices_and_budgets():
         ),
         ('{"summary": "x", "insights": [{"title": "t"}], "recommendations": []}', "lacks detail"),
         (
-            '{"summary": "x", "insights": ["a"], "recommendations": [{"action": "a", "rationale": "r", "priority": "urgent"}]}',
+            '{"summary": "x", "insights": ["a"], "recommendations": '
+            '[{"action": "a", "rationale": "r", "priority": "urgent"}]}',
             "priority",
         ),
     ],
@@ -249,7 +250,8 @@ AUTOMATION_BACKFILL_RUN = {
         (
             AUTOMATION_BACKFILL_RUN,
             "due",
-            "TTL-aware: started by declarative automation through enrichment_automation_sensor (backfill nggkvwsg)",
+            "TTL-aware: started by declarative automation through enrichment_automation_sensor "
+            "(backfill nggkvwsg)",
         ),
         (
             {"dagster/auto_materialize": "true"},
@@ -372,8 +374,8 @@ def test_check_descriptions_say_what_was_lost():
     )
     assert entries_summary("reflect", 0, 0, 0, 0, []) == "no active brand"
     assert entries_summary("intend", 40, 3, 9, 2, [f"b{i}" for i in range(12)]) == (
-        "12 of 40 active brand(s) have no current intend entry (9 expired, 2 of them deferred by budget "
-        "throttling; 3 missing): b0, b1, b2, b3, b4 and 7 more"
+        "12 of 40 active brand(s) have no current intend entry (9 expired, 2 of them deferred by "
+        "budget throttling; 3 missing): b0, b1, b2, b3, b4 and 7 more"
     )
     assert (
         entries_summary("reach", 3, 1, 0, 0, ["b2"])

@@ -17,11 +17,11 @@ import pytest
 import sqlalchemy as sa
 
 from marba_dagster.core.enrichment.sections import SECTIONS, TTL
-from marba_dagster.core.runs import BRANDS_CHECK, SOURCES_CHECK
-from marba_dagster.defs.enrichment.assets import ENTRIES_CHECK, enrichment_sections
+from marba_dagster.core.runs import BRANDS_CHECK, ENTRIES_CHECK, SOURCES_CHECK
+from marba_dagster.defs.enrichment.assets import enrichment_sections
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.db import insert_many
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests.enrichment_fixtures import seed_brands
@@ -32,6 +32,10 @@ SCHEDULE = {
     "marba/job": "enrichment_scheduler",
 }
 PRICES = '{"sandbox-model": {"input_per_mtok": 150, "output_per_mtok": 600}}'
+
+
+def key(section: str) -> dg.AssetKey:
+    return dg.AssetKey(["enrichment", section])
 
 
 def _resources(db_url, llm: LlmSettings | None = None, **settings):
@@ -48,7 +52,7 @@ def _materialize(instance, db_url, partition, sections=("reflect",), tags=None, 
         [enrichment_sections],
         instance=instance,
         partition_key=partition,
-        selection=list(sections),
+        selection=[key(x) for x in sections],
         resources=kw.pop("resources", None) or _resources(db_url),
         tags=tags,
         **kw,
@@ -57,7 +61,7 @@ def _materialize(instance, db_url, partition, sections=("reflect",), tags=None, 
 
 def _run_range(instance, db_url, start, end, sections=SECTIONS, tags=None, resources=None):
     """One run over the brand partitions start..end, as the schedule launches it."""
-    job = dg.define_asset_job("enrichment_scheduler", selection=list(sections))
+    job = dg.define_asset_job("enrichment_scheduler", selection=[key(x) for x in sections])
     defs = dg.Definitions(
         assets=[enrichment_sections], jobs=[job], resources=resources or _resources(db_url)
     )
@@ -97,8 +101,9 @@ def cache_row(engine, brand, section):
     with engine.connect() as conn:
         return (
             conn.execute(
-                sa.select(s.enrichment_cache).where(
-                    s.enrichment_cache.c.brand_id == brand, s.enrichment_cache.c.section == section
+                sa.select(schema.enrichment_cache).where(
+                    schema.enrichment_cache.c.brand_id == brand,
+                    schema.enrichment_cache.c.section == section,
                 )
             )
             .mappings()
@@ -108,7 +113,7 @@ def cache_row(engine, brand, section):
 
 def test_section_specs_warn_at_three_quarters_of_the_ttl():
     for section in SECTIONS:
-        spec = enrichment_sections.specs_by_key[dg.AssetKey(section)]
+        spec = enrichment_sections.specs_by_key[key(section)]
         policy = spec.freshness_policy
         assert policy.fail_window.to_timedelta() == TTL[section]
         assert policy.warn_window.to_timedelta() == TTL[section] * 3 / 4
@@ -118,10 +123,7 @@ def test_section_specs_warn_at_three_quarters_of_the_ttl():
 
 def test_section_descriptions_point_to_the_architecture_doc():
     for section in SECTIONS:
-        assert (
-            "docs/architecture.md"
-            in enrichment_sections.specs_by_key[dg.AssetKey(section)].description
-        )
+        assert "docs/architecture.md" in enrichment_sections.specs_by_key[key(section)].description
 
 
 # --------------------------------------------------------------- who asked for it
@@ -154,7 +156,7 @@ def test_a_persons_materialize_refreshes_what_machines_keep(db_url, engine, tmp_
         assert dv(kept) == dv(first)
         assert cache_row(engine, "b1", "reflect")["created_at"] == made["created_at"]
         assert instance.get_status_by_partition(
-            dg.AssetKey("reflect"), ["b1"], enrichment_sections.partitions_def
+            key("reflect"), ["b1"], enrichment_sections.partitions_def
         ) == {"b1": dg.AssetPartitionStatus.MATERIALIZED}
 
         # The Materialize button (the UI adds dagster/from_ui) and a plain Python call refresh.
@@ -206,7 +208,7 @@ def test_a_persons_materialize_refreshes_what_machines_keep(db_url, engine, tmp_
         with engine.begin() as conn:
             insert_many(
                 conn,
-                s.engagement_inbox,
+                schema.engagement_inbox,
                 [
                     {
                         "id": "b1-new",
@@ -244,7 +246,7 @@ def test_forced_refresh_keeps_the_budget_rules(db_url, engine, sandbox, tmp_path
         with engine.begin() as conn:  # 85% of the brand's monthly budget spent: throttled
             insert_many(
                 conn,
-                s.api_billing_tracker,
+                schema.api_billing_tracker,
                 [
                     {
                         "brand_id": "b1",
@@ -269,7 +271,7 @@ def test_forced_refresh_keeps_the_budget_rules(db_url, engine, sandbox, tmp_path
 
 @pytest.mark.slow
 def test_dagster_asset_materialize_refreshes_a_fresh_brand(marba_env, engine):
-    """``dagster asset materialize --select reflect --partition b1`` on the real code
+    """``dagster asset materialize --select enrichment/reflect --partition b1`` on the real code
     location: the second call refreshes the entry the first one made."""
     seed_brands(engine, utcnow(), ["b1"])
     home = marba_env["dagster_home"]
@@ -284,7 +286,7 @@ def test_dagster_asset_materialize_refreshes_a_fresh_brand(marba_env, engine):
         "-m",
         "marba_dagster.definitions",
         "--select",
-        "reflect",
+        "enrichment/reflect",
         "--partition",
         "b1",
     ]
@@ -298,7 +300,7 @@ def test_dagster_asset_materialize_refreshes_a_fresh_brand(marba_env, engine):
         created.append(cache_row(engine, "b1", "reflect")["created_at"])
     assert created[1] > created[0]
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        event = instance.get_latest_materialization_event(dg.AssetKey("reflect"))
+        event = instance.get_latest_materialization_event(key("reflect"))
         md = {k: v.value for k, v in event.asset_materialization.metadata.items()}
     assert (md["outcome"], md["refresh_reason"], md["due_reason"]) == (
         "refreshed",
@@ -313,7 +315,9 @@ def test_dagster_asset_materialize_refreshes_a_fresh_brand(marba_env, engine):
 def test_inactive_and_deleted_brands_fail_by_name(db_url, engine, tmp_path):
     seed_brands(engine, utcnow(), ["b1", "b2"])
     with engine.begin() as conn:
-        conn.execute(s.brands.update().where(s.brands.c.id == "b2").values(is_active=False))
+        conn.execute(
+            schema.brands.update().where(schema.brands.c.id == "b2").values(is_active=False)
+        )
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         instance.add_dynamic_partitions("brands", ["b1", "b2", "ghost"])
         result = _run_range(instance, db_url, "b1", "ghost", ["reflect", "reach"], tags=SCHEDULE)
@@ -328,7 +332,7 @@ def test_inactive_and_deleted_brands_fail_by_name(db_url, engine, tmp_path):
         assert set(mats(result)) == {("reflect", "b1"), ("reach", "b1")}
         for section in ("reflect", "reach"):
             assert instance.get_status_by_partition(
-                dg.AssetKey(section), ["b1", "b2", "ghost"], enrichment_sections.partitions_def
+                key(section), ["b1", "b2", "ghost"], enrichment_sections.partitions_def
             ) == {
                 "b1": dg.AssetPartitionStatus.MATERIALIZED,
                 "b2": dg.AssetPartitionStatus.FAILED,
@@ -361,21 +365,21 @@ def test_deferred_and_expired_entries_are_materialized_and_counted(db_url, engin
         old = cache_row(engine, "b1", "intend")
         with engine.begin() as conn:  # b1's entry has expired, and b1 is at 85% of its AI budget
             conn.execute(
-                s.enrichment_cache.update()
-                .where(s.enrichment_cache.c.brand_id == "b1")
+                schema.enrichment_cache.update()
+                .where(schema.enrichment_cache.c.brand_id == "b1")
                 .values(
                     created_at=now - TTL["intend"] - timedelta(hours=1),
                     expires_at=now - timedelta(hours=1),
                 )
             )
             conn.execute(
-                s.enrichment_schedule.update()
-                .where(s.enrichment_schedule.c.brand_id == "b1")
+                schema.enrichment_schedule.update()
+                .where(schema.enrichment_schedule.c.brand_id == "b1")
                 .values(next_refresh_at=now - timedelta(hours=1))
             )
             insert_many(
                 conn,
-                s.api_billing_tracker,
+                schema.api_billing_tracker,
                 [
                     {
                         "brand_id": "b1",
@@ -427,7 +431,7 @@ def test_entries_check_runs_on_its_own(db_url, engine, tmp_path):
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         instance.add_dynamic_partitions("brands", ["b1", "b2"])
         assert _materialize(instance, db_url, "b1").success
-        alone = dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("reflect"), ENTRIES_CHECK))
+        alone = dg.AssetSelection.checks(dg.AssetCheckKey(key("reflect"), ENTRIES_CHECK))
         result = dg.materialize(
             [enrichment_sections], instance=instance, selection=alone, resources=_resources(db_url)
         )
@@ -463,7 +467,8 @@ def test_a_wrong_model_key_warns_naming_the_cause(db_url, engine, sandbox, tmp_p
             assert not model.passed and model.severity == dg.AssetCheckSeverity.WARN
             assert (
                 model.description
-                == f"HTTP 401 from the model endpoint: 2 of 2 {section} call(s) fell back to the analyzer"
+                == f"HTTP 401 from the model endpoint: 2 of 2 {section} call(s) fell back to the "
+                "analyzer"
             )
             assert model.metadata["ai_fallbacks"].value == 2
             shown = model.description + json.dumps(

@@ -8,7 +8,6 @@ publish log), not only in our tables.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -19,18 +18,18 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from marba_dagster.defs.publishing.assets import no_unresolved_posts, published_posts
-from marba_dagster.defs.publishing.publisher import CRASH_AFTER_SEND_ENV
-from marba_dagster.defs.publishing.settings import PublisherSettings
+from marba_dagster.defs.publishing.assets import published_posts
+from marba_dagster.defs.publishing.checks import no_unresolved_posts
+from marba_dagster.defs.publishing.resources import PublisherSettings
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.sandbox.platform_data import platform_data
 from marba_dagster.sandbox.routes._published import published_log
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.types import utcnow
-from marba_dagster_tests.publish_worker import build_run
+from marba_dagster_tests.publish_worker import CRASH_EXIT_STATUS, build_run
 
 REPO = Path(__file__).resolve().parents[1]
-sc = s.scheduled_content
+scheduled_content = schema.scheduled_content
 TOKENS = {"facebook": "fb-token-123", "instagram": "ig-token-456", "x": "x-token-789"}
 ACCOUNTS = {"facebook": "1001", "instagram": "1002", "x": "1003"}
 
@@ -40,11 +39,11 @@ def world(engine, sandbox):
     """One active brand with a Facebook Page, an Instagram account and an X account."""
     data = platform_data(sandbox.state)
     with engine.begin() as conn:
-        conn.execute(s.brands.insert().values(id="b1", name="Cafe Uno", industry="cafe"))
+        conn.execute(schema.brands.insert().values(id="b1", name="Cafe Uno", industry="cafe"))
         for p in ("facebook", "instagram", "x"):
             data.add_account(p, ACCOUNTS[p], TOKENS[p])
             conn.execute(
-                s.platform_accounts.insert().values(
+                schema.platform_accounts.insert().values(
                     id=f"acct-{p}",
                     brand_id="b1",
                     platform=p,
@@ -65,7 +64,7 @@ def add_post(
     )
     with engine.begin() as conn:
         conn.execute(
-            sc.insert().values(
+            scheduled_content.insert().values(
                 id=pid,
                 brand_id="b1",
                 platform=platform,
@@ -80,16 +79,22 @@ def add_post(
 
 def post(engine, pid) -> dict:
     with engine.connect() as conn:
-        return dict(conn.execute(sa.select(sc).where(sc.c.id == pid)).mappings().one())
+        return dict(
+            conn.execute(sa.select(scheduled_content).where(scheduled_content.c.id == pid))
+            .mappings()
+            .one()
+        )
 
 
 def events(engine, pid) -> list[str]:
-    pe = s.publish_events
+    publish_events = schema.publish_events
     with engine.connect() as conn:
         return [
             r[0]
             for r in conn.execute(
-                sa.select(pe.c.status).where(pe.c.scheduled_content_id == pid).order_by(pe.c.id)
+                sa.select(publish_events.c.status)
+                .where(publish_events.c.scheduled_content_id == pid)
+                .order_by(publish_events.c.id)
             )
         ]
 
@@ -129,7 +134,11 @@ def test_due_window_catch_up_missed_cancelled_and_edits(world, db_url):
     add_post(engine, "cancelled", minutes=-5, body="never send this", status="cancelled")
     add_post(engine, "edited", minutes=-1, body="first draft")
     with engine.begin() as conn:  # the user edits the post before it goes out
-        conn.execute(sa.update(sc).where(sc.c.id == "edited").values(body="final text"))
+        conn.execute(
+            sa.update(scheduled_content)
+            .where(scheduled_content.c.id == "edited")
+            .values(body="final text")
+        )
 
     summary = run_once(world, db_url)
 
@@ -209,10 +218,14 @@ def test_three_publisher_processes_publish_200_posts_exactly_once(world, db_url,
     assert sum(x["published"] for x in summaries) == 200
     with engine.connect() as conn:
         statuses = dict(
-            conn.execute(sa.select(sc.c.status, sa.func.count()).group_by(sc.c.status)).all()
+            conn.execute(
+                sa.select(scheduled_content.c.status, sa.func.count()).group_by(
+                    scheduled_content.c.status
+                )
+            ).all()
         )
         published_events = conn.execute(
-            sa.select(sa.func.count()).where(s.publish_events.c.status == "published")
+            sa.select(sa.func.count()).where(schema.publish_events.c.status == "published")
         ).scalar_one()
     assert statuses == {"published": 200}
     assert published_events == 200
@@ -221,7 +234,6 @@ def test_three_publisher_processes_publish_200_posts_exactly_once(world, db_url,
 def test_killed_between_platform_answer_and_commit_becomes_unknown(world, db_url):
     engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
     add_post(engine, "crashy", minutes=-1, body="crash after send")
-    env = dict(os.environ, **{CRASH_AFTER_SEND_ENV: "1"})
     senv = sandbox.env()
     proc = subprocess.run(
         [
@@ -235,14 +247,16 @@ def test_killed_between_platform_answer_and_commit_becomes_unknown(world, db_url
             "1",
             "--lease",
             "60",
+            "--crash-after-platform-call",
         ],
         cwd=REPO,
-        env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 86, proc.stderr[-2000:]  # the process really died mid-way
+    assert proc.returncode == CRASH_EXIT_STATUS, proc.stderr[
+        -2000:
+    ]  # the process really died mid-way
     assert log.count() == 1  # the platform has the post...
     row = post(engine, "crashy")
     assert (
@@ -262,7 +276,7 @@ def test_killed_between_platform_answer_and_commit_becomes_unknown(world, db_url
     assert log.count() == 1 and sandbox.request_count("graph_publish.page_feed") == 1
     assert events(engine, "crashy") == ["claimed", "unknown"]
     with engine.connect() as conn:
-        kinds = [r[0] for r in conn.execute(sa.select(s.notifications.c.kind))]
+        kinds = [r[0] for r in conn.execute(sa.select(schema.notifications.c.kind))]
     assert kinds == ["publish_unknown"]
 
 
@@ -345,7 +359,9 @@ def test_revoked_token_fails_with_reconnect_reason(world, db_url, platform):
     with engine.connect() as conn:
         acct = (
             conn.execute(
-                sa.select(s.platform_accounts).where(s.platform_accounts.c.id == f"acct-{platform}")
+                sa.select(schema.platform_accounts).where(
+                    schema.platform_accounts.c.id == f"acct-{platform}"
+                )
             )
             .mappings()
             .one()
@@ -422,7 +438,7 @@ def test_asset_publishes_through_dagster(world, db_url, tmp_path):
             },
         )
     assert result.success
-    meta = result.asset_materializations_for_node("published_posts")[0].metadata
+    meta = result.asset_materializations_for_node("publishing__published_posts")[0].metadata
     assert meta["published"].value == 1 and meta["unknown"].value == 1
     assert post(engine, "via-dagster")["status"] == "published"
     assert post(engine, "unclear")["status"] == "unknown"
@@ -457,9 +473,9 @@ def publish_through_dagster(db_url, sandbox, tmp_path, settings=None, raise_on_e
 def test_failed_missed_and_unknown_posts_are_named_by_a_warn_check(world, db_url, tmp_path):
     engine, sandbox = world["engine"], world["sandbox"]
     with engine.begin() as conn:  # a second brand whose post goes out fine
-        conn.execute(s.brands.insert().values(id="b2", name="Cafe Dos", industry="cafe"))
+        conn.execute(schema.brands.insert().values(id="b2", name="Cafe Dos", industry="cafe"))
         conn.execute(
-            s.platform_accounts.insert().values(
+            schema.platform_accounts.insert().values(
                 id="acct-b2-x",
                 brand_id="b2",
                 platform="x",
@@ -474,7 +490,7 @@ def test_failed_missed_and_unknown_posts_are_named_by_a_warn_check(world, db_url
     add_post(engine, "unclear", platform="facebook", minutes=-2)
     with engine.begin() as conn:
         conn.execute(
-            sc.insert().values(
+            scheduled_content.insert().values(
                 id="b2-post",
                 brand_id="b2",
                 platform="x",
@@ -502,11 +518,13 @@ def test_failed_missed_and_unknown_posts_are_named_by_a_warn_check(world, db_url
     assert "post unclear (facebook) unknown: feed: outcome unknown" in text
     assert "b2" not in text.replace("b1", "")
     assert all(tok not in text for tok in TOKENS.values())
-    meta = result.asset_materializations_for_node("published_posts")[0].metadata
+    meta = result.asset_materializations_for_node("publishing__published_posts")[0].metadata
     assert meta["brands_failed"].value == 1 and meta["brands_processed"].value == 1
     with engine.connect() as conn:
         logged = conn.execute(
-            sa.select(s.job_logs.c.brand_id, s.job_logs.c.level, s.job_logs.c.message)
+            sa.select(
+                schema.job_logs.c.brand_id, schema.job_logs.c.level, schema.job_logs.c.message
+            )
         ).all()
     assert [(b, lvl) for b, lvl, _ in logged] == [("b1", "error")] and "no-media" in logged[0][2]
 
@@ -551,7 +569,7 @@ def test_a_clean_publisher_run_passes_its_check(world, db_url, tmp_path):
 def test_invalid_publisher_setting_fails_at_once_without_retries(
     world, db_url, tmp_path, monkeypatch, settings, env, expected
 ):
-    from marba_dagster.defs.publishing.settings import publisher_resources
+    from marba_dagster.defs.publishing.resources import publisher_resources
 
     add_post(world["engine"], "waiting", platform="x", minutes=-1)
     if env is not None:
@@ -561,7 +579,9 @@ def test_invalid_publisher_setting_fails_at_once_without_retries(
         db_url, world["sandbox"], tmp_path, settings, raise_on_error=False
     )
     assert not result.success
-    kinds = [e.event_type_value for e in result.all_events if e.step_key == "published_posts"]
+    kinds = [
+        e.event_type_value for e in result.all_events if e.step_key == "publishing__published_posts"
+    ]
     assert (
         kinds.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in kinds
     )  # the asset's RetryPolicy is not used

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from marba_dagster.core import publishing as r
+from marba_dagster.core import publishing as rules
 from marba_dagster.core.publishing import DueDecision, Outcome, Transport
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -24,35 +24,35 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
     ],
 )
 def test_due_decision(offset, decision):
-    assert r.decide(NOW + offset, NOW) == decision
+    assert rules.decide(NOW + offset, NOW) == decision
 
 
 def test_next_attempt_in_future_waits_and_lateness_is_configurable():
-    assert r.decide(NOW, NOW, next_attempt=NOW + timedelta(seconds=1)) == DueDecision.NOT_YET
+    assert rules.decide(NOW, NOW, next_attempt=NOW + timedelta(seconds=1)) == DueDecision.NOT_YET
     assert (
-        r.decide(NOW - timedelta(hours=2), NOW, max_lateness=timedelta(hours=1))
+        rules.decide(NOW - timedelta(hours=2), NOW, max_lateness=timedelta(hours=1))
         == DueDecision.MISSED
     )
-    reason = r.missed_reason(NOW - timedelta(hours=30), NOW, timedelta(hours=24))
+    reason = rules.missed_reason(NOW - timedelta(hours=30), NOW, timedelta(hours=24))
     assert reason.startswith("missed:") and "30.0h late" in reason
 
 
 def test_parse_max_lateness():
-    assert r.parse_max_lateness("24h") == timedelta(hours=24)
-    assert r.parse_max_lateness("90m") == timedelta(minutes=90)
-    assert r.parse_max_lateness("2d") == timedelta(days=2)
-    assert r.parse_max_lateness("3600") == timedelta(hours=1)
+    assert rules.parse_max_lateness("24h") == timedelta(hours=24)
+    assert rules.parse_max_lateness("90m") == timedelta(minutes=90)
+    assert rules.parse_max_lateness("2d") == timedelta(days=2)
+    assert rules.parse_max_lateness("3600") == timedelta(hours=1)
     for bad in ("", "soon", "-1h", "0"):
         with pytest.raises(ValueError):
-            r.parse_max_lateness(bad)
+            rules.parse_max_lateness(bad)
 
 
 def test_backoff_grows_honours_retry_after_and_is_capped():
     rng = random.Random(1)
-    d1, d2, d3 = (r.backoff_seconds(a, rng=rng) for a in (1, 2, 3))
+    d1, d2, d3 = (rules.backoff_seconds(a, rng=rng) for a in (1, 2, 3))
     assert 24 <= d1 <= 36 and 48 <= d2 <= 72 and 96 <= d3 <= 144
-    assert r.backoff_seconds(1, retry_after=600, rng=rng) >= 600
-    assert r.backoff_seconds(30, rng=rng) <= r.MAX_BACKOFF_SECONDS
+    assert rules.backoff_seconds(1, retry_after=600, rng=rng) >= 600
+    assert rules.backoff_seconds(30, rng=rng) <= rules.MAX_BACKOFF_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -81,11 +81,13 @@ def test_backoff_grows_honours_retry_after_and_is_capped():
     ],
 )
 def test_classify_http(platform, status, code, message, outcome):
-    assert r.classify_http(platform, status, error_code=code, message=message).outcome is outcome
+    assert (
+        rules.classify_http(platform, status, error_code=code, message=message).outcome is outcome
+    )
 
 
 def test_server_error_on_a_harmless_step_is_retried():
-    assert r.classify_http("instagram", 500, sent_is_harmless=True).outcome is Outcome.RETRY
+    assert rules.classify_http("instagram", 500, sent_is_harmless=True).outcome is Outcome.RETRY
 
 
 @pytest.mark.parametrize(
@@ -99,19 +101,19 @@ def test_server_error_on_a_harmless_step_is_retried():
     ],
 )
 def test_classify_transport(kind, outcome):
-    assert r.classify_transport(kind).outcome is outcome
-    assert r.classify_transport(kind, sent_is_harmless=True).outcome is Outcome.RETRY
+    assert rules.classify_transport(kind).outcome is outcome
+    assert rules.classify_transport(kind, sent_is_harmless=True).outcome is Outcome.RETRY
 
 
 def test_retry_after_parsing_and_lateness():
-    assert r.parse_retry_after("120") == 120.0
-    assert r.parse_retry_after("Mon, 02 Mar 2026 12:01:00 GMT", NOW) == 60.0
-    assert r.parse_retry_after("soon") is None and r.parse_retry_after(None) is None
-    assert r.lateness_seconds(NOW, NOW + timedelta(seconds=90)) == 90.0
+    assert rules.parse_retry_after("120") == 120.0
+    assert rules.parse_retry_after("Mon, 02 Mar 2026 12:01:00 GMT", NOW) == 60.0
+    assert rules.parse_retry_after("soon") is None and rules.parse_retry_after(None) is None
+    assert rules.lateness_seconds(NOW, NOW + timedelta(seconds=90)) == 90.0
 
 
 def test_settings_resource_builds_the_config_and_rejects_bad_lateness():
-    from marba_dagster.defs.publishing.settings import PublisherSettings
+    from marba_dagster.defs.publishing.resources import PublisherSettings
 
     cfg = PublisherSettings(max_lateness="90m", concurrency=3, x_posts_per_second=None).config()
     assert cfg.max_lateness == timedelta(minutes=90) and cfg.concurrency == 3
@@ -121,7 +123,7 @@ def test_settings_resource_builds_the_config_and_rejects_bad_lateness():
 
 
 def test_max_lateness_env_var_is_bound_when_dagster_loads(monkeypatch):
-    from marba_dagster.defs.publishing.settings import publisher_resources
+    from marba_dagster.defs.publishing.resources import publisher_resources
 
     monkeypatch.setenv("MARBA_PUBLISH_MAX_LATENESS", "6h")
     res = publisher_resources().resources["publisher_settings"]

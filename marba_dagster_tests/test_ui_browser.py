@@ -6,6 +6,7 @@ entry, a new materialization, a run of enrichment_scheduler); screenshots are ke
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from marba_dagster_tests import monitoring_helpers as mh
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
+REFLECT = dg.AssetKey(["enrichment", "reflect"])
 ARTIFACTS = mh.REPO / ".marba" / "artifacts"
 ARGS = [
     "--headless",
@@ -78,10 +80,8 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(
             page = browser.new_page()
             page.goto(f"{base}/asset-groups", wait_until="networkidle")
             skip = page.get_by_role("button", name="Skip")  # first-visit community dialog
-            try:
+            with contextlib.suppress(playwright.Error):
                 skip.click(timeout=10_000)
-            except playwright.Error:
-                pass
             for group in ("monitoring", "publishing", "learning", "analytics"):
                 page.get_by_text(group, exact=True).first.wait_for(timeout=60_000)
             page.screenshot(path=str(shot), full_page=True)
@@ -120,13 +120,11 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(
             page.screenshot(path=str(ARTIFACTS / "ui_job_runs.png"))
 
             # A person's Materialize on a fresh section refreshes it.
-            page.goto(f"{base}/assets/reflect", wait_until="networkidle")
+            page.goto(f"{base}/assets/enrichment/reflect", wait_until="networkidle")
             page.locator("button", has_text="Materialize").first.click()
             confirm = page.get_by_role("button", name="Confirm")  # "upstream not materialized yet"
-            try:
+            with contextlib.suppress(playwright.Error):
                 confirm.click(timeout=5_000)
-            except playwright.Error:
-                pass
             dialog = page.locator("[role=dialog]")
             # The picker re-renders as live data arrives: retry until the tick sticks.
             try:
@@ -146,8 +144,7 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(
                     runs = [
                         r
                         for r in instance.get_runs()
-                        if r.tags.get("dagster/from_ui")
-                        and dg.AssetKey("reflect") in (r.asset_selection or ())
+                        if r.tags.get("dagster/from_ui") and REFLECT in (r.asset_selection or ())
                     ]
                     return runs[0] if runs and runs[0].is_finished else None
 
@@ -155,7 +152,7 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(
                 assert refresh.status == dg.DagsterRunStatus.SUCCESS
                 assert refresh.job_name == "enrichment_scheduler"
                 assert refresh.tags["marba/job"] == "enrichment_scheduler"
-                event = instance.get_latest_materialization_event(dg.AssetKey("reflect"))
+                event = instance.get_latest_materialization_event(REFLECT)
                 mat = event.asset_materialization
                 assert event.run_id == refresh.run_id and mat.partition.endswith(f"~{brand_id}")
                 assert mat.metadata["outcome"].value == "refreshed"

@@ -6,18 +6,21 @@ UI; reads come from ``MARBA_DATABASE_URL``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
 
+from marba_dagster.core.catalog import ENRICHMENT_JOB, resolve
 from marba_dagster.core.enrichment.sections import SECTIONS, check_section
 from marba_dagster.runner import RunError, open_database
-from marba_dagster.store import schema as s
-from marba_dagster.store.db import upsert
+from marba_dagster.store.brands import brands_by_id
+from marba_dagster.store.enrichment import cached_section, request_refresh
 
-JOB_NAME = "enrichment_scheduler"
+
+def section_key(section: str) -> dg.AssetKey:
+    """The asset of a section: ``enrichment/<section>`` (the job's group is the prefix)."""
+    return dg.AssetKey([resolve(ENRICHMENT_JOB).group, section])
 
 
 class EnrichmentEngine:
@@ -36,12 +39,10 @@ class EnrichmentEngine:
     def _check_brand(self, engine, brand_id: str) -> None:
         """Unknown and inactive brands are refused before anything is recorded or run."""
         with engine.connect() as conn:
-            found = conn.execute(
-                sa.select(s.brands.c.is_active).where(s.brands.c.id == brand_id)
-            ).first()
+            found = brands_by_id(conn, [brand_id]).get(brand_id)
         if not found:
             raise RunError(f"unknown brand: {brand_id}")
-        if not found.is_active:
+        if not found["is_active"]:
             raise RunError(f"brand {brand_id} is not active")
 
     def _run(self, brand_id: str, sections: list[str]) -> dict[str, Any]:
@@ -84,14 +85,14 @@ class EnrichmentEngine:
             from marba_dagster.definitions import load_definitions
 
             self._definitions = load_definitions()
-        job = self._definitions.resolve_job_def(JOB_NAME)
+        job = self._definitions.resolve_job_def(ENRICHMENT_JOB)
         return job.execute_in_process(
             instance=instance,
             partition_key=key,
-            asset_selection=[dg.AssetKey(x) for x in sections],
+            asset_selection=[section_key(x) for x in sections],
             # TTL-aware: fresh entries with unchanged inputs are kept; refresh_section asks
             # through enrichment_schedule.refresh_requested_at like the app does.
-            tags={JOB_TAG: JOB_NAME, REFRESH_TAG: DUE},
+            tags={JOB_TAG: ENRICHMENT_JOB, REFRESH_TAG: DUE},
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
         )
@@ -107,18 +108,7 @@ class EnrichmentEngine:
         try:
             self._check_brand(engine, brand_id)
             with engine.begin() as conn:
-                upsert(
-                    conn,
-                    s.enrichment_schedule,
-                    [
-                        {
-                            "brand_id": brand_id,
-                            "section": section,
-                            "refresh_requested_at": datetime.now(timezone.utc),
-                        }
-                    ],
-                    ["brand_id", "section"],
-                )
+                request_refresh(conn, brand_id, section, datetime.now(UTC))
         finally:
             engine.dispose()
         out = self._run(brand_id, [section])
@@ -131,20 +121,10 @@ class EnrichmentEngine:
         engine = self._engine()
         try:
             with engine.connect() as conn:
-                row = (
-                    conn.execute(
-                        sa.select(s.enrichment_cache).where(
-                            s.enrichment_cache.c.brand_id == brand_id,
-                            s.enrichment_cache.c.section == section,
-                        )
-                    )
-                    .mappings()
-                    .first()
-                )
+                out = cached_section(conn, brand_id, section)
         finally:
             engine.dispose()
-        if row is None:
+        if out is None:
             return None
-        out = dict(row)
-        out["stale"] = out["expires_at"] <= datetime.now(timezone.utc)
+        out["stale"] = out["expires_at"] <= datetime.now(UTC)
         return out

@@ -25,9 +25,12 @@ class JobSpec:
     description: str
 
 
+# Job names the code refers to (one spelling each).
+ENRICHMENT_JOB = "enrichment_scheduler"
+
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
-        "enrichment_scheduler",
+        ENRICHMENT_JOB,
         "cron-enrichment-scheduler",
         "0 2 * * *",
         "enrichment",
@@ -92,7 +95,7 @@ DEMO_ORDER = (
     "engagement_collector",
     "competitive_monitoring",
     "opportunity_detector",
-    "enrichment_scheduler",
+    ENRICHMENT_JOB,
     "auto_publisher",
 )
 

@@ -21,12 +21,17 @@ TRIGGER_TAG = "marba/trigger"  # who asked for the run, when not a schedule or s
 PROBE_TAG = "marba/probe"  # the circuit breaker's probe run
 OUTCOME_TAG = "marba/outcome"  # "partial: ..." on a run that left something out
 WORKER_TAG = "marba/worker"  # host:pid:start of the process running the run
+# What asked the enrichment refresh sensor for a run: "requested" (the app) or
+# "invalidated" (another job).
+ENRICHMENT_TRIGGER_TAG = "marba/enrichment_trigger"
 
 # The checks in which every multi-brand asset reports what its run left out; a run that
 # fails one of them is a partial success.
 BRANDS_CHECK = "all_brands_processed"
 SOURCES_CHECK = "sources_available"
 RUN_LOSS_CHECKS = frozenset({BRANDS_CHECK, SOURCES_CHECK})
+# Enrichment's third check of each section: every active brand has a current entry.
+ENTRIES_CHECK = "all_entries_current"
 
 MAX_ERROR_CHARS = 2000
 

@@ -93,8 +93,10 @@ def build_messages(brand: dict[str, Any], result: SectionResult) -> list[dict[st
         "competitors, posts or events that are not in the facts. Answer with a single JSON object, "
         "no prose and no code fences, with exactly these keys: "
         '"summary" (string, at most 600 characters), '
-        '"insights" (1 to 8 objects {"title": string <= 120 chars, "detail": string <= 600 chars}), '
-        '"recommendations" (0 to 8 objects {"action": string <= 200 chars, "rationale": string <= 600 chars, '
+        '"insights" (1 to 8 objects {"title": string <= 120 chars, '
+        '"detail": string <= 600 chars}), '
+        '"recommendations" (0 to 8 objects {"action": string <= 200 chars, '
+        '"rationale": string <= 600 chars, '
         '"priority": "high" | "medium" | "low"}).'
     )
     user = "Facts (JSON):\n" + json.dumps(facts, sort_keys=True, default=str, ensure_ascii=False)

@@ -79,7 +79,8 @@ class PriceTable:
                     i, o = spec
                 else:
                     raise PriceError(
-                        f"price for {model!r} must be {{input_per_mtok, output_per_mtok}} or [input, output]"
+                        f"price for {model!r} must be {{input_per_mtok, output_per_mtok}} "
+                        "or [input, output]"
                     )
                 table[str(model)] = Price(_dec(i, f"{model}.input"), _dec(o, f"{model}.output"))
         return cls(table)
@@ -93,7 +94,8 @@ class PriceTable:
 
 @dataclass(frozen=True)
 class BudgetStatus:
-    """How much of the month's AI budget is used: ``ok`` < 80% <= ``throttled`` < 100% <= ``exhausted``."""
+    """How much of the month's AI budget is used: ``ok`` < 80% <= ``throttled`` < 100% <=
+    ``exhausted``."""
 
     level: str
     ratio: Decimal

@@ -64,7 +64,10 @@ def frame_lines(df: pd.DataFrame | None) -> list[str]:
     cols = sorted(df.columns)
     values = [_column_values(df[c]) for c in cols]
     header = json.dumps([str(c) for c in cols], separators=(",", ":"))
-    lines = [json.dumps(list(row), separators=(",", ":"), default=str) for row in zip(*values)]
+    lines = [
+        json.dumps(list(row), separators=(",", ":"), default=str)
+        for row in zip(*values, strict=True)
+    ]
     lines.sort()
     return [header, *lines]
 

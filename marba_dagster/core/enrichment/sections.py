@@ -1,4 +1,5 @@
-"""The six MIRROR sections and their cache TTLs (the MARBA guide's rules, see docs/architecture.md)."""
+"""The six MIRROR sections and their cache TTLs (the MARBA guide's rules, see
+docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ DEFERRABLE_SECTIONS: frozenset[str] = frozenset(
 DEFER_FOR = timedelta(days=1)
 
 DESCRIPTIONS: dict[str, str] = {
-    "measure": "KPIs (engagement rate, follower growth, CTR) with industry percentiles and anomalies",
+    "measure": (
+        "KPIs (engagement rate, follower growth, CTR) with industry percentiles and anomalies"
+    ),
     "intend": "progress on each objective, on track or not, with a projection",
     "reimagine": "positioning against competitors and the competitive gaps",
     "reach": "channel mix, best posting times and formats from the learning patterns",
@@ -46,3 +49,9 @@ def check_section(section: str) -> str:
 
 def ttl_for(section: str) -> timedelta:
     return TTL[check_section(section)]
+
+
+def ttl_label(section: str) -> str:
+    """The section's TTL as people write it: ``6h``, ``3d``."""
+    hours = ttl_for(section).total_seconds() / 3600
+    return f"{hours:g}h" if hours < 24 else f"{hours / 24:g}d"

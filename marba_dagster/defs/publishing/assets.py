@@ -1,21 +1,14 @@
-"""auto_publisher: publishes due scheduled content exactly once (group ``publishing``).
+"""auto_publisher: publishes due scheduled content exactly once (``publishing/published_posts``).
 
-The engine is :mod:`marba_dagster.defs.publishing.publisher`; this module wires it to
-Dagster: the asset, its ``all_brands_processed`` check (a brand with a post that failed, was
+The publisher is :mod:`marba_dagster.services.publishing`; this module wires it to Dagster:
+the asset and its ``all_brands_processed`` check (a brand with a post that failed, was
 missed or became unknown in the run is named with those posts and their reasons, read from
-the run's ``publish_events``) and a check that surfaces posts needing a person. The
-``publisher_settings`` resource is defined in :mod:`.settings`.
+the run's ``publish_events``). The check that surfaces posts needing a person is in
+``checks.py``, the ``publisher_settings`` resource in ``resources.py``.
 """
 
-import dataclasses
-from contextlib import ExitStack
-
 import dagster as dg
-import sqlalchemy as sa
 
-from marba_dagster.connectors.describe import one_line
-from marba_dagster.connectors.http import ApiClient
-from marba_dagster.connectors.publishing import GraphPublisher, XPublisher
 from marba_dagster.defs import pools
 from marba_dagster.defs.batches import (
     BrandBatch,
@@ -24,72 +17,28 @@ from marba_dagster.defs.batches import (
     scoped_brand_ids,
 )
 from marba_dagster.defs.metadata import markdown_table
-from marba_dagster.defs.publishing.publisher import PublishRun
-from marba_dagster.defs.publishing.settings import PublisherSettings
+from marba_dagster.defs.publishing.resources import PublisherSettings
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.defs.retries import PLATFORM_RETRY
-from marba_dagster.services.notifications import push_once
-from marba_dagster.store import schema as s
+from marba_dagster.services.publishing import (
+    publish_due_posts,
+    single_attempt_client,
+    unpublished_by_brand,
+)
+from marba_dagster.store import publishing as store_publishing
 
-# Outcomes of a post in a run that leave it unpublished for good (until a person acts).
-UNPUBLISHED = ("failed", "missed", "unknown")
-# Posts named per brand in the check (the brand's count is exact).
-POSTS_NAMED = 5
-
-
-def run_post_outcomes(conn, run_id: str) -> dict[str, dict[str, dict]]:
-    """``{brand: {post id: last event}}`` of every post the run touched (claimed, published,
-    rescheduled, failed, missed or found unknown), from ``publish_events``: the publisher's
-    record of each outcome, retries of the step included."""
-    pe = s.publish_events
-    out: dict[str, dict[str, dict]] = {}
-    for r in conn.execute(
-        sa.select(pe.c.brand_id, pe.c.scheduled_content_id, pe.c.platform, pe.c.status, pe.c.error)
-        .where(pe.c.run_id == run_id)
-        .order_by(pe.c.id)
-    ).mappings():
-        out.setdefault(r["brand_id"], {})[r["scheduled_content_id"]] = dict(r)
-    return out
-
-
-def _reason(post: dict) -> str:
-    reason = post["error"] or "no reason recorded"
-    if reason.lower().startswith(post["status"] + ":"):  # "missed: due at ..."
-        reason = reason[len(post["status"]) + 1 :]
-    return one_line(reason, 100)
-
-
-def unpublished_text(posts: list[dict]) -> str:
-    """One line naming a brand's unpublished posts and why (at most ``POSTS_NAMED``)."""
-    posts = sorted(posts, key=lambda p: p["scheduled_content_id"])
-    named = "; ".join(
-        f"post {p['scheduled_content_id']} ({p['platform']}) {p['status']}: {_reason(p)}"
-        for p in posts[:POSTS_NAMED]
-    )
-    more = f"; and {len(posts) - POSTS_NAMED} more" if len(posts) > POSTS_NAMED else ""
-    return f"{len(posts)} post(s) not published: {named}{more}"
-
-
-def single_attempt_client(endpoint: ApiEndpoint, name: str) -> ApiClient:
-    """A client that sends each request once: retrying a post is the publisher's decision."""
-    policy = dataclasses.replace(endpoint.policy(), max_attempts=1)
-    return ApiClient(endpoint.base_url, policy=policy, name=name)
+DOMAIN = "publishing"  # the asset key's prefix and the asset group
+PUBLISHED_POSTS = dg.AssetKey([DOMAIN, "published_posts"])
+# Unpublished posts listed in the materialization's metadata.
+UNPUBLISHED_LISTED = 50
 
 
 @dg.asset(
-    name="published_posts",
-    group_name="publishing",
+    key=PUBLISHED_POSTS,
+    group_name=DOMAIN,
     kinds={"python", "sql"},
     pool=pools.PLATFORM_PUBLISH,
-    description=(
-        "Publishes every due scheduled post (scheduled_at up to 5 minutes ahead, including "
-        "catch-up) exactly once to Facebook, Instagram and X; records every attempt in "
-        "publish_events. Posts later than the maximum lateness fail as missed; unknowable "
-        "outcomes become 'unknown' and are alerted, never retried automatically. A brand "
-        "with a post that failed, was missed or became unknown in the run is named, with "
-        "those posts and their reasons, by the all_brands_processed check (WARN)."
-    ),
-    check_specs=completeness_check_specs("published_posts"),
+    check_specs=completeness_check_specs(PUBLISHED_POSTS),
     retry_policy=PLATFORM_RETRY,
 )
 def published_posts(
@@ -100,58 +49,35 @@ def published_posts(
     notifier: Notifier,
     publisher_settings: PublisherSettings,
 ) -> dg.MaterializeResult:
+    """Publishes every due scheduled post (scheduled_at up to 5 minutes ahead, including
+    catch-up) exactly once to Facebook, Instagram and X; records every attempt in
+    publish_events. Posts later than the maximum lateness fail as missed; unknowable
+    outcomes become 'unknown' and are alerted, never retried automatically. A brand with a
+    post that failed, was missed or became unknown in the run is named, with those posts
+    and their reasons, by the all_brands_processed check (WARN)."""
     brand_ids = scoped_brand_ids(context, marba_db) if requested_brands(context) else None
-    engine = marba_db.engine
-
-    def alert(dedup_key: str, kind: str, text: str, brand_id: str | None) -> None:
-        push_once(
-            engine,
-            notifier.webhook_url,
-            dedup_key=dedup_key,
-            kind=kind,
-            text=text,
-            brand_id=brand_id,
-        )
-
-    with ExitStack() as stack:
-        graph = stack.enter_context(single_attempt_client(graph_api, "graph_publish"))
-        x = stack.enter_context(single_attempt_client(x_api, "x_publish"))
-        graph_publisher = GraphPublisher(graph)
-        run = PublishRun(
-            engine,
-            {"facebook": graph_publisher, "instagram": graph_publisher, "x": XPublisher(x)},
+    with (
+        single_attempt_client(graph_api.base_url, graph_api.policy(), "graph_publish") as graph,
+        single_attempt_client(x_api.base_url, x_api.policy(), "x_publish") as x,
+    ):
+        summary = publish_due_posts(
+            marba_db.engine,
+            graph,
+            x,
             publisher_settings.config(),
             run_id=context.run.run_id,
             brand_ids=brand_ids,
-            alert=alert,
+            webhook_url=notifier.webhook_url,
             logger=context.log,
         )
-        summary = run.run()
-    batch = BrandBatch(context, marba_db)
     with marba_db.connect() as conn:
-        outcomes = run_post_outcomes(conn, context.run.run_id)
-        waiting = conn.execute(
-            sa.select(s.scheduled_content.c.status, sa.func.count())
-            .where(s.scheduled_content.c.status.in_(("scheduled", "unknown", "publishing")))
-            .group_by(s.scheduled_content.c.status)
-        ).all()
-    backlog = {status: n for status, n in waiting}
-    unpublished: list[dict] = []
-    for brand_id in sorted(outcomes):
-        bad = [p for p in outcomes[brand_id].values() if p["status"] in UNPUBLISHED]
-        unpublished += [
-            {
-                "post": p["scheduled_content_id"],
-                "brand_id": brand_id,
-                "platform": p["platform"],
-                "status": p["status"],
-                "reason": _reason(p),
-            }
-            for p in bad
-        ]
-        if bad:
+        posts = unpublished_by_brand(store_publishing.run_post_outcomes(conn, context.run.run_id))
+        backlog = store_publishing.backlog(conn)
+    batch = BrandBatch(context, marba_db)
+    for brand_id, problem in posts.problems.items():
+        if problem:
             # Not raised: the other brands' posts are out; the check names these.
-            batch.record_failure(brand_id, unpublished_text(bad))
+            batch.record_failure(brand_id, problem)
         else:
             batch.succeeded.append(brand_id)
     context.log.info(f"publisher run: {summary.as_metadata()}")
@@ -160,7 +86,7 @@ def published_posts(
             **summary.as_metadata(),
             **batch.metadata(),
             "still_scheduled": backlog.get("scheduled", 0),
-            "unpublished_posts": dg.MetadataValue.json(unpublished[:50]),
+            "unpublished_posts": dg.MetadataValue.json(posts.unpublished[:UNPUBLISHED_LISTED]),
             "unknown_total": backlog.get("unknown", 0),
             "preview": dg.MetadataValue.md(
                 markdown_table(
@@ -169,28 +95,5 @@ def published_posts(
                 )
             ),
         },
-        check_results=batch.check_results("published_posts"),
-    )
-
-
-@dg.asset_check(
-    asset=published_posts,
-    description="No post is waiting for a person: none in 'unknown', none stuck in 'publishing'.",
-)
-def no_unresolved_posts(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
-    sc = s.scheduled_content
-    with marba_db.connect() as conn:
-        unknown = conn.execute(
-            sa.select(sa.func.count()).where(sc.c.status == "unknown")
-        ).scalar_one()
-        stuck = conn.execute(
-            sa.select(sa.func.count()).where(sc.c.status == "publishing")
-        ).scalar_one()
-    return dg.AssetCheckResult(
-        passed=unknown == 0 and stuck == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"unknown_posts": unknown, "publishing_posts": stuck},
-        description=None
-        if unknown == 0
-        else f"{unknown} post(s) need a person to check the platform",
+        check_results=batch.check_results(PUBLISHED_POSTS),
     )

@@ -13,22 +13,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from marba_dagster.connectors.http import (
-    ConnectFailed,
-    DeadlineExceeded,
-    HttpError,
-    MalformedResponse,
-)
-from marba_dagster.connectors.llm import ChatResult, LlmClient, LlmLimits, estimate_tokens
+from marba_dagster.connectors.http import HttpError
+from marba_dagster.connectors.llm import ChatResult, LlmClient, estimate_tokens
 from marba_dagster.core.enrichment import ai
 from marba_dagster.core.enrichment.analyzers import SectionResult, analyze
 from marba_dagster.core.enrichment.budget import (
@@ -36,88 +31,39 @@ from marba_dagster.core.enrichment.budget import (
     BudgetLedger,
     BudgetStatus,
     PriceError,
-    PriceTable,
 )
 from marba_dagster.core.enrichment.planner import CacheEntry, Decision, ScheduleState, decide
 from marba_dagster.core.enrichment.sections import SECTIONS, TTL, check_section
-from marba_dagster.defs.enrichment.data import load_section_inputs
+from marba_dagster.services.enrichment.config import EngineConfig
+from marba_dagster.services.enrichment.inputs import Peers, load_section_inputs
+from marba_dagster.services.enrichment.outcomes import (
+    AI_BUDGET,
+    AI_FALLBACK,
+    AI_NARRATED,
+    Outcome,
+    RunReport,
+    ai_failure_cause,
+)
 from marba_dagster.services.notifications import push_once
-from marba_dagster.store import schema as s
-from marba_dagster.store.db import upsert
+from marba_dagster.store import enrichment as store_enrichment
+from marba_dagster.store.brands import active_brand_ids, brands_by_id, existing_brand_ids
 from marba_dagster.store.jobs import write_job_log
 from marba_dagster.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
-JOB_NAME = "enrichment_scheduler"
-PROVIDER = "llm"
 OPERATION_PREFIX = "enrichment."
 ANALYZER = "analyzer"
 # Brands planned, narrated and written together (bounded memory; see EnrichmentPass.run).
 BRANDS_PER_SLICE = 500
 
 
-@dataclass(frozen=True)
-class AiConfig:
-    """Where the model is and how to use it; ``None`` base URL = analyzer only."""
+class Log(Protocol):
+    """Where a pass says what it does: a ``logging.Logger`` or Dagster's ``context.log``."""
 
-    base_url: str | None = None
-    api_key: str | None = None
-    model: str | None = None
-    prices: PriceTable = field(default_factory=lambda: PriceTable.parse(None))
-    limits: LlmLimits = field(default_factory=LlmLimits)
-    concurrency: int = 8
-    request_timeout: float = 30.0
-    deadline: float = 60.0
-    max_attempts: int = 3
-    max_output_tokens: int = ai.MAX_OUTPUT_TOKENS
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.base_url and self.api_key and self.model)
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    ai: AiConfig = field(default_factory=AiConfig)
-    global_budget_usd: Decimal | None = None
-    notify_webhook_url: str | None = None
-    job_name: str = JOB_NAME
-
-
-# What happened to the model call of a refreshed entry (Outcome.ai).
-AI_NARRATED = "narrated"  # the model answered and its narrative was kept
-AI_FALLBACK = "fallback"  # a call was due but failed or was unusable: the analyzer's text was kept
-AI_BUDGET = "budget"  # a call was due but the budget ran out during the pass
-
-
-@dataclass
-class Outcome:
-    brand_id: str
-    section: str
-    status: str  # refreshed | skipped | deferred | failed
-    reason: str = ""
-    generated_by: str | None = None
-    tokens: int = 0
-    cost_usd: Decimal = Decimal(0)
-    error: str | None = None
-    data_status: str | None = None
-    expires_at: datetime | None = None
-    ai_fallback: str | None = None
-    # The entry now stored: its input fingerprint (the data version) and when it was made.
-    fingerprint: str | None = None
-    created_at: datetime | None = None
-    # Skipped and deferred entries: whether the kept entry has expired, and until when a
-    # deferred one waits.
-    expired: bool = False
-    deferred_until: datetime | None = None
-    # Forced refreshes: what the TTL-aware decision would have been.
-    due_reason: str | None = None
-    # None when no model call was due (analyzer only, no data, budget policy); else one of
-    # AI_NARRATED, AI_FALLBACK, AI_BUDGET, with ``ai_cause`` naming a fallback's cause in a
-    # few words and no secrets ("HTTP 401 from the model endpoint").
-    ai: str | None = None
-    ai_cause: str | None = None
+    def info(self, msg: str) -> Any: ...
+    def warning(self, msg: str) -> Any: ...
+    def error(self, msg: str) -> Any: ...
 
 
 @dataclass
@@ -138,45 +84,42 @@ class _Task:
     cost: Decimal = Decimal(0)
 
 
-@dataclass
-class RunReport:
-    outcomes: list[Outcome] = field(default_factory=list)
-    ai_calls: int = 0
-    ai_tokens: int = 0
-    ai_cost_usd: Decimal = Decimal(0)
-    llm_counters: dict[str, int] = field(default_factory=dict)
-    ai_seconds: float = 0.0  # wall time of the concurrent AI phase
-
-    def by_section(self, section: str) -> list[Outcome]:
-        return [o for o in self.outcomes if o.section == section]
-
-    def failed(self, section: str | None = None) -> dict[str, str]:
-        return {
-            o.brand_id: o.error or "failed"
-            for o in self.outcomes
-            if o.status == "failed" and (section is None or o.section == section)
-        }
-
-
-def ai_failure_cause(error: BaseException) -> str:
-    """A model call's failure in a few words, never with a URL, header or key in it."""
-    if isinstance(error, MalformedResponse):
-        return "malformed answers from the model endpoint"
-    if isinstance(error, ConnectFailed):
-        return "model endpoint unreachable"
-    if isinstance(error, DeadlineExceeded):
-        return "model endpoint timed out"
-    if isinstance(error, HttpError) and error.status is not None:
-        return f"HTTP {error.status} from the model endpoint"
-    return f"{type(error).__name__} calling the model endpoint"
-
-
 def month_start(now: datetime) -> datetime:
-    return now.astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def _dec(v: Any) -> Decimal:
     return Decimal(str(v)) if v is not None else Decimal(0)
+
+
+def enrich_brands(
+    engine: Engine,
+    config: EngineConfig,
+    brand_ids: Sequence[str],
+    sections: Sequence[str],
+    *,
+    run_id: str | None = None,
+    force: str | None = None,
+    log: Log | None = None,
+) -> RunReport:
+    """A pass over the active brands among ``brand_ids``; every (brand, section) of a brand
+    that is not active (inactive or deleted) is a failed outcome naming why, and the brand
+    is listed in ``report.not_active``."""
+    with engine.connect() as conn:
+        active = set(active_brand_ids(conn))
+        known = existing_brand_ids(conn, [b for b in brand_ids if b not in active])
+    report = EnrichmentPass(engine, config, run_id=run_id, log=log).run(
+        [b for b in brand_ids if b in active], sections, force=force
+    )
+    report.not_active = [b for b in brand_ids if b not in active]
+    for b in report.not_active:
+        why = (
+            "brand is inactive: not enriched"
+            if b in known
+            else "brand does not exist (deleted): not enriched"
+        )
+        report.outcomes += [Outcome(b, s, "failed", error=why) for s in sections]
+    return report
 
 
 class EnrichmentPass:
@@ -189,23 +132,22 @@ class EnrichmentPass:
         *,
         run_id: str | None = None,
         now: datetime | None = None,
-        logger: Callable[[str, str], None] | None = None,
+        log: Log | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
         self.run_id = run_id
         self.now = now or utcnow()
-        self._logger = logger
+        self._log = log
         self._llm: LlmClient | None = None
         self._force: str | None = None
 
     # -- logging -------------------------------------------------------------------------
 
     def _say(self, level: str, message: str) -> None:
-        if self._logger:
-            self._logger(level, message)
-        else:
-            getattr(log, level if level in ("info", "warning", "error") else "info")(message)
+        getattr(self._log or log, level if level in ("info", "warning", "error") else "info")(
+            message
+        )
 
     def job_log(self, level: str, message: str, brand_id: str | None = None, **ctx: Any) -> None:
         try:
@@ -225,29 +167,8 @@ class EnrichmentPass:
     # -- budget --------------------------------------------------------------------------
 
     def _ledger(self, brands: dict[str, dict[str, Any]]) -> BudgetLedger:
-        since = month_start(self.now)
-        t = s.api_billing_tracker
         with self.engine.connect() as conn:
-            per_brand = (
-                dict(
-                    conn.execute(
-                        sa.select(t.c.brand_id, sa.func.coalesce(sa.func.sum(t.c.cost_usd), 0))
-                        .where(
-                            t.c.provider == PROVIDER,
-                            t.c.occurred_at >= since,
-                            t.c.brand_id.in_(list(brands)),
-                        )
-                        .group_by(t.c.brand_id)
-                    ).all()
-                )
-                if brands
-                else {}
-            )
-            total = conn.execute(
-                sa.select(sa.func.coalesce(sa.func.sum(t.c.cost_usd), 0)).where(
-                    t.c.provider == PROVIDER, t.c.occurred_at >= since
-                )
-            ).scalar()
+            per_brand, total = store_enrichment.ai_spend(conn, list(brands), month_start(self.now))
         return BudgetLedger(
             brand_budgets={b: _dec(row.get("monthly_ai_budget_usd")) for b, row in brands.items()},
             brand_spent={b: _dec(per_brand.get(b)) for b in brands},
@@ -280,29 +201,29 @@ class EnrichmentPass:
         self, ledger: BudgetLedger, brands: Sequence[str]
     ) -> dict[str, BudgetStatus]:
         statuses = {}
-        g = ledger.global_budget
-        if g is not None and g > 0 and ledger.global_spent / g >= ALERT_RATIO:
-            pct = ledger.global_spent / g * 100
+        budget = ledger.global_budget
+        if budget is not None and budget > 0 and ledger.global_spent / budget >= ALERT_RATIO:
+            pct = ledger.global_spent / budget * 100
             kind = "ai_budget_100" if pct >= 100 else "ai_budget_80"
             self._alert(
                 kind,
                 None,
-                f"Global AI budget at {pct:.0f}% this month ({ledger.global_spent:.2f} of {g:.2f} USD): "
+                f"Global AI budget at {pct:.0f}% this month "
+                f"({ledger.global_spent:.2f} of {budget:.2f} USD): "
                 + ("AI is off until next month." if pct >= 100 else "enrichment is throttled."),
             )
         for b in brands:
-            st = ledger.status(b)
-            statuses[b] = st
-            budget = ledger.brand_budgets.get(b)
-            if budget is not None and budget > 0:
-                ratio = ledger.brand_spent.get(b, Decimal(0)) / budget
+            statuses[b] = ledger.status(b)
+            brand_budget = ledger.brand_budgets.get(b)
+            if brand_budget is not None and brand_budget > 0:
+                ratio = ledger.brand_spent.get(b, Decimal(0)) / brand_budget
                 if ratio >= ALERT_RATIO:
                     kind = "ai_budget_100" if ratio >= 1 else "ai_budget_80"
                     self._alert(
                         kind,
                         b,
                         f"AI budget of brand {b} at {ratio * 100:.0f}% this month "
-                        f"({ledger.brand_spent[b]:.2f} of {budget:.2f} USD): "
+                        f"({ledger.brand_spent[b]:.2f} of {brand_budget:.2f} USD): "
                         + (
                             "analyzer only until next month."
                             if ratio >= 1
@@ -326,14 +247,7 @@ class EnrichmentPass:
         self._force = force
         report = RunReport()
         with self.engine.connect() as conn:
-            rows = (
-                conn.execute(sa.select(s.brands).where(s.brands.c.id.in_(list(brand_ids))))
-                .mappings()
-                .all()
-                if brand_ids
-                else []
-            )
-        brands = {r["id"]: dict(r) for r in rows}
+            brands = brands_by_id(conn, list(brand_ids))
         for b in brand_ids:
             if b not in brands:
                 report.outcomes += [
@@ -344,7 +258,7 @@ class EnrichmentPass:
         ledger = self._ledger(brands)
         statuses = self._budget_alerts(ledger, list(brands))
         ids = list(brands)
-        peers: dict[str, Any] = {}
+        peers: Peers = {}
         try:
             # Brands in slices: memory holds one slice's inputs and results, not every
             # brand's; the model client (and its rate limiter) and the budget ledger span
@@ -367,9 +281,8 @@ class EnrichmentPass:
                     self._narrate(ai_tasks, ledger, report)
                 elif ai_tasks:
                     for t in ai_tasks:
-                        t.ai_error = (
-                            None  # no endpoint configured: the analyzer is the intended author
-                        )
+                        # no endpoint configured: the analyzer is the intended author
+                        t.ai_error = None
                 for t in tasks:
                     report.outcomes.append(self._write(t))
                 del tasks, ai_tasks
@@ -386,62 +299,43 @@ class EnrichmentPass:
         brands: dict[str, dict[str, Any]],
         statuses: dict[str, BudgetStatus],
         report: RunReport,
-        peers: dict[str, Any] | None = None,
+        peers: Peers | None = None,
     ) -> list[_Task]:
         ids = list(brands)
         try:
             with self.engine.connect() as conn:
                 inputs = load_section_inputs(conn, section, brands, self.now, peers)
-                cache = {
-                    r["brand_id"]: r
-                    for r in conn.execute(
-                        sa.select(
-                            s.enrichment_cache.c.brand_id,
-                            s.enrichment_cache.c.created_at,
-                            s.enrichment_cache.c.expires_at,
-                            s.enrichment_cache.c.input_fingerprint,
-                            s.enrichment_cache.c.generated_by,
-                        ).where(
-                            s.enrichment_cache.c.section == section,
-                            s.enrichment_cache.c.brand_id.in_(ids),
-                        )
-                    ).mappings()
-                }
-                sched = {
-                    r["brand_id"]: r
-                    for r in conn.execute(
-                        sa.select(s.enrichment_schedule).where(
-                            s.enrichment_schedule.c.section == section,
-                            s.enrichment_schedule.c.brand_id.in_(ids),
-                        )
-                    ).mappings()
-                }
+                cache = store_enrichment.cache_entries(conn, section, ids)
+                schedule = store_enrichment.schedule_states(conn, section, ids)
         except Exception as exc:  # the batch read failed: every brand of this section fails
             msg = f"could not read the {section} inputs: {type(exc).__name__}: {exc}"
             self._say("error", msg)
             for b in ids:
-                report.outcomes.append(self._fail(b, section, msg, logged=False))
+                report.outcomes.append(self._fail(b, section, msg))
             return []
         tasks = []
         for b, brand in brands.items():
             frames, fp = inputs[b]
-            c = cache.get(b)
+            cached = cache.get(b)
             entry = (
                 CacheEntry(
-                    c["created_at"], c["expires_at"], c["input_fingerprint"], c["generated_by"]
+                    cached["created_at"],
+                    cached["expires_at"],
+                    cached["input_fingerprint"],
+                    cached["generated_by"],
                 )
-                if c
+                if cached
                 else None
             )
-            sc = sched.get(b)
+            row = schedule.get(b)
             state = (
                 ScheduleState(
-                    sc["next_refresh_at"],
-                    sc["refresh_requested_at"],
-                    sc["invalidated_at"],
-                    sc["invalidated_reason"],
+                    row["next_refresh_at"],
+                    row["refresh_requested_at"],
+                    row["invalidated_at"],
+                    row["invalidated_reason"],
                 )
-                if sc
+                if row
                 else None
             )
             decision = decide(section, entry, state, fp, statuses[b], self.now, force=self._force)
@@ -455,23 +349,18 @@ class EnrichmentPass:
             tasks.append(task)
         return tasks
 
-    def _fail(self, brand_id: str, section: str, error: str, logged: bool = False) -> Outcome:
-        started = self.now
+    def _fail(self, brand_id: str, section: str, error: str) -> Outcome:
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    s.enrichment_logs.insert().values(
-                        brand_id=brand_id,
-                        section=section,
-                        status="failed",
-                        generated_by=None,
-                        tokens=0,
-                        cost_usd=Decimal(0),
-                        error=error[:2000],
-                        run_id=self.run_id,
-                        started_at=started,
-                        finished_at=utcnow(),
-                    )
+                store_enrichment.record_log(
+                    conn,
+                    brand_id,
+                    section,
+                    "failed",
+                    run_id=self.run_id,
+                    started_at=self.now,
+                    finished_at=utcnow(),
+                    error=error,
                 )
         except Exception as exc:
             self._say("warning", f"could not write enrichment_logs: {exc}")
@@ -520,14 +409,14 @@ class EnrichmentPass:
         client = self._llm
         started = time.monotonic()
         try:
-            jobs = [
-                lambda c, m=m: c.chat(m, max_tokens=cfg.max_output_tokens) for _t, m in runnable
+            calls = [
+                partial(_chat, messages=m, max_tokens=cfg.max_output_tokens) for _t, m in runnable
             ]
-            results = client.chat_many(jobs, concurrency=cfg.concurrency)
+            results = client.chat_many(calls, concurrency=cfg.concurrency)
         finally:
             report.ai_seconds += time.monotonic() - started
             report.llm_counters = dict(client.counters)
-        for (t, _m), res in zip(runnable, results):
+        for (t, _m), res in zip(runnable, results, strict=True):
             b = t.brand["id"]
             if isinstance(res, ChatResult):
                 t.chat = res
@@ -565,18 +454,16 @@ class EnrichmentPass:
     def _bill(self, t: _Task, res: ChatResult) -> None:
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    s.api_billing_tracker.insert().values(
-                        brand_id=t.brand["id"],
-                        provider=PROVIDER,
-                        operation=f"{OPERATION_PREFIX}{t.section}",
-                        model=res.model,
-                        input_tokens=res.prompt_tokens,
-                        output_tokens=res.completion_tokens,
-                        cost_usd=t.cost,
-                        run_id=self.run_id,
-                        occurred_at=self.now,
-                    )
+                store_enrichment.record_ai_call(
+                    conn,
+                    t.brand["id"],
+                    f"{OPERATION_PREFIX}{t.section}",
+                    model=res.model,
+                    input_tokens=res.prompt_tokens,
+                    output_tokens=res.completion_tokens,
+                    cost_usd=t.cost,
+                    run_id=self.run_id,
+                    occurred_at=self.now,
                 )
         except Exception as exc:  # the call happened; say loudly that its cost was not stored
             self.job_log(
@@ -588,50 +475,10 @@ class EnrichmentPass:
     # -- writing -------------------------------------------------------------------------
 
     def _write(self, t: _Task) -> Outcome:
+        if not t.decision.refresh:
+            return self._keep(t)
         b, section, d = t.brand["id"], t.section, t.decision
         now = self.now
-        if not d.refresh:
-            status = "deferred" if d.action == "defer" else "skipped"
-            try:
-                with self.engine.begin() as conn:
-                    if d.action == "defer":
-                        upsert(
-                            conn,
-                            s.enrichment_schedule,
-                            [{"brand_id": b, "section": section, "next_refresh_at": d.defer_until}],
-                            ["brand_id", "section"],
-                        )
-                    conn.execute(
-                        s.enrichment_logs.insert().values(
-                            brand_id=b,
-                            section=section,
-                            status=status,
-                            generated_by=None,
-                            tokens=0,
-                            cost_usd=Decimal(0),
-                            error=None if status == "skipped" else d.reason,
-                            run_id=self.run_id,
-                            started_at=now,
-                            finished_at=utcnow(),
-                        )
-                    )
-            except Exception as exc:
-                return self._fail(b, section, f"could not record the {status} entry: {exc}")
-            e = t.entry  # a skipped or deferred entry always exists
-            until = d.defer_until or (t.schedule.next_refresh_at if t.schedule else None)
-            expired = e is not None and now >= e.expires_at
-            return Outcome(
-                b,
-                section,
-                status,
-                reason=d.reason,
-                fingerprint=e.input_fingerprint if e else None,
-                created_at=e.created_at if e else None,
-                expires_at=e.expires_at if e else None,
-                generated_by=e.generated_by if e else None,
-                expired=expired,
-                deferred_until=until if expired else None,
-            )
         result = t.result
         if t.narrative is not None and t.chat is not None:
             payload = ai.merge(result, t.narrative, t.chat.model)
@@ -647,50 +494,28 @@ class EnrichmentPass:
         tokens = t.chat.total_tokens if t.chat else 0
         try:
             with self.engine.begin() as conn:
-                upsert(
+                store_enrichment.store_entry(
                     conn,
-                    s.enrichment_cache,
-                    [
-                        {
-                            "brand_id": b,
-                            "section": section,
-                            "payload": payload,
-                            "generated_by": generated_by,
-                            "input_fingerprint": t.fingerprint,
-                            "created_at": now,
-                            "expires_at": expires,
-                        }
-                    ],
-                    ["brand_id", "section"],
+                    b,
+                    section,
+                    payload=payload,
+                    generated_by=generated_by,
+                    fingerprint=t.fingerprint,
+                    created_at=now,
+                    expires_at=expires,
                 )
-                upsert(
+                store_enrichment.record_log(
                     conn,
-                    s.enrichment_schedule,
-                    [
-                        {
-                            "brand_id": b,
-                            "section": section,
-                            "next_refresh_at": expires,
-                            "last_refreshed_at": now,
-                        }
-                    ],
-                    ["brand_id", "section"],
-                )
-                conn.execute(
-                    s.enrichment_logs.insert().values(
-                        brand_id=b,
-                        section=section,
-                        status="refreshed",
-                        generated_by=generated_by,
-                        tokens=tokens,
-                        cost_usd=t.cost,
-                        error=(f"AI fallback: {t.ai_error}" if t.ai_error else None)[:2000]
-                        if t.ai_error
-                        else None,
-                        run_id=self.run_id,
-                        started_at=now,
-                        finished_at=utcnow(),
-                    )
+                    b,
+                    section,
+                    "refreshed",
+                    run_id=self.run_id,
+                    started_at=now,
+                    finished_at=utcnow(),
+                    generated_by=generated_by,
+                    tokens=tokens,
+                    cost_usd=t.cost,
+                    error=f"AI fallback: {t.ai_error}" if t.ai_error else None,
                 )
         except Exception as exc:
             return self._fail(
@@ -720,3 +545,44 @@ class EnrichmentPass:
             ai=t.ai,
             ai_cause=t.ai_cause if t.ai == AI_FALLBACK else None,
         )
+
+    def _keep(self, t: _Task) -> Outcome:
+        """An entry kept (fresh, or deferred under budget throttling): recorded as such."""
+        b, section, d = t.brand["id"], t.section, t.decision
+        now = self.now
+        status = "deferred" if d.action == "defer" else "skipped"
+        try:
+            with self.engine.begin() as conn:
+                if d.action == "defer":
+                    store_enrichment.defer_refresh(conn, b, section, d.defer_until)
+                store_enrichment.record_log(
+                    conn,
+                    b,
+                    section,
+                    status,
+                    run_id=self.run_id,
+                    started_at=now,
+                    finished_at=utcnow(),
+                    error=None if status == "skipped" else d.reason,
+                )
+        except Exception as exc:
+            return self._fail(b, section, f"could not record the {status} entry: {exc}")
+        entry = t.entry  # a skipped or deferred entry always exists
+        until = d.defer_until or (t.schedule.next_refresh_at if t.schedule else None)
+        expired = entry is not None and now >= entry.expires_at
+        return Outcome(
+            b,
+            section,
+            status,
+            reason=d.reason,
+            fingerprint=entry.input_fingerprint if entry else None,
+            created_at=entry.created_at if entry else None,
+            expires_at=entry.expires_at if entry else None,
+            generated_by=entry.generated_by if entry else None,
+            expired=expired,
+            deferred_until=until if expired else None,
+        )
+
+
+def _chat(client: LlmClient, *, messages: list[dict[str, str]], max_tokens: int) -> ChatResult:
+    return client.chat(messages, max_tokens=max_tokens)

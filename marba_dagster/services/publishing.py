@@ -1,12 +1,11 @@
-"""The auto-publisher's engine: claim due posts atomically, publish each once, record all.
+"""The auto-publisher: claim due posts atomically, publish each once, record all.
 
 The invariants (issue 7):
 
 * A post is sent only by the attempt that claimed it: the claim (status ``publishing``, a
   fresh ``claim_token``, ``lease_expires_at``, ``attempts + 1``) is committed before the
-  platform is called. PostgreSQL claims with ``SELECT ... FOR UPDATE SKIP LOCKED``; SQLite
-  with one atomic ``UPDATE ... WHERE id = (SELECT ...) RETURNING`` (SQLite serialises
-  writers, so two claimers can never both match the row).
+  platform is called (``store.publishing.claim_next``: ``SELECT ... FOR UPDATE SKIP
+  LOCKED`` on PostgreSQL, one atomic ``UPDATE ... RETURNING`` on SQLite).
 * The platform's post id is committed the moment it answers.
 * Whatever may have been applied without our knowing (timeout or reset after sending, a
   crash before the commit, an expired lease) becomes ``unknown``: never retried, alerted.
@@ -20,44 +19,42 @@ The invariants (issue 7):
   counted), so nothing is left claimed for a lease to expire into ``unknown``.
 
 Plain Python (no Dagster) so a run can be driven by the asset, a test process or the
-benchmark alike.
+benchmark alike; its SQL is ``store.publishing``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Protocol
+from typing import Protocol
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from marba_dagster.connectors.http import TokenBucket
+from marba_dagster.connectors.describe import one_line
+from marba_dagster.connectors.http import ApiClient, HttpPolicy, TokenBucket
 from marba_dagster.connectors.publishing import (
+    GraphPublisher,
     PostRequest,
     Published,
     PublishFailed,
     UnsupportedPost,
+    XPublisher,
 )
 from marba_dagster.core import publishing as rules
 from marba_dagster.core.publishing import Outcome
-from marba_dagster.store import schema as s
+from marba_dagster.services.notifications import push_once
+from marba_dagster.store import publishing as store_publishing
 from marba_dagster.store.accounts import mark_needs_reconnect
 from marba_dagster.store.types import utcnow
 
 log = logging.getLogger(__name__)
-
-sc = s.scheduled_content
-
-# A real crash for tests: when set to "1", the worker process exits right after the
-# platform answered and before the answer is committed (os._exit: no cleanup, no commit).
-CRASH_AFTER_SEND_ENV = "MARBA_TEST_CRASH_AFTER_PLATFORM_CALL"
 
 
 class Publisher(Protocol):
@@ -145,8 +142,8 @@ class RunSummary:
 
 
 def _event(
-    conn: Connection,
-    post: Claimed | dict,
+    conn,
+    post: Claimed | Mapping,
     status: str,
     *,
     at: datetime,
@@ -154,20 +151,30 @@ def _event(
     external_post_id: str | None = None,
     error: str | None = None,
 ) -> None:
-    get = (lambda k: getattr(post, k)) if isinstance(post, Claimed) else post.__getitem__
-    conn.execute(
-        s.publish_events.insert().values(
-            scheduled_content_id=get("id"),
-            brand_id=get("brand_id"),
-            platform=get("platform"),
-            attempt=get("attempt") if isinstance(post, Claimed) else post.get("attempts", 0),
-            status=status,
-            external_post_id=external_post_id,
-            error=(error or None) and error[:2000],
-            claim_token=get("claim_token"),
-            run_id=run_id,
-            occurred_at=at,
+    """A ``publish_events`` row for a claimed post, or for a post row read before a claim."""
+    if isinstance(post, Claimed):
+        who = (post.id, post.brand_id, post.platform, post.attempt, post.claim_token)
+    else:
+        who = (
+            post["id"],
+            post["brand_id"],
+            post["platform"],
+            post.get("attempts", 0),
+            post["claim_token"],
         )
+    post_id, brand_id, platform, attempt, claim_token = who
+    store_publishing.record_event(
+        conn,
+        post_id=post_id,
+        brand_id=brand_id,
+        platform=platform,
+        attempt=attempt,
+        status=status,
+        at=at,
+        run_id=run_id,
+        claim_token=claim_token,
+        external_post_id=external_post_id,
+        error=error,
     )
 
 
@@ -239,29 +246,11 @@ class PublishRun:
                     raise
         return self.summary
 
-    def _brand_filter(self):
-        if self.brand_ids is not None:
-            return sc.c.brand_id.in_(list(self.brand_ids) or [""])
-        active = sa.select(s.brands.c.id).where(s.brands.c.is_active.is_(True))
-        return sc.c.brand_id.in_(active.scalar_subquery())
-
     def reap_expired_leases(self, now: datetime) -> int:
         """Posts left in ``publishing`` past their lease: the attempt died somewhere between
         the claim and the commit, so the platform may have the post. Mark them ``unknown``."""
         with self.engine.connect() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(
-                        sc.c.id, sc.c.brand_id, sc.c.platform, sc.c.attempts, sc.c.claim_token
-                    ).where(
-                        sc.c.status == "publishing",
-                        sc.c.lease_expires_at < now,
-                        self._brand_filter(),
-                    )
-                )
-                .mappings()
-                .all()
-            )
+            rows = store_publishing.expired_leases(conn, now, self.brand_ids)
         n = 0
         for r in rows:
             reason = (
@@ -269,17 +258,9 @@ class PublishRun:
                 "recorded (crash or kill after the claim); check the platform before re-posting"
             )
             with self.engine.begin() as conn:
-                done = conn.execute(
-                    sa.update(sc)
-                    .where(
-                        sc.c.id == r["id"],
-                        sc.c.status == "publishing",
-                        sc.c.claim_token == r["claim_token"],
-                    )
-                    .values(
-                        status="unknown", last_error=reason, lease_expires_at=None, updated_at=now
-                    )
-                ).rowcount
+                done = store_publishing.mark_lease_unknown(
+                    conn, r["id"], r["claim_token"], reason, now
+                )
                 if done:
                     _event(conn, dict(r), "unknown", at=now, run_id=self.run_id, error=reason)
             if done:
@@ -293,33 +274,12 @@ class PublishRun:
         """Scheduled posts later than the maximum lateness fail as missed, with the reason."""
         cutoff = rules.missed_cutoff(now, self.config.max_lateness)
         with self.engine.connect() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(
-                        sc.c.id,
-                        sc.c.brand_id,
-                        sc.c.platform,
-                        sc.c.attempts,
-                        sc.c.claim_token,
-                        sc.c.scheduled_at,
-                    ).where(
-                        sc.c.status == "scheduled", sc.c.scheduled_at < cutoff, self._brand_filter()
-                    )
-                )
-                .mappings()
-                .all()
-            )
+            rows = store_publishing.posts_scheduled_before(conn, cutoff, self.brand_ids)
         n = 0
         for r in rows:
             reason = rules.missed_reason(r["scheduled_at"], now, self.config.max_lateness)
             with self.engine.begin() as conn:
-                done = conn.execute(
-                    sa.update(sc)
-                    .where(sc.c.id == r["id"], sc.c.status == "scheduled")
-                    .values(
-                        status="failed", last_error=reason, next_attempt_at=None, updated_at=now
-                    )
-                ).rowcount
+                done = store_publishing.fail_missed(conn, r["id"], reason, now)
                 if done:
                     _event(conn, dict(r), "missed", at=now, run_id=self.run_id, error=reason)
             n += done
@@ -328,81 +288,21 @@ class PublishRun:
 
     # -- claiming -----------------------------------------------------------------------
 
-    def _due_conditions(self, now: datetime, exclude: list[str]):
-        conds = [
-            sc.c.status == "scheduled",
-            sc.c.scheduled_at <= rules.due_horizon(now, self.config.window),
-            sc.c.scheduled_at >= rules.missed_cutoff(now, self.config.max_lateness),
-            sa.or_(sc.c.next_attempt_at.is_(None), sc.c.next_attempt_at <= now),
-            self._brand_filter(),
-        ]
-        if exclude:
-            conds.append(sc.c.platform.not_in(exclude))
-        return conds
-
     def claim_next(self) -> Claimed | None:
         """Claim the most overdue due post, or None. Committed before returning."""
         now = self.now()
-        exclude = self._blocked_platforms(now)
         token = uuid.uuid4().hex
-        lease = now + timedelta(seconds=self.config.lease_seconds)
-        values = dict(
-            status="publishing",
-            claim_token=token,
-            claimed_at=now,
-            lease_expires_at=lease,
-            attempts=sc.c.attempts + 1,
-            updated_at=now,
-        )
-        returning = (
-            sc.c.id,
-            sc.c.brand_id,
-            sc.c.platform,
-            sc.c.body,
-            sc.c.media_urls,
-            sc.c.format,
-            sc.c.attempts,
-            sc.c.scheduled_at,
-        )
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                picked = conn.execute(
-                    sa.select(sc.c.id)
-                    .where(*self._due_conditions(now, exclude))
-                    .order_by(sc.c.scheduled_at)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                ).scalar_one_or_none()
-                if picked is None:
-                    return None
-                row = (
-                    conn.execute(
-                        sa.update(sc)
-                        .where(sc.c.id == picked, sc.c.status == "scheduled")
-                        .values(**values)
-                        .returning(*returning)
-                    )
-                    .mappings()
-                    .first()
-                )
-            else:
-                due = (
-                    sa.select(sc.c.id)
-                    .where(*self._due_conditions(now, exclude))
-                    .order_by(sc.c.scheduled_at)
-                    .limit(1)
-                    .scalar_subquery()
-                )
-                row = (
-                    conn.execute(
-                        sa.update(sc)
-                        .where(sc.c.id == due, sc.c.status == "scheduled")
-                        .values(**values)
-                        .returning(*returning)
-                    )
-                    .mappings()
-                    .first()
-                )
+            row = store_publishing.claim_next(
+                conn,
+                now=now,
+                due_by=rules.due_horizon(now, self.config.window),
+                not_before=rules.missed_cutoff(now, self.config.max_lateness),
+                brand_ids=self.brand_ids,
+                exclude_platforms=self._blocked_platforms(now),
+                token=token,
+                lease_expires_at=now + timedelta(seconds=self.config.lease_seconds),
+            )
             if row is None:
                 return None
             claimed = Claimed(
@@ -438,29 +338,9 @@ class PublishRun:
                 return
             self.publish_claimed(post)
 
-    def _account(self, post: Claimed) -> dict | None:
-        pa = s.platform_accounts
+    def _account(self, post: Claimed) -> Mapping | None:
         with self.engine.connect() as conn:
-            return (
-                conn.execute(
-                    sa.select(
-                        pa.c.id,
-                        pa.c.external_account_id,
-                        pa.c.access_token,
-                        pa.c.needs_reconnect,
-                        pa.c.reconnect_reason,
-                    )
-                    .where(
-                        pa.c.brand_id == post.brand_id,
-                        pa.c.platform == post.platform,
-                        pa.c.is_active.is_(True),
-                    )
-                    .order_by(pa.c.needs_reconnect, pa.c.id)
-                    .limit(1)
-                )
-                .mappings()
-                .first()
-            )
+            return store_publishing.publishing_account(conn, post.brand_id, post.platform)
 
     def publish_claimed(self, post: Claimed) -> str:
         sent = False
@@ -504,8 +384,6 @@ class PublishRun:
                 return self._fail(post, str(exc))
             except PublishFailed as exc:
                 return self._on_failure(post, exc, account)
-            if os.environ.get(CRASH_AFTER_SEND_ENV) == "1":
-                os._exit(86)  # simulate a crash between the platform's answer and our commit
             return self._on_published(post, result)
         except Exception as exc:  # a bug or a database failure: never lose the post silently
             reason = f"{type(exc).__name__}: {exc}"[:500]
@@ -530,8 +408,9 @@ class PublishRun:
         """Give back a claim that was never sent: scheduled again, the attempt not counted."""
         self._finish(
             post,
-            dict(status="scheduled", claim_token=None, attempts=sc.c.attempts - 1),
+            {"status": "scheduled", "claim_token": None},
             "released",
+            give_back_attempt=True,
             error="the run stopped before sending; the post is scheduled again",
         )
         self.summary.add("released")
@@ -545,22 +424,19 @@ class PublishRun:
         *,
         error: str | None = None,
         external_post_id: str | None = None,
+        give_back_attempt: bool = False,
     ) -> bool:
         now = self.now()
         with self.engine.begin() as conn:
-            done = conn.execute(
-                sa.update(sc)
-                .where(
-                    sc.c.id == post.id,
-                    sc.c.claim_token == post.claim_token,
-                    sc.c.status.in_(
-                        ("publishing", "unknown")
-                        if event_status == "published"
-                        else ("publishing",)
-                    ),
-                )
-                .values(updated_at=now, lease_expires_at=None, **values)
-            ).rowcount
+            done = store_publishing.finish_claim(
+                conn,
+                post.id,
+                post.claim_token,
+                now,
+                values,
+                published=event_status == "published",
+                give_back_attempt=give_back_attempt,
+            )
             _event(
                 conn,
                 post,
@@ -581,13 +457,13 @@ class PublishRun:
         now = self.now()
         self._finish(
             post,
-            dict(
-                status="published",
-                external_post_id=result.external_post_id,
-                published_at=now,
-                last_error=None,
-                next_attempt_at=None,
-            ),
+            {
+                "status": "published",
+                "external_post_id": result.external_post_id,
+                "published_at": now,
+                "last_error": None,
+                "next_attempt_at": None,
+            },
             "published",
             external_post_id=result.external_post_id,
             error=("steps: " + ", ".join(f"{k}={v}" for k, v in result.steps))
@@ -607,7 +483,7 @@ class PublishRun:
         )
         return "published"
 
-    def _on_failure(self, post: Claimed, exc: PublishFailed, account: dict) -> str:
+    def _on_failure(self, post: Claimed, exc: PublishFailed, account: Mapping) -> str:
         c = exc.classified
         reason = f"{exc.step}: {c.reason}"
         if c.outcome is Outcome.RETRY:
@@ -630,7 +506,12 @@ class PublishRun:
         )
         self._finish(
             post,
-            dict(status="scheduled", next_attempt_at=when, claim_token=None, last_error=reason),
+            {
+                "status": "scheduled",
+                "next_attempt_at": when,
+                "claim_token": None,
+                "last_error": reason,
+            },
             "retry_scheduled",
             error=f"{reason}; next attempt at {when.isoformat(timespec='seconds')}",
         )
@@ -639,7 +520,7 @@ class PublishRun:
         return "retry_scheduled"
 
     def _unknown(self, post: Claimed, reason: str) -> str:
-        self._finish(post, dict(status="unknown", last_error=reason), "unknown", error=reason)
+        self._finish(post, {"status": "unknown", "last_error": reason}, "unknown", error=reason)
         self.summary.add("unknown")
         self.summary.row(id=post.id, platform=post.platform, status="unknown", error=reason)
         self._alert_unknown(
@@ -656,7 +537,7 @@ class PublishRun:
     def _fail(self, post: Claimed, reason: str) -> str:
         self._finish(
             post,
-            dict(status="failed", last_error=reason, next_attempt_at=None),
+            {"status": "failed", "last_error": reason, "next_attempt_at": None},
             "failed",
             error=reason,
         )
@@ -681,3 +562,114 @@ class PublishRun:
             )
         except Exception as exc:  # an alert failure must not change the post's outcome
             self.log.warning("could not alert on unknown post %s: %s", post["id"], exc)
+
+
+# --------------------------------------------------------------------- a whole run
+
+
+@dataclass(frozen=True)
+class WebhookAlert:
+    """The publisher's ``alert``: each alert pushed once (``services.notifications``)."""
+
+    engine: Engine
+    webhook_url: str | None
+
+    def __call__(self, dedup_key: str, kind: str, text: str, brand_id: str | None) -> None:
+        push_once(
+            self.engine,
+            self.webhook_url,
+            dedup_key=dedup_key,
+            kind=kind,
+            text=text,
+            brand_id=brand_id,
+        )
+
+
+def single_attempt_client(base_url: str, policy: HttpPolicy, name: str) -> ApiClient:
+    """A client that sends each request once: retrying a post is the publisher's decision."""
+    return ApiClient(base_url, policy=dataclasses.replace(policy, max_attempts=1), name=name)
+
+
+def platform_publishers(graph: ApiClient, x: ApiClient) -> dict[str, Publisher]:
+    """The publisher of each platform: the Graph API for Facebook and Instagram, the X API."""
+    graph_publisher = GraphPublisher(graph)
+    return {"facebook": graph_publisher, "instagram": graph_publisher, "x": XPublisher(x)}
+
+
+def publish_due_posts(
+    engine: Engine,
+    graph: ApiClient,
+    x: ApiClient,
+    config: PublisherConfig,
+    *,
+    run_id: str,
+    brand_ids: list[str] | None,
+    webhook_url: str | None,
+    logger: logging.Logger | None = None,
+) -> RunSummary:
+    """One publisher run over every due post (of ``brand_ids``, or of every active brand)."""
+    run = PublishRun(
+        engine,
+        platform_publishers(graph, x),
+        config,
+        run_id=run_id,
+        brand_ids=brand_ids,
+        alert=WebhookAlert(engine, webhook_url),
+        logger=logger,
+    )
+    return run.run()
+
+
+# ---------------------------------------------------------- what a run left unpublished
+
+# Outcomes of a post in a run that leave it unpublished for good (until a person acts).
+UNPUBLISHED = ("failed", "missed", "unknown")
+# Posts named per brand (the brand's count is exact).
+POSTS_NAMED = 5
+
+
+def post_reason(post: Mapping) -> str:
+    """Why a post (its last ``publish_events`` row) was not published, in one short line."""
+    reason = post["error"] or "no reason recorded"
+    if reason.lower().startswith(post["status"] + ":"):  # "missed: due at ..."
+        reason = reason[len(post["status"]) + 1 :]
+    return one_line(reason, 100)
+
+
+def unpublished_text(posts: list[Mapping]) -> str:
+    """One line naming a brand's unpublished posts and why (at most ``POSTS_NAMED``)."""
+    posts = sorted(posts, key=lambda p: p["scheduled_content_id"])
+    named = "; ".join(
+        f"post {p['scheduled_content_id']} ({p['platform']}) {p['status']}: {post_reason(p)}"
+        for p in posts[:POSTS_NAMED]
+    )
+    more = f"; and {len(posts) - POSTS_NAMED} more" if len(posts) > POSTS_NAMED else ""
+    return f"{len(posts)} post(s) not published: {named}{more}"
+
+
+@dataclass
+class RunPosts:
+    """What a run left unpublished: each brand's problem (``None`` when every post it
+    touched went out) and the unpublished posts, for the run's metadata."""
+
+    problems: dict[str, str | None] = field(default_factory=dict)
+    unpublished: list[dict] = field(default_factory=list)
+
+
+def unpublished_by_brand(outcomes: Mapping[str, Mapping[str, Mapping]]) -> RunPosts:
+    """From ``store.publishing.run_post_outcomes``: brand -> post id -> last event."""
+    result = RunPosts()
+    for brand_id in sorted(outcomes):
+        bad = [p for p in outcomes[brand_id].values() if p["status"] in UNPUBLISHED]
+        result.unpublished += [
+            {
+                "post": p["scheduled_content_id"],
+                "brand_id": brand_id,
+                "platform": p["platform"],
+                "status": p["status"],
+                "reason": post_reason(p),
+            }
+            for p in bad
+        ]
+        result.problems[brand_id] = unpublished_text(bad) if bad else None
+    return result

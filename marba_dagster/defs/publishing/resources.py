@@ -1,28 +1,25 @@
 """The auto-publisher's settings resource (``publisher_settings``).
 
-``MARBA_PUBLISH_MAX_LATENESS`` (e.g. ``24h``, ``90m``, ``2d``) sets the maximum lateness; it
-is read when Dagster loads the code location, never at import time. A value that cannot work
-fails the publisher's step at once with ``InvalidSetting`` (no retries: every attempt would
-read the same value).
+``MARBA_PUBLISH_MAX_LATENESS`` (e.g. ``24h``, ``90m``, ``2d``; ``marba_dagster.settings``)
+sets the maximum lateness; it is bound when Dagster loads the code location and parsed when
+the step runs. A value that cannot work fails the publisher's step at once with
+``InvalidSetting`` (no retries: every attempt would read the same value).
 """
-
-import os
 
 import dagster as dg
 from pydantic import Field
 
-from marba_dagster.core.publishing import parse_max_lateness
-from marba_dagster.defs.publishing.publisher import PublisherConfig
-from marba_dagster.defs.resources import InvalidSetting
-
-LATENESS_ENV = "MARBA_PUBLISH_MAX_LATENESS"
+from marba_dagster import settings
+from marba_dagster.defs.resources import InvalidSetting, bind, parse_setting
+from marba_dagster.services.publishing import PublisherConfig
 
 
 class PublisherSettings(dg.ConfigurableResource):
     """How the auto-publisher behaves (``MARBA_PUBLISH_MAX_LATENESS`` sets the lateness)."""
 
     max_lateness: str = Field(
-        default="24h", description="later than this a post fails as missed (e.g. 24h, 90m)"
+        default=settings.PUBLISH_MAX_LATENESS.default,
+        description="later than this a post fails as missed (e.g. 24h, 90m)",
     )
     lease_seconds: float = Field(
         default=300.0, description="a claim older than this with no result is unknown"
@@ -34,11 +31,8 @@ class PublisherSettings(dg.ConfigurableResource):
     x_posts_per_second: float | None = 5.0
 
     def config(self) -> PublisherConfig:
-        """The engine's configuration; ``InvalidSetting`` names the first unusable value."""
-        try:
-            lateness = parse_max_lateness(self.max_lateness)
-        except (ValueError, OverflowError) as exc:
-            raise InvalidSetting(LATENESS_ENV, self.max_lateness, str(exc)) from None
+        """The publisher's configuration; ``InvalidSetting`` names the first unusable value."""
+        lateness = parse_setting(settings.PUBLISH_MAX_LATENESS, self.max_lateness)
         rules = [
             ("lease_seconds", self.lease_seconds > 0, "must be > 0"),
             ("concurrency", self.concurrency >= 1, "must be >= 1"),
@@ -46,11 +40,11 @@ class PublisherSettings(dg.ConfigurableResource):
         ]
         rules += [
             (
-                f"{p}_posts_per_second",
+                f"{platform}_posts_per_second",
                 rate is None or rate >= 0,
                 "must be >= 0 (or unset for no limit)",
             )
-            for p, rate in (
+            for platform, rate in (
                 ("facebook", self.facebook_posts_per_second),
                 ("instagram", self.instagram_posts_per_second),
                 ("x", self.x_posts_per_second),
@@ -74,8 +68,10 @@ class PublisherSettings(dg.ConfigurableResource):
 
 @dg.definitions
 def publisher_resources() -> dg.Definitions:
-    lateness = os.environ.get(LATENESS_ENV)
-    settings = (
-        PublisherSettings(max_lateness=dg.EnvVar(LATENESS_ENV)) if lateness else PublisherSettings()
+    return dg.Definitions(
+        resources={
+            "publisher_settings": PublisherSettings(
+                max_lateness=bind(settings.PUBLISH_MAX_LATENESS)
+            )
+        }
     )
-    return dg.Definitions(resources={"publisher_settings": settings})
