@@ -95,12 +95,9 @@ def _fail(message: str):
 def test_completeness_checks_warn_naming_failed_brands_and_lost_sources(db_url):
     def work(batch: BrandBatch) -> None:
         for b in ("b1", "b2", "b3", "b4", "b5", "b6", "b7", "ok1", "ok2"):
-            batch.run(
-                b,
-                (lambda b=b: _fail(f"{b} broke\non two lines"))
-                if b.startswith("b")
-                else (lambda: 1),
-            )
+            with batch.brand(b):
+                if b.startswith("b"):
+                    _fail(f"{b} broke\non two lines")
         batch.lose_source(
             "Google News search Oslo",
             ServerError("server error HTTP 500", status=500),
@@ -153,9 +150,12 @@ def test_completeness_checks_warn_naming_failed_brands_and_lost_sources(db_url):
 
 
 def test_completeness_checks_pass_when_nothing_was_lost(db_url):
-    asset = _batch_asset(
-        "quiet_signals", lambda batch: [batch.run(b, lambda: 1) for b in ("a", "b")], sources=True
-    )
+    def work(batch: BrandBatch) -> None:
+        for b in ("a", "b"):
+            with batch.brand(b):
+                pass
+
+    asset = _batch_asset("quiet_signals", work, sources=True)
     checks = _checks(dg.materialize([asset], resources={"marba_db": MarbaDatabase(url=db_url)}))
     assert (
         checks[BRANDS_CHECK].passed
@@ -170,7 +170,8 @@ def test_completeness_checks_pass_when_nothing_was_lost(db_url):
 def test_every_brand_failed_fails_the_step_naming_brands_and_lost_sources(db_url):
     def work(batch: BrandBatch) -> None:
         batch.lose_source("Open-Meteo", ServerError("server error HTTP 502", status=502), ["x"])
-        batch.run("a", lambda: _fail("boom"))
+        with batch.brand("a"):
+            _fail("boom")
 
     asset = _batch_asset("doomed_signals", work, sources=False)
     result = dg.materialize(

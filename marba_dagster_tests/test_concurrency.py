@@ -252,9 +252,9 @@ def test_seven_jobs_at_once_on_postgresql(worlds, tmp_path):
     assert {j: by_job.get(j) for j in DEMO_ORDER} == {
         j: [dg.DagsterRunStatus.SUCCESS.value] for j in DEMO_ORDER
     }
-    from marba_dagster.defs import pools
+    from marba_dagster.defs import execution
 
-    assert {key for key, _ in slots} == set(pools.ALL)
+    assert {key for key, _ in slots} == set(execution.ALL_POOLS)
     assert all(run_id is None for _, run_id in slots), slots
 
     with seq["engine"].connect() as sconn, conc["engine"].connect() as cconn:

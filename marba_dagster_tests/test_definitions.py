@@ -12,7 +12,7 @@ from marba_dagster.core.brands import BRANDS_PARTITIONS_NAME, brand_id_of, brand
 from marba_dagster.core.run_scope import NothingToRun
 from marba_dagster.core.runs import BRANDS_TAG, JOB_TAG
 from marba_dagster.definitions import load_definitions
-from marba_dagster.defs import pools
+from marba_dagster.defs import execution
 from marba_dagster.defs.brands import brand_partitions_sensor
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.instance.partitions import scope_now, sync_brand_partitions
@@ -175,14 +175,14 @@ def test_every_asset_has_a_description_and_a_known_group(defs):
 
 # The pool each outside service belongs to, by the resource that reaches it.
 POOL_OF_RESOURCE = {
-    "graph_api": {pools.PLATFORM_READS, pools.PLATFORM_PUBLISH},
-    "x_api": {pools.PLATFORM_READS, pools.PLATFORM_PUBLISH},
-    "gbp_api": {pools.PLATFORM_READS},
-    "safe_fetch": {pools.COMPETITOR_SITES},
-    "open_meteo": {pools.WEATHER},
-    "trends_rss": {pools.FEEDS},
-    "news_rss": {pools.FEEDS},
-    "llm": {pools.LLM},
+    "graph_api": {execution.PLATFORM_READS_POOL, execution.PLATFORM_PUBLISH_POOL},
+    "x_api": {execution.PLATFORM_READS_POOL, execution.PLATFORM_PUBLISH_POOL},
+    "gbp_api": {execution.PLATFORM_READS_POOL},
+    "safe_fetch": {execution.COMPETITOR_SITES_POOL},
+    "open_meteo": {execution.WEATHER_POOL},
+    "trends_rss": {execution.FEEDS_POOL},
+    "news_rss": {execution.FEEDS_POOL},
+    "llm": {execution.LLM_POOL},
 }
 
 
@@ -202,7 +202,7 @@ def test_every_step_that_calls_an_outside_service_is_in_its_pool(defs):
                 f"{name} uses {key} but is in pool {a.op.pool}"
             )
         seen.add(a.op.pool)
-    assert seen == set(pools.ALL)
-    assert {a.op.name for a in steps if a.op.pool == pools.PLATFORM_PUBLISH} == {
+    assert seen == set(execution.ALL_POOLS)
+    assert {a.op.name for a in steps if a.op.pool == execution.PLATFORM_PUBLISH_POOL} == {
         "publishing__published_posts"
     }

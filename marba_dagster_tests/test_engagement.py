@@ -295,7 +295,7 @@ def test_platform_outage_is_reported_and_other_sources_still_collected(world, db
             "b1",
             HOUR + timedelta(hours=1),
             Collectors(GraphEngagement(g), XEngagement(x), GbpReviews(gb)),
-            print,
+            lambda brand_id, level, message: print(brand_id, level, message),
         )
     errors = [str(f) for f in collected.failures]
     assert len(errors) == 1 and errors[0].startswith("google_business:") and "500" in errors[0]

@@ -9,9 +9,10 @@ when the caller asks for strictness (brand-partitioned assets) or when every bra
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -137,13 +138,6 @@ class BrandBatch:
         else:
             self.succeeded.append(brand_id)
 
-    def run(self, brand_id: str, work: Callable[[], T]) -> T | None:
-        """``work()`` for one brand, isolated like ``brand()``; ``None`` if it failed."""
-        result = None
-        with self.brand(brand_id):
-            result = work()
-        return result
-
     def record_failure(self, brand_id: str, exc: BaseException | str) -> None:
         message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         self.failed[brand_id] = message
@@ -177,7 +171,7 @@ class BrandBatch:
             names = ", ".join(sorted(self.failed))
             lost = "".join(
                 f"; lost {x.source} ({x.error})"
-                for x in sorted(self.lost.values(), key=lambda x: x.source)[:NAMED_IN_DESCRIPTION]
+                for x in sorted(self.lost.values(), key=attrgetter("source"))[:NAMED_IN_DESCRIPTION]
             )
             raise dg.Failure(
                 description=f"{len(self.failed)} brand(s) failed: {names}{lost}",
@@ -240,7 +234,7 @@ class BrandBatch:
             )
         ]
         if sources:
-            lost = sorted(self.lost.values(), key=lambda x: x.source)
+            lost = sorted(self.lost.values(), key=attrgetter("source"))
             if lost:
                 sources_text = f"lost {len(lost)} source(s): " + _named(
                     [f"{x.source} ({x.error}; {len(x.brands)} brand(s) without it)" for x in lost],

@@ -163,10 +163,11 @@ def collect_brand(
     brand_id: str,
     window_end: datetime,
     c: Collectors,
-    warn: Callable[[str], None],
+    log: Callable[[str | None, str, str], None],
 ) -> Collected:
     """Scored rows and failures for one brand up to ``window_end``; accounts whose token
-    the platform rejects are flagged ``needs_reconnect`` and skipped. Nothing is written
+    the platform rejects are flagged ``needs_reconnect`` and skipped (``log(brand, level,
+    message)`` says so, as ``BrandBatch.log`` does). Nothing is written
     to the inbox (``record_brand`` does), so the calls of several brands can overlap."""
     since = window_end - timedelta(days=RECENT_POST_DAYS)
     with engine.connect() as conn:
@@ -199,7 +200,11 @@ def collect_brand(
             if token_rejected(err):
                 with engine.begin() as conn:
                     mark_needs_reconnect(conn, acct["id"], f"engagement collector: {err.message}")
-                warn(f"{platform} account {acct['id']}: token rejected; flagged for reconnection")
+                log(
+                    brand_id,
+                    "warning",
+                    f"{platform} account {acct['id']}: token rejected; flagged for reconnection",
+                )
                 asked.remove(platform)  # the platform answered: the source is up
             else:
                 failures.append(AccountFailure(platform, acct["id"], err))

@@ -16,12 +16,12 @@ import dagster as dg
 
 from marba_dagster.connectors.graph import GraphClient
 from marba_dagster.connectors.x import XClient
-from marba_dagster.defs import pools
+from marba_dagster.core.markdown import markdown_table
+from marba_dagster.defs import execution
 from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
-from marba_dagster.defs.metadata import markdown_table
+from marba_dagster.defs.execution import PLATFORM_RETRY
 from marba_dagster.defs.partitions import daily_partitions
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
-from marba_dagster.defs.retries import PLATFORM_RETRY
 from marba_dagster.services.analytics import (
     derive_daily_metrics,
     fetch_brand,
@@ -34,6 +34,11 @@ from marba_dagster.store.types import utcnow
 GROUP = "analytics"
 PLATFORM_METRICS = dg.AssetKey([GROUP, "platform_metrics"])
 BRAND_DAILY_METRICS = dg.AssetKey([GROUP, "brand_daily_metrics"])
+
+
+def preview_order(row: dict) -> tuple:
+    """Daily metrics rows by day, brand and platform."""
+    return str(row["metric_date"]), row["brand_id"], row["platform"]
 
 
 def run_days(context: dg.AssetExecutionContext) -> list[date]:
@@ -53,7 +58,7 @@ def run_days(context: dg.AssetExecutionContext) -> list[date]:
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=PLATFORM_RETRY,
     kinds={"python", "sql"},
-    pool=pools.PLATFORM_READS,
+    pool=execution.PLATFORM_READS_POOL,
     check_specs=completeness_check_specs(PLATFORM_METRICS, sources=True),
 )
 def platform_metrics(
@@ -154,7 +159,7 @@ def brand_daily_metrics(
             all_rows.extend(derive_daily_metrics(marba_db.engine, brand_id, days))
     rates = [r["engagement_rate"] for r in all_rows if r["engagement_rate"] is not None]
     ctrs = [r["click_through_rate"] for r in all_rows if r["click_through_rate"] is not None]
-    preview = sorted(all_rows, key=lambda r: (str(r["metric_date"]), r["brand_id"], r["platform"]))
+    preview = sorted(all_rows, key=preview_order)
     metadata = {
         **batch.metadata(),
         "rows": len(all_rows),

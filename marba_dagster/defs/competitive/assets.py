@@ -18,12 +18,12 @@ from typing import Any
 import dagster as dg
 
 from marba_dagster.core.competitive.monitoring import chunk_brands, chunk_urls, signal_counts
-from marba_dagster.defs import pools
+from marba_dagster.core.markdown import markdown_table
+from marba_dagster.defs import execution
 from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
 from marba_dagster.defs.competitive.resources import SafeFetchSettings
-from marba_dagster.defs.metadata import markdown_table
+from marba_dagster.defs.execution import SITES_RETRY
 from marba_dagster.defs.resources import MarbaDatabase
-from marba_dagster.defs.retries import SITES_RETRY
 from marba_dagster.services.competitive import (
     BrandOutcome,
     compute_brand_gaps,
@@ -97,7 +97,7 @@ def _snapshot_metadata(
     key_prefix=[GROUP],
     group_name=GROUP,
     kinds={"python", "html", "rss"},
-    pool=pools.COMPETITOR_SITES,
+    pool=execution.COMPETITOR_SITES_POOL,
     retry_policy=SITES_RETRY,
     check_specs=completeness_check_specs(SNAPSHOTS, sources=True),
 )

@@ -9,18 +9,20 @@ API that failed for every account asked shows in ``sources_available``; ``inbox_
 (``checks.py``) checks the sentiment and priority of the items collected in the last day.
 """
 
+from functools import partial
+from operator import itemgetter
+
 import dagster as dg
 
 from marba_dagster.connectors.engagement import GbpReviews, GraphEngagement, XEngagement
-from marba_dagster.defs import pools
+from marba_dagster.core.markdown import markdown_table
+from marba_dagster.defs import execution
 from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
-from marba_dagster.defs.metadata import markdown_table
+from marba_dagster.defs.execution import ENGAGEMENT_RETRY
 from marba_dagster.defs.partitions import hourly_partitions
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
-from marba_dagster.defs.retries import ENGAGEMENT_RETRY
 from marba_dagster.services.engagement import (
     ApiTally,
-    Collected,
     Collectors,
     collect_brand,
     record_brand,
@@ -36,7 +38,7 @@ ENGAGEMENT_INBOX = dg.AssetKey([GROUP, "engagement_inbox"])
     group_name=GROUP,
     partitions_def=hourly_partitions,
     kinds={"python", "sql"},
-    pool=pools.PLATFORM_READS,
+    pool=execution.PLATFORM_READS_POOL,
     description=(
         "Comments (Facebook, Instagram), X mentions and direct messages, and Google Business "
         "Profile reviews, upserted into engagement_inbox by external id, with VADER sentiment "
@@ -69,15 +71,7 @@ def engagement_inbox(
     ):
         collectors = Collectors(GraphEngagement(g), XEngagement(x), GbpReviews(gb))
 
-        def fetch(brand_id: str) -> Collected:
-            return collect_brand(
-                engine,
-                brand_id,
-                window_end,
-                collectors,
-                lambda m: batch.log(brand_id, "warning", m),
-            )
-
+        fetch = partial(collect_brand, engine, window_end=window_end, c=collectors, log=batch.log)
         # The platform calls of several brands overlap (threads); storing, pushing and the
         # per-brand bookkeeping run here, one brand at a time, in the brands' order.
         for brand_id, fetched in prefetch(brands, fetch):
@@ -94,7 +88,7 @@ def engagement_inbox(
         for api, (cause, brand_ids) in tally.lost().items():
             batch.lose_source(api, cause, brand_ids)
     batch.finish()
-    preview.sort(key=lambda r: -r["priority_score"])
+    preview.sort(key=itemgetter("priority_score"), reverse=True)
     return dg.MaterializeResult(
         metadata={
             **batch.metadata(),

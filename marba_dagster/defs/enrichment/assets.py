@@ -35,8 +35,9 @@ from dagster._core.definitions.data_version import (
 from marba_dagster.core.brands import keys_by_brand
 from marba_dagster.core.enrichment.refresh import InvalidRefreshTag, RefreshMode, refresh_mode
 from marba_dagster.core.enrichment.sections import DESCRIPTIONS, SECTIONS, TTL, ttl_label
+from marba_dagster.core.markdown import markdown_table
 from marba_dagster.core.runs import ENTRIES_CHECK, REFRESH_TAG
-from marba_dagster.defs import pools
+from marba_dagster.defs import execution
 from marba_dagster.defs.batches import NAMED_IN_CHECK, requested_brands
 from marba_dagster.defs.brands import brands_partitions
 from marba_dagster.defs.enrichment.checks import (
@@ -45,7 +46,6 @@ from marba_dagster.defs.enrichment.checks import (
     section_check_specs,
 )
 from marba_dagster.defs.enrichment.resources import EnrichmentSettings
-from marba_dagster.defs.metadata import markdown_table
 from marba_dagster.defs.resources import LlmSettings, MarbaDatabase, Notifier
 from marba_dagster.services.enrichment import Outcome, enrich_brands
 from marba_dagster.store.types import utcnow
@@ -230,7 +230,7 @@ def _partition_brands(context: dg.AssetExecutionContext) -> dict[str, str]:
     partitions_def=brands_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     can_subset=True,
-    pool=pools.LLM,
+    pool=execution.LLM_POOL,
 )
 def enrichment_sections(
     context: dg.AssetExecutionContext,

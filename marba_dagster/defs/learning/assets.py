@@ -10,9 +10,9 @@ wrote. The work itself is ``services.learning``.
 
 import dagster as dg
 
+from marba_dagster.core.markdown import markdown_table
 from marba_dagster.defs.analytics.assets import BRAND_DAILY_METRICS
 from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
-from marba_dagster.defs.metadata import markdown_table
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.services.learning import learn_and_store
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from marba_dagster.defs.metadata import markdown_table
+from marba_dagster.core.markdown import markdown_table
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.services.supervision import HEALTH_COLUMNS, health_overview
 

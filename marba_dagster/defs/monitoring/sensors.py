@@ -12,6 +12,7 @@
 """
 
 from datetime import datetime, timedelta
+from functools import partial
 
 import dagster as dg
 
@@ -57,7 +58,7 @@ def marba_run_tracker(context: dg.SensorEvaluationContext, marba_db: MarbaDataba
         context.instance,
         marba_db.engine,
         updated_after=since,
-        spec_of=lambda run: spec_for_run(context.repository_def, run),
+        spec_of=partial(spec_for_run, context.repository_def),
     )
     if newest is not None:
         # A full batch may stop inside a group of runs updated in the same instant: step

@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from marba_dagster.core.markdown import markdown_table
 from marba_dagster.core.opportunities.scoring import COMPETITOR_TTL
 from marba_dagster.core.opportunities.signals import (
     WEATHER_MEMORY,
@@ -35,12 +36,11 @@ from marba_dagster.core.opportunities.signals import (
 )
 from marba_dagster.core.opportunities.urgency import URGENCY_RANK
 from marba_dagster.core.opportunities.weather import detect_events
-from marba_dagster.defs import pools
+from marba_dagster.defs import execution
 from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
-from marba_dagster.defs.metadata import markdown_table
+from marba_dagster.defs.execution import FEEDS_RETRY
 from marba_dagster.defs.opportunities.resources import OpportunitySettings, WeatherConfig
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
-from marba_dagster.defs.retries import FEEDS_RETRY
 from marba_dagster.services.opportunities import (
     OpportunityTotals,
     failure_text,
@@ -116,7 +116,7 @@ def _result(
     group_name=GROUP,
     kinds={"python", "sql"},
     retry_policy=FEEDS_RETRY,
-    pool=pools.WEATHER,
+    pool=execution.WEATHER_POOL,
     check_specs=completeness_check_specs(WEATHER, sources=True),
 )
 def weather_signals(
@@ -194,7 +194,7 @@ def weather_signals(
     group_name=GROUP,
     kinds={"python", "sql"},
     retry_policy=FEEDS_RETRY,
-    pool=pools.FEEDS,
+    pool=execution.FEEDS_POOL,
     check_specs=completeness_check_specs(TRENDS, sources=True),
 )
 def trend_signals(
@@ -247,7 +247,7 @@ def trend_signals(
     group_name=GROUP,
     kinds={"python", "sql"},
     retry_policy=FEEDS_RETRY,
-    pool=pools.FEEDS,
+    pool=execution.FEEDS_POOL,
     check_specs=completeness_check_specs(NEWS, sources=True),
 )
 def news_signals(

@@ -9,17 +9,17 @@ the run's ``publish_events``). The check that surfaces posts needing a person is
 
 import dagster as dg
 
-from marba_dagster.defs import pools
+from marba_dagster.core.markdown import markdown_table
+from marba_dagster.defs import execution
 from marba_dagster.defs.batches import (
     BrandBatch,
     completeness_check_specs,
     requested_brands,
     scoped_brand_ids,
 )
-from marba_dagster.defs.metadata import markdown_table
+from marba_dagster.defs.execution import PLATFORM_RETRY
 from marba_dagster.defs.publishing.resources import PublisherSettings
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
-from marba_dagster.defs.retries import PLATFORM_RETRY
 from marba_dagster.services.publishing import (
     publish_due_posts,
     single_attempt_client,
@@ -37,7 +37,7 @@ UNPUBLISHED_LISTED = 50
     key=PUBLISHED_POSTS,
     group_name=DOMAIN,
     kinds={"python", "sql"},
-    pool=pools.PLATFORM_PUBLISH,
+    pool=execution.PLATFORM_PUBLISH_POOL,
     check_specs=completeness_check_specs(PUBLISHED_POSTS),
     retry_policy=PLATFORM_RETRY,
 )

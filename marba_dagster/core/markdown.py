@@ -1,4 +1,4 @@
-"""Materialization metadata that reads well in the Dagster UI."""
+"""Markdown tables for materialization previews (the Dagster UI renders them)."""
 
 from __future__ import annotations
 

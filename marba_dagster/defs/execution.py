@@ -1,0 +1,56 @@
+"""How the steps of MARBA's assets run: their retry policies and their concurrency pools.
+
+**Retries.** Every asset that calls an outside service retries at most twice (three
+attempts in all, the guide's rule) with exponential backoff and jitter, so many brands'
+runs do not retry in step; ``outside_call_retry(first_delay)`` sets the wait before the
+second attempt: short for cheap feeds, longer for platforms and websites that need time to
+recover. Configuration errors are never retried (``InvalidSetting``).
+
+**Pools.** A pool bounds how many steps, across every run of the deployment, talk to one
+outside service at once (``concurrency.pools`` in ``dagster.yaml`` sets the default limit;
+``dagster instance concurrency set <pool> <n>`` sets one pool's). Within a step the HTTP
+clients' own rate limits still apply. On one machine the defaults never bind (one run per
+job at a time); they matter once a job runs as several brand shards at once
+(docs/scaling.md).
+"""
+
+import dagster as dg
+
+MAX_RETRIES = 2  # three attempts in all
+
+
+def outside_call_retry(first_delay: float) -> dg.RetryPolicy:
+    return dg.RetryPolicy(
+        max_retries=MAX_RETRIES,
+        delay=first_delay,
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
+    )
+
+
+FEEDS_RETRY = outside_call_retry(5)  # weather, trends and news: cheap, fast to recover
+PLATFORM_RETRY = outside_call_retry(10)  # Graph API and X API (analytics, publishing)
+ENGAGEMENT_RETRY = outside_call_retry(15)  # platforms and Google Business Profile
+SITES_RETRY = outside_call_retry(30)  # competitors' websites: slow hosts, be patient
+
+# Reads from Facebook/Instagram Graph, X and Google Business Profile (collectors).
+PLATFORM_READS_POOL = "platform_api_reads"
+# Publishing to the same platforms: its own pool, so collectors never hold up due posts.
+PLATFORM_PUBLISH_POOL = "platform_api_publish"
+# Competitor websites and feeds, fetched through the safe fetcher.
+COMPETITOR_SITES_POOL = "competitor_sites"
+# Open-Meteo forecasts.
+WEATHER_POOL = "open_meteo"
+# Trend and news RSS feeds.
+FEEDS_POOL = "rss_feeds"
+# The AI endpoint narrating enrichment sections (when one is configured).
+LLM_POOL = "llm"
+
+ALL_POOLS = (
+    PLATFORM_READS_POOL,
+    PLATFORM_PUBLISH_POOL,
+    COMPETITOR_SITES_POOL,
+    WEATHER_POOL,
+    FEEDS_POOL,
+    LLM_POOL,
+)
