@@ -17,7 +17,7 @@ from marba_dagster.store.db import DatabaseError, check_connection, make_engine,
 class CliError(click.ClickException):
     """One clear line on stderr and exit status 1, no traceback."""
 
-    def show(self, file=None) -> None:
+    def show(self, file=None) -> None:  # noqa: ARG002 - click's signature; always stderr
         click.echo(f"error: {self.format_message()}", err=True)
 
 
@@ -63,7 +63,8 @@ def db_upgrade(revision: str) -> None:
             with engine.begin() as conn:
                 sync_background_jobs(conn, job_crons())
         click.echo(
-            f"MARBA schema at revision {migrate.current_revision(engine)} on {redact_url(str(engine.url))}"
+            f"MARBA schema at revision {migrate.current_revision(engine)}"
+            f" on {redact_url(str(engine.url))}"
         )
     finally:
         engine.dispose()
@@ -365,7 +366,8 @@ def _print_summary(engine, outcomes, seconds: float) -> None:
     width = max(len(o.job) for o in outcomes)
     for o in outcomes:
         click.echo(
-            f"  {o.job:<{width}}  {o.label:<8} {o.seconds:6.1f}s  {len(o.materializations)} materialization(s)"
+            f"  {o.job:<{width}}  {o.label:<8} {o.seconds:6.1f}s"
+            f"  {len(o.materializations)} materialization(s)"
         )
         if o.status in ("partial", "failure", "canceled") and o.error:
             click.echo(f"  {'':<{width}}  {o.error[:300]}")

@@ -17,7 +17,7 @@ from marba_dagster.store.db import DatabaseError
 
 
 class _CliError(click.ClickException):
-    def show(self, file=None) -> None:
+    def show(self, file=None) -> None:  # noqa: ARG002 - click's signature; always stderr
         click.echo(f"error: {self.format_message()}", err=True)
 
 
@@ -79,13 +79,15 @@ def jobs_list(as_json: bool) -> None:
     if as_json:
         return _json(rows)
     click.echo(
-        f"{'job':<24} {'alias':<30} {'cron':<14} {'state':<13} {'health':<10} {'success':>7}  last run"
+        f"{'job':<24} {'alias':<30} {'cron':<14} {'state':<13} {'health':<10}"
+        f" {'success':>7}  last run"
     )
     for r in rows:
         rate = "-" if r["success_rate"] is None else f"{r['success_rate']:.0%}"
         last = r["last_run"]["status"] if r["last_run"] else "-"
         click.echo(
-            f"{r['name']:<24} {r['alias']:<30} {r['cron']:<14} {r['state']:<13} {r['health']:<10} {rate:>7}  {last}"
+            f"{r['name']:<24} {r['alias']:<30} {r['cron']:<14} {r['state']:<13}"
+            f" {r['health']:<10} {rate:>7}  {last}"
         )
 
 
@@ -100,9 +102,8 @@ def jobs_status(job: str, as_json: bool) -> None:
         return _json(st)
     rate = "-" if st["success_rate"] is None else f"{st['success_rate']:.0%}"
     click.echo(f"{st['name']} ({st['alias']})  cron {st['cron']} UTC")
-    click.echo(
-        f"  state:     {st['state']}  (schedule {'running' if st['schedule_running'] else 'stopped'})"
-    )
+    schedule_state = "running" if st["schedule_running"] else "stopped"
+    click.echo(f"  state:     {st['state']}  (schedule {schedule_state})")
     if st["circuit_reason"]:
         click.echo(f"  circuit:   opened {_fmt(st['circuit_opened_at'])}: {st['circuit_reason']}")
     click.echo(
@@ -166,7 +167,8 @@ def jobs_history(job: str | None, limit: int, as_json: bool) -> None:
     for r in rows:
         err = f"  {r['error'][:80]}" if r["error"] else ""
         click.echo(
-            f"{_fmt(r['started_at'])}  {r['job_name']:<22} {r['status']:<9} {_fmt(r['duration_seconds']):>7}s "
+            f"{_fmt(r['started_at'])}  {r['job_name']:<22} {r['status']:<9}"
+            f" {_fmt(r['duration_seconds']):>7}s "
             f"brands {r['brands_processed']}/{r['brands_failed']} failed  {r['run_id']}{err}"
         )
 
@@ -230,7 +232,8 @@ def costs(as_json: bool) -> None:
     for r in rows:
         used = "-" if r["budget_used"] is None else f"{r['budget_used']:.0%}"
         click.echo(
-            f"{r['brand_id']:<20} {r['today_usd']:>10.4f} {r['month_usd']:>10.4f} {r['budget_usd']:>10.2f} {used:>6}  {r['budget_status']}"
+            f"{r['brand_id']:<20} {r['today_usd']:>10.4f} {r['month_usd']:>10.4f}"
+            f" {r['budget_usd']:>10.2f} {used:>6}  {r['budget_status']}"
         )
     total_today = sum(r["today_usd"] for r in rows)
     total_month = sum(r["month_usd"] for r in rows)

@@ -271,7 +271,8 @@ def _outcome(spec, instance, engine, run_id, events, partition_key, seconds) -> 
                 )
                 what = (evaluation.description or evaluation.check_name).strip().splitlines()[0]
                 outcome.warnings.append(
-                    f"{severity}: {evaluation.asset_key.to_user_string()} {evaluation.check_name}: {what}"
+                    f"{severity}: {evaluation.asset_key.to_user_string()}"
+                    f" {evaluation.check_name}: {what}"
                 )
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             data = event.step_failure_data

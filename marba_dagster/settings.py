@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -134,16 +135,28 @@ def http_url(text: str) -> str:
     return text.rstrip("/")
 
 
-def host_ports(text: str) -> tuple[str, ...]:
-    """``host:port,host:port`` (a bare host allows every port of it)."""
-    items = tuple(item.strip().lower() for item in text.split(",") if item.strip())
-    for item in items:
-        host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
-        if port and not port.isdigit():
+_HOST_PORT = re.compile(r"\[([0-9a-fA-F:.]+)\]:(\d{1,5})|([^:\[\]\s/@\\]+):(\d{1,5})")
+
+
+def host_ports(text: str) -> frozenset[tuple[str, int]]:
+    """``127.0.0.1:8123, localhost:8123, [::1]:9000`` -> {(host, port)}.
+
+    Every entry names its port: an exception to the private-address rule is one service,
+    never every port of a host.
+    """
+    out: set[tuple[str, int]] = set()
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        m = _HOST_PORT.fullmatch(item)
+        if not m:
             raise ValueError(f"{item!r} is not host:port")
-        if not (host or item):
-            raise ValueError("empty host")
-    return items
+        port = int(m.group(2) or m.group(4))
+        if not 0 < port < 65536:
+            raise ValueError(f"bad port in {item!r}")
+        out.add(((m.group(1) or m.group(3)).lower().rstrip("."), port))
+    return frozenset(out)
 
 
 def json_object(text: str) -> dict:

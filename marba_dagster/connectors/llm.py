@@ -294,7 +294,7 @@ class LlmClient:
                     delay = (
                         err.retry_after if err.retry_after is not None else self._backoff(attempt)
                     )
-                    if isinstance(err, ClientError) or isinstance(err, MalformedResponse):
+                    if isinstance(err, (ClientError, MalformedResponse)):
                         self.limiter.settle(
                             slot, 0 if isinstance(err, ClientError) else slot.tokens
                         )

@@ -100,7 +100,9 @@ class OpenMeteoClient:
         if not isinstance(data, list) or len(data) != len(locations):
             got = len(data) if isinstance(data, list) else type(data).__name__
             raise _malformed(f"expected {len(locations)} locations, got {got}")
-        return [_parse_one(obj, tuple(loc), hourly) for obj, loc in zip(data, locations)]
+        return [
+            _parse_one(obj, tuple(loc), hourly) for obj, loc in zip(data, locations, strict=True)
+        ]
 
     def forecast_batches(
         self,

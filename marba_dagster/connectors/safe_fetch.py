@@ -60,6 +60,7 @@ from marba_dagster.connectors.errors import (
 )
 from marba_dagster.connectors.policy import FetchPolicy, HttpPolicy
 from marba_dagster.connectors.redaction import redact_url
+from marba_dagster.settings import host_ports
 
 __all__ = [
     "FetchPolicy",
@@ -90,24 +91,16 @@ class RedirectLoop(HttpError):
 
 
 def parse_allowed_hosts(value: str | Iterable[str] | None) -> frozenset[tuple[str, int]]:
-    """``"127.0.0.1:8123, localhost:8123, [::1]:9000"`` -> {(host, port)}; bad entries raise."""
+    """``"127.0.0.1:8123, localhost:8123, [::1]:9000"`` -> {(host, port)}; bad entries raise.
+
+    The one parser of ``MARBA_FETCH_ALLOWED_HOSTS`` (``settings.host_ports``)."""
     if value is None:
         return frozenset()
-    items = value.split(",") if isinstance(value, str) else list(value)
-    out: set[tuple[str, int]] = set()
-    for raw in items:
-        item = raw.strip()
-        if not item:
-            continue
-        m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d{1,5})|([^:\[\]\s/@\\]+):(\d{1,5})", item)
-        if not m:
-            raise ValueError(f"MARBA_FETCH_ALLOWED_HOSTS: {item!r} is not host:port")
-        host = (m.group(1) or m.group(3)).lower().rstrip(".")
-        port = int(m.group(2) or m.group(4))
-        if not 0 < port < 65536:
-            raise ValueError(f"MARBA_FETCH_ALLOWED_HOSTS: bad port in {item!r}")
-        out.add((host, port))
-    return frozenset(out)
+    text = value if isinstance(value, str) else ",".join(value)
+    try:
+        return host_ports(text)
+    except ValueError as exc:
+        raise ValueError(f"MARBA_FETCH_ALLOWED_HOSTS: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------

@@ -108,7 +108,10 @@ def window(
 
 
 def classify(success_rate: float, last_succeeded: bool, recent_failure: bool) -> Health:
-    """The rule of docs/architecture.md on its own: exactly 90% is degraded, exactly 70% is degraded."""
+    """The rule of docs/architecture.md on its own.
+
+    Exactly 90% is degraded, exactly 70% is degraded.
+    """
     if not last_succeeded or success_rate < UNHEALTHY_BELOW:
         return "unhealthy"
     if success_rate > HEALTHY_ABOVE and not recent_failure:

@@ -59,12 +59,55 @@ MAX_TEXT_PATTERNS = 25
 
 # Words marketers reach for to prompt action or emotion; matched as whole lower-case words.
 POWER_WORDS = frozenset(
-    """
-    free new now today limited exclusive save sale discount offer deal bonus instant easy
-    proven secret discover guaranteed fresh best ultimate amazing love win giveaway last
-    hurry only introducing announcing finally unlock boost quick simple essential premium
-    special hot trending must favorite favourite perfect delicious official launch
-    """.split()
+    [
+        "free",
+        "new",
+        "now",
+        "today",
+        "limited",
+        "exclusive",
+        "save",
+        "sale",
+        "discount",
+        "offer",
+        "deal",
+        "bonus",
+        "instant",
+        "easy",
+        "proven",
+        "secret",
+        "discover",
+        "guaranteed",
+        "fresh",
+        "best",
+        "ultimate",
+        "amazing",
+        "love",
+        "win",
+        "giveaway",
+        "last",
+        "hurry",
+        "only",
+        "introducing",
+        "announcing",
+        "finally",
+        "unlock",
+        "boost",
+        "quick",
+        "simple",
+        "essential",
+        "premium",
+        "special",
+        "hot",
+        "trending",
+        "must",
+        "favorite",
+        "favourite",
+        "perfect",
+        "delicious",
+        "official",
+        "launch",
+    ]
 )
 
 _HASHTAG_RE = re.compile(r"#(\w+)", re.UNICODE)
@@ -75,7 +118,10 @@ _TAG_OR_POWER_RE = re.compile(
 
 
 def confidence_for(data_points: int | np.ndarray) -> float | np.ndarray:
-    """The tiers of docs/architecture.md: 100+ -> 0.9, 30-99 -> 0.7, 10-29 -> 0.5, under 10 -> 0.3."""
+    """The tiers of docs/architecture.md.
+
+    100+ -> 0.9, 30-99 -> 0.7, 10-29 -> 0.5, under 10 -> 0.3.
+    """
     n = np.asarray(data_points)
     out = np.select([n >= 100, n >= 30, n >= 10], [0.9, 0.7, 0.5], default=0.3)
     return float(out) if out.ndim == 0 else out
@@ -245,7 +291,9 @@ def _occurrences(
     if len(pos):
         is_tag = np.fromiter((t != "" for t in tags), dtype=bool, count=len(tags))
         add_matches("hashtag", pos[is_tag], [t for t in tags if t], prefix="#")
-        add_matches("power_word", pos[~is_tag], [w for t, w in zip(tags, words) if not t])
+        add_matches(
+            "power_word", pos[~is_tag], [w for t, w in zip(tags, words, strict=True) if not t]
+        )
     del pos, tags, words
     t_rows, t_keys = _topic_occurrences(df, bodies, inp.keywords)
     del bodies
@@ -481,6 +529,7 @@ def pattern_rows(patterns: pd.DataFrame, computed_at: datetime) -> list[dict]:
             patterns["confidence"].astype(float),
             patterns["mean_engagement"].astype(float),
             patterns["baseline_engagement"].astype(float),
+            strict=True,
         )
     ):
         rows.append(

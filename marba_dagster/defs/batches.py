@@ -51,7 +51,9 @@ def completeness_check_specs(
             BRANDS_CHECK,
             asset=key,
             blocking=False,
-            description="Every brand of the run was processed; warns naming the brands that failed.",
+            description=(
+                "Every brand of the run was processed; warns naming the brands that failed."
+            ),
         )
     ]
     if sources:

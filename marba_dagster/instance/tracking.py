@@ -213,7 +213,10 @@ def _only_brand_failures(errors: list[str]) -> bool:
 def sync_run(
     instance: dg.DagsterInstance, engine: Engine, run: dg.DagsterRun, spec: JobSpec | None = None
 ) -> RunFacts | None:
-    """Bring ``run``'s ``job_executions`` row, its job's ``background_jobs`` last run and, for a failed, canceled or partial run, its ``job_logs`` line up to date.
+    """Bring ``run``'s records up to date.
+
+    That is its ``job_executions`` row, its job's ``background_jobs`` last run and, for a failed,
+    canceled or partial run, its ``job_logs`` line.
 
     Idempotent: the row is keyed by run id, so whichever process records a run first (the
     run's own process through ``MarbaInstance``, the daemon's tracker sensor, the CLI), the

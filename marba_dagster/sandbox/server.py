@@ -14,6 +14,7 @@ process drive faults and read the request log:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -182,7 +183,8 @@ def build_app(state: SandboxState | None = None) -> Starlette:
         for route in module.routes(state):
             if not route.name or route.name in seen:
                 raise RuntimeError(
-                    f"sandbox route {route.path} in {module.__name__} needs a unique name (got {route.name!r}, also in {seen.get(route.name)})"
+                    f"sandbox route {route.path} in {module.__name__} needs a unique name "
+                    f"(got {route.name!r}, also in {seen.get(route.name)})"
                 )
             seen[route.name] = module.__name__
             api_routes.append(
@@ -334,10 +336,8 @@ class SandboxServer:
                 server.force_exit = True
                 thread.join(timeout)
         if self._sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._sock.close()
-            except OSError:
-                pass
         self._server = self._thread = None
         self._sock = None
 
@@ -406,10 +406,8 @@ def serve_forever(
     except KeyboardInterrupt:
         pass
     finally:
-        try:
+        with contextlib.suppress(OSError):
             sock.close()
-        except OSError:
-            pass
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m marba_dagster.sandbox.server`

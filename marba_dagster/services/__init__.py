@@ -1,1 +1,4 @@
-"""Domain services: I/O orchestration without Dagster (store/, connectors/ and core/ put to work), used by defs/ and the Python API."""
+"""Domain services: I/O orchestration without Dagster.
+
+store/, connectors/ and core/ put to work; used by defs/ and the Python API.
+"""

@@ -23,6 +23,7 @@ from marba_dagster.connectors.engagement import GbpReviews, GraphEngagement, Inb
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.core.priority import URGENT, prioritise
 from marba_dagster.core.sentiment import analyzer
+from marba_dagster.core.tokens import GRAPH_PLATFORMS, graph_error_code, is_token_rejection
 from marba_dagster.services.notifications import push_once, settled
 from marba_dagster.store import engagement as store
 from marba_dagster.store.accounts import mark_needs_reconnect
@@ -52,15 +53,10 @@ def inbox_id(platform: str, external_id: str) -> str:
     return hashlib.sha1(f"{platform}:{external_id}".encode()).hexdigest()
 
 
-def token_rejected(err: HttpError) -> bool:
-    if err.status == 401:
-        return True
-    data = err.error_json
-    return (
-        isinstance(data, dict)
-        and isinstance(data.get("error"), dict)
-        and data["error"].get("code") in (190, 102)
-    )
+def token_rejected(platform: str, err: HttpError) -> bool:
+    """The platform refused the account's token (``core.tokens``: one rule for every caller)."""
+    graph_code = graph_error_code(err.error_json) if platform in GRAPH_PLATFORMS else None
+    return is_token_rejection(err.status, graph_code)
 
 
 def gbp_location_name(external_account_id: str) -> str:
@@ -197,7 +193,7 @@ def collect_brand(
             elif platform == "google_business":
                 items += c.gbp.reviews(gbp_location_name(ext), token)
         except HttpError as err:
-            if token_rejected(err):
+            if token_rejected(platform, err):
                 with engine.begin() as conn:
                     mark_needs_reconnect(conn, acct["id"], f"engagement collector: {err.message}")
                 log(

@@ -211,13 +211,14 @@ def supervise_job(
 def supervise(
     engine: Engine,
     control: JobControl,
-    config: c.CircuitConfig = c.CircuitConfig(),
+    config: c.CircuitConfig | None = None,
     *,
     now: datetime | None = None,
     webhook_url: str | None = None,
     jobs: list[JobSpec] | None = None,
 ) -> list[Action]:
-    """One pass over every job; returns what was done."""
+    """One pass over every job; returns what was done (default ``config``: the documented rule)."""
+    config = config or c.CircuitConfig()
     now = now or utcnow()
     with engine.begin() as conn:
         job_store.sync_background_jobs(conn, job_crons())

@@ -35,7 +35,7 @@ class UTCDateTime(sa.types.TypeDecorator):
             return value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value, dialect):  # noqa: ARG002 - SQLAlchemy's signature
         if value is None:
             return None
         if value.tzinfo is None:

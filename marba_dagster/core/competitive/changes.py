@@ -146,7 +146,8 @@ def detect_page_changes(
         changes.append(
             Change(
                 "pricing_change",
-                f"{new['name']}: price {direction} {old['price']} -> {new['price']} {new.get('currency')} ({pct:+.1f}%)",
+                f"{new['name']}: price {direction} {old['price']} -> {new['price']}"
+                f" {new.get('currency')} ({pct:+.1f}%)",
                 {
                     "product": new["name"],
                     "old_price": str(a),
@@ -209,7 +210,8 @@ def messaging_shift(
     lost = [t for t, _ in base.most_common() if t not in cur][:15]
     return Change(
         "messaging_shift",
-        f"Messaging shift ({score:.0%}): +{', '.join(gained[:4]) or '-'} / -{', '.join(lost[:4]) or '-'}",
+        f"Messaging shift ({score:.0%}): +{', '.join(gained[:4]) or '-'}"
+        f" / -{', '.join(lost[:4]) or '-'}",
         {
             "shift_score": round(score, 4),
             "terms_gained": gained,

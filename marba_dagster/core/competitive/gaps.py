@@ -41,7 +41,7 @@ class Gap:
 
 
 def _bigrams(tokens: Sequence[str]) -> list[str]:
-    return [f"{a} {b}" for a, b in zip(tokens, tokens[1:]) if a != b]
+    return [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False) if a != b]
 
 
 def _topics(text: str) -> set[str]:

@@ -59,10 +59,9 @@ def _contains(hay: list[str], phrase: list[str]) -> bool:
     if n == 0 or n > len(hay):
         return False
     first = phrase[0]
-    for i, w in enumerate(hay[: len(hay) - n + 1]):
-        if w == first and hay[i : i + n] == phrase:
-            return True
-    return False
+    return any(
+        w == first and hay[i : i + n] == phrase for i, w in enumerate(hay[: len(hay) - n + 1])
+    )
 
 
 def _plural_tolerant(hay: list[str]) -> list[str]:

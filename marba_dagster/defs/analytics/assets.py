@@ -11,15 +11,15 @@ The work itself is ``services.analytics``; the checks are in ``checks.py``.
 """
 
 from datetime import date, timedelta
+from functools import partial
 
 import dagster as dg
 
 from marba_dagster.connectors.graph import GraphClient
 from marba_dagster.connectors.x import XClient
 from marba_dagster.core.markdown import markdown_table
-from marba_dagster.defs import execution
 from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
-from marba_dagster.defs.execution import PLATFORM_RETRY
+from marba_dagster.defs.execution import PLATFORM_READS_POOL, PLATFORM_RETRY
 from marba_dagster.defs.partitions import daily_partitions
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
 from marba_dagster.services.analytics import (
@@ -58,7 +58,7 @@ def run_days(context: dg.AssetExecutionContext) -> list[date]:
     backfill_policy=dg.BackfillPolicy.single_run(),
     retry_policy=PLATFORM_RETRY,
     kinds={"python", "sql"},
-    pool=execution.PLATFORM_READS_POOL,
+    pool=PLATFORM_READS_POOL,
     check_specs=completeness_check_specs(PLATFORM_METRICS, sources=True),
 )
 def platform_metrics(
@@ -79,11 +79,9 @@ def platform_metrics(
     today = utcnow().date()
     outcomes = []
     with graph_api.client("graph") as gclient, x_api.client("x") as xclient:
-        graph, x = GraphClient(gclient), XClient(xclient)
-
-        def fetch(brand_id: str):
-            return fetch_brand(brand_id, engine=engine, graph=graph, x=x, days=days)
-
+        fetch = partial(
+            fetch_brand, engine=engine, graph=GraphClient(gclient), x=XClient(xclient), days=days
+        )
         # The platform calls of several brands overlap (I/O-bound); writes and bookkeeping
         # stay on this thread, brand by brand, in order.
         for brand_id, fetched in prefetch(brands, fetch):

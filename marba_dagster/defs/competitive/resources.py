@@ -16,7 +16,6 @@ from marba_dagster.connectors.safe_fetch import (
     FetchPolicy,
     Resolver,
     SafeFetcher,
-    parse_allowed_hosts,
 )
 from marba_dagster.defs.resources import InvalidSetting, bind, parse_setting
 
@@ -60,15 +59,7 @@ class SafeFetchSettings(dg.ConfigurableResource):
     )
 
     def _allowed_hosts(self) -> frozenset[tuple[str, int]]:
-        parse_setting(settings.FETCH_ALLOWED_HOSTS, self.allowed_hosts)
-        # The fetcher's own parser is the stricter one (every entry needs its port).
-        try:
-            return parse_allowed_hosts(self.allowed_hosts)
-        except ValueError as exc:
-            name = settings.FETCH_ALLOWED_HOSTS.name
-            raise InvalidSetting(
-                name, self.allowed_hosts, str(exc).removeprefix(f"{name}: ")
-            ) from None
+        return parse_setting(settings.FETCH_ALLOWED_HOSTS, self.allowed_hosts)
 
     def policy(self) -> FetchPolicy:
         """The fetcher's policy; a value it cannot work with fails with ``InvalidSetting``."""

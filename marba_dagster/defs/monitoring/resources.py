@@ -14,8 +14,8 @@ from marba_dagster.core.circuit import CircuitConfig
 class CircuitBreakerSettings(dg.ConfigurableResource):
     """When a job's circuit opens, and how long it stays open before one probe run.
 
-    Defaults (docs/architecture.md): at least 3 failures and over 50% of the last 10 runs; a 30-minute
-    cool-down. Override with ``MARBA_CIRCUIT_WINDOW``, ``MARBA_CIRCUIT_MIN_FAILURES``,
+    Defaults (docs/architecture.md): at least 3 failures and over 50% of the last 10 runs; a
+    30-minute cool-down. Override with ``MARBA_CIRCUIT_WINDOW``, ``MARBA_CIRCUIT_MIN_FAILURES``,
     ``MARBA_CIRCUIT_FAILURE_RATE`` and ``MARBA_CIRCUIT_COOLDOWN_MINUTES``.
     """
 

@@ -45,7 +45,11 @@ BILLION_LAUGHS = b"""<?xml version="1.0" encoding="UTF-8"?>
 ]>
 <rss version="2.0"><channel><title>&lol9;</title><item><title>&lol9;</title></item></channel></rss>
 """
-INVALID_XML = b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><title>Broken</title><item><title>unclosed & bad</item></channel>'
+INVALID_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<rss version="2.0"><channel><title>Broken</title>'
+    b"<item><title>unclosed & bad</item></channel>"
+)
 
 
 def take_matching(registry: FaultRegistry, route: str, value: str) -> Fault | None:

@@ -150,9 +150,8 @@ def _fb_post(post: Post, fields: str) -> dict:
     if post.format in _FB_ATTACHMENT:
         media_type, kind = _FB_ATTACHMENT[post.format]
         out["attachments"] = {"data": [{"media_type": media_type, "type": kind}]}
-    if "shares" in fields:
-        if post.shares:  # Graph omits `shares` for a post nobody shared
-            out["shares"] = {"count": post.shares}
+    if "shares" in fields and post.shares:  # Graph omits `shares` for a post nobody shared
+        out["shares"] = {"count": post.shares}
     if "comments" in fields:
         out["comments"] = {
             "data": [],

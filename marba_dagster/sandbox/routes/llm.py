@@ -39,7 +39,8 @@ PREFIX = "/llm/v1"
 FAULT_KINDS = {
     "refusal": {"message": "I'm sorry, but I can't help with that request."},
     "invalid_json_content": {
-        "content": "Sure! Here is the analysis you asked for:\n- engagement looks healthy\n- post more on weekends"
+        "content": "Sure! Here is the analysis you asked for:\n"
+        "- engagement looks healthy\n- post more on weekends"
     },
 }
 register_route_kinds(ROUTE_NAME, FAULT_KINDS)
@@ -156,7 +157,9 @@ def build_answer(facts: Any) -> dict[str, Any]:
     """Summary, insights and recommendations computed from the facts, deterministically."""
     if facts is None:
         return {
-            "summary": "No structured facts were provided, so there is nothing specific to analyse.",
+            "summary": (
+                "No structured facts were provided, so there is nothing specific to analyse."
+            ),
             "insights": [],
             "recommendations": ["Provide the data as a JSON object to receive specific insights."],
         }
@@ -205,11 +208,13 @@ def build_answer(facts: Any) -> dict[str, Any]:
         if any(w in label.lower() for w in _TREND_WORDS):
             if v < 0:
                 recommendations.append(
-                    f"Reverse the decline in {label} ({_fmt(v)}): test new formats and posting times this week."
+                    f"Reverse the decline in {label} ({_fmt(v)}): "
+                    "test new formats and posting times this week."
                 )
             else:
                 recommendations.append(
-                    f"Build on {label} ({_fmt(v)}): repeat what drove it and raise the target by 10%."
+                    f"Build on {label} ({_fmt(v)}): "
+                    "repeat what drove it and raise the target by 10%."
                 )
     if not recommendations:
         if numbers:
@@ -245,7 +250,8 @@ def _mask(key: str) -> str:
 
 
 def _duration(seconds: float) -> str:
-    """Go-style duration like OpenAI's x-ratelimit-reset-* headers (``20ms``, ``1.5s``, ``6m0s``)."""
+    """Go-style duration like OpenAI's x-ratelimit-reset-* headers
+    (``20ms``, ``1.5s``, ``6m0s``)."""
     if seconds < 1:
         return f"{int(seconds * 1000)}ms"
     if seconds < 60:
@@ -262,7 +268,8 @@ def _check_auth(state, request: Request) -> JSONResponse | None:
             state.llm.auth_failures += 1
         return _openai_error(
             401,
-            "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             "invalid_request_error",
         )
     keys = state.llm.api_keys
@@ -292,7 +299,8 @@ def routes(state) -> list[Route]:
         except ValueError:
             return _openai_error(
                 400,
-                "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly.)",
+                "We could not parse the JSON body of your request. (HINT: This likely means "
+                "you aren't using your HTTP library correctly.)",
                 "invalid_request_error",
             )
         if not isinstance(body, dict):
@@ -415,7 +423,9 @@ def routes(state) -> list[Route]:
             if type_ == "tokens" and req > limit:
                 return _openai_error(
                     429,
-                    f"Request too large for {model} on {what}: Limit {limit}, Requested {req}. The input or output tokens must be reduced in order to run successfully.",
+                    f"Request too large for {model} on {what}: Limit {limit}, "
+                    f"Requested {req}. The input or output tokens must be reduced in order "
+                    "to run successfully.",
                     "tokens",
                     code="rate_limit_exceeded",
                     headers=headers,
@@ -424,7 +434,10 @@ def routes(state) -> list[Route]:
             headers["retry-after-ms"] = str(int(wait * 1000))
             return _openai_error(
                 429,
-                f"Rate limit reached for {model} in organization org-sandbox on {what}: Limit {limit}, Used {used}, Requested {req}. Please try again in {_duration(wait)}. Visit https://platform.openai.com/account/rate-limits to learn more.",
+                f"Rate limit reached for {model} in organization org-sandbox on {what}: "
+                f"Limit {limit}, Used {used}, Requested {req}. "
+                f"Please try again in {_duration(wait)}. "
+                "Visit https://platform.openai.com/account/rate-limits to learn more.",
                 type_,
                 code="rate_limit_exceeded",
                 headers=headers,

@@ -95,7 +95,7 @@ def demo_items(q: str, now: datetime) -> list[dict]:
     place, terms = parse_query(q)
     day = now.astimezone(timezone.utc).date().isoformat()
     out = []
-    for i, term in enumerate(terms[:6]):
+    for term in terms[:6]:
         k = h("news", q, day, term)
         if k % 3 == 0:  # not every topic is in the news every day
             continue
@@ -140,7 +140,10 @@ def render(q: str, items: list[dict], now: datetime, gl: str, hl: str) -> str:
         link = f"https://news.google.com/rss/articles/{guid}?oc=5"
         domain = "https://www." + re.sub(r"[^a-z0-9]+", "", source.lower()) + ".com"
         published = now - timedelta(hours=float(it.get("hours_ago", 1)))
-        desc = f'<a href="{link}" target="_blank">{x(it["title"])}</a>&nbsp;&nbsp;<font color="#6f6f6f">{x(source)}</font>'
+        desc = (
+            f'<a href="{link}" target="_blank">{x(it["title"])}</a>'
+            f'&nbsp;&nbsp;<font color="#6f6f6f">{x(source)}</font>'
+        )
         parts += [
             "<item>",
             f"<title>{x(it['title'] + ' - ' + source)}</title>",

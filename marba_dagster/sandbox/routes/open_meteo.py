@@ -160,7 +160,9 @@ def _variables(
         canonical = aliases.get(name, name)
         if canonical not in known:
             raise ApiError(
-                f"Cannot initialize {'SurfaceVariable' if key != 'daily' else 'DailyVariable'} from invalid String value {name} for key {key}"
+                f"Cannot initialize "
+                f"{'SurfaceVariable' if key != 'daily' else 'DailyVariable'} "
+                f"from invalid String value {name} for key {key}"
             )
         out.append((name, canonical))
     return out
@@ -380,7 +382,7 @@ def _parse(
     if timezones and len(timezones) not in (1, len(lats)):
         raise ApiError("Parameter 'latitude' and 'longitude' must have the same number of elements")
     locations = []
-    for i, (lat, lon) in enumerate(zip(lats, lons)):
+    for i, (lat, lon) in enumerate(zip(lats, lons, strict=True)):
         elev = None if elevations is None else elevations[i if len(elevations) > 1 else 0]
         tz = None if not timezones else timezones[i if len(timezones) > 1 else 0]
         locations.append((lat, lon, elev, tz))
@@ -419,7 +421,8 @@ def _parse(
             raise ApiError("Parameter 'start_date' and 'end_date' must be set together")
         if opts["forecast_days"] or opts["past_days"]:
             raise ApiError(
-                "Parameter 'past_days' and 'forecast_days' are mutually exclusive with 'start_date' and 'end_date'"
+                "Parameter 'past_days' and 'forecast_days' are mutually exclusive "
+                "with 'start_date' and 'end_date'"
             )
         start, end = _date(start_raw, "start_date"), _date(end_raw, "end_date")
         if end < start:
@@ -432,7 +435,8 @@ def _parse(
         for key, d in (("start_date", start), ("end_date", end)):
             if not low <= d <= high:
                 raise ApiError(
-                    f"Parameter '{key}' is out of allowed range from {low.isoformat()} to {high.isoformat()}"
+                    f"Parameter '{key}' is out of allowed range from "
+                    f"{low.isoformat()} to {high.isoformat()}"
                 )
         opts["start_date"], opts["end_date"] = start, end
     if opts["forecast_days"] is None:

@@ -108,8 +108,59 @@ SOURCES = (
     "Evening Post",
 )
 GEOS = frozenset(
-    """AR AT AU BE BR CA CH CL CO CZ DE DK EG ES FI FR GB GR HK HU ID IE IL IN IT JP KE KR MX
-MY NG NL NO NZ PE PH PK PL PT RO RU SA SE SG TH TR TW UA US VN ZA""".split()
+    [
+        "AR",
+        "AT",
+        "AU",
+        "BE",
+        "BR",
+        "CA",
+        "CH",
+        "CL",
+        "CO",
+        "CZ",
+        "DE",
+        "DK",
+        "EG",
+        "ES",
+        "FI",
+        "FR",
+        "GB",
+        "GR",
+        "HK",
+        "HU",
+        "ID",
+        "IE",
+        "IL",
+        "IN",
+        "IT",
+        "JP",
+        "KE",
+        "KR",
+        "MX",
+        "MY",
+        "NG",
+        "NL",
+        "NO",
+        "NZ",
+        "PE",
+        "PH",
+        "PK",
+        "PL",
+        "PT",
+        "RO",
+        "RU",
+        "SA",
+        "SE",
+        "SG",
+        "TH",
+        "TR",
+        "TW",
+        "UA",
+        "US",
+        "VN",
+        "ZA",
+    ]
 )
 
 
@@ -191,7 +242,9 @@ def render(geo: str, items: list[dict], now: datetime) -> str:
                 f"<ht:news_item_title>{x(nt)}</ht:news_item_title>",
                 "<ht:news_item_snippet></ht:news_item_snippet>",
                 f"<ht:news_item_url>{x(f'https://news.example.com/{geo.lower()}/{slug}')}</ht:news_item_url>",
-                f"<ht:news_item_picture>https://encrypted-tbn0.gstatic.com/images?q=tbn:{k + j:x}</ht:news_item_picture>",
+                "<ht:news_item_picture>"
+                f"https://encrypted-tbn0.gstatic.com/images?q=tbn:{k + j:x}"
+                "</ht:news_item_picture>",
                 f"<ht:news_item_source>{x(src)}</ht:news_item_source>",
                 "</ht:news_item>",
             ]
