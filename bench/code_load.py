@@ -32,7 +32,8 @@ t = time.perf_counter()
 {body}
 print(json.dumps({{"seconds": time.perf_counter() - t,
                    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                   "scipy_stats_loaded": __import__("sys").modules.get("scipy.stats") is not None}}))
+                   "scipy_stats_loaded":
+                       __import__("sys").modules.get("scipy.stats") is not None}}))
 """
 MARBA = "from marba_dagster.definitions import load_definitions\nload_definitions()"
 BASELINE = "import dagster as dg\ndg.Definitions()"

@@ -107,7 +107,8 @@ def tuples_written(engine) -> int:
         return int(
             conn.execute(
                 sa.text(
-                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables "
+                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) "
+                    "FROM pg_stat_user_tables "
                     "WHERE relname = ANY(:names)"
                 ),
                 {"names": names},
@@ -129,7 +130,7 @@ class Sandbox:
     def __init__(self, db_url: str, port: int, log: Path) -> None:
         self.port, self.base_url = port, f"http://127.0.0.1:{port}"
         env = dict(os.environ, MARBA_DATABASE_URL=db_url)
-        self._log = open(log, "w")
+        self._log = open(log, "w")  # noqa: SIM115 - outlives __init__, closed in stop()
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "marba"), "sandbox", "--port", str(port)],
             env=env,
@@ -197,13 +198,14 @@ POOLED_STORAGE = (
 )
 
 
-def dagster_home(pg_url: str, path: Path, *, stock_storage: bool = False) -> Path:
+def dagster_home(path: Path, *, stock_storage: bool = False) -> Path:
     """A DAGSTER_HOME with PostgreSQL run/event storage (production's pooled storage, or
     stock dagster-postgres) and the queued run coordinator."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "dagster.yaml").write_text(
         (STOCK_STORAGE if stock_storage else POOLED_STORAGE)
-        + "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
+        + "run_coordinator:\n  module: dagster.core.run_coordinator\n"
+        "  class: QueuedRunCoordinator\n"
         "  config:\n    max_concurrent_runs: 4\n    dequeue_interval_seconds: 1\n"
         "run_launcher:\n  module: dagster.core.launcher\n  class: DefaultRunLauncher\n"
         "telemetry:\n  enabled: false\n"
@@ -313,65 +315,64 @@ def daemon_run(job: str, home: Path, env: dict[str, str], timeout: float = 1800)
     """Submit ``job`` to the queued run coordinator and let a real dagster-daemon launch it."""
     import dagster as dg
 
-    log = open(home / "daemon.log", "w")
-    daemon = subprocess.Popen(
-        [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-        cwd=str(ROOT),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        time.sleep(5)  # the daemon loads the code location before its first dequeue
-        started = time.monotonic()
-        out = subprocess.run(
-            [
-                str(VENV_BIN / "dagster"),
-                "job",
-                "launch",
-                "-w",
-                str(ROOT / "workspace.yaml"),
-                "-j",
-                job,
-                "--tags",
-                json.dumps({"marba/job": job}),
-            ],
+    with open(home / "daemon.log", "w") as log:
+        daemon = subprocess.Popen(
+            [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
             cwd=str(ROOT),
             env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        submitted = time.monotonic() - started
-        if out.returncode != 0:
-            return {"error": (out.stderr or out.stdout).strip().splitlines()[-1:]}
-        instance = dg.DagsterInstance.get()
-        run = None
-        while time.monotonic() - started < timeout:
-            runs = instance.get_runs(dg.RunsFilter(job_name=job), limit=1)
-            run = runs[0] if runs else None
-            if run and run.is_finished:
-                break
-            time.sleep(0.5)
-        seconds = time.monotonic() - started
-        stats = instance.get_run_stats(run.run_id) if run else None
-        return {
-            "status": run.status.value if run else "missing",
-            "seconds_submit_to_finish": round(seconds, 3),
-            "seconds_to_submit": round(submitted, 3),
-            "run_seconds": round((stats.end_time or 0) - (stats.start_time or 0), 3)
-            if stats and stats.start_time
-            else None,
-        }
-    finally:
-        daemon.send_signal(signal.SIGTERM)
         try:
-            daemon.wait(20)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        log.close()
+            time.sleep(5)  # the daemon loads the code location before its first dequeue
+            started = time.monotonic()
+            out = subprocess.run(
+                [
+                    str(VENV_BIN / "dagster"),
+                    "job",
+                    "launch",
+                    "-w",
+                    str(ROOT / "workspace.yaml"),
+                    "-j",
+                    job,
+                    "--tags",
+                    json.dumps({"marba/job": job}),
+                ],
+                cwd=str(ROOT),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            submitted = time.monotonic() - started
+            if out.returncode != 0:
+                return {"error": (out.stderr or out.stdout).strip().splitlines()[-1:]}
+            instance = dg.DagsterInstance.get()
+            run = None
+            while time.monotonic() - started < timeout:
+                runs = instance.get_runs(dg.RunsFilter(job_name=job), limit=1)
+                run = runs[0] if runs else None
+                if run and run.is_finished:
+                    break
+                time.sleep(0.5)
+            seconds = time.monotonic() - started
+            stats = instance.get_run_stats(run.run_id) if run else None
+            return {
+                "status": run.status.value if run else "missing",
+                "seconds_submit_to_finish": round(seconds, 3),
+                "seconds_to_submit": round(submitted, 3),
+                "run_seconds": round((stats.end_time or 0) - (stats.start_time or 0), 3)
+                if stats and stats.start_time
+                else None,
+            }
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(20)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
 
 
 def run_size(n: int, args) -> dict[str, Any]:
@@ -435,7 +436,7 @@ def run_size(n: int, args) -> dict[str, Any]:
             clone, clone_url = create_db("marba_fc_direct", template=db_name)
             made.append(clone)
 
-        home = dagster_home(dg_url, work / "dagster_home", stock_storage=args.stock_storage)
+        home = dagster_home(work / "dagster_home", stock_storage=args.stock_storage)
         os.environ.update(sandbox_env(sandbox.base_url, llm=False))
         os.environ.update(
             {
@@ -556,7 +557,7 @@ def event_store_probe(events: int = 300) -> dict[str, Any]:
     try:
         os.environ.update({"DAGSTER_PG_URL": url})
         for label, stock in (("new_connection_per_event", True), ("held_connection", False)):
-            dagster_home(url, home / label, stock_storage=stock)
+            dagster_home(home / label, stock_storage=stock)
             instance = dg.DagsterInstance.from_config(str(home / label))
             key = dg.AssetKey(["bench_probe", label])
             instance.report_runless_asset_event(
@@ -603,7 +604,8 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines += [
         "## Time per brand against N (through the instance)",
         "",
-        "| brands | total s | ms per brand | without auto_publisher: s | ms per brand | peak RSS MB | rows written | rows written/s | sandbox requests | all ok |",
+        "| brands | total s | ms per brand | without auto_publisher: s | ms per brand "
+        "| peak RSS MB | rows written | rows written/s | sandbox requests | all ok |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for rec in records:
@@ -647,7 +649,8 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         if rec.get("from_run"):
             lines += [f"(measured by the invocation of {rec['from_run']}, same code)", ""]
         lines += [
-            f"Seeded in {rec['seed_seconds']} s ({', '.join(f'{k} {v:,}' for k, v in rec['seeded'].items() if v)}); "
+            f"Seeded in {rec['seed_seconds']} s "
+            f"({', '.join(f'{k} {v:,}' for k, v in rec['seeded'].items() if v)}); "
             f"sandbox up in {rec['sandbox_start_seconds']} s"
             + (
                 f"; every API response delayed {rec['api_latency_ms']:g} ms"
@@ -656,7 +659,8 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             )
             + ".",
             "",
-            "| job | wall s | CPU s | ms/brand | peak RSS MB | rows added | rows written | rows written/s | direct s | overhead | ok |",
+            "| job | wall s | CPU s | ms/brand | peak RSS MB | rows added | rows written "
+            "| rows written/s | direct s | overhead | ok |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         direct = rec.get("direct", {}).get("jobs", {})
@@ -665,9 +669,11 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             ds = f"{d['seconds']:.2f}" if d else "–"
             ov = f"{f['seconds'] - d['seconds']:+.2f} s" if d else "–"
             lines.append(
-                f"| {j} | {f['seconds']:.2f} | {f['cpu_seconds']:.2f} | {f['seconds_per_brand_ms']:.1f} | "
+                f"| {j} | {f['seconds']:.2f} | {f['cpu_seconds']:.2f} | "
+                f"{f['seconds_per_brand_ms']:.1f} | "
                 f"{f['peak_rss_mb']:.0f} | {f['rows_added']:,} | {f['rows_written']:,} | "
-                f"{f['rows_written_per_s']:,.0f} | {ds} | {ov} | {'yes' if f['success'] else 'NO ' + ', '.join(f['errors'])} |"
+                f"{f['rows_written_per_s']:,.0f} | {ds} | {ov} | "
+                f"{'yes' if f['success'] else 'NO ' + ', '.join(f['errors'])} |"
             )
         dt = rec.get("direct", {}).get("total_seconds")
         ov_total = f"{r['total_seconds'] - dt:+.1f} s" if dt else "–"
@@ -679,15 +685,18 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         )
         lines.append("")
         lines.append(
-            f"Sandbox (own process): {r['sandbox_requests']:,} requests, {r['sandbox_cpu_seconds']} s CPU."
+            f"Sandbox (own process): {r['sandbox_requests']:,} requests, "
+            f"{r['sandbox_cpu_seconds']} s CPU."
         )
         if "daemon" in rec:
             d = rec["daemon"]
             lines.append("")
             lines.append(
-                f"Through `dagster-daemon` (queued run, `DefaultRunLauncher` subprocess): learning_engine "
+                f"Through `dagster-daemon` (queued run, `DefaultRunLauncher` subprocess): "
+                f"learning_engine "
                 f"{d.get('status')} in {d.get('seconds_submit_to_finish')} s from submit to finish "
-                f"(run itself {d.get('run_seconds')} s; `dagster job launch` {d.get('seconds_to_submit')} s) "
+                f"(run itself {d.get('run_seconds')} s; "
+                f"`dagster job launch` {d.get('seconds_to_submit')} s) "
                 f"against {d.get('runner_seconds_same_job')} s through the runner."
             )
     fixes = meta.get("fixes")
@@ -707,9 +716,11 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             "",
             "## Orchestration: storing one materialization event (PostgreSQL instance)",
             "",
-            f"{p['events']} runless materializations: {p['new_connection_per_event_ms']} ms each with "
+            f"{p['events']} runless materializations: "
+            f"{p['new_connection_per_event_ms']} ms each with "
             f"stock dagster-postgres (a new connection per operation), "
-            f"{p['held_connection_ms']} ms each with `PooledPostgresStorage` (held connections, as in `dagster.yaml`).",
+            f"{p['held_connection_ms']} ms each with `PooledPostgresStorage` "
+            "(held connections, as in `dagster.yaml`).",
         ]
     for n in meta.get("notes", []):
         lines += ["", f"- {n}"]

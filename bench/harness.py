@@ -206,7 +206,8 @@ def render_markdown(name: str, history: list[dict[str, Any]]) -> str:
             for c in rec["checks"]:
                 verdict = "pass" if c["pass"] else "FAIL"
                 lines.append(
-                    f"| {c['check']} | {c['value']:g} | {c['direction']} {c['limit']:g} | {verdict} |"
+                    f"| {c['check']} | {c['value']:g} | "
+                    f"{c['direction']} {c['limit']:g} | {verdict} |"
                 )
         for n in rec.get("notes", []):
             lines.append(f"\n- {n}")

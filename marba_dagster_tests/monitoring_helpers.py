@@ -168,7 +168,8 @@ def dagster_dev(workspace: Path, env: dict[str, str], log_path: Path, timeout: f
                     r = httpx.post(
                         f"http://127.0.0.1:{port}/graphql",
                         json={
-                            "query": "{ workspaceOrError { __typename ... on Workspace { locationEntries { name locationOrLoadError { __typename } } } } }"
+                            "query": "{ workspaceOrError { __typename ... on Workspace "
+                            "{ locationEntries { name locationOrLoadError { __typename } } } } }"
                         },
                         timeout=5,
                     )

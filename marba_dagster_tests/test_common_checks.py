@@ -116,10 +116,12 @@ def test_completeness_checks_warn_naming_failed_brands_and_lost_sources(db_url):
     brands, sources = checks[BRANDS_CHECK], checks[SOURCES_CHECK]
     assert brands.passed is False and brands.severity == dg.AssetCheckSeverity.WARN
     assert brands.description == (
-        "7 of 9 brand(s) failed: b1 (RuntimeError: b1 broke on two lines), b2 (RuntimeError: b2 broke "
-        "on two lines), b3 (RuntimeError: b3 broke on two lines), b4 (RuntimeError: b4 broke on two "
-        "lines), b5 (RuntimeError: b5 broke on two lines) and 2 more; 3 more brand(s) skipped for a "
-        "lost source (see sources_available)"
+        "7 of 9 brand(s) failed: b1 (RuntimeError: b1 broke on two lines), "
+        "b2 (RuntimeError: b2 broke on two lines), "
+        "b3 (RuntimeError: b3 broke on two lines), "
+        "b4 (RuntimeError: b4 broke on two lines), "
+        "b5 (RuntimeError: b5 broke on two lines) and 2 more; "
+        "3 more brand(s) skipped for a lost source (see sources_available)"
     )
     assert (
         brands.metadata["brands_failed"].value == 7
@@ -194,7 +196,8 @@ def test_invalid_setting_is_one_line_not_retried_and_a_value_error():
         str(err)
         == err.description
         == (
-            "invalid setting MARBA_PUBLISH_MAX_LATENESS='bo\\ngus': invalid maximum lateness (use 24h)"
+            "invalid setting MARBA_PUBLISH_MAX_LATENESS='bo\\ngus': "
+            "invalid maximum lateness (use 24h)"
         )
     )
 
@@ -241,7 +244,7 @@ def test_api_endpoint_numbers_that_cannot_work_are_invalid_settings(field, value
 
 def test_unusable_database_url_is_an_invalid_setting_without_its_password():
     with pytest.raises(InvalidSetting) as info:
-        MarbaDatabase(url="mysql://marba:hunter2pw@db.internal/marba").engine
+        _ = MarbaDatabase(url="mysql://marba:hunter2pw@db.internal/marba").engine
     assert info.value.setting == "MARBA_DATABASE_URL"
     assert (
         "hunter2pw" not in info.value.description
@@ -258,5 +261,6 @@ def test_api_endpoint_url_that_is_not_http_names_its_environment_variable(monkey
     with pytest.raises(InvalidSetting) as info:
         endpoint.client("open_meteo")
     assert info.value.description == (
-        f"invalid setting MARBA_OPEN_METEO_URL={url!r}: must be an http:// or https:// URL with a host"
+        f"invalid setting MARBA_OPEN_METEO_URL={url!r}: "
+        "must be an http:// or https:// URL with a host"
     )

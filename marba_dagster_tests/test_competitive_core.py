@@ -78,12 +78,17 @@ def test_first_snapshot_is_a_baseline():
 
 
 def test_structured_prices_first_and_two_spellings_are_one_price():
-    html = """<html><head>
-    <script type="application/ld+json">{"@graph":[{"offers":{"priceCurrency":"USD","price":"1299.00","@type":"Offer"},
-      "name":"Pro Plan","@type":"Product"}]}</script>
-    <meta property="product:price:amount" content="1299"><meta property="product:price:currency" content="USD">
-    </head><body><div class="plan-card"><h3>Pro Plan</h3><p>$1,299.00 per year</p></div>
-    <p>Or pay USD 1299 once.</p><p>Add-on: 49,50 €</p><p>Gift card 5000円</p></body></html>"""
+    html = (
+        "<html><head>\n"
+        '    <script type="application/ld+json">'
+        '{"@graph":[{"offers":{"priceCurrency":"USD","price":"1299.00","@type":"Offer"},\n'
+        '      "name":"Pro Plan","@type":"Product"}]}</script>\n'
+        '    <meta property="product:price:amount" content="1299">'
+        '<meta property="product:price:currency" content="USD">\n'
+        '    </head><body><div class="plan-card"><h3>Pro Plan</h3><p>$1,299.00 per year</p></div>\n'
+        "    <p>Or pay USD 1299 once.</p><p>Add-on: 49,50 €</p>"
+        "<p>Gift card 5000円</p></body></html>"
+    )
     snap = _snap(html)
     assert snap["prices"] == [
         {"amount": "49.50", "currency": "EUR", "source": "text"},
@@ -96,10 +101,16 @@ def test_structured_prices_first_and_two_spellings_are_one_price():
 
 
 def test_microdata_and_opengraph_prices():
-    html = """<html><head><meta property="og:type" content="product"><meta property="og:title" content="Mug">
-    <meta property="og:price:amount" content="12.5"><meta property="og:price:currency" content="GBP"></head>
-    <body><div itemscope itemtype="http://schema.org/Product"><span itemprop="name">Tea Set</span>
-    <meta itemprop="priceCurrency" content="EUR"><span itemprop="price" content="39.90">39,90 €</span></div></body></html>"""
+    html = (
+        '<html><head><meta property="og:type" content="product">'
+        '<meta property="og:title" content="Mug">\n'
+        '    <meta property="og:price:amount" content="12.5">'
+        '<meta property="og:price:currency" content="GBP"></head>\n'
+        '    <body><div itemscope itemtype="http://schema.org/Product">'
+        '<span itemprop="name">Tea Set</span>\n'
+        '    <meta itemprop="priceCurrency" content="EUR">'
+        '<span itemprop="price" content="39.90">39,90 €</span></div></body></html>'
+    )
     snap = _snap(html)
     assert {(p["product"], p["amount"], p["currency"], p["source"]) for p in snap["prices"]} == {
         ("Tea Set", "39.90", "EUR", "microdata"),
@@ -121,10 +132,14 @@ def test_amount_spellings():
 
 
 def test_noise_markers_removed_from_text():
-    html = """<html><body><h1>Fresh bread</h1><div class="ad-banner">BUY CRYPTO</div>
-    <aside data-ad-slot="1">Sponsored thing</aside><p style="display:none">hidden</p>
-    <p>Updated 2025-06-18T10:11:12Z, 5 minutes ago, session 9f8e7d6c5b4a39281716 token a1b2c3d4e5f6g7h8i9j0</p>
-    <script>var t = Date.now()</script><style>.x{}</style><input type="hidden" name="csrf" value="zz"></body></html>"""
+    html = (
+        '<html><body><h1>Fresh bread</h1><div class="ad-banner">BUY CRYPTO</div>\n'
+        '    <aside data-ad-slot="1">Sponsored thing</aside><p style="display:none">hidden</p>\n'
+        "    <p>Updated 2025-06-18T10:11:12Z, 5 minutes ago, "
+        "session 9f8e7d6c5b4a39281716 token a1b2c3d4e5f6g7h8i9j0</p>\n"
+        "    <script>var t = Date.now()</script><style>.x{}</style>"
+        '<input type="hidden" name="csrf" value="zz"></body></html>'
+    )
     text = _snap(html)["text"]
     assert text == "Fresh bread"
 

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
+from marba_dagster.cli import EXIT_PARTIAL as PARTIAL  # a run that left something out
 from marba_dagster.core.catalog import DEMO_ORDER
 from marba_dagster.sandbox import SandboxServer
 from marba_dagster.sandbox.platform_data import load_from_database
@@ -41,7 +42,6 @@ from marba_dagster_tests.conftest import create_pg_database, drop_pg_database, r
 BRANDS = 6
 # Generous: the seven jobs take a few seconds each on 6 brands; only a hang gets near it.
 RUN_BOUND_SECONDS = 240
-from marba_dagster.cli import EXIT_PARTIAL as PARTIAL  # a run that left something out
 
 MARBA = str(Path(sys.executable).parent / "marba")
 
@@ -91,7 +91,8 @@ def _world(now: datetime, tmp: Path, name: str):
     # and pools of one step each: analytics and engagement share platform_api_reads, so one
     # waits for the other's slot, across processes, while the rest run.
     (home / "dagster.yaml").write_text(
-        "storage:\n  custom:\n    module: marba_dagster.instance.storage\n    class: PooledPostgresStorage\n"
+        "storage:\n  custom:\n    module: marba_dagster.instance.storage\n"
+        "    class: PooledPostgresStorage\n"
         "    config:\n      postgres_url:\n        env: DAGSTER_PG_URL\n"
         "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n"
     )
@@ -124,7 +125,7 @@ def _close(world) -> None:
 
 
 def _start(job: str, env: dict, log: Path) -> tuple[subprocess.Popen, object]:
-    fh = open(log, "w")
+    fh = open(log, "w")  # noqa: SIM115 - the worker's stdout until it exits; _wait() closes it
     proc = subprocess.Popen([MARBA, "run", job], env=env, stdout=fh, stderr=subprocess.STDOUT)
     return proc, fh
 
@@ -260,7 +261,7 @@ def test_seven_jobs_at_once_on_postgresql(worlds, tmp_path):
     with seq["engine"].connect() as sconn, conc["engine"].connect() as cconn:
         # No duplicated rows anywhere the jobs write.
         dups = {t: _duplicates(cconn, t, cols) for t, cols in NATURAL_KEYS.items()}
-        assert dups == {t: 0 for t in NATURAL_KEYS}
+        assert dups == dict.fromkeys(NATURAL_KEYS, 0)
         # Every job did its work for every brand: the same per-brand outputs as sequentially.
         # Posts whose due or missed moment fell between the two worlds' publisher runs may
         # rightly differ (the publisher reads the real clock): they are left out.

@@ -24,10 +24,12 @@ query($s: ScheduleSelector!) { scheduleOrError(scheduleSelector: $s) {
   ... on Schedule { scheduleState { id status } } } }"""
 STOP = """
 mutation($id: String!) { stopRunningSchedule(id: $id) {
-  __typename ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } } }"""
+  __typename ... on ScheduleStateResult { scheduleState { status } } \
+... on PythonError { message } } }"""
 START = """
 mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) {
-  __typename ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } } }"""
+  __typename ... on ScheduleStateResult { scheduleState { status } } \
+... on PythonError { message } } }"""
 
 
 def _selector(name):

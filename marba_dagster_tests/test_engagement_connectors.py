@@ -83,9 +83,8 @@ def test_malformed_answers_are_reported(sandbox):
     data.add_account("facebook", "11", "tok-fb-1")
     data.add_post("facebook", "11", "11_1", T0)
     sandbox.faults.add("engagement.comments", "malformed_body", times=1)
-    with ApiClient(sandbox.env()["MARBA_GRAPH_API_URL"]) as g:
-        with pytest.raises(MalformedResponse):
-            GraphEngagement(g).facebook_comments("11_1", "tok-fb-1")
+    with ApiClient(sandbox.env()["MARBA_GRAPH_API_URL"]) as g, pytest.raises(MalformedResponse):
+        GraphEngagement(g).facebook_comments("11_1", "tok-fb-1")
     with pytest.raises(MalformedResponse):
         parse_timestamp("yesterday", "x")
     assert parse_timestamp("2026-03-01T08:00:00+0000", "x") == T0

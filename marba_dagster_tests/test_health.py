@@ -1,4 +1,5 @@
-"""Job health by the rules of docs/architecture.md: boundaries at exactly 90% and 70%, a failed last run."""
+"""Job health by the rules of docs/architecture.md: boundaries at exactly 90% and 70%, a failed
+last run."""
 
 from __future__ import annotations
 

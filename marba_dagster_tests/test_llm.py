@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from marba_dagster.connectors.http import ClientError
+from marba_dagster.connectors.http import ClientError, ServerError
 from marba_dagster.connectors.llm import LlmClient, LlmLimits
 
 MESSAGES = [
@@ -62,7 +62,7 @@ def test_4xx_is_never_retried(sandbox, status):
 
 def test_at_most_three_attempts_on_5xx(sandbox):
     sandbox.faults.add("llm.chat_completions", "status_sequence", statuses=[503, 503, 503, 503])
-    with client(sandbox, backoff_base=0.05) as c, pytest.raises(Exception):
+    with client(sandbox, backoff_base=0.05) as c, pytest.raises(ServerError):
         c.chat(MESSAGES)
     assert sandbox.request_count("llm.chat_completions") == 3
 

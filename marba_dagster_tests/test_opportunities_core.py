@@ -161,7 +161,7 @@ def test_predictive_score_needs_history_and_learns_it():
     )
     assert one_class.model is None and "0 acted" in one_class.reason
     hist = []
-    for i in range(20):
+    for _ in range(20):
         hist.append(
             (
                 {

@@ -19,12 +19,14 @@ from marba_dagster.sandbox.routes._feeds import BILLION_LAUGHS
 TRENDS_ROUTE = "trends.trending_rss"  # the path sandbox_env points MARBA_TRENDS_RSS_URL at
 
 REAL_TRENDS = b"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<rss xmlns:atom="http://www.w3.org/2005/Atom" xmlns:ht="https://trends.google.com/trending/rss" version="2.0">
+<rss xmlns:atom="http://www.w3.org/2005/Atom" \
+xmlns:ht="https://trends.google.com/trending/rss" version="2.0">
   <channel>
     <title>Daily Search Trends</title>
     <description>Recent searches</description>
     <link>https://trends.google.com/trending/rss?geo=BD</link>
-    <atom:link href="https://trends.google.com/trending/rss?geo=BD" rel="self" type="application/rss+xml"/>
+    <atom:link href="https://trends.google.com/trending/rss?geo=BD" rel="self" \
+type="application/rss+xml"/>
     <item>
       <title>madureira vs vasco da gama</title>
       <ht:approx_traffic>200+</ht:approx_traffic>
@@ -50,7 +52,28 @@ REAL_TRENDS = b"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
   </channel>
 </rss>"""
 
-REAL_NEWS = b"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?><rss xmlns:media="http://search.yahoo.com/mrss/" version="2.0"><channel><generator>NFE/5.0</generator><title>"coffee" - Google News</title><link>https://news.google.com/search?q=coffee&amp;hl=en-US&amp;gl=US&amp;ceid=US:en</link><language>en-US</language><webMaster>news-webmaster@google.com</webMaster><copyright>2025 Google LLC</copyright><lastBuildDate>Tue, 10 Jun 2025 12:00:00 GMT</lastBuildDate><description>Google News</description><item><title>Coffee prices hit a record - Reuters</title><link>https://news.google.com/rss/articles/CBMiAbc?oc=5</link><guid isPermaLink="false">CBMiAbc</guid><pubDate>Tue, 10 Jun 2025 09:30:00 GMT</pubDate><description>&lt;a href="https://news.google.com/rss/articles/CBMiAbc?oc=5" target="_blank"&gt;Coffee prices hit a record&lt;/a&gt;&amp;nbsp;&amp;nbsp;&lt;font color="#6f6f6f"&gt;Reuters&lt;/font&gt;</description><source url="https://www.reuters.com">Reuters</source></item></channel></rss>"""
+REAL_NEWS = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    b'<rss xmlns:media="http://search.yahoo.com/mrss/" version="2.0"><channel>'
+    b"<generator>NFE/5.0</generator>"
+    b'<title>"coffee" - Google News</title>'
+    b"<link>https://news.google.com/search?q=coffee&amp;hl=en-US&amp;gl=US&amp;ceid=US:en</link>"
+    b"<language>en-US</language>"
+    b"<webMaster>news-webmaster@google.com</webMaster>"
+    b"<copyright>2025 Google LLC</copyright>"
+    b"<lastBuildDate>Tue, 10 Jun 2025 12:00:00 GMT</lastBuildDate>"
+    b"<description>Google News</description>"
+    b"<item><title>Coffee prices hit a record - Reuters</title>"
+    b"<link>https://news.google.com/rss/articles/CBMiAbc?oc=5</link>"
+    b'<guid isPermaLink="false">CBMiAbc</guid>'
+    b"<pubDate>Tue, 10 Jun 2025 09:30:00 GMT</pubDate>"
+    b"<description>"
+    b'&lt;a href="https://news.google.com/rss/articles/CBMiAbc?oc=5" target="_blank"&gt;'
+    b"Coffee prices hit a record&lt;/a&gt;&amp;nbsp;&amp;nbsp;"
+    b'&lt;font color="#6f6f6f"&gt;Reuters&lt;/font&gt;'
+    b"</description>"
+    b'<source url="https://www.reuters.com">Reuters</source></item></channel></rss>'
+)
 
 
 def test_parse_real_trends_format():

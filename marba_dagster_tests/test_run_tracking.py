@@ -359,42 +359,44 @@ def test_the_daemon_fails_a_killed_run_and_the_queue_moves_on(publishing_world, 
     _wait_published(w["log"], 2, proc)
     proc.kill()
     proc.wait()
-    with mh.dagster_dev(mh.REPO / "workspace.yaml", w["env"], tmp_path / "dagster_dev.log"):
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            (killed,) = instance.get_runs()
+    with (
+        mh.dagster_dev(mh.REPO / "workspace.yaml", w["env"], tmp_path / "dagster_dev.log"),
+        dg.DagsterInstance.from_config(str(home)) as instance,
+    ):
+        (killed,) = instance.get_runs()
 
-            def failed():
-                return instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
+        def failed():
+            return instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
 
-            mh.wait_for(failed, 120, "run monitoring to fail the killed run")
+        mh.wait_for(failed, 120, "run monitoring to fail the killed run")
 
-            def recorded():  # by the daemon, just after it stored the failure
-                rows = {r["run_id"]: r for r in _executions(w["engine"], "auto_publisher")}
-                return rows[killed.run_id] if rows[killed.run_id]["status"] != "running" else None
+        def recorded():  # by the daemon, just after it stored the failure
+            rows = {r["run_id"]: r for r in _executions(w["engine"], "auto_publisher")}
+            return rows[killed.run_id] if rows[killed.run_id]["status"] != "running" else None
 
-            row = mh.wait_for(recorded, 30, "the daemon to record the failure")
-            assert row["status"] == "failure" and "is gone" in row["error"]
+        row = mh.wait_for(recorded, 30, "the daemon to record the failure")
+        assert row["status"] == "failure" and "is gone" in row["error"]
 
-            trigger = subprocess.run(
-                [
-                    os.path.join(os.path.dirname(sys.executable), "marba"),
-                    "jobs",
-                    "trigger",
-                    "auto_publisher",
-                ],
-                env=w["env"],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert trigger.returncode == 0, trigger.stderr
-            queued = trigger.stdout.split()[-1]
+        trigger = subprocess.run(
+            [
+                os.path.join(os.path.dirname(sys.executable), "marba"),
+                "jobs",
+                "trigger",
+                "auto_publisher",
+            ],
+            env=w["env"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert trigger.returncode == 0, trigger.stderr
+        queued = trigger.stdout.split()[-1]
 
-            def done():
-                run = instance.get_run_by_id(queued)
-                return run if run.is_finished else None
+        def done():
+            run = instance.get_run_by_id(queued)
+            return run if run.is_finished else None
 
-            assert mh.wait_for(done, 180, "the queued run").status == dg.DagsterRunStatus.SUCCESS
+        assert mh.wait_for(done, 180, "the queued run").status == dg.DagsterRunStatus.SUCCESS
     # Everything went out but what the killed run held when it died (those wait for their
     # lease, as a crash mid-send must).
     sc, pe = s.scheduled_content, s.publish_events

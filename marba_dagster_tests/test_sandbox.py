@@ -18,7 +18,10 @@ from marba_dagster.sandbox.state import SandboxState
 
 FORECAST = "open_meteo.forecast"
 CHAT = "llm.chat_completions"
-HOURLY = "temperature_2m,precipitation,precipitation_probability,rain,snowfall,wind_speed_10m,weather_code,apparent_temperature"
+HOURLY = (
+    "temperature_2m,precipitation,precipitation_probability,rain,snowfall,wind_speed_10m,"
+    "weather_code,apparent_temperature"
+)
 ISO_HOUR = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:00$")
 AUTH = {"Authorization": "Bearer sandbox-key"}
 
@@ -378,14 +381,16 @@ def test_llm_server_side_token_limit(http, sandbox):
     limited = chat(http, "x" * 200)
     assert limited.status_code == 429 and limited.json()["error"]["type"] == "tokens"
     assert int(limited.headers["retry-after"]) >= 1
-    with ApiClient(
-        sandbox.env()["MARBA_LLM_BASE_URL"], policy=HttpPolicy(max_retry_after=5), headers=AUTH
-    ) as client:
-        with pytest.raises(RateLimited) as info:
-            client.post_json(
-                "/chat/completions",
-                {"model": "m", "messages": [{"role": "user", "content": "x" * 200}]},
-            )
+    with (
+        ApiClient(
+            sandbox.env()["MARBA_LLM_BASE_URL"], policy=HttpPolicy(max_retry_after=5), headers=AUTH
+        ) as client,
+        pytest.raises(RateLimited) as info,
+    ):
+        client.post_json(
+            "/chat/completions",
+            {"model": "m", "messages": [{"role": "user", "content": "x" * 200}]},
+        )
     assert info.value.retry_after > 5 and "TPM" in info.value.message
 
 

@@ -23,7 +23,7 @@ def test_take_first_predicate_skips_without_consuming():
     assert (gb.hits, fr.hits, other.hits) == (0, 1, 0)
     assert reg.take_first("r", kinds, predicate=pick_503) == (fr, 1)
     assert reg.take_first("r", kinds, predicate=pick_503) is None  # fr exhausted, gb refused
-    assert reg.take_first("r", kinds, predicate=lambda f: False) is None
+    assert reg.take_first("r", kinds, predicate=lambda _: False) is None
     assert gb.hits == 0
     assert reg.take_first("r", kinds) == (gb, 0)  # no predicate: the first active one
     assert reg.take_first("r", kinds) is None

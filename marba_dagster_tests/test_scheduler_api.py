@@ -50,7 +50,7 @@ def test_status_history_and_logs_for_both_names(world, db_url):
     assert [h["run_id"] for h in history] == [bad, ok]
     assert history[1]["brands_processed"] == 3
     logs = sched.get_logs("cron-auto-publisher", level="error")
-    assert [l["run_id"] for l in logs] == [bad]
+    assert [log["run_id"] for log in logs] == [bad]
     assert "told to fail" in logs[0]["message"]
     with pytest.raises(JobControlError, match="known jobs"):
         sched.get_job_status("cron-nope")

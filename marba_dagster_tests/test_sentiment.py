@@ -28,7 +28,7 @@ def test_accuracy_on_labelled_social_texts():
     print(f"sentiment accuracy on {len(rows)} labelled social texts: {accuracy:.3f}")
     assert accuracy >= MIN_ACCURACY
     # Negative items are what the inbox must not miss: recall on them is held higher.
-    negatives = [(t, l) for t, l in rows if l == "negative"]
+    negatives = [(t, label) for t, label in rows if label == "negative"]
     recall = sum(score_text(t).label == "negative" for t, _ in negatives) / len(negatives)
     assert recall >= 0.9
 

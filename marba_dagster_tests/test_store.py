@@ -301,20 +301,18 @@ def test_timestamps_round_trip_as_aware_utc(engine):
 def test_constraints_reject_values_outside_the_contract(engine):
     with engine.begin() as conn:
         upsert(conn, s.brands, [_brand(1)], ["id"])
-    with pytest.raises(sa.exc.IntegrityError):
-        with engine.begin() as conn:
-            conn.execute(
-                s.scheduled_content.insert().values(
-                    id="p1",
-                    brand_id="b1",
-                    platform="myspace",
-                    body="x",
-                    scheduled_at=datetime.now(timezone.utc),
-                )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(
+            s.scheduled_content.insert().values(
+                id="p1",
+                brand_id="b1",
+                platform="myspace",
+                body="x",
+                scheduled_at=datetime.now(timezone.utc),
             )
-    with pytest.raises(sa.exc.IntegrityError):
-        with engine.begin() as conn:  # foreign key to brands
-            conn.execute(s.competitors.insert().values(id="c1", brand_id="nope", name="C"))
+        )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:  # foreign key to brands
+        conn.execute(s.competitors.insert().values(id="c1", brand_id="nope", name="C"))
 
 
 def test_deleting_a_brand_cascades(engine):

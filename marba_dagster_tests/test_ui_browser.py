@@ -95,14 +95,17 @@ def test_the_ui_shows_every_run_and_its_materialize_refreshes(
                     runs = [
                         r
                         for r in instance.get_runs()
-                        if dg.AssetKey(["monitoring", "job_health_report"]) in (r.asset_selection or ())
+                        if dg.AssetKey(["monitoring", "job_health_report"])
+                        in (r.asset_selection or ())
                     ]
                     return runs[0] if runs and runs[0].is_finished else None
 
                 run = mh.wait_for(finished_run, 180, "the materialization run")
                 assert run.status == dg.DagsterRunStatus.SUCCESS
                 assert (
-                    instance.get_latest_materialization_event(dg.AssetKey(["monitoring", "job_health_report"]))
+                    instance.get_latest_materialization_event(
+                        dg.AssetKey(["monitoring", "job_health_report"])
+                    )
                     is not None
                 )
             finally:
