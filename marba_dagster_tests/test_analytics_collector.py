@@ -16,7 +16,7 @@ from marba_dagster.defs.analytics.checks import (
 )
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
 from marba_dagster.sandbox.platform_data import platform_data
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.db import insert_many
 from marba_dagster.store.types import utcnow
 
@@ -59,7 +59,7 @@ def _setup(engine, sandbox, *, likes_bump: int = 0, fill_db: bool = True):
         with engine.begin() as conn:
             insert_many(
                 conn,
-                s.brands,
+                schema.brands,
                 [
                     {
                         "id": "alpha",
@@ -77,7 +77,7 @@ def _setup(engine, sandbox, *, likes_bump: int = 0, fill_db: bool = True):
             )
             insert_many(
                 conn,
-                s.platform_accounts,
+                schema.platform_accounts,
                 [
                     {
                         "id": f"acct-{b}-{p}",
@@ -154,7 +154,7 @@ def _snapshot(engine, table, *order):
 
 
 def _metrics_by_account(engine):
-    cp, pm = s.content_posts, s.post_metrics
+    cp, pm = schema.content_posts, schema.post_metrics
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(
@@ -180,10 +180,10 @@ def _no_secret_anywhere(engine, result=None):
     with engine.connect() as conn:
         logs = " ".join(
             r[0] + str(r[1])
-            for r in conn.execute(sa.select(s.job_logs.c.message, s.job_logs.c.context))
+            for r in conn.execute(sa.select(schema.job_logs.c.message, schema.job_logs.c.context))
         )
         reasons = " ".join(
-            str(r[0]) for r in conn.execute(sa.select(s.platform_accounts.c.reconnect_reason))
+            str(r[0]) for r in conn.execute(sa.select(schema.platform_accounts.c.reconnect_reason))
         )
     text = logs + reasons
     if result is not None:
@@ -212,22 +212,24 @@ def test_collects_every_platform_with_paging_and_is_idempotent(db_url, engine, s
     with engine.connect() as conn:
         formats = dict(
             conn.execute(
-                sa.select(s.content_posts.c.external_post_id, s.content_posts.c.format).where(
-                    s.content_posts.c.platform == "instagram"
-                )
+                sa.select(
+                    schema.content_posts.c.external_post_id, schema.content_posts.c.format
+                ).where(schema.content_posts.c.platform == "instagram")
             ).all()
         )
         followers = conn.execute(
             sa.select(
-                s.account_metrics.c.brand_id,
-                s.account_metrics.c.platform,
-                s.account_metrics.c.followers,
-            ).where(s.account_metrics.c.metric_date == day)
+                schema.account_metrics.c.brand_id,
+                schema.account_metrics.c.platform,
+                schema.account_metrics.c.followers,
+            ).where(schema.account_metrics.c.metric_date == day)
         ).all()
         daily = {
             (r.brand_id, r.platform): r
             for r in conn.execute(
-                sa.select(s.brand_daily_metrics).where(s.brand_daily_metrics.c.metric_date == day)
+                sa.select(schema.brand_daily_metrics).where(
+                    schema.brand_daily_metrics.c.metric_date == day
+                )
             )
         }
     assert formats[f"{ACCOUNT_IDS[('alpha', 'instagram')]}0002"] == "reel"
@@ -267,17 +269,17 @@ def test_collects_every_platform_with_paging_and_is_idempotent(db_url, engine, s
     }
 
     before = (
-        _snapshot(engine, s.content_posts, "id"),
-        _snapshot(engine, s.post_metrics, "post_id", "metric_date"),
-        _snapshot(engine, s.account_metrics, "brand_id", "platform", "metric_date"),
-        _snapshot(engine, s.brand_daily_metrics, "brand_id", "platform", "metric_date"),
+        _snapshot(engine, schema.content_posts, "id"),
+        _snapshot(engine, schema.post_metrics, "post_id", "metric_date"),
+        _snapshot(engine, schema.account_metrics, "brand_id", "platform", "metric_date"),
+        _snapshot(engine, schema.brand_daily_metrics, "brand_id", "platform", "metric_date"),
     )
     assert _run(db_url, sandbox, day).success
     after = (
-        _snapshot(engine, s.content_posts, "id"),
-        _snapshot(engine, s.post_metrics, "post_id", "metric_date"),
-        _snapshot(engine, s.account_metrics, "brand_id", "platform", "metric_date"),
-        _snapshot(engine, s.brand_daily_metrics, "brand_id", "platform", "metric_date"),
+        _snapshot(engine, schema.content_posts, "id"),
+        _snapshot(engine, schema.post_metrics, "post_id", "metric_date"),
+        _snapshot(engine, schema.account_metrics, "brand_id", "platform", "metric_date"),
+        _snapshot(engine, schema.brand_daily_metrics, "brand_id", "platform", "metric_date"),
     )
 
     def strip(rows):
@@ -297,9 +299,11 @@ def test_revoked_and_rejected_tokens_mark_reconnect_and_the_rest_goes_on(db_url,
     result = _run(db_url, sandbox, day)
     assert result.success
     with engine.connect() as conn:
-        accts = {r.id: r for r in conn.execute(sa.select(s.platform_accounts))}
+        accts = {r.id: r for r in conn.execute(sa.select(schema.platform_accounts))}
         logs = conn.execute(
-            sa.select(s.job_logs.c.level, s.job_logs.c.brand_id, s.job_logs.c.message)
+            sa.select(
+                schema.job_logs.c.level, schema.job_logs.c.brand_id, schema.job_logs.c.message
+            )
         ).all()
     assert accts["acct-alpha-facebook"].needs_reconnect
     assert "190" in accts["acct-alpha-facebook"].reconnect_reason
@@ -362,7 +366,9 @@ def test_persistent_429_and_malformed_page_leave_only_that_account_unchanged(
         assert [r[2] for r in after[key]] == [r[2] + 100 for r in before[key]]
     with engine.connect() as conn:
         errors = (
-            conn.execute(sa.select(s.job_logs.c.message).where(s.job_logs.c.level == "error"))
+            conn.execute(
+                sa.select(schema.job_logs.c.message).where(schema.job_logs.c.level == "error")
+            )
             .scalars()
             .all()
         )
@@ -374,10 +380,10 @@ def test_sandbox_serves_the_seeded_rows_and_collection_adds_no_duplicates(db_url
     day = _day()
     now = utcnow()
     with engine.begin() as conn:
-        insert_many(conn, s.brands, [{"id": "seeded", "name": "Seeded", "industry": "cafe"}])
+        insert_many(conn, schema.brands, [{"id": "seeded", "name": "Seeded", "industry": "cafe"}])
         insert_many(
             conn,
-            s.platform_accounts,
+            schema.platform_accounts,
             [
                 {
                     "id": "acct-seeded-ig",
@@ -424,11 +430,11 @@ def test_sandbox_serves_the_seeded_rows_and_collection_adds_no_duplicates(db_url
                         "video_views": 0,
                     }
                 )
-        insert_many(conn, s.content_posts, posts)
-        insert_many(conn, s.post_metrics, metrics)
+        insert_many(conn, schema.content_posts, posts)
+        insert_many(conn, schema.post_metrics, metrics)
         insert_many(
             conn,
-            s.account_metrics,
+            schema.account_metrics,
             [
                 {
                     "brand_id": "seeded",
@@ -442,15 +448,16 @@ def test_sandbox_serves_the_seeded_rows_and_collection_adds_no_duplicates(db_url
     assert loaded == {"accounts": 2, "posts": 20}
     assert _run(db_url, sandbox, day).success
     with engine.connect() as conn:
-        ids = sorted(conn.execute(sa.select(s.content_posts.c.id)).scalars())
+        ids = sorted(conn.execute(sa.select(schema.content_posts.c.id)).scalars())
         rows = conn.execute(
-            sa.select(s.post_metrics.c.post_id, s.post_metrics.c.likes).where(
-                s.post_metrics.c.metric_date == day
+            sa.select(schema.post_metrics.c.post_id, schema.post_metrics.c.likes).where(
+                schema.post_metrics.c.metric_date == day
             )
         ).all()
         fol = conn.execute(
-            sa.select(s.account_metrics.c.followers).where(
-                s.account_metrics.c.metric_date == day, s.account_metrics.c.platform == "instagram"
+            sa.select(schema.account_metrics.c.followers).where(
+                schema.account_metrics.c.metric_date == day,
+                schema.account_metrics.c.platform == "instagram",
             )
         ).scalar()
     assert ids == sorted(p["id"] for p in posts)  # seeded ids kept, nothing duplicated
@@ -481,18 +488,18 @@ def test_a_date_range_backfills_in_one_run(db_url, engine, sandbox):
     md = result.asset_materializations_for_node("analytics__platform_metrics")
     assert {m.partition for m in md} == {(first + timedelta(days=i)).isoformat() for i in range(3)}
     with engine.connect() as conn:
-        dates = set(conn.execute(sa.select(s.post_metrics.c.metric_date).distinct()).scalars())
+        dates = set(conn.execute(sa.select(schema.post_metrics.c.metric_date).distinct()).scalars())
         daily_dates = set(
-            conn.execute(sa.select(s.brand_daily_metrics.c.metric_date).distinct()).scalars()
+            conn.execute(sa.select(schema.brand_daily_metrics.c.metric_date).distinct()).scalars()
         )
         # A post gets one snapshot per day of the range from its publication day on.
         first_post = conn.execute(
             sa.select(sa.func.count())
-            .select_from(s.post_metrics)
+            .select_from(schema.post_metrics)
             .where(
-                s.post_metrics.c.post_id
-                == sa.select(s.content_posts.c.id)
-                .where(s.content_posts.c.external_post_id == "1001_0")
+                schema.post_metrics.c.post_id
+                == sa.select(schema.content_posts.c.id)
+                .where(schema.content_posts.c.external_post_id == "1001_0")
                 .scalar_subquery()
             )
         ).scalar()
@@ -547,10 +554,10 @@ def test_graph_api_down_for_every_account_is_a_lost_source(db_url, engine, sandb
     day = _setup(engine, sandbox)
     # A third brand on X only, which keeps answering.
     with engine.begin() as conn:
-        insert_many(conn, s.brands, [{"id": "gamma", "name": "Gamma", "industry": "bar"}])
+        insert_many(conn, schema.brands, [{"id": "gamma", "name": "Gamma", "industry": "bar"}])
         insert_many(
             conn,
-            s.platform_accounts,
+            schema.platform_accounts,
             [
                 {
                     "id": "acct-gamma-x",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 
 MARBA = [sys.executable, "-m", "marba_dagster.cli"]
 
@@ -79,7 +79,9 @@ def test_db_upgrade_registers_the_seven_jobs(db_url, tmp_path):
     engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg2://"))
     with engine.connect() as conn:
         rows = dict(
-            conn.execute(sa.select(s.background_jobs.c.name, s.background_jobs.c.cron)).all()
+            conn.execute(
+                sa.select(schema.background_jobs.c.name, schema.background_jobs.c.cron)
+            ).all()
         )
     engine.dispose()
     assert len(rows) == 7
@@ -118,10 +120,12 @@ def test_demo_runs_every_job_and_prints_a_summary(tmp_path):
     # Every demo run is recorded once, with no daemon, and the job views say so at once.
     engine = sa.create_engine(f"sqlite:///{tmp_path / '.marba' / 'marba.db'}")
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(s.job_executions.c.job_name, s.job_executions.c.status)).all()
+        rows = conn.execute(
+            sa.select(schema.job_executions.c.job_name, schema.job_executions.c.status)
+        ).all()
         last = dict(
             conn.execute(
-                sa.select(s.background_jobs.c.name, s.background_jobs.c.last_run_status)
+                sa.select(schema.background_jobs.c.name, schema.background_jobs.c.last_run_status)
             ).all()
         )
     engine.dispose()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from marba_dagster.cli_jobs import register
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.types import utcnow
 from marba_dagster_tests import monitoring_helpers as mh
 
@@ -46,12 +46,12 @@ def test_cleanup_logs_and_costs(cli, engine):
     now = utcnow()
     with engine.begin() as conn:
         conn.execute(
-            s.brands.insert().values(
+            schema.brands.insert().values(
                 id="b1", name="B", industry="x", keywords=[], monthly_ai_budget_usd=1
             )
         )
         conn.execute(
-            s.job_logs.insert(),
+            schema.job_logs.insert(),
             [
                 {
                     "job_name": "auto_publisher",
@@ -64,14 +64,14 @@ def test_cleanup_logs_and_costs(cli, engine):
             ],
         )
         conn.execute(
-            s.api_billing_tracker.insert().values(
+            schema.api_billing_tracker.insert().values(
                 brand_id="b1", provider="llm", operation="x", cost_usd=2, occurred_at=now
             )
         )
     out = cli("cleanup-logs", "--older-than", "30d")
     assert out.exit_code == 0 and "deleted 1 " in out.output
     with engine.connect() as conn:
-        assert conn.execute(sa.select(s.job_logs.c.message)).scalars().all() == ["m2"]
+        assert conn.execute(sa.select(schema.job_logs.c.message)).scalars().all() == ["m2"]
     assert cli("cleanup-logs", "--older-than", "soon").exit_code == 1
     out = cli("costs")
     assert out.exit_code == 0 and "b1" in out.output and "exceeded" in out.output

@@ -18,8 +18,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from marba_dagster.store import demo, migrate
-from marba_dagster.store import schema as s
+from marba_dagster.store import demo, migrate, schema
 from marba_dagster.store.db import make_engine
 
 PG_ADMIN_URL = os.environ.get(
@@ -107,7 +106,7 @@ def _dump(engine: sa.Engine, tables=demo.TABLE_ORDER) -> dict[str, list[tuple]]:
     out = {}
     with engine.connect() as conn:
         for name in tables:
-            table = s.metadata.tables[name]
+            table = schema.metadata.tables[name]
             pk = list(table.primary_key.columns)
             rows = conn.execute(sa.select(table).order_by(*pk)).all()
             out[name] = [tuple(r) for r in rows]
@@ -119,7 +118,7 @@ def _count(conn, table: sa.Table) -> int:
 
 
 def _posts_frame(engine: sa.Engine) -> pd.DataFrame:
-    p, m, b = s.content_posts, s.post_metrics, s.brands
+    p, m, b = schema.content_posts, schema.post_metrics, schema.brands
     q = sa.select(
         p.c.id, p.c.platform, p.c.format, p.c.body, p.c.published_at, b.c.timezone,
         m.c.impressions, m.c.likes, m.c.comments, m.c.shares, m.c.saves,
@@ -182,21 +181,21 @@ def test_counts_and_shapes(seeded):
     engine, report = seeded
     with engine.connect() as conn:
         for name in demo.TABLE_ORDER:
-            assert _count(conn, s.metadata.tables[name]) == getattr(report, name), name
+            assert _count(conn, schema.metadata.tables[name]) == getattr(report, name), name
         assert report.brands == N_BRANDS
-        assert _count(conn, s.background_jobs) == 0  # not ours
-        per_brand = Counter(conn.execute(sa.select(s.competitors.c.brand_id)).scalars())
+        assert _count(conn, schema.background_jobs) == 0  # not ours
+        per_brand = Counter(conn.execute(sa.select(schema.competitors.c.brand_id)).scalars())
         assert len(per_brand) == N_BRANDS and set(per_brand.values()) <= {2, 3, 4}
-        comp = conn.execute(sa.select(s.competitors).limit(1)).mappings().one()
+        comp = conn.execute(sa.select(schema.competitors).limit(1)).mappings().one()
         base = f"{demo.DEFAULT_SITES_BASE_URL}/{comp['id']}"
         assert comp["website_url"] == f"{base}/"
         assert comp["watch_urls"] == [f"{base}/", f"{base}/pricing"]
         assert comp["feed_url"] == f"{base}/feed.xml"
         assert set(comp["social_accounts"]) == {"x", "facebook"}
 
-        accounts = conn.execute(sa.select(s.platform_accounts)).mappings().all()
+        accounts = conn.execute(sa.select(schema.platform_accounts)).mappings().all()
         social = [a for a in accounts if a["platform"] != "google_business"]
-        assert {a["platform"] for a in accounts} == set(s.PLATFORMS)
+        assert {a["platform"] for a in accounts} == set(schema.PLATFORMS)
         assert all(a["access_token"] and a["token_expires_at"].tzinfo for a in accounts)
         assert any(a["token_expires_at"] < NOW for a in accounts)
         assert sum(a["token_expires_at"] > NOW for a in accounts) > 0.9 * len(accounts)
@@ -208,15 +207,17 @@ def test_counts_and_shapes(seeded):
         assert report.account_metrics == len(social) * 90
         start, end = conn.execute(
             sa.select(
-                sa.func.min(s.content_posts.c.published_at),
-                sa.func.max(s.content_posts.c.published_at),
+                sa.func.min(schema.content_posts.c.published_at),
+                sa.func.max(schema.content_posts.c.published_at),
             )
         ).one()
         assert NOW - timedelta(days=90) <= start and end < NOW
-        dates = conn.execute(sa.select(s.post_metrics.c.metric_date).distinct()).scalars().all()
+        dates = (
+            conn.execute(sa.select(schema.post_metrics.c.metric_date).distinct()).scalars().all()
+        )
         assert dates == [NOW.date()]
 
-        objectives = conn.execute(sa.select(s.brand_objectives)).mappings().all()
+        objectives = conn.execute(sa.select(schema.brand_objectives)).mappings().all()
         per_brand = Counter(o["brand_id"] for o in objectives)
         assert len(per_brand) == N_BRANDS and set(per_brand.values()) <= {1, 2, 3}
         assert all(o["deadline"] > NOW.date() and o["target_value"] > 0 for o in objectives)
@@ -230,7 +231,7 @@ def test_counts_and_shapes(seeded):
 def test_brands_geography_and_flags(seeded):
     engine, _ = seeded
     with engine.connect() as conn:
-        brands = conn.execute(sa.select(s.brands)).mappings().all()
+        brands = conn.execute(sa.select(schema.brands)).mappings().all()
     assert len({b["industry"] for b in brands}) >= 6
     assert len({b["country_code"] for b in brands}) >= 8
     assert 0 < sum(not b["is_active"] for b in brands) <= 3
@@ -248,7 +249,7 @@ def test_brands_geography_and_flags(seeded):
 def test_scheduled_content_due_future_and_cancelled(seeded):
     engine, _ = seeded
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(s.scheduled_content)).mappings().all()
+        rows = conn.execute(sa.select(schema.scheduled_content)).mappings().all()
     due = [r for r in rows if r["status"] == "scheduled" and r["scheduled_at"] <= NOW]
     future = [r for r in rows if r["status"] == "scheduled" and r["scheduled_at"] > NOW]
     cancelled = [r for r in rows if r["status"] == "cancelled"]
@@ -301,9 +302,15 @@ def test_replace_rewrites_brands(seeded):
     again = demo.seed_demo(engine, N_BRANDS, seed=42, now=later, replace=True)
     assert again.replaced_brands == N_BRANDS and again.brands == N_BRANDS
     with engine.connect() as conn:
-        assert _count(conn, s.brands) == N_BRANDS
-        assert _count(conn, s.post_metrics) == _count(conn, s.content_posts) == again.content_posts
-        latest = conn.execute(sa.select(sa.func.max(s.post_metrics.c.metric_date))).scalar_one()
+        assert _count(conn, schema.brands) == N_BRANDS
+        assert (
+            _count(conn, schema.post_metrics)
+            == _count(conn, schema.content_posts)
+            == again.content_posts
+        )
+        latest = conn.execute(
+            sa.select(sa.func.max(schema.post_metrics.c.metric_date))
+        ).scalar_one()
     assert latest == later.date()
 
 

@@ -289,12 +289,12 @@ def budget_status(month_cost: float, budget: float) -> str:
 
 
 def ai_costs(engine: Engine, now: datetime | None = None) -> list[dict[str, Any]]:
-    from marba_dagster.store import schema as s
+    from marba_dagster.store import schema
 
     now = now or utcnow()
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
-    b, a = s.brands, s.api_billing_tracker
+    b, a = schema.brands, schema.api_billing_tracker
     today = sa.func.coalesce(
         sa.func.sum(sa.case((a.c.occurred_at >= day, a.c.cost_usd), else_=0)), 0
     )

@@ -160,7 +160,8 @@ POST_COLUMNS = (
     "saves",
 )
 
-PATTERN_COLUMNS = [
+# What identifies a pattern and how strong it is: what readers of learning_patterns select.
+PATTERN_SUMMARY_COLUMNS = (
     "brand_id",
     "platform",
     "pattern_type",
@@ -168,6 +169,9 @@ PATTERN_COLUMNS = [
     "lift",
     "data_points",
     "confidence",
+)
+PATTERN_COLUMNS = [
+    *PATTERN_SUMMARY_COLUMNS,
     "p_value",
     "p_raw",
     "mean_engagement",

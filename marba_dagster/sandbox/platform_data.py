@@ -221,9 +221,14 @@ class PlatformData:
         """
         import sqlalchemy as sa
 
-        from marba_dagster.store import schema as s
+        from marba_dagster.store import schema
 
-        pa, cp, pm, am = s.platform_accounts, s.content_posts, s.post_metrics, s.account_metrics
+        pa, cp, pm, am = (
+            schema.platform_accounts,
+            schema.content_posts,
+            schema.post_metrics,
+            schema.account_metrics,
+        )
         brand_filter = list(brand_ids) if brand_ids is not None else None
         with engine.connect() as conn:
             q = sa.select(pa).where(pa.c.platform.in_(PLATFORMS))
@@ -286,7 +291,7 @@ class PlatformData:
             post_rows = conn.execute(q).all()
             # Posts the auto-publisher sent (through an earlier sandbox) exist on the platform
             # too, although analytics has not collected them yet.
-            sc = s.scheduled_content
+            sc = schema.scheduled_content
             known = {(r.platform, r.external_post_id) for r in post_rows}
             q = sa.select(
                 sc.c.brand_id,

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from marba_dagster.core import circuit as c
+from marba_dagster.core import circuit
 from marba_dagster.core.catalog import JOBS, JobSpec
 from marba_dagster.core.runs import PROBE_TAG, TRIGGER_TAG
 from marba_dagster.instance import tracking
@@ -42,8 +42,8 @@ def notify(engine: Engine, webhook_url: str | None, *, dedup_key: str, text: str
     return push_once(engine, webhook_url, dedup_key=dedup_key, kind="job_health", text=text)
 
 
-def _circuit_state(row: dict) -> c.CircuitState:
-    return c.CircuitState(
+def _circuit_state(row: dict) -> circuit.CircuitState:
+    return circuit.CircuitState(
         status=row["status"],
         opened_at=row["circuit_opened_at"],
         probe_run_id=row["probe_run_id"],
@@ -62,7 +62,7 @@ def supervise_job(
     engine: Engine,
     control: JobControl,
     spec: JobSpec,
-    config: c.CircuitConfig,
+    config: circuit.CircuitConfig,
     *,
     now: datetime,
     webhook_url: str | None = None,
@@ -73,9 +73,9 @@ def supervise_job(
         recent = job_store.executions(conn, spec.name, limit=config.window * 3, finished_only=True)
     assert row is not None, "ensure_jobs() first"
     state = _circuit_state(row)
-    decision = c.decide(
+    decision = circuit.decide(
         state,
-        [c.RunOutcome(r["run_id"], r["status"], r["started_at"]) for r in recent],
+        [circuit.RunOutcome(r["run_id"], r["status"], r["started_at"]) for r in recent],
         now,
         config,
         _probe_status(control, state.probe_run_id),
@@ -211,14 +211,14 @@ def supervise_job(
 def supervise(
     engine: Engine,
     control: JobControl,
-    config: c.CircuitConfig | None = None,
+    config: circuit.CircuitConfig | None = None,
     *,
     now: datetime | None = None,
     webhook_url: str | None = None,
     jobs: list[JobSpec] | None = None,
 ) -> list[Action]:
     """One pass over every job; returns what was done (default ``config``: the documented rule)."""
-    config = config or c.CircuitConfig()
+    config = config or circuit.CircuitConfig()
     now = now or utcnow()
     with engine.begin() as conn:
         job_store.sync_background_jobs(conn, job_crons())

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marba_dagster.core.analytics import COUNT_COLUMNS
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.db import upsert
 
 # The platforms the collector reads posts and followers from.
@@ -33,7 +33,7 @@ FOLLOWER_COLUMNS = ["brand_id", "platform", "metric_date", "followers"]
 def collected_accounts(conn: Connection, brand_id: str) -> list[dict]:
     """The brand's active accounts on the collected platforms that need no reconnection
     (id, platform, external_account_id, access_token), by platform."""
-    pa = s.platform_accounts
+    pa = schema.platform_accounts
     rows = conn.execute(
         sa.select(pa.c.id, pa.c.platform, pa.c.external_account_id, pa.c.access_token)
         .where(
@@ -50,13 +50,13 @@ def collected_accounts(conn: Connection, brand_id: str) -> list[dict]:
 def upsert_posts(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     """Insert or refresh posts by (platform, external id); a post keeps its row id."""
     return upsert(
-        conn, s.content_posts, rows, ["platform", "external_post_id"], POST_UPDATE_COLUMNS
+        conn, schema.content_posts, rows, ["platform", "external_post_id"], POST_UPDATE_COLUMNS
     )
 
 
 def post_owners(conn: Connection, platform: str, external_ids: Sequence[str]) -> dict[str, tuple]:
     """``{external id: (row id, brand id)}`` of the stored posts of ``platform``."""
-    cp = s.content_posts
+    cp = schema.content_posts
     out: dict[str, tuple] = {}
     for start in range(0, len(external_ids), LOOKUP_CHUNK):
         chunk = list(external_ids[start : start + LOOKUP_CHUNK])
@@ -71,11 +71,11 @@ def post_owners(conn: Connection, platform: str, external_ids: Sequence[str]) ->
 
 def upsert_post_metrics(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     """One snapshot per post and day: a day collected again replaces its snapshot."""
-    return upsert(conn, s.post_metrics, rows, ["post_id", "metric_date"])
+    return upsert(conn, schema.post_metrics, rows, ["post_id", "metric_date"])
 
 
 def upsert_followers(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
-    return upsert(conn, s.account_metrics, rows, ["brand_id", "platform", "metric_date"])
+    return upsert(conn, schema.account_metrics, rows, ["brand_id", "platform", "metric_date"])
 
 
 # ------------------------------------------------------------------ daily metrics
@@ -86,7 +86,7 @@ def posts_with_latest_metrics(
 ) -> pd.DataFrame:
     """The brands' posts published in [start, end) with their latest metrics snapshot
     (brand_id, platform, published_at and ``COUNT_COLUMNS``)."""
-    cp, pm = s.content_posts, s.post_metrics
+    cp, pm = schema.content_posts, schema.post_metrics
     latest = (
         sa.select(pm.c.post_id, sa.func.max(pm.c.metric_date).label("d"))
         .join(cp, cp.c.id == pm.c.post_id)
@@ -109,7 +109,7 @@ def posts_with_latest_metrics(
 
 def follower_history(conn: Connection, brand_id: str, first: date, last: date) -> pd.DataFrame:
     """The brand's follower counts from ``first`` to ``last`` (both included)."""
-    am = s.account_metrics
+    am = schema.account_metrics
     rows = conn.execute(
         sa.select(*[am.c[c] for c in FOLLOWER_COLUMNS]).where(
             am.c.brand_id == brand_id, am.c.metric_date >= first, am.c.metric_date <= last
@@ -119,7 +119,7 @@ def follower_history(conn: Connection, brand_id: str, first: date, last: date) -
 
 
 def upsert_daily_metrics(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
-    return upsert(conn, s.brand_daily_metrics, rows, ["brand_id", "platform", "metric_date"])
+    return upsert(conn, schema.brand_daily_metrics, rows, ["brand_id", "platform", "metric_date"])
 
 
 # ------------------------------------------------------------------------ checks
@@ -128,7 +128,7 @@ def upsert_daily_metrics(conn: Connection, rows: Sequence[dict[str, Any]]) -> in
 def negative_counts(conn: Connection) -> tuple[int, int]:
     """(post_metrics rows with a negative count, account_metrics rows with negative
     followers)."""
-    pm, am = s.post_metrics, s.account_metrics
+    pm, am = schema.post_metrics, schema.account_metrics
     bad_posts = conn.execute(
         sa.select(sa.func.count())
         .select_from(pm)
@@ -143,7 +143,7 @@ def negative_counts(conn: Connection) -> tuple[int, int]:
 def duplicate_counts(conn: Connection, since: date) -> tuple[int, int]:
     """((post, date) pairs since ``since`` with more than one snapshot, (platform, external
     id) pairs with more than one post)."""
-    pm, cp = s.post_metrics, s.content_posts
+    pm, cp = schema.post_metrics, schema.content_posts
     dup_metrics = conn.execute(
         sa.select(sa.func.count()).select_from(
             sa.select(pm.c.post_id, pm.c.metric_date)
@@ -166,7 +166,7 @@ def duplicate_counts(conn: Connection, since: date) -> tuple[int, int]:
 
 def daily_metrics_since(conn: Connection, since: date) -> pd.DataFrame:
     """Every ``brand_daily_metrics`` row from ``since`` on."""
-    bdm = s.brand_daily_metrics
+    bdm = schema.brand_daily_metrics
     return pd.DataFrame(
         conn.execute(sa.select(bdm).where(bdm.c.metric_date >= since)).mappings().all()
     )

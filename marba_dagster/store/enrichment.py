@@ -17,6 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from marba_dagster.core.learning import PATTERN_SUMMARY_COLUMNS
 from marba_dagster.store import schema
 from marba_dagster.store.db import upsert
 
@@ -57,15 +58,6 @@ _DAILY_COLUMNS = (
     "clicks",
     "followers",
 )
-_PATTERN_COLUMNS = (
-    "brand_id",
-    "platform",
-    "pattern_type",
-    "pattern_key",
-    "lift",
-    "data_points",
-    "confidence",
-)
 
 
 def _daily_statement(chunk: list[str], since: date) -> sa.Select:
@@ -94,7 +86,7 @@ def account_followers(conn: Connection, brand_ids: Sequence[str], since: date) -
 
 def _patterns_statement(chunk: list[str]) -> sa.Select:
     patterns = schema.learning_patterns
-    return sa.select(*(patterns.c[c] for c in _PATTERN_COLUMNS)).where(
+    return sa.select(*(patterns.c[c] for c in PATTERN_SUMMARY_COLUMNS)).where(
         patterns.c.brand_id.in_(chunk)
     )
 

@@ -13,10 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marba_dagster.core import health as h
+from marba_dagster.core import health
 from marba_dagster.core.catalog import JOBS
 from marba_dagster.core.runs import RunFacts
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 from marba_dagster.store.db import upsert
 from marba_dagster.store.types import utcnow
 
@@ -36,7 +36,9 @@ def sync_background_jobs(conn: Connection, crons: dict[str, str] | None = None) 
         for j in JOBS
     ]
     # Status is owned by pause/resume and the circuit breaker: never reset it here.
-    upsert(conn, s.background_jobs, rows, ["name"], ["alias", "description", "cron", "updated_at"])
+    upsert(
+        conn, schema.background_jobs, rows, ["name"], ["alias", "description", "cron", "updated_at"]
+    )
 
 
 def write_job_log(
@@ -50,7 +52,7 @@ def write_job_log(
     context: dict | None = None,
 ) -> None:
     conn.execute(
-        s.job_logs.insert().values(
+        schema.job_logs.insert().values(
             job_name=job_name,
             run_id=run_id,
             level=level,
@@ -78,12 +80,12 @@ def record_run(conn: Connection, facts: RunFacts) -> None:
         "brands_failed": facts.brands_failed,
         "error": facts.error,
     }
-    upsert(conn, s.job_executions, [row], ["run_id"])
+    upsert(conn, schema.job_executions, [row], ["run_id"])
     _update_last_run(conn, facts)
 
 
 def _update_last_run(conn: Connection, facts: RunFacts) -> None:
-    t = s.job_executions
+    t = schema.job_executions
     order = sa.func.coalesce(t.c.started_at, t.c.finished_at)
     newest = conn.execute(
         sa.select(t.c.run_id)
@@ -100,8 +102,8 @@ def _update_last_run(conn: Connection, facts: RunFacts) -> None:
             last_run_finished_at=facts.finished_at,
             last_run_error=facts.error,
         )
-    if facts.status in h.SUCCESS_STATUSES and facts.finished_at is not None:
-        bj = s.background_jobs
+    if facts.status in health.SUCCESS_STATUSES and facts.finished_at is not None:
+        bj = schema.background_jobs
         current = conn.execute(
             sa.select(bj.c.last_success_at).where(bj.c.name == facts.job_name)
         ).scalar()
@@ -115,17 +117,17 @@ def log_run_failure(conn: Connection, facts: RunFacts) -> None:
     """The run's failure into ``job_logs`` once (the sensor may see a run twice)."""
     exists = conn.execute(
         sa.select(sa.func.count())
-        .select_from(s.job_logs)
+        .select_from(schema.job_logs)
         .where(
-            s.job_logs.c.run_id == facts.run_id,
-            s.job_logs.c.brand_id.is_(None),
-            s.job_logs.c.message.like("run %"),
+            schema.job_logs.c.run_id == facts.run_id,
+            schema.job_logs.c.brand_id.is_(None),
+            schema.job_logs.c.message.like("run %"),
         )
     ).scalar_one()
     if exists:
         return
     conn.execute(
-        s.job_logs.insert().values(
+        schema.job_logs.insert().values(
             job_name=facts.job_name,
             run_id=facts.run_id,
             level="error" if facts.status in ("failure", "canceled") else "warning",
@@ -139,7 +141,7 @@ def log_run_failure(conn: Connection, facts: RunFacts) -> None:
 
 def job_row(conn: Connection, name: str) -> dict[str, Any] | None:
     row = (
-        conn.execute(sa.select(s.background_jobs).where(s.background_jobs.c.name == name))
+        conn.execute(sa.select(schema.background_jobs).where(schema.background_jobs.c.name == name))
         .mappings()
         .first()
     )
@@ -149,7 +151,9 @@ def job_row(conn: Connection, name: str) -> dict[str, Any] | None:
 def update_job(conn: Connection, name: str, **values: Any) -> None:
     values["updated_at"] = utcnow()
     conn.execute(
-        sa.update(s.background_jobs).where(s.background_jobs.c.name == name).values(**values)
+        sa.update(schema.background_jobs)
+        .where(schema.background_jobs.c.name == name)
+        .values(**values)
     )
 
 
@@ -162,7 +166,7 @@ def executions(
     finished_only: bool = False,
 ) -> list[dict[str, Any]]:
     """``job_executions`` rows, newest first."""
-    t = s.job_executions
+    t = schema.job_executions
     order = sa.func.coalesce(t.c.started_at, t.c.finished_at)
     q = sa.select(t).order_by(
         order.desc().nulls_last() if conn.dialect.name == "postgresql" else order.desc(),
@@ -173,12 +177,12 @@ def executions(
     if since is not None:
         q = q.where(order >= since)
     if finished_only:
-        q = q.where(t.c.status.in_(sorted(h.FINISHED_STATUSES)))
+        q = q.where(t.c.status.in_(sorted(health.FINISHED_STATUSES)))
     return [dict(r) for r in conn.execute(q.limit(limit)).mappings()]
 
 
-def as_execution(row: dict[str, Any]) -> h.Execution:
-    return h.Execution(
+def as_execution(row: dict[str, Any]) -> health.Execution:
+    return health.Execution(
         status=row["status"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
@@ -194,7 +198,7 @@ def job_health(
     *,
     window_runs: int = 20,
     window_days: float = 7,
-) -> h.HealthReport:
+) -> health.HealthReport:
     now = now or utcnow()
     rows = executions(
         conn,
@@ -203,7 +207,7 @@ def job_health(
         since=now - timedelta(days=window_days),
         finished_only=True,
     )
-    return h.assess(
+    return health.assess(
         [as_execution(r) for r in rows], now, window_runs=window_runs, window_days=window_days
     )
 
@@ -217,7 +221,7 @@ def logs(
     run_id: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    t = s.job_logs
+    t = schema.job_logs
     q = sa.select(t).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit)
     if job_name:
         q = q.where(t.c.job_name == job_name)
@@ -235,4 +239,9 @@ def cleanup_logs(conn: Connection, older_than: timedelta, now: datetime | None =
     if older_than.total_seconds() <= 0:
         raise ValueError("older_than must be a positive duration")
     cutoff = (now or utcnow()) - older_than
-    return conn.execute(sa.delete(s.job_logs).where(s.job_logs.c.created_at < cutoff)).rowcount or 0
+    return (
+        conn.execute(
+            sa.delete(schema.job_logs).where(schema.job_logs.c.created_at < cutoff)
+        ).rowcount
+        or 0
+    )

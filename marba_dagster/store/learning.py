@@ -19,26 +19,14 @@ from sqlalchemy.engine import Connection
 from marba_dagster.core.learning import (
     ALPHA,
     MIN_RECOMMEND_CONFIDENCE,
+    POST_COLUMNS,
     POWER_WORDS,
     WEEKDAYS,
     LearningInput,
 )
-from marba_dagster.store import schema as s
+from marba_dagster.store import schema
 
-POST_FIELDS = [
-    "brand_id",
-    "platform",
-    "post_id",
-    "published_at",
-    "format",
-    "body",
-    "impressions",
-    "reach",
-    "likes",
-    "comments",
-    "shares",
-    "saves",
-]
+POST_FIELDS = list(POST_COLUMNS)  # the learning engine's input, in its order
 CHUNK_ROWS = 100_000
 INSERT_CHUNK = 5000
 _CATEGORICAL = ("brand_id", "platform", "format")
@@ -54,7 +42,7 @@ def posts_query(brand_ids: Sequence[str] | None, since: datetime) -> sa.Select:
     The latest-snapshot subquery is restricted to the same posts (brands and window), so
     the database only reads the snapshots of the posts asked for, not all of post_metrics.
     """
-    cp, pm = s.content_posts, s.post_metrics
+    cp, pm = schema.content_posts, schema.post_metrics
     scope = [cp.c.published_at >= since]
     if brand_ids is not None:
         scope.append(cp.c.brand_id.in_(list(brand_ids)))
@@ -124,9 +112,9 @@ def read_posts(conn: Connection, brand_ids: Sequence[str] | None, since: datetim
 
 def learning_inputs(conn: Connection, brand_ids: Sequence[str] | None) -> LearningInput:
     """The brands' timezones (UTC when unset) and keywords."""
-    q = sa.select(s.brands.c.id, s.brands.c.timezone, s.brands.c.keywords)
+    q = sa.select(schema.brands.c.id, schema.brands.c.timezone, schema.brands.c.keywords)
     if brand_ids is not None:
-        q = q.where(s.brands.c.id.in_(list(brand_ids)))
+        q = q.where(schema.brands.c.id.in_(list(brand_ids)))
     tz, kw = {}, {}
     for bid, zone, keywords in conn.execute(q):
         tz[bid] = zone or "UTC"
@@ -136,7 +124,9 @@ def learning_inputs(conn: Connection, brand_ids: Sequence[str] | None) -> Learni
 
 def brand_timezone(conn: Connection, brand_id: str) -> str:
     """The timezone the brand's posting-time patterns are expressed in (UTC when unset)."""
-    tz = conn.execute(sa.select(s.brands.c.timezone).where(s.brands.c.id == brand_id)).scalar()
+    tz = conn.execute(
+        sa.select(schema.brands.c.timezone).where(schema.brands.c.id == brand_id)
+    ).scalar()
     return tz or "UTC"
 
 
@@ -147,7 +137,7 @@ def replace_patterns(
     conn: Connection, brand_ids: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> int:
     """Replace the patterns of ``brand_ids`` with ``rows`` (stale ones disappear)."""
-    lp = s.learning_patterns
+    lp = schema.learning_patterns
     conn.execute(lp.delete().where(lp.c.brand_id.in_(list(brand_ids))))
     for start in range(0, len(rows), INSERT_CHUNK):
         conn.execute(lp.insert(), list(rows[start : start + INSERT_CHUNK]))
@@ -158,7 +148,7 @@ def brand_patterns(
     conn: Connection, brand_id: str, platform: str | None = None, pattern_type: str | None = None
 ) -> list[dict[str, Any]]:
     """The brand's patterns, by platform, type and lift (highest first)."""
-    lp = s.learning_patterns
+    lp = schema.learning_patterns
     q = sa.select(lp).where(lp.c.brand_id == brand_id)
     if platform:
         q = q.where(lp.c.platform == platform)
@@ -173,7 +163,7 @@ def recommendable_patterns(
 ) -> list[dict[str, Any]]:
     """The brand's patterns that may be recommended: confidence above
     ``MIN_RECOMMEND_CONFIDENCE``, a lift above 1 and an adjusted p-value under ``ALPHA``."""
-    lp = s.learning_patterns
+    lp = schema.learning_patterns
     q = sa.select(lp).where(
         lp.c.brand_id == brand_id,
         lp.c.confidence > MIN_RECOMMEND_CONFIDENCE,
@@ -205,7 +195,7 @@ def pattern_problems(
     all), data points not positive, p-value outside [0, 1], and
     keys not of their type's form (hours ``18`` or ``tue-18``, a post format, ``#tag``, a
     known power word, a trimmed topic)."""
-    lp = s.learning_patterns
+    lp = schema.learning_patterns
     tier = sa.case(
         (lp.c.data_points >= 100, 0.9),
         (lp.c.data_points >= 30, 0.7),
@@ -222,7 +212,7 @@ def pattern_problems(
         ),
         "malformed_key": sa.or_(
             sa.and_(kind == "best_posting_time", sa.not_(key.regexp_match(TIME_KEY))),
-            sa.and_(kind == "content_format", key.not_in(s.POST_FORMATS)),
+            sa.and_(kind == "content_format", key.not_in(schema.POST_FORMATS)),
             sa.and_(kind == "hashtag", sa.not_(key.regexp_match(HASHTAG_KEY))),
             sa.and_(kind == "power_word", key.not_in(sorted(POWER_WORDS))),
             sa.and_(kind == "topic", sa.not_(key.regexp_match(TRIMMED_KEY))),

@@ -10,6 +10,7 @@ wrote. The work itself is ``services.learning``.
 
 import dagster as dg
 
+from marba_dagster.core.learning import PATTERN_SUMMARY_COLUMNS
 from marba_dagster.core.markdown import markdown_table
 from marba_dagster.defs.analytics.assets import BRAND_DAILY_METRICS
 from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
@@ -65,21 +66,7 @@ def learning_patterns(
         else 0,
         **{f"patterns_{k}": int(v) for k, v in by_type.items()},
         "mean_lift_recommended": float(recommended["lift"].mean()) if len(recommended) else 0.0,
-        "preview": dg.MetadataValue.md(
-            markdown_table(
-                top,
-                [
-                    "brand_id",
-                    "platform",
-                    "pattern_type",
-                    "pattern_key",
-                    "lift",
-                    "data_points",
-                    "confidence",
-                    "p_value",
-                ],
-            )
-        ),
+        "preview": dg.MetadataValue.md(markdown_table(top, [*PATTERN_SUMMARY_COLUMNS, "p_value"])),
     }
     batch.finish()
     return dg.MaterializeResult(
