@@ -557,7 +557,7 @@ def test_signals_valid_checks_pass_on_good_rows_and_name_bad_ones(world, db_url,
     weather = found[(WEATHER, "signals_valid")]
     assert weather.passed is False and weather.severity == dg.AssetCheckSeverity.WARN
     assert (
-        weather.description.startswith("1 of ")
+        weather.description.startswith("1 problem(s) in ")
         and "1 with a strength outside [0, 1]" in weather.description
     )
     assert "oslo-coffee/w-strong" in weather.description
@@ -567,7 +567,7 @@ def test_signals_valid_checks_pass_on_good_rows_and_name_bad_ones(world, db_url,
     assert found[(NEWS, "signals_valid")].metadata["strength_out_of_range"].value == 1
     comp = found[(COMPETITOR, "signals_valid")]
     assert comp.passed is False and comp.description.startswith(
-        "2 of 3 competitor signal(s) invalid: "
+        "2 problem(s) in 3 competitor signal(s): "
     )
     assert "2 with a missing or unknown change_type" in comp.description
     assert sorted(e["id"] for e in comp.metadata["examples"].value) == ["c-missing", "c-unknown"]

@@ -6,14 +6,13 @@ from datetime import timedelta
 import dagster as dg
 
 from marba_dagster.defs.engagement.assets import ENGAGEMENT_INBOX
+from marba_dagster.defs.quality import problems_result
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store import engagement as store
 from marba_dagster.store.types import utcnow
 
 # Items checked: those collected (inserted or refreshed) within this window.
 CHECK_WINDOW = timedelta(days=1)
-# Items named in the check's description (the examples in its metadata go further).
-NAMED = 3
 
 PROBLEM_TEXT = {
     "sentiment_out_of_range": "with a sentiment score missing or outside [-1, 1]",
@@ -21,6 +20,10 @@ PROBLEM_TEXT = {
     "priority_invalid": "with a priority missing, unknown or not matching its score",
     "rating_out_of_range": "with a rating outside 1..5",
 }
+
+
+def _item_name(example) -> str:
+    return f"{example['platform']}/{example['external_id']}"
 
 
 @dg.asset_check(
@@ -34,21 +37,12 @@ PROBLEM_TEXT = {
 def inbox_items_valid(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
     with marba_db.connect() as conn:
         checked, counts, examples = store.inbox_problems(conn, utcnow() - CHECK_WINDOW)
-    bad = {k: v for k, v in counts.items() if v}
-    if bad:
-        shown = list(dict.fromkeys(f"{e['platform']}/{e['external_id']}" for e in examples))
-        description = (
-            f"{sum(bad.values())} problem(s) in {checked} inbox item(s): "
-            + ", ".join(f"{n} {PROBLEM_TEXT[k]}" for k, n in bad.items())
-            + " (e.g. "
-            + ", ".join(shown[:NAMED])
-            + ")"
-        )
-    else:
-        description = f"{checked} inbox item(s) valid"
-    return dg.AssetCheckResult(
-        passed=not bad,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=description,
-        metadata={"items_checked": checked, **counts, "examples": dg.MetadataValue.json(examples)},
+    return problems_result(
+        checked,
+        counts,
+        examples,
+        noun="inbox item",
+        problem_text=PROBLEM_TEXT,
+        example_name=_item_name,
+        checked_key="items_checked",
     )

@@ -6,14 +6,13 @@ from datetime import timedelta
 import dagster as dg
 
 from marba_dagster.defs.learning.assets import LEARNING_PATTERNS
+from marba_dagster.defs.quality import problems_result
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store import learning as store
 from marba_dagster.store.types import utcnow
 
 # Patterns checked: those computed within this window (the current run's and yesterday's).
 CHECK_WINDOW = timedelta(days=2)
-# Patterns named in the check's description (the examples in its metadata go further).
-NAMED = 3
 
 PROBLEM_TEXT = {
     "confidence_not_its_tier": "with a confidence not the tier of its data points",
@@ -22,6 +21,12 @@ PROBLEM_TEXT = {
     "p_value_out_of_range": "with a p-value outside [0, 1]",
     "malformed_key": "with a malformed pattern key",
 }
+
+
+def _pattern_name(example) -> str:
+    return "/".join(
+        str(example[k]) for k in ("brand_id", "platform", "pattern_type", "pattern_key")
+    )
 
 
 @dg.asset_check(
@@ -35,30 +40,13 @@ PROBLEM_TEXT = {
 def patterns_consistent(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
     with marba_db.connect() as conn:
         checked, counts, examples = store.pattern_problems(conn, utcnow() - CHECK_WINDOW)
-    bad = {k: v for k, v in counts.items() if v}
-    if bad:
-        shown = list(
-            dict.fromkeys(
-                f"{e['brand_id']}/{e['platform']}/{e['pattern_type']}/{e['pattern_key']}"
-                for e in examples
-            )
-        )[:NAMED]
-        description = (
-            f"{sum(bad.values())} problem(s) in {checked} pattern(s): "
-            + ", ".join(f"{n} {PROBLEM_TEXT[k]}" for k, n in bad.items())
-            + " (e.g. "
-            + ", ".join(shown)
-            + ")"
-        )
-    else:
-        description = f"{checked} pattern(s) consistent"
-    return dg.AssetCheckResult(
-        passed=not bad,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=description,
-        metadata={
-            "patterns_checked": checked,
-            **counts,
-            "examples": dg.MetadataValue.json(examples),
-        },
+    return problems_result(
+        checked,
+        counts,
+        examples,
+        noun="pattern",
+        problem_text=PROBLEM_TEXT,
+        example_name=_pattern_name,
+        checked_key="patterns_checked",
+        ok_word="consistent",
     )

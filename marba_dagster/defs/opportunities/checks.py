@@ -5,6 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from marba_dagster.defs.opportunities.assets import GROUP, OPPORTUNITIES
+from marba_dagster.defs.quality import problems_result
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store import opportunities as store_opportunities
 from marba_dagster.store.types import utcnow
@@ -31,21 +32,8 @@ def active_opportunities_valid(marba_db: MarbaDatabase) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=invalid == 0, metadata={"invalid_active": invalid})
 
 
-def _signals_description(
-    signal_type: str, checked: int, counts: dict[str, int], examples: list[dict]
-) -> str:
-    """The operator's line: how many signals are invalid and why, with a few examples."""
-    bad = {problem: n for problem, n in counts.items() if n}
-    if not bad:
-        description = f"{checked} {signal_type} signal(s) valid"
-    else:
-        description = f"{sum(bad.values())} of {checked} {signal_type} signal(s) invalid: " + (
-            ", ".join(f"{n} {PROBLEM_TEXT[problem]}" for problem, n in bad.items())
-        )
-    if examples:
-        named = dict.fromkeys(f"{e['brand_id']}/{e['dedup_key']}" for e in examples)
-        description += " (e.g. " + ", ".join(list(named)[:3]) + ")"
-    return description
+def _signal_name(example) -> str:
+    return f"{example['brand_id']}/{example['dedup_key']}"
 
 
 def signals_check(signal_type: str) -> dg.AssetChecksDefinition:
@@ -64,15 +52,14 @@ def signals_check(signal_type: str) -> dg.AssetChecksDefinition:
             checked, counts, examples = store_opportunities.signal_problems(
                 conn, signal_type, utcnow() - SIGNAL_CHECK_WINDOW, SIGNAL_EXAMPLES
             )
-        return dg.AssetCheckResult(
-            passed=not any(counts.values()),
-            severity=dg.AssetCheckSeverity.WARN,
-            description=_signals_description(signal_type, checked, counts, examples),
-            metadata={
-                "signals_checked": checked,
-                **counts,
-                "examples": dg.MetadataValue.json(examples),
-            },
+        return problems_result(
+            checked,
+            counts,
+            examples,
+            noun=f"{signal_type} signal",
+            problem_text=PROBLEM_TEXT,
+            example_name=_signal_name,
+            checked_key="signals_checked",
         )
 
     return _check
