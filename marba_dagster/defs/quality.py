@@ -1,6 +1,7 @@
 """The data-quality asset checks' result: WARN, the counts and examples in metadata."""
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -12,24 +13,16 @@ def problems_result(
     counts: Mapping[str, int],
     examples: Sequence[Mapping],
     *,
-    noun: str,
-    problem_text: Mapping[str, str],
-    example_name: Callable[[Mapping], str],
     checked_key: str,
-    ok_word: str = "valid",
+    **wording: Any,
 ) -> dg.AssetCheckResult:
-    """A WARN check result (a quality problem never blocks the data downstream)."""
+    """A WARN check result (a quality problem never blocks the data downstream).
+
+    ``wording``: ``noun``, ``problem_text``, ``example_name`` and optionally ``ok_word``, as
+    :func:`core.quality.describe_problems` takes them."""
     return dg.AssetCheckResult(
         passed=not any(counts.values()),
         severity=dg.AssetCheckSeverity.WARN,
-        description=describe_problems(
-            checked,
-            counts,
-            examples,
-            noun=noun,
-            problem_text=problem_text,
-            example_name=example_name,
-            ok_word=ok_word,
-        ),
+        description=describe_problems(checked, counts, examples, **wording),
         metadata={checked_key: checked, **counts, "examples": dg.MetadataValue.json(examples)},
     )
