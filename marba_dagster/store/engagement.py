@@ -18,6 +18,7 @@ from marba_dagster.core import priority as prio_rules
 from marba_dagster.core import sentiment as sentiment_rules
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert
+from marba_dagster.store.quality import count_problems
 
 # Columns a new collection may change; status (the app's) and notified_at are left alone.
 UPDATE_COLUMNS = [
@@ -176,30 +177,11 @@ def inbox_problems(
             ei.c.rating.is_not(None), sa.or_(ei.c.rating < 1, ei.c.rating > 5)
         ),
     }
-    scope = ei.c.collected_at >= since
-    counts = {
-        name: int(n)
-        for name, n in zip(
-            problems,
-            conn.execute(
-                sa.select(*[sa.func.count().filter(cond) for cond in problems.values()]).where(
-                    scope
-                )
-            ).one(),
-            strict=True,
-        )
-    }
-    checked = int(conn.execute(sa.select(sa.func.count()).where(scope)).scalar_one())
-    found: list[dict] = []
-    for name, cond in problems.items():
-        if counts[name] and len(found) < examples:
-            for r in conn.execute(
-                sa.select(
-                    ei.c.brand_id, ei.c.platform, ei.c.external_id, score, label, plabel, pscore
-                )
-                .where(scope, cond)
-                .order_by(ei.c.id)
-                .limit(examples - len(found))
-            ).mappings():
-                found.append({"problem": name, **dict(r)})
-    return checked, counts, found
+    return count_problems(
+        conn,
+        [ei.c.collected_at >= since],
+        problems,
+        [ei.c.brand_id, ei.c.platform, ei.c.external_id, score, label, plabel, pscore],
+        [ei.c.id],
+        examples,
+    )

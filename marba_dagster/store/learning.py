@@ -25,6 +25,7 @@ from marba_dagster.core.learning import (
     LearningInput,
 )
 from marba_dagster.store import schema
+from marba_dagster.store.quality import count_problems
 
 POST_FIELDS = list(POST_COLUMNS)  # the learning engine's input, in its order
 CHUNK_ROWS = 100_000
@@ -218,37 +219,20 @@ def pattern_problems(
             sa.and_(kind == "topic", sa.not_(key.regexp_match(TRIMMED_KEY))),
         ),
     }
-    scope = lp.c.computed_at >= since
-    counts = {
-        name: int(n)
-        for name, n in zip(
-            problems,
-            conn.execute(
-                sa.select(*[sa.func.count().filter(cond) for cond in problems.values()]).where(
-                    scope
-                )
-            ).one(),
-            strict=True,
-        )
-    }
-    checked = int(conn.execute(sa.select(sa.func.count()).where(scope)).scalar_one())
-    found: list[dict] = []
-    for name, cond in problems.items():
-        if counts[name] and len(found) < examples:
-            for r in conn.execute(
-                sa.select(
-                    lp.c.brand_id,
-                    lp.c.platform,
-                    lp.c.pattern_type,
-                    key,
-                    lp.c.lift,
-                    lp.c.data_points,
-                    lp.c.confidence,
-                    lp.c.p_value,
-                )
-                .where(scope, cond)
-                .order_by(lp.c.brand_id, lp.c.platform, lp.c.pattern_type, key)
-                .limit(examples - len(found))
-            ).mappings():
-                found.append({"problem": name, **dict(r)})
-    return checked, counts, found
+    return count_problems(
+        conn,
+        [lp.c.computed_at >= since],
+        problems,
+        [
+            lp.c.brand_id,
+            lp.c.platform,
+            lp.c.pattern_type,
+            key,
+            lp.c.lift,
+            lp.c.data_points,
+            lp.c.confidence,
+            lp.c.p_value,
+        ],
+        [lp.c.brand_id, lp.c.platform, lp.c.pattern_type, key],
+        examples,
+    )

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from marba_dagster.store import schema
 from marba_dagster.store.db import upsert
+from marba_dagster.store.quality import count_problems
 from marba_dagster.store.schema import COMPETITOR_CHANGE_TYPES
 
 _NAMESPACE = uuid.UUID("6f1c1d52-5a4e-4c53-9d0e-5b0f6c2a7e11")
@@ -145,32 +146,14 @@ def signal_problems(
         problems["unknown_change_type"] = sa.or_(
             change_type.is_(None), change_type.not_in(COMPETITOR_CHANGE_TYPES)
         )
-    found = conn.execute(
-        sa.select(*[sa.func.count().filter(condition) for condition in problems.values()]).where(
-            *scope
-        )
-    ).one()
-    counts = {name: int(n) for name, n in zip(problems, found, strict=True)}
-    checked = int(conn.execute(sa.select(sa.func.count()).where(*scope)).scalar_one())
-    examples: list[dict] = []
-    for name, condition in problems.items():
-        if counts[name] and len(examples) < examples_limit:
-            for row in conn.execute(
-                sa.select(signals.c.id, signals.c.brand_id, signals.c.dedup_key, signals.c.strength)
-                .where(*scope, condition)
-                .order_by(signals.c.id)
-                .limit(examples_limit - len(examples))
-            ):
-                examples.append(
-                    {
-                        "problem": name,
-                        "id": row.id,
-                        "brand_id": row.brand_id,
-                        "dedup_key": row.dedup_key,
-                        "strength": row.strength,
-                    }
-                )
-    return checked, counts, examples
+    return count_problems(
+        conn,
+        scope,
+        problems,
+        [signals.c.id, signals.c.brand_id, signals.c.dedup_key, signals.c.strength],
+        [signals.c.id],
+        examples_limit,
+    )
 
 
 # -------------------------------------------------------------------------- opportunities
