@@ -11,7 +11,10 @@ signals themselves are checked by ``signals_valid`` (``checks.py``).
 """
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -85,6 +88,71 @@ def _brands(
 def _skip(batch: BrandBatch, brand_ids: Iterable[str], source: str, reason: str) -> None:
     for brand_id in brand_ids:
         batch.log(brand_id, "warning", f"{source} skipped: {reason}", source=source)
+
+
+@dataclass(frozen=True)
+class FeedSignals:
+    """What one fetched feed (a country's trends, a city's news search) means for a brand."""
+
+    signal_type: str  # the ``intelligence_signals.signal_type`` written
+    log_source: str  # the ``job_logs`` source of its warnings
+    skip_label: str  # how a brand's skip warning names the feed
+    source: str  # the source's name in ``sources_available``
+    rows: Callable[[Any, dict], list[dict]]  # (feed, brand row) -> signal rows
+
+
+def _trend_feed(now: datetime, geo: str) -> FeedSignals:
+    return FeedSignals(
+        "trend", "trends", f"{geo} feed", TRENDS_FEED.format(geo=geo), partial(_trend_rows, now)
+    )
+
+
+def _trend_rows(now: datetime, feed: Any, brand: dict) -> list[dict]:
+    return trend_rows(feed, brand, now)
+
+
+def _news_search(now: datetime, key: tuple[str, str]) -> FeedSignals:
+    city = key[0]
+    return FeedSignals(
+        "news",
+        "news",
+        f"{city} search",
+        NEWS_SEARCH.format(city=city),
+        partial(_news_rows, now, city),
+    )
+
+
+def _news_rows(now: datetime, city: str, feed: Any, brand: dict) -> list[dict]:
+    return news_rows(feed, brand, city, now)
+
+
+def _write_feed_signals(
+    batch: BrandBatch,
+    marba_db: MarbaDatabase,
+    feeds: Mapping[Hashable, Any],
+    members_of: Mapping[Hashable, list[str]],
+    brands: dict[str, dict],
+    describe: Callable[[Hashable], FeedSignals],
+) -> tuple[int, list[dict]]:
+    """Each feed's signals for each brand it serves, brand by brand (``batch.brand``); a feed
+    that failed skips its brands with a warning and is a lost source naming them.
+    Returns (signals written, preview rows)."""
+    written, preview = 0, []
+    for key, feed in feeds.items():
+        members, what = members_of[key], describe(key)
+        if isinstance(feed, Exception):
+            _skip(batch, members, what.log_source, f"{what.skip_label}: {failure_text(feed)}")
+            batch.lose_source(what.source, feed, members)
+            continue
+        for brand_id in members:
+            with batch.brand(brand_id):
+                rows = what.rows(feed, brands[brand_id])
+                with marba_db.begin() as conn:
+                    written += store_opportunities.write_signals(
+                        conn, brand_id, what.signal_type, rows
+                    )
+                preview += signal_preview(brand_id, rows)
+    return written, preview
 
 
 def _result(
@@ -212,19 +280,9 @@ def trend_signals(
     with trends_rss.client("trends_rss") as client:
         feeds = fetch_trends(client, sorted(by_country))
         requests = requests_sent(client)
-    written, preview = 0, []
-    for geo, feed in feeds.items():
-        members = by_country[geo]
-        if isinstance(feed, Exception):
-            _skip(batch, members, "trends", f"{geo} feed: {failure_text(feed)}")
-            batch.lose_source(TRENDS_FEED.format(geo=geo), feed, members)
-            continue
-        for brand_id in members:
-            with batch.brand(brand_id):
-                rows = trend_rows(feed, brands[brand_id], now)
-                with marba_db.begin() as conn:
-                    written += store_opportunities.write_signals(conn, brand_id, "trend", rows)
-                preview += signal_preview(brand_id, rows)
+    written, preview = _write_feed_signals(
+        batch, marba_db, feeds, by_country, brands, partial(_trend_feed, now)
+    )
     return _result(
         batch,
         TRENDS,
@@ -265,19 +323,9 @@ def news_signals(
     with news_rss.client("news_rss") as client:
         feeds = search_news(client, {key: by_city[key] for key in sorted(by_city)}, brands)
         requests = requests_sent(client)
-    written, preview = 0, []
-    for (city, country), feed in feeds.items():
-        members = by_city[(city, country)]
-        if isinstance(feed, Exception):
-            _skip(batch, members, "news", f"{city} search: {failure_text(feed)}")
-            batch.lose_source(NEWS_SEARCH.format(city=city), feed, members)
-            continue
-        for brand_id in members:
-            with batch.brand(brand_id):
-                rows = news_rows(feed, brands[brand_id], city, now)
-                with marba_db.begin() as conn:
-                    written += store_opportunities.write_signals(conn, brand_id, "news", rows)
-                preview += signal_preview(brand_id, rows)
+    written, preview = _write_feed_signals(
+        batch, marba_db, feeds, by_city, brands, partial(_news_search, now)
+    )
     return _result(
         batch,
         NEWS,
