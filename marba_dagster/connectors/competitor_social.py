@@ -49,6 +49,8 @@ class SocialAccount:
     followers: int | None = None
     post_count: int | None = None
     posts: list[SocialPost] = field(default_factory=list)
+    # The username the platform shows (``name`` may be a numeric X id).
+    handle: str | None = None
 
 
 def _int(value: Any, what: str) -> int | None:
@@ -211,4 +213,5 @@ class XTimeline:
             _int(metrics.get("followers_count"), what),
             _int(metrics.get("tweet_count"), what),
             posts,
+            str(handle),
         )

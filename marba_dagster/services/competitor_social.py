@@ -178,7 +178,7 @@ def collect_brand(
             with engine.connect() as conn:
                 earlier = store.earlier_posts(conn, competitor["id"], platform, name, since, run_id)
             history = merge_history(account.posts, earlier, since)
-            source = f"{platform} @{name}"
+            source = f"{platform} @{account.handle or name}"
             url = profile_url(platform, name)
             for change in detect_social_changes(source, history, now, thresholds):
                 change.details.update(platform=platform, account=name)

@@ -90,9 +90,26 @@ def save_snapshots(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
 
 
 def snapshot_counts(conn: Connection) -> dict[str, int]:
-    """Snapshots per platform (the demo's summary)."""
+    """Good snapshots per platform (the demo's summary)."""
     snapshots = schema.competitor_social_snapshots
     rows = conn.execute(
-        sa.select(snapshots.c.platform, sa.func.count()).group_by(snapshots.c.platform)
+        sa.select(snapshots.c.platform, sa.func.count())
+        .where(snapshots.c.error.is_(None))
+        .group_by(snapshots.c.platform)
     ).all()
     return {platform: int(count) for platform, count in rows}
+
+
+def social_signal_counts(conn: Connection) -> dict[str, int]:
+    """Competitor signals from competitors' social accounts, per source (the demo's
+    summary): ``{"competitor_instagram": n, "competitor_x": n}``."""
+    signals = schema.intelligence_signals
+    rows = conn.execute(
+        sa.select(signals.c.source, sa.func.count())
+        .where(
+            signals.c.signal_type == "competitor",
+            signals.c.source.in_(["competitor_instagram", "competitor_x"]),
+        )
+        .group_by(signals.c.source)
+    ).all()
+    return {source: int(count) for source, count in rows}
