@@ -366,3 +366,32 @@ def test_unknown_accounts_are_noted_not_lost(rivals, db_url, tmp_path):
     assert result.success and _checks(result)["sources_available"].passed
     notes = [w for w in _warnings(engine) if "not found" in w]
     assert len(notes) == 2 and all(w.startswith("competitor Other Brew (comp-b)") for w in notes)
+
+
+def test_business_discovery_pages_media_until_older_than_the_history(rivals, db_url, tmp_path):
+    engine, sandbox, social = rivals["engine"], rivals["sandbox"], rivals["social"]
+    social.add_instagram("big_feed", 90_000)
+    for k in range(110):  # 110 within the nine weeks (50 + 50 + 10), then older ones
+        social.add_instagram_post(
+            "big_feed", f"bf-{k:03d}", "post", NOW - timedelta(hours=12 * k + 1), 10, 1
+        )
+    for k in range(60):
+        social.add_instagram_post(
+            "big_feed", f"old-{k:03d}", "old", NOW - timedelta(days=70 + k), 10, 1
+        )
+    with engine.begin() as conn:
+        conn.execute(
+            s.competitors.insert().values(
+                id="comp-c",
+                brand_id="b1",
+                name="Big Feed",
+                social_accounts={"instagram": "big_feed"},
+            )
+        )
+    assert materialize(db_url, sandbox, tmp_path).success
+    asked = [r for r in sandbox.requests("graph.node") if "big_feed" in r["query"]]
+    assert len(asked) == 3  # the third page reaches posts older than the history: stop
+    snapshot = next(r for r in _snapshots(engine) if r["competitor_id"] == "comp-c")
+    assert snapshot["post_count"] == 170 and snapshot["followers"] == 90_000
+    assert len(snapshot["posts"]) == 110
+    assert {p["id"] for p in snapshot["posts"]} == {f"bf-{k:03d}" for k in range(110)}

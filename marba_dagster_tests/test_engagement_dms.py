@@ -194,3 +194,13 @@ def test_malformed_conversations_fail_the_account_not_its_comments(
     assert brands.passed is False
     assert "facebook account acct-facebook: malformed answer" in brands.description
     assert "no id" in brands.description
+
+
+def test_permission_denials_are_not_token_rejections():
+    from marba_dagster.core.tokens import is_permission_denial, is_token_rejection
+
+    assert is_permission_denial(403, 200) and is_permission_denial(400, 10)
+    assert is_permission_denial(403) and is_permission_denial(400, 230)
+    assert not is_permission_denial(400, 190) and not is_permission_denial(401)
+    assert not is_permission_denial(400, 100) and not is_permission_denial(500)
+    assert is_token_rejection(400, 190) and not is_token_rejection(403, 200)
