@@ -347,6 +347,7 @@ SUMMARY_TABLES = (
     "learning_patterns",
     "engagement_inbox",
     "competitive_intelligence_snapshots",
+    "competitor_social_snapshots",
     "intelligence_signals",
     "intelligence_opportunities",
     "enrichment_cache",
@@ -379,8 +380,28 @@ def _print_summary(engine, outcomes, seconds: float) -> None:
                 sa.select(sa.func.count()).select_from(metadata.tables[name])
             ).scalar()
             click.echo(f"    {name:<36} {count:>9,}")
+        click.echo("")
+        for line in _feature_lines(conn):
+            click.echo(f"  {line}")
     click.echo(f"\n  finished in {seconds:.1f}s at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     click.echo("  open the Dagster UI on this data with `make ui`")
+
+
+def _per(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {n:,}" for key, n in sorted(counts.items())) or "none"
+
+
+def _feature_lines(conn) -> list[str]:
+    """What the demo's direct messages and competitors' social accounts produced."""
+    from marba_dagster.store import competitor_social, engagement
+
+    signals = competitor_social.social_signal_counts(conn)
+    return [
+        f"direct messages in the inbox: {_per(engagement.direct_message_counts(conn))}",
+        "competitors' social accounts read: "
+        f"{_per(competitor_social.snapshot_counts(conn))}; social_activity signals: "
+        f"{_per({k.removeprefix('competitor_'): n for k, n in signals.items()})}",
+    ]
 
 
 # ------------------------------------------------------------------ job control, costs

@@ -211,6 +211,13 @@ GRAPH_API_URL = Setting(
     http_url,
 )
 X_API_URL = Setting("MARBA_X_API_URL", "X API v2 root", "https://api.x.com/2", http_url)
+X_BEARER_TOKEN = Setting(
+    "MARBA_X_BEARER_TOKEN",
+    "X API app-only bearer token, for competitors' public timelines "
+    "(`competitive/social_activity`); unset: competitors' X accounts are not read",
+    None,
+    secret=True,
+)
 GBP_API_URL = Setting(
     "MARBA_GBP_API_URL",
     "Google Business Profile API root",
@@ -349,6 +356,7 @@ SETTINGS: dict[str, Setting] = {
         NEWS_RSS_URL,
         GRAPH_API_URL,
         X_API_URL,
+        X_BEARER_TOKEN,
         GBP_API_URL,
         LLM_BASE_URL,
         LLM_API_KEY,

@@ -116,6 +116,11 @@ def test_demo_runs_every_job_and_prints_a_summary(tmp_path):
         assert job in out
     assert (tmp_path / ".marba" / "marba.db").exists()
     assert (tmp_path / ".marba" / "dagster_home" / "dagster.yaml").exists()
+    # Facebook/Instagram direct messages and competitors' social accounts were exercised.
+    dms = next(line for line in out.splitlines() if "direct messages in the inbox:" in line)
+    assert "facebook" in dms, dms
+    social = next(line for line in out.splitlines() if "social accounts read:" in line)
+    assert "instagram" in social and " x " in social, social
 
     # Every demo run is recorded once, with no daemon, and the job views say so at once.
     engine = sa.create_engine(f"sqlite:///{tmp_path / '.marba' / 'marba.db'}")

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from marba_dagster.core.competitive.social import social_targets
 from marba_dagster.store import demo, migrate, schema
 from marba_dagster.store.db import make_engine
 
@@ -191,7 +192,8 @@ def test_counts_and_shapes(seeded):
         assert comp["website_url"] == f"{base}/"
         assert comp["watch_urls"] == [f"{base}/", f"{base}/pricing"]
         assert comp["feed_url"] == f"{base}/feed.xml"
-        assert set(comp["social_accounts"]) == {"x", "facebook"}
+        assert set(comp["social_accounts"]) == {"x", "facebook", "instagram"}
+        assert social_targets(comp)[1] == []  # every name is a valid account name
 
         accounts = conn.execute(sa.select(schema.platform_accounts)).mappings().all()
         social = [a for a in accounts if a["platform"] != "google_business"]

@@ -21,8 +21,17 @@ Formats (as documented by each platform):
   "ONE".."FIVE", "comment", "createTime", "updateTime"}], "averageRating",
   "totalReviewCount", "nextPageToken"}``.
 
-Facebook and Instagram direct messages need the Messenger/Instagram messaging permissions
-and app review, so they are not collected here.
+* Facebook Page and Instagram direct messages (Messenger Platform conversations API):
+  ``GET /{page-id}/conversations?platform=messenger|instagram&fields=id,updated_time,
+  messages.limit(N){id,message,from,created_time}`` -> ``{"data": [{"id", "updated_time",
+  "messages": {"data": [{"id", "message", "from": {"id", "name"|"username"}, "created_time"}],
+  "paging": {"cursors": {"after"}, "next"}}}], "paging": {"cursors": {"after"}, "next"}}``,
+  conversations and their messages newest first; the rest of a conversation's messages via
+  ``paging.next`` (``GET /{conversation-id}/messages``). Instagram conversations are read
+  through the Facebook Page linked to the Instagram account, with the Page's token. Needs
+  ``pages_messaging`` and ``pages_read_engagement`` (Messenger) or
+  ``instagram_manage_messages`` (Instagram); without them Graph answers a permission error
+  (code 10 or 200, HTTP 403) that ``core.tokens.is_permission_denial`` recognises.
 """
 
 from __future__ import annotations
@@ -146,6 +155,105 @@ class GraphEngagement:
                     parent_external_id=media_id,
                 )
             )
+        return out
+
+
+def _next_url(data: dict) -> str | None:
+    paging = data.get("paging")
+    return paging.get("next") if isinstance(paging, dict) else None
+
+
+def _graph_author(message: dict) -> tuple[str | None, str | None]:
+    """(id, display name) of a message's sender: Messenger gives ``name``, Instagram
+    ``username``."""
+    frm = message.get("from")
+    if not isinstance(frm, dict):
+        return None, None
+    sender_id = frm.get("id")
+    name = frm.get("name") or frm.get("username")
+    return (str(sender_id) if sender_id is not None else None), (str(name) if name else None)
+
+
+class GraphConversations:
+    """Direct messages to a Facebook Page or its linked Instagram account (Messenger Platform
+    conversations API)."""
+
+    PLATFORMS = {"facebook": "messenger", "instagram": "instagram"}
+    MESSAGE_FIELDS = "id,message,from,created_time"
+
+    def __init__(self, client: ApiClient):
+        self.client = client
+
+    def _messages(self, first: Any, what: str, since: datetime) -> Iterator[dict]:
+        """A conversation's messages, newest first, from its nested first page on, until one
+        is older than ``since``."""
+        page = first
+        for _ in range(MAX_PAGES):
+            if not isinstance(page, dict):
+                raise MalformedResponse(f"{what}: messages is not an object")
+            for message in _list(page, "data", what):
+                if not isinstance(message, dict):
+                    raise MalformedResponse(f"{what}: a message is not an object")
+                if "id" not in message:
+                    raise MalformedResponse(f"{what}: a message has no id")
+                when = parse_timestamp(message.get("created_time"), what)
+                if when < since:
+                    return
+                yield {**message, "_when": when}
+            nxt = _next_url(page)
+            if not nxt:
+                return
+            page = self.client.get_json(nxt)
+
+    def direct_messages(
+        self,
+        platform: str,
+        page_id: str,
+        token: str,
+        start: datetime,
+        end: datetime,
+        own_id: str | None = None,
+    ) -> list[InboxItem]:
+        """Messages people sent to the Page (``platform`` ``facebook``) or to its linked
+        Instagram account ``own_id`` (``instagram``) with start <= created_time < end; the
+        business's own replies are skipped. Conversations are listed newest first, so
+        listing stops at the first one last updated before ``start``."""
+        what = f"{platform} direct messages"
+        params: dict[str, Any] | None = {
+            "platform": self.PLATFORMS[platform],
+            "fields": f"id,updated_time,messages.limit(50){{{self.MESSAGE_FIELDS}}}",
+            "limit": 50,
+            "access_token": token,
+        }
+        url: str | None = f"/{page_id}/conversations"
+        out: list[InboxItem] = []
+        for _ in range(MAX_PAGES):
+            data = self.client.get_json(url, params=params)
+            params = None  # paging.next carries every parameter
+            for conversation in _list(data, "data", what):
+                if not isinstance(conversation, dict) or "id" not in conversation:
+                    raise MalformedResponse(f"{what}: a conversation has no id")
+                if parse_timestamp(conversation.get("updated_time"), what) < start:
+                    return out
+                first = conversation.get("messages") or {"data": []}
+                for message in self._messages(first, what, start):
+                    sender_id, sender = _graph_author(message)
+                    if sender_id in (str(page_id), own_id) or message["_when"] >= end:
+                        continue
+                    out.append(
+                        InboxItem(
+                            platform=platform,
+                            item_type="direct_message",
+                            external_id=f"dm:{message['id']}",
+                            received_at=message["_when"],
+                            body=str(message.get("message") or ""),
+                            author=sender,
+                            parent_external_id=str(conversation["id"]),
+                        )
+                    )
+            url = _next_url(data) if isinstance(data, dict) else None
+            if not url:
+                return out
         return out
 
 

@@ -190,6 +190,8 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "news_rss": endpoint(settings.NEWS_RSS_URL),
         "graph_api": endpoint(settings.GRAPH_API_URL),
         "x_api": endpoint(settings.X_API_URL),
+        # The same API with the app-only bearer token (competitors' public timelines).
+        "x_app_api": endpoint(settings.X_API_URL, api_key=bind(settings.X_BEARER_TOKEN)),
         "gbp_api": endpoint(settings.GBP_API_URL),
         "llm": LlmSettings(
             base_url=bind(settings.LLM_BASE_URL),

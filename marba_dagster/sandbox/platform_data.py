@@ -35,6 +35,8 @@ class Account:
     # X: whether the token was granted the owner-only (non-public) metrics.
     non_public_metrics: bool = True
     brand_id: str | None = None
+    # Permissions the token was not granted (e.g. ``pages_messaging``); empty: all of them.
+    denied: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -148,6 +150,13 @@ class PlatformData:
     def set_followers(self, platform: str, account_id: str, followers: int) -> None:
         with self._lock:
             self._accounts[(platform, str(account_id))].followers = int(followers)
+
+    def deny(self, platform: str, account_id: str, *permissions: str) -> None:
+        """The token was granted without ``permissions`` (calls needing one get a Graph
+        permission error)."""
+        with self._lock:
+            acct = self._accounts[(platform, str(account_id))]
+            acct.denied = acct.denied | frozenset(permissions)
 
     def revoke(self, platform: str, account_id: str) -> None:
         """The user revoked the app: every call with this account's token now fails."""

@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from marba_dagster.sandbox.faults import FaultError, apply_faults
 from marba_dagster.sandbox.routes import route_modules
+from marba_dagster.sandbox.routes.competitor_social import SANDBOX_X_APP_TOKEN
 from marba_dagster.sandbox.state import SandboxState
 
 __all__ = ["API_PREFIXES", "SandboxServer", "build_app", "sandbox_env", "serve_forever"]
@@ -216,6 +217,7 @@ def sandbox_env(base_url: str, *, llm: bool = False) -> dict[str, str]:
         "MARBA_X_API_URL": f"{base}{API_PREFIXES['x']}",
         "MARBA_GBP_API_URL": f"{base}{API_PREFIXES['gbp']}",
         "MARBA_FETCH_ALLOWED_HOSTS": f"127.0.0.1:{port},localhost:{port}",
+        "MARBA_X_BEARER_TOKEN": SANDBOX_X_APP_TOKEN,
     }
     if llm:
         env["MARBA_LLM_API_KEY"] = "sandbox-key"

@@ -19,11 +19,22 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from marba_dagster.connectors.describe import describe_error
-from marba_dagster.connectors.engagement import GbpReviews, GraphEngagement, InboxItem, XEngagement
+from marba_dagster.connectors.engagement import (
+    GbpReviews,
+    GraphConversations,
+    GraphEngagement,
+    InboxItem,
+    XEngagement,
+)
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.core.priority import URGENT, prioritise
 from marba_dagster.core.sentiment import analyzer
-from marba_dagster.core.tokens import GRAPH_PLATFORMS, graph_error_code, is_token_rejection
+from marba_dagster.core.tokens import (
+    GRAPH_PLATFORMS,
+    graph_error_code,
+    is_permission_denial,
+    is_token_rejection,
+)
 from marba_dagster.services.notifications import push_once, settled
 from marba_dagster.store import engagement as store
 from marba_dagster.store.accounts import mark_needs_reconnect
@@ -33,6 +44,10 @@ RECENT_POST_DAYS = 7
 LOOKBACK_HOURS = 48
 # Platforms whose engagement is read per post (comments).
 COMMENTED_PLATFORMS = ("facebook", "instagram")
+# Platforms whose direct messages are read through the Graph conversations API (an Instagram
+# account's through the brand's linked Facebook Page and its token).
+MESSAGED_PLATFORMS = ("facebook", "instagram")
+DIRECT_MESSAGES = "direct messages"
 # The outside API each platform's engagement is read through.
 PLATFORM_APIS = {
     "facebook": "Graph API",
@@ -57,6 +72,12 @@ def token_rejected(platform: str, err: HttpError) -> bool:
     """The platform refused the account's token (``core.tokens``: one rule for every caller)."""
     graph_code = graph_error_code(err.error_json) if platform in GRAPH_PLATFORMS else None
     return is_token_rejection(err.status, graph_code)
+
+
+def permission_denied(platform: str, err: HttpError) -> bool:
+    """The token is valid but lacks this capability's permission (``core.tokens``)."""
+    graph_code = graph_error_code(err.error_json) if platform in GRAPH_PLATFORMS else None
+    return is_permission_denial(err.status, graph_code)
 
 
 def gbp_location_name(external_account_id: str) -> str:
@@ -111,6 +132,7 @@ class Collectors:
     graph: GraphEngagement
     x: XEngagement
     gbp: GbpReviews
+    conversations: GraphConversations | None = None
 
 
 @dataclasses.dataclass
@@ -136,14 +158,32 @@ class AccountFailure:
         return f"{self.platform}: {type(self.error).__name__}: {self.error}"
 
 
+@dataclasses.dataclass(frozen=True)
+class Unavailable:
+    """A capability the account's token was not granted (or has no way to reach): the
+    account's other items were still collected."""
+
+    platform: str
+    account_id: str
+    capability: str
+    reason: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.platform} account {self.account_id}: {self.capability} unavailable "
+            f"({self.reason})"
+        )
+
+
 @dataclasses.dataclass
 class Collected:
     """One brand's scored rows, the accounts that failed and the platforms asked (one entry
-    per account a request was made for)."""
+    per account a request was made for), and the capabilities some accounts lack."""
 
     rows: list[dict]
     failures: list[AccountFailure]
     asked: list[str]
+    unavailable: list[Unavailable] = dataclasses.field(default_factory=list)
 
     def raise_if_failed(self) -> None:
         """A ``RuntimeError`` naming each account not read and its cause (no URL, no token):
@@ -152,6 +192,83 @@ class Collected:
             raise RuntimeError(
                 "; ".join(f"{f.platform} account {f.account_id}: {f.cause}" for f in self.failures)
             )
+
+
+def _linked_page(accounts: list[dict], acct: dict) -> dict | None:
+    """The account whose conversations endpoint serves ``acct``'s direct messages: a
+    Facebook Page itself; for Instagram, the brand's Facebook Page (the linked Page)."""
+    if acct["platform"] == "facebook":
+        return acct
+    return next((a for a in accounts if a["platform"] == "facebook"), None)
+
+
+def _reject_token(
+    engine: Engine, brand_id: str, acct: dict, platform: str, err: HttpError, log: Log
+) -> None:
+    with engine.begin() as conn:
+        mark_needs_reconnect(conn, acct["id"], f"engagement collector: {err.message}")
+    log(
+        brand_id,
+        "warning",
+        f"{platform} account {acct['id']}: token rejected; flagged for reconnection",
+    )
+
+
+def _direct_messages(
+    engine: Engine,
+    brand_id: str,
+    accounts: list[dict],
+    acct: dict,
+    c: Collectors,
+    start: datetime,
+    end: datetime,
+    log: Log,
+    out: Collected,
+    items: list[InboxItem],
+) -> str | None:
+    """The account's Messenger or Instagram direct messages into ``items``. A token without
+    the messaging permission makes only this capability unavailable (``out.unavailable``);
+    a rejected token flags its account for reconnection (its id is returned); any other
+    failure is the account's failure."""
+    platform = acct["platform"]
+    page = _linked_page(accounts, acct)
+    if c.conversations is None:
+        return None
+    if page is None:
+        out.unavailable.append(
+            Unavailable(platform, acct["id"], DIRECT_MESSAGES, "no usable linked Facebook Page")
+        )
+        return None
+    out.asked.append(platform)
+    try:
+        items += c.conversations.direct_messages(
+            platform,
+            page["external_account_id"],
+            page["access_token"],
+            start,
+            end,
+            own_id=acct["external_account_id"],
+        )
+    except HttpError as err:
+        if token_rejected(platform, err):
+            _reject_token(engine, brand_id, page, platform, err, log)
+            out.asked.remove(platform)
+            return page["id"]  # the brand's other accounts do not try it again
+        elif permission_denied(platform, err):
+            out.unavailable.append(
+                Unavailable(
+                    platform,
+                    acct["id"],
+                    DIRECT_MESSAGES,
+                    f"token lacks the messaging permission: {describe_error(err)}",
+                )
+            )
+            out.asked.remove(platform)  # the platform answered: the source is up
+        else:
+            out.failures.append(AccountFailure(platform, acct["id"], err))
+    except (ValueError, KeyError) as err:
+        out.failures.append(AccountFailure(platform, acct["id"], err))
+    return None
 
 
 def collect_brand(
@@ -163,51 +280,60 @@ def collect_brand(
 ) -> Collected:
     """Scored rows and failures for one brand up to ``window_end``; accounts whose token
     the platform rejects are flagged ``needs_reconnect`` and skipped (``log(brand, level,
-    message)`` says so, as ``BrandBatch.log`` does). Nothing is written
-    to the inbox (``record_brand`` does), so the calls of several brands can overlap."""
+    message)`` says so, as ``BrandBatch.log`` does); a token without the messaging
+    permission only leaves out that account's direct messages (``Collected.unavailable``).
+    Nothing is written to the inbox (``record_brand`` does), so the calls of several brands
+    can overlap."""
     since = window_end - timedelta(days=RECENT_POST_DAYS)
     with engine.connect() as conn:
         accounts = store.engagement_accounts(conn, brand_id)
         posts = store.recent_post_ids(conn, brand_id, COMMENTED_PLATFORMS, since, window_end)
 
     items: list[InboxItem] = []
-    failures: list[AccountFailure] = []
-    asked: list[str] = []
+    out = Collected([], [], [])
+    rejected_ids: set[str] = set()
     start = window_end - timedelta(hours=LOOKBACK_HOURS)
     for acct in accounts:
         platform, token, ext = acct["platform"], acct["access_token"], acct["external_account_id"]
-        if platform in posts and not posts[platform]:
-            continue  # no recent post: nothing to ask
-        if platform in PLATFORM_APIS:
-            asked.append(platform)
-        try:
-            if platform == "facebook":
-                for post_id in sorted(posts["facebook"]):
-                    items += c.graph.facebook_comments(post_id, token)
-            elif platform == "instagram":
-                for media_id in sorted(posts["instagram"]):
-                    items += c.graph.instagram_comments(media_id, token)
-            elif platform == "x":
-                items += c.x.mentions(ext, token, start, window_end)
-                items += c.x.direct_messages(ext, token, start, window_end)
-            elif platform == "google_business":
-                items += c.gbp.reviews(gbp_location_name(ext), token)
-        except HttpError as err:
-            if token_rejected(platform, err):
-                with engine.begin() as conn:
-                    mark_needs_reconnect(conn, acct["id"], f"engagement collector: {err.message}")
-                log(
-                    brand_id,
-                    "warning",
-                    f"{platform} account {acct['id']}: token rejected; flagged for reconnection",
-                )
-                asked.remove(platform)  # the platform answered: the source is up
-            else:
-                failures.append(AccountFailure(platform, acct["id"], err))
-        except (ValueError, KeyError) as err:
-            failures.append(AccountFailure(platform, acct["id"], err))
+        has_posts = not (platform in posts and not posts[platform])
+        rejected = False
+        if has_posts:  # no recent post: no comments to ask for
+            if platform in PLATFORM_APIS:
+                out.asked.append(platform)
+            try:
+                if platform == "facebook":
+                    for post_id in sorted(posts["facebook"]):
+                        items += c.graph.facebook_comments(post_id, token)
+                elif platform == "instagram":
+                    for media_id in sorted(posts["instagram"]):
+                        items += c.graph.instagram_comments(media_id, token)
+                elif platform == "x":
+                    items += c.x.mentions(ext, token, start, window_end)
+                    items += c.x.direct_messages(ext, token, start, window_end)
+                elif platform == "google_business":
+                    items += c.gbp.reviews(gbp_location_name(ext), token)
+            except HttpError as err:
+                if token_rejected(platform, err):
+                    _reject_token(engine, brand_id, acct, platform, err, log)
+                    out.asked.remove(platform)  # the platform answered: the source is up
+                    rejected = True
+                    rejected_ids.add(acct["id"])
+                else:
+                    out.failures.append(AccountFailure(platform, acct["id"], err))
+            except (ValueError, KeyError) as err:
+                out.failures.append(AccountFailure(platform, acct["id"], err))
+        if platform in MESSAGED_PLATFORMS and not rejected:
+            live = [a for a in accounts if a["id"] not in rejected_ids]
+            page_rejected = _direct_messages(
+                engine, brand_id, live, acct, c, start, window_end, log, out, items
+            )
+            if page_rejected:
+                rejected_ids.add(page_rejected)
     kept = [i for i in items if i.received_at < window_end]
-    return Collected(score_items(kept, brand_id, window_end), failures, asked)
+    # Two accounts may reach one conversation (a Page and its Instagram account): one row each.
+    unique = list({(i.platform, i.external_id): i for i in kept}.values())
+    out.rows = score_items(unique, brand_id, window_end)
+    return out
 
 
 def store_rows(engine: Engine, rows: list[dict]) -> int:
@@ -277,6 +403,12 @@ def record_brand(
             brand_id,
             "error",
             f"{f.platform} account {f.account_id} not collected: {f}"[:LOG_LINE_CHARS],
+        )
+    for gap in collected.unavailable:  # once per account and run: one collection per brand
+        log(
+            brand_id,
+            "warning",
+            f"{gap}; its other items were collected"[:LOG_LINE_CHARS],
         )
     return totals
 

@@ -113,6 +113,17 @@ def urgent_unnotified(conn: Connection, brand_id: str) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+def direct_message_counts(conn: Connection) -> dict[str, int]:
+    """Direct messages in the inbox per platform (the demo's summary)."""
+    ei = s.engagement_inbox
+    rows = conn.execute(
+        sa.select(ei.c.platform, sa.func.count())
+        .where(ei.c.item_type == "direct_message")
+        .group_by(ei.c.platform)
+    ).all()
+    return {platform: int(count) for platform, count in rows}
+
+
 def mark_notified(conn: Connection, item_id: str, at: datetime) -> None:
     ei = s.engagement_inbox
     conn.execute(

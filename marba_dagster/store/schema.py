@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from marba_dagster.core.competitive.social import SOCIAL_PLATFORMS
 from marba_dagster.core.enrichment.sections import SECTIONS
 from marba_dagster.core.learning import PATTERN_TYPES
 from marba_dagster.core.opportunities.urgency import URGENCY_RANK
@@ -435,6 +436,33 @@ competitive_gaps = sa.Table(
     sa.Column("detected_at", UTCDateTime(), nullable=False),
     sa.Column("status", sa.String(12), nullable=False, server_default="open"),
     sa.UniqueConstraint("brand_id", "gap_type", "gap_key"),
+)
+
+# Competitors' own social accounts (Instagram Business Discovery, X user timeline): one row
+# per account and run, the recent posts as read (``core.competitive.social.SocialPost``).
+competitor_social_snapshots = sa.Table(
+    "competitor_social_snapshots",
+    metadata,
+    _id(),
+    _brand_fk(),
+    sa.Column(
+        "competitor_id",
+        sa.String(64),
+        sa.ForeignKey("competitors.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("platform", sa.String(20), nullable=False),
+    sa.Column("account", sa.String(200), nullable=False),
+    sa.Column("fetched_at", UTCDateTime(), nullable=False),
+    sa.Column("followers", sa.Integer(), nullable=True),
+    sa.Column("post_count", sa.Integer(), nullable=True),
+    sa.Column("posts", JSONType, nullable=False, server_default="[]"),
+    sa.Column("error", sa.Text(), nullable=True),
+    # The Dagster run that took it: a retried run replaces its own row (same id).
+    sa.Column("run_id", sa.String(64), nullable=True),
+    _in("platform", SOCIAL_PLATFORMS, "platform"),
+    sa.Index(None, "competitor_id", "platform", "fetched_at"),
+    sa.Index(None, "brand_id", "run_id"),
 )
 
 # ------------------------------------------------------------------------- publishing

@@ -17,19 +17,23 @@ from typing import Any
 
 import dagster as dg
 
+from marba_dagster import settings
+from marba_dagster.connectors.competitor_social import BusinessDiscovery, XTimeline
 from marba_dagster.core.competitive.monitoring import chunk_brands, chunk_urls, signal_counts
 from marba_dagster.core.markdown import markdown_table
 from marba_dagster.defs import execution
 from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
 from marba_dagster.defs.competitive.resources import SafeFetchSettings
-from marba_dagster.defs.execution import SITES_RETRY
-from marba_dagster.defs.resources import MarbaDatabase
+from marba_dagster.defs.execution import PLATFORM_RETRY, SITES_RETRY
+from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
 from marba_dagster.services.competitive import (
     BrandOutcome,
     compute_brand_gaps,
     fetch_urls,
     process_brand,
 )
+from marba_dagster.services.competitor_social import SocialSources, platforms_off
+from marba_dagster.services.competitor_social import collect_brand as collect_social
 from marba_dagster.store import competitive as store_competitive
 from marba_dagster.store.schema import COMPETITOR_CHANGE_TYPES
 from marba_dagster.store.types import utcnow
@@ -179,3 +183,96 @@ def competitive_gaps(
     }
     batch.finish()
     return dg.MaterializeResult(metadata=metadata, check_results=batch.check_results(GAPS))
+
+
+# --------------------------------------------------------------- competitors' social accounts
+
+SOCIAL = dg.AssetKey([GROUP, "social_activity"])
+
+
+@dg.asset(
+    key=SOCIAL,
+    group_name=GROUP,
+    kinds={"python", "sql"},
+    pool=execution.PLATFORM_READS_POOL,
+    retry_policy=PLATFORM_RETRY,
+    check_specs=completeness_check_specs(SOCIAL, sources=True),
+)
+def social_activity(
+    context: dg.AssetExecutionContext,
+    marba_db: MarbaDatabase,
+    graph_api: ApiEndpoint,
+    x_app_api: ApiEndpoint,
+) -> dg.MaterializeResult:
+    """Competitors' own Instagram accounts (Business Discovery, with the brand's Instagram
+    business account) and X accounts (user timeline, app-only bearer token
+    MARBA_X_BEARER_TOKEN), as their ``social_accounts`` name them: a snapshot per account
+    and run, and posting-frequency changes, new-hashtag campaigns and engagement spikes as
+    ``social_activity`` competitor signals for the opportunity detector. A platform without
+    credentials is off and named once (``platforms_off``); an account that could not be read
+    is named in ``sources_available``."""
+    brands = scoped_brand_ids(context, marba_db)
+    batch = BrandBatch(context, marba_db)
+    with marba_db.connect() as conn:
+        competitors = store_competitive.active_competitors(conn, brands)
+    now = utcnow()
+    totals = {"snapshots": 0, "accounts_read": 0, "x_accounts_skipped": 0}
+    signals: list[dict[str, Any]] = []
+    instagram_off: dict[str, list[str]] = {}
+    with (
+        graph_api.client("business_discovery") as graph,
+        x_app_api.client("x_app") as x_client,
+    ):
+        sources = SocialSources(
+            BusinessDiscovery(graph),
+            XTimeline(x_client, x_app_api.api_key) if x_app_api.api_key else None,
+            None if x_app_api.api_key else f"{settings.X_BEARER_TOKEN.name} is not set",
+        )
+        for brand_id in brands:
+            with batch.brand(brand_id):
+                outcome = collect_social(
+                    marba_db.engine,
+                    brand_id,
+                    competitors[brand_id],
+                    sources,
+                    now,
+                    run_id=context.run.run_id,
+                )
+                for note in outcome.notes:
+                    batch.log(brand_id, "warning", note)
+                if outcome.instagram_off:
+                    instagram_off.setdefault(outcome.instagram_off, []).append(brand_id)
+                for source, cause in outcome.lost:
+                    batch.lose_source(source, cause, [brand_id])
+                totals["snapshots"] += outcome.snapshots
+                totals["accounts_read"] += outcome.accounts_read
+                totals["x_accounts_skipped"] += outcome.skipped_x
+                signals += outcome.signals
+    off = platforms_off(sources.x_off, totals["x_accounts_skipped"], instagram_off)
+    for line in off:  # once per run, not per competitor
+        batch.log(None, "warning", f"competitor social activity: {line}")
+        context.log.warning(line)
+    metadata = {
+        **batch.metadata(),
+        **totals,
+        "signals": len(signals),
+        "platforms_off": dg.MetadataValue.json(off),
+        "preview": dg.MetadataValue.md(
+            markdown_table(
+                [
+                    {
+                        "brand_id": row["brand_id"],
+                        "kind": row["payload"].get("kind"),
+                        "title": row["title"],
+                        "strength": row["strength"],
+                    }
+                    for row in signals[:50]
+                ],
+                ["brand_id", "kind", "title", "strength"],
+            )
+        ),
+    }
+    batch.finish()
+    return dg.MaterializeResult(
+        metadata=metadata, check_results=batch.check_results(SOCIAL, sources=True)
+    )

@@ -14,7 +14,12 @@ from operator import itemgetter
 
 import dagster as dg
 
-from marba_dagster.connectors.engagement import GbpReviews, GraphEngagement, XEngagement
+from marba_dagster.connectors.engagement import (
+    GbpReviews,
+    GraphConversations,
+    GraphEngagement,
+    XEngagement,
+)
 from marba_dagster.core.markdown import markdown_table
 from marba_dagster.defs import execution
 from marba_dagster.defs.batches import BrandBatch, completeness_check_specs, scoped_brand_ids
@@ -40,11 +45,13 @@ ENGAGEMENT_INBOX = dg.AssetKey([GROUP, "engagement_inbox"])
     kinds={"python", "sql"},
     pool=execution.PLATFORM_READS_POOL,
     description=(
-        "Comments (Facebook, Instagram), X mentions and direct messages, and Google Business "
-        "Profile reviews, upserted into engagement_inbox by external id, with VADER sentiment "
-        "(emoji-aware) and a priority; urgent items are pushed to the webhook once. Brands with "
-        "an account that could not be read, and platform APIs that failed for every account "
-        "asked, are named by WARN checks."
+        "Comments (Facebook, Instagram), direct messages (Facebook Pages, Instagram, X), X "
+        "mentions and Google Business Profile reviews, upserted into engagement_inbox by "
+        "external id, with VADER sentiment (emoji-aware) and a priority; urgent items are "
+        "pushed to the webhook once. Brands with an account that could not be read, and "
+        "platform APIs that failed for every account asked, are named by WARN checks; an "
+        "account whose token lacks the messaging permission is listed under `unavailable` "
+        "(its other items are still collected)."
     ),
     check_specs=completeness_check_specs(ENGAGEMENT_INBOX, sources=True),
     retry_policy=ENGAGEMENT_RETRY,
@@ -64,12 +71,15 @@ def engagement_inbox(
     totals = {"items": 0, "urgent": 0, "negative": 0, "pushed": 0}
     tally = ApiTally()
     preview: list[dict] = []
+    unavailable: list[str] = []
     with (
         graph_api.client("graph_engagement") as g,
         x_api.client("x_engagement") as x,
         gbp_api.client("gbp_reviews") as gb,
     ):
-        collectors = Collectors(GraphEngagement(g), XEngagement(x), GbpReviews(gb))
+        collectors = Collectors(
+            GraphEngagement(g), XEngagement(x), GbpReviews(gb), GraphConversations(g)
+        )
 
         fetch = partial(collect_brand, engine, window_end=window_end, c=collectors, log=batch.log)
         # The platform calls of several brands overlap (threads); storing, pushing and the
@@ -78,6 +88,7 @@ def engagement_inbox(
             with batch.brand(brand_id):
                 collected = fetched.result()
                 tally.add(brand_id, collected)
+                unavailable += [f"brand {brand_id}: {gap}" for gap in collected.unavailable]
                 stored = record_brand(engine, notifier.webhook_url, brand_id, collected, batch.log)
                 totals["items"] += stored.items
                 totals["urgent"] += stored.urgent
@@ -96,6 +107,8 @@ def engagement_inbox(
             "urgent_items": totals["urgent"],
             "negative_items": totals["negative"],
             "urgent_pushed": totals["pushed"],
+            "capabilities_unavailable": len(unavailable),
+            "unavailable": dg.MetadataValue.json(unavailable),
             "preview": dg.MetadataValue.md(
                 markdown_table(
                     preview,

@@ -69,6 +69,7 @@ SEASONAL = dg.AssetKey([GROUP, "seasonal_signals"])
 COMPETITOR = dg.AssetKey([GROUP, "competitor_signals"])
 OPPORTUNITIES = dg.AssetKey([GROUP, "intelligence_opportunities"])
 COMPETITOR_SNAPSHOTS = dg.AssetKey(["competitive", "competitor_snapshots"])
+COMPETITOR_SOCIAL = dg.AssetKey(["competitive", "social_activity"])
 # Source names in the sources_available check (one entry per country or city).
 OPEN_METEO = "Open-Meteo"
 TRENDS_FEED = "Google Trends feed {geo}"
@@ -377,7 +378,7 @@ def seasonal_signals(
     key_prefix=[GROUP],
     group_name=GROUP,
     kinds={"python", "sql"},
-    deps=[COMPETITOR_SNAPSHOTS],
+    deps=[COMPETITOR_SNAPSHOTS, COMPETITOR_SOCIAL],
     check_specs=completeness_check_specs(COMPETITOR),
 )
 def competitor_signals(

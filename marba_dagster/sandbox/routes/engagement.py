@@ -5,6 +5,15 @@
   media's (``id``, ``text``, ``username``, ``timestamp``), oldest first, ``limit`` (25,
   max 100) with cursor paging (``after``; ``paging.next`` only when more remain). The
   ``access_token`` must be the token of the account that owns the post (code 190 if not).
+* ``GET /graph/v21.0/{page-id}/conversations`` (``engagement.conversations``): the Page's
+  Messenger (``platform=messenger``) or linked Instagram account's (``platform=instagram``)
+  conversations, newest first, each with ``updated_time`` and, when ``fields`` asks for
+  ``messages``, its newest messages (``messages.limit(N)``, default 25) with their own
+  ``paging``; ``limit`` and cursor paging (``after``). The Page's token is required (code
+  190 otherwise); a token without ``pages_messaging`` (Messenger) gets ``(#200)`` and one
+  without ``instagram_manage_messages`` gets ``(#10)``, both HTTP 403.
+* ``GET /graph/v21.0/{conversation-id}/messages`` (``engagement.conversation_messages``):
+  the rest of a conversation's messages, newest first, same paging and permissions.
 * ``GET /x/2/users/{id}/mentions`` (``engagement.x_mentions``): posts mentioning the user,
   newest first, ``start_time``/``end_time``, ``max_results`` (5-100), ``pagination_token``;
   ``includes.users`` with ``public_metrics.followers_count``.
@@ -12,16 +21,20 @@
   events, newest first, same paging; ``includes.users`` for senders.
 
 Data: what tests put in :func:`engagement_data` (``add_comment``, ``add_mention``,
-``add_dm``). With ``generate`` on (the default, for the demo), a post with no comments set
-gets 0-3 deterministic ones derived from its id and publication time.
+``add_dm``, ``add_message``). With ``generate`` on (the default, for the demo), a post with
+no comments set gets 0-3 deterministic ones derived from its id and publication time, and a
+Page with no conversations set gets 0-2 conversations a day for the last three days (ids and
+times derived from the Page, the platform and the day, so repeated reads agree).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import threading
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -43,6 +56,24 @@ DEMO_COMMENTS = (
     ("Worst experience ever 😡 cancel my subscription", "Alex P."),
     ("🔥🔥🔥", "Nina W."),
 )
+
+
+DEMO_DMS = (
+    ("Hi! Do you deliver on weekends?", "Rosa L."),
+    ("Can I book a table for six tomorrow evening?", "Ken T."),
+    ("I was charged twice for my order, please fix this asap", "Ines V."),
+    ("Thank you so much, everything was perfect 🙏", "Omar F."),
+    ("Do you have gift cards?", "Lena H."),
+    ("Still waiting for a refund after two weeks. Terrible.", "Carl J."),
+)
+MESSAGING_PERMISSIONS = {
+    "messenger": ("pages_messaging", 200, "(#200) Requires pages_messaging permission"),
+    "instagram": (
+        "instagram_manage_messages",
+        10,
+        "(#10) Application does not have permission for this action",
+    ),
+}
 
 
 def _x_time(when: datetime) -> str:
@@ -67,6 +98,8 @@ class EngagementData:
             self._mentions: dict[str, list[dict]] = {}
             self._dms: dict[str, list[dict]] = {}
             self._users: dict[str, dict] = {}
+            # (page id, messenger|instagram) -> conversation id -> messages
+            self._conversations: dict[tuple[str, str], dict[str, list[dict]]] = {}
 
     def add_comment(
         self,
@@ -126,6 +159,74 @@ class EngagementData:
                     or f"{min(user_id, sender_id)}-{max(user_id, sender_id)}",
                 }
             )
+
+    def add_message(
+        self,
+        page_id: str,
+        platform: str,
+        conversation_id: str,
+        message_id: str,
+        text: str,
+        when: datetime,
+        sender_id: str,
+        sender_name: str = "someone",
+    ) -> None:
+        """A direct message in a conversation of the Page (``platform`` ``messenger``) or of
+        its linked Instagram account (``instagram``)."""
+        if platform not in MESSAGING_PERMISSIONS:
+            raise ValueError(f"platform is messenger or instagram, got {platform!r}")
+        with self._lock:
+            self._conversations.setdefault((str(page_id), platform), {}).setdefault(
+                str(conversation_id), []
+            ).append(
+                {
+                    "id": str(message_id),
+                    "text": text,
+                    "when": when,
+                    "sender_id": str(sender_id),
+                    "sender_name": sender_name,
+                }
+            )
+
+    def conversations(self, page_id: str, platform: str, now: datetime) -> list[dict]:
+        """``[{"id", "updated", "messages": newest first}]``, newest conversation first."""
+        with self._lock:
+            explicit = self._conversations.get((str(page_id), platform))
+            explicit = {k: list(v) for k, v in (explicit or {}).items()}
+            generate = self.generate and not explicit
+        found = explicit if not generate else self._demo_conversations(page_id, platform, now)
+        out = []
+        for conversation_id, messages in found.items():
+            messages = sorted(messages, key=lambda m: (m["when"], m["id"]), reverse=True)
+            if messages:
+                out.append(
+                    {"id": conversation_id, "updated": messages[0]["when"], "messages": messages}
+                )
+        return sorted(out, key=lambda c: (c["updated"], c["id"]), reverse=True)
+
+    @staticmethod
+    def _demo_conversations(page_id: str, platform: str, now: datetime) -> dict[str, list[dict]]:
+        today = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        found: dict[str, list[dict]] = {}
+        for back in range(3):
+            day = today - timedelta(days=back)
+            digest = hashlib.sha256(f"{platform}:{page_id}:{day:%Y%m%d}".encode()).digest()
+            for k in range(digest[0] % 3):
+                when = day + timedelta(minutes=digest[k + 1] * 5 + 7 * k)
+                if when >= now:
+                    continue
+                text, author = DEMO_DMS[digest[k + 5] % len(DEMO_DMS)]
+                conversation_id = f"t_{platform[:2]}{page_id}_{day:%Y%m%d}{k}"
+                found[conversation_id] = [
+                    {
+                        "id": f"m_{conversation_id}",
+                        "text": text,
+                        "when": when,
+                        "sender_id": f"{digest[k + 9]}{k}{digest[k + 13]}",
+                        "sender_name": author,
+                    }
+                ]
+        return found
 
     def comments(self, platform: str, post_id: str, published_at: datetime | None) -> list[dict]:
         with self._lock:
@@ -250,6 +351,140 @@ def routes(state) -> list[Route]:
                 body["paging"]["next"] = f"{str(request.url).split('?')[0]}?{urlencode(q)}"
         return JSONResponse(body)
 
+    def _paged(request: Request, items: list, default_limit: int):
+        """(page, start, error) for Graph cursor paging (``limit``, ``after``)."""
+        try:
+            limit = min(100, max(1, int(request.query_params.get("limit", default_limit))))
+        except ValueError:
+            return None, 0, graph_error("(#100) Param limit must be an integer", 100)
+        start = _uncursor(request.query_params.get("after"))
+        if start < 0:
+            return None, 0, graph_error("(#100) Invalid cursor", 100)
+        return items[start : start + limit], start, None
+
+    def _paging(base_url: str, query: dict, start: int, count: int, total: int) -> dict:
+        paging: dict = {"cursors": {"before": _cursor(start), "after": _cursor(start + count)}}
+        if start + count < total:
+            query = {**query, "after": _cursor(start + count)}
+            paging["next"] = f"{base_url}?{urlencode(query)}"
+        return paging
+
+    def _message_rows(page_id: str, platform: str, messages: list[dict]) -> list[dict]:
+        rows = []
+        for m in messages:
+            frm = {"id": m["sender_id"]}
+            frm["username" if platform == "instagram" else "name"] = m["sender_name"]
+            rows.append(
+                {
+                    "id": m["id"],
+                    "message": m["text"],
+                    "from": frm,
+                    "created_time": _graph_time(m["when"]),
+                }
+            )
+        return rows
+
+    def _messaging_auth(request: Request, page_id: str, platform: str):
+        try:
+            acct = data.authorise(
+                ("facebook",), page_id, request.query_params.get("access_token"), state.now()
+            )
+        except TokenProblem as problem:
+            return token_error(problem)
+        if acct is None:
+            return graph_error(
+                f"Unsupported get request. Object with ID '{page_id}' does not exist.",
+                100,
+                type_="GraphMethodException",
+            )
+        permission, code, message = MESSAGING_PERMISSIONS[platform]
+        if permission in acct.denied:
+            return graph_error(message, code, status=403)
+        return None
+
+    def _nested_limit(fields: str) -> int | None:
+        """N of ``messages.limit(N){...}`` in ``fields``; 25 for plain ``messages``; None
+        when messages are not asked for."""
+        match = re.search(r"messages(?:\.limit\((\d+)\))?", fields)
+        if not match:
+            return None
+        return min(100, max(1, int(match.group(1)))) if match.group(1) else 25
+
+    async def conversations(request: Request):
+        page_id = request.path_params["page_id"]
+        platform = request.query_params.get("platform", "messenger")
+        if platform not in MESSAGING_PERMISSIONS:
+            return graph_error("(#100) param platform must be one of {MESSENGER, INSTAGRAM}", 100)
+        problem = _messaging_auth(request, page_id, platform)
+        if problem is not None:
+            return problem
+        items = eng.conversations(page_id, platform, state.now())
+        page, start, problem = _paged(request, items, 25)
+        if problem is not None:
+            return problem
+        nested = _nested_limit(request.query_params.get("fields", ""))
+        base = f"{str(request.url).split('?')[0]}"
+        root = base.rsplit(f"/{page_id}/conversations", 1)[0]
+        rows = []
+        for c in page:
+            row: dict = {"id": c["id"], "updated_time": _graph_time(c["updated"])}
+            if nested is not None:
+                first = c["messages"][:nested]
+                row["messages"] = {"data": _message_rows(page_id, platform, first)}
+                if first:
+                    row["messages"]["paging"] = _paging(
+                        f"{root}/{c['id']}/messages",
+                        {
+                            "fields": "id,message,from,created_time",
+                            "limit": nested,
+                            "platform": platform,
+                            "page": page_id,
+                            "access_token": request.query_params.get("access_token", ""),
+                        },
+                        0,
+                        len(first),
+                        len(c["messages"]),
+                    )
+            rows.append(row)
+        body: dict = {"data": rows}
+        if rows:
+            body["paging"] = _paging(base, dict(request.query_params), start, len(rows), len(items))
+        return JSONResponse(body)
+
+    async def conversation_messages(request: Request):
+        conversation_id = request.path_params["conversation_id"]
+        q = request.query_params
+        page_id, platform = q.get("page", ""), q.get("platform", "messenger")
+        if platform not in MESSAGING_PERMISSIONS:
+            return graph_error("(#100) Invalid platform", 100)
+        problem = _messaging_auth(request, page_id, platform)
+        if problem is not None:
+            return problem
+        found = next(
+            (
+                c
+                for c in eng.conversations(page_id, platform, state.now())
+                if c["id"] == conversation_id
+            ),
+            None,
+        )
+        if found is None:
+            return graph_error(
+                f"Unsupported get request. Object with ID '{conversation_id}' does not exist.",
+                100,
+                type_="GraphMethodException",
+            )
+        page, start, problem = _paged(request, found["messages"], 25)
+        if problem is not None:
+            return problem
+        rows = _message_rows(page_id, platform, page)
+        body: dict = {"data": rows}
+        if rows:
+            body["paging"] = _paging(
+                str(request.url).split("?")[0], dict(q), start, len(rows), len(found["messages"])
+            )
+        return JSONResponse(body)
+
     def _x_auth(request: Request, user_id: str | None):
         auth = request.headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
@@ -340,6 +575,18 @@ def routes(state) -> list[Route]:
     return [
         Route(
             f"{GRAPH}/{{object_id}}/comments", comments, methods=["GET"], name="engagement.comments"
+        ),
+        Route(
+            f"{GRAPH}/{{page_id}}/conversations",
+            conversations,
+            methods=["GET"],
+            name="engagement.conversations",
+        ),
+        Route(
+            f"{GRAPH}/{{conversation_id}}/messages",
+            conversation_messages,
+            methods=["GET"],
+            name="engagement.conversation_messages",
         ),
         Route(
             f"{X}/users/{{user_id}}/mentions",

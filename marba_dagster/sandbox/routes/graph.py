@@ -7,7 +7,8 @@
 * ``GET /graph/v21.0/{ig-user-id}/media`` (``graph.ig_media``): the account's media with
   ``media_type``, ``media_product_type``, ``like_count``, ``comments_count`` and the
   expansion ``insights.metric(reach,likes,comments,saved,shares,views)``.
-* ``GET /graph/v21.0/{id}`` (``graph.node``): a Page or IG user with ``followers_count``.
+* ``GET /graph/v21.0/{id}`` (``graph.node``): a Page or IG user with ``followers_count``;
+  ``fields=business_discovery...`` is answered by ``competitor_social``.
 
 Both list edges take ``since``/``until`` (Unix seconds or ISO 8601), ``limit`` (default
 25, max 100) and cursor paging (``after``), answering ``{"data": [...], "paging":
@@ -264,6 +265,10 @@ def routes(state) -> list[Route]:
 
     async def node(request: Request):
         node_id = request.path_params["node"]
+        if "business_discovery" in request.query_params.get("fields", ""):
+            from marba_dagster.sandbox.routes.competitor_social import business_discovery
+
+            return business_discovery(state, request, node_id)
         try:
             acct = data.authorise(
                 GRAPH_PLATFORMS, node_id, request.query_params.get("access_token"), state.now()

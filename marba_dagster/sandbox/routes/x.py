@@ -12,7 +12,8 @@
   "public_metrics": {"followers_count", ...}}}``.
 
 ``Authorization: Bearer <token>`` must be the account's token, otherwise 401 with the
-problem-details body X sends. Data come from ``sandbox.platform_data``.
+problem-details body X sends. Requests with an app-only token (competitors' public accounts)
+are answered by ``competitor_social``. Data come from ``sandbox.platform_data``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from marba_dagster.sandbox.platform_data import Post, TokenProblem, parse_time, platform_data
+from marba_dagster.sandbox.routes import competitor_social
 
 PREFIX = "/x/2"
 
@@ -122,6 +124,8 @@ def routes(state) -> list[Route]:
         return acct, None
 
     async def user_tweets(request: Request):
+        if competitor_social.app_request(state, request):  # a competitor's public timeline
+            return competitor_social.x_timeline(state, request, request.path_params["user_id"])
         acct, err = _auth(request)
         if err is not None:
             return err
@@ -182,6 +186,8 @@ def routes(state) -> list[Route]:
         return JSONResponse(body)
 
     async def user(request: Request):
+        if competitor_social.app_request(state, request):  # a competitor's public profile
+            return competitor_social.x_user(state, request, request.path_params["user_id"], "id")
         acct, err = _auth(request)
         if err is not None:
             return err

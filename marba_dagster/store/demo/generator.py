@@ -253,6 +253,8 @@ def generate_brand(
                 "social_accounts": {
                     "x": str(int(rng.integers(10**17, 10**18))),
                     "facebook": str(int(rng.integers(10**14, 10**15))),
+                    # Read through Business Discovery by brands with an Instagram account.
+                    "instagram": f"{_slug(cname)[:24]}_{j}",
                 },
                 "is_active": bool(rng.random() > 0.05),
                 "created_at": created_at + timedelta(days=int(rng.integers(0, 30))),
