@@ -8,6 +8,9 @@ the demo works for whatever competitors were seeded:
 * ``GET /sites/{competitor_id}/pricing`` (``sites.page``): plans as JSON-LD ``Product``s with
   ``Offer``s and as visible cards; each price also appears spelled a second way
   (``$29.00`` and ``29 USD``).
+* ``GET /sites/{competitor_id}/products/{n}`` (``sites.page``): one catalogue page per
+  ``n`` (any number): a product in JSON-LD and as a visible card, so a competitor can watch
+  hundreds of URLs on one host (politeness tests and benchmarks).
 * ``GET /sites/{competitor_id}/feed.xml`` (``sites.feed``): RSS 2.0 of recent posts.
 
 Every response carries fresh noise: the time of the request, a new CSRF token (meta tag
@@ -321,6 +324,30 @@ def pricing_page(site: Site, now: str) -> str:
     )
 
 
+def product_page(site: Site, number: int, now: str) -> str:
+    """Catalogue page ``number``: one product (JSON-LD and a visible card); its price follows
+    the site's base plan, so a version's price change moves every catalogue page alike."""
+    token, nonce = secrets.token_urlsafe(24), secrets.token_hex(8)
+    top, bottom = _noise_body(now, token)
+    name = f"{site.name} item {number}"
+    amount = site.plans[0][1] + number % 7
+    product = {
+        "@context": "https://schema.org",
+        "@type": "Product",
+        "name": name,
+        "sku": f"{site.cid}-item-{number}",
+        "offers": {"@type": "Offer", "price": f"{amount:.2f}", "priceCurrency": site.currency},
+    }
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(name)} | {escape(site.name)}</title>"
+        f"{_noise_head(now, token, nonce)}{_jsonld(product)}</head><body>{top}"
+        f'<div class="product-card"><h1>{escape(name)}</h1>'
+        f'<p class="amount">{escape(site.money(amount))}</p>'
+        f"<p>{escape(site.topics[number % 3][1])}.</p></div>{bottom}</body></html>"
+    )
+
+
 def feed_posts(site: Site, now) -> list[dict[str, Any]]:
     """Weekly posts for 10 weeks; version 5 adds a burst of posts in the last week."""
     rng = random.Random(site.posts_seed)
@@ -447,6 +474,9 @@ def routes(state: SandboxState) -> list[Route]:
             return HTMLResponse(home_page(site, now))
         if sub == "pricing":
             return HTMLResponse(pricing_page(site, now))
+        head, _, number = sub.partition("/")
+        if head == "products" and number.isdigit():
+            return HTMLResponse(product_page(site, int(number), now))
         return HTMLResponse("<h1>Not found</h1>", status_code=404)
 
     async def feed(request: Request) -> Response:
