@@ -61,22 +61,40 @@ def fetch_urls(fetcher: SafeFetcher, urls: Iterable[str]) -> dict[str, FetchOutc
 
 @dataclass
 class SecondLoads:
-    """Pages to load a second time before they are compared, and what is known of them.
+    """Pages to load again before they are compared, and what is known of them.
 
-    A page seen for the first time is loaded twice so its noise is learned before its first
-    snapshot is taken; a page whose text changed enough to be a ``website_change`` is loaded
-    again so that noise the mask did not know yet (a promo bar that happened to show the same
-    message twice) is learned from the two loads and taken out before the change is judged.
+    A page seen for the first time is loaded ``LEARNING_LOADS`` times so its noise is
+    learned before its first snapshot is taken; a page whose text changed enough to be a
+    ``website_change`` is loaded once more, so noise the mask did not know yet (a promo bar
+    that happened to show the same message in the learning loads) is learned from the two
+    loads and taken out before the change is judged.
     """
 
     masks: dict[str, NoiseMask] = field(default_factory=dict)  # stored masks, by URL
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # extracted with the mask
     urls: list[str] = field(default_factory=list)  # to load again
-    results: dict[str, FetchOutcome] = field(default_factory=dict)  # the second loads
+    results: dict[str, list[FetchOutcome]] = field(default_factory=dict)  # the extra loads
 
-    def learning(self) -> int:
-        """How many of the pages loaded again were seen for the first time."""
-        return sum(1 for url in self.urls if url not in self.masks)
+    def first_seen(self) -> list[str]:
+        return [url for url in self.urls if url not in self.masks]
+
+
+# Loads of a page seen for the first time (the normal one and two more): a noise that picks
+# one of k messages at random shows the same one in all three only 1 in k^2 times.
+LEARNING_LOADS = 3
+
+
+def fetch_second_loads(fetcher: SafeFetcher, plan: SecondLoads) -> int:
+    """Load the plan's pages again (first-seen pages twice more); how many loads were made."""
+    first = fetch_urls(fetcher, plan.urls)
+    plan.results = {url: [first[url]] for url in plan.urls}
+    made = len(first)
+    for _round in range(LEARNING_LOADS - 2):
+        more = fetch_urls(fetcher, plan.first_seen())
+        for url, outcome in more.items():
+            plan.results[url].append(outcome)
+        made += len(more)
+    return made
 
 
 def noise_id(url: str) -> str:
@@ -224,20 +242,16 @@ def _feed(
 def _page_mask(
     url: str, result: FetchResult, loads: SecondLoads, now: datetime, writes: _Writes
 ) -> NoiseMask | None:
-    """The page's mask: the stored one, grown by what a second load shows."""
+    """The page's mask: the stored one, grown by what its extra loads show."""
     stored = loads.masks.get(url)
-    second = loads.results.get(url)
-    if not isinstance(second, FetchResult):
+    extra = [r for r in loads.results.get(url, []) if isinstance(r, FetchResult)]
+    if not extra:
         return stored
     if url in writes.noise:
         return NoiseMask.from_json(writes.noise[url]["mask"])
-    learned = learn_page_noise([result.text, second.text])
+    learned = learn_page_noise([result.text, *(r.text for r in extra)])
     mask = stored.merge(learned) if stored is not None else learned
-    if (
-        stored is None
-        or mask.as_json()["blocks"] != stored.as_json()["blocks"]
-        or (mask.templates != stored.templates)
-    ):
+    if stored is None or mask.as_json() != stored.as_json():
         writes.noise[url] = {
             "id": noise_id(url),
             "url": url,
@@ -266,7 +280,8 @@ def _page(
     """Snapshot a fetched page (its learned noise left out) and compare it with the previous
     runs' snapshots: the changes, a messaging shift also as a ``messaging_shifts`` row."""
     mask = _page_mask(url, result, loads, now, writes)
-    row = None if isinstance(loads.results.get(url), FetchResult) else loads.rows.get(url)
+    learned = any(isinstance(r, FetchResult) for r in loads.results.get(url, []))
+    row = None if learned else loads.rows.get(url)
     if row is None:
         row = _extracted(result, url, mask)
     writes.snapshots.append({**base, "status_code": result.status, **row})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -21,7 +22,17 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import lxml.html
 from lxml import etree
 
-from .noise import Block, NoiseMask, apply_mask, collect_blocks, element_keys, learn_mask
+from .noise import (
+    Block,
+    NoiseMask,
+    apply_mask,
+    class_tokens,
+    collect_blocks,
+    element_keys,
+    learn_mask,
+    stable_classes,
+    volatile_class_prefixes,
+)
 from .products import merge_representations
 from .text import collapse, strip_noise
 
@@ -400,6 +411,7 @@ def _jsonld(doc) -> tuple[list[Price], list[Product]]:
                 "softwareapplication",
                 "productmodel",
                 "individualproduct",
+                "menuitem",
             }:
                 name = collapse(str(node.get("name") or ""))
                 if not name:
@@ -529,7 +541,9 @@ def _is_card(el) -> bool:
 
 
 def _cards(body) -> list[tuple[Any, str, str]]:
-    """(element, name, text) of product/plan cards in the visible page."""
+    """(element, name, text) of product/plan cards in the visible page: elements whose class
+    says so (``product``, ``plan``, ``tier``, ...), then, whatever their class names, items of
+    a repeated structure (two or more like siblings) that each show one price and a name."""
     out = []
     for el in body.iter():
         if not isinstance(el.tag, str) or not _is_card(el):
@@ -540,7 +554,42 @@ def _cards(body) -> list[tuple[Any, str, str]]:
         name = _text_of(heads[0]) if heads else ""
         if name:
             out.append((el, name, _text_of(el)))
+    taken = {el for el, _name, _text in out}
+    for parent in body.iter():
+        if not isinstance(parent.tag, str):
+            continue
+        children = [c for c in parent if isinstance(c.tag, str)]
+        if len(children) < 2:
+            continue
+        signatures = Counter(f"{c.tag}.{stable_classes(c)}" for c in children)
+        for child in children:
+            if signatures[f"{child.tag}.{stable_classes(child)}"] < 2:
+                continue
+            if child in taken or any(a in taken for a in child.iterancestors()):
+                continue
+            if any(d in taken for d in child.iterdescendants()):
+                continue
+            text = _text_of(child)
+            if len({p.key() for p in text_prices(strip_noise(text))}) != 1:
+                continue
+            name = _item_name(child)
+            if name:
+                out.append((child, name, text))
+                taken.add(child)
     return out
+
+
+def _item_name(el) -> str | None:
+    """The first piece of an item's text that reads as a name (letters, no price, no digits
+    but a model number's, at most eight words)."""
+    for piece in el.itertext():
+        piece = collapse(piece)
+        if not piece or not re.search(r"[^\W\d_]", piece) or len(piece.split()) > 8:
+            continue
+        if text_prices(piece) or re.fullmatch(r"[\W\d\s]+", piece):
+            continue
+        return piece
+    return None
 
 
 def _is_hero(el) -> bool:
@@ -595,11 +644,13 @@ def _blocks(body, keys, cards) -> tuple[list[Block], dict[str, str]]:
 
 def learn_page_noise(loads: list[str]) -> NoiseMask:
     """The noise of a page from two or more of its loads taken close together."""
-    views = []
-    for html in loads:
-        body = _visible_body(_parse(html))
-        views.append(_blocks(body, element_keys(body), _cards(body)))
-    return learn_mask(views)
+    bodies = [_visible_body(_parse(html)) for html in loads]
+    prefixes = volatile_class_prefixes([class_tokens(body) for body in bodies])
+    ignore = tuple(sorted(prefixes))
+    views = [_blocks(body, element_keys(body, ignore), _cards(body)) for body in bodies]
+    mask = learn_mask(views)
+    mask.class_prefixes = prefixes
+    return mask
 
 
 def extract_page(html: str, url: str = "", mask: NoiseMask | None = None) -> PageSnapshot:
@@ -630,7 +681,7 @@ def extract_page(html: str, url: str = "", mask: NoiseMask | None = None) -> Pag
         formats.add("audio")
 
     body = _visible_body(doc)
-    keys = element_keys(body)
+    keys = element_keys(body, mask.ignore if mask else ())
     if mask and mask.blocks:
         for el in [e for e in body.iter() if keys.get(e) in mask.blocks and e is not body]:
             if el.getparent() is not None:

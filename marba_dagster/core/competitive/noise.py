@@ -237,9 +237,17 @@ def mask_counters(text: str) -> str:
     return _NUMBER.sub(replace, text)
 
 
+# A block this short that holds a live counter is the counter ("only 3 left", "12 people
+# are viewing this"): its wording rotates too, so the whole block is the placeholder.
+COUNTER_BLOCK_WORDS = 8
+
+
 def generic_filter(text: str) -> str:
     """One block's text without the noise every page may carry (see the module doc)."""
-    return collapse(mask_counters(mask_random_tokens(strip_noise(text))))
+    text = collapse(mask_counters(mask_random_tokens(strip_noise(text))))
+    if COUNT in text and len(text.split()) <= COUNTER_BLOCK_WORDS:
+        return COUNT
+    return text
 
 
 # -------------------------------------------------------------------------------- blocks
@@ -311,22 +319,48 @@ class Block:
         return cls(str(row[0]), str(row[1]), str(row[2]), row[3] if len(row) > 3 else None)
 
 
-def _stable_classes(el) -> str:
-    """The element's class and id names that look written, sorted (generated ones such as
-    ``css-1x2y3z`` or ``sc-a8f3`` change with each build and are left out)."""
+def stable_classes(el, ignore: tuple[str, ...] = ()) -> str:
+    """The element's class and id names that look written, sorted: generated ones change
+    with each build or load and are left out (those with a digit, such as ``css-1x2y3z``,
+    and those starting with a prefix the page's mask learned is generated, ``ignore``)."""
     names = []
     for attr in ("class", "id"):
         for token in (el.get(attr) or "").split():
-            if not re.search(r"\d", token) and len(token) <= 40:
-                names.append(token.lower())
+            if re.search(r"\d", token) or len(token) > 40 or token.startswith(ignore):
+                continue
+            names.append(token.lower())
     return ".".join(sorted(set(names)))
 
 
-def element_keys(body) -> dict[Any, str]:
+def volatile_class_prefixes(loads: Sequence[set[str]]) -> set[str]:
+    """Prefixes (``css-``, ``sc-``, ``Card__``) of the class names some loads of a page
+    have and others not: names generated per load, which must not be part of a key."""
+    if len(loads) < 2:
+        return set()
+    every = set.intersection(*loads)
+    prefixes = set()
+    for token in set.union(*loads) - every:
+        match = re.match(r"^[A-Za-z]+[-_]+", token)
+        if match:
+            prefixes.add(match.group(0))
+    return prefixes
+
+
+def class_tokens(body) -> set[str]:
+    return {
+        token
+        for el in body.iter()
+        if isinstance(el.tag, str)
+        for attr in ("class", "id")
+        for token in (el.get(attr) or "").split()
+    }
+
+
+def element_keys(body, ignore: tuple[str, ...] = ()) -> dict[Any, str]:
     """Each element's key: a hash of ``tag.classes[n]`` of every ancestor down to it, ``n``
     its index among siblings of the same tag and classes. One pass from the top."""
     keys: dict[Any, str] = {}
-    stack = [(body, f"{body.tag}.{_stable_classes(body)}[0]")]
+    stack = [(body, f"{body.tag}.{stable_classes(body, ignore)}[0]")]
     while stack:
         el, path = stack.pop()
         keys[el] = hashlib.sha1(path.encode("utf-8")).hexdigest()[:12]
@@ -334,7 +368,7 @@ def element_keys(body) -> dict[Any, str]:
         for child in el:
             if not isinstance(child.tag, str):
                 continue
-            sig = f"{child.tag}.{_stable_classes(child)}"
+            sig = f"{child.tag}.{stable_classes(child, ignore)}"
             stack.append((child, f"{path}/{sig}[{seen[sig]}]"))
             seen[sig] += 1
     return keys
@@ -394,12 +428,18 @@ class NoiseMask:
     blocks: set[str] = field(default_factory=set)
     templates: dict[str, list[str | None]] = field(default_factory=dict)
     loads: int = 0  # page loads compared to learn it
+    class_prefixes: set[str] = field(default_factory=set)  # generated class names
+
+    @property
+    def ignore(self) -> tuple[str, ...]:
+        return tuple(sorted(self.class_prefixes))
 
     def as_json(self) -> dict[str, Any]:
         return {
             "blocks": sorted(self.blocks),
             "templates": dict(sorted(self.templates.items())),
             "loads": self.loads,
+            "class_prefixes": sorted(self.class_prefixes),
         }
 
     @classmethod
@@ -409,6 +449,7 @@ class NoiseMask:
             set(data.get("blocks") or []),
             {str(k): list(v) for k, v in (data.get("templates") or {}).items()},
             int(data.get("loads") or 0),
+            set(data.get("class_prefixes") or []),
         )
 
     def merge(self, other: NoiseMask) -> NoiseMask:
@@ -428,10 +469,12 @@ class NoiseMask:
                     templates[key] = merged
         for key in blocks:
             templates.pop(key, None)
-        return NoiseMask(blocks, templates, self.loads + other.loads)
+        return NoiseMask(
+            blocks, templates, self.loads + other.loads, self.class_prefixes | other.class_prefixes
+        )
 
     def __bool__(self) -> bool:
-        return bool(self.blocks or self.templates)
+        return bool(self.blocks or self.templates or self.class_prefixes)
 
 
 def _template(a: str, b: str) -> list[str | None] | None:

@@ -29,6 +29,7 @@ from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.services.competitive import (
     BrandOutcome,
     compute_brand_gaps,
+    fetch_second_loads,
     fetch_urls,
     plan_second_loads,
     process_brand,
@@ -132,8 +133,7 @@ def competitor_snapshots(
                     results,
                     run_id=context.run.run_id,
                 )
-            second.results = fetch_urls(fetcher, second.urls)
-            loaded_again += len(second.urls)
+            loaded_again += fetch_second_loads(fetcher, second)
             for brand_id in chunk:
                 with batch.brand(brand_id):
                     with marba_db.begin() as conn:
