@@ -244,6 +244,8 @@ COUNTER_BLOCK_WORDS = 8
 
 def generic_filter(text: str) -> str:
     """One block's text without the noise every page may carry (see the module doc)."""
+    if not text or text.isspace():
+        return ""
     text = collapse(mask_counters(mask_random_tokens(strip_noise(text))))
     if COUNT in text and len(text.split()) <= COUNTER_BLOCK_WORDS:
         return COUNT
