@@ -932,11 +932,11 @@ def generate(out: Path = OUT, seed: int = 17) -> list[dict]:
     return manifest
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--seed", type=int, default=17)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     manifest = generate(args.out, args.seed)
     print(f"{len(manifest)} cases written to {args.out}")
 

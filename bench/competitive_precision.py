@@ -21,7 +21,7 @@ comparison, database) against a raw concurrent GET of the same loads (httpx, sam
 count) in the same run. With ``--changedetection-python`` (a Python with
 ``changedetection-io`` installed, e.g. a separate venv), the same pages go through
 changedetection.io's own text extraction and change check at its default settings
-(``bench/competitive_cdio.py``); it says "changed" or not, without a type.
+(``bench/_competitive_cdio.py``); it says "changed" or not, without a type.
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ def _raw_get(base: str, served: list[str], workers: int) -> float:
 
 
 def _changedetection(python: str, base: str) -> dict[str, Any] | None:
-    runner = Path(__file__).with_name("competitive_cdio.py")
+    runner = Path(__file__).with_name("_competitive_cdio.py")
     try:
         done = subprocess.run(
             [python, str(runner), "--base", base, "--corpus", str(CORPUS)],
@@ -282,11 +282,11 @@ def _changedetection(python: str, base: str) -> dict[str, Any] | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--changedetection-python", default=None)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     manifest = json.loads((CORPUS / "manifest.json").read_text())
 
     port = _free_port()
@@ -432,8 +432,13 @@ def _markdown(manifest, score, pages, judged, seconds, raw_seconds, loads, cdio,
         + (f"recall {cdio['recall']:.2f} (changed or not, no type)" if cdio else "not run")
         + " |",
         f"| duplicate signals for one product and change | {score['duplicates']} | n/a |",
-        f"| pages/s (both runs, {loads} loads) | {judged / seconds:.1f} | "
-        + (f"{judged / cdio['seconds']:.1f}" if cdio else "not run")
+        f"| pages/s (each page judged in both runs) | {judged / seconds:.1f} ({loads} loads:"
+        " three on first sight, one more where the text changed) | "
+        + (
+            f"{judged / cdio['seconds']:.1f} ({judged} loads, one per check, sequential)"
+            if cdio
+            else "not run"
+        )
         + " |",
         "",
         f"Raw concurrent GET of the same {loads} loads (httpx, {args.workers} workers): "
@@ -447,7 +452,7 @@ def _markdown(manifest, score, pages, judged, seconds, raw_seconds, loads, cdio,
         " on one local host, so the per-host limit is the worker count and the interval 0."
         " changedetection.io: its `html_to_text` and its MD5 check with its default"
         " `ignore_whitespace`, first check on the first load, second check on the next"
-        " version (`bench/competitive_cdio.py`).",
+        " version (`bench/_competitive_cdio.py`).",
         "",
         "A website_change needs 5 changed words, or 3 words that are at least 5 % of the page"
         " (after the mask, with prices masked and blocks compared as a multiset).",

@@ -1,6 +1,6 @@
 """The corpus through changedetection.io (run with a Python that has ``changedetection-io``).
 
-    <venv>/bin/python bench/competitive_cdio.py --base http://127.0.0.1:PORT --corpus DIR
+    <venv>/bin/python bench/_competitive_cdio.py --base http://127.0.0.1:PORT --corpus DIR
 
 For each page of each case: the first check reads the page's first load, the second check
 its next version, each through changedetection.io's own ``html_to_text`` and the MD5 of the
