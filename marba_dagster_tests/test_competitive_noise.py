@@ -363,3 +363,12 @@ def test_first_sight_learns_and_stores_the_mask(db_url, engine, sandbox):
     assert all(s["blocks"] for s in snaps)
     second = run()  # noise only: masks known, nothing changed enough to load again
     assert second["urls_loaded_again"].value == 0 and second["signals"].value == 0
+
+
+def test_an_unreadable_stored_mask_or_block_list_is_relearned_not_a_crash():
+    from marba_dagster.core.competitive.noise import NoiseMask
+
+    assert not NoiseMask.from_json("not a mask") and not NoiseMask.from_json({"templates": [1]})
+    current = extract_page(_page(STORY), URL).as_row()
+    previous = dict(current, blocks=[["only-a-key"], 7, None])
+    assert detect_page_changes(previous, current) == []

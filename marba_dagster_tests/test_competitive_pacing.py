@@ -7,11 +7,15 @@ import dagster as dg
 import pytest
 
 from marba_dagster.connectors.safe_fetch import FetchPolicy, SafeFetcher, parse_allowed_hosts
+from marba_dagster.core.competitive.noise import NoiseMask
 from marba_dagster.defs.competitive.assets import competitor_snapshots
 from marba_dagster.defs.competitive.resources import SafeFetchSettings
 from marba_dagster.defs.resources import MarbaDatabase
+from marba_dagster.services.competitive import noise_id
 from marba_dagster.store import schema
+from marba_dagster.store.competitive import save_page_noise
 from marba_dagster.store.db import insert_many
+from marba_dagster.store.types import utcnow
 
 SNAPSHOTS = dg.AssetKey(["competitive", "competitor_snapshots"])
 
@@ -103,11 +107,32 @@ def test_300_urls_on_one_host_at_default_politeness(db_url, engine, sandbox):
     """The issue's case: a competitor with 300 URLs on one host, the default politeness
     (2 per host, 0.25 s apart: about 75 s of pacing, far past the 20 s deadline of a URL)."""
     _seed(engine, sandbox, "catalogue", [f"products/{n}" for n in range(299)])
+    # A competitor already watched: its pages' noise is known (a first sight loads each page
+    # three times to learn it, 900 paced requests; the pacing is the same).
+    urls = [sandbox.url("/sites/catalogue/")] + [
+        sandbox.url(f"/sites/catalogue/products/{n}") for n in range(299)
+    ]
+    now = utcnow()
+    with engine.begin() as conn:
+        save_page_noise(
+            conn,
+            [
+                {
+                    "id": noise_id(url),
+                    "url": url,
+                    "mask": NoiseMask(loads=3).as_json(),
+                    "loads": 3,
+                    "learned_at": now,
+                    "updated_at": now,
+                }
+                for url in urls
+            ],
+        )
     defaults = SafeFetchSettings()
     assert (defaults.per_host_concurrency, defaults.per_host_interval) == (2, 0.25)
     result = _materialize(db_url, sandbox)
     assert result.success
     meta = result.asset_materializations_for_node(competitor_snapshots.op.name)[0].metadata
     assert (meta["urls_fetched"].value, meta["urls_failed"].value) == (300, 0)
-    assert meta["snapshots_written"].value == 300
+    assert meta["snapshots_written"].value == 300 and meta["urls_loaded_again"].value == 0
     assert _checks(result)["sources_available"].passed is True

@@ -33,7 +33,7 @@ from .products import (
     MATCH_THRESHOLD,
     SOURCE_ORDER,
     match_products,
-    name_similarity,
+    names_matching,
     product_identity,
     same_product_score,
 )
@@ -83,9 +83,18 @@ class Change:
 
 def _blocks(snapshot: dict[str, Any], mask: NoiseMask | None) -> list[Block] | None:
     rows = snapshot.get("blocks")
-    if not rows:
+    good = [
+        row
+        for row in (rows if isinstance(rows, list) else [])
+        if isinstance(row, (list, tuple)) and len(row) >= 3
+    ]
+    if not good:  # taken before blocks were kept (or unreadable): a baseline for the text
         return None if snapshot.get("text") else []
-    return apply_mask((Block.from_row(row) for row in rows), mask)
+    return apply_mask((Block.from_row(row) for row in good), mask)
+
+
+# Above this many (added x removed) block pairs the blocks are not paired up by similarity.
+PAIRING_LIMIT = 20_000
 
 
 def _line_words(block: Block) -> list[str]:
@@ -106,7 +115,13 @@ def _text_change(
     added = [line for line in (new_lines - old_lines).elements() if line]
     changed = 0
     pending = list(removed)
-    for line in added:
+    pairs = added
+    if len(added) * len(pending) > PAIRING_LIMIT:  # a rewrite: every word counts
+        changed = max(
+            sum(len(line.split()) for line in added), sum(len(line.split()) for line in pending)
+        )
+        pending, pairs = [], []
+    for line in pairs:
         words_new = line.split()
         best, best_ratio = None, 0.0
         for candidate in pending:
@@ -181,12 +196,7 @@ def detect_page_changes(
 
     old_blocks, new_blocks = _blocks(previous, mask), _blocks(current, mask)
     if old_blocks is not None and new_blocks is not None:
-        skip = {
-            b.card
-            for b in new_blocks
-            if b.card
-            and any(name_similarity(b.card, p["name"]) >= MATCH_THRESHOLD for p in launched)
-        }
+        skip = names_matching((b.card for b in new_blocks if b.card), launched)
         n, ratio, added, removed = _text_change(old_blocks, new_blocks, skip)
         if n >= thresholds.min_changed_words or (
             n >= thresholds.min_ratio_words and ratio >= thresholds.min_changed_ratio

@@ -318,7 +318,8 @@ class Block:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Block:
-        return cls(str(row[0]), str(row[1]), str(row[2]), row[3] if len(row) > 3 else None)
+        card = row[3] if len(row) > 3 and isinstance(row[3], str) else None
+        return cls(str(row[0]), str(row[1]), str(row[2]), card)
 
 
 def stable_classes(el, ignore: tuple[str, ...] = ()) -> str:
@@ -445,8 +446,12 @@ class NoiseMask:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> NoiseMask:
-        data = data or {}
+    def from_json(cls, data: Any) -> NoiseMask:
+        """The mask stored as JSON; anything unreadable is an empty mask (relearned)."""
+        if not isinstance(data, dict):
+            return cls()
+        if not isinstance(data.get("templates") or {}, dict):
+            return cls()
         return cls(
             set(data.get("blocks") or []),
             {str(k): list(v) for k, v in (data.get("templates") or {}).items()},

@@ -24,6 +24,7 @@ __all__ = [
     "match_products",
     "merge_representations",
     "name_similarity",
+    "names_matching",
     "product_identity",
     "same_product_score",
 ]
@@ -145,17 +146,54 @@ def _source_rank(rep: dict[str, Any]) -> int:
     return SOURCE_ORDER.index(source) if source in SOURCE_ORDER else len(SOURCE_ORDER)
 
 
+# Name candidates are looked up through the words they share; a word more than this many
+# entries share is not used to find candidates (matching stays linear on a big catalogue).
+CANDIDATES_PER_WORD = 64
+
+
+class _Index:
+    """Entries by id, URL path and name word, so matching scores a few candidates, not all."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, list[int]] = {}
+        self.by_path: dict[str, list[int]] = {}
+        self.by_word: dict[str, list[int]] = {}
+
+    def add(self, position: int, entry: dict[str, Any]) -> None:
+        for key in _ids(entry):
+            self.by_id.setdefault(key, []).append(position)
+        for key in _paths(entry):
+            self.by_path.setdefault(key, []).append(position)
+        for name in _names(entry):
+            for word in set(_tokens(name)):
+                self.by_word.setdefault(word, []).append(position)
+
+    def candidates(self, entry: dict[str, Any]) -> list[int]:
+        found: dict[int, None] = {}
+        for key in _ids(entry):
+            found.update(dict.fromkeys(self.by_id.get(key, [])))
+        for key in _paths(entry):
+            found.update(dict.fromkeys(self.by_path.get(key, [])))
+        for word in {w for name in _names(entry) for w in _tokens(name)}:
+            positions = self.by_word.get(word, [])
+            if len(positions) <= CANDIDATES_PER_WORD:  # a word most names share tells nothing
+                found.update(dict.fromkeys(positions))
+        return list(found)
+
+
 def merge_representations(reps: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per product from its representations (dicts with name, price, currency,
     sku, gtin, url, source). The merged entry takes its name, price and ids from the most
     structured source that has them; ``sources`` lists every representation's
     (source, name, price, currency)."""
     groups: list[list[dict[str, Any]]] = []
+    index = _Index()
     for rep in sorted(reps, key=_source_rank):
         if not rep.get("name"):
             continue
         best, best_score = None, 0.0
-        for group in groups:
+        for position in index.candidates(rep):
+            group = groups[position]
             same_source = [r for r in group if r.get("source") == rep.get("source")]
             if same_source:
                 exact = any(
@@ -167,11 +205,13 @@ def merge_representations(reps: Iterable[dict[str, Any]]) -> list[dict[str, Any]
             else:
                 score = max(same_product_score(r, rep) for r in group)
             if score > best_score:
-                best, best_score = group, score
+                best, best_score = position, score
         if best is not None and best_score >= MATCH_THRESHOLD:
-            best.append(rep)
+            groups[best].append(rep)
+            index.add(best, rep)
         else:
             groups.append([rep])
+            index.add(len(groups) - 1, rep)
     return sorted((_merged(group) for group in groups), key=lambda p: p["name"].lower())
 
 
@@ -209,8 +249,15 @@ def match_products(
 ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], list[dict[str, Any]]]:
     """Products of two snapshots paired one to one, best score first: (pairs, new products
     matching none of the old ones)."""
+    index = _Index()
+    for i, product in enumerate(old):
+        index.add(i, product)
     scored = sorted(
-        ((same_product_score(a, b), i, j) for i, a in enumerate(old) for j, b in enumerate(new)),
+        (
+            (same_product_score(old[i], b), i, j)
+            for j, b in enumerate(new)
+            for i in index.candidates(b)
+        ),
         key=lambda t: (-t[0], t[1], t[2]),
     )
     used_old: set[int] = set()
@@ -226,6 +273,22 @@ def match_products(
         pairs.append((old[i], new[j]))
     unmatched = [b for j, b in enumerate(new) if j not in used_new]
     return pairs, unmatched
+
+
+def names_matching(names: Iterable[str], products: Sequence[dict[str, Any]]) -> set[str]:
+    """The ``names`` that name one of ``products`` (name similarity >= the threshold)."""
+    index = _Index()
+    for i, product in enumerate(products):
+        index.add(i, product)
+    out = set()
+    for name in set(names):
+        for i in index.candidates({"name": name}):
+            if any(
+                name_similarity(name, other) >= MATCH_THRESHOLD for other in _names(products[i])
+            ):
+                out.add(name)
+                break
+    return out
 
 
 def product_identity(product: dict[str, Any]) -> str:
