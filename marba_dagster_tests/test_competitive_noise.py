@@ -313,10 +313,7 @@ def test_the_same_product_on_two_pages_of_a_competitor_is_one_signal():
 # ----------------------------------------------------------------- stored beside snapshots
 
 
-def test_first_sight_learns_and_stores_the_mask(db_url, engine, sandbox):
-    from marba_dagster.defs.competitive.assets import competitor_snapshots
-    from marba_dagster.defs.competitive.resources import SafeFetchSettings
-    from marba_dagster.defs.resources import MarbaDatabase
+def _watch(engine, home: str, pricing: str) -> None:
     from marba_dagster.store import schema
     from marba_dagster.store.db import insert_many
 
@@ -330,39 +327,98 @@ def test_first_sight_learns_and_stores_the_mask(db_url, engine, sandbox):
                     "id": "rival",
                     "brand_id": "b1",
                     "name": "Rival",
-                    "website_url": sandbox.url("/sites/rival/"),
-                    "watch_urls": [sandbox.url("/sites/rival/pricing")],
+                    "website_url": home,
+                    "watch_urls": [pricing],
                     "feed_url": None,
                 }
             ],
         )
 
-    def run():
-        result = dg.materialize(
-            [competitor_snapshots],
-            resources={
-                "marba_db": MarbaDatabase(url=db_url),
-                "safe_fetch": SafeFetchSettings(
-                    allowed_hosts=sandbox.env()["MARBA_FETCH_ALLOWED_HOSTS"], per_host_interval=0
-                ),
-            },
-            instance=dg.DagsterInstance.ephemeral(),
-        )
-        return result.asset_materializations_for_node(competitor_snapshots.op.name)[0].metadata
 
-    first = run()
+def _snapshot_run(db_url, sandbox):
+    from marba_dagster.defs.competitive.assets import competitor_snapshots
+    from marba_dagster.defs.competitive.resources import SafeFetchSettings
+    from marba_dagster.defs.resources import MarbaDatabase
+
+    result = dg.materialize(
+        [competitor_snapshots],
+        resources={
+            "marba_db": MarbaDatabase(url=db_url),
+            "safe_fetch": SafeFetchSettings(
+                allowed_hosts=sandbox.env()["MARBA_FETCH_ALLOWED_HOSTS"], per_host_interval=0
+            ),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    return result.asset_materializations_for_node(competitor_snapshots.op.name)[0].metadata
+
+
+def _signal_types(engine) -> list[str]:
+    from marba_dagster.store import schema
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(schema.intelligence_signals.c.payload)).all()
+    return sorted(row[0]["change_type"] for row in rows)
+
+
+def test_first_sight_learns_and_stores_the_mask(db_url, engine, sandbox):
+    """The sandbox's announcement bar moves on with every load: learned on first sight."""
+    from marba_dagster.store import schema
+
+    home, pricing = sandbox.url("/sites/rival"), sandbox.url("/sites/rival/pricing")
+    _watch(engine, home, pricing)
+    first = _snapshot_run(db_url, sandbox)
     assert first["urls_loaded_again"].value == 4  # two pages, two more loads each
     assert first["pages_noise_learned"].value == 2
     with engine.connect() as conn:
         masks = conn.execute(sa.select(schema.competitive_page_noise)).mappings().all()
         snaps = conn.execute(sa.select(schema.competitive_intelligence_snapshots)).mappings().all()
-    assert sorted(m["url"] for m in masks) == sorted(
-        [sandbox.url("/sites/rival/"), sandbox.url("/sites/rival/pricing")]
-    )
-    assert all(m["loads"] == 3 for m in masks)
+    assert sorted(m["url"] for m in masks) == sorted([home, pricing])
+    assert all(m["loads"] == 3 and m["mask"]["blocks"] for m in masks)
     assert all(s["blocks"] for s in snaps)
-    second = run()  # noise only: masks known, nothing changed enough to load again
+    second = _snapshot_run(db_url, sandbox)  # noise only, and the bar moved on again
     assert second["urls_loaded_again"].value == 0 and second["signals"].value == 0
+
+
+def _with_block(html: str, block: str) -> str:
+    return html.replace("<main>", f"<main>{block}", 1)
+
+
+def test_noise_the_first_loads_missed_is_learned_from_a_confirmation_load(db_url, engine, sandbox):
+    from marba_dagster.sandbox.routes.sites import Site, home_page
+
+    home, pricing = sandbox.url("/sites/rival"), sandbox.url("/sites/rival/pricing")
+    _watch(engine, home, pricing)
+    _snapshot_run(db_url, sandbox)
+    flash = '<div class="zz-flash"><p>Flash sale tonight only on every winter coat</p></div>'
+    sandbox.faults.add(
+        "sites.home",
+        "malformed_body",
+        times=1,  # this load only: the confirmation load has no flash box
+        body=_with_block(home_page(Site("rival", 1), "2026-12-07T10:00:00"), flash),
+        content_type="text/html; charset=utf-8",
+    )
+    second = _snapshot_run(db_url, sandbox)
+    assert second["urls_loaded_again"].value == 1 and second["pages_noise_learned"].value == 1
+    assert second["signals"].value == 0 and _signal_types(engine) == []
+
+
+def test_a_real_change_survives_the_confirmation_load(db_url, engine, sandbox):
+    from marba_dagster.sandbox.routes.sites import Site, home_page
+
+    home, pricing = sandbox.url("/sites/rival"), sandbox.url("/sites/rival/pricing")
+    _watch(engine, home, pricing)
+    _snapshot_run(db_url, sandbox)
+    news = "<p>We now open a second shop by the harbour with a roastery and a bakery.</p>"
+    sandbox.faults.add(
+        "sites.home",
+        "malformed_body",
+        body=_with_block(home_page(Site("rival", 1), "2026-12-07T10:00:00"), news),
+        content_type="text/html; charset=utf-8",
+    )
+    second = _snapshot_run(db_url, sandbox)
+    assert second["urls_loaded_again"].value == 1
+    assert _signal_types(engine) == ["website_change"]
 
 
 def test_an_unreadable_stored_mask_or_block_list_is_relearned_not_a_crash():
