@@ -132,15 +132,20 @@ def plan_second_loads(
         if url not in plan.masks:
             wanted[url] = None
             continue
-        if url not in plan.rows:
-            plan.rows[url] = _extracted(results[url], url, plan.masks[url])
         history = store_competitive.recent_snapshots(conn, competitor["id"], url, "page", 1, run_id)
-        if history and any(
-            change.change_type == "website_change"
-            for change in detect_page_changes(
-                history[0], plan.rows[url], thresholds, plan.masks[url]
+        try:
+            if url not in plan.rows:
+                plan.rows[url] = _extracted(results[url], url, plan.masks[url])
+            changed = history and any(
+                change.change_type == "website_change"
+                for change in detect_page_changes(
+                    history[0], plan.rows[url], thresholds, plan.masks[url]
+                )
             )
-        ):
+        except Exception:  # noqa: BLE001 - the brand's own pass meets it and fails alone
+            plan.rows.pop(url, None)
+            continue
+        if changed:
             wanted[url] = None
     plan.urls = list(wanted)
     return plan
