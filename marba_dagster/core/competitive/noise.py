@@ -24,6 +24,7 @@ German, French and Spanish and a few more) become placeholders.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import math
 import re
@@ -246,6 +247,20 @@ def generic_filter(text: str) -> str:
     """One block's text without the noise every page may carry (see the module doc)."""
     if not text or text.isspace():
         return ""
+    if len(text) <= _CACHED_LENGTH:  # navigation, footers, cards: the same on every load
+        return _generic_filter_cached(text)
+    return _generic_filter(text)
+
+
+_CACHED_LENGTH = 2000
+
+
+@functools.lru_cache(maxsize=65536)
+def _generic_filter_cached(text: str) -> str:
+    return _generic_filter(text)
+
+
+def _generic_filter(text: str) -> str:
     text = collapse(mask_counters(mask_random_tokens(strip_noise(text))))
     if COUNT in text and len(text.split()) <= COUNTER_BLOCK_WORDS:
         return COUNT
