@@ -17,6 +17,7 @@ import hashlib
 import json
 import time
 import urllib.request
+from importlib import metadata
 from pathlib import Path
 
 from changedetectionio import html_tools
@@ -62,6 +63,7 @@ def main() -> None:
                 "false_alerts_per_100_noise_pages": 100 * noise_alerts / max(1, noise_pages),
                 "recall": flagged / max(1, labelled),
                 "seconds": seconds,
+                "version": metadata.version("changedetection-io"),
             }
         )
     )

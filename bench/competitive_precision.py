@@ -456,6 +456,12 @@ def _markdown(manifest, score, pages, judged, seconds, raw_seconds, loads, cdio,
         "",
         "A website_change needs 5 changed words, or 3 words that are at least 5 % of the page"
         " (after the mask, with prices masked and blocks compared as a multiset).",
+        "",
+        "The rules were developed with this corpus in view; the pages of"
+        " `marba_dagster_tests/test_competitive_noise.py` (other markup, class names, noise"
+        " wordings and token shapes) are the held-out check. changedetection.io"
+        f" {cdio.get('version', '?') if cdio else '(not installed)'} was installed from PyPI"
+        " into a separate venv (`pip install changedetection-io`, a few minutes).",
     ]
     if score["wrong"]:
         lines += ["", "Errors:", ""] + [f"- {w}" for w in score["wrong"]]
