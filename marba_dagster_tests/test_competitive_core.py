@@ -95,8 +95,18 @@ def test_structured_prices_first_and_two_spellings_are_one_price():
         {"amount": "5000", "currency": "JPY", "source": "text"},
         {"amount": "1299.00", "currency": "USD", "product": "Pro Plan", "source": "json-ld"},
     ]
+    # The JSON-LD product and its visible card are one product.
     assert snap["products"] == [
-        {"name": "Pro Plan", "price": "1299.00", "currency": "USD", "source": "json-ld"}
+        {
+            "name": "Pro Plan",
+            "price": "1299.00",
+            "currency": "USD",
+            "source": "json-ld",
+            "sources": [
+                {"source": "json-ld", "name": "Pro Plan", "price": "1299.00", "currency": "USD"},
+                {"source": "text", "name": "Pro Plan", "price": "1299.00", "currency": "USD"},
+            ],
+        }
     ]
 
 

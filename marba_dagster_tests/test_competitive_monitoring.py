@@ -161,13 +161,13 @@ def test_changes_signals_reachability_and_gaps(db_url, engine, sandbox):
         (x["payload"]["change_type"], x["payload"]["url"].rsplit("/", 1)[-1])
         for x in _signals(engine, "comp-ok")
     )
+    # The new product's card on the pricing page is its launch, not also a website_change.
     assert types == [
         ("messaging_shift", ""),
         ("pricing_change", "pricing"),
         ("product_launch", "pricing"),
         ("social_activity", "feed.xml"),
         ("website_change", ""),
-        ("website_change", "pricing"),
     ]
     social = [
         x for x in _signals(engine, "comp-ok") if x["payload"]["change_type"] == "social_activity"

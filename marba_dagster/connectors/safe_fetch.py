@@ -26,7 +26,10 @@ Competitor URLs are typed by users, so every fetch is treated as hostile:
 * **Text decoded correctly**: byte-order mark, then the Content-Type charset, then a
   ``<meta charset>``/``http-equiv`` or XML declaration, then detection (charset-normalizer).
 * **Polite**: a global limit on concurrent fetches, a per-host limit and a minimum interval
-  between requests to the same host.
+  between requests to the same host. Politeness paces, it does not fail: the per-URL
+  deadline covers the fetch itself, not the time a URL waits for a global slot, its host's
+  slot or the host's interval (a competitor with hundreds of URLs on one host is fetched
+  one turn after another, each with its whole deadline).
 
 Loopback and private targets are reachable only through an explicit allow-list of
 ``host:port`` pairs (``MARBA_FETCH_ALLOWED_HOSTS``), which the sandbox and tests use.
@@ -40,8 +43,9 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -472,6 +476,22 @@ class _HostSlot:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+class _Deadline:
+    """A URL's deadline, pushed back by the time spent waiting for a turn (queueing for a
+    global or per-host slot and the host's interval is pacing, not the fetch taking long)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self.at += time.monotonic() - began
+
+
 class SafeFetcher:
     """Thread-safe fetcher applying an :class:`HttpPolicy` (by default :class:`FetchPolicy`'s
     limits). Close it when done."""
@@ -577,23 +597,16 @@ class SafeFetcher:
                 )
             return slot
 
-    def _wait_turn(self, slot: _HostSlot, deadline: float, url: str) -> None:
+    def _wait_turn(self, slot: _HostSlot) -> None:
+        """Sleep until the host's next turn (``per_host_interval`` after the previous one)."""
         if self.policy.per_host_interval <= 0:
             return
         with slot.lock:
             now = time.monotonic()
             start = max(now, slot.next_at)
             slot.next_at = start + self.policy.per_host_interval
-        wait = start - now
-        if wait > 0:
-            if now + wait > deadline:
-                raise DeadlineExceeded(
-                    "deadline passed waiting for the per-host interval",
-                    url=_safe_display(url),
-                    method="GET",
-                    client="safe_fetch",
-                )
-            time.sleep(wait)
+        if start > now:
+            time.sleep(start - now)
 
     # -- fetching ----------------------------------------------------------------------
 
@@ -605,11 +618,13 @@ class SafeFetcher:
         ``max_bytes`` is cut at the cap (``truncated=True``).
         """
         started = time.monotonic()
-        deadline = started + self.policy.deadline
+        deadline = _Deadline(self.policy.deadline)
         current = url
         seen: list[str] = []
         try:
-            with self._global:
+            with deadline.paused():  # waiting for a global slot is not the fetch
+                self._global.acquire()
+            try:
                 for _hop in range(self.policy.max_redirects + 1):
                     if current in seen:
                         raise RedirectLoop(
@@ -639,6 +654,8 @@ class SafeFetcher:
                     method="GET",
                     client="safe_fetch",
                 )
+            finally:
+                self._global.release()
         except FetchRefused:
             self._count("refused")
             raise
@@ -647,7 +664,7 @@ class SafeFetcher:
             raise
 
     def _one(
-        self, target: Target, ip: str, deadline: float, extra_headers: dict[str, str]
+        self, target: Target, ip: str, clock: _Deadline, extra_headers: dict[str, str]
     ) -> FetchResult | str:
         slot = self._slot(target.host, target.port)
         display = _safe_display(target.url)
@@ -655,11 +672,17 @@ class SafeFetcher:
         def err(cls, msg, **kw):
             return cls(msg, url=display, method="GET", client="safe_fetch", **kw)
 
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if clock.at - time.monotonic() <= 0:
             raise err(DeadlineExceeded, f"deadline of {self.policy.deadline:g}s passed")
-        with slot.sem:
-            self._wait_turn(slot, deadline, target.url)
+        with clock.paused():  # the host's turn: a slot, then its interval
+            slot.sem.acquire()
+            try:
+                self._wait_turn(slot)
+            except BaseException:
+                slot.sem.release()
+                raise
+        deadline = clock.at
+        try:
             self._backend.pin(target.host, target.port, ip)
             remaining = max(0.05, deadline - time.monotonic())
             timeout = httpx.Timeout(
@@ -730,6 +753,8 @@ class SafeFetcher:
                 raise err(ConnectFailed, f"connection failed: {exc}") from None
             except httpx.HTTPError as exc:
                 raise err(ServerError, f"{type(exc).__name__}: {exc}") from None
+        finally:
+            slot.sem.release()
         text, encoding, how = decode_body(content, ctype)
         return FetchResult(
             url=display,

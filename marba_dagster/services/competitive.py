@@ -29,8 +29,11 @@ from marba_dagster.core.competitive import (
     parse_feed,
     posting_frequency_change,
 )
+from marba_dagster.core.competitive.changes import merge_product_changes
+from marba_dagster.core.competitive.extract import learn_page_noise
 from marba_dagster.core.competitive.monitoring import (
     TEXT_CAP,
+    cap_blocks,
     competitor_urls,
     feed_source,
     gap_rows,
@@ -40,6 +43,7 @@ from marba_dagster.core.competitive.monitoring import (
     signal_row,
     site_source,
 )
+from marba_dagster.core.competitive.noise import NoiseMask
 from marba_dagster.store import competitive as store_competitive
 
 FetchOutcome = FetchResult | HttpError
@@ -56,6 +60,98 @@ def fetch_urls(fetcher: SafeFetcher, urls: Iterable[str]) -> dict[str, FetchOutc
 
 
 @dataclass
+class SecondLoads:
+    """Pages to load again before they are compared, and what is known of them.
+
+    A page seen for the first time is loaded ``LEARNING_LOADS`` times so its noise is
+    learned before its first snapshot is taken; a page whose text changed enough to be a
+    ``website_change`` is loaded once more, so noise the mask did not know yet (a promo bar
+    that happened to show the same message in the learning loads) is learned from the two
+    loads and taken out before the change is judged.
+    """
+
+    masks: dict[str, NoiseMask] = field(default_factory=dict)  # stored masks, by URL
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # extracted with the mask
+    urls: list[str] = field(default_factory=list)  # to load again
+    results: dict[str, list[FetchOutcome]] = field(default_factory=dict)  # the extra loads
+
+    def first_seen(self) -> list[str]:
+        return [url for url in self.urls if url not in self.masks]
+
+
+# Loads of a page seen for the first time (the normal one and two more): a noise that picks
+# one of k messages at random shows the same one in all three only 1 in k^2 times.
+LEARNING_LOADS = 3
+
+
+def fetch_second_loads(fetcher: SafeFetcher, plan: SecondLoads) -> int:
+    """Load the plan's pages again (first-seen pages twice more); how many loads were made."""
+    first = fetch_urls(fetcher, plan.urls)
+    plan.results = {url: [first[url]] for url in plan.urls}
+    made = len(first)
+    for _round in range(LEARNING_LOADS - 2):
+        more = fetch_urls(fetcher, plan.first_seen())
+        for url, outcome in more.items():
+            plan.results[url].append(outcome)
+        made += len(more)
+    return made
+
+
+def noise_id(url: str) -> str:
+    return row_id("page-noise", url)
+
+
+def _extracted(result: FetchResult, url: str, mask: NoiseMask | None) -> dict[str, Any]:
+    row = extract_page(result.text, url, mask).as_row()
+    row["text"] = (row["text"] or "")[:TEXT_CAP]
+    row["blocks"] = cap_blocks(row["blocks"], TEXT_CAP)
+    return row
+
+
+def plan_second_loads(
+    conn: Connection,
+    competitors: Iterable[dict[str, Any]],
+    results: dict[str, FetchOutcome],
+    *,
+    thresholds: ChangeThresholds | None = None,
+    run_id: str | None = None,
+) -> SecondLoads:
+    """Which fetched pages of ``competitors`` to load again (see :class:`SecondLoads`)."""
+    thresholds = thresholds or ChangeThresholds()
+    pages = [
+        (competitor, url)
+        for competitor in competitors
+        for kind, url in competitor_urls(competitor)
+        if kind == "page" and isinstance(results.get(url), FetchResult)
+    ]
+    plan = SecondLoads()
+    stored = store_competitive.page_noise(conn, {url: noise_id(url) for _c, url in pages})
+    plan.masks = {url: NoiseMask.from_json(mask) for url, mask in stored.items()}
+    wanted: dict[str, None] = {}
+    for competitor, url in pages:
+        if url not in plan.masks:
+            wanted[url] = None
+            continue
+        history = store_competitive.recent_snapshots(conn, competitor["id"], url, "page", 1, run_id)
+        try:
+            if url not in plan.rows:
+                plan.rows[url] = _extracted(results[url], url, plan.masks[url])
+            changed = history and any(
+                change.change_type == "website_change"
+                for change in detect_page_changes(
+                    history[0], plan.rows[url], thresholds, plan.masks[url]
+                )
+            )
+        except Exception:  # noqa: BLE001 - the brand's own pass meets it and fails alone
+            plan.rows.pop(url, None)
+            continue
+        if changed:
+            wanted[url] = None
+    plan.urls = list(wanted)
+    return plan
+
+
+@dataclass
 class BrandOutcome:
     """What one brand's monitoring wrote (or, summed with ``add``, a whole run's)."""
 
@@ -68,6 +164,7 @@ class BrandOutcome:
     invalidated_reimagine: bool = False
     # (source, one-line cause) for each competitor site or feed this run could not read.
     lost: list[tuple[str, str]] = field(default_factory=list)
+    noise_learned: int = 0  # pages whose noise mask was learned or grew
 
     def add(self, other: BrandOutcome) -> None:
         """Sum another brand's counts, signals and unreachable competitors into this one."""
@@ -77,6 +174,7 @@ class BrandOutcome:
         self.messaging_shifts += other.messaging_shifts
         self.unreachable += other.unreachable
         self.invalidated_reimagine |= other.invalidated_reimagine
+        self.noise_learned += other.noise_learned
 
 
 @dataclass
@@ -87,6 +185,7 @@ class _Writes:
     signals: list[dict[str, Any]] = field(default_factory=list)
     shifts: list[dict[str, Any]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  # why reimagine is invalidated
+    noise: dict[str, dict[str, Any]] = field(default_factory=dict)  # learned masks, by URL
 
 
 def _error_text(err: HttpError) -> str:
@@ -145,6 +244,30 @@ def _feed(
     return None
 
 
+def _page_mask(
+    url: str, result: FetchResult, loads: SecondLoads, now: datetime, writes: _Writes
+) -> NoiseMask | None:
+    """The page's mask: the stored one, grown by what its extra loads show."""
+    stored = loads.masks.get(url)
+    extra = [r for r in loads.results.get(url, []) if isinstance(r, FetchResult)]
+    if not extra:
+        return stored
+    if url in writes.noise:
+        return NoiseMask.from_json(writes.noise[url]["mask"])
+    learned = learn_page_noise([result.text, *(r.text for r in extra)])
+    mask = stored.merge(learned) if stored is not None else learned
+    if stored is None or mask.as_json() != stored.as_json():
+        writes.noise[url] = {
+            "id": noise_id(url),
+            "url": url,
+            "mask": mask.as_json(),
+            "loads": mask.loads,
+            "learned_at": now,
+            "updated_at": now,
+        }
+    return mask
+
+
 def _page(
     conn: Connection,
     brand_id: str,
@@ -157,17 +280,21 @@ def _page(
     run_id: str | None,
     stamp: str,
     writes: _Writes,
-) -> None:
-    """Snapshot a fetched page and compare it with the previous runs' snapshots: changes
-    become signals, a messaging shift also a ``messaging_shifts`` row."""
-    row = extract_page(result.text, url).as_row()
-    row["text"] = (row["text"] or "")[:TEXT_CAP]
+    loads: SecondLoads,
+) -> list[Change]:
+    """Snapshot a fetched page (its learned noise left out) and compare it with the previous
+    runs' snapshots: the changes, a messaging shift also as a ``messaging_shifts`` row."""
+    mask = _page_mask(url, result, loads, now, writes)
+    learned = any(isinstance(r, FetchResult) for r in loads.results.get(url, []))
+    row = None if learned else loads.rows.get(url)
+    if row is None:
+        row = _extracted(result, url, mask)
     writes.snapshots.append({**base, "status_code": result.status, **row})
     history = store_competitive.recent_snapshots(
         conn, competitor["id"], url, "page", thresholds.messaging_baseline_size, run_id
     )
     previous = history[0] if history else None
-    changes: list[Change] = detect_page_changes(previous, row, thresholds)
+    changes: list[Change] = detect_page_changes(previous, row, thresholds, mask)
     if previous and (previous.get("positioning_text") or "") != row["positioning_text"]:
         shift = messaging_shift(
             [h.get("positioning_text") or "" for h in history], row["positioning_text"], thresholds
@@ -175,10 +302,7 @@ def _page(
         if shift is not None:
             changes.append(shift)
             writes.shifts.append(shift_row(brand_id, competitor, url, shift, stamp, now))
-    for change in changes:
-        writes.signals.append(signal_row(brand_id, competitor, url, "competitor_site", change, now))
-        if change.change_type in SIGNIFICANT_CHANGES:
-            writes.reasons.append(f"{competitor['name']}: {change.title}")
+    return changes
 
 
 def _reachability(
@@ -240,6 +364,7 @@ def process_brand(
     thresholds: ChangeThresholds | None = None,
     failure_limit: int = 3,
     run_id: str | None = None,
+    second_loads: SecondLoads | None = None,
 ) -> BrandOutcome:
     """Snapshots, change signals, messaging shifts and reachability for one brand.
 
@@ -247,8 +372,12 @@ def process_brand(
     snapshots from an earlier attempt are replaced (same transaction), changes are measured
     against the previous run's snapshots, a competitor's failure counts once per run, and a
     messaging shift is one row per run.
+
+    ``second_loads`` (:func:`plan_second_loads`, then fetched) teach each page's noise mask;
+    a product that changed on several pages of a competitor is one signal.
     """
     thresholds = thresholds or ChangeThresholds()
+    loads = second_loads or SecondLoads()
     out = BrandOutcome()
     writes = _Writes()
     already_failed = _failed_before(conn, brand_id, run_id)
@@ -258,6 +387,7 @@ def process_brand(
         read = 0
         errors: list[str] = []
         page_causes: list[str] = []
+        found: list[tuple[str, Change]] = []
         for kind, url in urls:
             result = results.get(url)
             base = {
@@ -289,7 +419,7 @@ def process_brand(
                     errors.append(error)
                 continue
             read += 1
-            _page(
+            changes = _page(
                 conn,
                 brand_id,
                 competitor,
@@ -301,7 +431,18 @@ def process_brand(
                 run_id,
                 stamp,
                 writes,
+                loads,
             )
+            found += [(url, change) for change in changes]
+        for url, change in merge_product_changes(found):
+            per_page = change.change_type not in ("pricing_change", "product_launch")
+            writes.signals.append(
+                signal_row(
+                    brand_id, competitor, url, "competitor_site", change, now, per_page=per_page
+                )
+            )
+            if change.change_type in SIGNIFICANT_CHANGES:
+                writes.reasons.append(f"{competitor['name']}: {change.title}")
         if page_causes:
             pages = sum(1 for kind, _url in urls if kind == "page")
             out.lost.append(
@@ -313,6 +454,8 @@ def process_brand(
         _reachability(conn, competitor, urls, read, errors, already_failed, failure_limit, now, out)
 
     store_competitive.insert_snapshots(conn, writes.snapshots)
+    store_competitive.save_page_noise(conn, list(writes.noise.values()))
+    out.noise_learned = len(writes.noise)
     # One row per event: the same signal seen again (a retried run) updates its row.
     by_key = {row["dedup_key"]: row for row in writes.signals}
     store_competitive.upsert_competitor_signals(conn, list(by_key.values()))

@@ -31,6 +31,7 @@ SNAPSHOT_DEFAULTS: dict[str, Any] = {
     "text": None,
     "error": None,
     "run_id": None,
+    "blocks": None,
 }
 
 
@@ -140,6 +141,7 @@ def recent_snapshots(
             snapshots.c.positioning_text,
             snapshots.c.feed_items,
             snapshots.c.fetched_at,
+            snapshots.c.blocks,
         )
         .where(
             snapshots.c.competitor_id == competitor_id,
@@ -187,6 +189,39 @@ def insert_snapshots(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
         [{**SNAPSHOT_DEFAULTS, **row} for row in rows],
     )
     return len(rows)
+
+
+# ----------------------------------------------------------------------------- page noise
+
+
+def page_noise(conn: Connection, url_ids: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The learned noise masks of ``url_ids`` (url -> row id), by URL; unknown URLs absent."""
+    noise = schema.competitive_page_noise
+    if not url_ids:
+        return {}
+    by_id = {row_id: url for url, row_id in url_ids.items()}
+    out: dict[str, dict[str, Any]] = {}
+    ids = list(by_id)
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(
+            sa.select(noise.c.id, noise.c.mask).where(noise.c.id.in_(ids[start : start + 500]))
+        )
+        for row_id, mask in rows:
+            out[by_id[row_id]] = mask or {}
+    return out
+
+
+def save_page_noise(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Upsert masks by URL id (the caller merged what was learned with what was stored)."""
+    if not rows:
+        return 0
+    return upsert(
+        conn,
+        schema.competitive_page_noise,
+        list(rows),
+        ["id"],
+        ["mask", "loads", "updated_at"],
+    )
 
 
 # -------------------------------------------------------------------- signals and shifts

@@ -399,8 +399,24 @@ competitive_intelligence_snapshots = sa.Table(
     sa.Column("error", sa.Text(), nullable=True),
     # The Dagster run that took it: a retried run replaces its own rows (see monitor.py).
     sa.Column("run_id", sa.String(64), nullable=True),
+    # The page's text blocks: [key, kind, text, card] (core.competitive.noise.Block), so a
+    # noise mask learned later applies to this snapshot too.
+    sa.Column("blocks", JSONType, nullable=True),
     sa.Index(None, "competitor_id", "url", "fetched_at"),
     sa.Index(None, "brand_id", "run_id"),
+)
+
+# The noise each watched URL shows by itself (core.competitive.noise.NoiseMask), learned
+# from loads of the page taken close together; one row per URL (id: a hash of the URL).
+competitive_page_noise = sa.Table(
+    "competitive_page_noise",
+    metadata,
+    _id(),
+    sa.Column("url", sa.Text(), nullable=False),
+    sa.Column("mask", JSONType, nullable=False, server_default="{}"),
+    sa.Column("loads", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("learned_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 messaging_shifts = sa.Table(

@@ -1,8 +1,20 @@
 """Changes between two snapshots of a competitor page, and posting-frequency shifts.
 
 Pure functions on plain dicts (the snapshot rows), no I/O. Snapshots compared here are
-already noise-free (see :mod:`.extract`), so two snapshots whose only differences were a
-timestamp, a CSRF token, a rotated ad or reordered JSON-LD compare equal.
+already free of known noise (see :mod:`.extract` and :mod:`.noise`), and the page's learned
+mask is applied to both sides again (a mask learned after the older snapshot was taken
+covers it too). The text is compared as a multiset of blocks (reordered blocks and list
+items change nothing), prices masked (a price move is a ``pricing_change``, not a text
+change), the text of a launched product's own card left out (it is the launch), and a text
+change must be large enough to matter to be a ``website_change``:
+
+    changed words >= ``min_changed_words`` (5), or
+    changed words >= ``min_ratio_words`` (3) and changed / page words >= ``min_changed_ratio``
+    (5 %)
+
+so one changed token is never an alert. Products are matched one to one between the
+snapshots by SKU/GTIN, URL or name (:mod:`.products`): one ``pricing_change`` or
+``product_launch`` per product, whichever of its representations moved.
 """
 
 from __future__ import annotations
@@ -15,13 +27,23 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from .extract import mask_prices, product_key
-from .text import cosine, term_counts, words
+from .extract import mask_prices
+from .noise import Block, NoiseMask, apply_mask
+from .products import (
+    MATCH_THRESHOLD,
+    SOURCE_ORDER,
+    match_products,
+    names_matching,
+    product_identity,
+    same_product_score,
+)
+from .text import cosine, term_counts
 
 __all__ = [
     "Change",
     "ChangeThresholds",
     "detect_page_changes",
+    "merge_product_changes",
     "messaging_shift",
     "posting_frequency_change",
 ]
@@ -29,9 +51,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ChangeThresholds:
-    # website_change: at least this many words changed, or this share of the text.
-    min_changed_words: int = 3
-    min_changed_ratio: float = 0.02
+    # website_change: at least min_changed_words words changed, or at least min_ratio_words
+    # that are min_changed_ratio of the page's words.
+    min_changed_words: int = 5
+    min_ratio_words: int = 3
+    min_changed_ratio: float = 0.05
     # messaging_shift: 1 - cosine similarity of positioning terms vs the baseline.
     messaging_threshold: float = 0.35
     messaging_baseline_size: int = 4
@@ -57,57 +81,126 @@ class Change:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _text_change(old: str, new: str) -> tuple[int, float, list[str], list[str]]:
-    a, b = words(mask_prices(old)), words(mask_prices(new))
-    sm = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+def _blocks(snapshot: dict[str, Any], mask: NoiseMask | None) -> list[Block] | None:
+    rows = snapshot.get("blocks")
+    good = [
+        row
+        for row in (rows if isinstance(rows, list) else [])
+        if isinstance(row, (list, tuple)) and len(row) >= 3
+    ]
+    if not good:  # taken before blocks were kept (or unreadable): a baseline for the text
+        return None if snapshot.get("text") else []
+    return apply_mask((Block.from_row(row) for row in good), mask)
+
+
+# Above this many (added x removed) block pairs the blocks are not paired up by similarity.
+PAIRING_LIMIT = 20_000
+
+
+def _line_words(block: Block) -> list[str]:
+    return mask_prices(block.text).split()
+
+
+def _text_change(
+    old: list[Block], new: list[Block], skip_cards: set[str]
+) -> tuple[int, float, list[str], list[str]]:
+    """Changed words between two block lists compared as multisets: a removed and an added
+    block that resemble each other count their word difference, the others all their words.
+    Blocks of the cards named in ``skip_cards`` are left out."""
+    old = [b for b in old if b.card not in skip_cards]
+    new = [b for b in new if b.card not in skip_cards]
+    old_lines = Counter(" ".join(_line_words(b)) for b in old)
+    new_lines = Counter(" ".join(_line_words(b)) for b in new)
+    removed = [line for line in (old_lines - new_lines).elements() if line]
+    added = [line for line in (new_lines - old_lines).elements() if line]
     changed = 0
-    added: list[str] = []
-    removed: list[str] = []
-    for op, i1, i2, j1, j2 in sm.get_opcodes():
-        if op == "equal":
-            continue
-        changed += max(i2 - i1, j2 - j1)
-        if i2 > i1:
-            removed.append(" ".join(a[i1:i2]))
-        if j2 > j1:
-            added.append(" ".join(b[j1:j2]))
-    ratio = changed / max(1, max(len(a), len(b)))
-    return changed, ratio, added, removed
+    pending = list(removed)
+    pairs = added
+    if len(added) * len(pending) > PAIRING_LIMIT:  # a rewrite: every word counts
+        changed = max(
+            sum(len(line.split()) for line in added), sum(len(line.split()) for line in pending)
+        )
+        pending, pairs = [], []
+    for line in pairs:
+        words_new = line.split()
+        best, best_ratio = None, 0.0
+        for candidate in pending:
+            ratio = difflib.SequenceMatcher(
+                a=candidate.split(), b=words_new, autojunk=False
+            ).ratio()
+            if ratio > best_ratio:
+                best, best_ratio = candidate, ratio
+        if best is not None and best_ratio >= 0.5:
+            pending.remove(best)
+            matcher = difflib.SequenceMatcher(a=best.split(), b=words_new, autojunk=False)
+            changed += sum(
+                max(i2 - i1, j2 - j1)
+                for op, i1, i2, j1, j2 in matcher.get_opcodes()
+                if op != "equal"
+            )
+        else:
+            changed += len(words_new)
+    changed += sum(len(line.split()) for line in pending)
+    total = max(
+        sum(len(x.split()) for x in old_lines.elements()),
+        sum(len(x.split()) for x in new_lines.elements()),
+        1,
+    )
+    return changed, changed / total, added, removed
 
 
-def _products(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for p in snapshot.get("products") or []:
-        if isinstance(p, dict) and p.get("name"):
-            out.setdefault(product_key(p["name"]), p)
-    # Prices with a product name but no product entry still identify a product's price.
-    for pr in snapshot.get("prices") or []:
-        if isinstance(pr, dict) and pr.get("product"):
-            key = product_key(pr["product"])
-            entry = out.setdefault(key, {"name": pr["product"]})
-            if not entry.get("price"):
-                entry = dict(entry, price=pr.get("amount"), currency=pr.get("currency"))
-                out[key] = entry
+def _source_prices(product: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    out = {}
+    for rep in product.get("sources") or [product]:
+        if rep.get("price") and rep.get("currency"):
+            out.setdefault(rep.get("source") or "text", (str(rep["price"]), rep["currency"]))
     return out
+
+
+def _price_move(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(old amount, new amount, currency) of the product's price move, taken from its most
+    structured representation that moved, or None."""
+    if (
+        old.get("price")
+        and new.get("price")
+        and old.get("currency") == new.get("currency")
+        and str(old["price"]) != str(new["price"])
+    ):
+        return str(old["price"]), str(new["price"]), str(new["currency"])
+    before, after = _source_prices(old), _source_prices(new)
+    for source in (*SOURCE_ORDER, *sorted(set(before) - set(SOURCE_ORDER))):
+        a, b = before.get(source), after.get(source)
+        if a and b and a[1] == b[1] and a[0] != b[0]:
+            return a[0], b[0], b[1]
+    return None
 
 
 def detect_page_changes(
     previous: dict[str, Any] | None,
     current: dict[str, Any],
     thresholds: ChangeThresholds = ChangeThresholds(),
+    mask: NoiseMask | None = None,
 ) -> list[Change]:
-    """website_change, pricing_change and product_launch between two snapshots of a page.
+    """website_change, pricing_change and product_launch between two snapshots of a page,
+    with the page's learned noise ``mask`` applied to both.
 
-    The first snapshot of a page is its baseline: no change is reported.
+    The first snapshot of a page is its baseline: no change is reported. A previous
+    snapshot without blocks (taken before blocks were kept) is a baseline for the text.
     """
     if not previous:
         return []
     changes: list[Change] = []
-    if previous.get("content_hash") != current.get("content_hash"):
-        n, ratio, added, removed = _text_change(
-            previous.get("text") or "", current.get("text") or ""
-        )
-        if n >= thresholds.min_changed_words or ratio >= thresholds.min_changed_ratio:
+    old_products = [p for p in previous.get("products") or [] if isinstance(p, dict)]
+    new_products = [p for p in current.get("products") or [] if isinstance(p, dict)]
+    pairs, launched = match_products(old_products, new_products)
+
+    old_blocks, new_blocks = _blocks(previous, mask), _blocks(current, mask)
+    if old_blocks is not None and new_blocks is not None:
+        skip = names_matching((b.card for b in new_blocks if b.card), launched)
+        n, ratio, added, removed = _text_change(old_blocks, new_blocks, skip)
+        if n >= thresholds.min_changed_words or (
+            n >= thresholds.min_ratio_words and ratio >= thresholds.min_changed_ratio
+        ):
             changes.append(
                 Change(
                     "website_change",
@@ -121,46 +214,40 @@ def detect_page_changes(
                         "new_hash": current.get("content_hash"),
                     },
                     strength=round(min(1.0, 0.2 + ratio * 4), 3),
-                    key=f"website:{current.get('content_hash', '')[:16]}",
+                    key=f"website:{(current.get('content_hash') or '')[:16]}",
                 )
             )
 
-    old_p, new_p = _products(previous), _products(current)
-    for key, new in new_p.items():
-        old = old_p.get(key)
-        if old is None:
+    for old, new in pairs:
+        move = _price_move(old, new)
+        if move is None:
             continue
-        if (
-            not old.get("price")
-            or not new.get("price")
-            or old.get("currency") != new.get("currency")
-        ):
-            continue
-        a, b = Decimal(str(old["price"])), Decimal(str(new["price"]))
+        a, b = Decimal(move[0]), Decimal(move[1])
         if a == b or a == 0:
             continue
         pct = float((b - a) / a * 100)
         if abs(pct) < thresholds.min_price_change_pct:
             continue
         direction = "raised" if b > a else "cut"
+        identity = product_identity(new)
         changes.append(
             Change(
                 "pricing_change",
-                f"{new['name']}: price {direction} {old['price']} -> {new['price']}"
-                f" {new.get('currency')} ({pct:+.1f}%)",
+                f"{new['name']}: price {direction} {move[0]} -> {move[1]} {move[2]} ({pct:+.1f}%)",
                 {
                     "product": new["name"],
                     "old_price": str(a),
                     "new_price": str(b),
-                    "currency": new.get("currency"),
+                    "currency": move[2],
                     "percent_change": round(pct, 2),
                     "direction": direction,
+                    "sku": new.get("sku"),
                 },
                 strength=round(min(1.0, 0.4 + abs(pct) / 50), 3),
-                key=f"price:{key}:{a}->{b}:{new.get('currency')}",
+                key=f"price:{identity}:{a}->{b}:{move[2]}",
+                extra={"product": new},
             )
         )
-    launched = [new_p[k] for k in new_p if k not in old_p]
     for prod in launched:
         changes.append(
             Change(
@@ -172,13 +259,46 @@ def detect_page_changes(
                     "price": prod.get("price"),
                     "currency": prod.get("currency"),
                     "sku": prod.get("sku"),
-                    "known_products": sorted(v["name"] for v in old_p.values()),
+                    "known_products": sorted(p["name"] for p in old_products),
                 },
                 strength=0.7,
-                key=f"launch:{product_key(prod['name'])}",
+                key=f"launch:{product_identity(prod)}",
+                extra={"product": prod},
             )
         )
     return changes
+
+
+def merge_product_changes(found: Sequence[tuple[str, Change]]) -> list[tuple[str, Change]]:
+    """One change per product across a competitor's pages: ``(url, change)`` pairs whose
+    product is the same (:func:`.products.same_product_score`) and whose change is the same
+    (a launch, or the same price move) become the first of them, its ``urls`` naming every
+    page. Other changes pass through."""
+    out: list[tuple[str, Change]] = []
+    for url, change in found:
+        product = change.extra.get("product")
+        if change.change_type not in ("pricing_change", "product_launch") or not product:
+            out.append((url, change))
+            continue
+        twin = None
+        for _url, kept in out:
+            other = kept.extra.get("product")
+            if kept.change_type != change.change_type or not other:
+                continue
+            if change.change_type == "pricing_change" and (
+                kept.details["new_price"],
+                kept.details["currency"],
+            ) != (change.details["new_price"], change.details["currency"]):
+                continue
+            if same_product_score(other, product) >= MATCH_THRESHOLD:
+                twin = kept
+                break
+        if twin is None:
+            change.details["urls"] = [url]
+            out.append((url, change))
+        elif url not in twin.details["urls"]:
+            twin.details["urls"].append(url)
+    return out
 
 
 def messaging_shift(

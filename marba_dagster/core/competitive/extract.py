@@ -13,14 +13,27 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import lxml.html
 from lxml import etree
 
+from .noise import (
+    Block,
+    NoiseMask,
+    apply_mask,
+    class_tokens,
+    collect_blocks,
+    element_keys,
+    learn_mask,
+    stable_classes,
+    volatile_class_prefixes,
+)
+from .products import merge_representations
 from .text import collapse, strip_noise
 
 __all__ = [
@@ -30,6 +43,7 @@ __all__ = [
     "canonical_url",
     "content_hash",
     "extract_page",
+    "learn_page_noise",
     "parse_amount",
     "text_prices",
 ]
@@ -180,6 +194,7 @@ class Product:
     sku: str | None = None
     url: str | None = None
     source: str = "text"
+    gtin: str | None = None
 
     @property
     def key(self) -> str:
@@ -203,9 +218,11 @@ class PageSnapshot:
     positioning_text: str
     content_hash: str
     formats: list[str] = field(default_factory=list)
+    blocks: list[list[Any]] = field(default_factory=list)
 
     def as_row(self) -> dict[str, Any]:
         return {
+            "blocks": self.blocks,
             "title": self.title,
             "meta_description": self.meta_description,
             "headlines": self.headlines,
@@ -296,7 +313,10 @@ def mask_prices(text: str) -> str:
 
 
 def content_hash(text: str, prices: list[dict], products: list[dict]) -> str:
-    blob = json.dumps({"t": text, "p": prices, "r": products}, sort_keys=True, ensure_ascii=False)
+    """The snapshot's identity: its text lines as a multiset (order is not content), prices
+    and products."""
+    lines = sorted(text.split("\n"))
+    blob = json.dumps({"t": lines, "p": prices, "r": products}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -391,6 +411,7 @@ def _jsonld(doc) -> tuple[list[Price], list[Product]]:
                 "softwareapplication",
                 "productmodel",
                 "individualproduct",
+                "menuitem",
             }:
                 name = collapse(str(node.get("name") or ""))
                 if not name:
@@ -407,6 +428,7 @@ def _jsonld(doc) -> tuple[list[Price], list[Product]]:
                         if isinstance(node.get("url"), str)
                         else None,
                         source="json-ld",
+                        gtin=_gtin(node),
                     )
                 )
                 for a, c in offers:
@@ -420,11 +442,26 @@ def _jsonld(doc) -> tuple[list[Price], list[Product]]:
     return prices, products
 
 
+def _gtin(node: dict) -> str | None:
+    for key in ("gtin", "gtin13", "gtin12", "gtin14", "gtin8", "mpn"):
+        if node.get(key):
+            return str(node[key])
+    return None
+
+
 def _prop(scope, name: str) -> str | None:
     for el in scope.xpath(f'.//*[@itemprop="{name}"]'):
         v = el.get("content") or el.get("value") or _text_of(el)
         if v:
             return collapse(v)
+    return None
+
+
+def _link(scope, name: str) -> str | None:
+    for el in scope.xpath(f'.//*[@itemprop="{name}"]'):
+        v = el.get("href") or el.get("content")
+        if v:
+            return v
     return None
 
 
@@ -442,7 +479,9 @@ def _microdata(doc) -> tuple[list[Price], list[Product]]:
                     price=amount if cur else None,
                     currency=cur if amount else None,
                     sku=_prop(scope, "sku"),
+                    url=_link(scope, "url"),
                     source="microdata",
+                    gtin=_prop(scope, "gtin13") or _prop(scope, "gtin") or _prop(scope, "mpn"),
                 )
             )
         if cur and amount is not None:
@@ -462,7 +501,16 @@ def _opengraph(doc) -> tuple[list[Price], list[Product]]:
         return [], []
     name = collapse(meta.get("og:title")) or None
     products = (
-        [Product(name=name, price=amount, currency=cur, source="opengraph")]
+        [
+            Product(
+                name=name,
+                price=amount,
+                currency=cur,
+                source="opengraph",
+                url=meta.get("og:url") or None,
+                sku=meta.get("product:retailer_item_id") or None,
+            )
+        ]
         if name and meta.get("og:type", "").startswith("product")
         else []
     )
@@ -484,26 +532,68 @@ _HERO_TOKENS = (
 )
 
 
-def _cards(body) -> list[tuple[str, str]]:
-    """(name, text) of product/plan cards in the visible page."""
+def _is_card(el) -> bool:
+    return any(
+        t == c or t.startswith(c + "-") or t.endswith("-" + c)
+        for t in _classes(el)
+        for c in _CARD_TOKENS
+    )
+
+
+def _cards(body) -> list[tuple[Any, str, str]]:
+    """(element, name, text) of product/plan cards in the visible page: elements whose class
+    says so (``product``, ``plan``, ``tier``, ...), then, whatever their class names, items of
+    a repeated structure (two or more like siblings) that each show one price and a name."""
     out = []
     for el in body.iter():
-        if not isinstance(el.tag, str):
-            continue
-        tokens = _classes(el)
-        if not any(
-            t == c or t.startswith(c + "-") or t.endswith("-" + c)
-            for t in tokens
-            for c in _CARD_TOKENS
-        ):
+        if not isinstance(el.tag, str) or not _is_card(el):
             continue
         heads = el.xpath(
             ".//h1|.//h2|.//h3|.//h4|.//*[contains(@class,'name') or contains(@class,'title')]"
         )
         name = _text_of(heads[0]) if heads else ""
         if name:
-            out.append((name, _text_of(el)))
+            out.append((el, name, _text_of(el)))
+    taken = {el for el, _name, _text in out}
+    for parent in body.iter():
+        if not isinstance(parent.tag, str):
+            continue
+        children = [c for c in parent if isinstance(c.tag, str)]
+        if len(children) < 2:
+            continue
+        signatures = Counter(f"{c.tag}.{stable_classes(c)}" for c in children)
+        for child in children:
+            if signatures[f"{child.tag}.{stable_classes(child)}"] < 2:
+                continue
+            if child in taken or any(a in taken for a in child.iterancestors()):
+                continue
+            if any(d in taken for d in child.iterdescendants()):
+                continue
+            text = _text_of(child)
+            if len({p.key() for p in text_prices(strip_noise(text))}) != 1:
+                continue
+            name = _item_name(child)
+            if name:
+                out.append((child, name, text))
+                taken.add(child)
     return out
+
+
+def _item_name(el) -> str | None:
+    """The first piece of an item's text that reads as a name (letters, no price, no digits
+    but a model number's, at most eight words)."""
+    for piece in el.itertext():
+        piece = collapse(piece)
+        if not piece or not re.search(r"[^\W\d_]", piece) or len(piece.split()) > 8:
+            continue
+        if text_prices(piece) or re.fullmatch(r"[\W\d\s]+", piece):
+            continue
+        return piece
+    return None
+
+
+def _is_hero(el) -> bool:
+    return any(any(tok.startswith(h) for h in _HERO_TOKENS) for tok in _classes(el))
 
 
 def _dedupe_prices(structured: list[Price], text: list[Price]) -> list[Price]:
@@ -526,13 +616,48 @@ def _dedupe_prices(structured: list[Price], text: list[Price]) -> list[Price]:
     return sorted(merged, key=lambda p: (p.product or "", p.currency, Decimal(p.amount)))
 
 
-def extract_page(html: str, url: str = "") -> PageSnapshot:
-    """Parse a page into its comparable parts; never raises on odd HTML."""
+def _parse(html: str):
     html = re.sub(r"^\s*<\?xml[^>]*\?>", "", html or "")
     try:
-        doc = lxml.html.fromstring(html) if html.strip() else lxml.html.fromstring("<html></html>")
+        return lxml.html.fromstring(html) if html.strip() else lxml.html.fromstring("<html></html>")
     except (etree.ParserError, ValueError):
-        doc = lxml.html.fromstring("<html></html>")
+        return lxml.html.fromstring("<html></html>")
+
+
+def _visible_body(doc):
+    """The body without what is never shown and what the structural filters know rotates
+    (scripts, styles, forms' inputs, hidden elements, ad slots, cookie banners)."""
+    body = doc.find("body") if doc.find("body") is not None else doc
+    for el in list(body.iter(*_DROP_TAGS)):
+        if el.getparent() is not None:
+            el.drop_tree()
+    for el in [e for e in body.iter() if isinstance(e.tag, str) and e is not body and _is_noise(e)]:
+        if el.getparent() is not None:
+            el.drop_tree()
+    return body
+
+
+def _blocks(body, keys, cards) -> tuple[list[Block], dict[str, str]]:
+    names = {id(el): name for el, name, _text in cards}
+    return collect_blocks(body, keys, is_hero=_is_hero, card_of=lambda el: names.get(id(el)))
+
+
+def learn_page_noise(loads: list[str]) -> NoiseMask:
+    """The noise of a page from two or more of its loads taken close together."""
+    bodies = [_visible_body(_parse(html)) for html in loads]
+    prefixes = volatile_class_prefixes([class_tokens(body) for body in bodies])
+    ignore = tuple(sorted(prefixes))
+    views = [_blocks(body, element_keys(body, ignore), _cards(body)) for body in bodies]
+    mask = learn_mask(views)
+    mask.class_prefixes = prefixes
+    return mask
+
+
+def extract_page(html: str, url: str = "", mask: NoiseMask | None = None) -> PageSnapshot:
+    """Parse a page into its comparable parts; never raises on odd HTML. With ``mask`` (the
+    page's learned noise) the masked blocks are left out (their cards too) and templated
+    blocks show their template."""
+    doc = _parse(html)
 
     title_el = doc.xpath("//title")
     title = strip_noise(_text_of(title_el[0])) if title_el else None
@@ -555,85 +680,54 @@ def extract_page(html: str, url: str = "") -> PageSnapshot:
     if doc.xpath("//audio"):
         formats.add("audio")
 
-    # Visible text: drop what is never shown and what rotates.
-    body = doc.find("body") if doc.find("body") is not None else doc
-    for el in list(body.iter(*_DROP_TAGS)):
-        if el.getparent() is not None:
-            el.drop_tree()
-    for el in [e for e in body.iter() if isinstance(e.tag, str) and e is not body and _is_noise(e)]:
-        if el.getparent() is not None:
-            el.drop_tree()
-    for el in body.iter():  # keep words of adjacent blocks apart
-        if isinstance(el.tag, str) and el.tag in (
-            "p",
-            "div",
-            "li",
-            "h1",
-            "h2",
-            "h3",
-            "h4",
-            "h5",
-            "h6",
-            "br",
-            "td",
-            "th",
-            "section",
-            "article",
-            "header",
-            "footer",
-            "tr",
-        ):
-            el.tail = (" " + el.tail) if el.tail else " "
-    headlines = []
-    for h in body.xpath(".//h1|.//h2|.//h3"):
-        t = strip_noise(_text_of(h))
-        if t and t not in headlines:
-            headlines.append(t)
-    hero = []
-    for el in body.iter():
-        if isinstance(el.tag, str) and any(
-            any(tok.startswith(h) for h in _HERO_TOKENS) for tok in _classes(el)
-        ):
-            t = strip_noise(_text_of(el))
-            if t and t not in hero and not any(t in x for x in hero):
-                hero.append(t)
-    if not hero:
-        first_p = body.xpath(".//h1/following::p[1]")
-        if first_p:
-            t = strip_noise(_text_of(first_p[0]))
-            if t:
-                hero.append(t)
-
-    text = strip_noise(_text_of(body))
+    body = _visible_body(doc)
+    keys = element_keys(body, mask.ignore if mask else ())
+    if mask and mask.blocks:
+        for el in [e for e in body.iter() if keys.get(e) in mask.blocks and e is not body]:
+            if el.getparent() is not None:
+                el.drop_tree()
     cards = _cards(body)
+    blocks, _parents = _blocks(body, keys, cards)
+    blocks = apply_mask(blocks, mask)
+
+    headlines: list[str] = []
+    hero: list[str] = []
+    for block in blocks:
+        if block.kind == "h" and block.text not in headlines:
+            headlines.append(block.text)
+        if block.kind == "hero" and block.text not in hero:
+            hero.append(block.text)
+    text = "\n".join(block.text for block in blocks)
 
     structured = jl_prices + md_prices + og_prices
     text_found: list[Price] = []
     carded: set[tuple[str, str]] = set()
-    for name, card_text in cards:
-        for p in text_prices(strip_noise(card_text), product=name):
+    card_products: list[Product] = []
+    for card_el, name, card_text in cards:
+        found = text_prices(strip_noise(card_text), product=name)
+        for p in found:
             text_found.append(p)
             carded.add(p.key())
-    text_found += [p for p in text_prices(text) if p.key() not in carded]
-    prices = _dedupe_prices(structured, text_found)
-
-    products: dict[str, Product] = {}
-    for p in jl_products + md_products + og_products:
-        products.setdefault(p.key, p)
-    for name, card_text in cards:
-        key = product_key(name)
-        if key and key not in products:
-            found = text_prices(strip_noise(card_text))
-            products[key] = Product(
+        link = card_el.xpath(".//a/@href")
+        card_products.append(
+            Product(
                 name=name,
                 price=found[0].amount if found else None,
                 currency=found[0].currency if found else None,
+                url=canonical_url(urljoin(url, link[0])) if link and url else None,
                 source="text",
             )
-    product_rows = sorted(
-        ({k: v for k, v in asdict(p).items() if v is not None} for p in products.values()),
-        key=lambda d: product_key(d["name"]),
-    )
+        )
+    text_found += [p for p in text_prices(text) if p.key() not in carded]
+    prices = _dedupe_prices(structured, text_found)
+
+    reps = []
+    for p in jl_products + md_products + og_products + card_products:
+        row = {k: v for k, v in asdict(p).items() if v is not None}
+        if row.get("url") and url:
+            row["url"] = canonical_url(urljoin(url, row["url"]))
+        reps.append(row)
+    product_rows = merge_representations(reps)
     price_rows = [{k: v for k, v in asdict(p).items() if v is not None} for p in prices]
     positioning = " ".join(
         x for x in [title or "", meta_desc or "", *headlines[:12], *hero[:6]] if x
@@ -650,4 +744,5 @@ def extract_page(html: str, url: str = "") -> PageSnapshot:
         positioning_text=collapse(positioning),
         content_hash=content_hash(text, price_rows, product_rows),
         formats=sorted(formats),
+        blocks=[block.row() for block in blocks],
     )

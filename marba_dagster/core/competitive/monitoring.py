@@ -29,6 +29,17 @@ def row_id(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
+def cap_blocks(blocks: list[list[Any]], cap: int) -> list[list[Any]]:
+    """The first blocks of a page whose texts together stay within ``cap`` characters."""
+    out, size = [], 0
+    for block in blocks:
+        size += len(block[2]) + 1
+        if size > cap:
+            break
+        out.append(block)
+    return out
+
+
 def competitor_urls(competitor: dict[str, Any]) -> list[tuple[str, str]]:
     """(kind, url) to watch: the website and watch URLs (deduplicated), then the feed."""
     seen: list[str] = []
@@ -88,9 +99,14 @@ def signal_row(
     source: str,
     change: Change,
     now: datetime,
+    *,
+    per_page: bool = True,
 ) -> dict[str, Any]:
-    """The ``intelligence_signals`` row of one change (type ``competitor``)."""
-    dedup = f"{competitor['id']}:{short_hash(url, 8)}:{change.key}"
+    """The ``intelligence_signals`` row of one change (type ``competitor``). A change of the
+    competitor rather than of one page (``per_page=False``: a product's price or launch, seen
+    on any of its pages) is keyed by the competitor alone, so it is one signal."""
+    scope = f"{short_hash(url, 8)}:" if per_page else ""
+    dedup = f"{competitor['id']}:{scope}{change.key}"
     if len(dedup) > 200:
         dedup = f"{competitor['id'][:80]}:{change.change_type}:{short_hash(dedup, 40)}"
     return {

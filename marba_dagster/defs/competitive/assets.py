@@ -3,7 +3,9 @@
 Every six hours (``defs/jobs``), for every active brand in the run's scope: each active
 competitor's website, watch URLs and feed are fetched through the safe fetcher
 (concurrently, within its global and per-host limits), snapshotted without their noise and
-compared with the previous snapshot (``services.competitive``). Changes become
+compared with the previous snapshot (``services.competitive``). A page seen for the first
+time, or whose text changed enough to matter, is loaded a second time so the noise it shows
+by itself (rotating bars, live counters, ids) is learned into its mask and left out. Changes become
 ``intelligence_signals`` of type ``competitor``; a pricing change or a messaging shift
 invalidates the brand's ``reimagine`` enrichment section. A competitor whose every URL keeps
 failing is marked unreachable after ``failure_limit`` runs and reported, while the others
@@ -29,7 +31,9 @@ from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase
 from marba_dagster.services.competitive import (
     BrandOutcome,
     compute_brand_gaps,
+    fetch_second_loads,
     fetch_urls,
+    plan_second_loads,
     process_brand,
 )
 from marba_dagster.services.competitor_social import SocialSources, platforms_off
@@ -73,6 +77,8 @@ def _snapshot_metadata(
         "urls_refused": fetch["refused"],
         "bytes_fetched": fetch["bytes"],
         "bodies_truncated": fetch["truncated"],
+        "urls_loaded_again": fetch["loaded_again"],
+        "pages_noise_learned": totals.noise_learned,
         "snapshots_written": totals.snapshots,
         "signals": len(totals.signals),
         **{f"signals_{kind}": counts.get(kind, 0) for kind in COMPETITOR_CHANGE_TYPES},
@@ -117,13 +123,21 @@ def competitor_snapshots(
     with marba_db.connect() as conn:
         competitors = store_competitive.active_competitors(conn, brands)
     totals = BrandOutcome()
-    fetched = failed = 0
+    fetched = failed = loaded_again = 0
     now = utcnow()
     with safe_fetch.fetcher() as fetcher:
         for chunk in chunk_brands(brands, competitors):
             results = fetch_urls(fetcher, chunk_urls(chunk, competitors))
             fetched += len(results)
             failed += sum(1 for result in results.values() if isinstance(result, Exception))
+            with marba_db.connect() as conn:
+                second = plan_second_loads(
+                    conn,
+                    [c for brand_id in chunk for c in competitors[brand_id]],
+                    results,
+                    run_id=context.run.run_id,
+                )
+            loaded_again += fetch_second_loads(fetcher, second)
             for brand_id in chunk:
                 with batch.brand(brand_id):
                     with marba_db.begin() as conn:
@@ -135,11 +149,17 @@ def competitor_snapshots(
                             now,
                             failure_limit=safe_fetch.failure_limit,
                             run_id=context.run.run_id,
+                            second_loads=second,
                         )
                     _report_brand(context, batch, brand_id, outcome)
                     totals.add(outcome)
-            del results  # the chunk's bodies, before the next chunk is fetched
-        fetch = {**fetcher.metrics(), "fetched": fetched, "failed": failed}
+            del results, second  # the chunk's bodies, before the next chunk is fetched
+        fetch = {
+            **fetcher.metrics(),
+            "fetched": fetched,
+            "failed": failed,
+            "loaded_again": loaded_again,
+        }
     metadata = {
         **batch.metadata(),
         "brands": len(brands),

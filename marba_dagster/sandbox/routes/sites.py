@@ -8,11 +8,17 @@ the demo works for whatever competitors were seeded:
 * ``GET /sites/{competitor_id}/pricing`` (``sites.page``): plans as JSON-LD ``Product``s with
   ``Offer``s and as visible cards; each price also appears spelled a second way
   (``$29.00`` and ``29 USD``).
+* ``GET /sites/{competitor_id}/products/{n}`` (``sites.page``): one catalogue page per
+  ``n`` (any number): a product in JSON-LD and as a visible card, so a competitor can watch
+  hundreds of URLs on one host (politeness tests and benchmarks).
 * ``GET /sites/{competitor_id}/feed.xml`` (``sites.feed``): RSS 2.0 of recent posts.
 
 Every response carries fresh noise: the time of the request, a new CSRF token (meta tag
 and hidden input), a script nonce, a cache-busting query on assets, a randomly rotated ad
-and JSON-LD whose keys come in a random order. **Versions** change the real content:
+and JSON-LD whose keys come in a random order; the home and pricing pages also show an
+announcement bar under a class name no filter knows, whose message moves on with each
+request of that page (two loads in a row always differ: noise only learning finds).
+**Versions** change the real content:
 
 =====  =====================================================================
 1      base site
@@ -106,6 +112,13 @@ _ADS = [
     "Download the CityRide app and ride free today",
 ]
 _NEW_PRODUCT = "Ultimate"
+_ANNOUNCEMENTS = [
+    "Free delivery on every order this weekend",
+    "Our new loyalty card is here: ask in store",
+    "Holiday opening hours: see the store page",
+    "Refer a friend and both of you save ten percent",
+    "Gift cards now available in any amount",
+]
 
 
 class SitesState:
@@ -116,6 +129,14 @@ class SitesState:
         self.version = 1
         self.per_competitor: dict[str, int] = {}
         self.fail: dict[str, str] = {}
+        self.loads: dict[str, int] = {}
+
+    def announcement(self, path: str) -> str:
+        """The announcement of this load of ``path`` (the next one each request)."""
+        with self._lock:
+            count = self.loads.get(path, 0)
+            self.loads[path] = count + 1
+        return _ANNOUNCEMENTS[count % len(_ANNOUNCEMENTS)]
 
     def set_version(self, version: int, competitor_id: str | None = None) -> None:
         version = int(version)
@@ -158,6 +179,7 @@ class SitesState:
             self.version = 1
             self.per_competitor.clear()
             self.fail.clear()
+            self.loads.clear()
 
 
 def sites_state(state: SandboxState) -> SitesState:
@@ -255,7 +277,11 @@ def _jsonld(obj: Any) -> str:
     return f'<script type="application/ld+json">{data}</script>'
 
 
-def home_page(site: Site, now: str) -> str:
+def _announcement(text: str | None) -> str:
+    return f'<div class="notice-belt"><p>{escape(text)}</p></div>' if text else ""
+
+
+def home_page(site: Site, now: str, announcement: str | None = None) -> str:
     token, nonce = secrets.token_urlsafe(24), secrets.token_hex(8)
     top, bottom = _noise_body(now, token)
     first_name, first_price = site.plans[0]
@@ -268,7 +294,7 @@ def home_page(site: Site, now: str) -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(site.name)} | {escape(site.tagline)}</title>"
         f'<meta name="description" content="{escape(site.description)}">'
-        f"{_noise_head(now, token, nonce)}</head><body>{top}"
+        f"{_noise_head(now, token, nonce)}</head><body>{top}{_announcement(announcement)}"
         f'<header class="hero"><h1>{escape(site.tagline)}</h1>'
         f'<p class="hero-lead">{escape(site.description)}</p>'
         f'<img src="/img/hero.jpg?cb={secrets.token_hex(5)}" alt=""></header>'
@@ -282,7 +308,7 @@ def home_page(site: Site, now: str) -> str:
     )
 
 
-def pricing_page(site: Site, now: str) -> str:
+def pricing_page(site: Site, now: str, announcement: str | None = None) -> str:
     token, nonce = secrets.token_urlsafe(24), secrets.token_hex(8)
     top, bottom = _noise_body(now, token)
     graph = [
@@ -315,9 +341,34 @@ def pricing_page(site: Site, now: str) -> str:
         f'<meta name="description" content="Plans and prices of {escape(site.name)}.">'
         f"{_noise_head(now, token, nonce)}"
         f"{_jsonld({'@context': 'https://schema.org', '@graph': graph})}</head><body>{top}"
+        f"{_announcement(announcement)}"
         f'<h1>Simple pricing for {escape(site.name)}</h1><main class="plans">{cards}</main>'
         f'<table class="compare"><tr><th>Plan</th><th>Monthly</th></tr>{table}</table>'
         f"{bottom}</body></html>"
+    )
+
+
+def product_page(site: Site, number: int, now: str) -> str:
+    """Catalogue page ``number``: one product (JSON-LD and a visible card); its price follows
+    the site's base plan, so a version's price change moves every catalogue page alike."""
+    token, nonce = secrets.token_urlsafe(24), secrets.token_hex(8)
+    top, bottom = _noise_body(now, token)
+    name = f"{site.name} item {number}"
+    amount = site.plans[0][1] + number % 7
+    product = {
+        "@context": "https://schema.org",
+        "@type": "Product",
+        "name": name,
+        "sku": f"{site.cid}-item-{number}",
+        "offers": {"@type": "Offer", "price": f"{amount:.2f}", "priceCurrency": site.currency},
+    }
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(name)} | {escape(site.name)}</title>"
+        f"{_noise_head(now, token, nonce)}{_jsonld(product)}</head><body>{top}"
+        f'<div class="product-card"><h1>{escape(name)}</h1>'
+        f'<p class="amount">{escape(site.money(amount))}</p>'
+        f"<p>{escape(site.topics[number % 3][1])}.</p></div>{bottom}</body></html>"
     )
 
 
@@ -444,9 +495,12 @@ def routes(state: SandboxState) -> list[Route]:
         site = Site(cid, ss.version_for(cid))
         now = state.now().isoformat(timespec="seconds")
         if sub in ("", "index.html"):
-            return HTMLResponse(home_page(site, now))
+            return HTMLResponse(home_page(site, now, ss.announcement(request.url.path)))
         if sub == "pricing":
-            return HTMLResponse(pricing_page(site, now))
+            return HTMLResponse(pricing_page(site, now, ss.announcement(request.url.path)))
+        head, _, number = sub.partition("/")
+        if head == "products" and number.isdigit():
+            return HTMLResponse(product_page(site, int(number), now))
         return HTMLResponse("<h1>Not found</h1>", status_code=404)
 
     async def feed(request: Request) -> Response:
