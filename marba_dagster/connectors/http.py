@@ -4,9 +4,10 @@ Every connector (weather, trends, news, platforms, LLM) talks HTTP through :clas
 so that the same guarantees hold everywhere:
 
 * **Time.** ``HttpPolicy.deadline`` bounds the whole call: connecting, every attempt, the
-  waits between attempts and reading the body. A server that drips one byte a second is cut
-  off at the deadline by a watchdog that shuts the socket, because per-read timeouts alone
-  never fire while bytes keep trickling in.
+  waits between attempts, the response headers and the body. A server that drips one byte
+  every half second, in its headers or its body, is cut off at the deadline by a watchdog
+  that shuts the socket (``deadline.watching``), because per-read timeouts alone never fire
+  while bytes keep trickling in.
 * **Size.** Bodies are streamed and reading stops as soon as ``max_bytes`` is passed (a
   declared ``Content-Length`` over the cap is refused before reading anything), so memory
   stays bounded whatever the server sends. The cap counts decoded bytes, and gzip/deflate
@@ -34,11 +35,9 @@ them from here or from there.
 
 from __future__ import annotations
 
-import contextlib
 import json as _json
 import logging
 import random
-import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -46,9 +45,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
+import httpcore
 import httpx
 import tenacity
 
+from .deadline import GuardedBackend, deadline_fired, watching
 from .decoding import BoundedDecoder, DecodingFailed, UnsupportedEncoding
 from .errors import (
     ClientError,
@@ -215,7 +216,7 @@ class ApiClient:
         self._headers = {"User-Agent": self.policy.user_agent}
         self._headers.update(headers or {})
         self._client = httpx.Client(
-            transport=transport,
+            transport=transport or _guarded_transport(self.policy),
             follow_redirects=self.policy.follow_redirects,
             max_redirects=self.policy.max_redirects,
             verify=self.policy.verify_tls,
@@ -521,11 +522,14 @@ class ApiClient:
                 DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed"
             )
         self._acquire_rate(call)
-        response = self._send(call)
-        try:
-            return self._handle(call, response)
-        finally:
-            response.close()
+        # The watchdog covers the whole exchange: connecting, the request, the response
+        # headers and the body (a server dripping its headers is cut off too).
+        with watching(call.deadline):
+            response = self._send(call)
+            try:
+                return self._handle(call, response)
+            finally:
+                response.close()
 
     def _send(self, call: _Call) -> httpx.Response:
         """Send the request; reconnect up to connect_retries times when connecting fails."""
@@ -550,7 +554,7 @@ class ApiClient:
             )
             self._count("requests_sent")
             try:
-                return self._client.send(request, stream=True)
+                return self._send_within_deadline(call, request)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the server: safe to retry whatever the method.
                 connect_failures += 1
@@ -590,6 +594,20 @@ class ApiClient:
                 )
                 err.retryable = call.idempotent
                 raise err from exc
+
+    def _send_within_deadline(self, call: _Call, request: httpx.Request) -> httpx.Response:
+        """Send and read the response headers; DeadlineExceeded when the watchdog cut them."""
+        try:
+            return self._client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            if not deadline_fired() and self._remaining(call) > 0:
+                raise
+            raise self._error(
+                DeadlineExceeded,
+                call,
+                f"deadline of {self.policy.deadline:g}s passed before the response headers "
+                f"were complete ({type(exc).__name__})",
+            ) from None
 
     def _handle(self, call: _Call, response: httpx.Response) -> ApiResponse:
         status = response.status_code
@@ -706,13 +724,6 @@ class ApiClient:
                 f"deadline of {self.policy.deadline:g}s passed before the body",
                 status=response.status_code,
             )
-        fired = threading.Event()
-        watchdog = None
-        sock = _socket_of(response)
-        if sock is not None:
-            watchdog = threading.Timer(remaining, _shutdown_socket, args=(sock, fired))
-            watchdog.daemon = True
-            watchdog.start()
         buf = bytearray()
 
         def room() -> int:  # decoded bytes wanted next: one over the cap tells it is over
@@ -744,6 +755,15 @@ class ApiClient:
                         status=response.status_code,
                     )
         except httpx.ReadTimeout as exc:
+            if deadline_fired() or self._remaining(call) <= 0.01:
+                # Reads are capped at what is left of the deadline: this is the deadline.
+                raise self._error(
+                    DeadlineExceeded,
+                    call,
+                    f"deadline of {self.policy.deadline:g}s passed while reading the body "
+                    f"({len(buf)} bytes so far)",
+                    status=response.status_code,
+                ) from None
             err = self._error(
                 DeadlineExceeded,
                 call,
@@ -751,10 +771,10 @@ class ApiClient:
                 f"after {len(buf)} bytes",
                 status=response.status_code,
             )
-            err.retryable = call.idempotent and not fired.is_set()
+            err.retryable = call.idempotent
             raise err from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.StreamError) as exc:
-            if fired.is_set():
+            if deadline_fired():
                 raise self._error(
                     DeadlineExceeded,
                     call,
@@ -774,28 +794,21 @@ class ApiClient:
             raise self._error(
                 MalformedResponse, call, str(exc), status=response.status_code
             ) from exc
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
         # If the watchdog fired just as the body completed, the body is whole: keep it.
         self._count("bytes_received", len(buf))
         return bytes(buf)
 
 
-def _socket_of(response: httpx.Response) -> socket.socket | None:
-    stream = response.extensions.get("network_stream")
-    if stream is None:
-        return None
-    try:
-        sock = stream.get_extra_info("socket")
-    except Exception:  # noqa: BLE001 - transports differ; no watchdog is the fallback
-        return None
-    return sock if isinstance(sock, socket.socket) else None
-
-
-def _shutdown_socket(sock: socket.socket, fired: threading.Event) -> None:
-    """Unblock a reader stuck in recv() on another thread: the read then sees EOF."""
-    fired.set()
-    # The base-class call works for TLS sockets too, without touching the SSL state.
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+def _guarded_transport(policy: HttpPolicy) -> httpx.HTTPTransport:
+    """httpx's default transport over a network backend whose sockets the deadline watchdog
+    can shut (``deadline.GuardedBackend``)."""
+    transport = httpx.HTTPTransport(verify=policy.verify_tls)
+    limits = httpx.Limits()
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(verify=policy.verify_tls),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=GuardedBackend(),
+    )
+    return transport

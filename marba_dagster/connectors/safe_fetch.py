@@ -21,8 +21,10 @@ Competitor URLs are typed by users, so every fetch is treated as hostile:
 * **Bounded.** The body is cut at ``max_bytes`` *after* decompression (gzip and deflate are
   decoded by ``decoding.BoundedDecoder``, as for ApiClient, in small steps with a cap, so a
   gzip bomb never expands in memory), and the whole fetch, redirects included, has a
-  deadline. The limits are an :class:`HttpPolicy`, the API client's class
-  (:class:`FetchPolicy` gives its defaults for fetching).
+  deadline, enforced from outside the read by a watchdog that shuts the socket
+  (``deadline.watching``): a server dripping its headers or body a byte at a time is cut
+  off at the deadline like one that never answers. The limits are an :class:`HttpPolicy`,
+  the API client's class (:class:`FetchPolicy` gives its defaults for fetching).
 * **Text decoded correctly**: byte-order mark, then the Content-Type charset, then a
   ``<meta charset>``/``http-equiv`` or XML declaration, then detection (charset-normalizer).
 * **Polite**: a global limit on concurrent fetches, a per-host limit and a minimum interval
@@ -49,6 +51,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from marba_dagster.connectors.deadline import GuardedBackend, deadline_fired, watching
 from marba_dagster.connectors.decoding import BoundedDecoder, DecodingFailed, UnsupportedEncoding
 from marba_dagster.connectors.errors import (
     ClientError,
@@ -276,7 +279,7 @@ class _PinnedBackend(httpcore.NetworkBackend):
     """Connects only to addresses the fetcher checked: host name -> pinned IP."""
 
     def __init__(self) -> None:
-        self._inner = httpcore.SyncBackend()
+        self._inner = GuardedBackend(httpcore.SyncBackend())
         self._pins: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
 
@@ -439,6 +442,15 @@ def decode_body(content: bytes, content_type: str | None = None) -> tuple[str, s
         detected = None
     name = detected or (candidates[0][0] if candidates else "cp1252")
     return content.decode(name, errors="replace"), name, "detected" if detected else "fallback"
+
+
+def _classify(err: Callable[..., HttpError], exc: Exception) -> HttpError:
+    """The fetcher's error for a transport failure that was not the deadline's doing."""
+    if isinstance(exc, httpx.TimeoutException):
+        return err(DeadlineExceeded, f"timed out ({type(exc).__name__})")
+    if isinstance(exc, httpx.ConnectError | httpcore.ConnectError):
+        return err(ConnectFailed, f"connection failed: {exc}")
+    return err(ServerError, f"{type(exc).__name__}: {exc}")
 
 
 # --------------------------------------------------------------------------------------
@@ -609,7 +621,7 @@ class SafeFetcher:
         current = url
         seen: list[str] = []
         try:
-            with self._global:
+            with self._global, watching(deadline):
                 for _hop in range(self.policy.max_redirects + 1):
                     if current in seen:
                         raise RedirectLoop(
@@ -724,12 +736,13 @@ class SafeFetcher:
                 raise
             except DecodingFailed as exc:
                 raise err(MalformedResponse, str(exc), status=status) from None
-            except httpx.TimeoutException as exc:
-                raise err(DeadlineExceeded, f"timed out ({type(exc).__name__})") from None
-            except (httpx.ConnectError, httpcore.ConnectError) as exc:
-                raise err(ConnectFailed, f"connection failed: {exc}") from None
-            except httpx.HTTPError as exc:
-                raise err(ServerError, f"{type(exc).__name__}: {exc}") from None
+            except (httpx.HTTPError, httpcore.ConnectError) as exc:
+                if not deadline_fired() and time.monotonic() < deadline:
+                    raise _classify(err, exc) from None
+                raise err(
+                    DeadlineExceeded,
+                    f"deadline of {self.policy.deadline:g}s passed ({type(exc).__name__})",
+                ) from None
         text, encoding, how = decode_body(content, ctype)
         return FetchResult(
             url=display,
