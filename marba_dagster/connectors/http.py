@@ -43,7 +43,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote_plus
 
 import httpcore
 import httpx
@@ -63,7 +62,7 @@ from .errors import (
 )
 from .policy import HttpPolicy
 from .ratelimit import TokenBucket, parse_retry_after
-from .redaction import excerpt, is_secret_header, is_secret_param, redact_url, scrub
+from .redaction import excerpt, redact_url, remember, scrub, secrets_of
 
 # The names connectors and callers import from here (the client and what it raises).
 __all__ = [
@@ -309,7 +308,7 @@ class ApiClient:
             idempotent = method in _IDEMPOTENT_METHODS or self.policy.retry_unsafe
         started = time.monotonic()
         total = self.policy.deadline if deadline is None else deadline
-        secrets = self._secrets(url, clean_params, merged_headers)
+        secrets = self._secrets(url, clean_params, merged_headers, data, json)
         redacted = redact_url(
             httpx.URL(url).copy_merge_params(clean_params) if clean_params else url
         )
@@ -415,30 +414,18 @@ class ApiClient:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _secrets(
-        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str]
-    ) -> tuple[str, ...]:
-        """Every credential value this call carries, to scrub from anything we report."""
-        found: set[str] = set()
-        for hdrs in (self._headers, headers):
-            for k, v in hdrs.items():
-                if is_secret_header(k) and v:
-                    v = str(v)
-                    found.add(v)
-                    scheme, _, token = v.partition(" ")
-                    if token:
-                        found.add(token.strip())
-        for k, v in (params or {}).items():
-            if is_secret_param(str(k)) and v is not None:
-                found.add(str(v))
-        query = url.partition("?")[2].partition("#")[0]
-        for piece in query.split("&"):
-            k, eq, v = piece.partition("=")
-            if eq and is_secret_param(unquote_plus(k)):
-                found.add(v)
-                found.add(unquote_plus(v))
-        found |= {quote(s, safe="") for s in list(found)}
-        return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
+    def _secrets(self, call_url: str, params, headers, data, json_body) -> tuple[str, ...]:
+        """Every credential value this call carries (headers, query, form and JSON body), to
+        scrub from anything we report; remembered for ``redaction.redact`` too."""
+        found = secrets_of(
+            call_url,
+            params=params,
+            headers=(self._headers, headers),
+            data=data,
+            json_body=json_body,
+        )
+        remember(found)
+        return found
 
     def _error(self, cls: type[HttpError], call: _Call, message: str, **kw) -> HttpError:
         return cls(

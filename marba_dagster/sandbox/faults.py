@@ -369,7 +369,8 @@ async def _echo_error(request: Request, status: int) -> Response:
     body = (await request.body()).decode("utf-8", errors="replace")
     headers = "; ".join(f"{k}: {v}" for k, v in request.headers.items())
     query = f"?{request.url.query}" if request.url.query else ""
-    message = f"cannot process {request.method} {request.url.path}{query} [{headers}] {body}"
+    # The body and query first: error messages are often cut short, so they must come early.
+    message = f"cannot process {body} ({request.method} {request.url.path}{query}) [{headers}]"
     return JSONResponse(
         {"error": {"message": message, "type": "OAuthException", "code": 100}},
         status_code=status,
