@@ -238,6 +238,8 @@ class ApiClient:
             "bytes_received": 0,
         }
         self._closed = False
+        # The rate-limit failures raised (bounded): a step decides its retry from them.
+        self._rate_limited: list[RateLimited] = []
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -267,6 +269,19 @@ class ApiClient:
             snap = dict(self._counters)
         snap["rate_limit_wait_seconds"] = round(snap["rate_limit_wait_seconds"], 3)
         return snap
+
+    def note_rate_limited(self, err: RateLimited) -> None:
+        """Record a rate-limit failure: raised here, or read from an answer by a connector
+        (Graph's throttling codes come with HTTP 400/403)."""
+        with self._lock:
+            if len(self._rate_limited) < 100:
+                self._rate_limited.append(err)
+
+    def rate_limited(self) -> list[RateLimited]:
+        """The rate-limit failures this client raised (429 after retries, or a Retry-After
+        longer than it would wait), oldest first; each has the server's ``retry_after``."""
+        with self._lock:
+            return list(self._rate_limited)
 
     # -- public calls ------------------------------------------------------------------
 
@@ -339,6 +354,8 @@ class ApiClient:
         except HttpError as err:
             err.attempts = call.attempts
             self._count("failures")
+            if isinstance(err, RateLimited):
+                self.note_rate_limited(err)
             raise
         response.elapsed = time.monotonic() - started
         return response

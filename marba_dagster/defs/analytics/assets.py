@@ -96,6 +96,7 @@ def platform_metrics(
         requests = gclient.metrics().get("requests_sent", 0) + xclient.metrics().get(
             "requests_sent", 0
         )
+        rate_limited = gclient.rate_limited() + xclient.rate_limited()
     accounts = [a for o in outcomes for a in o.accounts]
     rows = [
         {
@@ -127,7 +128,7 @@ def platform_metrics(
             )
         ),
     }
-    batch.finish()
+    batch.finish(rate_limited=rate_limited)  # a rate-limited step waits, never hammers
     return dg.MaterializeResult(
         metadata=metadata, check_results=batch.check_results(PLATFORM_METRICS, sources=True)
     )

@@ -87,7 +87,8 @@ def engagement_inbox(
                 collected.raise_if_failed()
         for api, (cause, brand_ids) in tally.lost().items():
             batch.lose_source(api, cause, brand_ids)
-    batch.finish()
+        rate_limited = g.rate_limited() + x.rate_limited() + gb.rate_limited()
+    batch.finish(rate_limited=rate_limited)  # a rate-limited step waits, never hammers
     preview.sort(key=itemgetter("priority_score"), reverse=True)
     return dg.MaterializeResult(
         metadata={
