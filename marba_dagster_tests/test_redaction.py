@@ -26,6 +26,7 @@ from marba_dagster.defs.publishing.resources import PublisherSettings
 from marba_dagster.defs.resources import ApiEndpoint, MarbaDatabase, Notifier
 from marba_dagster.sandbox.routes.webhook import WebhookState
 from marba_dagster.store import schema as s
+from marba_dagster_tests import monitoring_helpers
 from marba_dagster_tests import test_analytics_collector as analytics_tests
 from marba_dagster_tests import test_engagement as engagement_tests
 from marba_dagster_tests import test_publishing as publishing_tests
@@ -196,7 +197,8 @@ def test_publisher_leaks_no_token_to_columns_alerts_or_the_event_log(
     publishing_tests.run_once(world, db_url, webhook_url=hook)
     env = sandbox.env()
     publishing_tests.add_post(engine, "fb-2", platform="facebook", minutes=-1)
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+    # A MarbaInstance: the run is recorded in job_executions (and its error with it).
+    with monitoring_helpers.marba_instance(tmp_path / "home", db_url) as instance:
         result = dg.materialize(
             [published_posts, no_unresolved_posts],
             instance=instance,
@@ -211,6 +213,8 @@ def test_publisher_leaks_no_token_to_columns_alerts_or_the_event_log(
         )
         events = event_log(instance, result.run_id)
     stored = everything_stored(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(s.job_executions)).scalar()
     assert sum(sandbox.request_count(route) for route in PUBLISH_ROUTES) >= 3
     with engine.connect() as conn:
         errors = [r[0] for r in conn.execute(sa.select(s.scheduled_content.c.last_error))]
