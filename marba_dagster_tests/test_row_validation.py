@@ -285,3 +285,42 @@ def test_open_meteo_refuses_bad_coordinates_before_batching(sandbox):
     bad = [r for r in results if r.error is not None]
     assert [r.locations for r in bad] == [[(999.0, 2.0)]] and "latitude" in str(bad[0].error)
     assert sandbox.request_count("open_meteo.forecast") == 1
+
+
+def test_unusable_account_row_is_left_out_and_named(db_url, engine, sandbox):
+    from marba_dagster_tests import test_analytics_collector as analytics_tests
+
+    day = analytics_tests._setup(engine, sandbox)
+    accounts = schema.platform_accounts
+    with engine.begin() as conn:
+        conn.execute(
+            accounts.update()
+            .where(accounts.c.id == "acct-beta-instagram")
+            .values(external_account_id=" ")
+        )
+    result = dg.materialize(
+        analytics_tests.ASSETS,
+        resources=analytics_tests._resources(db_url, sandbox),
+        partition_key=day.isoformat(),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert result.success
+    evaluation = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == BRANDS_CHECK and e.asset_key.path[-1] == "platform_metrics"
+    ][0]
+    assert not evaluation.passed
+    assert "acct-beta-instagram" in evaluation.description
+    assert "external_account_id" in evaluation.description
+    assert any(b == "beta" and "external_account_id" in m for b, m in warnings(engine))
+    # Nothing was asked for the blank account; the others were collected.
+    assert not any("/%20" in r["path"] or r["path"].endswith("/ ") for r in sandbox.requests())
+    posts = schema.content_posts
+    with engine.connect() as conn:
+        collected = {
+            tuple(r) for r in conn.execute(sa.select(posts.c.brand_id, posts.c.platform).distinct())
+        }
+    assert {("alpha", "facebook"), ("alpha", "x"), ("beta", "facebook")} <= collected
+    assert ("beta", "instagram") not in collected

@@ -22,9 +22,11 @@ from marba_dagster.connectors.describe import describe_error
 from marba_dagster.connectors.engagement import GbpReviews, GraphEngagement, InboxItem, XEngagement
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.core.priority import URGENT, prioritise
+from marba_dagster.core.rows import Problem
 from marba_dagster.core.sentiment import analyzer
 from marba_dagster.core.tokens import GRAPH_PLATFORMS, graph_error_code, is_token_rejection
 from marba_dagster.services.notifications import push_once, settled
+from marba_dagster.services.rows import checked_accounts
 from marba_dagster.store import engagement as store
 from marba_dagster.store.accounts import mark_needs_reconnect
 from marba_dagster.store.types import utcnow
@@ -144,6 +146,8 @@ class Collected:
     rows: list[dict]
     failures: list[AccountFailure]
     asked: list[str]
+    # Account rows that failed their check at the boundary (``core.rows``), left out.
+    problems: list[Problem] = dataclasses.field(default_factory=list)
 
     def raise_if_failed(self) -> None:
         """A ``RuntimeError`` naming each account not read and its cause (no URL, no token):
@@ -167,7 +171,9 @@ def collect_brand(
     to the inbox (``record_brand`` does), so the calls of several brands can overlap."""
     since = window_end - timedelta(days=RECENT_POST_DAYS)
     with engine.connect() as conn:
-        accounts = store.engagement_accounts(conn, brand_id)
+        accounts, problems = checked_accounts(
+            {**row, "brand_id": brand_id} for row in store.engagement_accounts(conn, brand_id)
+        )
         posts = store.recent_post_ids(conn, brand_id, COMMENTED_PLATFORMS, since, window_end)
 
     items: list[InboxItem] = []
@@ -207,7 +213,7 @@ def collect_brand(
         except (ValueError, KeyError) as err:
             failures.append(AccountFailure(platform, acct["id"], err))
     kept = [i for i in items if i.received_at < window_end]
-    return Collected(score_items(kept, brand_id, window_end), failures, asked)
+    return Collected(score_items(kept, brand_id, window_end), failures, asked, problems)
 
 
 def store_rows(engine: Engine, rows: list[dict]) -> int:

@@ -86,9 +86,9 @@ def platform_metrics(
         # stay on this thread, brand by brand, in order.
         for brand_id, fetched in prefetch(brands, fetch):
             with batch.brand(brand_id):
-                outcome = write_brand(
-                    fetched.result(), engine=engine, days=days, today=today, log=batch.log
-                )
+                answer = fetched.result()
+                batch.row_problems(answer.problems)  # account rows unusable as stored
+                outcome = write_brand(answer, engine=engine, days=days, today=today, log=batch.log)
                 outcomes.append(outcome)
                 outcome.raise_if_failed()
         for api, (error, brand_ids) in lost_apis(outcomes).items():

@@ -77,6 +77,7 @@ def engagement_inbox(
         for brand_id, fetched in prefetch(brands, fetch):
             with batch.brand(brand_id):
                 collected = fetched.result()
+                batch.row_problems(collected.problems)  # account rows unusable as stored
                 tally.add(brand_id, collected)
                 stored = record_brand(engine, notifier.webhook_url, brand_id, collected, batch.log)
                 totals["items"] += stored.items
