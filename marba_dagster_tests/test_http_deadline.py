@@ -108,3 +108,17 @@ def test_sandbox_never_answer_fault_is_cut_at_the_deadline(sandbox):
         pytest.raises(DeadlineExceeded),
     ):
         client.get("/v1/forecast", params={"latitude": "1", "longitude": "2"})
+
+
+def test_sandbox_header_drip_outlasts_the_servers_keep_alive_timeout(sandbox):
+    # The sandbox's server closes idle connections after 5 s; a dripping head must not be
+    # taken for one, or the client would see a closed connection instead of its deadline.
+    sandbox.faults.add("open_meteo.forecast", "header_drip", interval=0.5)
+    policy = HttpPolicy(deadline=7, read_timeout=30, max_attempts=1)
+    with (
+        ApiClient(
+            sandbox.env()["MARBA_OPEN_METEO_URL"], policy=policy, name="open_meteo"
+        ) as client,
+        pytest.raises(DeadlineExceeded, match="headers"),
+    ):
+        client.get("/v1/forecast", params={"latitude": "1", "longitude": "2"})

@@ -27,13 +27,13 @@ class _DripTransport:
 
     def __init__(self, inner: asyncio.Transport) -> None:
         self._inner = inner
-        self._dripping = False
+        self.dripping = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def write(self, data: bytes) -> None:
-        if self._dripping:
+        if self.dripping:
             return  # the head never ends, so nothing after it may be sent
         at = data.find(_MARKER_LINE)
         if at == -1:
@@ -44,7 +44,7 @@ class _DripTransport:
             interval = float(data[at + len(_MARKER_LINE) : end])
         except ValueError:
             interval = 0.5
-        self._dripping = True
+        self.dripping = True
         self._inner.write(_PREFIX)
         asyncio.get_running_loop().call_later(interval, self._drip, interval, 0)
 
@@ -60,3 +60,10 @@ class DripH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_DripTransport(transport))  # type: ignore[arg-type]
+
+    def timeout_keep_alive_handler(self) -> None:
+        # uvicorn believes the response complete and would close an idle connection after
+        # its keep-alive timeout (5 s); a dripping head goes on until the client gives up.
+        if getattr(self.transport, "dripping", False):
+            return
+        super().timeout_keep_alive_handler()
