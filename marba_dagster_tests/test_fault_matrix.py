@@ -42,7 +42,9 @@ the SSRF list               test_safe_fetch::test_ssrf_refused_without_connectin
                             competitor_url_is_a_failure_not_a_crash
 an API echoing the token    test_redaction (every collect path and the publisher)
 bad app rows                test_row_validation (keywords, latitude 999, watch_urls as a
-                            string, social_accounts as a list) and Open-Meteo batch bisection
+                            string, social_accounts as a list, a blank account id)
+one place failing a batch   here: Open-Meteo 400 for one place, bisected and named;
+                            test_row_validation (bisection, refusal before batching)
 ==========================  =================================================================
 """
 
@@ -55,6 +57,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from marba_dagster.core.opportunities.weather import rounded_location
 from marba_dagster.defs.competitive.assets import competitor_snapshots
 from marba_dagster.defs.competitive.resources import SafeFetchSettings
 from marba_dagster.defs.opportunities.assets import news_signals, weather_signals
@@ -233,6 +236,23 @@ def test_a_broken_open_meteo_is_a_named_lost_source(brands, db_url, sandbox, kin
     assert not lost.passed and "Open-Meteo" in lost.description and cause in lost.description
     assert evaluations[("news_signals", "sources_available")].passed
     assert "weather skipped" in warned(brands)["oslo-coffee"]
+
+
+def test_open_meteo_400_for_one_place_is_isolated_and_names_its_brand(brands, db_url, sandbox):
+    # Phoenix's grid point, as the batch request spells it: every request carrying it is a 400.
+    lat, _lon = rounded_location(33.45, -112.07, 0.1)
+    sandbox.faults.add(
+        WEATHER_ROUTE, "status_sequence", statuses=[400] * 10, path_contains=f"{lat:.4f}"
+    )
+    result = run_assets([weather_signals], db_url, sandbox)
+    assert result.success
+    lost = checks(result)["sources_available"]
+    assert not lost.passed and "phx-ice" in lost.description and "HTTP 400" in lost.description
+    assert "oslo-coffee" not in lost.description  # Oslo's forecast came in the other half
+    statuses = [r["status"] for r in sandbox.requests(WEATHER_ROUTE)]
+    assert statuses[0] == 400 and 200 in statuses
+    assert "weather skipped" in warned(brands)["phx-ice"]
+    assert "oslo-coffee" not in warned(brands)
 
 
 # ------------------------------------------------------------------ the database
