@@ -44,7 +44,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpcore
 import httpx
 import tenacity
 
@@ -215,12 +214,14 @@ class ApiClient:
         self._headers = {"User-Agent": self.policy.user_agent}
         self._headers.update(headers or {})
         self._client = httpx.Client(
-            transport=transport or _guarded_transport(self.policy),
+            transport=transport,
             follow_redirects=self.policy.follow_redirects,
             max_redirects=self.policy.max_redirects,
             verify=self.policy.verify_tls,
             headers=self._headers,
         )
+        if transport is None:
+            _guard_transports(self._client)
         self._bucket = (
             TokenBucket(self.policy.requests_per_second, self.policy.burst)
             if self.policy.requests_per_second
@@ -803,16 +804,13 @@ class ApiClient:
         return bytes(buf)
 
 
-def _guarded_transport(policy: HttpPolicy) -> httpx.HTTPTransport:
-    """httpx's default transport over a network backend whose sockets the deadline watchdog
-    can shut (``deadline.GuardedBackend``)."""
-    transport = httpx.HTTPTransport(verify=policy.verify_tls)
-    limits = httpx.Limits()
-    transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(verify=policy.verify_tls),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(),
-    )
-    return transport
+def _guard_transports(client: httpx.Client) -> None:
+    """Put the deadline watchdog's network backend (``deadline.GuardedBackend``) under every
+    connection pool of ``client``: its default transport and any proxy transports httpx
+    mounted from the environment (``HTTPS_PROXY``, ...), so proxied calls are bounded too."""
+    transports = [client._transport, *(t for t in client._mounts.values() if t is not None)]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None and not isinstance(backend, GuardedBackend):
+            pool._network_backend = GuardedBackend(backend)
