@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .redaction import redact, redact_json
+
 __all__ = [
     "ClientError",
     "ConnectFailed",
@@ -44,16 +46,18 @@ class HttpError(Exception):
         error_json: Any = None,
         retry_after: float | None = None,
     ) -> None:
-        message = " ".join(str(message).split())  # one line, whatever the source said
+        # One line, whatever the source said, and no credential the process has sent (a
+        # connector building its own error from an answer that echoes a token included).
+        message = redact(" ".join(str(message).split()))
         super().__init__(message)
         self.message = message
-        self.url = url
+        self.url = redact(url)
         self.status = status
         self.method = method
         self.client = client
         self.attempts = attempts
-        self.body_excerpt = body_excerpt
-        self.error_json = error_json
+        self.body_excerpt = redact(body_excerpt)
+        self.error_json = redact_json(error_json)
         self.retry_after = retry_after
         # Set by the client for its retry decision; not part of the public contract.
         self.retryable = False

@@ -156,6 +156,7 @@ class GraphClient:
                 client=err.client,
                 attempts=err.attempts,
             )
+            self.client.note_rate_limited(out)  # the step's retry decision reads it
             return out
         return err
 

@@ -4,9 +4,10 @@ Every connector (weather, trends, news, platforms, LLM) talks HTTP through :clas
 so that the same guarantees hold everywhere:
 
 * **Time.** ``HttpPolicy.deadline`` bounds the whole call: connecting, every attempt, the
-  waits between attempts and reading the body. A server that drips one byte a second is cut
-  off at the deadline by a watchdog that shuts the socket, because per-read timeouts alone
-  never fire while bytes keep trickling in.
+  waits between attempts, the response headers and the body. A server that drips one byte
+  every half second, in its headers or its body, is cut off at the deadline by a watchdog
+  that shuts the socket (``deadline.watching``), because per-read timeouts alone never fire
+  while bytes keep trickling in.
 * **Size.** Bodies are streamed and reading stops as soon as ``max_bytes`` is passed (a
   declared ``Content-Length`` over the cap is refused before reading anything), so memory
   stays bounded whatever the server sends. The cap counts decoded bytes, and gzip/deflate
@@ -34,21 +35,19 @@ them from here or from there.
 
 from __future__ import annotations
 
-import contextlib
 import json as _json
 import logging
 import random
-import socket
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote_plus
 
 import httpx
 import tenacity
 
+from .deadline import GuardedBackend, deadline_fired, watching
 from .decoding import BoundedDecoder, DecodingFailed, UnsupportedEncoding
 from .errors import (
     ClientError,
@@ -62,7 +61,7 @@ from .errors import (
 )
 from .policy import HttpPolicy
 from .ratelimit import TokenBucket, parse_retry_after
-from .redaction import excerpt, is_secret_header, is_secret_param, redact_url, scrub
+from .redaction import excerpt, redact_url, remember, scrub, secrets_of
 
 # The names connectors and callers import from here (the client and what it raises).
 __all__ = [
@@ -221,6 +220,8 @@ class ApiClient:
             verify=self.policy.verify_tls,
             headers=self._headers,
         )
+        if transport is None:
+            _guard_transports(self._client)
         self._bucket = (
             TokenBucket(self.policy.requests_per_second, self.policy.burst)
             if self.policy.requests_per_second
@@ -238,6 +239,8 @@ class ApiClient:
             "bytes_received": 0,
         }
         self._closed = False
+        # The rate-limit failures raised (bounded): a step decides its retry from them.
+        self._rate_limited: list[RateLimited] = []
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -267,6 +270,19 @@ class ApiClient:
             snap = dict(self._counters)
         snap["rate_limit_wait_seconds"] = round(snap["rate_limit_wait_seconds"], 3)
         return snap
+
+    def note_rate_limited(self, err: RateLimited) -> None:
+        """Record a rate-limit failure: raised here, or read from an answer by a connector
+        (Graph's throttling codes come with HTTP 400/403)."""
+        with self._lock:
+            if len(self._rate_limited) < 100:
+                self._rate_limited.append(err)
+
+    def rate_limited(self) -> list[RateLimited]:
+        """The rate-limit failures this client raised (429 after retries, or a Retry-After
+        longer than it would wait), oldest first; each has the server's ``retry_after``."""
+        with self._lock:
+            return list(self._rate_limited)
 
     # -- public calls ------------------------------------------------------------------
 
@@ -308,7 +324,7 @@ class ApiClient:
             idempotent = method in _IDEMPOTENT_METHODS or self.policy.retry_unsafe
         started = time.monotonic()
         total = self.policy.deadline if deadline is None else deadline
-        secrets = self._secrets(url, clean_params, merged_headers)
+        secrets = self._secrets(url, clean_params, merged_headers, data, json)
         redacted = redact_url(
             httpx.URL(url).copy_merge_params(clean_params) if clean_params else url
         )
@@ -339,6 +355,8 @@ class ApiClient:
         except HttpError as err:
             err.attempts = call.attempts
             self._count("failures")
+            if isinstance(err, RateLimited):
+                self.note_rate_limited(err)
             raise
         response.elapsed = time.monotonic() - started
         return response
@@ -414,30 +432,18 @@ class ApiClient:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _secrets(
-        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str]
-    ) -> tuple[str, ...]:
-        """Every credential value this call carries, to scrub from anything we report."""
-        found: set[str] = set()
-        for hdrs in (self._headers, headers):
-            for k, v in hdrs.items():
-                if is_secret_header(k) and v:
-                    v = str(v)
-                    found.add(v)
-                    scheme, _, token = v.partition(" ")
-                    if token:
-                        found.add(token.strip())
-        for k, v in (params or {}).items():
-            if is_secret_param(str(k)) and v is not None:
-                found.add(str(v))
-        query = url.partition("?")[2].partition("#")[0]
-        for piece in query.split("&"):
-            k, eq, v = piece.partition("=")
-            if eq and is_secret_param(unquote_plus(k)):
-                found.add(v)
-                found.add(unquote_plus(v))
-        found |= {quote(s, safe="") for s in list(found)}
-        return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
+    def _secrets(self, call_url: str, params, headers, data, json_body) -> tuple[str, ...]:
+        """Every credential value this call carries (headers, query, form and JSON body), to
+        scrub from anything we report; remembered for ``redaction.redact`` too."""
+        found = secrets_of(
+            call_url,
+            params=params,
+            headers=(self._headers, headers),
+            data=data,
+            json_body=json_body,
+        )
+        remember(found)
+        return found
 
     def _error(self, cls: type[HttpError], call: _Call, message: str, **kw) -> HttpError:
         return cls(
@@ -521,11 +527,14 @@ class ApiClient:
                 DeadlineExceeded, call, f"deadline of {self.policy.deadline:g}s passed"
             )
         self._acquire_rate(call)
-        response = self._send(call)
-        try:
-            return self._handle(call, response)
-        finally:
-            response.close()
+        # The watchdog covers the whole exchange: connecting, the request, the response
+        # headers and the body (a server dripping its headers is cut off too).
+        with watching(call.deadline):
+            response = self._send(call)
+            try:
+                return self._handle(call, response)
+            finally:
+                response.close()
 
     def _send(self, call: _Call) -> httpx.Response:
         """Send the request; reconnect up to connect_retries times when connecting fails."""
@@ -550,7 +559,7 @@ class ApiClient:
             )
             self._count("requests_sent")
             try:
-                return self._client.send(request, stream=True)
+                return self._send_within_deadline(call, request)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the server: safe to retry whatever the method.
                 connect_failures += 1
@@ -590,6 +599,20 @@ class ApiClient:
                 )
                 err.retryable = call.idempotent
                 raise err from exc
+
+    def _send_within_deadline(self, call: _Call, request: httpx.Request) -> httpx.Response:
+        """Send and read the response headers; DeadlineExceeded when the watchdog cut them."""
+        try:
+            return self._client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            if not deadline_fired() and self._remaining(call) > 0:
+                raise
+            raise self._error(
+                DeadlineExceeded,
+                call,
+                f"deadline of {self.policy.deadline:g}s passed before the response headers "
+                f"were complete ({type(exc).__name__})",
+            ) from None
 
     def _handle(self, call: _Call, response: httpx.Response) -> ApiResponse:
         status = response.status_code
@@ -706,13 +729,6 @@ class ApiClient:
                 f"deadline of {self.policy.deadline:g}s passed before the body",
                 status=response.status_code,
             )
-        fired = threading.Event()
-        watchdog = None
-        sock = _socket_of(response)
-        if sock is not None:
-            watchdog = threading.Timer(remaining, _shutdown_socket, args=(sock, fired))
-            watchdog.daemon = True
-            watchdog.start()
         buf = bytearray()
 
         def room() -> int:  # decoded bytes wanted next: one over the cap tells it is over
@@ -744,6 +760,15 @@ class ApiClient:
                         status=response.status_code,
                     )
         except httpx.ReadTimeout as exc:
+            if deadline_fired() or self._remaining(call) <= 0.01:
+                # Reads are capped at what is left of the deadline: this is the deadline.
+                raise self._error(
+                    DeadlineExceeded,
+                    call,
+                    f"deadline of {self.policy.deadline:g}s passed while reading the body "
+                    f"({len(buf)} bytes so far)",
+                    status=response.status_code,
+                ) from None
             err = self._error(
                 DeadlineExceeded,
                 call,
@@ -751,10 +776,10 @@ class ApiClient:
                 f"after {len(buf)} bytes",
                 status=response.status_code,
             )
-            err.retryable = call.idempotent and not fired.is_set()
+            err.retryable = call.idempotent
             raise err from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.StreamError) as exc:
-            if fired.is_set():
+            if deadline_fired():
                 raise self._error(
                     DeadlineExceeded,
                     call,
@@ -774,28 +799,18 @@ class ApiClient:
             raise self._error(
                 MalformedResponse, call, str(exc), status=response.status_code
             ) from exc
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
         # If the watchdog fired just as the body completed, the body is whole: keep it.
         self._count("bytes_received", len(buf))
         return bytes(buf)
 
 
-def _socket_of(response: httpx.Response) -> socket.socket | None:
-    stream = response.extensions.get("network_stream")
-    if stream is None:
-        return None
-    try:
-        sock = stream.get_extra_info("socket")
-    except Exception:  # noqa: BLE001 - transports differ; no watchdog is the fallback
-        return None
-    return sock if isinstance(sock, socket.socket) else None
-
-
-def _shutdown_socket(sock: socket.socket, fired: threading.Event) -> None:
-    """Unblock a reader stuck in recv() on another thread: the read then sees EOF."""
-    fired.set()
-    # The base-class call works for TLS sockets too, without touching the SSL state.
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+def _guard_transports(client: httpx.Client) -> None:
+    """Put the deadline watchdog's network backend (``deadline.GuardedBackend``) under every
+    connection pool of ``client``: its default transport and any proxy transports httpx
+    mounted from the environment (``HTTPS_PROXY``, ...), so proxied calls are bounded too."""
+    transports = [client._transport, *(t for t in client._mounts.values() if t is not None)]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None and not isinstance(backend, GuardedBackend):
+            pool._network_backend = GuardedBackend(backend)

@@ -11,15 +11,19 @@ a value is missing. Errors are HTTP 400 ``{"error": true, "reason": "..."}``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from marba_dagster.connectors.http import ApiClient, HttpError, MalformedResponse
+from marba_dagster.connectors.http import ApiClient, ClientError, HttpError, MalformedResponse
 
 HOURLY = ("temperature_2m", "precipitation", "snowfall", "wind_gusts_10m")
 # Short enough for any proxy's URL limit (about 30 characters per place).
 DEFAULT_BATCH_SIZE = 100
+# Extra requests one batch may spend isolating the places a 4xx is about (per doubling of
+# the batch size: a batch of 100 with one bad place needs about 2 x 7).
+BISECT_REQUESTS_PER_LEVEL = 4
 
 
 @dataclass(frozen=True)
@@ -111,15 +115,57 @@ class OpenMeteoClient:
         **kw: Any,
     ) -> list[BatchResult]:
         """``locations`` in batches of ``batch_size``, one request each; a failed batch is
-        reported (its ``error``) and the others still return."""
+        reported (its ``error``) and the others still return.
+
+        One member never fails its batch: coordinates out of range are refused before any
+        request (a ``ClientError`` of their own), and a batch answered with a 4xx (other
+        than 429) is split in halves, recursively, until the places it is about are
+        isolated, each reported alone; the budget of extra requests is bounded
+        (``BISECT_REQUESTS_PER_LEVEL`` per halving), what is left of it failed whole.
+        """
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        out = []
-        locs = list(locations)
+        out: list[BatchResult] = []
+        locs: list[tuple[float, float]] = []
+        for location in locations:
+            why = invalid_coordinates(location)
+            if why:
+                out.append(BatchResult([location], None, _refused(why)))
+            else:
+                locs.append(location)
         for i in range(0, len(locs), batch_size):
             chunk = locs[i : i + batch_size]
-            try:
-                out.append(BatchResult(chunk, self.forecast(chunk, **kw), None))
-            except HttpError as exc:
-                out.append(BatchResult(chunk, None, exc))
+            budget = [BISECT_REQUESTS_PER_LEVEL * max(1, math.ceil(math.log2(len(chunk) + 1)))]
+            out += self._batch(chunk, budget, kw)
         return out
+
+    def _batch(
+        self, chunk: list[tuple[float, float]], budget: list[int], kw: dict[str, Any]
+    ) -> list[BatchResult]:
+        try:
+            return [BatchResult(chunk, self.forecast(chunk, **kw), None)]
+        except ClientError as exc:
+            if len(chunk) == 1 or exc.status == 429 or budget[0] < 2:
+                return [BatchResult(chunk, None, exc)]
+            budget[0] -= 2
+            half = len(chunk) // 2
+            return self._batch(chunk[:half], budget, kw) + self._batch(chunk[half:], budget, kw)
+        except HttpError as exc:
+            return [BatchResult(chunk, None, exc)]
+
+
+def invalid_coordinates(location: Sequence[Any]) -> str | None:
+    """Why ``(latitude, longitude)`` cannot be asked for, or None."""
+    try:
+        lat, lon = (float(v) for v in location)
+    except (TypeError, ValueError):
+        return f"coordinates {location!r:.60} are not two numbers"
+    if not (math.isfinite(lat) and -90 <= lat <= 90):
+        return f"latitude {lat:g} is out of range [-90, 90]"
+    if not (math.isfinite(lon) and -180 <= lon <= 180):
+        return f"longitude {lon:g} is out of range [-180, 180]"
+    return None
+
+
+def _refused(why: str) -> ClientError:
+    return ClientError(f"not sent: {why}", client="open_meteo", status=None)

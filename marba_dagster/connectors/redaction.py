@@ -1,10 +1,24 @@
 """Keeping credentials out of everything the HTTP clients report: URLs with secret query
-values replaced, secrets scrubbed from messages and body excerpts."""
+values replaced, secrets scrubbed from messages and body excerpts.
+
+Every request :class:`~marba_dagster.connectors.http.ApiClient` sends is searched for the
+credentials it carries, wherever they are (:func:`secrets_of`: secret headers, query
+parameters, form fields and JSON body keys such as Graph's ``access_token`` in a POST form),
+and the client scrubs them from any error or excerpt it raises. The values are also
+remembered for the life of the process (:func:`remember`, bounded), so :func:`redact`
+removes every credential the process has sent from any text, whoever built it: every
+``HttpError`` message, excerpt and parsed error body, ``job_logs`` lines, notification texts
+and errors, and the stored error columns of the domains go through it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from urllib.parse import unquote_plus
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import httpx
 
@@ -14,8 +28,12 @@ __all__ = [
     "excerpt",
     "is_secret_header",
     "is_secret_param",
+    "redact",
+    "redact_json",
     "redact_url",
+    "remember",
     "scrub",
+    "secrets_of",
 ]
 
 EXCERPT_CHARS = 300
@@ -113,3 +131,103 @@ def excerpt(content: bytes, secrets: Iterable[str] = ()) -> str:
     # Scrub before cutting, so a credential at the cut cannot leak half of itself.
     text = scrub(content[: EXCERPT_CHARS * 8].decode("utf-8", errors="replace"), secrets)
     return " ".join(text.split())[:EXCERPT_CHARS]
+
+
+# ------------------------------------------------------------------------------------------
+# The credentials a request carries, and those the process has sent
+
+# Shorter values are not remembered process-wide: scrubbing them everywhere would mangle text.
+_MIN_REMEMBERED = 8
+_MAX_REMEMBERED = 10_000
+_known: OrderedDict[str, None] = OrderedDict()
+_known_lock = threading.Lock()
+
+
+def _variants(value: str) -> set[str]:
+    """The spellings a credential takes in URLs, forms and JSON text."""
+    out = {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
+    return {v for v in out if v}
+
+
+def _secret_values(obj: Any, found: set[str], depth: int = 0) -> None:
+    """Values under secret-named keys of a JSON body or form (nested up to 10 levels)."""
+    if depth > 10:
+        return
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            if is_secret_param(str(key)) and isinstance(value, str | int) and value != "":
+                found.add(str(value))
+            else:
+                _secret_values(value, found, depth + 1)
+    elif isinstance(obj, list | tuple):
+        for item in obj:
+            _secret_values(item, found, depth + 1)
+
+
+def secrets_of(
+    url: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    headers: Iterable[Mapping[str, Any]] = (),
+    data: Any = None,
+    json_body: Any = None,
+) -> tuple[str, ...]:
+    """Every credential value a request carries, longest first: secret headers (and the
+    token of ``Bearer <token>``), secret query parameters (given or in the URL), secret form
+    fields and secret keys anywhere in a JSON body, in every spelling they may be echoed in."""
+    found: set[str] = set()
+    for hdrs in headers:
+        for name, value in (hdrs or {}).items():
+            if is_secret_header(str(name)) and value:
+                value = str(value)
+                found.add(value)
+                _scheme, _, token = value.partition(" ")
+                if token.strip():
+                    found.add(token.strip())
+    for name, value in (params or {}).items():
+        if is_secret_param(str(name)) and value is not None:
+            found.add(str(value))
+    query = str(url).partition("?")[2].partition("#")[0]
+    for piece in query.split("&"):
+        name, eq, value = piece.partition("=")
+        if eq and is_secret_param(unquote_plus(name)):
+            found.add(value)
+            found.add(unquote_plus(value))
+    _secret_values(data, found)
+    _secret_values(json_body, found)
+    spelled = {variant for value in found if len(value) >= 4 for variant in _variants(value)}
+    return tuple(sorted((v for v in spelled if len(v) >= 4), key=len, reverse=True))
+
+
+def remember(secrets: Iterable[str]) -> None:
+    """Keep ``secrets`` (from :func:`secrets_of`) for :func:`redact`, the newest 10 000."""
+    with _known_lock:
+        for secret in secrets:
+            if len(secret) < _MIN_REMEMBERED:
+                continue
+            _known[secret] = None
+            _known.move_to_end(secret)
+        while len(_known) > _MAX_REMEMBERED:
+            _known.popitem(last=False)
+
+
+def redact(text: Any) -> Any:
+    """``text`` without any credential this process has sent (None and non-text unchanged)."""
+    if not isinstance(text, str) or not text:
+        return text
+    with _known_lock:
+        if not _known:
+            return text
+        secrets = sorted(_known, key=len, reverse=True)
+    return scrub(text, secrets)
+
+
+def redact_json(value: Any) -> Any:
+    """A JSON-like value with every string :func:`redact`-ed (keys kept)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_json(v) for v in value]
+    return value

@@ -21,8 +21,10 @@ Competitor URLs are typed by users, so every fetch is treated as hostile:
 * **Bounded.** The body is cut at ``max_bytes`` *after* decompression (gzip and deflate are
   decoded by ``decoding.BoundedDecoder``, as for ApiClient, in small steps with a cap, so a
   gzip bomb never expands in memory), and the whole fetch, redirects included, has a
-  deadline. The limits are an :class:`HttpPolicy`, the API client's class
-  (:class:`FetchPolicy` gives its defaults for fetching).
+  deadline, enforced from outside the read by a watchdog that shuts the socket
+  (``deadline.watching``): a server dripping its headers or body a byte at a time is cut
+  off at the deadline like one that never answers. The limits are an :class:`HttpPolicy`,
+  the API client's class (:class:`FetchPolicy` gives its defaults for fetching).
 * **Text decoded correctly**: byte-order mark, then the Content-Type charset, then a
   ``<meta charset>``/``http-equiv`` or XML declaration, then detection (charset-normalizer).
 * **Polite**: a global limit on concurrent fetches, a per-host limit and a minimum interval
@@ -53,6 +55,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from marba_dagster.connectors.deadline import GuardedBackend, deadline_fired, watching
 from marba_dagster.connectors.decoding import BoundedDecoder, DecodingFailed, UnsupportedEncoding
 from marba_dagster.connectors.errors import (
     ClientError,
@@ -280,7 +283,7 @@ class _PinnedBackend(httpcore.NetworkBackend):
     """Connects only to addresses the fetcher checked: host name -> pinned IP."""
 
     def __init__(self) -> None:
-        self._inner = httpcore.SyncBackend()
+        self._inner = GuardedBackend(httpcore.SyncBackend())
         self._pins: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
 
@@ -443,6 +446,15 @@ def decode_body(content: bytes, content_type: str | None = None) -> tuple[str, s
         detected = None
     name = detected or (candidates[0][0] if candidates else "cp1252")
     return content.decode(name, errors="replace"), name, "detected" if detected else "fallback"
+
+
+def _classify(err: Callable[..., HttpError], exc: Exception) -> HttpError:
+    """The fetcher's error for a transport failure that was not the deadline's doing."""
+    if isinstance(exc, httpx.TimeoutException):
+        return err(DeadlineExceeded, f"timed out ({type(exc).__name__})")
+    if isinstance(exc, httpx.ConnectError | httpcore.ConnectError):
+        return err(ConnectFailed, f"connection failed: {exc}")
+    return err(ServerError, f"{type(exc).__name__}: {exc}")
 
 
 # --------------------------------------------------------------------------------------
@@ -683,76 +695,79 @@ class SafeFetcher:
                 raise
         deadline = clock.at
         try:
-            self._backend.pin(target.host, target.port, ip)
-            remaining = max(0.05, deadline - time.monotonic())
-            timeout = httpx.Timeout(
-                connect=min(self.policy.connect_timeout, remaining),
-                read=min(self.policy.read_timeout, remaining),
-                write=min(self.policy.effective_write_timeout, remaining),
-                pool=min(self.policy.connect_timeout, remaining),
-            )
-            try:
-                with self._client.stream(
-                    "GET", target.url, headers=extra_headers, timeout=timeout
-                ) as resp:
-                    status = resp.status_code
-                    if status in (301, 302, 303, 307, 308):
-                        location = resp.headers.get("location")
-                        if not location:
-                            raise err(
-                                MalformedResponse,
-                                f"HTTP {status} redirect without Location",
-                                status=status,
-                            )
-                        return urljoin(target.url, location.strip())
-                    if 400 <= status < 500:
-                        raise err(ClientError, f"HTTP {status}", status=status)
-                    if status >= 500:
-                        raise err(ServerError, f"HTTP {status}", status=status)
-                    if status >= 300:
-                        raise err(ClientError, f"unexpected HTTP {status}", status=status)
-                    try:
-                        decoder = BoundedDecoder(resp.headers.get("content-encoding", ""))
-                    except UnsupportedEncoding as exc:
-                        raise err(MalformedResponse, str(exc), status=status) from None
-                    cap = self.policy.max_bytes
-                    buf = bytearray()
+            # The watchdog covers the exchange only: the wait for the turn is pacing.
+            with watching(deadline):
+                self._backend.pin(target.host, target.port, ip)
+                remaining = max(0.05, deadline - time.monotonic())
+                timeout = httpx.Timeout(
+                    connect=min(self.policy.connect_timeout, remaining),
+                    read=min(self.policy.read_timeout, remaining),
+                    write=min(self.policy.effective_write_timeout, remaining),
+                    pool=min(self.policy.connect_timeout, remaining),
+                )
+                try:
+                    with self._client.stream(
+                        "GET", target.url, headers=extra_headers, timeout=timeout
+                    ) as resp:
+                        status = resp.status_code
+                        if status in (301, 302, 303, 307, 308):
+                            location = resp.headers.get("location")
+                            if not location:
+                                raise err(
+                                    MalformedResponse,
+                                    f"HTTP {status} redirect without Location",
+                                    status=status,
+                                )
+                            return urljoin(target.url, location.strip())
+                        if 400 <= status < 500:
+                            raise err(ClientError, f"HTTP {status}", status=status)
+                        if status >= 500:
+                            raise err(ServerError, f"HTTP {status}", status=status)
+                        if status >= 300:
+                            raise err(ClientError, f"unexpected HTTP {status}", status=status)
+                        try:
+                            decoder = BoundedDecoder(resp.headers.get("content-encoding", ""))
+                        except UnsupportedEncoding as exc:
+                            raise err(MalformedResponse, str(exc), status=status) from None
+                        cap = self.policy.max_bytes
+                        buf = bytearray()
 
-                    def room() -> int:  # one byte over the cap tells the body is longer
-                        return cap + 1 - len(buf)
+                        def room() -> int:  # one byte over the cap tells the body is longer
+                            return cap + 1 - len(buf)
 
-                    truncated = False
-                    for piece in decoder.decode(resp.iter_raw(16 * KiB), room):
-                        buf += piece
-                        if len(buf) > cap:
-                            truncated = True
-                            del buf[cap:]
-                            break
-                        if time.monotonic() > deadline:
-                            raise err(
-                                DeadlineExceeded,
-                                f"deadline of {self.policy.deadline:g}s passed while reading "
-                                f"({len(buf)} bytes so far)",
-                                status=status,
-                            )
-                    ctype = resp.headers.get("content-type", "")
-                    content = bytes(buf)
-                    keep = {
-                        k: v
-                        for k, v in resp.headers.items()
-                        if k.lower()
-                        in ("content-type", "last-modified", "etag", "content-language")
-                    }
-            except HttpError:
-                raise
-            except DecodingFailed as exc:
-                raise err(MalformedResponse, str(exc), status=status) from None
-            except httpx.TimeoutException as exc:
-                raise err(DeadlineExceeded, f"timed out ({type(exc).__name__})") from None
-            except (httpx.ConnectError, httpcore.ConnectError) as exc:
-                raise err(ConnectFailed, f"connection failed: {exc}") from None
-            except httpx.HTTPError as exc:
-                raise err(ServerError, f"{type(exc).__name__}: {exc}") from None
+                        truncated = False
+                        for piece in decoder.decode(resp.iter_raw(16 * KiB), room):
+                            buf += piece
+                            if len(buf) > cap:
+                                truncated = True
+                                del buf[cap:]
+                                break
+                            if time.monotonic() > deadline:
+                                raise err(
+                                    DeadlineExceeded,
+                                    f"deadline of {self.policy.deadline:g}s passed while reading "
+                                    f"({len(buf)} bytes so far)",
+                                    status=status,
+                                )
+                        ctype = resp.headers.get("content-type", "")
+                        content = bytes(buf)
+                        keep = {
+                            k: v
+                            for k, v in resp.headers.items()
+                            if k.lower()
+                            in ("content-type", "last-modified", "etag", "content-language")
+                        }
+                except HttpError:
+                    raise
+                except DecodingFailed as exc:
+                    raise err(MalformedResponse, str(exc), status=status) from None
+                except (httpx.HTTPError, httpcore.ConnectError) as exc:
+                    if not deadline_fired() and time.monotonic() < deadline:
+                        raise _classify(err, exc) from None
+                    raise err(
+                        DeadlineExceeded,
+                        f"deadline of {self.policy.deadline:g}s passed ({type(exc).__name__})",
+                    ) from None
         finally:
             slot.sem.release()
         text, encoding, how = decode_body(content, ctype)

@@ -18,8 +18,11 @@ from typing import Any, TypeVar
 import dagster as dg
 
 from marba_dagster.connectors.describe import describe_error, one_line
+from marba_dagster.connectors.redaction import redact, redact_json
 from marba_dagster.core.catalog import job_for_group
+from marba_dagster.core.rows import Problem
 from marba_dagster.core.runs import BRANDS_CHECK, BRANDS_TAG, JOB_TAG, SOURCES_CHECK
+from marba_dagster.defs.execution import rate_limit_retry
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store.brands import active_brand_ids, existing_brand_ids
 from marba_dagster.store.jobs import write_job_log
@@ -122,6 +125,7 @@ class BrandBatch:
     succeeded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     lost: dict[str, LostSource] = field(default_factory=dict)
+    invalid_rows: list[Problem] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.job_name:
@@ -141,15 +145,18 @@ class BrandBatch:
             self.succeeded.append(brand_id)
 
     def record_failure(self, brand_id: str, exc: BaseException | str) -> None:
-        message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        message = redact(exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}")
         self.failed[brand_id] = message
         self.context.log.error(f"brand {brand_id} failed: {message}")
         if not isinstance(exc, str):
-            self.context.log.debug("".join(traceback.format_exception(exc)))
+            self.context.log.debug(redact("".join(traceback.format_exception(exc))))
         self.log(brand_id, "error", message)
 
     def log(self, brand_id: str | None, level: str, message: str, **ctx: Any) -> None:
-        """A line in ``job_logs`` (the app's monitor reads it)."""
+        """A line in ``job_logs`` (the app's monitor reads it), without any credential the
+        process has sent (``connectors.redaction.redact``)."""
+        message = redact(message)
+        ctx = redact_json(ctx)
         try:
             with self.marba_db.begin() as conn:
                 write_job_log(
@@ -164,9 +171,36 @@ class BrandBatch:
         except Exception as exc:  # logging must never turn a success into a failure
             self.context.log.warning(f"could not write job_logs: {exc}")
 
-    def finish(self, *, strict: bool = False) -> None:
+    def row_problems(self, problems: Iterable[Problem]) -> None:
+        """Report the app's rows that failed their check at the boundary (``core.rows``): a
+        warning naming the brand, table and field in ``job_logs`` and the Dagster log, the
+        count in the run's metadata, and ``all_brands_processed`` warns naming them. A brand
+        row that was skipped whole counts as a failed brand."""
+        for problem in problems:
+            self.invalid_rows.append(problem)
+            text = problem.text()
+            self.context.log.warning(text)
+            if problem.skips_row and problem.table == "brands":
+                self.record_failure(problem.brand_id, text)
+                continue
+            self.log(
+                problem.brand_id,
+                "warning",
+                text,
+                table=problem.table,
+                row_id=problem.row_id,
+                field=problem.field,
+                action=problem.action,
+            )
+
+    def finish(self, *, strict: bool = False, rate_limited: Sequence[Any] = ()) -> None:
         """Raise ``dg.Failure`` naming the failed brands if any failed and ``strict``, or if
-        every brand failed."""
+        every brand failed.
+
+        ``rate_limited``: the rate-limit errors the step's clients raised
+        (``ApiClient.rate_limited()``). When there are any, the step's failure is not retried
+        by the retry policy within seconds: ``execution.rate_limit_retry`` waits for the
+        servers' Retry-After or leaves the work to the next scheduled run."""
         if not self.failed:
             return
         if strict or not self.succeeded:
@@ -175,14 +209,25 @@ class BrandBatch:
                 f"; lost {x.source} ({x.error})"
                 for x in sorted(self.lost.values(), key=attrgetter("source"))[:NAMED_IN_DESCRIPTION]
             )
-            raise dg.Failure(
-                description=f"{len(self.failed)} brand(s) failed: {names}{lost}",
-                metadata={
-                    "brands_failed": len(self.failed),
-                    "brands_succeeded": len(self.succeeded),
-                    "errors": dg.MetadataValue.json(self.failed),
-                },
-            )
+            description = f"{len(self.failed)} brand(s) failed: {names}{lost}"
+            metadata = {
+                "brands_failed": len(self.failed),
+                "brands_succeeded": len(self.succeeded),
+                "errors": dg.MetadataValue.json(self.failed),
+            }
+            if rate_limited:
+                retry = rate_limit_retry(
+                    [getattr(err, "retry_after", None) for err in rate_limited],
+                    description,
+                    metadata,
+                )
+                if isinstance(retry, dg.RetryRequested):
+                    self.context.log.warning(
+                        f"{description}; rate limited: retrying after {retry.seconds_to_wait:g}s "
+                        "(the API's Retry-After)"
+                    )
+                raise retry
+            raise dg.Failure(description=description, metadata=metadata)
 
     def lose_source(
         self, source: str, error: str | BaseException, brand_ids: Iterable[str] = ()
@@ -194,7 +239,7 @@ class BrandBatch:
         entry naming the first error; the brands are not counted as failed brands.
         """
         text = error if isinstance(error, str) else describe_error(error)
-        text = one_line(text)
+        text = one_line(redact(text))
         entry = self.lost.get(source)
         if entry is None:
             entry = self.lost[source] = LostSource(source, text)
@@ -221,17 +266,25 @@ class BrandBatch:
             brands_text += f"; {len(without)} more brand(s) skipped for a lost source" + (
                 " (see sources_available)" if sources else ""
             )
+        invalid = [p for p in self.invalid_rows if not (p.skips_row and p.table == "brands")]
+        if invalid:
+            brands_text += f"; {len(invalid)} invalid value(s) in the app's rows: " + _named(
+                [p.text() for p in invalid], len(invalid), sep="; "
+            )
         results = [
             dg.AssetCheckResult(
                 asset_key=key,
                 check_name=BRANDS_CHECK,
-                passed=not self.failed,
+                passed=not self.failed and not invalid,
                 severity=dg.AssetCheckSeverity.WARN,
                 description=brands_text,
                 metadata={
                     "brands_processed": len(self.succeeded),
                     "brands_failed": len(self.failed),
                     "failed_brands": dg.MetadataValue.json(named),
+                    "invalid_rows": dg.MetadataValue.json(
+                        [p.text() for p in invalid[:NAMED_IN_CHECK]]
+                    ),
                 },
             )
         ]
@@ -277,4 +330,6 @@ class BrandBatch:
         }
         if self.lost:
             md["sources_lost"] = len(self.lost)
+        if self.invalid_rows:
+            md["invalid_row_values"] = len(self.invalid_rows)
         return md

@@ -6,6 +6,14 @@ runs do not retry in step; ``outside_call_retry(first_delay)`` sets the wait bef
 second attempt: short for cheap feeds, longer for platforms and websites that need time to
 recover. Configuration errors are never retried (``InvalidSetting``).
 
+**Rate limits.** A step that failed because a platform rate-limited it must not be re-run
+within seconds (three runs against a limited endpoint only deepen the limit). Its
+``BrandBatch.finish(rate_limited=...)`` raises :func:`rate_limit_retry` instead of the
+policy's retry: ``dg.RetryRequested`` waiting the server's ``Retry-After`` (the longest one
+given) when that is at most ``RATE_LIMIT_MAX_STEP_WAIT``; otherwise (no Retry-After, or a
+longer one) a ``dg.Failure`` that Dagster does not retry, saying that the next scheduled run
+will try again.
+
 **Pools.** A pool bounds how many steps, across every run of the deployment, talk to one
 outside service at once (``concurrency.pools`` in ``dagster.yaml`` sets the default limit;
 ``dagster instance concurrency set <pool> <n>`` sets one pool's). Within a step the HTTP
@@ -14,9 +22,14 @@ job at a time); they matter once a job runs as several brand shards at once
 (docs/scaling.md).
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import dagster as dg
 
 MAX_RETRIES = 2  # three attempts in all
+# The longest Retry-After a step waits for in its run; a longer one is left to the next run.
+RATE_LIMIT_MAX_STEP_WAIT = 300.0
 
 
 def outside_call_retry(first_delay: float) -> dg.RetryPolicy:
@@ -54,3 +67,27 @@ ALL_POOLS = (
     FEEDS_POOL,
     LLM_POOL,
 )
+
+
+def rate_limit_retry(
+    retry_afters: Sequence[float | None], description: str, metadata: dict[str, Any] | None = None
+) -> Exception:
+    """What a step that failed on rate limits raises (see the module doc): the servers'
+    ``retry_after`` values (None when one gave none) decide between waiting for them and
+    leaving the work to the next scheduled run."""
+    known = [wait for wait in retry_afters if wait is not None]
+    if retry_afters and len(known) == len(retry_afters):
+        wait = max(known)
+        if wait <= RATE_LIMIT_MAX_STEP_WAIT:
+            return dg.RetryRequested(max_retries=MAX_RETRIES, seconds_to_wait=max(1.0, wait))
+        why = (
+            f"the API asked to wait {wait:g}s, over the {RATE_LIMIT_MAX_STEP_WAIT:g}s a step waits"
+        )
+    else:
+        why = "the API gave no Retry-After"
+    return dg.Failure(
+        description=f"{description}; rate limited ({why}): not retried now, the next scheduled "
+        "run will try again",
+        metadata=metadata,
+        allow_retries=False,
+    )

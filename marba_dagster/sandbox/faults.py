@@ -27,6 +27,11 @@ Generic kinds and their parameters (defaults in brackets):
                      whose JSON is cut short. fraction [0.5] of the body is sent
 ``slow_drip``        chunk_bytes [1] every interval [1.0] seconds; size [None]: drip the real
                      body, or a generated JSON body of this many bytes
+``header_drip``      ``HTTP/1.1 200 OK\r\nX-Slow: `` then one byte every interval [0.5]
+                     seconds, forever: the response headers never end (``header_drip.py``)
+``never_answer``     accept the request and never answer nor close (until the client goes)
+``echo_error``       status [400] with a JSON error whose message echoes the request: method,
+                     path and query, headers and body (an API quoting what it was sent)
 ``oversized_body``   megabytes [50] of valid JSON generated lazily (never held in memory);
                      declare_length [false] sends Content-Length up front; chunk_kb [64]
 ``gzip_bomb``        200 with ``Content-Encoding: gzip`` whose small body (about 1 KB per
@@ -53,6 +58,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from marba_dagster.sandbox.compression import compress, parse_encoding
+from marba_dagster.sandbox.header_drip import MARKER as HEADER_DRIP_MARKER
 
 __all__ = [
     "Fault",
@@ -79,6 +85,9 @@ GENERIC_KINDS: dict[str, dict[str, Any]] = {
     },
     "truncated_body": {"mode": "connection", "fraction": 0.5},
     "slow_drip": {"chunk_bytes": 1, "interval": 1.0, "size": None},
+    "header_drip": {"interval": 0.5},
+    "never_answer": {},
+    "echo_error": {"status": 400},
     "oversized_body": {"megabytes": 50.0, "declare_length": False, "chunk_kb": 64},
     "gzip_bomb": {"megabytes": 100.0, "chunk_kb": 64, "encoding": "gzip", "raw_deflate": False},
 }
@@ -355,6 +364,19 @@ async def _hold(request: Request, seconds: float) -> None:
         await asyncio.sleep(min(0.05, max(0.0, end - time.monotonic())))
 
 
+async def _echo_error(request: Request, status: int) -> Response:
+    """An error quoting the whole request, as some APIs do (secrets included)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    headers = "; ".join(f"{k}: {v}" for k, v in request.headers.items())
+    query = f"?{request.url.query}" if request.url.query else ""
+    # The body and query first: error messages are often cut short, so they must come early.
+    message = f"cannot process {body} ({request.method} {request.url.path}{query}) [{headers}]"
+    return JSONResponse(
+        {"error": {"message": message, "type": "OAuthException", "code": 100}},
+        status_code=status,
+    )
+
+
 async def _response_body(response: Response) -> bytes:
     body = getattr(response, "body", None)
     if isinstance(body, bytes | memoryview):
@@ -488,6 +510,16 @@ async def apply_faults(
     if kind == "read_timeout":
         await _hold(request, p["seconds"])
         return await handler(request)
+
+    if kind == "header_drip":
+        return Response(b"", headers={HEADER_DRIP_MARKER: str(max(0.01, p["interval"]))})
+
+    if kind == "never_answer":
+        await _hold(request, math.inf)
+        return Response(b"", status_code=504)  # the client has gone; nobody reads this
+
+    if kind == "echo_error":
+        return await _echo_error(request, p["status"])
 
     if kind == "malformed_body":
         body = p["body"] if isinstance(p["body"], str) else json.dumps(p["body"])[:-1]

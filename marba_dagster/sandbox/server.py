@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from marba_dagster.sandbox.faults import FaultError, apply_faults
+from marba_dagster.sandbox.header_drip import DripH11Protocol
 from marba_dagster.sandbox.routes import route_modules
 from marba_dagster.sandbox.routes.competitor_social import SANDBOX_X_APP_TOKEN
 from marba_dagster.sandbox.state import SandboxState
@@ -251,7 +252,9 @@ def _config(app: Starlette, log_level: str) -> uvicorn.Config:
         access_log=False,
         lifespan="off",
         loop="asyncio",
-        http="h11",  # predictable early-close behaviour for truncated_body
+        # h11: predictable early-close behaviour for truncated_body; its transport can drip
+        # a response head for header_drip.
+        http=DripH11Protocol,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=2,
     )

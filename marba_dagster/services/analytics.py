@@ -28,6 +28,8 @@ from marba_dagster.connectors.http import HttpError
 from marba_dagster.connectors.social import AccountSnapshot, PlatformPost, TokenRejected
 from marba_dagster.connectors.x import XClient
 from marba_dagster.core.analytics import daily_brand_metrics
+from marba_dagster.core.rows import Problem
+from marba_dagster.services.rows import checked_accounts
 from marba_dagster.store import analytics as store
 from marba_dagster.store.accounts import mark_needs_reconnect
 from marba_dagster.store.types import utcnow
@@ -176,6 +178,8 @@ class FetchedAccount:
 class FetchedBrand:
     brand_id: str
     accounts: list[FetchedAccount]
+    # Account rows that failed their check at the boundary (``core.rows``), left out.
+    problems: list[Problem] = field(default_factory=list)
 
 
 def fetch_brand(
@@ -195,7 +199,9 @@ def fetch_brand(
     since = day_start(days[0] - timedelta(days=LOOKBACK_DAYS - 1))
     until = day_start(days[-1] + timedelta(days=1))
     with engine.connect() as conn:
-        accounts = store.collected_accounts(conn, brand_id)
+        accounts, problems = checked_accounts(
+            {**row, "brand_id": brand_id} for row in store.collected_accounts(conn, brand_id)
+        )
     out = []
     for acct in accounts:
         fetched = FetchedAccount(acct)
@@ -205,7 +211,7 @@ def fetch_brand(
             except (TokenRejected, HttpError) as err:
                 fetched.error = err
         out.append(fetched)
-    return FetchedBrand(brand_id, out)
+    return FetchedBrand(brand_id, out, problems)
 
 
 def write_brand(

@@ -44,6 +44,7 @@ from marba_dagster.core.competitive.monitoring import (
     site_source,
 )
 from marba_dagster.core.competitive.noise import NoiseMask
+from marba_dagster.services.rows import checked_competitors
 from marba_dagster.store import competitive as store_competitive
 
 FetchOutcome = FetchResult | HttpError
@@ -498,7 +499,11 @@ def compute_brand_gaps(
 ) -> list[dict[str, Any]]:
     """Recompute and store one brand's gaps; gaps no longer found are closed."""
     since = now - lookback
-    competitors = store_competitive.active_competitors(conn, [brand_id])[brand_id]
+    # The rows checked at the boundary (core.rows); competitor_snapshots, earlier in the
+    # same job, reported their problems.
+    competitors = checked_competitors(store_competitive.active_competitors(conn, [brand_id]))[0][
+        brand_id
+    ]
     activities = [_activity(conn, competitor, since) for competitor in competitors]
     brand = store_competitive.brand_profile(conn, brand_id)
     brand_texts = (

@@ -28,6 +28,7 @@ from marba_dagster.connectors.engagement import (
 )
 from marba_dagster.connectors.http import HttpError
 from marba_dagster.core.priority import URGENT, prioritise
+from marba_dagster.core.rows import Problem
 from marba_dagster.core.sentiment import analyzer
 from marba_dagster.core.tokens import (
     GRAPH_PLATFORMS,
@@ -36,6 +37,7 @@ from marba_dagster.core.tokens import (
     is_token_rejection,
 )
 from marba_dagster.services.notifications import push_once, settled
+from marba_dagster.services.rows import checked_accounts
 from marba_dagster.store import engagement as store
 from marba_dagster.store.accounts import mark_needs_reconnect
 from marba_dagster.store.types import utcnow
@@ -184,6 +186,8 @@ class Collected:
     failures: list[AccountFailure]
     asked: list[str]
     unavailable: list[Unavailable] = dataclasses.field(default_factory=list)
+    # Account rows that failed their check at the boundary (``core.rows``), left out.
+    problems: list[Problem] = dataclasses.field(default_factory=list)
 
     def raise_if_failed(self) -> None:
         """A ``RuntimeError`` naming each account not read and its cause (no URL, no token):
@@ -286,7 +290,9 @@ def collect_brand(
     can overlap."""
     since = window_end - timedelta(days=RECENT_POST_DAYS)
     with engine.connect() as conn:
-        accounts = store.engagement_accounts(conn, brand_id)
+        accounts, problems = checked_accounts(
+            {**row, "brand_id": brand_id} for row in store.engagement_accounts(conn, brand_id)
+        )
         posts = store.recent_post_ids(conn, brand_id, COMMENTED_PLATFORMS, since, window_end)
 
     items: list[InboxItem] = []
@@ -333,6 +339,7 @@ def collect_brand(
     # Two accounts may reach one conversation (a Page and its Instagram account): one row each.
     unique = list({(i.platform, i.external_id): i for i in kept}.values())
     out.rows = score_items(unique, brand_id, window_end)
+    out.problems = problems
     return out
 
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from marba_dagster.connectors.http import ApiClient, HttpError, HttpPolicy
+from marba_dagster.connectors.redaction import redact
 from marba_dagster.store import schema as s
 from marba_dagster.store.db import upsert
 from marba_dagster.store.types import utcnow
@@ -41,7 +42,7 @@ def _describe(err: HttpError, webhook_url: str) -> str:
     for secret in (webhook_url, path if len(path) > 1 else None):
         if secret:
             text = text.replace(secret, "<webhook>")
-    return text[:500]
+    return redact(text)[:500]
 
 
 def push_once(
@@ -59,6 +60,8 @@ def push_once(
     attempts remain), ``logged`` (no webhook configured: recorded only) or ``duplicate``
     (nothing done: already sent or logged, being sent, or out of attempts).
     """
+    # An alert quoting an error must not carry a credential the process has sent.
+    text = redact(text)
     n = s.notifications
     with engine.begin() as conn:
         upsert(

@@ -86,9 +86,9 @@ def platform_metrics(
         # stay on this thread, brand by brand, in order.
         for brand_id, fetched in prefetch(brands, fetch):
             with batch.brand(brand_id):
-                outcome = write_brand(
-                    fetched.result(), engine=engine, days=days, today=today, log=batch.log
-                )
+                answer = fetched.result()
+                batch.row_problems(answer.problems)  # account rows unusable as stored
+                outcome = write_brand(answer, engine=engine, days=days, today=today, log=batch.log)
                 outcomes.append(outcome)
                 outcome.raise_if_failed()
         for api, (error, brand_ids) in lost_apis(outcomes).items():
@@ -96,6 +96,7 @@ def platform_metrics(
         requests = gclient.metrics().get("requests_sent", 0) + xclient.metrics().get(
             "requests_sent", 0
         )
+        rate_limited = gclient.rate_limited() + xclient.rate_limited()
     accounts = [a for o in outcomes for a in o.accounts]
     rows = [
         {
@@ -127,7 +128,7 @@ def platform_metrics(
             )
         ),
     }
-    batch.finish()
+    batch.finish(rate_limited=rate_limited)  # a rate-limited step waits, never hammers
     return dg.MaterializeResult(
         metadata=metadata, check_results=batch.check_results(PLATFORM_METRICS, sources=True)
     )

@@ -38,6 +38,7 @@ from marba_dagster.services.competitive import (
 )
 from marba_dagster.services.competitor_social import SocialSources, platforms_off
 from marba_dagster.services.competitor_social import collect_brand as collect_social
+from marba_dagster.services.rows import checked_competitors
 from marba_dagster.store import competitive as store_competitive
 from marba_dagster.store.schema import COMPETITOR_CHANGE_TYPES
 from marba_dagster.store.types import utcnow
@@ -121,7 +122,12 @@ def competitor_snapshots(
     brands = scoped_brand_ids(context, marba_db)
     batch = BrandBatch(context, marba_db)
     with marba_db.connect() as conn:
-        competitors = store_competitive.active_competitors(conn, brands)
+        # Checked at the boundary (core.rows): watch URLs stored as one string or social
+        # accounts stored as a list are ignored with a warning naming brand and competitor.
+        competitors, problems = checked_competitors(
+            store_competitive.active_competitors(conn, brands)
+        )
+    batch.row_problems(problems)
     totals = BrandOutcome()
     fetched = failed = loaded_again = 0
     now = utcnow()

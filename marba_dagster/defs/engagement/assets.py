@@ -87,6 +87,7 @@ def engagement_inbox(
         for brand_id, fetched in prefetch(brands, fetch):
             with batch.brand(brand_id):
                 collected = fetched.result()
+                batch.row_problems(collected.problems)  # account rows unusable as stored
                 tally.add(brand_id, collected)
                 unavailable += [f"brand {brand_id}: {gap}" for gap in collected.unavailable]
                 stored = record_brand(engine, notifier.webhook_url, brand_id, collected, batch.log)
@@ -98,7 +99,8 @@ def engagement_inbox(
                 collected.raise_if_failed()
         for api, (cause, brand_ids) in tally.lost().items():
             batch.lose_source(api, cause, brand_ids)
-    batch.finish()
+        rate_limited = g.rate_limited() + x.rate_limited() + gb.rate_limited()
+    batch.finish(rate_limited=rate_limited)  # a rate-limited step waits, never hammers
     preview.sort(key=itemgetter("priority_score"), reverse=True)
     return dg.MaterializeResult(
         metadata={

@@ -19,6 +19,7 @@ from typing import Any
 
 import dagster as dg
 
+from marba_dagster.connectors.errors import ClientError
 from marba_dagster.core.markdown import markdown_table
 from marba_dagster.core.opportunities.scoring import COMPETITOR_TTL
 from marba_dagster.core.opportunities.signals import (
@@ -56,6 +57,7 @@ from marba_dagster.services.opportunities import (
     requests_sent,
     search_news,
 )
+from marba_dagster.services.rows import checked_brands
 from marba_dagster.store import opportunities as store_opportunities
 from marba_dagster.store.brands import brands_by_id
 from marba_dagster.store.schema import COMPETITOR_CHANGE_TYPES
@@ -79,11 +81,16 @@ SIGNAL_COLUMNS = ["brand", "title", "strength"]
 
 
 def _brands(
-    context: dg.AssetExecutionContext, marba_db: MarbaDatabase
+    context: dg.AssetExecutionContext, marba_db: MarbaDatabase, batch: BrandBatch
 ) -> tuple[list[str], dict[str, dict]]:
+    """The run's brands, their rows checked at the boundary (``core.rows``): a bad value is
+    dropped or ignored with a warning naming the brand and field, an unusable row is left
+    out as a failed brand; every other brand goes on."""
     ids = scoped_brand_ids(context, marba_db)
     with marba_db.connect() as conn:
-        return ids, brands_by_id(conn, ids)
+        brands, problems = checked_brands(brands_by_id(conn, ids))
+    batch.row_problems(problems)
+    return [brand_id for brand_id in ids if brand_id in brands], brands
 
 
 def _skip(batch: BrandBatch, brand_ids: Iterable[str], source: str, reason: str) -> None:
@@ -201,8 +208,8 @@ def weather_signals(
     answer (or answered malformed) is a lost source naming its brands."""
     config.check_numbers()
     now = utcnow()
-    ids, brands = _brands(context, marba_db)
     batch = BrandBatch(context, marba_db)
+    ids, brands = _brands(context, marba_db, batch)
     by_location, without_location = brands_by_location(ids, brands, config.grid_degrees)
     for brand_id in without_location:
         batch.log(
@@ -227,9 +234,12 @@ def weather_signals(
         members = by_location[location]
         forecast = forecasts.get(location)
         if forecast is None or isinstance(forecast, Exception):
-            missing = type(forecast).__name__ if forecast else "missing"
+            missing = failure_text(forecast) if forecast else "missing"
             _skip(batch, members, "weather", f"forecast unavailable ({missing})")
-            batch.lose_source(OPEN_METEO, forecast or NO_FORECAST, members)
+            source = OPEN_METEO
+            if isinstance(forecast, ClientError):  # refused or isolated: this place alone
+                source = f"{OPEN_METEO} at {place_key(location)} for {', '.join(members)}"
+            batch.lose_source(source, forecast or NO_FORECAST, members)
             continue
         events, thresholds = detect_events(location[0], hourly_series(forecast), now)
         for brand_id in members:
@@ -273,8 +283,8 @@ def trend_signals(
     keywords and industry. One feed request per country; a country's feed that fails is a
     lost source naming its brands."""
     now = utcnow()
-    ids, brands = _brands(context, marba_db)
     batch = BrandBatch(context, marba_db)
+    ids, brands = _brands(context, marba_db, batch)
     by_country, without_country = brands_by_country(ids, brands)
     for brand_id in without_country:
         batch.log(brand_id, "warning", "no trends: the brand has no country", source="trends")
@@ -316,8 +326,8 @@ def news_signals(
     each headline matched to each brand's keywords and industry. A city's search that fails
     is a lost source naming its brands."""
     now = utcnow()
-    ids, brands = _brands(context, marba_db)
     batch = BrandBatch(context, marba_db)
+    ids, brands = _brands(context, marba_db, batch)
     by_city, without_city = brands_by_city(ids, brands)
     for brand_id in without_city:
         batch.log(brand_id, "warning", "no local news: the brand has no city", source="news")
@@ -356,8 +366,8 @@ def seasonal_signals(
     """Public holidays (``holidays`` package, country and subdivision) and the marketing
     calendar (Valentine's Day to New Year) from their lead time until they end."""
     now = utcnow()
-    ids, brands = _brands(context, marba_db)
     batch = BrandBatch(context, marba_db)
+    ids, brands = _brands(context, marba_db, batch)
     written, preview = 0, []
     for brand_id in ids:
         with batch.brand(brand_id):
@@ -440,8 +450,8 @@ def intelligence_opportunities(
     at once (no retries), naming the file."""
     now = utcnow()
     relevance, relevance_source = opportunity_settings.relevance()
-    ids, brands = _brands(context, marba_db)
     batch = BrandBatch(context, marba_db)
+    ids, brands = _brands(context, marba_db, batch)
     with marba_db.connect() as conn:
         signals = store_opportunities.current_signals(conn, ids, None, now)
     webhook = notifier.webhook_url if notifier.configured else None
