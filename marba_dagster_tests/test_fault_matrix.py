@@ -123,7 +123,7 @@ def warned(engine) -> dict[str, str]:
 
 def test_header_drip_on_one_news_search_loses_that_city_only(brands, db_url, sandbox):
     sandbox.faults.add(NEWS_ROUTE, "header_drip", interval=0.3, path_contains="Phoenix")
-    result = run_assets([news_signals], db_url, sandbox, deadline=2.0, max_attempts=1)
+    result = run_assets([news_signals], db_url, sandbox, deadline=5.0, max_attempts=1)
     assert result.success
     sources = checks(result)["sources_available"]
     assert not sources.passed and "Phoenix" in sources.description
@@ -159,7 +159,7 @@ def test_header_drip_on_one_competitor_page_loses_that_url_only(db_url, engine, 
             "safe_fetch": SafeFetchSettings(
                 allowed_hosts=sandbox.env()["MARBA_FETCH_ALLOWED_HOSTS"],
                 per_host_interval=0,
-                deadline=2.0,
+                deadline=5.0,
             ),
         },
         instance=dg.DagsterInstance.ephemeral(),
@@ -183,7 +183,7 @@ def test_header_drip_on_one_competitor_page_loses_that_url_only(db_url, engine, 
 def test_open_meteo_never_answering_loses_weather_only(brands, db_url, sandbox):
     sandbox.faults.add(WEATHER_ROUTE, "never_answer")
     result = run_assets(
-        [weather_signals, news_signals], db_url, sandbox, deadline=2.0, max_attempts=1
+        [weather_signals, news_signals], db_url, sandbox, deadline=5.0, max_attempts=1
     )
     assert result.success
     evaluations = {
