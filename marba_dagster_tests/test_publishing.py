@@ -280,6 +280,101 @@ def test_killed_between_platform_answer_and_commit_becomes_unknown(world, db_url
     assert kinds == ["publish_unknown"]
 
 
+def send_started(engine, pid):
+    return post(engine, pid)["send_started_at"]
+
+
+@pytest.mark.parametrize("crash", ["--crash-after-platform-call", "--crash-at-send-record"])
+def test_kill9_requeues_claims_never_sent_and_leaves_only_the_sent_one_unknown(
+    world, db_url, crash
+):
+    """Four claims held when the process dies: the one that recorded "about to send" is
+    unknown (whether or not the platform got it); the three never sent are scheduled again
+    and published by the next run, once each."""
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    for i in range(8):  # k0 is the most overdue: claimed first, with k1-k3
+        mark = "[crash] " if i == 0 else ""
+        add_post(
+            engine,
+            f"k{i}",
+            platform=("facebook", "x")[i % 2],
+            minutes=-(10 - i),
+            body=f"{mark}kill test {i}",
+        )
+    senv = sandbox.env()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "marba_dagster_tests.publish_worker",
+            db_url,
+            senv["MARBA_GRAPH_API_URL"],
+            senv["MARBA_X_API_URL"],
+            "--concurrency",
+            "4",
+            "--lease",
+            "60",
+            crash,
+            "--hold-others",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == CRASH_EXIT_STATUS, proc.stderr[-2000:]
+    reached = 1 if crash == "--crash-after-platform-call" else 0
+    assert log.count() == reached
+    held = [f"k{i}" for i in range(4)]
+    assert [post(engine, p)["status"] for p in held] == ["publishing"] * 4
+    assert send_started(engine, "k0") is not None
+    assert [send_started(engine, p) for p in held[1:]] == [None] * 3
+
+    # Before the leases expire the held posts are left alone; the rest go out.
+    first = run_once(world, db_url)
+    assert first.published == 4 and first.requeued == 0
+    assert [post(engine, p)["status"] for p in held] == ["publishing"] * 4
+
+    later = utcnow() + timedelta(seconds=61)
+    summary = run_once(world, db_url, now=later)
+    assert summary.requeued == 3 and summary.unknown == 1 and summary.published == 3
+    k0 = post(engine, "k0")
+    assert k0["status"] == "unknown" and "after it started sending" in k0["last_error"]
+    for p in held[1:]:
+        row = post(engine, p)
+        assert row["status"] == "published" and row["attempts"] == 2, row
+        assert events(engine, p) == ["claimed", "requeued", "claimed", "published"]
+    assert events(engine, "k0") == ["claimed", "unknown"]
+
+    run_once(world, db_url, now=later + timedelta(minutes=10))
+    texts = log.texts()
+    assert log.count() == 7 + reached and max(texts.values()) == 1
+    assert ("[crash] kill test 0" in texts) == bool(reached)
+    with engine.connect() as conn:
+        kinds = [r[0] for r in conn.execute(sa.select(schema.notifications.c.kind))]
+    assert kinds == ["publish_unknown"]
+
+
+def test_an_expired_unsent_claim_with_no_attempts_left_fails(world, db_url):
+    engine = world["engine"]
+    add_post(engine, "spent", minutes=-1)
+    with engine.begin() as conn:  # claimed for its third attempt by a run that then died
+        conn.execute(
+            sa.update(scheduled_content)
+            .where(scheduled_content.c.id == "spent")
+            .values(
+                status="publishing",
+                attempts=3,
+                claim_token="dead",
+                lease_expires_at=utcnow() - timedelta(seconds=1),
+            )
+        )
+    summary = run_once(world, db_url)
+    row = post(engine, "spent")
+    assert row["status"] == "failed" and row["last_error"].startswith("gave up after 3 attempts")
+    assert summary.failed == 1 and summary.requeued == 0 and world["log"].count() == 0
+
+
 @pytest.mark.parametrize("fault", ["apply_then_hang", "apply_then_drop"])
 def test_timeout_or_reset_after_sending_becomes_unknown_without_second_call(world, db_url, fault):
     engine, sandbox, log = world["engine"], world["sandbox"], world["log"]

@@ -20,6 +20,7 @@ the Authorization header (X), never in a URL, a log line or an error message.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,14 @@ class PostRequest:
     body: str
     media_urls: tuple[str, ...] = ()
     format: str = "text"
+    # Called right before each request that can publish (never before a harmless step such
+    # as an Instagram container): the publisher records "about to send" durably there, and
+    # may refuse (raise) when the claim was lost or the run is stopping.
+    before_send: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def sending(self) -> None:
+        if self.before_send is not None:
+            self.before_send()
 
 
 @dataclass(frozen=True)
@@ -182,8 +191,18 @@ class GraphPublisher:
         raise UnsupportedPost(f"GraphPublisher cannot publish to {post.platform!r}")
 
     def _post(
-        self, platform: str, step: str, path: str, data: dict, *, harmless: bool, steps: tuple = ()
+        self,
+        post: PostRequest,
+        step: str,
+        path: str,
+        data: dict,
+        *,
+        harmless: bool,
+        steps: tuple = (),
     ) -> Any:
+        platform = post.platform
+        if not harmless:
+            post.sending()
         try:
             resp = self.client.post(path, data=data)
         except HttpError as err:
@@ -209,15 +228,11 @@ class GraphPublisher:
                 "message": post.body,
                 "access_token": post.access_token,
             }
-            answer = self._post(
-                "facebook", "photos", f"/{post.account_id}/photos", data, harmless=False
-            )
+            answer = self._post(post, "photos", f"/{post.account_id}/photos", data, harmless=False)
             key = "post_id" if isinstance(answer, dict) and answer.get("post_id") else "id"
         else:
             data = {"message": post.body, "access_token": post.access_token}
-            answer = self._post(
-                "facebook", "feed", f"/{post.account_id}/feed", data, harmless=False
-            )
+            answer = self._post(post, "feed", f"/{post.account_id}/feed", data, harmless=False)
             key = "id"
         try:
             return Published(_expect_id(answer, key))
@@ -229,7 +244,7 @@ class GraphPublisher:
     def _container(self, post: PostRequest, fields: dict, steps: tuple) -> str:
         data = dict(fields, access_token=post.access_token)
         answer = self._post(
-            "instagram", "container", f"/{post.account_id}/media", data, harmless=True, steps=steps
+            post, "container", f"/{post.account_id}/media", data, harmless=True, steps=steps
         )
         try:
             return _expect_id(answer, "id")
@@ -304,7 +319,7 @@ class GraphPublisher:
         if is_video or len(post.media_urls) > 1:
             self._wait_finished(post, container, steps)
         answer = self._post(
-            "instagram",
+            post,
             "media_publish",
             f"/{post.account_id}/media_publish",
             {"creation_id": container, "access_token": post.access_token},
@@ -336,6 +351,7 @@ class XPublisher:
             )
         if not post.body.strip():
             raise UnsupportedPost("X posts need text")
+        post.sending()
         try:
             resp = self.client.post(
                 "/tweets",

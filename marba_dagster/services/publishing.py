@@ -6,9 +6,14 @@ The invariants (issue 7):
   fresh ``claim_token``, ``lease_expires_at``, ``attempts + 1``) is committed before the
   platform is called (``store.publishing.claim_next``: ``SELECT ... FOR UPDATE SKIP
   LOCKED`` on PostgreSQL, one atomic ``UPDATE ... RETURNING`` on SQLite).
+* Right before each request that can publish (not before harmless steps such as an
+  Instagram container), "about to send" is committed (``send_started_at``); a claim that
+  was lost or a run that is stopping sends nothing.
 * The platform's post id is committed the moment it answers.
 * Whatever may have been applied without our knowing (timeout or reset after sending, a
-  crash before the commit, an expired lease) becomes ``unknown``: never retried, alerted.
+  crash after the send record, an expired lease of a claim that had started sending)
+  becomes ``unknown``: never retried, alerted. An expired claim that never recorded a send
+  (a crash or kill before it) is ``scheduled`` again, due at once, its attempt counted.
 * Failures before anything was sent are rescheduled with backoff (Retry-After honoured),
   at most ``max_attempts`` attempts in all; permanent failures fail with their reason; a
   rejected token fails the post and flags the account for reconnection.
@@ -25,6 +30,7 @@ benchmark alike; its SQL is ``store.publishing``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -55,6 +61,14 @@ from marba_dagster.store.accounts import mark_needs_reconnect
 from marba_dagster.store.types import utcnow
 
 log = logging.getLogger(__name__)
+
+
+class NotSent(Exception):
+    """Raised in place of a send the attempt must not make (stopping, claim lost)."""
+
+    def __init__(self, reason: str, *, lease_lost: bool = False) -> None:
+        super().__init__(reason)
+        self.lease_lost = lease_lost
 
 
 class Publisher(Protocol):
@@ -104,6 +118,7 @@ class RunSummary:
     unknown: int = 0
     missed: int = 0
     expired_leases: int = 0
+    requeued: int = 0
     lost_leases: int = 0
     claimed: int = 0
     released: int = 0
@@ -131,6 +146,7 @@ class RunSummary:
                 "unknown",
                 "missed",
                 "expired_leases",
+                "requeued",
                 "lost_leases",
                 "released",
             )
@@ -247,15 +263,21 @@ class PublishRun:
         return self.summary
 
     def reap_expired_leases(self, now: datetime) -> int:
-        """Posts left in ``publishing`` past their lease: the attempt died somewhere between
-        the claim and the commit, so the platform may have the post. Mark them ``unknown``."""
+        """Posts left in ``publishing`` past their lease: the attempt died between the claim
+        and the commit of its result. One that had recorded "about to send" may be on the
+        platform: ``unknown``, for a person. One that had not was never sent: ``scheduled``
+        again, due at once (or failed when its attempts are spent)."""
         with self.engine.connect() as conn:
             rows = store_publishing.expired_leases(conn, now, self.brand_ids)
-        n = 0
+        unknown = requeued = 0
         for r in rows:
+            if r["send_started_at"] is None:
+                requeued += self._requeue_unsent(dict(r), now)
+                continue
             reason = (
-                "outcome unknown: the publishing attempt's lease expired before its result was "
-                "recorded (crash or kill after the claim); check the platform before re-posting"
+                "outcome unknown: the publishing attempt's lease expired after it started "
+                "sending and before its result was recorded (crash or kill mid-send); check "
+                "the platform before re-posting"
             )
             with self.engine.begin() as conn:
                 done = store_publishing.mark_lease_unknown(
@@ -264,11 +286,31 @@ class PublishRun:
                 if done:
                     _event(conn, dict(r), "unknown", at=now, run_id=self.run_id, error=reason)
             if done:
-                n += 1
+                unknown += 1
                 self._alert_unknown(dict(r), reason)
-        self.summary.add("expired_leases", n)
-        self.summary.add("unknown", n)
-        return n
+        self.summary.add("expired_leases", unknown + requeued)
+        self.summary.add("unknown", unknown)
+        self.summary.add("requeued", requeued)
+        return unknown + requeued
+
+    def _requeue_unsent(self, row: dict, now: datetime) -> int:
+        give_up = row["attempts"] >= self.config.max_attempts
+        reason = (
+            "the publishing attempt's lease expired before it sent anything (crash or kill "
+            "after the claim)"
+        )
+        if give_up:
+            reason = f"gave up after {row['attempts']} attempts: {reason}"
+        with self.engine.begin() as conn:
+            done = store_publishing.requeue_unsent(
+                conn, row["id"], row["claim_token"], reason, now, give_up=give_up
+            )
+            if done:
+                status = "failed" if give_up else "requeued"
+                _event(conn, row, status, at=now, run_id=self.run_id, error=reason)
+        if done and give_up:
+            self.summary.add("failed")
+        return 0 if give_up else done
 
     def mark_missed(self, now: datetime) -> int:
         """Scheduled posts later than the maximum lateness fail as missed, with the reason."""
@@ -342,8 +384,21 @@ class PublishRun:
         with self.engine.connect() as conn:
             return store_publishing.publishing_account(conn, post.brand_id, post.platform)
 
+    def _about_to_send(self, post: Claimed, sent: list[bool]) -> None:
+        """The durable "about to send" record, committed before a request that can publish.
+
+        Refuses (``NotSent``) when the run is stopping or the claim was lost meanwhile, so
+        nothing goes out that this attempt could not record."""
+        if self.stopping:
+            raise NotSent("the run stopped before sending")
+        with self.engine.begin() as conn:
+            held = store_publishing.mark_send_started(conn, post.id, post.claim_token, self.now())
+        if not held:
+            raise NotSent("the claim was lost before sending", lease_lost=True)
+        sent[0] = True
+
     def publish_claimed(self, post: Claimed) -> str:
-        sent = False
+        sending = [False]  # set once "about to send" is committed
         try:
             account = self._account(post)
             publisher = self.publishers.get(post.platform)
@@ -369,6 +424,7 @@ class PublishRun:
                 body=post.body,
                 media_urls=post.media_urls,
                 format=post.format,
+                before_send=functools.partial(self._about_to_send, post, sending),
             )
             bucket = self._buckets.get(post.platform)
             if bucket is not None:
@@ -377,9 +433,14 @@ class PublishRun:
                     time.sleep(wait)
             if self.stopping:
                 return self._release(post)
-            sent = True
             try:
                 result = publisher.publish(request)
+            except NotSent as exc:
+                if exc.lease_lost:
+                    self.summary.add("lost_leases")
+                    self.log.warning("post %s: %s; nothing sent", post.id, exc)
+                    return "lost"
+                return self._release(post)
             except UnsupportedPost as exc:
                 return self._fail(post, str(exc))
             except PublishFailed as exc:
@@ -388,7 +449,7 @@ class PublishRun:
         except Exception as exc:  # a bug or a database failure: never lose the post silently
             reason = f"{type(exc).__name__}: {exc}"[:500]
             self.log.exception("publishing %s failed unexpectedly", post.id)
-            if sent:
+            if sending[0]:
                 return self._unknown(
                     post, f"outcome unknown: internal error after sending: {reason}"
                 )
@@ -396,7 +457,7 @@ class PublishRun:
         except BaseException:
             # Interrupted on this thread (one worker: SIGTERM or Ctrl-C reach the send itself).
             self.stop()
-            if sent:
+            if sending[0]:
                 self._unknown(
                     post, "outcome unknown: the run was stopped while the post was being sent"
                 )
@@ -408,7 +469,7 @@ class PublishRun:
         """Give back a claim that was never sent: scheduled again, the attempt not counted."""
         self._finish(
             post,
-            {"status": "scheduled", "claim_token": None},
+            {"status": "scheduled", "claim_token": None, "send_started_at": None},
             "released",
             give_back_attempt=True,
             error="the run stopped before sending; the post is scheduled again",
@@ -510,6 +571,7 @@ class PublishRun:
                 "status": "scheduled",
                 "next_attempt_at": when,
                 "claim_token": None,
+                "send_started_at": None,
                 "last_error": reason,
             },
             "retry_scheduled",

@@ -70,7 +70,7 @@ def expired_leases(
     conn: Connection, now: datetime, brand_ids: Sequence[str] | None
 ) -> list[RowMapping]:
     """Posts left in ``publishing`` past their lease (id, brand_id, platform, attempts,
-    claim_token)."""
+    claim_token, send_started_at)."""
     posts = schema.scheduled_content
     return (
         conn.execute(
@@ -80,6 +80,7 @@ def expired_leases(
                 posts.c.platform,
                 posts.c.attempts,
                 posts.c.claim_token,
+                posts.c.send_started_at,
             ).where(
                 posts.c.status == "publishing",
                 posts.c.lease_expires_at < now,
@@ -94,7 +95,8 @@ def expired_leases(
 def mark_lease_unknown(
     conn: Connection, post_id: str, claim_token: str | None, reason: str, now: datetime
 ) -> int:
-    """An expired claim becomes ``unknown`` (1), unless another attempt moved it first (0)."""
+    """An expired claim whose send had started becomes ``unknown`` (1), unless another
+    attempt moved it first (0)."""
     posts = schema.scheduled_content
     return conn.execute(
         sa.update(posts)
@@ -102,8 +104,56 @@ def mark_lease_unknown(
             posts.c.id == post_id,
             posts.c.status == "publishing",
             posts.c.claim_token == claim_token,
+            posts.c.send_started_at.is_not(None),
         )
         .values(status="unknown", last_error=reason, lease_expires_at=None, updated_at=now)
+    ).rowcount
+
+
+def requeue_unsent(
+    conn: Connection,
+    post_id: str,
+    claim_token: str | None,
+    reason: str,
+    now: datetime,
+    *,
+    give_up: bool,
+) -> int:
+    """An expired claim that never started sending: ``scheduled`` again, due at once (1), or
+    ``failed`` when ``give_up`` (its attempts are spent); 0 if another attempt moved it or
+    its send had started after all."""
+    posts = schema.scheduled_content
+    values: dict[str, Any] = (
+        {"status": "failed", "next_attempt_at": None}
+        if give_up
+        else {"status": "scheduled", "next_attempt_at": now}
+    )
+    return conn.execute(
+        sa.update(posts)
+        .where(
+            posts.c.id == post_id,
+            posts.c.status == "publishing",
+            posts.c.claim_token == claim_token,
+            posts.c.send_started_at.is_(None),
+        )
+        .values(
+            claim_token=None, lease_expires_at=None, last_error=reason, updated_at=now, **values
+        )
+    ).rowcount
+
+
+def mark_send_started(conn: Connection, post_id: str, held_token: str, now: datetime) -> int:
+    """Record durably that the claiming attempt is about to call the platform (1), if its
+    claim still holds (0: the lease was lost, nothing must be sent)."""
+    posts = schema.scheduled_content
+    return conn.execute(
+        sa.update(posts)
+        .where(
+            posts.c.id == post_id,
+            posts.c.status == "publishing",
+            posts.c.claim_token == held_token,
+        )
+        .values(send_started_at=sa.func.coalesce(posts.c.send_started_at, now), updated_at=now)
     ).rowcount
 
 
@@ -191,6 +241,7 @@ def claim_next(
                 claim_token=token,
                 claimed_at=now,
                 lease_expires_at=lease_expires_at,
+                send_started_at=None,
                 attempts=posts.c.attempts + 1,
                 updated_at=now,
             )

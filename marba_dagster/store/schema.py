@@ -157,6 +157,10 @@ scheduled_content = sa.Table(
     sa.Column("claim_token", sa.String(64), nullable=True),
     sa.Column("claimed_at", UTCDateTime(), nullable=True),
     sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    # Committed just before the claiming attempt calls the platform with a request that can
+    # publish: an expired claim without it was never sent (scheduled again), one with it
+    # may have reached the platform (unknown).
+    sa.Column("send_started_at", UTCDateTime(), nullable=True),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
     _in("platform", PLATFORMS, "platform"),
