@@ -288,6 +288,13 @@ PUBLISH_MAX_LATENESS = Setting(
     "24h",
     parse_max_lateness,
 )
+PUBLISH_MEDIA_ALLOWED_HOSTS = Setting(
+    "MARBA_PUBLISH_MEDIA_ALLOWED_HOSTS",
+    "`host:port,...` whose media URLs the publisher accepts although http or local (a "
+    "sandbox's media server); every other media URL must be public https",
+    "",
+    host_ports,
+)
 CIRCUIT_WINDOW = Setting(
     "MARBA_CIRCUIT_WINDOW", "circuit breaker: finished runs looked at", "10", positive_int
 )
@@ -363,6 +370,7 @@ SETTINGS: dict[str, Setting] = {
         FETCH_PER_HOST_INTERVAL,
         RELEVANCE_FILE,
         PUBLISH_MAX_LATENESS,
+        PUBLISH_MEDIA_ALLOWED_HOSTS,
         CIRCUIT_WINDOW,
         CIRCUIT_MIN_FAILURES,
         CIRCUIT_FAILURE_RATE,

@@ -55,13 +55,22 @@ def world(engine, sandbox):
 
 
 def add_post(
-    engine, pid, *, platform="facebook", minutes=0, body=None, status="scheduled", media=None
+    engine,
+    pid,
+    *,
+    platform="facebook",
+    minutes=0,
+    body=None,
+    status="scheduled",
+    media=None,
+    fmt=None,
 ):
     media = (
         media
         if media is not None
         else (["https://cdn.example.com/a.jpg"] if platform == "instagram" else [])
     )
+    fmt = fmt or ("carousel" if len(media) > 1 else "image" if media else "text")
     with engine.begin() as conn:
         conn.execute(
             scheduled_content.insert().values(
@@ -70,7 +79,7 @@ def add_post(
                 platform=platform,
                 body=body or f"post {pid}",
                 media_urls=media,
-                format="image" if media else "text",
+                format=fmt,
                 scheduled_at=utcnow() + timedelta(minutes=minutes),
                 status=status,
             )
@@ -501,6 +510,37 @@ def test_instagram_container_then_publish_and_unsupported_posts(world, db_url):
     assert post(engine, "ig")["status"] == "published"
     bad = post(engine, "ig-no-media")
     assert bad["status"] == "failed" and "need an image" in bad["last_error"]
+
+
+def test_posts_a_platform_would_refuse_fail_before_they_are_claimed(world, db_url):
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    add_post(engine, "fb-100k", body="x" * 100_000)
+    add_post(engine, "x-long", platform="x", body="y" * 281)
+    add_post(engine, "ig-file", platform="instagram", media=["file:///etc/passwd"])
+    add_post(engine, "ig-http", platform="instagram", media=["http://cdn.example.com/a.jpg"])
+    add_post(engine, "ig-private", platform="instagram", media=["https://10.1.2.3/a.jpg"])
+    add_post(engine, "ig-text", platform="instagram", media=[], fmt="text")
+    add_post(engine, "fb-video", media=["https://cdn.example.com/a.mp4"], fmt="video")
+    add_post(engine, "fine", platform="x", body="x" * 280)
+    summary = run_once(world, db_url)
+    assert summary.invalid == 7 and summary.failed == 7 and summary.published == 1
+    assert summary.claimed == 1  # only the valid post was ever claimed
+    expected = {
+        "fb-100k": "invalid post (facebook.length): the text is 100,000 characters",
+        "x-long": "invalid post (x.length): the text is 281 weighted characters, x allows 280",
+        "ig-file": "invalid post (media.url): file:///etc/passwd: only https media URLs",
+        "ig-http": "invalid post (media.url): http://cdn.example.com/a.jpg: only https",
+        "ig-private": "invalid post (media.url): https://10.1.2.3/a.jpg: a private or reserved",
+        "ig-text": "invalid post (instagram.media): Instagram posts need an image or a video",
+        "fb-video": "invalid post (facebook.format): format 'video' cannot be published",
+    }
+    for pid, reason in expected.items():
+        row = post(engine, pid)
+        assert row["status"] == "failed" and row["last_error"].startswith(reason), row
+        assert row["attempts"] == 0 and events(engine, pid) == ["failed"]
+    assert post(engine, "fine")["status"] == "published"
+    assert log.count() == 1 and sandbox.request_count("graph_publish.page_feed") == 0
+    assert sandbox.request_count("graph_publish.ig_media") == 0
 
 
 def test_container_failure_is_retried_but_publish_step_500_is_unknown(world, db_url):

@@ -129,3 +129,103 @@ def test_max_lateness_env_var_is_bound_when_dagster_loads(monkeypatch):
     res = publisher_resources().resources["publisher_settings"]
     resolved = res.process_config_and_initialize()
     assert resolved.max_lateness == "6h" and resolved.config().max_lateness == timedelta(hours=6)
+
+
+# ------------------------------------------------------------- what each platform accepts
+
+IMG = "https://cdn.example.com/a.jpg"
+
+
+def rules_broken(platform, body="hello", media=(), fmt="text", **kw):
+    return [v.rule for v in rules.validate_post(platform, body, list(media), fmt, **kw)]
+
+
+def test_x_counts_weighted_characters_and_urls_as_23():
+    assert rules.x_weighted_length("a" * 280) == 280
+    assert rules.x_weighted_length("日本語") == 6  # CJK weighs 2
+    assert rules.x_weighted_length("café") == 4  # Latin-1 weighs 1 (NFC)
+    assert rules.x_weighted_length("see https://example.com/" + "x" * 200) == 4 + 23
+    assert rules.x_weighted_length("—“quotes”—") == 10  # general punctuation weighs 1
+    assert rules.x_weighted_length("🙂") == 2
+
+
+@pytest.mark.parametrize(
+    "platform, body, broken",
+    [
+        ("x", "a" * 280, []),
+        ("x", "a" * 281, ["x.length"]),
+        ("x", "日" * 141, ["x.length"]),  # 282 weighted
+        ("x", "日" * 140, []),
+        ("x", "   ", ["x.text"]),
+        ("facebook", "a" * 63_206, []),
+        ("facebook", "a" * 100_000, ["facebook.length"]),
+        ("google_business", "a" * 1_501, ["platform"]),  # not a publishing platform here
+    ],
+)
+def test_text_limits(platform, body, broken):
+    assert rules_broken(platform, body) == broken
+
+
+def test_instagram_caption_length_hashtags_and_media():
+    assert rules_broken("instagram", "a" * 2_200, [IMG], "image") == []
+    assert rules_broken("instagram", "a" * 2_201, [IMG], "image") == ["instagram.length"]
+    tags = " ".join(f"#tag{i}" for i in range(31))
+    assert rules_broken("instagram", tags, [IMG], "image") == ["instagram.hashtags"]
+    assert rules_broken("instagram", tags.rsplit(" ", 1)[0], [IMG], "image") == []
+    assert rules_broken("instagram", "", [IMG], "image") == []  # a caption is optional
+    assert rules_broken("instagram", "menu", [], "image") == ["instagram.media"]
+    assert rules_broken("instagram", "menu", [], "text") == ["instagram.media"]
+    assert rules_broken("instagram", "menu", [IMG] * 3, "image") == ["instagram.media_count"]
+    assert rules_broken("instagram", "menu", [IMG] * 3, "carousel") == []
+    assert rules_broken("instagram", "menu", [IMG] * 11, "carousel") == ["instagram.media_count"]
+    assert rules_broken("instagram", "menu", [IMG], "story") == ["instagram.format"]
+
+
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("https://cdn.example.com/a.jpg", True),
+        ("https://93.184.216.34/a.jpg", True),
+        ("http://cdn.example.com/a.jpg", False),
+        ("file:///etc/passwd", False),
+        ("ftp://cdn.example.com/a.jpg", False),
+        ("https://127.0.0.1/a.jpg", False),
+        ("https://10.0.0.5/a.jpg", False),
+        ("https://192.168.1.1/a.jpg", False),
+        ("https://169.254.169.254/latest/meta-data", False),
+        ("https://[::1]/a.jpg", False),
+        ("https://[fd00::1]/a.jpg", False),
+        ("https://localhost/a.jpg", False),
+        ("https://printer.local/a.jpg", False),
+        ("https://user:pw@cdn.example.com/a.jpg", False),
+        ("https:///a.jpg", False),
+        ("not a url", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_media_urls_must_be_public_https(url, ok):
+    assert (rules.media_url_problem(url) is None) is ok
+
+
+def test_allowed_media_hosts_are_exempt_for_their_port_only():
+    allowed = frozenset({("127.0.0.1", 8765)})
+    assert rules.media_url_problem("http://127.0.0.1:8765/media/a.jpg", allowed) is None
+    assert rules.media_url_problem("http://127.0.0.1:8766/media/a.jpg", allowed) is not None
+    assert rules.media_url_problem("file://127.0.0.1:8765/a.jpg", allowed) is not None
+
+
+def test_formats_never_fall_back_to_text():
+    assert rules_broken("facebook", "hi", [IMG], "image") == []
+    assert rules_broken("facebook", "hi", [IMG], "video") == ["facebook.format"]
+    assert rules_broken("facebook", "hi", [IMG, IMG], "image") == ["facebook.media_count"]
+    assert rules_broken("facebook", "hi", [IMG], "text") == ["facebook.media_count"]
+    assert rules_broken("facebook", "hi", [], "podcast") == ["facebook.format"]
+    assert rules_broken("tiktok", "hi") == ["platform"]
+    assert rules_broken("facebook", "hi", ["file:///etc/passwd"], "image") == ["media.url"]
+    found = rules.validate_post("facebook", "hi", "https://a.example/x.jpg", "image")
+    assert [v.rule for v in found] == ["media.shape", "facebook.media_count"]
+    (v,) = rules.validate_post("facebook", "a" * 70_000, [], "text")
+    assert v.reason() == (
+        "invalid post (facebook.length): the text is 70,000 characters, facebook allows 63,206"
+    )

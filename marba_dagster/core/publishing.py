@@ -10,10 +10,14 @@ a person. Failures before anything was sent are retried with backoff, at most
 
 from __future__ import annotations
 
+import ipaddress
 import random
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from urllib.parse import urlsplit
 
 from marba_dagster.core.durations import parse_duration
 from marba_dagster.core.tokens import GRAPH_PLATFORMS, is_token_rejection
@@ -220,3 +224,171 @@ def parse_max_lateness(text: str) -> timedelta:
         except ValueError:
             raise ValueError(f"invalid maximum lateness {text!r}: use e.g. 24h, 90m, 2d") from None
         raise ValueError(f"maximum lateness must be positive, got {text!r}") from None
+
+
+# ------------------------------------------------------------- what each platform accepts
+
+# Caption / text limits (characters): Facebook Page post message 63,206; Instagram caption
+# 2,200 (and 30 hashtags); X 280 weighted characters (``x_weighted_length``); Google
+# Business Profile local post summary 1,500.
+MAX_CHARS = {"facebook": 63_206, "instagram": 2_200, "x": 280, "google_business": 1_500}
+INSTAGRAM_MAX_HASHTAGS = 30
+# What the publisher can send per platform and format: (fewest, most) media URLs. A format
+# not listed for a platform is refused, never sent as something else (as text).
+FORMATS: dict[str, dict[str, tuple[int, int]]] = {
+    "facebook": {"text": (0, 0), "link": (0, 0), "image": (1, 1)},
+    "instagram": {"image": (1, 1), "carousel": (2, 10), "video": (1, 1), "reel": (1, 1)},
+    "x": {"text": (0, 0), "link": (0, 0)},
+}
+# Formats whose text may be empty (the media carries the post).
+CAPTION_OPTIONAL = {"instagram"}
+
+# X counts text as twitter-text v3 does: NFC-normalised code points in these ranges weigh
+# 1, every other code point (CJK, emoji, ...) 2, and every URL 23 (its t.co length). An
+# emoji sequence joined by ZWJ counts each code point, so the count errs on the long side.
+X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+X_URL_LENGTH = 23
+_URL = re.compile(r"https?://[^\s]+", re.IGNORECASE)
+_HASHTAG = re.compile(r"(?<![\w&])#\w+")
+_PRIVATE_NAMES = ("localhost", ".localhost", ".local", ".internal", ".home.arpa")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A rule a post breaks: ``rule`` names it (``x.length``), ``detail`` says how."""
+
+    rule: str
+    detail: str
+
+    def reason(self) -> str:
+        return f"invalid post ({self.rule}): {self.detail}"
+
+
+def x_weighted_length(text: str) -> int:
+    """The length X counts against its 280 (twitter-text v3 weighting, URLs as 23)."""
+    text = unicodedata.normalize("NFC", text)
+    total = 0
+    pos = 0
+    for m in _URL.finditer(text):
+        total += _weigh(text[pos : m.start()]) + X_URL_LENGTH
+        pos = m.end()
+    return total + _weigh(text[pos:])
+
+
+def _weigh(text: str) -> int:
+    return sum(1 if any(lo <= ord(c) <= hi for lo, hi in X_LIGHT_RANGES) else 2 for c in text)
+
+
+def hashtag_count(text: str) -> int:
+    return len(_HASHTAG.findall(text))
+
+
+def media_url_problem(
+    url: object, allowed_hosts: frozenset[tuple[str, int]] = frozenset()
+) -> str | None:
+    """Why a media URL cannot be handed to a platform (None if it can): https only, a host
+    that is a public name or address. ``allowed_hosts`` ((host, port) pairs) are exempt
+    (a local media server for the sandbox and the demo)."""
+    if not isinstance(url, str) or not url.strip():
+        return f"{url!r} is not a URL"
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return f"{_short(url)} is not a valid URL"
+    host = (parts.hostname or "").rstrip(".").lower()
+    scheme = parts.scheme.lower()
+    default_port = 443 if scheme == "https" else 80
+    if scheme in ("http", "https") and (host, port or default_port) in allowed_hosts:
+        return None
+    if scheme != "https":
+        return f"{_short(url)}: only https media URLs are accepted, not {scheme or 'no'} scheme"
+    if not host:
+        return f"{_short(url)} has no host"
+    if parts.username or parts.password:
+        return f"{_short(url)}: credentials in a media URL are refused"
+    if host == "localhost" or host.endswith(_PRIVATE_NAMES):
+        return f"{_short(url)}: a local host name is refused"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not ip.is_global or ip.is_multicast:
+        return f"{_short(url)}: a private or reserved address is refused"
+    return None
+
+
+def _short(url: object) -> str:
+    text = str(url)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def validate_post(
+    platform: str,
+    body: object,
+    media_urls: object,
+    fmt: object,
+    *,
+    allowed_media_hosts: frozenset[tuple[str, int]] = frozenset(),
+) -> list[Violation]:
+    """Every rule the post breaks before anything is sent (empty: it can go out)."""
+    formats = FORMATS.get(platform)
+    if formats is None:
+        return [Violation("platform", f"publishing to {platform!r} is not supported")]
+    out: list[Violation] = []
+    if not isinstance(media_urls, (list, tuple)):
+        out.append(Violation("media.shape", "media_urls must be a list of URLs"))
+        media: list = []
+    else:
+        media = list(media_urls)
+    if platform == "instagram" and not media:
+        out.append(
+            Violation(
+                "instagram.media",
+                "Instagram posts need an image or a video (media_urls is empty)",
+            )
+        )
+    elif fmt not in formats:
+        out.append(
+            Violation(
+                f"{platform}.format",
+                f"format {fmt!r} cannot be published to {platform} "
+                f"(supported: {', '.join(sorted(formats))})",
+            )
+        )
+    else:
+        lo, hi = formats[fmt]
+        if not lo <= len(media) <= hi:
+            want = f"{lo}" if lo == hi else f"{lo} to {hi}"
+            out.append(
+                Violation(
+                    f"{platform}.media_count",
+                    f"a {platform} {fmt} post takes {want} media URL(s), got {len(media)}",
+                )
+            )
+    for url in media:
+        problem = media_url_problem(url, allowed_media_hosts)
+        if problem:
+            out.append(Violation("media.url", problem))
+    if not isinstance(body, str):
+        return out + [Violation("body.shape", "the post text is not a string")]
+    limit = MAX_CHARS[platform]
+    length = x_weighted_length(body) if platform == "x" else len(body)
+    if length > limit:
+        unit = "weighted characters" if platform == "x" else "characters"
+        out.append(
+            Violation(
+                f"{platform}.length",
+                f"the text is {length:,} {unit}, {platform} allows {limit:,}",
+            )
+        )
+    if not body.strip() and platform not in CAPTION_OPTIONAL:
+        out.append(Violation(f"{platform}.text", f"a {platform} post needs text"))
+    if platform == "instagram" and hashtag_count(body) > INSTAGRAM_MAX_HASHTAGS:
+        out.append(
+            Violation(
+                "instagram.hashtags",
+                f"{hashtag_count(body)} hashtags, Instagram allows {INSTAGRAM_MAX_HASHTAGS}",
+            )
+        )
+    return out

@@ -87,6 +87,8 @@ class PublisherConfig:
     rate_per_second: dict[str, float | None] = field(default_factory=dict)
     # Stop claiming after this long so a run never overlaps the next one for long.
     max_run_seconds: float = 240.0
+    # (host, port) pairs whose media URLs may be http or local (a sandbox's media server).
+    allowed_media_hosts: frozenset[tuple[str, int]] = frozenset()
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -108,6 +110,7 @@ class Claimed:
     attempt: int
     scheduled_at: datetime
     claim_token: str
+    raw_media: object = field(default=None, repr=False)  # media_urls as stored, for checks
 
 
 @dataclass
@@ -117,6 +120,7 @@ class RunSummary:
     failed: int = 0
     unknown: int = 0
     missed: int = 0
+    invalid: int = 0
     expired_leases: int = 0
     requeued: int = 0
     lost_leases: int = 0
@@ -145,6 +149,7 @@ class RunSummary:
                 "failed",
                 "unknown",
                 "missed",
+                "invalid",
                 "expired_leases",
                 "requeued",
                 "lost_leases",
@@ -245,6 +250,7 @@ class PublishRun:
         start = self.now()
         self.reap_expired_leases(start)
         self.mark_missed(start)
+        self.reject_invalid(start)
         stop_at = time.monotonic() + self.config.max_run_seconds
         workers = max(1, self.config.concurrency)
         if workers == 1:
@@ -328,6 +334,44 @@ class PublishRun:
         self.summary.add("missed", n)
         return n
 
+    def violations(self, platform: str, body, media_urls, fmt) -> str | None:
+        """Why a post cannot go out as it is (every rule it breaks), or None."""
+        found = rules.validate_post(
+            platform,
+            body,
+            media_urls,
+            fmt,
+            allowed_media_hosts=self.config.allowed_media_hosts,
+        )
+        return "; ".join(v.reason() for v in found) or None
+
+    def reject_invalid(self, now: datetime) -> int:
+        """Due posts a platform would refuse (too long, a media URL that is not public https,
+        a format the platform cannot take, no media where it needs some) fail before any is
+        claimed, each with the rules it breaks."""
+        with self.engine.connect() as conn:
+            rows = store_publishing.due_posts(
+                conn,
+                due_by=rules.due_horizon(now, self.config.window),
+                not_before=rules.missed_cutoff(now, self.config.max_lateness),
+                brand_ids=self.brand_ids,
+            )
+        n = 0
+        for r in rows:
+            reason = self.violations(r["platform"], r["body"], r["media_urls"], r["format"])
+            if reason is None:
+                continue
+            with self.engine.begin() as conn:
+                done = store_publishing.fail_invalid(conn, r["id"], reason, now, seen=r)
+                if done:
+                    _event(conn, dict(r), "failed", at=now, run_id=self.run_id, error=reason)
+            if done:
+                n += 1
+                self.summary.row(id=r["id"], platform=r["platform"], status="failed", error=reason)
+        self.summary.add("invalid", n)
+        self.summary.add("failed", n)
+        return n
+
     # -- claiming -----------------------------------------------------------------------
 
     def claim_next(self) -> Claimed | None:
@@ -347,12 +391,14 @@ class PublishRun:
             )
             if row is None:
                 return None
+            media = row["media_urls"]
             claimed = Claimed(
                 id=row["id"],
                 brand_id=row["brand_id"],
                 platform=row["platform"],
                 body=row["body"],
-                media_urls=tuple(row["media_urls"] or ()),
+                media_urls=tuple(media) if isinstance(media, list) else (),
+                raw_media=media,
                 format=row["format"] or "text",
                 attempt=row["attempts"],
                 scheduled_at=row["scheduled_at"],
@@ -400,6 +446,11 @@ class PublishRun:
     def publish_claimed(self, post: Claimed) -> str:
         sending = [False]  # set once "about to send" is committed
         try:
+            # Checked again on the claimed row: the app may have edited it since the check.
+            media = post.raw_media if post.raw_media is not None else post.media_urls
+            invalid = self.violations(post.platform, post.body, media, post.format)
+            if invalid:
+                return self._fail(post, invalid)
             account = self._account(post)
             publisher = self.publishers.get(post.platform)
             if publisher is None:

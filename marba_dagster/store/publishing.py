@@ -183,6 +183,59 @@ def posts_scheduled_before(
     )
 
 
+def due_posts(
+    conn: Connection,
+    *,
+    due_by: datetime,
+    not_before: datetime,
+    brand_ids: Sequence[str] | None,
+) -> list[RowMapping]:
+    """Scheduled posts due by ``due_by`` and not before ``not_before`` (id, brand_id,
+    platform, attempts, claim_token, body, media_urls, format): what a run may
+    claim, checked against the platforms' rules first."""
+    posts = schema.scheduled_content
+    return (
+        conn.execute(
+            sa.select(
+                posts.c.id,
+                posts.c.brand_id,
+                posts.c.platform,
+                posts.c.attempts,
+                posts.c.claim_token,
+                posts.c.body,
+                posts.c.media_urls,
+                posts.c.format,
+            ).where(
+                posts.c.status == "scheduled",
+                posts.c.scheduled_at <= due_by,
+                posts.c.scheduled_at >= not_before,
+                _of_brands(brand_ids),
+            )
+        )
+        .mappings()
+        .all()
+    )
+
+
+def fail_invalid(
+    conn: Connection, post_id: str, reason: str, now: datetime, *, seen: RowMapping
+) -> int:
+    """A scheduled post breaking a platform rule fails (1), unless it moved, or its text or
+    format were edited, since it was read (``seen``: the row then) (0). (A media edit in
+    between is caught by the publisher's second check of the claimed row.)"""
+    posts = schema.scheduled_content
+    return conn.execute(
+        sa.update(posts)
+        .where(
+            posts.c.id == post_id,
+            posts.c.status == "scheduled",
+            posts.c.body == seen["body"],
+            posts.c.format == seen["format"],
+        )
+        .values(status="failed", last_error=reason, next_attempt_at=None, updated_at=now)
+    ).rowcount
+
+
 def fail_missed(conn: Connection, post_id: str, reason: str, now: datetime) -> int:
     """A scheduled post too late to go out fails (1), unless it moved first (0)."""
     posts = schema.scheduled_content

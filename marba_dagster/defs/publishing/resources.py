@@ -26,6 +26,10 @@ class PublisherSettings(dg.ConfigurableResource):
     )
     concurrency: int = Field(default=8, description="posts published at once")
     max_run_seconds: float = Field(default=240.0, description="stop claiming after this long")
+    media_allowed_hosts: str = Field(
+        default=settings.PUBLISH_MEDIA_ALLOWED_HOSTS.default,
+        description="host:port pairs whose media URLs may be http or local",
+    )
     facebook_posts_per_second: float | None = 5.0
     instagram_posts_per_second: float | None = 2.0
     x_posts_per_second: float | None = 5.0
@@ -33,6 +37,7 @@ class PublisherSettings(dg.ConfigurableResource):
     def config(self) -> PublisherConfig:
         """The publisher's configuration; ``InvalidSetting`` names the first unusable value."""
         lateness = parse_setting(settings.PUBLISH_MAX_LATENESS, self.max_lateness)
+        media_hosts = parse_setting(settings.PUBLISH_MEDIA_ALLOWED_HOSTS, self.media_allowed_hosts)
         rules = [
             ("lease_seconds", self.lease_seconds > 0, "must be > 0"),
             ("concurrency", self.concurrency >= 1, "must be >= 1"),
@@ -58,6 +63,7 @@ class PublisherSettings(dg.ConfigurableResource):
             lease_seconds=self.lease_seconds,
             concurrency=self.concurrency,
             max_run_seconds=self.max_run_seconds,
+            allowed_media_hosts=media_hosts,
             rate_per_second={
                 "facebook": self.facebook_posts_per_second,
                 "instagram": self.instagram_posts_per_second,
@@ -71,7 +77,8 @@ def publisher_resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "publisher_settings": PublisherSettings(
-                max_lateness=bind(settings.PUBLISH_MAX_LATENESS)
+                max_lateness=bind(settings.PUBLISH_MAX_LATENESS),
+                media_allowed_hosts=bind(settings.PUBLISH_MEDIA_ALLOWED_HOSTS),
             )
         }
     )

@@ -51,7 +51,9 @@ from .places import (
 )
 
 DEFAULT_SITES_BASE_URL = "http://127.0.0.1:8765/sites"
-DEFAULT_MEDIA_BASE_URL = "http://127.0.0.1:8765/media"
+# Public https, as the publisher requires of media URLs (the platforms fetch them; the
+# sandbox's Graph routes do not).
+DEFAULT_MEDIA_BASE_URL = "https://media.marba-demo.example/media"
 
 # Insert order (foreign keys first).
 TABLE_ORDER = (
