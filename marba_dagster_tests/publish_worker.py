@@ -24,7 +24,7 @@ import threading
 import time
 
 from marba_dagster.connectors.http import ApiClient, HttpPolicy
-from marba_dagster.connectors.publishing import PostRequest, Published
+from marba_dagster.connectors.publishing import LimitHeaders, PostRequest, Published
 from marba_dagster.services.publishing import (
     Publisher,
     PublisherConfig,
@@ -102,7 +102,8 @@ def build_run(
     )
     graph = ApiClient(graph_url, policy=policy, name="graph_publish")
     x = ApiClient(x_url, policy=policy, name="x_publish")
-    publishers = platform_publishers(graph, x)
+    headers = LimitHeaders()
+    publishers = platform_publishers(graph, x, headers)
     if crash_after_platform_call or crash_at_send_record:
         barrier = threading.Barrier(concurrency) if hold_others else None
         publishers = {
@@ -116,6 +117,7 @@ def build_run(
         PublisherConfig(concurrency=concurrency, lease_seconds=lease, **cfg),
         run_id=f"proc-{os.getpid()}",
         alert=WebhookAlert(engine, webhook_url),
+        limit_headers=headers,
     )
     return run, [graph, x]
 

@@ -433,21 +433,159 @@ def test_gives_up_after_three_attempts(world, db_url):
     assert row["last_error"].startswith("gave up after 3 attempts")
 
 
-def test_429_with_retry_after_reschedules_after_it(world, db_url):
+def test_429_with_retry_after_defers_the_account_without_counting_an_attempt(world, db_url):
     engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
-    add_post(engine, "throttled", platform="x", minutes=-1)
+    add_post(engine, "throttled", platform="x", minutes=-2)
     add_post(engine, "also-x", platform="x", minutes=-1)
     sandbox.faults.add("x_publish.tweets", "rate_limit", times=1, retry_after=600)
     before = utcnow()
     summary = run_once(world, db_url, concurrency=1)
-    assert summary.retry_scheduled == 1 and summary.published == 0  # X paused for the run
-    rows = [post(engine, "throttled"), post(engine, "also-x")]
-    retried = [r for r in rows if r["attempts"] == 1]
-    assert len(retried) == 1 and retried[0]["next_attempt_at"] >= before + timedelta(seconds=600)
-    assert "rate limited" in retried[0]["last_error"]
+    assert summary.deferred == 1 and summary.published == 0 and summary.failed == 0
+    assert sandbox.request_count("x_publish.tweets") == 1  # the account waited after the 429
+    for pid in ("throttled", "also-x"):
+        row = post(engine, pid)
+        assert row["status"] == "scheduled" and row["attempts"] == 0, row
+        assert row["next_attempt_at"] >= before + timedelta(seconds=600)
+    assert "rate limited" in post(engine, "throttled")["last_error"]
+    assert events(engine, "throttled") == ["claimed", "deferred"]
     assert log.count() == 0
-    later = run_once(world, db_url, now=retried[0]["next_attempt_at"] + timedelta(seconds=1))
-    assert later.published == 2 and log.count("x") == 2
+    later = post(engine, "throttled")["next_attempt_at"] + timedelta(seconds=1)
+    assert run_once(world, db_url, now=later).published == 2 and log.count("x") == 2
+
+
+def second_brand(world, accounts=("facebook", "x")):
+    """Brand b2 with its own Facebook Page (2001) and X user (2003)."""
+    data = platform_data(world["sandbox"].state)
+    with world["engine"].begin() as conn:
+        conn.execute(schema.brands.insert().values(id="b2", name="Cafe Dos", industry="cafe"))
+        for p in accounts:
+            ext = {"facebook": "2001", "x": "2003", "instagram": "2002"}[p]
+            data.add_account(p, ext, f"{p}-token-b2")
+            conn.execute(
+                schema.platform_accounts.insert().values(
+                    id=f"acct-b2-{p}",
+                    brand_id="b2",
+                    platform=p,
+                    external_account_id=ext,
+                    access_token=f"{p}-token-b2",
+                )
+            )
+
+
+def add_b2_post(engine, pid, platform, minutes=-1):
+    with engine.begin() as conn:
+        conn.execute(
+            scheduled_content.insert().values(
+                id=pid,
+                brand_id="b2",
+                platform=platform,
+                body=f"b2 post {pid}",
+                media_urls=[],
+                format="text",
+                scheduled_at=utcnow() + timedelta(minutes=minutes),
+                status="scheduled",
+            )
+        )
+
+
+def test_one_pages_429_defers_only_that_pages_posts(world, db_url):
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    second_brand(world)
+    for i in range(3):
+        add_post(engine, f"a{i}", minutes=-5 + i)
+        add_b2_post(engine, f"b{i}", "facebook", minutes=-5 + i)
+    # Page 1001 is throttled (Graph code 32, page-level, no Retry-After); page 2001 is not.
+    sandbox.faults.add(
+        "graph_publish.page_feed",
+        "status_sequence",
+        statuses=[400, 400, 400],  # (a post already in flight when the first came back)
+        body='{"error": {"message": "Page request limit reached", "code": 32}}',
+        path_contains="/1001/",
+    )
+    summary = run_once(world, db_url, concurrency=4)
+    assert summary.published == 3 and summary.failed == 0 and summary.deferred >= 1
+    assert {p for p in ("b0", "b1", "b2") if post(engine, p)["status"] == "published"} == {
+        "b0",
+        "b1",
+        "b2",
+    }
+    for pid in ("a0", "a1", "a2"):
+        row = post(engine, pid)
+        assert row["status"] == "scheduled" and row["attempts"] == 0, row
+        assert row["next_attempt_at"] > utcnow()
+    assert log.count() == 3
+
+
+def test_account_limit_window_defers_the_rest_and_frees_after_the_window(world, db_url):
+    from marba_dagster.core.publishing import Window
+
+    engine, log = world["engine"], world["log"]
+    second_brand(world)
+    for i in range(4):
+        add_post(engine, f"a{i}", minutes=-5 + i)
+    add_b2_post(engine, "b0", "facebook")
+    limits = {"facebook": (Window(2, 3600),)}
+    summary = run_once(world, db_url, concurrency=4, account_limits=limits)
+    assert summary.published == 3 and summary.deferred >= 1
+    sent = [p for p in ("a0", "a1", "a2", "a3") if post(engine, p)["status"] == "published"]
+    waiting = [post(engine, p) for p in ("a0", "a1", "a2", "a3") if p not in sent]
+    assert len(sent) == 2 and post(engine, "b0")["status"] == "published"
+    first_send = min(post(engine, p)["send_started_at"] for p in sent)
+    for row in waiting:
+        assert row["status"] == "scheduled" and row["attempts"] == 0
+        assert row["next_attempt_at"] >= first_send + timedelta(seconds=3600) - timedelta(seconds=1)
+        assert "facebook account limit of 2/1h posts reached" in row["last_error"]
+    # Still inside the window: nothing more goes out.
+    assert run_once(world, db_url, account_limits=limits).published == 0
+    later = max(r["next_attempt_at"] for r in waiting) + timedelta(seconds=1)
+    assert run_once(world, db_url, now=later, account_limits=limits).published == 2
+    assert log.count() == 5 and max(log.texts().values()) == 1
+
+
+def test_x_rate_limit_headers_defer_the_user_until_the_reset(world, db_url):
+    from marba_dagster.sandbox.routes._published import publish_limits
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    second_brand(world, accounts=("x",))
+    publish_limits(sandbox.state).x_per_user = 2  # X answers x-rate-limit-* headers
+    for i in range(4):
+        add_post(engine, f"x{i}", platform="x", minutes=-5 + i)
+    add_b2_post(engine, "other-user", "x")
+    summary = run_once(world, db_url, concurrency=2)
+    assert summary.published == 3 and summary.failed == 0
+    assert post(engine, "other-user")["status"] == "published"
+    waiting = [
+        post(engine, f"x{i}") for i in range(4) if post(engine, f"x{i}")["status"] != "published"
+    ]
+    assert len(waiting) == 2 and log.count("x") == 3
+    for row in waiting:
+        assert row["status"] == "scheduled" and row["attempts"] == 0
+        assert row["next_attempt_at"] >= utcnow() + timedelta(seconds=800)  # the 15-min reset
+
+
+def test_instagram_content_publishing_limit_defers_the_account(world, db_url):
+    from marba_dagster.sandbox.routes._published import publish_limits
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    publish_limits(sandbox.state).ig_quota_total = 1
+    add_post(engine, "ig1", platform="instagram", minutes=-2, body="first")
+    add_post(engine, "ig2", platform="instagram", minutes=-1, body="second")
+    summary = run_once(world, db_url, concurrency=1)
+    assert summary.published == 1 and summary.deferred == 1
+    row = post(engine, "ig2")
+    assert row["status"] == "scheduled" and row["attempts"] == 0
+    assert "content publishing limit reached: 1 of 1 posts in 24h" in row["last_error"]
+    assert sandbox.request_count("graph_publish.ig_publishing_limit") == 1  # once per account
+    assert log.count("instagram") == 1
+
+
+def test_a_run_claims_until_nothing_is_due_within_its_bound(world, db_url):
+    engine, log = world["engine"], world["log"]
+    for i in range(7):
+        add_post(engine, f"p{i}", platform="x", minutes=-i)
+    assert run_once(world, db_url, concurrency=2, max_posts_per_run=5).claimed == 5
+    assert run_once(world, db_url, concurrency=2).claimed == 2
+    assert log.count() == 7
 
 
 @pytest.mark.parametrize("platform", ["x", "facebook"])
@@ -695,9 +833,14 @@ def test_a_clean_publisher_run_passes_its_check(world, db_url, tmp_path):
             "invalid setting publisher_settings.concurrency=0: must be >= 1",
         ),
         (
-            PublisherSettings(x_posts_per_second=-1.0),
+            PublisherSettings(account_limits="x=lots"),
             None,
-            "invalid setting publisher_settings.x_posts_per_second=-1.0: must be >= 0",
+            "invalid setting MARBA_PUBLISH_ACCOUNT_LIMITS='x=lots': 'lots' for x: expected",
+        ),
+        (
+            PublisherSettings(app_limits="tiktok=5/1m"),
+            None,
+            "invalid setting MARBA_PUBLISH_APP_LIMITS='tiktok=5/1m': 'tiktok=5/1m': expected",
         ),
     ],
 )

@@ -9,6 +9,7 @@ import pytest
 
 from marba_dagster.core import publishing as rules
 from marba_dagster.core.publishing import DueDecision, Outcome, Transport
+from marba_dagster.settings import PUBLISH_PLATFORMS as PLATFORMS
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -115,9 +116,14 @@ def test_retry_after_parsing_and_lateness():
 def test_settings_resource_builds_the_config_and_rejects_bad_lateness():
     from marba_dagster.defs.publishing.resources import PublisherSettings
 
-    cfg = PublisherSettings(max_lateness="90m", concurrency=3, x_posts_per_second=None).config()
+    cfg = PublisherSettings(
+        max_lateness="90m", concurrency=3, account_limits="x=none; facebook=5/1m,50/1h"
+    ).config()
     assert cfg.max_lateness == timedelta(minutes=90) and cfg.concurrency == 3
-    assert cfg.rate_per_second["x"] is None and cfg.rate_per_second["instagram"] == 2.0
+    assert cfg.account_limits["x"] == ()
+    assert cfg.account_limits["facebook"] == (rules.Window(5, 60), rules.Window(50, 3600))
+    assert cfg.account_limits["instagram"] == (rules.Window(100, 86400),)  # the default
+    assert cfg.app_limits["x"] == (rules.Window(10_000, 86400),)
     with pytest.raises(ValueError, match="maximum lateness"):
         PublisherSettings(max_lateness="whenever").config()
 
@@ -229,3 +235,72 @@ def test_formats_never_fall_back_to_text():
     assert v.reason() == (
         "invalid post (facebook.length): the text is 70,000 characters, facebook allows 63,206"
     )
+
+
+# ------------------------------------------------------------------ publishing limits
+
+
+def test_parse_limits():
+    parsed = rules.parse_limits("instagram=100/24h; x=100/15m,300/3h; facebook=none", PLATFORMS)
+    assert parsed == {
+        "instagram": (rules.Window(100, 86400),),
+        "x": (rules.Window(100, 900), rules.Window(300, 10800)),
+        "facebook": (),
+    }
+    assert [w.label() for w in parsed["x"]] == ["100/15m", "300/3h"]
+    assert rules.parse_limits("", PLATFORMS) == {}
+    for bad in ("x", "x=100", "x=0/1h", "x=ten/1h", "x=10/soon", "tiktok=1/1h"):
+        with pytest.raises(ValueError):
+            rules.parse_limits(bad, PLATFORMS)
+
+
+def test_limit_until():
+    w = rules.Window(2, 3600)
+    assert rules.limit_until(None, w) is None
+    assert rules.limit_until(NOW, w) == NOW + timedelta(hours=1)
+
+
+def test_x_headers_exhausting_the_user_and_the_app():
+    reset = int((NOW + timedelta(minutes=7)).timestamp())
+    state = rules.rate_state(
+        "x", {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)}, NOW
+    )
+    assert state.account_until == NOW + timedelta(minutes=7) and state.app_until is None
+    assert rules.rate_state("x", {"x-rate-limit-remaining": "5"}, NOW) == rules.RateState()
+    app = rules.rate_state(
+        "x",
+        {"x-app-limit-24hour-remaining": "0", "x-app-limit-24hour-reset": str(reset)},
+        NOW,
+    )
+    assert app.app_until == NOW + timedelta(minutes=7) and app.account_until is None
+
+
+def test_graph_usage_headers():
+    buc = '{"1001": [{"type": "pages", "call_count": 100, "total_cputime": 20, "total_time": 5, "estimated_time_to_regain_access": 12}]}'  # noqa: E501
+    state = rules.rate_state("facebook", {"X-Business-Use-Case-Usage": buc}, NOW)
+    assert state.account_until == NOW + timedelta(minutes=12)
+    calm = '{"1001": [{"type": "pages", "call_count": 40, "total_cputime": 2, "total_time": 3, "estimated_time_to_regain_access": 0}]}'  # noqa: E501
+    assert (
+        rules.rate_state("facebook", {"x-business-use-case-usage": calm}, NOW).account_until is None
+    )
+    app = rules.rate_state(
+        "instagram",
+        {"x-app-usage": '{"call_count": 100, "total_time": 3, "total_cputime": 1}'},
+        NOW,
+    )
+    assert app.app_until == NOW + timedelta(seconds=rules.APP_USAGE_COOLDOWN_SECONDS)
+    assert rules.rate_state("facebook", {"x-app-usage": "not json"}, NOW) == rules.RateState()
+
+
+@pytest.mark.parametrize(
+    "platform, status, code, scope",
+    [
+        ("x", 429, None, "account"),
+        ("facebook", 400, 4, "app"),
+        ("facebook", 400, 32, "account"),
+        ("instagram", 400, 9, "account"),
+        ("facebook", 400, 100, None),
+    ],
+)
+def test_rate_limits_name_their_scope(platform, status, code, scope):
+    assert rules.classify_http(platform, status, error_code=code).rate_scope == scope

@@ -19,6 +19,7 @@ the Authorization header (X), never in a URL, a log line or an error message.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,50 @@ from marba_dagster.core.publishing import (
 from marba_dagster.core.tokens import GRAPH_PLATFORMS, graph_error_code
 
 SUPPORTED_PLATFORMS = ("facebook", "instagram", "x")
+
+# The answer headers that say how much of a rate limit is left (X, Graph), and Retry-After.
+LIMIT_HEADERS = (
+    "retry-after",
+    "x-rate-limit-limit",
+    "x-rate-limit-remaining",
+    "x-rate-limit-reset",
+    "x-app-limit-24hour-limit",
+    "x-app-limit-24hour-remaining",
+    "x-app-limit-24hour-reset",
+    "x-app-usage",
+    "x-business-use-case-usage",
+)
+
+
+class LimitHeaders:
+    """The rate-limit headers of the answers a thread received since its last ``clear()``
+    (a publish runs on one thread, so they are that post's), from every client it is
+    attached to (``attach``)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def attach(self, client: ApiClient) -> None:
+        # httpx calls response hooks on the thread that sent the request, before the body.
+        client._client.event_hooks["response"].append(self._record)
+
+    def _record(self, response: httpx.Response) -> None:
+        seen = self._seen()
+        for name in LIMIT_HEADERS:
+            value = response.headers.get(name)
+            if value is not None:
+                seen[name] = value
+
+    def _seen(self) -> dict[str, str]:
+        if not hasattr(self._local, "seen"):
+            self._local.seen = {}
+        return self._local.seen
+
+    def clear(self) -> None:
+        self._local.seen = {}
+
+    def current(self) -> dict[str, str]:
+        return dict(self._seen())
 
 
 @dataclass(frozen=True)
@@ -169,6 +214,21 @@ def _expect_id(data: Any, *path: str) -> str:
     return str(cur)
 
 
+def _quota_of(answer: Any) -> tuple[int, int, float] | None:
+    """``{"data": [{"quota_usage": 2, "config": {"quota_total": 100, "quota_duration":
+    86400}}]}`` -> (2, 100, 86400.0); None when the numbers are not there."""
+    data = answer.get("data") if isinstance(answer, dict) else None
+    first = data[0] if isinstance(data, list) and data else None
+    if not isinstance(first, dict):
+        return None
+    used = first.get("quota_usage")
+    config = first.get("config") if isinstance(first.get("config"), dict) else {}
+    total, duration = config.get("quota_total"), config.get("quota_duration", 86400)
+    if not all(isinstance(v, int) and v >= 0 for v in (used, total)) or not total:
+        return None
+    return used, total, float(duration) if isinstance(duration, (int, float)) else 86400.0
+
+
 class GraphPublisher:
     """Facebook Page and Instagram publishing through one Graph API client."""
 
@@ -182,6 +242,9 @@ class GraphPublisher:
         self.client = client
         self.container_poll_seconds = container_poll_seconds
         self.container_poll_max = container_poll_max
+        # Instagram account -> (posts published in the window, quota, window seconds).
+        self._quota: dict[str, tuple[int, int, float]] = {}
+        self._quota_lock = threading.Lock()
 
     def publish(self, post: PostRequest) -> Published:
         if post.platform == "facebook":
@@ -285,9 +348,56 @@ class GraphPublisher:
             steps=steps,
         )
 
+    def _quota_left(self, post: PostRequest) -> None:
+        """Instagram's content publishing limit (``GET /{ig-user-id}/content_publishing_limit``
+        ``?fields=quota_usage,config``), asked once per account per publisher and counted
+        down as this publisher publishes: a full quota defers the account (nothing sent)."""
+        with self._quota_lock:
+            known = self._quota.get(post.account_id)
+        if known is None:
+            try:
+                answer = self.client.get_json(
+                    f"/{post.account_id}/content_publishing_limit",
+                    params={"fields": "quota_usage,config"},
+                    headers={"Authorization": f"Bearer {post.access_token}"},
+                )
+            except HttpError as err:
+                raise PublishFailed(
+                    classify_failure("instagram", err, harmless=True), step="publishing_limit"
+                ) from err
+            known = _quota_of(answer)
+            if known is None:
+                return  # an answer without the numbers: the platform's own check decides
+            with self._quota_lock:
+                known = self._quota.setdefault(post.account_id, known)
+        used, total, duration = known
+        if used >= total:
+            raise PublishFailed(
+                Classified(
+                    Outcome.RETRY,
+                    f"Instagram content publishing limit reached: {used} of {total} posts in "
+                    f"{duration / 3600:g}h (content_publishing_limit)",
+                    retry_after=duration / 24,
+                    rate_scope="account",
+                ),
+                step="publishing_limit",
+            )
+
+    def _count_published(self, post: PostRequest) -> None:
+        with self._quota_lock:
+            known = self._quota.get(post.account_id)
+            if known is not None:
+                self._quota[post.account_id] = (known[0] + 1, known[1], known[2])
+
     def _instagram(self, post: PostRequest) -> Published:
         if not post.media_urls:
             raise UnsupportedPost("Instagram posts need an image or a video (media_urls is empty)")
+        self._quota_left(post)
+        published = self._instagram_publish(post)
+        self._count_published(post)
+        return published
+
+    def _instagram_publish(self, post: PostRequest) -> Published:
         steps: tuple[tuple[str, str], ...] = ()
         is_video = post.format in ("video", "reel")
         if len(post.media_urls) > 1:

@@ -11,11 +11,13 @@ a person. Failures before anything was sent are retried with backoff, at most
 from __future__ import annotations
 
 import ipaddress
+import json
 import random
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from urllib.parse import urlsplit
 
@@ -53,7 +55,9 @@ NOT_SENT_TRANSPORT = {Transport.CONNECT_FAILED, Transport.POOL_TIMEOUT}
 # Graph API error codes (developers.facebook.com/docs/graph-api/guides/error-handling):
 # (Token codes 102 and 190, session / access token invalid: core.tokens.)
 GRAPH_PERMISSION_CODES = {10, 200, 299}  # permission missing: the user must reconnect
-GRAPH_RATE_LIMIT_CODES = {4, 17, 32, 613, 80001}  # throttled: request not applied
+# (9 with subcode 2207042: the Instagram account's content publishing limit.)
+GRAPH_RATE_LIMIT_CODES = {4, 9, 17, 32, 613, 80001}  # throttled: request not applied
+GRAPH_APP_RATE_LIMIT_CODES = {4}  # the app's limit (the others: the user's, the Page's)
 GRAPH_TEMPORARY_CODES = {2}  # "Service temporarily unavailable": not applied, retry
 GRAPH_DUPLICATE_CODES = {506}  # "Duplicate status message"
 X_DUPLICATE_MARKERS = ("duplicate content",)
@@ -64,6 +68,8 @@ class Classified:
     outcome: Outcome
     reason: str
     retry_after: float | None = None
+    # A rate limit ("account" or "app"): the post waits, not failed and not counted.
+    rate_scope: str | None = None
 
 
 def classify_transport(kind: Transport, *, sent_is_harmless: bool = False) -> Classified:
@@ -95,7 +101,14 @@ def classify_http(
     if status == 429 or (
         platform in ("facebook", "instagram") and error_code in GRAPH_RATE_LIMIT_CODES
     ):
-        return Classified(Outcome.RETRY, f"rate limited, not applied: {detail}", retry_after)
+        scope = (
+            "app"
+            if platform in GRAPH_PLATFORMS and error_code in GRAPH_APP_RATE_LIMIT_CODES
+            else "account"
+        )
+        return Classified(
+            Outcome.RETRY, f"rate limited, not applied: {detail}", retry_after, rate_scope=scope
+        )
     if is_token_rejection(status, error_code if platform in GRAPH_PLATFORMS else None):
         return Classified(
             Outcome.RECONNECT, f"access token rejected, reconnect the account: {detail}"
@@ -392,3 +405,150 @@ def validate_post(
             )
         )
     return out
+
+
+# ------------------------------------------------------------------ publishing limits
+
+# Per account (a Page, an Instagram account, an X user, a Business Profile location):
+# Instagram's content publishing limit is 100 API-published posts per account in a moving
+# 24 hours (GET /{ig-user-id}/content_publishing_limit reports it); X limits POST /2/tweets
+# per user per 15 minutes (100 here, as on its paid tiers; the free tier allows far less);
+# Facebook Pages: 200 posts an hour, the Graph platform limit of 200 calls per user per hour
+# (Page calls are otherwise metered by the Business Use Case headers, honoured as they come);
+# Google Business Profile: 100 local posts per location per day (a guard; the API's quota is
+# per project, honoured through 429).
+DEFAULT_ACCOUNT_LIMITS = "instagram=100/24h; x=100/15m; facebook=200/1h; google_business=100/24h"
+# Per app (every account of the platform together): X's per-app POST /2/tweets limit
+# (10,000 per 24 hours on the Pro tier). Graph and Google meter their apps themselves: their
+# usage headers and 429s are honoured.
+DEFAULT_APP_LIMITS = "x=10000/24h"
+# Graph's X-App-Usage reaching 100% gives no reset time: Meta meters it over a rolling hour.
+APP_USAGE_COOLDOWN_SECONDS = 600.0
+# A 429 or a Graph throttling code with no wait given: wait this long before that account
+# (or app) is tried again.
+DEFAULT_THROTTLE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """At most ``posts`` sends in any ``seconds``."""
+
+    posts: int
+    seconds: float
+
+    def label(self) -> str:
+        s = self.seconds
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if s >= size and s % size == 0:
+                return f"{self.posts}/{int(s // size)}{unit}"
+        return f"{self.posts}/{s:g}s"
+
+
+def parse_limits(text: str, platforms: Sequence[str]) -> dict[str, tuple[Window, ...]]:
+    """``"instagram=100/24h; x=100/15m,300/3h; facebook=none"`` -> windows per platform
+    (``none`` or an empty value: no limit). Every platform must be one of ``platforms``."""
+    out: dict[str, tuple[Window, ...]] = {}
+    for raw in (text or "").split(";"):
+        item = raw.strip()
+        if not item:
+            continue
+        name, sep, spec = item.partition("=")
+        name, spec = name.strip().lower(), spec.strip().lower()
+        if not sep or name not in platforms:
+            raise ValueError(
+                f"{item!r}: expected platform=N/period with a platform among {', '.join(platforms)}"
+            )
+        windows = []
+        for part in spec.split(","):
+            part = part.strip()
+            if part in ("", "none"):
+                continue
+            count, slash, period = part.partition("/")
+            try:
+                posts = int(count)
+                seconds = parse_duration(period).total_seconds() if slash else -1
+            except ValueError:
+                posts, seconds = -1, -1
+            if posts < 1 or seconds <= 0:
+                raise ValueError(f"{part!r} for {name}: expected N/period, e.g. 100/24h, 50/15m")
+            windows.append(Window(posts, seconds))
+        out[name] = tuple(windows)
+    return out
+
+
+def limit_until(nth_newest_send: datetime | None, window: Window) -> datetime | None:
+    """When a window frees a place: ``nth_newest_send`` is the ``window.posts``-th newest
+    send inside the window (None: fewer sends than the limit, a send may go now)."""
+    if nth_newest_send is None:
+        return None
+    return nth_newest_send + timedelta(seconds=window.seconds)
+
+
+@dataclass(frozen=True)
+class RateState:
+    """What a platform's answer headers say about sending more: the account (or the whole
+    app) must wait until the given instant; None when nothing is exhausted."""
+
+    account_until: datetime | None = None
+    app_until: datetime | None = None
+    why: str = ""
+
+
+def _epoch(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC) if value else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _usage_json(value: str | None) -> object:
+    try:
+        return json.loads(value) if value else None
+    except ValueError:
+        return None
+
+
+def _percent(entry: object) -> float:
+    if not isinstance(entry, dict):
+        return 0.0
+    vals = [entry.get(k) for k in ("call_count", "total_cputime", "total_time")]
+    return max([float(v) for v in vals if isinstance(v, (int, float))] or [0.0])
+
+
+def rate_state(platform: str, headers: Mapping[str, str], now: datetime) -> RateState:
+    """Rate-limit headers of a platform's answer (lower-case names), success or error.
+
+    X: ``x-rate-limit-remaining: 0`` with ``x-rate-limit-reset`` (epoch seconds) exhausts
+    the user's window; ``x-app-limit-24hour-remaining: 0`` with its reset the app's.
+    Graph: ``x-business-use-case-usage`` (per business object: ``call_count``,
+    ``total_cputime``, ``total_time`` in percent and ``estimated_time_to_regain_access`` in
+    minutes) at 100% or with a wait blocks the account; ``x-app-usage`` at 100% the app.
+    """
+    h = {k.lower(): v for k, v in headers.items()}
+    account = app = None
+    why = []
+    if platform == "x":
+        if h.get("x-rate-limit-remaining", "").strip() == "0":
+            account = _epoch(h.get("x-rate-limit-reset"))
+            if account:
+                why.append("X user limit exhausted (x-rate-limit-remaining: 0)")
+        if h.get("x-app-limit-24hour-remaining", "").strip() == "0":
+            app = _epoch(h.get("x-app-limit-24hour-reset"))
+            if app:
+                why.append("X app 24-hour limit exhausted")
+    elif platform in GRAPH_PLATFORMS:
+        buc = _usage_json(h.get("x-business-use-case-usage"))
+        if isinstance(buc, dict):
+            for entries in buc.values():
+                for e in entries if isinstance(entries, list) else [entries]:
+                    wait = e.get("estimated_time_to_regain_access") if isinstance(e, dict) else 0
+                    wait = float(wait) if isinstance(wait, (int, float)) else 0.0
+                    if wait > 0 or _percent(e) >= 100:
+                        until = now + timedelta(minutes=max(wait, 1.0))
+                        account = max(account, until) if account else until
+            if account:
+                why.append("Graph business use case limit reached (X-Business-Use-Case-Usage)")
+        if _percent(_usage_json(h.get("x-app-usage"))) >= 100:
+            app = now + timedelta(seconds=APP_USAGE_COOLDOWN_SECONDS)
+            why.append("Graph app limit reached (X-App-Usage)")
+    return RateState(account, app, "; ".join(why))

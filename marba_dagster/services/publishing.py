@@ -33,7 +33,6 @@ import dataclasses
 import functools
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -44,9 +43,10 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 
 from marba_dagster.connectors.describe import one_line
-from marba_dagster.connectors.http import ApiClient, HttpPolicy, TokenBucket
+from marba_dagster.connectors.http import ApiClient, HttpPolicy
 from marba_dagster.connectors.publishing import (
     GraphPublisher,
+    LimitHeaders,
     PostRequest,
     Published,
     PublishFailed,
@@ -61,6 +61,24 @@ from marba_dagster.store.accounts import mark_needs_reconnect
 from marba_dagster.store.types import utcnow
 
 log = logging.getLogger(__name__)
+
+
+PLATFORMS = ("facebook", "instagram", "x", "google_business")
+# Platforms that share one app's limits (Graph's X-App-Usage, code 4).
+APP_PLATFORMS = {"facebook": ("facebook", "instagram"), "instagram": ("facebook", "instagram")}
+# The bound on one run: far above a burst of posts due together, so a run ends because
+# nothing is due; a backlog larger than this goes out in the next run.
+MAX_POSTS_PER_RUN = 20_000
+
+
+class Deferred(Exception):
+    """A send an account's (or the app's) limit does not allow before ``until``."""
+
+    def __init__(self, until: datetime, reason: str, *, scope: str = "account") -> None:
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason
+        self.scope = scope
 
 
 class NotSent(Exception):
@@ -83,10 +101,16 @@ class PublisherConfig:
     concurrency: int = 8
     max_attempts: int = rules.MAX_ATTEMPTS
     backoff_base_seconds: float = rules.BASE_BACKOFF_SECONDS
-    # Client-side rate limit per platform (posts per second); None = no limit.
-    rate_per_second: dict[str, float | None] = field(default_factory=dict)
-    # Stop claiming after this long so a run never overlaps the next one for long.
-    max_run_seconds: float = 240.0
+    # Sends per account (and per app: every account of a platform) in moving windows
+    # (``core.publishing.DEFAULT_ACCOUNT_LIMITS``, ``DEFAULT_APP_LIMITS``).
+    account_limits: Mapping[str, tuple[rules.Window, ...]] = field(
+        default_factory=lambda: rules.parse_limits(rules.DEFAULT_ACCOUNT_LIMITS, PLATFORMS)
+    )
+    app_limits: Mapping[str, tuple[rules.Window, ...]] = field(
+        default_factory=lambda: rules.parse_limits(rules.DEFAULT_APP_LIMITS, PLATFORMS)
+    )
+    # A run claims until nothing is due, at most this many posts (the next run goes on).
+    max_posts_per_run: int = MAX_POSTS_PER_RUN
     # (host, port) pairs whose media URLs may be http or local (a sandbox's media server).
     allowed_media_hosts: frozenset[tuple[str, int]] = frozenset()
 
@@ -97,6 +121,8 @@ class PublisherConfig:
             raise ValueError("lease_seconds must be > 0")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
+        if self.max_posts_per_run < 1:
+            raise ValueError("max_posts_per_run must be >= 1")
 
 
 @dataclass
@@ -121,6 +147,7 @@ class RunSummary:
     unknown: int = 0
     missed: int = 0
     invalid: int = 0
+    deferred: int = 0
     expired_leases: int = 0
     requeued: int = 0
     lost_leases: int = 0
@@ -150,6 +177,7 @@ class RunSummary:
                 "unknown",
                 "missed",
                 "invalid",
+                "deferred",
                 "expired_leases",
                 "requeued",
                 "lost_leases",
@@ -212,6 +240,7 @@ class PublishRun:
         brand_ids: list[str] | None = None,
         alert: Callable[[str, str, str, str | None], None] | None = None,
         logger: logging.Logger | None = None,
+        limit_headers: LimitHeaders | None = None,
     ) -> None:
         self.engine = engine
         self.publishers = publishers
@@ -222,11 +251,11 @@ class PublishRun:
         self.log = logger or log
         self.summary = RunSummary()
         self._offset = timedelta(0)
+        self.limit_headers = limit_headers
+        # Platforms (an app's limit) and accounts ((platform, account id)) that must wait.
         self._blocked: dict[str, datetime] = {}
+        self._blocked_accounts: dict[tuple[str, str], datetime] = {}
         self._blocked_lock = threading.Lock()
-        self._buckets = {
-            p: TokenBucket(rate) for p, rate in self.config.rate_per_second.items() if rate
-        }
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -251,13 +280,12 @@ class PublishRun:
         self.reap_expired_leases(start)
         self.mark_missed(start)
         self.reject_invalid(start)
-        stop_at = time.monotonic() + self.config.max_run_seconds
         workers = max(1, self.config.concurrency)
         if workers == 1:
-            self._worker(stop_at)
+            self._worker()
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="publisher") as pool:
-                futures = [pool.submit(self._worker, stop_at) for _ in range(workers)]
+                futures = [pool.submit(self._worker) for _ in range(workers)]
                 try:
                     for f in futures:
                         f.result()
@@ -413,14 +441,58 @@ class PublishRun:
             return sorted(p for p, until in self._blocked.items() if until > now)
 
     def _block(self, platform: str, until: datetime) -> None:
+        """The app's limit: no post of ``platform`` (and its app's others) until ``until``."""
         with self._blocked_lock:
-            if self._blocked.get(platform, until) <= until:
-                self._blocked[platform] = until
+            for p in APP_PLATFORMS.get(platform, (platform,)):
+                if self._blocked.get(p, until) <= until:
+                    self._blocked[p] = until
+
+    def _block_account(self, platform: str, account: str, until: datetime) -> None:
+        with self._blocked_lock:
+            key = (platform, account)
+            if self._blocked_accounts.get(key, until) <= until:
+                self._blocked_accounts[key] = until
+
+    def _blocked_until(self, platform: str, account: str, now: datetime) -> Deferred | None:
+        with self._blocked_lock:
+            app = self._blocked.get(platform)
+            acct = self._blocked_accounts.get((platform, account))
+        if app is not None and app > now:
+            return Deferred(app, f"the {platform} app's rate limit is reached", scope="app")
+        if acct is not None and acct > now:
+            return Deferred(acct, f"the {platform} account's rate limit is reached")
+        return None
+
+    def _window_until(self, conn, post: Claimed, account: str, now: datetime) -> Deferred | None:
+        """The account's and the app's moving windows (sends recorded in the database, by
+        every publisher): a Deferred when one is full, until it frees a place."""
+        found: Deferred | None = None
+        checks = [
+            (w, account, "account") for w in self.config.account_limits.get(post.platform, ())
+        ]
+        checks += [(w, None, "app") for w in self.config.app_limits.get(post.platform, ())]
+        for window, acct, scope in checks:
+            nth = store_publishing.nth_newest_send(
+                conn,
+                platforms=[post.platform],
+                since=now - timedelta(seconds=window.seconds),
+                n=window.posts,
+                external_account_id=acct,
+                exclude_post=post.id,
+            )
+            until = rules.limit_until(nth, window)
+            if until is not None and until > now and (found is None or until > found.until):
+                found = Deferred(
+                    until,
+                    f"{post.platform} {scope} limit of {window.label()} posts reached",
+                    scope=scope,
+                )
+        return found
 
     # -- publishing one post ------------------------------------------------------------
 
-    def _worker(self, stop_at: float) -> None:
-        while time.monotonic() < stop_at and not self.stopping:
+    def _worker(self) -> None:
+        while not self.stopping and self.summary.claimed < self.config.max_posts_per_run:
             post = self.claim_next()
             if post is None:
                 return
@@ -430,17 +502,29 @@ class PublishRun:
         with self.engine.connect() as conn:
             return store_publishing.publishing_account(conn, post.brand_id, post.platform)
 
-    def _about_to_send(self, post: Claimed, sent: list[bool]) -> None:
+    def _about_to_send(self, post: Claimed, account: Mapping, sent: list[bool]) -> None:
         """The durable "about to send" record, committed before a request that can publish.
 
         Refuses (``NotSent``) when the run is stopping or the claim was lost meanwhile, so
-        nothing goes out that this attempt could not record."""
+        nothing goes out that this attempt could not record; defers (``Deferred``) when the
+        account or the app has no room left in a limit's window. The account's row is
+        locked while its window is counted and the send recorded, so publishers running at
+        once never overshoot one account's limit."""
         if self.stopping:
             raise NotSent("the run stopped before sending")
+        now = self.now()
+        ext = account["external_account_id"]
+        blocked = self._blocked_until(post.platform, ext, now)
+        if blocked is not None:
+            raise blocked
         with self.engine.begin() as conn:
-            held = store_publishing.mark_send_started(conn, post.id, post.claim_token, self.now())
-        if not held:
-            raise NotSent("the claim was lost before sending", lease_lost=True)
+            store_publishing.lock_account(conn, account["id"])
+            held = store_publishing.mark_send_started(conn, post.id, post.claim_token, now)
+            if not held:
+                raise NotSent("the claim was lost before sending", lease_lost=True)
+            full = self._window_until(conn, post, ext, now)
+            if full is not None:
+                raise full  # rolls the send record back
         sent[0] = True
 
     def publish_claimed(self, post: Claimed) -> str:
@@ -475,17 +559,19 @@ class PublishRun:
                 body=post.body,
                 media_urls=post.media_urls,
                 format=post.format,
-                before_send=functools.partial(self._about_to_send, post, sending),
+                before_send=functools.partial(self._about_to_send, post, account, sending),
             )
-            bucket = self._buckets.get(post.platform)
-            if bucket is not None:
-                wait = bucket.reserve()
-                if wait > 0:
-                    time.sleep(wait)
             if self.stopping:
                 return self._release(post)
+            if self.limit_headers is not None:
+                self.limit_headers.clear()
             try:
-                result = publisher.publish(request)
+                try:
+                    result = publisher.publish(request)
+                finally:
+                    self._heed_headers(post, account)
+            except Deferred as exc:
+                return self._defer(post, account, exc)
             except NotSent as exc:
                 if exc.lease_lost:
                     self.summary.add("lost_leases")
@@ -595,12 +681,82 @@ class PublishRun:
         )
         return "published"
 
+    def _heed_headers(self, post: Claimed, account: Mapping) -> None:
+        """Rate-limit headers of the post's answers (success or not): an exhausted account
+        or app waits until the reset they name, in this run and (the account's due posts)
+        in the next."""
+        if self.limit_headers is None:
+            return
+        now = self.now()
+        state = rules.rate_state(post.platform, self.limit_headers.current(), now)
+        if state.app_until is not None:
+            self._block(post.platform, state.app_until)
+        if state.account_until is not None:
+            ext = account["external_account_id"]
+            self._block_account(post.platform, ext, state.account_until)
+            with self.engine.begin() as conn:
+                store_publishing.defer_account_posts(
+                    conn,
+                    post.platform,
+                    ext,
+                    state.account_until,
+                    now,
+                    f"deferred: {state.why}; next attempt at "
+                    f"{state.account_until.isoformat(timespec='seconds')}",
+                )
+        if state.why:
+            self.log.info("%s account %s: %s", post.platform, post.brand_id, state.why)
+
+    def _defer(self, post: Claimed, account: Mapping, exc: Deferred) -> str:
+        """A rate limit: the post waits (``scheduled``, next attempt at ``exc.until``, the
+        attempt not counted), and so do the account's other due posts (or, for the app's
+        limit, every post of the platform in this run). Other accounts go on."""
+        now = self.now()
+        ext = account["external_account_id"]
+        if exc.scope == "app":
+            self._block(post.platform, exc.until)
+        else:
+            self._block_account(post.platform, ext, exc.until)
+        reason = (
+            f"deferred: {exc.reason}; next attempt at {exc.until.isoformat(timespec='seconds')}"
+        )
+        self._finish(
+            post,
+            {
+                "status": "scheduled",
+                "next_attempt_at": exc.until,
+                "claim_token": None,
+                "send_started_at": None,
+                "last_error": reason,
+            },
+            "deferred",
+            give_back_attempt=True,
+            error=reason,
+        )
+        if exc.scope != "app":
+            with self.engine.begin() as conn:
+                store_publishing.defer_account_posts(
+                    conn, post.platform, ext, exc.until, now, reason
+                )
+        self.summary.add("deferred")
+        self.summary.row(id=post.id, platform=post.platform, status="deferred", error=reason)
+        return "deferred"
+
     def _on_failure(self, post: Claimed, exc: PublishFailed, account: Mapping) -> str:
         c = exc.classified
         reason = f"{exc.step}: {c.reason}"
+        if c.outcome is Outcome.RETRY and c.rate_scope is not None:
+            # Rate limited, nothing applied: the account (or app) waits, the post is not
+            # failed and the attempt not counted. Its wait: the reset the headers named,
+            # else Retry-After, else a default.
+            now = self.now()
+            headers = self.limit_headers.current() if self.limit_headers else {}
+            state = rules.rate_state(post.platform, headers, now)
+            named = state.app_until if c.rate_scope == "app" else state.account_until
+            wait = c.retry_after if c.retry_after else rules.DEFAULT_THROTTLE_SECONDS
+            until = named if named and named > now else now + timedelta(seconds=wait)
+            return self._defer(post, account, Deferred(until, reason, scope=c.rate_scope))
         if c.outcome is Outcome.RETRY:
-            if c.retry_after:
-                self._block(post.platform, self.now() + timedelta(seconds=c.retry_after))
             return self._retry(post, reason, c.retry_after)
         if c.outcome is Outcome.UNKNOWN:
             return self._unknown(post, reason)
@@ -703,8 +859,15 @@ def single_attempt_client(base_url: str, policy: HttpPolicy, name: str) -> ApiCl
     return ApiClient(base_url, policy=dataclasses.replace(policy, max_attempts=1), name=name)
 
 
-def platform_publishers(graph: ApiClient, x: ApiClient) -> dict[str, Publisher]:
-    """The publisher of each platform: the Graph API for Facebook and Instagram, the X API."""
+def platform_publishers(
+    graph: ApiClient, x: ApiClient, limit_headers: LimitHeaders | None = None
+) -> dict[str, Publisher]:
+    """The publisher of each platform: the Graph API for Facebook and Instagram, the X API.
+    ``limit_headers`` is attached to the clients (the run reads each post's rate-limit
+    headers from it)."""
+    if limit_headers is not None:
+        for client in (graph, x):
+            limit_headers.attach(client)
     graph_publisher = GraphPublisher(graph)
     return {"facebook": graph_publisher, "instagram": graph_publisher, "x": XPublisher(x)}
 
@@ -721,14 +884,16 @@ def publish_due_posts(
     logger: logging.Logger | None = None,
 ) -> RunSummary:
     """One publisher run over every due post (of ``brand_ids``, or of every active brand)."""
+    headers = LimitHeaders()
     run = PublishRun(
         engine,
-        platform_publishers(graph, x),
+        platform_publishers(graph, x, headers),
         config,
         run_id=run_id,
         brand_ids=brand_ids,
         alert=WebhookAlert(engine, webhook_url),
         logger=logger,
+        limit_headers=headers,
     )
     return run.run()
 

@@ -314,6 +314,82 @@ def claim_next(
     )
 
 
+def _account_brands(platform: str, external_account_id: str) -> sa.ScalarSelect:
+    accounts = schema.platform_accounts
+    return (
+        sa.select(accounts.c.brand_id)
+        .where(
+            accounts.c.platform == platform,
+            accounts.c.external_account_id == external_account_id,
+        )
+        .scalar_subquery()
+    )
+
+
+def lock_account(conn: Connection, account_row_id: str) -> None:
+    """Serialise the sends of one account across publishers (PostgreSQL row lock until the
+    transaction ends; SQLite serialises every writer already)."""
+    if conn.dialect.name != "postgresql":
+        return
+    accounts = schema.platform_accounts
+    conn.execute(
+        sa.select(accounts.c.id).where(accounts.c.id == account_row_id).with_for_update()
+    ).first()
+
+
+def nth_newest_send(
+    conn: Connection,
+    *,
+    platforms: Sequence[str],
+    since: datetime,
+    n: int,
+    external_account_id: str | None = None,
+    exclude_post: str | None = None,
+) -> datetime | None:
+    """The ``n``-th newest send started since ``since`` on ``platforms`` (of one account when
+    ``external_account_id`` is given, else of the whole app), other than ``exclude_post``;
+    None when there were fewer. Sends are ``send_started_at`` (published, unknown or under
+    way: whatever may count against the platform's limit)."""
+    posts = schema.scheduled_content
+    where = [posts.c.platform.in_(list(platforms)), posts.c.send_started_at >= since]
+    if external_account_id is not None:
+        (platform,) = platforms
+        where.append(posts.c.brand_id.in_(_account_brands(platform, external_account_id)))
+    if exclude_post is not None:
+        where.append(posts.c.id != exclude_post)
+    return conn.execute(
+        sa.select(posts.c.send_started_at)
+        .where(*where)
+        .order_by(posts.c.send_started_at.desc())
+        .offset(n - 1)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def defer_account_posts(
+    conn: Connection,
+    platform: str,
+    external_account_id: str,
+    until: datetime,
+    now: datetime,
+    reason: str,
+) -> int:
+    """The account's scheduled posts due by ``until`` wait until then (their next attempt,
+    ``reason`` as their last error); how many."""
+    posts = schema.scheduled_content
+    return conn.execute(
+        sa.update(posts)
+        .where(
+            posts.c.status == "scheduled",
+            posts.c.platform == platform,
+            posts.c.brand_id.in_(_account_brands(platform, external_account_id)),
+            posts.c.scheduled_at <= until,
+            sa.or_(posts.c.next_attempt_at.is_(None), posts.c.next_attempt_at < until),
+        )
+        .values(next_attempt_at=until, last_error=reason[:ERROR_CHARS], updated_at=now)
+    ).rowcount
+
+
 def publishing_account(conn: Connection, brand_id: str, platform: str) -> RowMapping | None:
     """The brand's active account on ``platform`` (one needing no reconnection first)."""
     accounts = schema.platform_accounts

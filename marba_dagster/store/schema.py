@@ -167,6 +167,7 @@ scheduled_content = sa.Table(
     _in("status", SCHEDULED_STATUSES, "status"),
     sa.Index(None, "status", "scheduled_at"),
     sa.Index(None, "brand_id"),
+    sa.Index(None, "platform", "send_started_at"),
 )
 
 brand_objectives = sa.Table(

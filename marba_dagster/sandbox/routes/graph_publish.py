@@ -10,7 +10,8 @@
   published yet.
 * ``POST /graph/v21.0/{ig-user-id}/media_publish`` (``graph_publish.ig_media_publish``):
   ``creation_id`` -> ``{"id": media-id}``; a container publishes once (again: code 9007
-  "media ID is not available"/already published).
+  "media ID is not available"/already published); past the account's content publishing
+  limit (``routes._published.PublishLimits``) error 9, subcode 2207042.
 
 Parameters come from the form body or the query string; the token from ``access_token``
 (body or query) or an ``Authorization: Bearer`` header. Errors use Graph's shape:
@@ -26,6 +27,7 @@ Accepted posts are added to ``sandbox.platform_data`` and to the publish log
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -36,6 +38,7 @@ from marba_dagster.sandbox.platform_data import TokenProblem, platform_data
 from marba_dagster.sandbox.routes._published import (
     Received,
     after_apply,
+    publish_limits,
     published_index,
     published_log,
     register_apply_faults,
@@ -228,6 +231,15 @@ def routes(state) -> list[Route]:
         cid = p.get("creation_id")
         if not cid:
             return graph_error("(#100) The parameter creation_id is required", 100)
+        quota = publish_limits(state).ig_quota_total
+        day_ago = state.now() - timedelta(days=1)
+        if len(log.since("instagram", acct.account_id, day_ago)) >= quota:
+            return graph_error(
+                "The maximum number of posts that can be published with the Content "
+                "Publishing API in 24 hours has been reached",
+                9,
+                subcode=2207042,
+            )
         container, why = containers.take_for_publish(cid, acct.account_id)
         if container is None:
             if why == "published":

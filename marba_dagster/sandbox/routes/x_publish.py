@@ -4,21 +4,29 @@ Request ``{"text": ...}`` with the account's OAuth 2.0 user token as
 ``Authorization: Bearer``; answer ``201 {"data": {"id", "text", "edit_history_tweet_ids"}}``.
 Errors in X's problem shape: 401 ``Unauthorized`` for a missing, unknown, revoked or expired
 token; 403 "You are not allowed to create a Tweet with duplicate content." for the same
-text from the same account within a day; 400 for a missing or over-long text.
+text from the same account within a day; 400 for a missing or over-long text. With a
+per-user limit set (``routes._published.PublishLimits.x_per_user``) every answer carries
+``x-rate-limit-limit``, ``-remaining`` and ``-reset`` (epoch seconds), and a user past it
+gets 429 "Too Many Requests" with those headers and no Retry-After, as X answers.
 
 Accepted posts go to ``sandbox.platform_data`` and the publish log (``routes._published``).
 """
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from marba_dagster.core.publishing import x_weighted_length
 from marba_dagster.sandbox.platform_data import TokenProblem, platform_data
 from marba_dagster.sandbox.routes._published import (
     Received,
     after_apply,
+    publish_limits,
     published_log,
     register_apply_faults,
 )
@@ -77,7 +85,7 @@ def routes(state) -> list[Route]:
                 },
                 status_code=400,
             )
-        if len(text) > MAX_CHARS:
+        if x_weighted_length(text) > MAX_CHARS:  # as X counts (twitter-text weights)
             return JSONResponse(
                 {
                     "detail": f"Your Tweet text is too long (over {MAX_CHARS} characters).",
@@ -88,6 +96,29 @@ def routes(state) -> list[Route]:
                 status_code=403,
             )
         now = state.now()
+        limits = publish_limits(state)
+        headers: dict[str, str] = {}
+        if limits.x_per_user is not None:
+            window = timedelta(seconds=limits.x_window_seconds)
+            sent = log.since("x", owner.account_id, now - window)
+            reset = (sent[0] + window) if sent else (now + window)
+            remaining = max(0, limits.x_per_user - len(sent))
+            headers = {
+                "x-rate-limit-limit": str(limits.x_per_user),
+                "x-rate-limit-remaining": str(max(0, remaining - 1) if remaining else 0),
+                "x-rate-limit-reset": str(math.ceil(reset.timestamp())),
+            }
+            if remaining == 0:
+                return JSONResponse(
+                    {
+                        "title": "Too Many Requests",
+                        "detail": "Too Many Requests",
+                        "type": "about:blank",
+                        "status": 429,
+                    },
+                    status_code=429,
+                    headers=headers,
+                )
         if log.recent_text("x", owner.account_id, text, DUPLICATE_WINDOW_SECONDS, now):
             return JSONResponse(
                 {
@@ -104,6 +135,7 @@ def routes(state) -> list[Route]:
         answer = JSONResponse(
             {"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}},
             status_code=201,
+            headers=headers,
         )
         return await after_apply(state, TWEETS, request, answer)
 

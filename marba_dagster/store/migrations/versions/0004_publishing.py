@@ -1,4 +1,5 @@
-"""scheduled_content.send_started_at: the publisher's durable "about to send" record
+"""scheduled_content.send_started_at: the publisher's durable "about to send" record, indexed
+with the platform for the publishing limits' windows
 
 Revision ID: 0004_publishing
 Revises: 0003
@@ -23,8 +24,15 @@ _TS = marba_dagster.store.types.UTCDateTime
 def upgrade() -> None:
     with op.batch_alter_table("scheduled_content") as batch:
         batch.add_column(sa.Column("send_started_at", _TS(), nullable=True))
+    # Counting an account's (and an app's) sends in a limit's window.
+    op.create_index(
+        "ix_scheduled_content_platform_send_started_at",
+        "scheduled_content",
+        ["platform", "send_started_at"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_scheduled_content_platform_send_started_at", "scheduled_content")
     with op.batch_alter_table("scheduled_content") as batch:
         batch.drop_column("send_started_at")
