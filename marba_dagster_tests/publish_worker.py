@@ -92,6 +92,7 @@ def build_run(
     crash_after_platform_call: bool = False,
     crash_at_send_record: bool = False,
     hold_others: bool = False,
+    gbp_url: str | None = None,
     **cfg,
 ) -> tuple[PublishRun, list[ApiClient]]:
     policy = HttpPolicy(
@@ -102,8 +103,9 @@ def build_run(
     )
     graph = ApiClient(graph_url, policy=policy, name="graph_publish")
     x = ApiClient(x_url, policy=policy, name="x_publish")
+    gbp = ApiClient(gbp_url, policy=policy, name="gbp_publish") if gbp_url else None
     headers = LimitHeaders()
-    publishers = platform_publishers(graph, x, headers)
+    publishers = platform_publishers(graph, x, headers, gbp)
     if crash_after_platform_call or crash_at_send_record:
         barrier = threading.Barrier(concurrency) if hold_others else None
         publishers = {
@@ -119,7 +121,7 @@ def build_run(
         alert=WebhookAlert(engine, webhook_url),
         limit_headers=headers,
     )
-    return run, [graph, x]
+    return run, [c for c in (graph, x, gbp) if c is not None]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crash-after-platform-call", action="store_true")
     ap.add_argument("--crash-at-send-record", action="store_true")
     ap.add_argument("--hold-others", action="store_true")
+    ap.add_argument("--gbp-url")
     args = ap.parse_args(argv)
     run, clients = build_run(
         args.db_url,
@@ -143,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         crash_after_platform_call=args.crash_after_platform_call,
         crash_at_send_record=args.crash_at_send_record,
         hold_others=args.hold_others,
+        gbp_url=args.gbp_url,
     )
     if args.wait_file:
         deadline = time.monotonic() + 60

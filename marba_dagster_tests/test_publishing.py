@@ -115,6 +115,7 @@ def run_once(world, db_url, now=None, graph_url=None, **kw):
         graph_url or env["MARBA_GRAPH_API_URL"],
         env["MARBA_X_API_URL"],
         engine=world["engine"],
+        gbp_url=env["MARBA_GBP_API_URL"],
         **kw,
     )
     try:
@@ -681,6 +682,170 @@ def test_posts_a_platform_would_refuse_fail_before_they_are_claimed(world, db_ur
     assert sandbox.request_count("graph_publish.ig_media") == 0
 
 
+LOCATION = "accounts/101/locations/201"
+
+
+def gbp_location(world, token="gbp-token-1"):
+    from marba_dagster.sandbox.routes.gbp import gbp_data
+
+    gbp_data(world["sandbox"].state).add_location(LOCATION, token)
+    with world["engine"].begin() as conn:
+        conn.execute(
+            schema.platform_accounts.insert().values(
+                id="acct-gbp",
+                brand_id="b1",
+                platform="google_business",
+                external_account_id=LOCATION,
+                access_token=token,
+            )
+        )
+
+
+def set_options(engine, pid, options):
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(scheduled_content)
+            .where(scheduled_content.c.id == pid)
+            .values(publish_options=options)
+        )
+
+
+def sent_bodies(sandbox, route):
+    return [json.loads(r["body"]) for r in sandbox.requests(route)]
+
+
+def test_google_business_standard_event_and_offer_posts(world, db_url):
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    gbp_location(world)
+    add_post(engine, "std", platform="google_business", minutes=-3, body="Fresh bread daily")
+    set_options(
+        engine,
+        "std",
+        {"call_to_action": {"action_type": "LEARN_MORE", "url": "https://uno.example/bread"}},
+    )
+    add_post(engine, "evt", platform="google_business", minutes=-2, body="Live jazz night")
+    set_options(
+        engine,
+        "evt",
+        {
+            "topic_type": "EVENT",
+            "event": {
+                "title": "Jazz night",
+                "start": "2026-12-24T19:00",
+                "end": "2026-12-24T23:00",
+            },
+            "call_to_action": {"action_type": "BOOK", "url": "https://uno.example/book"},
+        },
+    )
+    add_post(
+        engine,
+        "offer",
+        platform="google_business",
+        minutes=-1,
+        body="",
+        media=["https://cdn.example.com/cake.jpg"],
+        fmt="image",
+    )
+    set_options(
+        engine,
+        "offer",
+        {
+            "topic_type": "OFFER",
+            "event": {"title": "Cake week", "start": "2026-12-01", "end": "2026-12-07"},
+            "offer": {
+                "coupon_code": "CAKE10",
+                "redeem_url": "https://uno.example/cake",
+                "terms": "One per table",
+            },
+        },
+    )
+    summary = run_once(world, db_url, concurrency=1)
+    assert summary.published == 3, summary.rows
+    rows = {p: post(engine, p) for p in ("std", "evt", "offer")}
+    assert all(r["status"] == "published" for r in rows.values())
+    assert rows["std"]["external_post_id"].startswith(f"{LOCATION}/localPosts/")
+    std, evt, offer = sent_bodies(sandbox, "gbp.local_posts")
+    assert std == {
+        "languageCode": "en",
+        "topicType": "STANDARD",
+        "summary": "Fresh bread daily",
+        "callToAction": {"actionType": "LEARN_MORE", "url": "https://uno.example/bread"},
+    }
+    assert evt["topicType"] == "EVENT" and evt["event"] == {
+        "title": "Jazz night",
+        "schedule": {
+            "startDate": {"year": 2026, "month": 12, "day": 24},
+            "endDate": {"year": 2026, "month": 12, "day": 24},
+            "startTime": {"hours": 19, "minutes": 0, "seconds": 0, "nanos": 0},
+            "endTime": {"hours": 23, "minutes": 0, "seconds": 0, "nanos": 0},
+        },
+    }
+    assert evt["callToAction"] == {"actionType": "BOOK", "url": "https://uno.example/book"}
+    assert offer["topicType"] == "OFFER" and offer["summary"] == "post offer"
+    assert offer["offer"] == {
+        "couponCode": "CAKE10",
+        "redeemOnlineUrl": "https://uno.example/cake",
+        "termsConditions": "One per table",
+    }
+    assert offer["media"] == [
+        {"mediaFormat": "PHOTO", "sourceUrl": "https://cdn.example.com/cake.jpg"}
+    ]
+    assert log.count("google_business") == 3
+    assert run_once(world, db_url).published == 0 and log.count("google_business") == 3
+
+
+def test_google_business_bad_options_fail_before_claiming(world, db_url):
+    engine, sandbox = world["engine"], world["sandbox"]
+    gbp_location(world)
+    add_post(engine, "no-event", platform="google_business", minutes=-1, body="party")
+    set_options(engine, "no-event", {"topic_type": "EVENT"})
+    add_post(engine, "bad-cta", platform="google_business", minutes=-1, body="menu")
+    set_options(
+        engine, "bad-cta", {"call_to_action": {"action_type": "BOOK", "url": "http://x.example"}}
+    )
+    add_post(engine, "alert", platform="google_business", minutes=-1, body="closed")
+    set_options(engine, "alert", {"topic_type": "ALERT"})
+    add_post(engine, "long", platform="google_business", minutes=-1, body="z" * 1501)
+    run_once(world, db_url)
+    reasons = {p: post(engine, p)["last_error"] for p in ("no-event", "bad-cta", "alert", "long")}
+    assert reasons["no-event"].startswith("invalid post (google_business.event): an EVENT post")
+    assert reasons["bad-cta"].startswith("invalid post (google_business.call_to_action): url ")
+    assert reasons["alert"].startswith("invalid post (google_business.topic_type)")
+    assert reasons["long"].startswith("invalid post (google_business.length): the text is 1,501")
+    assert sandbox.request_count("gbp.local_posts") == 0
+
+
+@pytest.mark.parametrize(
+    "fault, status",
+    [("rate_limit", "scheduled"), ("apply_then_drop", "unknown"), ("denied", "failed")],
+)
+def test_google_business_429_unknown_and_permission(world, db_url, fault, status):
+    from marba_dagster.sandbox.routes.gbp import gbp_data
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    gbp_location(world)
+    add_post(engine, "g", platform="google_business", minutes=-1, body="Open late today")
+    if fault == "denied":
+        gbp_data(sandbox.state).deny(LOCATION)
+    else:
+        params = {"retry_after": 120} if fault == "rate_limit" else {}
+        sandbox.faults.add("gbp.local_posts", fault, times=1, **params)
+    summary = run_once(world, db_url, read_timeout=2)
+    row = post(engine, "g")
+    assert row["status"] == status, row["last_error"]
+    if fault == "rate_limit":
+        assert summary.deferred == 1 and row["attempts"] == 0
+        assert row["next_attempt_at"] >= utcnow() + timedelta(seconds=100)
+        assert log.count() == 0
+    elif fault == "apply_then_drop":
+        assert "outcome unknown" in row["last_error"] and log.count("google_business") == 1
+        run_once(world, db_url, now=utcnow() + timedelta(minutes=10))
+        assert sandbox.request_count("gbp.local_posts") == 1  # never sent twice
+    else:
+        assert "permission denied, reconnect" in row["last_error"]
+        assert "gbp-token-1" not in row["last_error"]
+
+
 def test_container_failure_is_retried_but_publish_step_500_is_unknown(world, db_url):
     engine, sandbox = world["engine"], world["sandbox"]
     add_post(engine, "ig", platform="instagram", minutes=-1)
@@ -706,6 +871,7 @@ def test_asset_publishes_through_dagster(world, db_url, tmp_path):
                 "marba_db": MarbaDatabase(url=db_url),
                 "graph_api": ApiEndpoint(base_url=env["MARBA_GRAPH_API_URL"]),
                 "x_api": ApiEndpoint(base_url=env["MARBA_X_API_URL"]),
+                "gbp_api": ApiEndpoint(base_url=env["MARBA_GBP_API_URL"]),
                 "notifier": Notifier(),
                 "publisher_settings": PublisherSettings(),
             },
@@ -736,6 +902,7 @@ def publish_through_dagster(db_url, sandbox, tmp_path, settings=None, raise_on_e
                 "marba_db": MarbaDatabase(url=db_url),
                 "graph_api": ApiEndpoint(base_url=env["MARBA_GRAPH_API_URL"]),
                 "x_api": ApiEndpoint(base_url=env["MARBA_X_API_URL"]),
+                "gbp_api": ApiEndpoint(base_url=env["MARBA_GBP_API_URL"]),
                 "notifier": Notifier(),
                 "publisher_settings": settings or PublisherSettings(),
             },

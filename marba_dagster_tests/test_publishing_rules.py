@@ -165,7 +165,9 @@ def test_x_counts_weighted_characters_and_urls_as_23():
         ("x", "   ", ["x.text"]),
         ("facebook", "a" * 63_206, []),
         ("facebook", "a" * 100_000, ["facebook.length"]),
-        ("google_business", "a" * 1_501, ["platform"]),  # not a publishing platform here
+        ("google_business", "a" * 1_500, []),
+        ("google_business", "a" * 1_501, ["google_business.length"]),
+        ("tiktok", "a", ["platform"]),
     ],
 )
 def test_text_limits(platform, body, broken):
@@ -304,3 +306,103 @@ def test_graph_usage_headers():
 )
 def test_rate_limits_name_their_scope(platform, status, code, scope):
     assert rules.classify_http(platform, status, error_code=code).rate_scope == scope
+
+
+# ------------------------------------------------------- Google Business Profile posts
+
+
+@pytest.mark.parametrize(
+    "options, broken",
+    [
+        (None, []),
+        ({"topic_type": "STANDARD"}, []),
+        ({"topic_type": "ALERT"}, ["google_business.topic_type"]),
+        ({"topic_type": "EVENT"}, ["google_business.event"]),
+        (
+            {
+                "topic_type": "EVENT",
+                "event": {"title": "x", "start": "2026-12-02", "end": "2026-12-01"},
+            },
+            ["google_business.event"],
+        ),  # noqa: E501
+        (
+            {
+                "topic_type": "EVENT",
+                "event": {"title": "x" * 59, "start": "2026-12-01", "end": "2026-12-01"},
+            },
+            ["google_business.event"],
+        ),  # noqa: E501
+        (
+            {
+                "topic_type": "EVENT",
+                "event": {"title": "x", "start": "2026-12-01T10:00+01:00", "end": "2026-12-01"},
+            },
+            ["google_business.event"],
+        ),  # noqa: E501
+        (
+            {
+                "topic_type": "EVENT",
+                "event": {"title": "x", "start": "2026-12-01", "end": "2026-12-01"},
+            },
+            [],
+        ),  # noqa: E501
+        (
+            {
+                "topic_type": "OFFER",
+                "event": {"title": "x", "start": "2026-12-01", "end": "2026-12-03"},
+                "offer": {"redeem_url": "file:///x"},
+            },
+            ["google_business.offer"],
+        ),  # noqa: E501
+        ({"call_to_action": {"action_type": "CALL"}}, []),
+        ({"call_to_action": {"action_type": "ORDER"}}, ["google_business.call_to_action"]),
+        (
+            {"call_to_action": {"action_type": "GET_RICH", "url": "https://a.example"}},
+            ["google_business.call_to_action"],
+        ),  # noqa: E501
+        ("EVENT", ["google_business.options"]),
+    ],
+)
+def test_gbp_options(options, broken):
+    assert [v.rule for v in rules.gbp_post_problems(options)] == broken
+
+
+def test_gbp_local_post_shapes():
+    post = rules.gbp_local_post(
+        "",
+        [],
+        {
+            "topic_type": "OFFER",
+            "event": {"title": "Cake week", "start": "2026-12-01", "end": "2026-12-07"},
+            "offer": {"coupon_code": "CAKE10"},
+            "call_to_action": {"action_type": "CALL", "url": "https://ignored.example"},
+            "language_code": "fr",
+        },
+    )
+    assert post == {
+        "languageCode": "fr",
+        "topicType": "OFFER",
+        "event": {
+            "title": "Cake week",
+            "schedule": {
+                "startDate": {"year": 2026, "month": 12, "day": 1},
+                "endDate": {"year": 2026, "month": 12, "day": 7},
+            },
+        },
+        "offer": {"couponCode": "CAKE10"},
+        "callToAction": {"actionType": "CALL"},
+    }
+    assert rules_broken("google_business", "", [], "text") == ["google_business.text"]
+    assert (
+        rules.validate_post(
+            "google_business",
+            "",
+            [],
+            "text",
+            options={
+                "topic_type": "EVENT",
+                "event": {"title": "t", "start": "2026-01-01", "end": "2026-01-01"},
+            },  # noqa: E501
+        )
+        == []
+    )

@@ -44,10 +44,11 @@ from marba_dagster.core.publishing import (
     Transport,
     classify_http,
     classify_transport,
+    gbp_local_post,
 )
 from marba_dagster.core.tokens import GRAPH_PLATFORMS, graph_error_code
 
-SUPPORTED_PLATFORMS = ("facebook", "instagram", "x")
+SUPPORTED_PLATFORMS = ("facebook", "instagram", "x", "google_business")
 
 # The answer headers that say how much of a rate limit is left (X, Graph), and Retry-After.
 LIMIT_HEADERS = (
@@ -104,6 +105,7 @@ class PostRequest:
     body: str
     media_urls: tuple[str, ...] = ()
     format: str = "text"
+    options: dict | None = None  # publish_options (Google Business: type, event, offer, CTA)
     # Called right before each request that can publish (never before a harmless step such
     # as an Instagram container): the publisher records "about to send" durably there, and
     # may refuse (raise) when the claim was lost or the run is stopping.
@@ -479,3 +481,71 @@ class XPublisher:
             raise PublishFailed(
                 Classified(Outcome.UNKNOWN, f"outcome unknown: {exc}"), step="tweets"
             ) from exc
+
+
+def _google_message(err: HttpError) -> str:
+    data = err.error_json
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        e = data["error"]
+        parts = [str(e[k]) for k in ("status", "message") if e.get(k)]
+        if parts:
+            return ": ".join(parts)
+    return err.message
+
+
+class GbpPublisher:
+    """Google Business Profile local posts (Business Profile API v4):
+    ``POST /accounts/{a}/locations/{l}/localPosts`` with a ``LocalPost`` (``summary``,
+    ``topicType`` STANDARD, EVENT or OFFER with its ``event`` and ``offer``,
+    ``callToAction``, ``media``), the location's OAuth token (scope ``business.manage``)
+    as Bearer. The answer is the created ``LocalPost``: its ``name`` is the post id; a post
+    Google answers ``REJECTED`` fails."""
+
+    def __init__(self, client: ApiClient):
+        self.client = client
+
+    def publish(self, post: PostRequest) -> Published:
+        if post.platform != "google_business":
+            raise UnsupportedPost(f"GbpPublisher cannot publish to {post.platform!r}")
+        location = post.account_id
+        if not location.startswith("accounts/") or "/locations/" not in location:
+            raise UnsupportedPost(
+                f"a Business Profile location is 'accounts/{{a}}/locations/{{l}}', got "
+                f"{location!r}: reconnect the location"
+            )
+        body = gbp_local_post(post.body, post.media_urls, post.options)
+        post.sending()
+        try:
+            resp = self.client.post(
+                f"/{location}/localPosts",
+                json=body,
+                headers={"Authorization": f"Bearer {post.access_token}"},
+            )
+        except HttpError as err:
+            if err.status is not None and err.status >= 400:
+                c = classify_http(
+                    "google_business",
+                    err.status,
+                    message=_google_message(err),
+                    retry_after=err.retry_after,
+                )
+            else:
+                c = classify_failure("google_business", err)
+            raise PublishFailed(c, step="localPosts") from err
+        try:
+            answer = resp.json()
+            name = _expect_id(answer, "name")
+        except (MalformedResponse, ValueError) as exc:
+            raise PublishFailed(
+                Classified(Outcome.UNKNOWN, f"outcome unknown: {exc}"), step="localPosts"
+            ) from exc
+        if answer.get("state") == "REJECTED":
+            raise PublishFailed(
+                Classified(
+                    Outcome.FAILED,
+                    f"Google rejected the local post {name} (state REJECTED): check its "
+                    "content against the Business Profile post policies",
+                ),
+                step="localPosts",
+            )
+        return Published(name, (("state", str(answer.get("state") or "")),))

@@ -101,9 +101,11 @@ def classify_http(
     if status == 429 or (
         platform in ("facebook", "instagram") and error_code in GRAPH_RATE_LIMIT_CODES
     ):
+        # Google's quotas (429 RESOURCE_EXHAUSTED) are per project: the app's.
         scope = (
             "app"
-            if platform in GRAPH_PLATFORMS and error_code in GRAPH_APP_RATE_LIMIT_CODES
+            if (platform in GRAPH_PLATFORMS and error_code in GRAPH_APP_RATE_LIMIT_CODES)
+            or platform == "google_business"
             else "account"
         )
         return Classified(
@@ -113,6 +115,8 @@ def classify_http(
         return Classified(
             Outcome.RECONNECT, f"access token rejected, reconnect the account: {detail}"
         )
+    if platform == "google_business" and status == 403:
+        return Classified(Outcome.RECONNECT, f"permission denied, reconnect the location: {detail}")
     if platform in ("facebook", "instagram") and error_code in GRAPH_PERMISSION_CODES:
         return Classified(Outcome.RECONNECT, f"permission missing, reconnect the account: {detail}")
     if platform in ("facebook", "instagram") and error_code in GRAPH_DUPLICATE_CODES:
@@ -252,6 +256,7 @@ FORMATS: dict[str, dict[str, tuple[int, int]]] = {
     "facebook": {"text": (0, 0), "link": (0, 0), "image": (1, 1)},
     "instagram": {"image": (1, 1), "carousel": (2, 10), "video": (1, 1), "reel": (1, 1)},
     "x": {"text": (0, 0), "link": (0, 0)},
+    "google_business": {"text": (0, 0), "link": (0, 0), "image": (1, 1)},
 }
 # Formats whose text may be empty (the media carries the post).
 CAPTION_OPTIONAL = {"instagram"}
@@ -342,9 +347,11 @@ def validate_post(
     media_urls: object,
     fmt: object,
     *,
+    options: object = None,
     allowed_media_hosts: frozenset[tuple[str, int]] = frozenset(),
 ) -> list[Violation]:
-    """Every rule the post breaks before anything is sent (empty: it can go out)."""
+    """Every rule the post breaks before anything is sent (empty: it can go out).
+    ``options``: ``publish_options`` (Google Business post type, event, offer, CTA)."""
     formats = FORMATS.get(platform)
     if formats is None:
         return [Violation("platform", f"publishing to {platform!r} is not supported")]
@@ -395,8 +402,14 @@ def validate_post(
                 f"the text is {length:,} {unit}, {platform} allows {limit:,}",
             )
         )
-    if not body.strip() and platform not in CAPTION_OPTIONAL:
+    topic = options.get("topic_type", "STANDARD") if isinstance(options, dict) else "STANDARD"
+    needs_text = platform not in CAPTION_OPTIONAL and (
+        platform != "google_business" or topic == "STANDARD"
+    )
+    if not body.strip() and needs_text:
         out.append(Violation(f"{platform}.text", f"a {platform} post needs text"))
+    if platform == "google_business":
+        out += gbp_post_problems(options, allowed_media_hosts)
     if platform == "instagram" and hashtag_count(body) > INSTAGRAM_MAX_HASHTAGS:
         out.append(
             Violation(
@@ -552,3 +565,147 @@ def rate_state(platform: str, headers: Mapping[str, str], now: datetime) -> Rate
             app = now + timedelta(seconds=APP_USAGE_COOLDOWN_SECONDS)
             why.append("Graph app limit reached (X-App-Usage)")
     return RateState(account, app, "; ".join(why))
+
+
+# ------------------------------------------------------- Google Business Profile posts
+
+# ``scheduled_content.publish_options`` of a ``google_business`` post (JSON object):
+#   topic_type      STANDARD (default), EVENT or OFFER
+#   event           {"title", "start", "end"}: EVENT and OFFER; ISO dates ("2026-12-24") or
+#                   date-times ("2026-12-24T18:00"), in the location's local time
+#   offer           {"coupon_code", "redeem_url", "terms"}: OFFER, each optional
+#   call_to_action  {"action_type": BOOK|ORDER|SHOP|LEARN_MORE|SIGN_UP|CALL, "url"}: the
+#                   url (public https) for every type but CALL
+#   language_code   e.g. "en" (default "en")
+GBP_TOPIC_TYPES = ("STANDARD", "EVENT", "OFFER")
+GBP_ACTION_TYPES = ("BOOK", "ORDER", "SHOP", "LEARN_MORE", "SIGN_UP", "CALL")
+GBP_EVENT_TITLE_CHARS = 58
+
+
+def _gbp_when(value: object) -> tuple[dict, dict | None] | None:
+    """ "2026-12-24" or "2026-12-24T18:00[:00]" -> (Date, TimeOfDay or None); None if not."""
+    if not isinstance(value, str):
+        return None
+    try:
+        if "T" in value:
+            dt = datetime.fromisoformat(value)
+            if dt.tzinfo is not None:
+                return None  # local time of the location, as Google takes it
+            return (
+                {"year": dt.year, "month": dt.month, "day": dt.day},
+                {"hours": dt.hour, "minutes": dt.minute, "seconds": dt.second, "nanos": 0},
+            )
+        d = datetime.fromisoformat(value).date()
+    except ValueError:
+        return None
+    return {"year": d.year, "month": d.month, "day": d.day}, None
+
+
+def _moment(value: str, *, end_of_day: bool = False) -> datetime:
+    """A checked event bound as a naive datetime (a date: its first or last second)."""
+    if "T" in value:
+        return datetime.fromisoformat(value)
+    day = datetime.fromisoformat(value)
+    return day + timedelta(hours=23, minutes=59, seconds=59) if end_of_day else day
+
+
+def gbp_post_problems(
+    options: object, allowed_hosts: frozenset[tuple[str, int]] = frozenset()
+) -> list[Violation]:
+    """What is wrong with a Google Business post's ``publish_options`` (empty: nothing)."""
+    if options is None:
+        return []
+    if not isinstance(options, dict):
+        return [Violation("google_business.options", "publish_options must be a JSON object")]
+    out: list[Violation] = []
+    topic = options.get("topic_type", "STANDARD")
+    if topic not in GBP_TOPIC_TYPES:
+        out.append(
+            Violation(
+                "google_business.topic_type",
+                f"topic_type {topic!r} is not one of {', '.join(GBP_TOPIC_TYPES)}",
+            )
+        )
+    if topic in ("EVENT", "OFFER"):
+        event = options.get("event")
+        if not isinstance(event, dict):
+            out.append(Violation("google_business.event", f"an {topic} post needs an event"))
+        else:
+            title = event.get("title")
+            if not isinstance(title, str) or not title.strip():
+                out.append(Violation("google_business.event", "the event needs a title"))
+            elif len(title) > GBP_EVENT_TITLE_CHARS:
+                out.append(
+                    Violation(
+                        "google_business.event",
+                        f"the event title is {len(title)} characters, Google allows "
+                        f"{GBP_EVENT_TITLE_CHARS}",
+                    )
+                )
+            start, end = _gbp_when(event.get("start")), _gbp_when(event.get("end"))
+            if start is None or end is None:
+                out.append(
+                    Violation(
+                        "google_business.event",
+                        "the event needs start and end as ISO dates or local date-times",
+                    )
+                )
+            elif _moment(event["end"], end_of_day=True) < _moment(event["start"]):
+                out.append(Violation("google_business.event", "the event ends before it starts"))
+    offer = options.get("offer")
+    if topic == "OFFER" and offer is not None:
+        if not isinstance(offer, dict):
+            out.append(Violation("google_business.offer", "offer must be a JSON object"))
+        elif offer.get("redeem_url") is not None:
+            problem = media_url_problem(offer["redeem_url"], allowed_hosts)
+            if problem:
+                out.append(Violation("google_business.offer", f"redeem_url {problem}"))
+    cta = options.get("call_to_action")
+    if cta is not None:
+        if not isinstance(cta, dict) or cta.get("action_type") not in GBP_ACTION_TYPES:
+            out.append(
+                Violation(
+                    "google_business.call_to_action",
+                    f"call_to_action needs action_type among {', '.join(GBP_ACTION_TYPES)}",
+                )
+            )
+        elif cta["action_type"] != "CALL":
+            problem = media_url_problem(cta.get("url"), allowed_hosts)
+            if problem:
+                out.append(Violation("google_business.call_to_action", f"url {problem}"))
+    return out
+
+
+def gbp_local_post(body: str, media_urls: Sequence[str], options: Mapping | None) -> dict:
+    """The ``LocalPost`` (Business Profile API v4) for a checked post."""
+    options = options or {}
+    topic = options.get("topic_type", "STANDARD")
+    post: dict = {"languageCode": options.get("language_code") or "en", "topicType": topic}
+    if body.strip():
+        post["summary"] = body
+    if media_urls:
+        post["media"] = [{"mediaFormat": "PHOTO", "sourceUrl": u} for u in media_urls]
+    if topic in ("EVENT", "OFFER"):
+        event = options["event"]
+        start_date, start_time = _gbp_when(event["start"])
+        end_date, end_time = _gbp_when(event["end"])
+        schedule: dict = {"startDate": start_date, "endDate": end_date}
+        if start_time:
+            schedule["startTime"] = start_time
+        if end_time:
+            schedule["endTime"] = end_time
+        post["event"] = {"title": event["title"], "schedule": schedule}
+    if topic == "OFFER" and isinstance(options.get("offer"), dict):
+        offer = options["offer"]
+        fields = {
+            "couponCode": offer.get("coupon_code"),
+            "redeemOnlineUrl": offer.get("redeem_url"),
+            "termsConditions": offer.get("terms"),
+        }
+        post["offer"] = {k: v for k, v in fields.items() if v}
+    cta = options.get("call_to_action")
+    if isinstance(cta, dict):
+        post["callToAction"] = {"actionType": cta["action_type"]}
+        if cta.get("url") and cta["action_type"] != "CALL":
+            post["callToAction"]["url"] = cta["url"]
+    return post

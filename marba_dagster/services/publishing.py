@@ -45,6 +45,7 @@ from sqlalchemy.engine import Engine
 from marba_dagster.connectors.describe import one_line
 from marba_dagster.connectors.http import ApiClient, HttpPolicy
 from marba_dagster.connectors.publishing import (
+    GbpPublisher,
     GraphPublisher,
     LimitHeaders,
     PostRequest,
@@ -137,6 +138,7 @@ class Claimed:
     scheduled_at: datetime
     claim_token: str
     raw_media: object = field(default=None, repr=False)  # media_urls as stored, for checks
+    options: object = None  # publish_options (a Google Business post's type, event, CTA)
 
 
 @dataclass
@@ -254,7 +256,7 @@ class PublishRun:
         self.limit_headers = limit_headers
         # Platforms (an app's limit) and accounts ((platform, account id)) that must wait.
         self._blocked: dict[str, datetime] = {}
-        self._blocked_accounts: dict[tuple[str, str], datetime] = {}
+        self._blocked_accounts: dict[tuple[str, str], tuple[datetime, str]] = {}
         self._blocked_lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -362,13 +364,14 @@ class PublishRun:
         self.summary.add("missed", n)
         return n
 
-    def violations(self, platform: str, body, media_urls, fmt) -> str | None:
+    def violations(self, platform: str, body, media_urls, fmt, options=None) -> str | None:
         """Why a post cannot go out as it is (every rule it breaks), or None."""
         found = rules.validate_post(
             platform,
             body,
             media_urls,
             fmt,
+            options=options,
             allowed_media_hosts=self.config.allowed_media_hosts,
         )
         return "; ".join(v.reason() for v in found) or None
@@ -386,7 +389,9 @@ class PublishRun:
             )
         n = 0
         for r in rows:
-            reason = self.violations(r["platform"], r["body"], r["media_urls"], r["format"])
+            reason = self.violations(
+                r["platform"], r["body"], r["media_urls"], r["format"], r["publish_options"]
+            )
             if reason is None:
                 continue
             with self.engine.begin() as conn:
@@ -427,6 +432,7 @@ class PublishRun:
                 body=row["body"],
                 media_urls=tuple(media) if isinstance(media, list) else (),
                 raw_media=media,
+                options=row["publish_options"],
                 format=row["format"] or "text",
                 attempt=row["attempts"],
                 scheduled_at=row["scheduled_at"],
@@ -447,20 +453,20 @@ class PublishRun:
                 if self._blocked.get(p, until) <= until:
                     self._blocked[p] = until
 
-    def _block_account(self, platform: str, account: str, until: datetime) -> None:
+    def _block_account(self, platform: str, account: str, until: datetime, why: str) -> None:
         with self._blocked_lock:
             key = (platform, account)
-            if self._blocked_accounts.get(key, until) <= until:
-                self._blocked_accounts[key] = until
+            if key not in self._blocked_accounts or self._blocked_accounts[key][0] <= until:
+                self._blocked_accounts[key] = (until, why)
 
     def _blocked_until(self, platform: str, account: str, now: datetime) -> Deferred | None:
         with self._blocked_lock:
             app = self._blocked.get(platform)
-            acct = self._blocked_accounts.get((platform, account))
+            until, why = self._blocked_accounts.get((platform, account), (None, ""))
         if app is not None and app > now:
             return Deferred(app, f"the {platform} app's rate limit is reached", scope="app")
-        if acct is not None and acct > now:
-            return Deferred(acct, f"the {platform} account's rate limit is reached")
+        if until is not None and until > now:
+            return Deferred(until, why or f"the {platform} account's rate limit is reached")
         return None
 
     def _window_until(self, conn, post: Claimed, account: str, now: datetime) -> Deferred | None:
@@ -532,7 +538,7 @@ class PublishRun:
         try:
             # Checked again on the claimed row: the app may have edited it since the check.
             media = post.raw_media if post.raw_media is not None else post.media_urls
-            invalid = self.violations(post.platform, post.body, media, post.format)
+            invalid = self.violations(post.platform, post.body, media, post.format, post.options)
             if invalid:
                 return self._fail(post, invalid)
             account = self._account(post)
@@ -559,6 +565,7 @@ class PublishRun:
                 body=post.body,
                 media_urls=post.media_urls,
                 format=post.format,
+                options=post.options if isinstance(post.options, dict) else None,
                 before_send=functools.partial(self._about_to_send, post, account, sending),
             )
             if self.stopping:
@@ -693,7 +700,7 @@ class PublishRun:
             self._block(post.platform, state.app_until)
         if state.account_until is not None:
             ext = account["external_account_id"]
-            self._block_account(post.platform, ext, state.account_until)
+            self._block_account(post.platform, ext, state.account_until, state.why)
             with self.engine.begin() as conn:
                 store_publishing.defer_account_posts(
                     conn,
@@ -716,7 +723,7 @@ class PublishRun:
         if exc.scope == "app":
             self._block(post.platform, exc.until)
         else:
-            self._block_account(post.platform, ext, exc.until)
+            self._block_account(post.platform, ext, exc.until, exc.reason)
         reason = (
             f"deferred: {exc.reason}; next attempt at {exc.until.isoformat(timespec='seconds')}"
         )
@@ -860,16 +867,28 @@ def single_attempt_client(base_url: str, policy: HttpPolicy, name: str) -> ApiCl
 
 
 def platform_publishers(
-    graph: ApiClient, x: ApiClient, limit_headers: LimitHeaders | None = None
+    graph: ApiClient,
+    x: ApiClient,
+    limit_headers: LimitHeaders | None = None,
+    gbp: ApiClient | None = None,
 ) -> dict[str, Publisher]:
-    """The publisher of each platform: the Graph API for Facebook and Instagram, the X API.
+    """The publisher of each platform: the Graph API for Facebook and Instagram, the X API,
+    the Business Profile API for Google Business posts (when ``gbp`` is given).
     ``limit_headers`` is attached to the clients (the run reads each post's rate-limit
     headers from it)."""
+    clients = [c for c in (graph, x, gbp) if c is not None]
     if limit_headers is not None:
-        for client in (graph, x):
+        for client in clients:
             limit_headers.attach(client)
     graph_publisher = GraphPublisher(graph)
-    return {"facebook": graph_publisher, "instagram": graph_publisher, "x": XPublisher(x)}
+    out: dict[str, Publisher] = {
+        "facebook": graph_publisher,
+        "instagram": graph_publisher,
+        "x": XPublisher(x),
+    }
+    if gbp is not None:
+        out["google_business"] = GbpPublisher(gbp)
+    return out
 
 
 def publish_due_posts(
@@ -878,6 +897,7 @@ def publish_due_posts(
     x: ApiClient,
     config: PublisherConfig,
     *,
+    gbp: ApiClient | None = None,
     run_id: str,
     brand_ids: list[str] | None,
     webhook_url: str | None,
@@ -887,7 +907,7 @@ def publish_due_posts(
     headers = LimitHeaders()
     run = PublishRun(
         engine,
-        platform_publishers(graph, x, headers),
+        platform_publishers(graph, x, headers, gbp),
         config,
         run_id=run_id,
         brand_ids=brand_ids,

@@ -191,7 +191,7 @@ def due_posts(
     brand_ids: Sequence[str] | None,
 ) -> list[RowMapping]:
     """Scheduled posts due by ``due_by`` and not before ``not_before`` (id, brand_id,
-    platform, attempts, claim_token, body, media_urls, format): what a run may
+    platform, attempts, claim_token, body, media_urls, format, publish_options): what a run may
     claim, checked against the platforms' rules first."""
     posts = schema.scheduled_content
     return (
@@ -205,6 +205,7 @@ def due_posts(
                 posts.c.body,
                 posts.c.media_urls,
                 posts.c.format,
+                posts.c.publish_options,
             ).where(
                 posts.c.status == "scheduled",
                 posts.c.scheduled_at <= due_by,
@@ -263,7 +264,7 @@ def claim_next(
     """Claim the most overdue due post (scheduled at or before ``due_by`` and not before
     ``not_before``, its next attempt due, its platform not excluded): status
     ``publishing``, ``token``, the lease, ``attempts + 1``. The claimed row (id, brand_id,
-    platform, body, media_urls, format, attempts, scheduled_at) or None.
+    platform, body, media_urls, format, publish_options, attempts, scheduled_at) or None.
 
     PostgreSQL picks with ``SELECT ... FOR UPDATE SKIP LOCKED``; SQLite with one atomic
     ``UPDATE ... WHERE id = (SELECT ...) RETURNING`` (SQLite serialises writers, so two
@@ -305,6 +306,7 @@ def claim_next(
                 posts.c.body,
                 posts.c.media_urls,
                 posts.c.format,
+                posts.c.publish_options,
                 posts.c.attempts,
                 posts.c.scheduled_at,
             )

@@ -146,6 +146,9 @@ scheduled_content = sa.Table(
     sa.Column("body", sa.Text(), nullable=False),
     sa.Column("media_urls", JSONType, nullable=False, server_default="[]"),
     sa.Column("format", sa.String(20), nullable=False, server_default="text"),
+    # Platform-specific options: a Google Business post's topic_type, event, offer and
+    # call_to_action (core.publishing, "Google Business Profile posts"); NULL for none.
+    sa.Column("publish_options", JSONType, nullable=True),
     sa.Column("scheduled_at", UTCDateTime(), nullable=False),
     sa.Column("status", sa.String(20), nullable=False, server_default="scheduled"),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
