@@ -30,6 +30,7 @@ from marba_dagster.services.publishing import (
     PublisherConfig,
     PublishRun,
     WebhookAlert,
+    media_fetcher,
     platform_publishers,
 )
 from marba_dagster.store.db import make_engine
@@ -105,7 +106,8 @@ def build_run(
     x = ApiClient(x_url, policy=policy, name="x_publish")
     gbp = ApiClient(gbp_url, policy=policy, name="gbp_publish") if gbp_url else None
     headers = LimitHeaders()
-    publishers = platform_publishers(graph, x, headers, gbp)
+    fetcher = media_fetcher(cfg.get("allowed_media_hosts", frozenset()))
+    publishers = platform_publishers(graph, x, headers, gbp, fetcher)
     if crash_after_platform_call or crash_at_send_record:
         barrier = threading.Barrier(concurrency) if hold_others else None
         publishers = {
@@ -121,7 +123,7 @@ def build_run(
         alert=WebhookAlert(engine, webhook_url),
         limit_headers=headers,
     )
-    return run, [c for c in (graph, x, gbp) if c is not None]
+    return run, [c for c in (graph, x, gbp, fetcher) if c is not None]
 
 
 def main(argv: list[str] | None = None) -> int:

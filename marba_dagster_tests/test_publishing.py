@@ -846,6 +846,93 @@ def test_google_business_429_unknown_and_permission(world, db_url, fault, status
         assert "gbp-token-1" not in row["last_error"]
 
 
+def media_hosts(sandbox):
+    port = int(sandbox.base_url.rsplit(":", 1)[1])
+    return frozenset({("127.0.0.1", port)})
+
+
+def sent_tweets(sandbox):
+    return sent_bodies(sandbox, "x_publish.tweets")
+
+
+def test_x_posts_upload_their_media_in_chunks_then_attach_it(world, db_url):
+    from marba_dagster.sandbox.routes.x_media import x_media
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    base = sandbox.base_url
+    x_media(sandbox.state).processing_polls = 1  # one "in_progress" before "succeeded"
+    add_post(
+        engine,
+        "pics",
+        platform="x",
+        minutes=-2,
+        body="two mugs",
+        media=[f"{base}/media/mugs/1.jpg", f"{base}/media/mugs/2.png"],
+        fmt="image",
+    )
+    add_post(
+        engine,
+        "clip",
+        platform="x",
+        minutes=-1,
+        body="",
+        media=[f"{base}/media/clip.mp4"],
+        fmt="video",
+    )
+    summary = run_once(world, db_url, concurrency=1, allowed_media_hosts=media_hosts(sandbox))
+    assert summary.published == 2, summary.rows
+    uploads = sandbox.requests("x_media.upload")
+    commands = [
+        r["body"].split('name="command"\r\n\r\n', 1)[1].split("\r\n", 1)[0] for r in uploads
+    ]
+    # 2.5 MB of video in 1 MiB chunks: three APPENDs; each image one.
+    assert commands == ["INIT", "APPEND", "FINALIZE"] * 2 + ["INIT"] + ["APPEND"] * 3 + ["FINALIZE"]
+    assert sandbox.request_count("x_media.status") == 2  # in_progress, then succeeded
+    pics, clip = sent_tweets(sandbox)
+    assert pics["text"] == "two mugs" and len(pics["media"]["media_ids"]) == 2
+    assert clip["text"] == "post clip" and len(clip["media"]["media_ids"]) == 1
+    assert [len(i.media) for i in log.items("x")] == [2, 1]
+    row = post(engine, "pics")
+    assert row["status"] == "published" and row["send_started_at"] is not None
+
+
+@pytest.mark.parametrize(
+    "case, status, reason",
+    [
+        ("processing_failed", "failed", "media: X could not process media"),
+        ("missing", "failed", "could not be fetched"),
+        ("not_media", "failed", "which X does not take"),
+        ("upload_500", "scheduled", "media INIT: server error"),
+        ("private", "failed", "invalid post (media.url)"),
+    ],
+)
+def test_an_x_media_failure_fails_or_retries_the_post_never_text_alone(
+    world, db_url, case, status, reason
+):
+    from marba_dagster.sandbox.routes.x_media import x_media
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    base = sandbox.base_url
+    url = {
+        "processing_failed": f"{base}/media/clip.mp4",
+        "missing": f"{base}/media/missing.jpg",
+        "not_media": f"{base}/media/notes.txt",
+        "upload_500": f"{base}/media/a.jpg",
+        "private": "https://10.0.0.8/a.jpg",
+    }[case]
+    if case == "processing_failed":
+        x_media(sandbox.state).fail_processing = {"video/mp4"}
+    if case == "upload_500":
+        sandbox.faults.add("x_media.upload", "status_sequence", statuses=[500])
+    fmt = "video" if url.endswith(".mp4") else "image"
+    add_post(engine, "m", platform="x", minutes=-1, body="with media", media=[url], fmt=fmt)
+    run_once(world, db_url, allowed_media_hosts=media_hosts(sandbox))
+    row = post(engine, "m")
+    assert row["status"] == status and reason in row["last_error"], row["last_error"]
+    assert row["send_started_at"] is None  # the post itself was never about to be sent
+    assert sandbox.request_count("x_publish.tweets") == 0 and log.count() == 0
+
+
 def test_container_failure_is_retried_but_publish_step_500_is_unknown(world, db_url):
     engine, sandbox = world["engine"], world["sandbox"]
     add_post(engine, "ig", platform="instagram", minutes=-1)

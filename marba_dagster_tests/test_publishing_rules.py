@@ -406,3 +406,27 @@ def test_gbp_local_post_shapes():
         )
         == []
     )
+
+
+# ---------------------------------------------------------------------------- X media
+
+
+def test_x_media_types_chunks_and_multipart():
+    from marba_dagster.sandbox.routes.x_media import parse_multipart
+
+    assert rules.x_media_type("image/png; charset=binary", "https://a.example/x") == "image/png"
+    assert rules.x_media_type("application/octet-stream", "https://a.example/v.MP4") == "video/mp4"
+    assert rules.x_media_type("text/html", "https://a.example/v.mp4") is None
+    assert rules.x_media_type(None, "https://a.example/doc.pdf") is None
+    assert rules.chunks(0, 10) == [] and rules.chunks(25, 10) == [(0, 10), (10, 20), (20, 25)]
+    body, ctype = rules.multipart(
+        {"command": "APPEND", "segment_index": "0"}, ("media", b"\x00\r\n--x\xff", "a/b")
+    )
+    assert parse_multipart(body, ctype) == {
+        "command": b"APPEND",
+        "segment_index": b"0",
+        "media": b"\x00\r\n--x\xff",
+    }
+    assert rules_broken("x", "", ["https://a.example/1.jpg"], "image") == []  # media alone
+    assert rules_broken("x", "hi", ["https://a.example/1.jpg"] * 5, "image") == ["x.media_count"]
+    assert rules_broken("x", "hi", ["https://a.example/1.mp4"] * 2, "video") == ["x.media_count"]

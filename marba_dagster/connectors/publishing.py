@@ -1,4 +1,5 @@
-"""Publishing to the platforms: Facebook Pages and Instagram (Graph API), X (API v2).
+"""Publishing to the platforms: Facebook Pages and Instagram (Graph API), X (API v2), Google
+Business Profile (API v4).
 
 * Facebook Page post: ``POST /{page-id}/feed`` (``message``, optional ``link``) answers
   ``{"id": "{page-id}_{post-id}"}``; a single image goes through ``POST /{page-id}/photos``
@@ -9,7 +10,11 @@
   ``FINISHED``; then ``POST /{ig-user-id}/media_publish`` with ``creation_id`` publishes and
   answers ``{"id": media-id}``. Creating a container publishes nothing, so any failure there
   is safe to retry; only ``media_publish`` can leave an unknown outcome.
-* X: ``POST /2/tweets`` with ``{"text": ...}`` answers ``201 {"data": {"id", "text"}}``.
+* X: ``POST /2/tweets`` with ``{"text": ...}`` (and ``"media": {"media_ids": [...]}`` of
+  media uploaded first in chunks, ``POST /2/media/upload``) answers ``201 {"data": {"id",
+  "text"}}``.
+* Google Business Profile: ``POST /accounts/{a}/locations/{l}/localPosts`` with a
+  ``LocalPost`` answers the created post (its ``name``).
 
 Each call is made once (``max_attempts=1``): whether to try again is the publisher's
 decision, made from :func:`classify_failure`, because re-sending a post the platform may have
@@ -19,11 +24,12 @@ the Authorization header (X), never in a URL, a log line or an error message.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -38,13 +44,19 @@ from marba_dagster.connectors.http import (
     ResponseTooLarge,
     ServerError,
 )
+from marba_dagster.connectors.redaction import redact_url
 from marba_dagster.core.publishing import (
+    X_MEDIA_MAX_BYTES,
+    X_MEDIA_TYPES,
     Classified,
     Outcome,
     Transport,
+    chunks,
     classify_http,
     classify_transport,
     gbp_local_post,
+    multipart,
+    x_media_type,
 )
 from marba_dagster.core.tokens import GRAPH_PLATFORMS, graph_error_code
 
@@ -448,39 +460,185 @@ class GraphPublisher:
             ) from exc
 
 
-class XPublisher:
-    """Posts through X API v2 (``POST /2/tweets``) with the account's OAuth 2.0 user token."""
+class MediaFetcher(Protocol):
+    def fetch(self, url: str) -> Any: ...  # a SafeFetcher: .content, .content_type, .truncated
 
-    def __init__(self, client: ApiClient):
+
+class XPublisher:
+    """Posts through X API v2 (``POST /2/tweets``) with the account's OAuth 2.0 user token.
+
+    Media first (``media_urls``): each file is downloaded (``fetcher``: the safe fetcher,
+    https or an allowed local host only) and uploaded in chunks to ``POST /2/media/upload``
+    (multipart form: ``command=INIT`` with ``media_type``, ``total_bytes`` and
+    ``media_category`` answers ``{"data": {"id"}}``; ``APPEND`` with ``media_id``,
+    ``segment_index`` and the ``media`` bytes; ``FINALIZE`` answers the media, with
+    ``processing_info`` for video and GIFs), polled with ``GET /2/media/upload?command=STATUS``
+    until ``succeeded``; then the post with ``{"media": {"media_ids": [...]}}``. Uploads
+    publish nothing, so a failure there is retried or fails the post, and the text is never
+    posted without its media.
+    """
+
+    def __init__(
+        self,
+        client: ApiClient,
+        fetcher: MediaFetcher | None = None,
+        *,
+        chunk_bytes: int = 1024 * 1024,
+        status_polls: int = 30,
+        max_poll_wait: float = 5.0,
+    ):
         self.client = client
+        self.fetcher = fetcher
+        self.chunk_bytes = chunk_bytes
+        self.status_polls = status_polls
+        self.max_poll_wait = max_poll_wait
 
     def publish(self, post: PostRequest) -> Published:
         if post.platform != "x":
             raise UnsupportedPost(f"XPublisher cannot publish to {post.platform!r}")
-        if post.media_urls:
-            raise UnsupportedPost(
-                "X posts with media are not supported by this publisher (text only)"
-            )
-        if not post.body.strip():
+        if not post.body.strip() and not post.media_urls:
             raise UnsupportedPost("X posts need text")
+        auth = {"Authorization": f"Bearer {post.access_token}", "Accept": "application/json"}
+        steps: tuple[tuple[str, str], ...] = ()
+        media_ids = []
+        for url in post.media_urls:
+            media_id = self._upload(url, auth, steps)
+            steps += (("media", media_id),)
+            media_ids.append(media_id)
+        body: dict[str, Any] = {"text": post.body}
+        if media_ids:
+            body["media"] = {"media_ids": media_ids}
         post.sending()
         try:
-            resp = self.client.post(
-                "/tweets",
-                json={"text": post.body},
-                headers={
-                    "Authorization": f"Bearer {post.access_token}",
-                    "Accept": "application/json",
-                },
-            )
+            resp = self.client.post("/tweets", json=body, headers=auth)
         except HttpError as err:
-            raise PublishFailed(classify_failure("x", err), step="tweets") from err
+            raise PublishFailed(classify_failure("x", err), step="tweets", steps=steps) from err
         try:
-            return Published(_expect_id(resp.json(), "data", "id"))
+            return Published(_expect_id(resp.json(), "data", "id"), steps)
         except (MalformedResponse, ValueError) as exc:
             raise PublishFailed(
-                Classified(Outcome.UNKNOWN, f"outcome unknown: {exc}"), step="tweets"
+                Classified(Outcome.UNKNOWN, f"outcome unknown: {exc}"), step="tweets", steps=steps
             ) from exc
+
+    # -- media ---------------------------------------------------------------------------
+
+    def _media_failed(self, reason: str, steps: tuple, *, retry: bool = False) -> PublishFailed:
+        outcome = Outcome.RETRY if retry else Outcome.FAILED
+        return PublishFailed(Classified(outcome, reason), step="media", steps=steps)
+
+    def _download(self, url: str, steps: tuple) -> tuple[bytes, str, str]:
+        if self.fetcher is None:
+            raise self._media_failed("X media cannot be fetched: no media fetcher set up", steps)
+        try:
+            got = self.fetcher.fetch(url)
+        except HttpError as err:
+            # The media's host refused, is unreachable or said no: nothing was posted.
+            transient = isinstance(err, (ConnectFailed, DeadlineExceeded, ServerError))
+            raise self._media_failed(
+                f"media {redact_url(url)} could not be fetched: {err.message}",
+                steps,
+                retry=transient,
+            ) from err
+        kind = x_media_type(getattr(got, "content_type", None), url)
+        if kind is None:
+            raise self._media_failed(
+                f"media {redact_url(url)} is {got.content_type or 'of no type'}, which X does "
+                f"not take (images, GIFs, MP4 or MOV video)",
+                steps,
+            )
+        category = X_MEDIA_TYPES[kind]
+        limit = X_MEDIA_MAX_BYTES[category]
+        if got.truncated or len(got.content) > limit:
+            raise self._media_failed(
+                f"media {redact_url(url)} is larger than {limit // 2**20} MB ({category})", steps
+            )
+        if not got.content:
+            raise self._media_failed(f"media {redact_url(url)} is empty", steps)
+        return got.content, kind, category
+
+    def _command(self, fields: dict, auth: dict, steps: tuple, file: bytes | None = None) -> Any:
+        content, ctype = multipart(
+            fields, ("media", file, "application/octet-stream") if file is not None else None
+        )
+        try:
+            resp = self.client.post(
+                "/media/upload", content=content, headers={**auth, "Content-Type": ctype}
+            )
+        except HttpError as err:
+            c = classify_failure("x", err, harmless=True)
+            raise PublishFailed(
+                dataclasses.replace(c, reason=f"media {fields['command']}: {c.reason}"),
+                step="media",
+                steps=steps,
+            ) from err
+        if resp.status == 204 or not resp.content:
+            return None
+        try:
+            return resp.json()
+        except MalformedResponse as err:
+            raise self._media_failed(
+                f"media {fields['command']}: unreadable answer", steps, retry=True
+            ) from err
+
+    def _upload(self, url: str, auth: dict, steps: tuple) -> str:
+        content, kind, category = self._download(url, steps)
+        init = self._command(
+            {
+                "command": "INIT",
+                "media_type": kind,
+                "total_bytes": str(len(content)),
+                "media_category": category,
+            },
+            auth,
+            steps,
+        )
+        try:
+            media_id = _expect_id(init, "data", "id")
+        except ValueError as exc:
+            raise self._media_failed(f"media INIT: {exc}", steps, retry=True) from exc
+        for index, (lo, hi) in enumerate(chunks(len(content), self.chunk_bytes)):
+            self._command(
+                {"command": "APPEND", "media_id": media_id, "segment_index": str(index)},
+                auth,
+                steps,
+                file=content[lo:hi],
+            )
+        done = self._command({"command": "FINALIZE", "media_id": media_id}, auth, steps)
+        info = (
+            (done or {}).get("data", {}).get("processing_info") if isinstance(done, dict) else None
+        )
+        self._wait_processed(media_id, info, auth, steps)
+        return media_id
+
+    def _wait_processed(self, media_id: str, info: Any, auth: dict, steps: tuple) -> None:
+        for _ in range(self.status_polls):
+            if not isinstance(info, dict):
+                return  # no processing_info: ready at once (images)
+            state = info.get("state")
+            if state == "succeeded":
+                return
+            if state == "failed":
+                error = info.get("error") if isinstance(info.get("error"), dict) else {}
+                why = error.get("message") or error.get("name") or "no reason given"
+                raise self._media_failed(f"X could not process media {media_id}: {why}", steps)
+            wait = info.get("check_after_secs", 1)
+            wait = float(wait) if isinstance(wait, (int, float)) else 1.0
+            time.sleep(min(max(wait, 0.0), self.max_poll_wait))
+            try:
+                status = self.client.get_json(
+                    "/media/upload",
+                    params={"command": "STATUS", "media_id": media_id},
+                    headers=auth,
+                )
+            except HttpError as err:
+                raise PublishFailed(
+                    classify_failure("x", err, harmless=True), step="media_status", steps=steps
+                ) from err
+            data = status.get("data") if isinstance(status, dict) else None
+            info = data.get("processing_info") if isinstance(data, dict) else None
+            if info is None:
+                return
+        raise self._media_failed(f"X media {media_id} still processing", steps, retry=True)
 
 
 def _google_message(err: HttpError) -> str:

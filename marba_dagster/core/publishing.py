@@ -255,7 +255,7 @@ INSTAGRAM_MAX_HASHTAGS = 30
 FORMATS: dict[str, dict[str, tuple[int, int]]] = {
     "facebook": {"text": (0, 0), "link": (0, 0), "image": (1, 1)},
     "instagram": {"image": (1, 1), "carousel": (2, 10), "video": (1, 1), "reel": (1, 1)},
-    "x": {"text": (0, 0), "link": (0, 0)},
+    "x": {"text": (0, 0), "link": (0, 0), "image": (1, 4), "video": (1, 1)},
     "google_business": {"text": (0, 0), "link": (0, 0), "image": (1, 1)},
 }
 # Formats whose text may be empty (the media carries the post).
@@ -403,8 +403,10 @@ def validate_post(
             )
         )
     topic = options.get("topic_type", "STANDARD") if isinstance(options, dict) else "STANDARD"
-    needs_text = platform not in CAPTION_OPTIONAL and (
-        platform != "google_business" or topic == "STANDARD"
+    needs_text = (
+        platform not in CAPTION_OPTIONAL
+        and (platform != "google_business" or topic == "STANDARD")
+        and (platform != "x" or not media)  # an X post may be media alone
     )
     if not body.strip() and needs_text:
         out.append(Violation(f"{platform}.text", f"a {platform} post needs text"))
@@ -709,3 +711,76 @@ def gbp_local_post(body: str, media_urls: Sequence[str], options: Mapping | None
         if cta.get("url") and cta["action_type"] != "CALL":
             post["callToAction"]["url"] = cta["url"]
     return post
+
+
+# ---------------------------------------------------------------------------- X media
+
+# What X takes (and this publisher downloads, then uploads in chunks): media types by
+# category, and the largest file it handles (X: images 5 MB, GIFs 15 MB, video 512 MB; the
+# publisher holds a file in memory, so video is capped lower).
+X_MEDIA_TYPES = {
+    "image/jpeg": "tweet_image",
+    "image/png": "tweet_image",
+    "image/webp": "tweet_image",
+    "image/gif": "tweet_gif",
+    "video/mp4": "tweet_video",
+    "video/quicktime": "tweet_video",
+}
+X_MEDIA_MAX_BYTES = {"tweet_image": 5 * 2**20, "tweet_gif": 15 * 2**20, "tweet_video": 64 * 2**20}
+_EXTENSION_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+}
+
+
+def x_media_type(content_type: str | None, url: str) -> str | None:
+    """The media type X is told (from the answer's Content-Type, else the URL's extension);
+    None when X does not take it."""
+    declared = (content_type or "").split(";")[0].strip().lower()
+    if declared in X_MEDIA_TYPES:
+        return declared
+    path = urlsplit(url).path.lower()
+    for ext, kind in _EXTENSION_TYPES.items():
+        if path.endswith(ext):
+            return (
+                kind
+                if declared in ("", "application/octet-stream", "binary/octet-stream")
+                else None
+            )
+    return None
+
+
+def chunks(size: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    """(start, end) byte ranges of the APPEND segments of a ``size``-byte file."""
+    if size <= 0:
+        return []
+    return [(i, min(size, i + chunk_bytes)) for i in range(0, size, chunk_bytes)]
+
+
+def multipart(
+    fields: Mapping[str, str], file: tuple[str, bytes, str] | None = None
+) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body (and its Content-Type) of text fields and one file
+    ``(field name, bytes, content type)``."""
+    boundary = "marba" + "".join(random.choices("0123456789abcdef", k=24))
+    parts = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            f"{value}\r\n".encode()
+        )
+    if file is not None:
+        name, content, ctype = file
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{name}"\r\nContent-Type: {ctype}\r\n\r\n'.encode()
+            + content
+            + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"

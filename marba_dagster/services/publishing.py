@@ -54,6 +54,7 @@ from marba_dagster.connectors.publishing import (
     UnsupportedPost,
     XPublisher,
 )
+from marba_dagster.connectors.safe_fetch import SafeFetcher
 from marba_dagster.core import publishing as rules
 from marba_dagster.core.publishing import Outcome
 from marba_dagster.services.notifications import push_once
@@ -866,11 +867,28 @@ def single_attempt_client(base_url: str, policy: HttpPolicy, name: str) -> ApiCl
     return ApiClient(base_url, policy=dataclasses.replace(policy, max_attempts=1), name=name)
 
 
+def media_fetcher(allowed_hosts: frozenset[tuple[str, int]] = frozenset()) -> SafeFetcher:
+    """The fetcher that downloads media the publisher uploads itself (X): the safe fetcher
+    (no private addresses but ``allowed_hosts``, every redirect checked), sized for media."""
+    return SafeFetcher(
+        HttpPolicy(
+            max_bytes=max(rules.X_MEDIA_MAX_BYTES.values()),
+            read_timeout=30.0,
+            deadline=120.0,
+            allowed_hosts=allowed_hosts,
+            per_host_concurrency=8,
+            per_host_interval=0.0,
+            user_agent="marba-dagster-publisher/0.1",
+        )
+    )
+
+
 def platform_publishers(
     graph: ApiClient,
     x: ApiClient,
     limit_headers: LimitHeaders | None = None,
     gbp: ApiClient | None = None,
+    fetcher: SafeFetcher | None = None,
 ) -> dict[str, Publisher]:
     """The publisher of each platform: the Graph API for Facebook and Instagram, the X API,
     the Business Profile API for Google Business posts (when ``gbp`` is given).
@@ -884,7 +902,7 @@ def platform_publishers(
     out: dict[str, Publisher] = {
         "facebook": graph_publisher,
         "instagram": graph_publisher,
-        "x": XPublisher(x),
+        "x": XPublisher(x, fetcher),
     }
     if gbp is not None:
         out["google_business"] = GbpPublisher(gbp)
@@ -905,17 +923,18 @@ def publish_due_posts(
 ) -> RunSummary:
     """One publisher run over every due post (of ``brand_ids``, or of every active brand)."""
     headers = LimitHeaders()
-    run = PublishRun(
-        engine,
-        platform_publishers(graph, x, headers, gbp),
-        config,
-        run_id=run_id,
-        brand_ids=brand_ids,
-        alert=WebhookAlert(engine, webhook_url),
-        logger=logger,
-        limit_headers=headers,
-    )
-    return run.run()
+    with media_fetcher(config.allowed_media_hosts) as fetcher:
+        run = PublishRun(
+            engine,
+            platform_publishers(graph, x, headers, gbp, fetcher),
+            config,
+            run_id=run_id,
+            brand_ids=brand_ids,
+            alert=WebhookAlert(engine, webhook_url),
+            logger=logger,
+            limit_headers=headers,
+        )
+        return run.run()
 
 
 # ---------------------------------------------------------- what a run left unpublished

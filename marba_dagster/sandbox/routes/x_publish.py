@@ -30,6 +30,7 @@ from marba_dagster.sandbox.routes._published import (
     published_log,
     register_apply_faults,
 )
+from marba_dagster.sandbox.routes.x_media import x_media
 
 PREFIX = "/x/2"
 TWEETS = "x_publish.tweets"
@@ -75,7 +76,7 @@ def routes(state) -> list[Route]:
                 status_code=400,
             )
         text = body.get("text")
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or not (text.strip() or body.get("media")):
             return JSONResponse(
                 {
                     "errors": [{"message": "$.text: must be a non-empty string"}],
@@ -94,6 +95,22 @@ def routes(state) -> list[Route]:
                     "status": 403,
                 },
                 status_code=403,
+            )
+        media = body.get("media")
+        media_ids = media.get("media_ids") if isinstance(media, dict) else None
+        if media is not None and (
+            not isinstance(media_ids, list)
+            or not 1 <= len(media_ids) <= 4
+            or not all(x_media(state).ready(str(m), owner.account_id) for m in media_ids)
+        ):
+            return JSONResponse(
+                {
+                    "errors": [{"message": "$.media.media_ids: media not found or not ready"}],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": "https://api.twitter.com/2/problems/invalid-request",
+                },
+                status_code=400,
             )
         now = state.now()
         limits = publish_limits(state)
@@ -131,7 +148,8 @@ def routes(state) -> list[Route]:
             )
         post_id = str(1_860_000_000_000_000_000 + log.next_id())
         data.add_post("x", owner.account_id, post_id, now, body=text, format="text")
-        log.add(Received("x", owner.account_id, post_id, text, (), now))
+        attached = tuple(str(m) for m in media_ids or ())
+        log.add(Received("x", owner.account_id, post_id, text, attached, now))
         answer = JSONResponse(
             {"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}},
             status_code=201,
