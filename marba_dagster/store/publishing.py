@@ -491,3 +491,21 @@ def unresolved_posts(conn: Connection) -> tuple[int, int]:
         sa.select(sa.func.count()).where(posts.c.status == "publishing")
     ).scalar_one()
     return unknown, publishing
+
+
+def posts_by_platform(conn: Connection) -> dict[str, dict[str, int]]:
+    """``{platform: {status: posts}}`` of ``scheduled_content``, and under ``"x_with_media"``
+    the X posts published with media (``{"published": n}``): what the demo summary shows."""
+    posts = schema.scheduled_content
+    out: dict[str, dict[str, int]] = {}
+    for platform, status, n in conn.execute(
+        sa.select(posts.c.platform, posts.c.status, sa.func.count()).group_by(
+            posts.c.platform, posts.c.status
+        )
+    ):
+        out.setdefault(platform, {})[status] = n
+    with_media = conn.execute(
+        sa.select(posts.c.media_urls).where(posts.c.platform == "x", posts.c.status == "published")
+    ).scalars()
+    out["x_with_media"] = {"published": sum(1 for m in with_media if m)}
+    return out

@@ -8,6 +8,7 @@ the jobs need (leases, failure counters, notification marks). Alembic migrations
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from marba_dagster.core.enrichment.sections import SECTIONS
 from marba_dagster.core.learning import PATTERN_TYPES
@@ -148,7 +149,11 @@ scheduled_content = sa.Table(
     sa.Column("format", sa.String(20), nullable=False, server_default="text"),
     # Platform-specific options: a Google Business post's topic_type, event, offer and
     # call_to_action (core.publishing, "Google Business Profile posts"); NULL for none.
-    sa.Column("publish_options", JSONType, nullable=True),
+    sa.Column(
+        "publish_options",
+        sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"),
+        nullable=True,
+    ),
     sa.Column("scheduled_at", UTCDateTime(), nullable=False),
     sa.Column("status", sa.String(20), nullable=False, server_default="scheduled"),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
