@@ -879,19 +879,36 @@ def test_x_posts_upload_their_media_in_chunks_then_attach_it(world, db_url):
         media=[f"{base}/media/clip.mp4"],
         fmt="video",
     )
+    add_post(
+        engine,
+        "pic-only",
+        platform="x",
+        minutes=0,
+        body=" ",
+        media=[f"{base}/media/3.gif"],
+        fmt="image",
+    )
     summary = run_once(world, db_url, concurrency=1, allowed_media_hosts=media_hosts(sandbox))
-    assert summary.published == 2, summary.rows
+    assert summary.published == 3, summary.rows
     uploads = sandbox.requests("x_media.upload")
     commands = [
         r["body"].split('name="command"\r\n\r\n', 1)[1].split("\r\n", 1)[0] for r in uploads
     ]
     # 2.5 MB of video in 1 MiB chunks: three APPENDs; each image one.
-    assert commands == ["INIT", "APPEND", "FINALIZE"] * 2 + ["INIT"] + ["APPEND"] * 3 + ["FINALIZE"]
-    assert sandbox.request_count("x_media.status") == 2  # in_progress, then succeeded
-    pics, clip = sent_tweets(sandbox)
+    assert commands == (
+        ["INIT", "APPEND", "FINALIZE"] * 2
+        + ["INIT"]
+        + ["APPEND"] * 3
+        + ["FINALIZE"]
+        + ["INIT", "APPEND", "FINALIZE"]
+    )
+    # Video and GIF are processed: in_progress, then succeeded, each.
+    assert sandbox.request_count("x_media.status") == 4
+    pics, clip, only = sent_tweets(sandbox)
+    assert "text" not in only and len(only["media"]["media_ids"]) == 1
     assert pics["text"] == "two mugs" and len(pics["media"]["media_ids"]) == 2
     assert clip["text"] == "post clip" and len(clip["media"]["media_ids"]) == 1
-    assert [len(i.media) for i in log.items("x")] == [2, 1]
+    assert [len(i.media) for i in log.items("x")] == [2, 1, 1]
     row = post(engine, "pics")
     assert row["status"] == "published" and row["send_started_at"] is not None
 

@@ -376,9 +376,10 @@ class GraphPublisher:
                     headers={"Authorization": f"Bearer {post.access_token}"},
                 )
             except HttpError as err:
-                raise PublishFailed(
-                    classify_failure("instagram", err, harmless=True), step="publishing_limit"
-                ) from err
+                c = classify_failure("instagram", err, harmless=True)
+                if c.outcome is Outcome.RECONNECT or c.rate_scope is not None:
+                    raise PublishFailed(c, step="publishing_limit") from err
+                return  # the check could not be made: the platform's own limit decides
             known = _quota_of(answer)
             if known is None:
                 return  # an answer without the numbers: the platform's own check decides
@@ -505,7 +506,7 @@ class XPublisher:
             media_id = self._upload(url, auth, steps)
             steps += (("media", media_id),)
             media_ids.append(media_id)
-        body: dict[str, Any] = {"text": post.body}
+        body: dict[str, Any] = {"text": post.body} if post.body.strip() else {}
         if media_ids:
             body["media"] = {"media_ids": media_ids}
         post.sending()

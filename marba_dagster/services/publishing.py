@@ -702,24 +702,32 @@ class PublishRun:
         if state.account_until is not None:
             ext = account["external_account_id"]
             self._block_account(post.platform, ext, state.account_until, state.why)
-            with self.engine.begin() as conn:
-                store_publishing.defer_account_posts(
-                    conn,
-                    post.platform,
-                    ext,
-                    state.account_until,
-                    now,
-                    f"deferred: {state.why}; next attempt at "
-                    f"{state.account_until.isoformat(timespec='seconds')}",
-                )
+            self._defer_account_posts(
+                post.platform,
+                ext,
+                state.account_until,
+                f"deferred: {state.why}; next attempt at "
+                f"{state.account_until.isoformat(timespec='seconds')}",
+            )
         if state.why:
             self.log.info("%s account %s: %s", post.platform, post.brand_id, state.why)
+
+    def _defer_account_posts(self, platform: str, ext: str, until: datetime, reason: str) -> None:
+        """The account's other due posts wait too (durably, for the next run). Best effort:
+        if it fails (another publisher deferring the same posts at once) this run's block
+        and the send-time checks still hold them back."""
+        try:
+            with self.engine.begin() as conn:
+                store_publishing.defer_account_posts(conn, platform, ext, until, self.now(), reason)
+        except Exception as exc:  # a deadlock or a lost connection: see above
+            self.log.warning(
+                "could not defer the other posts of a %s account: %s", platform, one_line(str(exc))
+            )
 
     def _defer(self, post: Claimed, account: Mapping, exc: Deferred) -> str:
         """A rate limit: the post waits (``scheduled``, next attempt at ``exc.until``, the
         attempt not counted), and so do the account's other due posts (or, for the app's
         limit, every post of the platform in this run). Other accounts go on."""
-        now = self.now()
         ext = account["external_account_id"]
         if exc.scope == "app":
             self._block(post.platform, exc.until)
@@ -742,10 +750,7 @@ class PublishRun:
             error=reason,
         )
         if exc.scope != "app":
-            with self.engine.begin() as conn:
-                store_publishing.defer_account_posts(
-                    conn, post.platform, ext, exc.until, now, reason
-                )
+            self._defer_account_posts(post.platform, ext, exc.until, reason)
         self.summary.add("deferred")
         self.summary.row(id=post.id, platform=post.platform, status="deferred", error=reason)
         return "deferred"

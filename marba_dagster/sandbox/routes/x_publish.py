@@ -75,7 +75,7 @@ def routes(state) -> list[Route]:
                 },
                 status_code=400,
             )
-        text = body.get("text")
+        text = body.get("text", "" if body.get("media") else None)
         if not isinstance(text, str) or not (text.strip() or body.get("media")):
             return JSONResponse(
                 {
@@ -136,7 +136,7 @@ def routes(state) -> list[Route]:
                     status_code=429,
                     headers=headers,
                 )
-        if log.recent_text("x", owner.account_id, text, DUPLICATE_WINDOW_SECONDS, now):
+        if text and log.recent_text("x", owner.account_id, text, DUPLICATE_WINDOW_SECONDS, now):
             return JSONResponse(
                 {
                     "detail": "You are not allowed to create a Tweet with duplicate content.",
