@@ -564,6 +564,26 @@ def test_x_rate_limit_headers_defer_the_user_until_the_reset(world, db_url):
         assert row["next_attempt_at"] >= utcnow() + timedelta(seconds=800)  # the 15-min reset
 
 
+def test_a_pages_business_use_case_usage_at_100_percent_defers_only_that_page(world, db_url):
+    from marba_dagster.sandbox.routes._published import publish_limits
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    second_brand(world)
+    publish_limits(sandbox.state).page_usage["1001"] = (100, 30)  # 30 min to regain access
+    for i in range(3):
+        add_post(engine, f"a{i}", minutes=-5 + i)
+        add_b2_post(engine, f"b{i}", "facebook", minutes=-5 + i)
+    summary = run_once(world, db_url, concurrency=1)
+    assert post(engine, "a0")["status"] == "published"  # the answer that said 100%
+    for pid in ("a1", "a2"):
+        row = post(engine, pid)
+        assert row["status"] == "scheduled" and row["attempts"] == 0
+        assert row["next_attempt_at"] >= utcnow() + timedelta(minutes=29)
+        assert "X-Business-Use-Case-Usage" in row["last_error"]
+    assert all(post(engine, f"b{i}")["status"] == "published" for i in range(3))
+    assert summary.published == 4 and log.count("facebook") == 4
+
+
 def test_instagram_content_publishing_limit_defers_the_account(world, db_url):
     from marba_dagster.sandbox.routes._published import publish_limits
 

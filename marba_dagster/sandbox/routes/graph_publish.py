@@ -11,7 +11,8 @@
 * ``POST /graph/v21.0/{ig-user-id}/media_publish`` (``graph_publish.ig_media_publish``):
   ``creation_id`` -> ``{"id": media-id}``; a container publishes once (again: code 9007
   "media ID is not available"/already published); past the account's content publishing
-  limit (``routes._published.PublishLimits``) error 9, subcode 2207042.
+  limit (``routes._published.PublishLimits``) error 9, subcode 2207042. Page posts carry
+  ``X-Business-Use-Case-Usage`` for a Page whose usage a test set (``page_usage``).
 
 Parameters come from the form body or the query string; the token from ``access_token``
 (body or query) or an ``Authorization: Bearer`` header. Errors use Graph's shape:
@@ -26,6 +27,7 @@ Accepted posts are added to ``sandbox.platform_data`` and to the publish log
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from urllib.parse import parse_qs
@@ -139,6 +141,23 @@ def _authorise(state, platform: str, node: str, token: str | None):
     return acct, None
 
 
+def _usage_headers(state, page_id: str) -> dict[str, str]:
+    """Graph's ``X-Business-Use-Case-Usage`` for a Page whose usage a test set
+    (``PublishLimits.page_usage``: page id -> (percent, minutes to regain access))."""
+    usage = publish_limits(state).page_usage.get(page_id)
+    if usage is None:
+        return {}
+    percent, minutes = usage
+    entry = {
+        "type": "pages",
+        "call_count": percent,
+        "total_cputime": 1,
+        "total_time": 1,
+        "estimated_time_to_regain_access": minutes,
+    }
+    return {"x-business-use-case-usage": json.dumps({page_id: [entry]})}
+
+
 def routes(state) -> list[Route]:
     data = platform_data(state)
     log = published_log(state)
@@ -173,7 +192,8 @@ def routes(state) -> list[Route]:
             (link,) if link else (),
             "link" if link else "text",
         )
-        return await after_apply(state, FEED, request, JSONResponse({"id": post_id}))
+        answer = JSONResponse({"id": post_id}, headers=_usage_headers(state, acct.account_id))
+        return await after_apply(state, FEED, request, answer)
 
     async def page_photos(request: Request):
         node = request.path_params["node"]
