@@ -837,7 +837,13 @@ def test_google_business_bad_options_fail_before_claiming(world, db_url):
 
 @pytest.mark.parametrize(
     "fault, status",
-    [("rate_limit", "scheduled"), ("apply_then_drop", "unknown"), ("denied", "failed")],
+    [
+        ("rate_limit", "scheduled"),
+        ("apply_then_drop", "unknown"),
+        ("malformed_body", "unknown"),
+        ("revoked", "failed"),
+        ("denied", "failed"),
+    ],
 )
 def test_google_business_429_unknown_and_permission(world, db_url, fault, status):
     from marba_dagster.sandbox.routes.gbp import gbp_data
@@ -847,6 +853,8 @@ def test_google_business_429_unknown_and_permission(world, db_url, fault, status
     add_post(engine, "g", platform="google_business", minutes=-1, body="Open late today")
     if fault == "denied":
         gbp_data(sandbox.state).deny(LOCATION)
+    elif fault == "revoked":
+        gbp_data(sandbox.state).add_location(LOCATION, "a-newer-token")  # ours is stale
     else:
         params = {"retry_after": 120} if fault == "rate_limit" else {}
         sandbox.faults.add("gbp.local_posts", fault, times=1, **params)
@@ -857,10 +865,19 @@ def test_google_business_429_unknown_and_permission(world, db_url, fault, status
         assert summary.deferred == 1 and row["attempts"] == 0
         assert row["next_attempt_at"] >= utcnow() + timedelta(seconds=100)
         assert log.count() == 0
-    elif fault == "apply_then_drop":
-        assert "outcome unknown" in row["last_error"] and log.count("google_business") == 1
+    elif fault in ("apply_then_drop", "malformed_body"):
+        assert "outcome unknown" in row["last_error"]
         run_once(world, db_url, now=utcnow() + timedelta(minutes=10))
         assert sandbox.request_count("gbp.local_posts") == 1  # never sent twice
+    elif fault == "revoked":
+        assert "access token rejected, reconnect" in row["last_error"]
+        with engine.connect() as conn:
+            acct = conn.execute(
+                sa.select(schema.platform_accounts.c.needs_reconnect).where(
+                    schema.platform_accounts.c.id == "acct-gbp"
+                )
+            ).scalar_one()
+        assert acct is True and log.count() == 0
     else:
         assert "permission denied, reconnect" in row["last_error"]
         assert "gbp-token-1" not in row["last_error"]
@@ -940,6 +957,7 @@ def test_x_posts_upload_their_media_in_chunks_then_attach_it(world, db_url):
         ("missing", "failed", "could not be fetched"),
         ("not_media", "failed", "which X does not take"),
         ("upload_500", "scheduled", "media INIT: server error"),
+        ("upload_429", "scheduled", "media INIT: rate limited"),
         ("private", "failed", "invalid post (media.url)"),
     ],
 )
@@ -955,12 +973,15 @@ def test_an_x_media_failure_fails_or_retries_the_post_never_text_alone(
         "missing": f"{base}/media/missing.jpg",
         "not_media": f"{base}/media/notes.txt",
         "upload_500": f"{base}/media/a.jpg",
+        "upload_429": f"{base}/media/a.jpg",
         "private": "https://10.0.0.8/a.jpg",
     }[case]
     if case == "processing_failed":
         x_media(sandbox.state).fail_processing = {"video/mp4"}
     if case == "upload_500":
         sandbox.faults.add("x_media.upload", "status_sequence", statuses=[500])
+    if case == "upload_429":
+        sandbox.faults.add("x_media.upload", "rate_limit", retry_after=300)
     fmt = "video" if url.endswith(".mp4") else "image"
     add_post(engine, "m", platform="x", minutes=-1, body="with media", media=[url], fmt=fmt)
     run_once(world, db_url, allowed_media_hosts=media_hosts(sandbox))
