@@ -259,6 +259,7 @@ class PublishRun:
         self._blocked: dict[str, datetime] = {}
         self._blocked_accounts: dict[tuple[str, str], tuple[datetime, str]] = {}
         self._blocked_lock = threading.Lock()
+        self._slots = 0  # claims taken or being taken (bounded by max_posts_per_run)
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -498,8 +499,16 @@ class PublishRun:
 
     # -- publishing one post ------------------------------------------------------------
 
+    def _take_slot(self) -> bool:
+        """One more claim within ``max_posts_per_run`` (exact across the workers)."""
+        with self._blocked_lock:
+            if self._slots >= self.config.max_posts_per_run:
+                return False
+            self._slots += 1
+            return True
+
     def _worker(self) -> None:
-        while not self.stopping and self.summary.claimed < self.config.max_posts_per_run:
+        while not self.stopping and self._take_slot():
             post = self.claim_next()
             if post is None:
                 return
