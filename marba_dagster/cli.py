@@ -315,7 +315,12 @@ def _run_demo(n_brands: int, seed: int, sandbox_port: int) -> None:
             _echo_progress(f"      sandbox at {server.base_url}")
             _echo_progress(f"[3/4] seeding {n_brands} demo brands (seed {seed})")
             report = seed_demo(
-                engine, n_brands, seed=seed, sites_base_url=f"{server.base_url}/sites"
+                engine,
+                n_brands,
+                seed=seed,
+                sites_base_url=f"{server.base_url}/sites",
+                # The sandbox serves the media the publisher uploads itself (X).
+                media_base_url=f"{server.base_url}/media",
             )
             click.echo("      " + (report.summary() if hasattr(report, "summary") else str(report)))
             # The sandbox platforms serve the seeded accounts and posts (same external ids).
@@ -359,6 +364,7 @@ SUMMARY_TABLES = (
 def _print_summary(engine, outcomes, seconds: float) -> None:
     import sqlalchemy as sa
 
+    from marba_dagster.store.publishing import posts_by_platform
     from marba_dagster.store.schema import metadata
 
     click.echo("")
@@ -380,9 +386,16 @@ def _print_summary(engine, outcomes, seconds: float) -> None:
                 sa.select(sa.func.count()).select_from(metadata.tables[name])
             ).scalar()
             click.echo(f"    {name:<36} {count:>9,}")
-        click.echo("")
-        for line in _feature_lines(conn):
-            click.echo(f"  {line}")
+        features = _feature_lines(conn)
+        posts = posts_by_platform(conn)
+    click.echo("")
+    for line in features:
+        click.echo(f"  {line}")
+    click.echo("  scheduled posts by platform (status: posts):")
+    for platform in sorted(p for p in posts if p != "x_with_media"):
+        counts = ", ".join(f"{st} {n:,}" for st, n in sorted(posts[platform].items()))
+        click.echo(f"    {platform:<16} {counts}")
+    click.echo(f"    X posts published with media: {posts['x_with_media']['published']:,}")
     click.echo(f"\n  finished in {seconds:.1f}s at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     click.echo("  open the Dagster UI on this data with `make ui`")
 

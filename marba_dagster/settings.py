@@ -24,7 +24,12 @@ from typing import Any
 
 from marba_dagster.core.catalog import JOBS, JobSpec, validate_cron
 from marba_dagster.core.durations import parse_duration
-from marba_dagster.core.publishing import parse_max_lateness
+from marba_dagster.core.publishing import (
+    DEFAULT_ACCOUNT_LIMITS,
+    DEFAULT_APP_LIMITS,
+    parse_limits,
+    parse_max_lateness,
+)
 
 
 class SettingError(ValueError):
@@ -295,6 +300,34 @@ PUBLISH_MAX_LATENESS = Setting(
     "24h",
     parse_max_lateness,
 )
+
+
+def publish_limits(text: str) -> dict:
+    """``instagram=100/24h; x=100/15m,300/3h; facebook=none`` -> windows per platform."""
+    return parse_limits(text, PUBLISH_PLATFORMS)
+
+
+PUBLISH_PLATFORMS = ("facebook", "instagram", "x", "google_business")
+PUBLISH_ACCOUNT_LIMITS = Setting(
+    "MARBA_PUBLISH_ACCOUNT_LIMITS",
+    "posts per account in moving windows (`platform=N/period[,N/period]; ...`, `none` for no "
+    "limit); a platform not named keeps its default",
+    DEFAULT_ACCOUNT_LIMITS,
+    publish_limits,
+)
+PUBLISH_APP_LIMITS = Setting(
+    "MARBA_PUBLISH_APP_LIMITS",
+    "posts per app, every account of a platform together (same format)",
+    DEFAULT_APP_LIMITS,
+    publish_limits,
+)
+PUBLISH_MEDIA_ALLOWED_HOSTS = Setting(
+    "MARBA_PUBLISH_MEDIA_ALLOWED_HOSTS",
+    "`host:port,...` whose media URLs the publisher accepts although http or local (a "
+    "sandbox's media server); every other media URL must be public https",
+    "",
+    host_ports,
+)
 CIRCUIT_WINDOW = Setting(
     "MARBA_CIRCUIT_WINDOW", "circuit breaker: finished runs looked at", "10", positive_int
 )
@@ -371,6 +404,9 @@ SETTINGS: dict[str, Setting] = {
         FETCH_PER_HOST_INTERVAL,
         RELEVANCE_FILE,
         PUBLISH_MAX_LATENESS,
+        PUBLISH_ACCOUNT_LIMITS,
+        PUBLISH_APP_LIMITS,
+        PUBLISH_MEDIA_ALLOWED_HOSTS,
         CIRCUIT_WINDOW,
         CIRCUIT_MIN_FAILURES,
         CIRCUIT_FAILURE_RATE,

@@ -178,7 +178,7 @@ POOL_OF_RESOURCE = {
     "graph_api": {execution.PLATFORM_READS_POOL, execution.PLATFORM_PUBLISH_POOL},
     "x_api": {execution.PLATFORM_READS_POOL, execution.PLATFORM_PUBLISH_POOL},
     "x_app_api": {execution.PLATFORM_READS_POOL},
-    "gbp_api": {execution.PLATFORM_READS_POOL},
+    "gbp_api": {execution.PLATFORM_READS_POOL, execution.PLATFORM_PUBLISH_POOL},
     "safe_fetch": {execution.COMPETITOR_SITES_POOL},
     "open_meteo": {execution.WEATHER_POOL},
     "trends_rss": {execution.FEEDS_POOL},

@@ -55,13 +55,22 @@ def world(engine, sandbox):
 
 
 def add_post(
-    engine, pid, *, platform="facebook", minutes=0, body=None, status="scheduled", media=None
+    engine,
+    pid,
+    *,
+    platform="facebook",
+    minutes=0,
+    body=None,
+    status="scheduled",
+    media=None,
+    fmt=None,
 ):
     media = (
         media
         if media is not None
         else (["https://cdn.example.com/a.jpg"] if platform == "instagram" else [])
     )
+    fmt = fmt or ("carousel" if len(media) > 1 else "image" if media else "text")
     with engine.begin() as conn:
         conn.execute(
             scheduled_content.insert().values(
@@ -70,7 +79,7 @@ def add_post(
                 platform=platform,
                 body=body or f"post {pid}",
                 media_urls=media,
-                format="image" if media else "text",
+                format=fmt,
                 scheduled_at=utcnow() + timedelta(minutes=minutes),
                 status=status,
             )
@@ -106,6 +115,7 @@ def run_once(world, db_url, now=None, graph_url=None, **kw):
         graph_url or env["MARBA_GRAPH_API_URL"],
         env["MARBA_X_API_URL"],
         engine=world["engine"],
+        gbp_url=env["MARBA_GBP_API_URL"],
         **kw,
     )
     try:
@@ -280,6 +290,101 @@ def test_killed_between_platform_answer_and_commit_becomes_unknown(world, db_url
     assert kinds == ["publish_unknown"]
 
 
+def send_started(engine, pid):
+    return post(engine, pid)["send_started_at"]
+
+
+@pytest.mark.parametrize("crash", ["--crash-after-platform-call", "--crash-at-send-record"])
+def test_kill9_requeues_claims_never_sent_and_leaves_only_the_sent_one_unknown(
+    world, db_url, crash
+):
+    """Four claims held when the process dies: the one that recorded "about to send" is
+    unknown (whether or not the platform got it); the three never sent are scheduled again
+    and published by the next run, once each."""
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    for i in range(8):  # k0 is the most overdue: claimed first, with k1-k3
+        mark = "[crash] " if i == 0 else ""
+        add_post(
+            engine,
+            f"k{i}",
+            platform=("facebook", "x")[i % 2],
+            minutes=-(10 - i),
+            body=f"{mark}kill test {i}",
+        )
+    senv = sandbox.env()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "marba_dagster_tests.publish_worker",
+            db_url,
+            senv["MARBA_GRAPH_API_URL"],
+            senv["MARBA_X_API_URL"],
+            "--concurrency",
+            "4",
+            "--lease",
+            "60",
+            crash,
+            "--hold-others",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == CRASH_EXIT_STATUS, proc.stderr[-2000:]
+    reached = 1 if crash == "--crash-after-platform-call" else 0
+    assert log.count() == reached
+    held = [f"k{i}" for i in range(4)]
+    assert [post(engine, p)["status"] for p in held] == ["publishing"] * 4
+    assert send_started(engine, "k0") is not None
+    assert [send_started(engine, p) for p in held[1:]] == [None] * 3
+
+    # Before the leases expire the held posts are left alone; the rest go out.
+    first = run_once(world, db_url)
+    assert first.published == 4 and first.requeued == 0
+    assert [post(engine, p)["status"] for p in held] == ["publishing"] * 4
+
+    later = utcnow() + timedelta(seconds=61)
+    summary = run_once(world, db_url, now=later)
+    assert summary.requeued == 3 and summary.unknown == 1 and summary.published == 3
+    k0 = post(engine, "k0")
+    assert k0["status"] == "unknown" and "after it started sending" in k0["last_error"]
+    for p in held[1:]:
+        row = post(engine, p)
+        assert row["status"] == "published" and row["attempts"] == 2, row
+        assert events(engine, p) == ["claimed", "requeued", "claimed", "published"]
+    assert events(engine, "k0") == ["claimed", "unknown"]
+
+    run_once(world, db_url, now=later + timedelta(minutes=10))
+    texts = log.texts()
+    assert log.count() == 7 + reached and max(texts.values()) == 1
+    assert ("[crash] kill test 0" in texts) == bool(reached)
+    with engine.connect() as conn:
+        kinds = [r[0] for r in conn.execute(sa.select(schema.notifications.c.kind))]
+    assert kinds == ["publish_unknown"]
+
+
+def test_an_expired_unsent_claim_with_no_attempts_left_fails(world, db_url):
+    engine = world["engine"]
+    add_post(engine, "spent", minutes=-1)
+    with engine.begin() as conn:  # claimed for its third attempt by a run that then died
+        conn.execute(
+            sa.update(scheduled_content)
+            .where(scheduled_content.c.id == "spent")
+            .values(
+                status="publishing",
+                attempts=3,
+                claim_token="dead",
+                lease_expires_at=utcnow() - timedelta(seconds=1),
+            )
+        )
+    summary = run_once(world, db_url)
+    row = post(engine, "spent")
+    assert row["status"] == "failed" and row["last_error"].startswith("gave up after 3 attempts")
+    assert summary.failed == 1 and summary.requeued == 0 and world["log"].count() == 0
+
+
 @pytest.mark.parametrize("fault", ["apply_then_hang", "apply_then_drop"])
 def test_timeout_or_reset_after_sending_becomes_unknown_without_second_call(world, db_url, fault):
     engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
@@ -329,21 +434,179 @@ def test_gives_up_after_three_attempts(world, db_url):
     assert row["last_error"].startswith("gave up after 3 attempts")
 
 
-def test_429_with_retry_after_reschedules_after_it(world, db_url):
+def test_429_with_retry_after_defers_the_account_without_counting_an_attempt(world, db_url):
     engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
-    add_post(engine, "throttled", platform="x", minutes=-1)
+    add_post(engine, "throttled", platform="x", minutes=-2)
     add_post(engine, "also-x", platform="x", minutes=-1)
     sandbox.faults.add("x_publish.tweets", "rate_limit", times=1, retry_after=600)
     before = utcnow()
     summary = run_once(world, db_url, concurrency=1)
-    assert summary.retry_scheduled == 1 and summary.published == 0  # X paused for the run
-    rows = [post(engine, "throttled"), post(engine, "also-x")]
-    retried = [r for r in rows if r["attempts"] == 1]
-    assert len(retried) == 1 and retried[0]["next_attempt_at"] >= before + timedelta(seconds=600)
-    assert "rate limited" in retried[0]["last_error"]
+    assert summary.deferred == 1 and summary.published == 0 and summary.failed == 0
+    assert sandbox.request_count("x_publish.tweets") == 1  # the account waited after the 429
+    for pid in ("throttled", "also-x"):
+        row = post(engine, pid)
+        assert row["status"] == "scheduled" and row["attempts"] == 0, row
+        assert row["next_attempt_at"] >= before + timedelta(seconds=600)
+    assert "rate limited" in post(engine, "throttled")["last_error"]
+    assert events(engine, "throttled") == ["claimed", "deferred"]
     assert log.count() == 0
-    later = run_once(world, db_url, now=retried[0]["next_attempt_at"] + timedelta(seconds=1))
-    assert later.published == 2 and log.count("x") == 2
+    later = post(engine, "throttled")["next_attempt_at"] + timedelta(seconds=1)
+    assert run_once(world, db_url, now=later).published == 2 and log.count("x") == 2
+
+
+def second_brand(world, accounts=("facebook", "x")):
+    """Brand b2 with its own Facebook Page (2001) and X user (2003)."""
+    data = platform_data(world["sandbox"].state)
+    with world["engine"].begin() as conn:
+        conn.execute(schema.brands.insert().values(id="b2", name="Cafe Dos", industry="cafe"))
+        for p in accounts:
+            ext = {"facebook": "2001", "x": "2003", "instagram": "2002"}[p]
+            data.add_account(p, ext, f"{p}-token-b2")
+            conn.execute(
+                schema.platform_accounts.insert().values(
+                    id=f"acct-b2-{p}",
+                    brand_id="b2",
+                    platform=p,
+                    external_account_id=ext,
+                    access_token=f"{p}-token-b2",
+                )
+            )
+
+
+def add_b2_post(engine, pid, platform, minutes=-1):
+    with engine.begin() as conn:
+        conn.execute(
+            scheduled_content.insert().values(
+                id=pid,
+                brand_id="b2",
+                platform=platform,
+                body=f"b2 post {pid}",
+                media_urls=[],
+                format="text",
+                scheduled_at=utcnow() + timedelta(minutes=minutes),
+                status="scheduled",
+            )
+        )
+
+
+def test_one_pages_429_defers_only_that_pages_posts(world, db_url):
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    second_brand(world)
+    for i in range(3):
+        add_post(engine, f"a{i}", minutes=-5 + i)
+        add_b2_post(engine, f"b{i}", "facebook", minutes=-5 + i)
+    # Page 1001 is throttled (Graph code 32, page-level, no Retry-After); page 2001 is not.
+    sandbox.faults.add(
+        "graph_publish.page_feed",
+        "status_sequence",
+        statuses=[400, 400, 400],  # (a post already in flight when the first came back)
+        body='{"error": {"message": "Page request limit reached", "code": 32}}',
+        path_contains="/1001/",
+    )
+    summary = run_once(world, db_url, concurrency=4)
+    assert summary.published == 3 and summary.failed == 0 and summary.deferred >= 1
+    assert {p for p in ("b0", "b1", "b2") if post(engine, p)["status"] == "published"} == {
+        "b0",
+        "b1",
+        "b2",
+    }
+    for pid in ("a0", "a1", "a2"):
+        row = post(engine, pid)
+        assert row["status"] == "scheduled" and row["attempts"] == 0, row
+        assert row["next_attempt_at"] > utcnow()
+    assert log.count() == 3
+
+
+def test_account_limit_window_defers_the_rest_and_frees_after_the_window(world, db_url):
+    from marba_dagster.core.publishing import Window
+
+    engine, log = world["engine"], world["log"]
+    second_brand(world)
+    for i in range(4):
+        add_post(engine, f"a{i}", minutes=-5 + i)
+    add_b2_post(engine, "b0", "facebook")
+    limits = {"facebook": (Window(2, 3600),)}
+    summary = run_once(world, db_url, concurrency=4, account_limits=limits)
+    assert summary.published == 3 and summary.deferred >= 1
+    sent = [p for p in ("a0", "a1", "a2", "a3") if post(engine, p)["status"] == "published"]
+    waiting = [post(engine, p) for p in ("a0", "a1", "a2", "a3") if p not in sent]
+    assert len(sent) == 2 and post(engine, "b0")["status"] == "published"
+    first_send = min(post(engine, p)["send_started_at"] for p in sent)
+    for row in waiting:
+        assert row["status"] == "scheduled" and row["attempts"] == 0
+        assert row["next_attempt_at"] >= first_send + timedelta(seconds=3600) - timedelta(seconds=1)
+        assert "facebook account limit of 2/1h posts reached" in row["last_error"]
+    # Still inside the window: nothing more goes out.
+    assert run_once(world, db_url, account_limits=limits).published == 0
+    later = max(r["next_attempt_at"] for r in waiting) + timedelta(seconds=1)
+    assert run_once(world, db_url, now=later, account_limits=limits).published == 2
+    assert log.count() == 5 and max(log.texts().values()) == 1
+
+
+def test_x_rate_limit_headers_defer_the_user_until_the_reset(world, db_url):
+    from marba_dagster.sandbox.routes._published import publish_limits
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    second_brand(world, accounts=("x",))
+    publish_limits(sandbox.state).x_per_user = 2  # X answers x-rate-limit-* headers
+    for i in range(4):
+        add_post(engine, f"x{i}", platform="x", minutes=-5 + i)
+    add_b2_post(engine, "other-user", "x")
+    summary = run_once(world, db_url, concurrency=2)
+    assert summary.published == 3 and summary.failed == 0
+    assert post(engine, "other-user")["status"] == "published"
+    waiting = [
+        post(engine, f"x{i}") for i in range(4) if post(engine, f"x{i}")["status"] != "published"
+    ]
+    assert len(waiting) == 2 and log.count("x") == 3
+    for row in waiting:
+        assert row["status"] == "scheduled" and row["attempts"] == 0
+        assert row["next_attempt_at"] >= utcnow() + timedelta(seconds=800)  # the 15-min reset
+
+
+def test_a_pages_business_use_case_usage_at_100_percent_defers_only_that_page(world, db_url):
+    from marba_dagster.sandbox.routes._published import publish_limits
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    second_brand(world)
+    publish_limits(sandbox.state).page_usage["1001"] = (100, 30)  # 30 min to regain access
+    for i in range(3):
+        add_post(engine, f"a{i}", minutes=-5 + i)
+        add_b2_post(engine, f"b{i}", "facebook", minutes=-5 + i)
+    summary = run_once(world, db_url, concurrency=1)
+    assert post(engine, "a0")["status"] == "published"  # the answer that said 100%
+    for pid in ("a1", "a2"):
+        row = post(engine, pid)
+        assert row["status"] == "scheduled" and row["attempts"] == 0
+        assert row["next_attempt_at"] >= utcnow() + timedelta(minutes=29)
+        assert "X-Business-Use-Case-Usage" in row["last_error"]
+    assert all(post(engine, f"b{i}")["status"] == "published" for i in range(3))
+    assert summary.published == 4 and log.count("facebook") == 4
+
+
+def test_instagram_content_publishing_limit_defers_the_account(world, db_url):
+    from marba_dagster.sandbox.routes._published import publish_limits
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    publish_limits(sandbox.state).ig_quota_total = 1
+    add_post(engine, "ig1", platform="instagram", minutes=-2, body="first")
+    add_post(engine, "ig2", platform="instagram", minutes=-1, body="second")
+    summary = run_once(world, db_url, concurrency=1)
+    assert summary.published == 1 and summary.deferred == 1
+    row = post(engine, "ig2")
+    assert row["status"] == "scheduled" and row["attempts"] == 0
+    assert "content publishing limit reached: 1 of 1 posts in 24h" in row["last_error"]
+    assert sandbox.request_count("graph_publish.ig_publishing_limit") == 1  # once per account
+    assert log.count("instagram") == 1
+
+
+def test_a_run_claims_until_nothing_is_due_within_its_bound(world, db_url):
+    engine, log = world["engine"], world["log"]
+    for i in range(7):
+        add_post(engine, f"p{i}", platform="x", minutes=-i)
+    assert run_once(world, db_url, concurrency=2, max_posts_per_run=5).claimed == 5
+    assert run_once(world, db_url, concurrency=2).claimed == 2
+    assert log.count() == 7
 
 
 @pytest.mark.parametrize("platform", ["x", "facebook"])
@@ -408,6 +671,326 @@ def test_instagram_container_then_publish_and_unsupported_posts(world, db_url):
     assert bad["status"] == "failed" and "need an image" in bad["last_error"]
 
 
+def test_posts_a_platform_would_refuse_fail_before_they_are_claimed(world, db_url):
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    add_post(engine, "fb-100k", body="x" * 100_000)
+    add_post(engine, "x-long", platform="x", body="y" * 281)
+    add_post(engine, "ig-file", platform="instagram", media=["file:///etc/passwd"])
+    add_post(engine, "ig-http", platform="instagram", media=["http://cdn.example.com/a.jpg"])
+    add_post(engine, "ig-private", platform="instagram", media=["https://10.1.2.3/a.jpg"])
+    add_post(engine, "ig-text", platform="instagram", media=[], fmt="text")
+    add_post(engine, "fb-video", media=["https://cdn.example.com/a.mp4"], fmt="video")
+    add_post(engine, "fine", platform="x", body="x" * 280)
+    summary = run_once(world, db_url)
+    assert summary.invalid == 7 and summary.failed == 7 and summary.published == 1
+    assert summary.claimed == 1  # only the valid post was ever claimed
+    expected = {
+        "fb-100k": "invalid post (facebook.length): the text is 100,000 characters",
+        "x-long": "invalid post (x.length): the text is 281 weighted characters, x allows 280",
+        "ig-file": "invalid post (media.url): file:///etc/passwd: only https media URLs",
+        "ig-http": "invalid post (media.url): http://cdn.example.com/a.jpg: only https",
+        "ig-private": "invalid post (media.url): https://10.1.2.3/a.jpg: a private or reserved",
+        "ig-text": "invalid post (instagram.media): Instagram posts need an image or a video",
+        "fb-video": "invalid post (facebook.format): format 'video' cannot be published",
+    }
+    for pid, reason in expected.items():
+        row = post(engine, pid)
+        assert row["status"] == "failed" and row["last_error"].startswith(reason), row
+        assert row["attempts"] == 0 and events(engine, pid) == ["failed"]
+    assert post(engine, "fine")["status"] == "published"
+    assert log.count() == 1 and sandbox.request_count("graph_publish.page_feed") == 0
+    assert sandbox.request_count("graph_publish.ig_media") == 0
+
+
+LOCATION = "accounts/101/locations/201"
+
+
+def gbp_location(world, token="gbp-token-1"):
+    from marba_dagster.sandbox.routes.gbp import gbp_data
+
+    gbp_data(world["sandbox"].state).add_location(LOCATION, token)
+    with world["engine"].begin() as conn:
+        conn.execute(
+            schema.platform_accounts.insert().values(
+                id="acct-gbp",
+                brand_id="b1",
+                platform="google_business",
+                external_account_id=LOCATION,
+                access_token=token,
+            )
+        )
+
+
+def set_options(engine, pid, options):
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(scheduled_content)
+            .where(scheduled_content.c.id == pid)
+            .values(publish_options=options)
+        )
+
+
+def sent_bodies(sandbox, route):
+    return [json.loads(r["body"]) for r in sandbox.requests(route)]
+
+
+def test_google_business_standard_event_and_offer_posts(world, db_url):
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    gbp_location(world)
+    add_post(engine, "std", platform="google_business", minutes=-3, body="Fresh bread daily")
+    set_options(
+        engine,
+        "std",
+        {"call_to_action": {"action_type": "LEARN_MORE", "url": "https://uno.example/bread"}},
+    )
+    add_post(engine, "evt", platform="google_business", minutes=-2, body="Live jazz night")
+    set_options(
+        engine,
+        "evt",
+        {
+            "topic_type": "EVENT",
+            "event": {
+                "title": "Jazz night",
+                "start": "2026-12-24T19:00",
+                "end": "2026-12-24T23:00",
+            },
+            "call_to_action": {"action_type": "BOOK", "url": "https://uno.example/book"},
+        },
+    )
+    add_post(
+        engine,
+        "offer",
+        platform="google_business",
+        minutes=-1,
+        body="",
+        media=["https://cdn.example.com/cake.jpg"],
+        fmt="image",
+    )
+    set_options(
+        engine,
+        "offer",
+        {
+            "topic_type": "OFFER",
+            "event": {"title": "Cake week", "start": "2026-12-01", "end": "2026-12-07"},
+            "offer": {
+                "coupon_code": "CAKE10",
+                "redeem_url": "https://uno.example/cake",
+                "terms": "One per table",
+            },
+        },
+    )
+    summary = run_once(world, db_url, concurrency=1)
+    assert summary.published == 3, summary.rows
+    rows = {p: post(engine, p) for p in ("std", "evt", "offer")}
+    assert all(r["status"] == "published" for r in rows.values())
+    assert rows["std"]["external_post_id"].startswith(f"{LOCATION}/localPosts/")
+    std, evt, offer = sent_bodies(sandbox, "gbp.local_posts")
+    assert std == {
+        "languageCode": "en",
+        "topicType": "STANDARD",
+        "summary": "Fresh bread daily",
+        "callToAction": {"actionType": "LEARN_MORE", "url": "https://uno.example/bread"},
+    }
+    assert evt["topicType"] == "EVENT" and evt["event"] == {
+        "title": "Jazz night",
+        "schedule": {
+            "startDate": {"year": 2026, "month": 12, "day": 24},
+            "endDate": {"year": 2026, "month": 12, "day": 24},
+            "startTime": {"hours": 19, "minutes": 0, "seconds": 0, "nanos": 0},
+            "endTime": {"hours": 23, "minutes": 0, "seconds": 0, "nanos": 0},
+        },
+    }
+    assert evt["callToAction"] == {"actionType": "BOOK", "url": "https://uno.example/book"}
+    assert offer["topicType"] == "OFFER" and offer["summary"] == "post offer"
+    assert offer["offer"] == {
+        "couponCode": "CAKE10",
+        "redeemOnlineUrl": "https://uno.example/cake",
+        "termsConditions": "One per table",
+    }
+    assert offer["media"] == [
+        {"mediaFormat": "PHOTO", "sourceUrl": "https://cdn.example.com/cake.jpg"}
+    ]
+    assert log.count("google_business") == 3
+    assert run_once(world, db_url).published == 0 and log.count("google_business") == 3
+
+
+def test_google_business_bad_options_fail_before_claiming(world, db_url):
+    engine, sandbox = world["engine"], world["sandbox"]
+    gbp_location(world)
+    add_post(engine, "no-event", platform="google_business", minutes=-1, body="party")
+    set_options(engine, "no-event", {"topic_type": "EVENT"})
+    add_post(engine, "bad-cta", platform="google_business", minutes=-1, body="menu")
+    set_options(
+        engine, "bad-cta", {"call_to_action": {"action_type": "BOOK", "url": "http://x.example"}}
+    )
+    add_post(engine, "alert", platform="google_business", minutes=-1, body="closed")
+    set_options(engine, "alert", {"topic_type": "ALERT"})
+    add_post(engine, "long", platform="google_business", minutes=-1, body="z" * 1501)
+    run_once(world, db_url)
+    reasons = {p: post(engine, p)["last_error"] for p in ("no-event", "bad-cta", "alert", "long")}
+    assert reasons["no-event"].startswith("invalid post (google_business.event): an EVENT post")
+    assert reasons["bad-cta"].startswith("invalid post (google_business.call_to_action): url ")
+    assert reasons["alert"].startswith("invalid post (google_business.topic_type)")
+    assert reasons["long"].startswith("invalid post (google_business.length): the text is 1,501")
+    assert sandbox.request_count("gbp.local_posts") == 0
+
+
+@pytest.mark.parametrize(
+    "fault, status",
+    [
+        ("rate_limit", "scheduled"),
+        ("apply_then_drop", "unknown"),
+        ("malformed_body", "unknown"),
+        ("revoked", "failed"),
+        ("denied", "failed"),
+    ],
+)
+def test_google_business_429_unknown_and_permission(world, db_url, fault, status):
+    from marba_dagster.sandbox.routes.gbp import gbp_data
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    gbp_location(world)
+    add_post(engine, "g", platform="google_business", minutes=-1, body="Open late today")
+    if fault == "denied":
+        gbp_data(sandbox.state).deny(LOCATION)
+    elif fault == "revoked":
+        gbp_data(sandbox.state).add_location(LOCATION, "a-newer-token")  # ours is stale
+    else:
+        params = {"retry_after": 120} if fault == "rate_limit" else {}
+        sandbox.faults.add("gbp.local_posts", fault, times=1, **params)
+    summary = run_once(world, db_url, read_timeout=2)
+    row = post(engine, "g")
+    assert row["status"] == status, row["last_error"]
+    if fault == "rate_limit":
+        assert summary.deferred == 1 and row["attempts"] == 0
+        assert row["next_attempt_at"] >= utcnow() + timedelta(seconds=100)
+        assert log.count() == 0
+    elif fault in ("apply_then_drop", "malformed_body"):
+        assert "outcome unknown" in row["last_error"]
+        run_once(world, db_url, now=utcnow() + timedelta(minutes=10))
+        assert sandbox.request_count("gbp.local_posts") == 1  # never sent twice
+    elif fault == "revoked":
+        assert "access token rejected, reconnect" in row["last_error"]
+        with engine.connect() as conn:
+            acct = conn.execute(
+                sa.select(schema.platform_accounts.c.needs_reconnect).where(
+                    schema.platform_accounts.c.id == "acct-gbp"
+                )
+            ).scalar_one()
+        assert acct is True and log.count() == 0
+    else:
+        assert "permission denied, reconnect" in row["last_error"]
+        assert "gbp-token-1" not in row["last_error"]
+
+
+def media_hosts(sandbox):
+    port = int(sandbox.base_url.rsplit(":", 1)[1])
+    return frozenset({("127.0.0.1", port)})
+
+
+def sent_tweets(sandbox):
+    return sent_bodies(sandbox, "x_publish.tweets")
+
+
+def test_x_posts_upload_their_media_in_chunks_then_attach_it(world, db_url):
+    from marba_dagster.sandbox.routes.x_media import x_media
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    base = sandbox.base_url
+    x_media(sandbox.state).processing_polls = 1  # one "in_progress" before "succeeded"
+    add_post(
+        engine,
+        "pics",
+        platform="x",
+        minutes=-2,
+        body="two mugs",
+        media=[f"{base}/media/mugs/1.jpg", f"{base}/media/mugs/2.png"],
+        fmt="image",
+    )
+    add_post(
+        engine,
+        "clip",
+        platform="x",
+        minutes=-1,
+        body="",
+        media=[f"{base}/media/clip.mp4"],
+        fmt="video",
+    )
+    add_post(
+        engine,
+        "pic-only",
+        platform="x",
+        minutes=0,
+        body=" ",
+        media=[f"{base}/media/3.gif"],
+        fmt="image",
+    )
+    summary = run_once(world, db_url, concurrency=1, allowed_media_hosts=media_hosts(sandbox))
+    assert summary.published == 3, summary.rows
+    uploads = sandbox.requests("x_media.upload")
+    commands = [
+        r["body"].split('name="command"\r\n\r\n', 1)[1].split("\r\n", 1)[0] for r in uploads
+    ]
+    # 2.5 MB of video in 1 MiB chunks: three APPENDs; each image one.
+    assert commands == (
+        ["INIT", "APPEND", "FINALIZE"] * 2
+        + ["INIT"]
+        + ["APPEND"] * 3
+        + ["FINALIZE"]
+        + ["INIT", "APPEND", "FINALIZE"]
+    )
+    # Video and GIF are processed: in_progress, then succeeded, each.
+    assert sandbox.request_count("x_media.status") == 4
+    pics, clip, only = sent_tweets(sandbox)
+    assert "text" not in only and len(only["media"]["media_ids"]) == 1
+    assert pics["text"] == "two mugs" and len(pics["media"]["media_ids"]) == 2
+    assert clip["text"] == "post clip" and len(clip["media"]["media_ids"]) == 1
+    assert [len(i.media) for i in log.items("x")] == [2, 1, 1]
+    row = post(engine, "pics")
+    assert row["status"] == "published" and row["send_started_at"] is not None
+
+
+@pytest.mark.parametrize(
+    "case, status, reason",
+    [
+        ("processing_failed", "failed", "media: X could not process media"),
+        ("missing", "failed", "could not be fetched"),
+        ("not_media", "failed", "which X does not take"),
+        ("upload_500", "scheduled", "media INIT: server error"),
+        ("upload_429", "scheduled", "media INIT: rate limited"),
+        ("private", "failed", "invalid post (media.url)"),
+    ],
+)
+def test_an_x_media_failure_fails_or_retries_the_post_never_text_alone(
+    world, db_url, case, status, reason
+):
+    from marba_dagster.sandbox.routes.x_media import x_media
+
+    engine, sandbox, log = world["engine"], world["sandbox"], world["log"]
+    base = sandbox.base_url
+    url = {
+        "processing_failed": f"{base}/media/clip.mp4",
+        "missing": f"{base}/media/missing.jpg",
+        "not_media": f"{base}/media/notes.txt",
+        "upload_500": f"{base}/media/a.jpg",
+        "upload_429": f"{base}/media/a.jpg",
+        "private": "https://10.0.0.8/a.jpg",
+    }[case]
+    if case == "processing_failed":
+        x_media(sandbox.state).fail_processing = {"video/mp4"}
+    if case == "upload_500":
+        sandbox.faults.add("x_media.upload", "status_sequence", statuses=[500])
+    if case == "upload_429":
+        sandbox.faults.add("x_media.upload", "rate_limit", retry_after=300)
+    fmt = "video" if url.endswith(".mp4") else "image"
+    add_post(engine, "m", platform="x", minutes=-1, body="with media", media=[url], fmt=fmt)
+    run_once(world, db_url, allowed_media_hosts=media_hosts(sandbox))
+    row = post(engine, "m")
+    assert row["status"] == status and reason in row["last_error"], row["last_error"]
+    assert row["send_started_at"] is None  # the post itself was never about to be sent
+    assert sandbox.request_count("x_publish.tweets") == 0 and log.count() == 0
+
+
 def test_container_failure_is_retried_but_publish_step_500_is_unknown(world, db_url):
     engine, sandbox = world["engine"], world["sandbox"]
     add_post(engine, "ig", platform="instagram", minutes=-1)
@@ -433,6 +1016,7 @@ def test_asset_publishes_through_dagster(world, db_url, tmp_path):
                 "marba_db": MarbaDatabase(url=db_url),
                 "graph_api": ApiEndpoint(base_url=env["MARBA_GRAPH_API_URL"]),
                 "x_api": ApiEndpoint(base_url=env["MARBA_X_API_URL"]),
+                "gbp_api": ApiEndpoint(base_url=env["MARBA_GBP_API_URL"]),
                 "notifier": Notifier(),
                 "publisher_settings": PublisherSettings(),
             },
@@ -463,6 +1047,7 @@ def publish_through_dagster(db_url, sandbox, tmp_path, settings=None, raise_on_e
                 "marba_db": MarbaDatabase(url=db_url),
                 "graph_api": ApiEndpoint(base_url=env["MARBA_GRAPH_API_URL"]),
                 "x_api": ApiEndpoint(base_url=env["MARBA_X_API_URL"]),
+                "gbp_api": ApiEndpoint(base_url=env["MARBA_GBP_API_URL"]),
                 "notifier": Notifier(),
                 "publisher_settings": settings or PublisherSettings(),
             },
@@ -560,9 +1145,14 @@ def test_a_clean_publisher_run_passes_its_check(world, db_url, tmp_path):
             "invalid setting publisher_settings.concurrency=0: must be >= 1",
         ),
         (
-            PublisherSettings(x_posts_per_second=-1.0),
+            PublisherSettings(account_limits="x=lots"),
             None,
-            "invalid setting publisher_settings.x_posts_per_second=-1.0: must be >= 0",
+            "invalid setting MARBA_PUBLISH_ACCOUNT_LIMITS='x=lots': 'lots' for x: expected",
+        ),
+        (
+            PublisherSettings(app_limits="tiktok=5/1m"),
+            None,
+            "invalid setting MARBA_PUBLISH_APP_LIMITS='tiktok=5/1m': 'tiktok=5/1m': expected",
         ),
     ],
 )

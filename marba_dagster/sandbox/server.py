@@ -219,6 +219,7 @@ def sandbox_env(base_url: str, *, llm: bool = False) -> dict[str, str]:
         "MARBA_GBP_API_URL": f"{base}{API_PREFIXES['gbp']}",
         "MARBA_FETCH_ALLOWED_HOSTS": f"127.0.0.1:{port},localhost:{port}",
         "MARBA_X_BEARER_TOKEN": SANDBOX_X_APP_TOKEN,
+        "MARBA_PUBLISH_MEDIA_ALLOWED_HOSTS": f"127.0.0.1:{port},localhost:{port}",
     }
     if llm:
         env["MARBA_LLM_API_KEY"] = "sandbox-key"

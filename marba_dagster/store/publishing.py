@@ -70,7 +70,7 @@ def expired_leases(
     conn: Connection, now: datetime, brand_ids: Sequence[str] | None
 ) -> list[RowMapping]:
     """Posts left in ``publishing`` past their lease (id, brand_id, platform, attempts,
-    claim_token)."""
+    claim_token, send_started_at)."""
     posts = schema.scheduled_content
     return (
         conn.execute(
@@ -80,6 +80,7 @@ def expired_leases(
                 posts.c.platform,
                 posts.c.attempts,
                 posts.c.claim_token,
+                posts.c.send_started_at,
             ).where(
                 posts.c.status == "publishing",
                 posts.c.lease_expires_at < now,
@@ -94,7 +95,8 @@ def expired_leases(
 def mark_lease_unknown(
     conn: Connection, post_id: str, claim_token: str | None, reason: str, now: datetime
 ) -> int:
-    """An expired claim becomes ``unknown`` (1), unless another attempt moved it first (0)."""
+    """An expired claim whose send had started becomes ``unknown`` (1), unless another
+    attempt moved it first (0)."""
     posts = schema.scheduled_content
     return conn.execute(
         sa.update(posts)
@@ -102,8 +104,56 @@ def mark_lease_unknown(
             posts.c.id == post_id,
             posts.c.status == "publishing",
             posts.c.claim_token == claim_token,
+            posts.c.send_started_at.is_not(None),
         )
         .values(status="unknown", last_error=reason, lease_expires_at=None, updated_at=now)
+    ).rowcount
+
+
+def requeue_unsent(
+    conn: Connection,
+    post_id: str,
+    claim_token: str | None,
+    reason: str,
+    now: datetime,
+    *,
+    give_up: bool,
+) -> int:
+    """An expired claim that never started sending: ``scheduled`` again, due at once (1), or
+    ``failed`` when ``give_up`` (its attempts are spent); 0 if another attempt moved it or
+    its send had started after all."""
+    posts = schema.scheduled_content
+    values: dict[str, Any] = (
+        {"status": "failed", "next_attempt_at": None}
+        if give_up
+        else {"status": "scheduled", "next_attempt_at": now}
+    )
+    return conn.execute(
+        sa.update(posts)
+        .where(
+            posts.c.id == post_id,
+            posts.c.status == "publishing",
+            posts.c.claim_token == claim_token,
+            posts.c.send_started_at.is_(None),
+        )
+        .values(
+            claim_token=None, lease_expires_at=None, last_error=reason, updated_at=now, **values
+        )
+    ).rowcount
+
+
+def mark_send_started(conn: Connection, post_id: str, held_token: str, now: datetime) -> int:
+    """Record durably that the claiming attempt is about to call the platform (1), if its
+    claim still holds (0: the lease was lost, nothing must be sent)."""
+    posts = schema.scheduled_content
+    return conn.execute(
+        sa.update(posts)
+        .where(
+            posts.c.id == post_id,
+            posts.c.status == "publishing",
+            posts.c.claim_token == held_token,
+        )
+        .values(send_started_at=sa.func.coalesce(posts.c.send_started_at, now), updated_at=now)
     ).rowcount
 
 
@@ -133,6 +183,60 @@ def posts_scheduled_before(
     )
 
 
+def due_posts(
+    conn: Connection,
+    *,
+    due_by: datetime,
+    not_before: datetime,
+    brand_ids: Sequence[str] | None,
+) -> list[RowMapping]:
+    """Scheduled posts due by ``due_by`` and not before ``not_before`` (id, brand_id,
+    platform, attempts, claim_token, body, media_urls, format, publish_options): what a run may
+    claim, checked against the platforms' rules first."""
+    posts = schema.scheduled_content
+    return (
+        conn.execute(
+            sa.select(
+                posts.c.id,
+                posts.c.brand_id,
+                posts.c.platform,
+                posts.c.attempts,
+                posts.c.claim_token,
+                posts.c.body,
+                posts.c.media_urls,
+                posts.c.format,
+                posts.c.publish_options,
+            ).where(
+                posts.c.status == "scheduled",
+                posts.c.scheduled_at <= due_by,
+                posts.c.scheduled_at >= not_before,
+                _of_brands(brand_ids),
+            )
+        )
+        .mappings()
+        .all()
+    )
+
+
+def fail_invalid(
+    conn: Connection, post_id: str, reason: str, now: datetime, *, seen: RowMapping
+) -> int:
+    """A scheduled post breaking a platform rule fails (1), unless it moved, or its text or
+    format were edited, since it was read (``seen``: the row then) (0). (A media edit in
+    between is caught by the publisher's second check of the claimed row.)"""
+    posts = schema.scheduled_content
+    return conn.execute(
+        sa.update(posts)
+        .where(
+            posts.c.id == post_id,
+            posts.c.status == "scheduled",
+            posts.c.body == seen["body"],
+            posts.c.format == seen["format"],
+        )
+        .values(status="failed", last_error=reason, next_attempt_at=None, updated_at=now)
+    ).rowcount
+
+
 def fail_missed(conn: Connection, post_id: str, reason: str, now: datetime) -> int:
     """A scheduled post too late to go out fails (1), unless it moved first (0)."""
     posts = schema.scheduled_content
@@ -160,7 +264,7 @@ def claim_next(
     """Claim the most overdue due post (scheduled at or before ``due_by`` and not before
     ``not_before``, its next attempt due, its platform not excluded): status
     ``publishing``, ``token``, the lease, ``attempts + 1``. The claimed row (id, brand_id,
-    platform, body, media_urls, format, attempts, scheduled_at) or None.
+    platform, body, media_urls, format, publish_options, attempts, scheduled_at) or None.
 
     PostgreSQL picks with ``SELECT ... FOR UPDATE SKIP LOCKED``; SQLite with one atomic
     ``UPDATE ... WHERE id = (SELECT ...) RETURNING`` (SQLite serialises writers, so two
@@ -191,6 +295,7 @@ def claim_next(
                 claim_token=token,
                 claimed_at=now,
                 lease_expires_at=lease_expires_at,
+                send_started_at=None,
                 attempts=posts.c.attempts + 1,
                 updated_at=now,
             )
@@ -201,6 +306,7 @@ def claim_next(
                 posts.c.body,
                 posts.c.media_urls,
                 posts.c.format,
+                posts.c.publish_options,
                 posts.c.attempts,
                 posts.c.scheduled_at,
             )
@@ -208,6 +314,82 @@ def claim_next(
         .mappings()
         .first()
     )
+
+
+def _account_brands(platform: str, external_account_id: str) -> sa.ScalarSelect:
+    accounts = schema.platform_accounts
+    return (
+        sa.select(accounts.c.brand_id)
+        .where(
+            accounts.c.platform == platform,
+            accounts.c.external_account_id == external_account_id,
+        )
+        .scalar_subquery()
+    )
+
+
+def lock_account(conn: Connection, account_row_id: str) -> None:
+    """Serialise the sends of one account across publishers (PostgreSQL row lock until the
+    transaction ends; SQLite serialises every writer already)."""
+    if conn.dialect.name != "postgresql":
+        return
+    accounts = schema.platform_accounts
+    conn.execute(
+        sa.select(accounts.c.id).where(accounts.c.id == account_row_id).with_for_update()
+    ).first()
+
+
+def nth_newest_send(
+    conn: Connection,
+    *,
+    platforms: Sequence[str],
+    since: datetime,
+    n: int,
+    external_account_id: str | None = None,
+    exclude_post: str | None = None,
+) -> datetime | None:
+    """The ``n``-th newest send started since ``since`` on ``platforms`` (of one account when
+    ``external_account_id`` is given, else of the whole app), other than ``exclude_post``;
+    None when there were fewer. Sends are ``send_started_at`` (published, unknown or under
+    way: whatever may count against the platform's limit)."""
+    posts = schema.scheduled_content
+    where = [posts.c.platform.in_(list(platforms)), posts.c.send_started_at >= since]
+    if external_account_id is not None:
+        (platform,) = platforms
+        where.append(posts.c.brand_id.in_(_account_brands(platform, external_account_id)))
+    if exclude_post is not None:
+        where.append(posts.c.id != exclude_post)
+    return conn.execute(
+        sa.select(posts.c.send_started_at)
+        .where(*where)
+        .order_by(posts.c.send_started_at.desc())
+        .offset(n - 1)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def defer_account_posts(
+    conn: Connection,
+    platform: str,
+    external_account_id: str,
+    until: datetime,
+    now: datetime,
+    reason: str,
+) -> int:
+    """The account's scheduled posts due by ``until`` wait until then (their next attempt,
+    ``reason`` as their last error); how many."""
+    posts = schema.scheduled_content
+    return conn.execute(
+        sa.update(posts)
+        .where(
+            posts.c.status == "scheduled",
+            posts.c.platform == platform,
+            posts.c.brand_id.in_(_account_brands(platform, external_account_id)),
+            posts.c.scheduled_at <= until,
+            sa.or_(posts.c.next_attempt_at.is_(None), posts.c.next_attempt_at < until),
+        )
+        .values(next_attempt_at=until, last_error=reason[:ERROR_CHARS], updated_at=now)
+    ).rowcount
 
 
 def publishing_account(conn: Connection, brand_id: str, platform: str) -> RowMapping | None:
@@ -309,3 +491,21 @@ def unresolved_posts(conn: Connection) -> tuple[int, int]:
         sa.select(sa.func.count()).where(posts.c.status == "publishing")
     ).scalar_one()
     return unknown, publishing
+
+
+def posts_by_platform(conn: Connection) -> dict[str, dict[str, int]]:
+    """``{platform: {status: posts}}`` of ``scheduled_content``, and under ``"x_with_media"``
+    the X posts published with media (``{"published": n}``): what the demo summary shows."""
+    posts = schema.scheduled_content
+    out: dict[str, dict[str, int]] = {}
+    for platform, status, n in conn.execute(
+        sa.select(posts.c.platform, posts.c.status, sa.func.count()).group_by(
+            posts.c.platform, posts.c.status
+        )
+    ):
+        out.setdefault(platform, {})[status] = n
+    with_media = conn.execute(
+        sa.select(posts.c.media_urls).where(posts.c.platform == "x", posts.c.status == "published")
+    ).scalars()
+    out["x_with_media"] = {"published": sum(1 for m in with_media if m)}
+    return out

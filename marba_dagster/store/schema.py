@@ -8,6 +8,7 @@ the jobs need (leases, failure counters, notification marks). Alembic migrations
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from marba_dagster.core.competitive.social import SOCIAL_PLATFORMS
 from marba_dagster.core.enrichment.sections import SECTIONS
@@ -147,6 +148,13 @@ scheduled_content = sa.Table(
     sa.Column("body", sa.Text(), nullable=False),
     sa.Column("media_urls", JSONType, nullable=False, server_default="[]"),
     sa.Column("format", sa.String(20), nullable=False, server_default="text"),
+    # Platform-specific options: a Google Business post's topic_type, event, offer and
+    # call_to_action (core.publishing, "Google Business Profile posts"); NULL for none.
+    sa.Column(
+        "publish_options",
+        sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"),
+        nullable=True,
+    ),
     sa.Column("scheduled_at", UTCDateTime(), nullable=False),
     sa.Column("status", sa.String(20), nullable=False, server_default="scheduled"),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
@@ -158,12 +166,17 @@ scheduled_content = sa.Table(
     sa.Column("claim_token", sa.String(64), nullable=True),
     sa.Column("claimed_at", UTCDateTime(), nullable=True),
     sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    # Committed just before the claiming attempt calls the platform with a request that can
+    # publish: an expired claim without it was never sent (scheduled again), one with it
+    # may have reached the platform (unknown).
+    sa.Column("send_started_at", UTCDateTime(), nullable=True),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False, server_default=sa.func.now()),
     _in("platform", PLATFORMS, "platform"),
     _in("status", SCHEDULED_STATUSES, "status"),
     sa.Index(None, "status", "scheduled_at"),
     sa.Index(None, "brand_id"),
+    sa.Index(None, "platform", "send_started_at"),
 )
 
 brand_objectives = sa.Table(

@@ -46,11 +46,15 @@ def published_posts(
     marba_db: MarbaDatabase,
     graph_api: ApiEndpoint,
     x_api: ApiEndpoint,
+    gbp_api: ApiEndpoint,
     notifier: Notifier,
     publisher_settings: PublisherSettings,
 ) -> dg.MaterializeResult:
     """Publishes every due scheduled post (scheduled_at up to 5 minutes ahead, including
-    catch-up) exactly once to Facebook, Instagram and X; records every attempt in
+    catch-up) exactly once to Facebook, Instagram, X and Google Business Profile (local
+    posts: standard, event, offer); posts a platform would refuse (length, media URL,
+    format) fail before they are claimed; per-account and per-app limits and 429s defer
+    only that account's posts; records every attempt in
     publish_events. Posts later than the maximum lateness fail as missed; unknowable
     outcomes become 'unknown' and are alerted, never retried automatically. A brand with a
     post that failed, was missed or became unknown in the run is named, with those posts
@@ -59,12 +63,14 @@ def published_posts(
     with (
         single_attempt_client(graph_api.base_url, graph_api.policy(), "graph_publish") as graph,
         single_attempt_client(x_api.base_url, x_api.policy(), "x_publish") as x,
+        single_attempt_client(gbp_api.base_url, gbp_api.policy(), "gbp_publish") as gbp,
     ):
         summary = publish_due_posts(
             marba_db.engine,
             graph,
             x,
             publisher_settings.config(),
+            gbp=gbp,
             run_id=context.run.run_id,
             brand_ids=brand_ids,
             webhook_url=notifier.webhook_url,

@@ -1,9 +1,11 @@
 """The auto-publisher's settings resource (``publisher_settings``).
 
-``MARBA_PUBLISH_MAX_LATENESS`` (e.g. ``24h``, ``90m``, ``2d``; ``marba_dagster.settings``)
-sets the maximum lateness; it is bound when Dagster loads the code location and parsed when
-the step runs. A value that cannot work fails the publisher's step at once with
-``InvalidSetting`` (no retries: every attempt would read the same value).
+``MARBA_PUBLISH_MAX_LATENESS`` (e.g. ``24h``, ``90m``, ``2d``), ``MARBA_PUBLISH_ACCOUNT_LIMITS``
+and ``MARBA_PUBLISH_APP_LIMITS`` (``platform=N/period; ...``) and
+``MARBA_PUBLISH_MEDIA_ALLOWED_HOSTS`` (``marba_dagster.settings``) are bound when Dagster
+loads the code location and parsed when the step runs. A value that cannot work fails the
+publisher's step at once with ``InvalidSetting`` (no retries: every attempt would read the
+same value).
 """
 
 import dagster as dg
@@ -11,11 +13,11 @@ from pydantic import Field
 
 from marba_dagster import settings
 from marba_dagster.defs.resources import InvalidSetting, bind, parse_setting
-from marba_dagster.services.publishing import PublisherConfig
+from marba_dagster.services.publishing import MAX_POSTS_PER_RUN, PublisherConfig
 
 
 class PublisherSettings(dg.ConfigurableResource):
-    """How the auto-publisher behaves (``MARBA_PUBLISH_MAX_LATENESS`` sets the lateness)."""
+    """How the auto-publisher behaves: lateness, per-account and per-app limits, media hosts."""
 
     max_lateness: str = Field(
         default=settings.PUBLISH_MAX_LATENESS.default,
@@ -24,31 +26,43 @@ class PublisherSettings(dg.ConfigurableResource):
     lease_seconds: float = Field(
         default=300.0, description="a claim older than this with no result is unknown"
     )
-    concurrency: int = Field(default=8, description="posts published at once")
-    max_run_seconds: float = Field(default=240.0, description="stop claiming after this long")
-    facebook_posts_per_second: float | None = 5.0
-    instagram_posts_per_second: float | None = 2.0
-    x_posts_per_second: float | None = 5.0
+    concurrency: int = Field(
+        default=8, description="posts published at once (of different accounts in parallel)"
+    )
+    max_posts_per_run: int = Field(
+        default=MAX_POSTS_PER_RUN,
+        description="a run claims until nothing is due, at most this many posts",
+    )
+    account_limits: str = Field(
+        default=settings.PUBLISH_ACCOUNT_LIMITS.default,
+        description="sends per account in moving windows, e.g. instagram=100/24h; x=100/15m",
+    )
+    app_limits: str = Field(
+        default=settings.PUBLISH_APP_LIMITS.default,
+        description="sends per app (all accounts of a platform), e.g. x=10000/24h",
+    )
+    media_allowed_hosts: str = Field(
+        default=settings.PUBLISH_MEDIA_ALLOWED_HOSTS.default,
+        description="host:port pairs whose media URLs may be http or local",
+    )
 
     def config(self) -> PublisherConfig:
         """The publisher's configuration; ``InvalidSetting`` names the first unusable value."""
         lateness = parse_setting(settings.PUBLISH_MAX_LATENESS, self.max_lateness)
+        media_hosts = parse_setting(settings.PUBLISH_MEDIA_ALLOWED_HOSTS, self.media_allowed_hosts)
+        # A platform the value does not name keeps its default.
+        account_limits = {
+            **settings.PUBLISH_ACCOUNT_LIMITS.parsed(settings.PUBLISH_ACCOUNT_LIMITS.default),
+            **parse_setting(settings.PUBLISH_ACCOUNT_LIMITS, self.account_limits),
+        }
+        app_limits = {
+            **settings.PUBLISH_APP_LIMITS.parsed(settings.PUBLISH_APP_LIMITS.default),
+            **parse_setting(settings.PUBLISH_APP_LIMITS, self.app_limits),
+        }
         rules = [
             ("lease_seconds", self.lease_seconds > 0, "must be > 0"),
             ("concurrency", self.concurrency >= 1, "must be >= 1"),
-            ("max_run_seconds", self.max_run_seconds > 0, "must be > 0"),
-        ]
-        rules += [
-            (
-                f"{platform}_posts_per_second",
-                rate is None or rate >= 0,
-                "must be >= 0 (or unset for no limit)",
-            )
-            for platform, rate in (
-                ("facebook", self.facebook_posts_per_second),
-                ("instagram", self.instagram_posts_per_second),
-                ("x", self.x_posts_per_second),
-            )
+            ("max_posts_per_run", self.max_posts_per_run >= 1, "must be >= 1"),
         ]
         for name, ok, rule in rules:
             if not ok:
@@ -57,12 +71,10 @@ class PublisherSettings(dg.ConfigurableResource):
             max_lateness=lateness,
             lease_seconds=self.lease_seconds,
             concurrency=self.concurrency,
-            max_run_seconds=self.max_run_seconds,
-            rate_per_second={
-                "facebook": self.facebook_posts_per_second,
-                "instagram": self.instagram_posts_per_second,
-                "x": self.x_posts_per_second,
-            },
+            max_posts_per_run=self.max_posts_per_run,
+            allowed_media_hosts=media_hosts,
+            account_limits=account_limits,
+            app_limits=app_limits,
         )
 
 
@@ -71,7 +83,10 @@ def publisher_resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "publisher_settings": PublisherSettings(
-                max_lateness=bind(settings.PUBLISH_MAX_LATENESS)
+                max_lateness=bind(settings.PUBLISH_MAX_LATENESS),
+                account_limits=bind(settings.PUBLISH_ACCOUNT_LIMITS),
+                app_limits=bind(settings.PUBLISH_APP_LIMITS),
+                media_allowed_hosts=bind(settings.PUBLISH_MEDIA_ALLOWED_HOSTS),
             )
         }
     )

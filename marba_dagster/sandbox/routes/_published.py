@@ -20,7 +20,7 @@ import asyncio
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from starlette.requests import Request
@@ -78,12 +78,46 @@ class PublishLog:
         """How many times each text was published (a value above 1 is a double post)."""
         return Counter(i.text for i in self.items(platform))
 
+    def since(self, platform: str, account_id: str, since: datetime) -> list[datetime]:
+        """When the account's posts on ``platform`` were accepted since ``since``, oldest first."""
+        with self._lock:
+            return sorted(
+                i.at
+                for i in self._items
+                if i.platform == platform and i.account_id == account_id and i.at >= since
+            )
+
     def recent_text(
         self, platform: str, account_id: str, text: str, within_seconds: float, now: datetime
     ) -> bool:
         with self._lock:
             times = self._by_text.get((platform, account_id, text), ())
             return any((now - at).total_seconds() < within_seconds for at in times)
+
+
+@dataclass
+class PublishLimits:
+    """The platforms' publishing limits the sandbox enforces (tests change them).
+
+    ``x_per_user``: POST /2/tweets per user per ``x_window_seconds`` (None: no limit and no
+    ``x-rate-limit-*`` headers); ``ig_quota_total``: Instagram's content publishing limit per
+    account in a moving 24 hours (reported by ``content_publishing_limit``; ``media_publish``
+    past it answers Graph's error 9, subcode 2207042); ``page_usage``: Page id -> (percent,
+    minutes to regain access) sent as ``X-Business-Use-Case-Usage`` on its posts.
+    """
+
+    x_per_user: int | None = None
+    x_window_seconds: float = 900.0
+    ig_quota_total: int = 100
+    page_usage: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        self.x_per_user, self.x_window_seconds, self.ig_quota_total = None, 900.0, 100
+        self.page_usage = {}
+
+
+def publish_limits(state) -> PublishLimits:
+    return state.module_state("publish_limits", PublishLimits)
 
 
 def published_log(state) -> PublishLog:

@@ -10,6 +10,18 @@ Authorization: ``Bearer`` with the location's token (tests register it with
 registered is 404 ``NOT_FOUND``, unless ``generate`` is on (the default, for the demo):
 then any bearer token is accepted and 0-4 deterministic reviews derived from the location
 name are served.
+
+Local posts: ``POST /gbp/accounts/{a}/locations/{l}/localPosts`` (route
+``gbp.local_posts``), ``accounts.locations.localPosts.create``: a ``LocalPost`` with
+``topicType`` (STANDARD, EVENT, OFFER, ALERT), ``summary`` (at most 1,500 characters,
+required for STANDARD), ``event`` (``title``, ``schedule`` with ``startDate``/``endDate``
+and optional times; required for EVENT and OFFER), ``offer``, ``callToAction``
+(``actionType``, ``url`` but for CALL) and ``media`` (``PHOTO``/``VIDEO`` with an https
+``sourceUrl``); answers the post with ``name`` (``.../localPosts/{id}``), ``state`` LIVE,
+``createTime`` and ``searchUrl``, or 400 ``INVALID_ARGUMENT``; 401 as for reviews; 403
+``PERMISSION_DENIED`` for a location whose token lacks the scope (``gbp_data.deny``).
+Accepted posts go to the publish log (``routes._published``), which the apply_* faults
+follow.
 """
 
 from __future__ import annotations
@@ -23,8 +35,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from marba_dagster.sandbox.routes._published import (
+    Received,
+    after_apply,
+    published_log,
+    register_apply_faults,
+)
+
 PREFIX = "/gbp"
 STARS = {1: "ONE", 2: "TWO", 3: "THREE", 4: "FOUR", 5: "FIVE"}
+LOCAL_POSTS = "gbp.local_posts"
+TOPIC_TYPES = ("STANDARD", "EVENT", "OFFER", "ALERT")
+ACTION_TYPES = ("BOOK", "ORDER", "SHOP", "LEARN_MORE", "SIGN_UP", "CALL")
+SUMMARY_CHARS = 1500
+
+register_apply_faults(LOCAL_POSTS)
 
 
 class GbpData:
@@ -37,6 +62,7 @@ class GbpData:
             self.generate = True
             self._tokens: dict[str, str] = {}
             self._reviews: dict[str, list[dict]] = {}
+            self._denied: set[str] = set()
 
     def add_location(self, name: str, token: str) -> None:
         with self._lock:
@@ -64,6 +90,15 @@ class GbpData:
                     "reviewer": reviewer,
                 }
             )
+
+    def deny(self, location: str) -> None:
+        """The location's token lacks the ``business.manage`` scope: 403 on posting."""
+        with self._lock:
+            self._denied.add(location)
+
+    def denied(self, location: str) -> bool:
+        with self._lock:
+            return location in self._denied
 
     def token(self, location: str) -> str | None:
         with self._lock:
@@ -172,11 +207,95 @@ def routes(state) -> list[Route]:
             body["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
         return JSONResponse(body)
 
+    log = published_log(state)
+
+    async def local_posts(request: Request):
+        location = (
+            f"accounts/{request.path_params['account']}/locations/{request.path_params['location']}"
+        )
+        expected = store.token(location)
+        if expected is None and not store.generate:
+            return _google_error(404, "NOT_FOUND", "Requested entity was not found.")
+        auth = request.headers.get("authorization", "")
+        given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        if not given or (expected is not None and given != expected):
+            return _google_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+            )
+        if store.denied(location):
+            return _google_error(403, "PERMISSION_DENIED", "The caller does not have permission")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        problem = _local_post_problem(body)
+        if problem:
+            return _google_error(400, "INVALID_ARGUMENT", problem)
+        now = state.now()
+        post_id = str(log.next_id())
+        name = f"{location}/localPosts/{post_id}"
+        text = body.get("summary") or body.get("event", {}).get("title", "")
+        media = tuple(m.get("sourceUrl", "") for m in body.get("media") or ())
+        log.add(Received("google_business", location, name, text, media, now))
+        stamp = now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        answer = dict(
+            body,
+            name=name,
+            state="LIVE",
+            createTime=stamp,
+            updateTime=stamp,
+            searchUrl=f"https://local.google.com/place?id={post_id}&use=posts",
+        )
+        return await after_apply(state, LOCAL_POSTS, request, JSONResponse(answer))
+
     return [
         Route(
             f"{PREFIX}/accounts/{{account}}/locations/{{location}}/reviews",
             reviews,
             methods=["GET"],
             name="gbp.reviews",
-        )
+        ),
+        Route(
+            f"{PREFIX}/accounts/{{account}}/locations/{{location}}/localPosts",
+            local_posts,
+            methods=["POST"],
+            name=LOCAL_POSTS,
+        ),
     ]
+
+
+def _local_post_problem(body: object) -> str | None:
+    """Why Google would answer 400 INVALID_ARGUMENT for this LocalPost, or None."""
+    if not isinstance(body, dict):
+        return "Invalid JSON payload received."
+    topic = body.get("topicType")
+    if topic not in TOPIC_TYPES:
+        return f"Invalid value at 'local_post.topic_type' ({topic!r})"
+    summary = body.get("summary") or ""
+    if not isinstance(summary, str) or len(summary) > SUMMARY_CHARS:
+        return f"local_post.summary: must be at most {SUMMARY_CHARS} characters"
+    if topic == "STANDARD" and not summary.strip():
+        return "local_post.summary is required for STANDARD posts"
+    if topic in ("EVENT", "OFFER"):
+        event = body.get("event")
+        schedule = event.get("schedule") if isinstance(event, dict) else None
+        if not isinstance(event, dict) or not event.get("title"):
+            return "local_post.event.title is required"
+        if not isinstance(schedule, dict) or not all(
+            isinstance(schedule.get(k), dict) for k in ("startDate", "endDate")
+        ):
+            return "local_post.event.schedule needs startDate and endDate"
+    cta = body.get("callToAction")
+    if cta is not None:
+        if not isinstance(cta, dict) or cta.get("actionType") not in ACTION_TYPES:
+            return "Invalid value at 'local_post.call_to_action.action_type'"
+        if cta["actionType"] != "CALL" and not cta.get("url"):
+            return "local_post.call_to_action.url is required"
+    for m in body.get("media") or ():
+        if not isinstance(m, dict) or m.get("mediaFormat") not in ("PHOTO", "VIDEO"):
+            return "Invalid value at 'local_post.media.media_format'"
+        if not str(m.get("sourceUrl", "")).startswith("https://"):
+            return "local_post.media.source_url must be a public https URL"
+    return None

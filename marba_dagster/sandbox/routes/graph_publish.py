@@ -10,7 +10,9 @@
   published yet.
 * ``POST /graph/v21.0/{ig-user-id}/media_publish`` (``graph_publish.ig_media_publish``):
   ``creation_id`` -> ``{"id": media-id}``; a container publishes once (again: code 9007
-  "media ID is not available"/already published).
+  "media ID is not available"/already published); past the account's content publishing
+  limit (``routes._published.PublishLimits``) error 9, subcode 2207042. Page posts carry
+  ``X-Business-Use-Case-Usage`` for a Page whose usage a test set (``page_usage``).
 
 Parameters come from the form body or the query string; the token from ``access_token``
 (body or query) or an ``Authorization: Bearer`` header. Errors use Graph's shape:
@@ -25,7 +27,9 @@ Accepted posts are added to ``sandbox.platform_data`` and to the publish log
 
 from __future__ import annotations
 
+import json
 import threading
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -36,6 +40,7 @@ from marba_dagster.sandbox.platform_data import TokenProblem, platform_data
 from marba_dagster.sandbox.routes._published import (
     Received,
     after_apply,
+    publish_limits,
     published_index,
     published_log,
     register_apply_faults,
@@ -136,6 +141,23 @@ def _authorise(state, platform: str, node: str, token: str | None):
     return acct, None
 
 
+def _usage_headers(state, page_id: str) -> dict[str, str]:
+    """Graph's ``X-Business-Use-Case-Usage`` for a Page whose usage a test set
+    (``PublishLimits.page_usage``: page id -> (percent, minutes to regain access))."""
+    usage = publish_limits(state).page_usage.get(page_id)
+    if usage is None:
+        return {}
+    percent, minutes = usage
+    entry = {
+        "type": "pages",
+        "call_count": percent,
+        "total_cputime": 1,
+        "total_time": 1,
+        "estimated_time_to_regain_access": minutes,
+    }
+    return {"x-business-use-case-usage": json.dumps({page_id: [entry]})}
+
+
 def routes(state) -> list[Route]:
     data = platform_data(state)
     log = published_log(state)
@@ -170,7 +192,8 @@ def routes(state) -> list[Route]:
             (link,) if link else (),
             "link" if link else "text",
         )
-        return await after_apply(state, FEED, request, JSONResponse({"id": post_id}))
+        answer = JSONResponse({"id": post_id}, headers=_usage_headers(state, acct.account_id))
+        return await after_apply(state, FEED, request, answer)
 
     async def page_photos(request: Request):
         node = request.path_params["node"]
@@ -228,6 +251,15 @@ def routes(state) -> list[Route]:
         cid = p.get("creation_id")
         if not cid:
             return graph_error("(#100) The parameter creation_id is required", 100)
+        quota = publish_limits(state).ig_quota_total
+        day_ago = state.now() - timedelta(days=1)
+        if len(log.since("instagram", acct.account_id, day_ago)) >= quota:
+            return graph_error(
+                "The maximum number of posts that can be published with the Content "
+                "Publishing API in 24 hours has been reached",
+                9,
+                subcode=2207042,
+            )
         container, why = containers.take_for_publish(cid, acct.account_id)
         if container is None:
             if why == "published":

@@ -51,7 +51,9 @@ from .places import (
 )
 
 DEFAULT_SITES_BASE_URL = "http://127.0.0.1:8765/sites"
-DEFAULT_MEDIA_BASE_URL = "http://127.0.0.1:8765/media"
+# Public https, as the publisher requires of media URLs (the platforms fetch them; the
+# sandbox's Graph routes do not).
+DEFAULT_MEDIA_BASE_URL = "https://media.marba-demo.example/media"
 
 # Insert order (foreign keys first).
 TABLE_ORDER = (
@@ -68,6 +70,52 @@ TABLE_ORDER = (
 # ------------------------------------------------------------------------------ ids
 
 _PLATFORM_ABBR = {"facebook": "fb", "instagram": "ig", "x": "x", "google_business": "gbp"}
+
+
+def _gbp_post(tag: str, bid: str, name: str, handle: str, index: int, now: datetime) -> dict:
+    """The demo's Google Business local post of a brand: STANDARD, EVENT or OFFER."""
+    kind = ("STANDARD", "EVENT", "OFFER")[index % 3]
+    day = (now + timedelta(days=3 + index % 5)).date().isoformat()
+    site = f"https://{handle}.example"
+    options: dict = {"topic_type": kind}
+    if kind == "STANDARD":
+        body = f"New this week at {name}: come and see what we have been working on."
+        options["call_to_action"] = {"action_type": "LEARN_MORE", "url": f"{site}/news"}
+    elif kind == "EVENT":
+        body = f"Join us for an evening at {name}, with tastings and the team."
+        options["event"] = {
+            "title": f"An evening at {name}"[:58],
+            "start": f"{day}T18:00",
+            "end": f"{day}T21:00",
+        }
+        options["call_to_action"] = {"action_type": "BOOK", "url": f"{site}/book"}
+    else:
+        body = f"This week at {name}: 10% off with the code below."
+        options["event"] = {
+            "title": "10% off this week",
+            "start": now.date().isoformat(),
+            "end": day,
+        }
+        options["offer"] = {
+            "coupon_code": f"SAVE10-{index + 1}",
+            "redeem_url": f"{site}/offer",
+            "terms": "One per customer; not with other offers.",
+        }
+    when = now - timedelta(minutes=index % 10)
+    return {
+        "id": f"sched-{tag}-gbp",
+        "brand_id": bid,
+        "platform": "google_business",
+        "body": body,
+        "media_urls": [],
+        "format": "text",
+        "publish_options": options,
+        "scheduled_at": when,
+        "status": "scheduled",
+        "attempts": 0,
+        "created_at": when - timedelta(hours=2),
+        "updated_at": now,
+    }
 
 
 def brand_id(seed: int, index: int) -> str:
@@ -373,6 +421,7 @@ def generate_brand(
                     "body": body,
                     "media_urls": media,
                     "format": fmt,
+                    "publish_options": None,
                     "scheduled_at": when,
                     "status": "cancelled" if kind == "cancelled" else "scheduled",
                     "attempts": 0,
@@ -380,6 +429,13 @@ def generate_brand(
                     "updated_at": now,
                 }
             )
+
+    # ---------------------------------------------------------------- Google Business posts
+    # One due local post per active brand with a working Business Profile location, its type
+    # by brand (standard with a call to action, event, offer). No random draws: the rest of
+    # the seed is the same with or without it.
+    if is_active and account_ok.get("google_business"):
+        out["scheduled_content"].append(_gbp_post(tag, bid, name, handle, index, now))
 
     # ---------------------------------------------------------------- objectives
     metrics = ["followers", "engagement_rate", "posts_per_week"]
