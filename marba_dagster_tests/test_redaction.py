@@ -206,6 +206,7 @@ def test_publisher_leaks_no_token_to_columns_alerts_or_the_event_log(
                 "marba_db": MarbaDatabase(url=db_url),
                 "graph_api": ApiEndpoint(base_url=env["MARBA_GRAPH_API_URL"]),
                 "x_api": ApiEndpoint(base_url=env["MARBA_X_API_URL"]),
+                "gbp_api": ApiEndpoint(base_url=env["MARBA_GBP_API_URL"]),
                 "notifier": Notifier(webhook_url=hook),
                 "publisher_settings": PublisherSettings(),
             },

@@ -54,6 +54,7 @@ from marba_dagster.connectors.publishing import (
     UnsupportedPost,
     XPublisher,
 )
+from marba_dagster.connectors.redaction import redact
 from marba_dagster.connectors.safe_fetch import SafeFetcher
 from marba_dagster.core import publishing as rules
 from marba_dagster.core.publishing import Outcome
@@ -226,7 +227,7 @@ def _event(
         run_id=run_id,
         claim_token=claim_token,
         external_post_id=external_post_id,
-        error=error,
+        error=redact(error),  # a platform may echo what it was sent
     )
 
 
@@ -642,6 +643,8 @@ class PublishRun:
         give_back_attempt: bool = False,
     ) -> bool:
         now = self.now()
+        if values.get("last_error"):
+            values = {**values, "last_error": redact(values["last_error"])}
         with self.engine.begin() as conn:
             done = store_publishing.finish_claim(
                 conn,
