@@ -24,7 +24,6 @@ from marba_dagster.core.rows import (
     check_brand,
     check_competitor,
     check_platform_account,
-    check_scheduled_content,
 )
 from marba_dagster.defs.competitive.assets import competitive_gaps, competitor_snapshots
 from marba_dagster.defs.competitive.resources import SafeFetchSettings
@@ -110,10 +109,6 @@ def test_accounts_and_posts_with_unusable_identity_are_skipped():
         {"id": "a2", "brand_id": "b1", "platform": "x", "external_account_id": 42}
     )
     assert bad is None and problems[0].field == "external_account_id"
-    post, problems = check_scheduled_content(
-        {"id": "p1", "brand_id": "b1", "platform": "x", "body": None, "media_urls": "a.jpg"}
-    )
-    assert post["body"] == "" and post["media_urls"] == [] and len(problems) == 2
 
 
 # ------------------------------------------------------------------------ through assets

@@ -5,7 +5,8 @@ The MARBA app writes ``brands``, ``competitors``, ``platform_accounts`` and
 URLs stored as one string, social accounts stored as a list) must sink only its own row,
 never a step for every brand. Each table has a typed model (pydantic) of what the pipeline
 relies on, and one function per table returning the cleaned row (or None) and the problems
-found, each naming the row, its brand and the field.
+found, each naming the row, its brand and the field. (``scheduled_content`` rows are
+checked by the publisher's own rules, ``core.publishing``, before they are claimed.)
 
 What happens to a bad value, field by field (``Problem.action`` says which):
 
@@ -39,11 +40,9 @@ __all__ = [
     "CompetitorRow",
     "PlatformAccountRow",
     "Problem",
-    "ScheduledContentRow",
     "check_brand",
     "check_competitor",
     "check_platform_account",
-    "check_scheduled_content",
 ]
 
 DROPPED = "dropped elements"
@@ -130,18 +129,6 @@ class PlatformAccountRow(_Row):
     platform: str
     external_account_id: str
     access_token: str | None = None
-
-
-class ScheduledContentRow(_Row):
-    """What the pipeline uses of a ``scheduled_content`` row."""
-
-    identity_fields = ("id", "brand_id", "platform")
-
-    id: str
-    brand_id: str
-    platform: str
-    body: str = ""
-    media_urls: list[str] = []
 
 
 def _kind(value: Any) -> str:
@@ -265,14 +252,3 @@ def check_platform_account(raw: Mapping[str, Any]) -> tuple[dict | None, list[Pr
     make = _maker("platform_accounts", row, "brand_id")
     _clean_text(row, "access_token", problems, make)
     return _finish(PlatformAccountRow, row, problems, make)
-
-
-def check_scheduled_content(raw: Mapping[str, Any]) -> tuple[dict | None, list[Problem]]:
-    """The scheduled post row, or None when its identity is unusable; and its problems."""
-    row, problems = dict(raw), []
-    make = _maker("scheduled_content", row, "brand_id")
-    if not isinstance(row.get("body"), str):
-        _clean_text(row, "body", problems, make, allow_none=False)
-        row["body"] = ""
-    _clean_strings(row, "media_urls", problems, make)
-    return _finish(ScheduledContentRow, row, problems, make)

@@ -15,14 +15,12 @@ from marba_dagster.core.rows import (
     check_brand,
     check_competitor,
     check_platform_account,
-    check_scheduled_content,
 )
 
 __all__ = [
     "checked_accounts",
     "checked_brands",
     "checked_competitors",
-    "checked_posts",
 ]
 
 
@@ -62,8 +60,3 @@ def checked_competitors(
 def checked_accounts(rows: Iterable[Mapping[str, Any]]) -> tuple[list[dict], list[Problem]]:
     """Platform account rows with the unusable ones left out."""
     return _checked(rows, check_platform_account)
-
-
-def checked_posts(rows: Iterable[Mapping[str, Any]]) -> tuple[list[dict], list[Problem]]:
-    """Scheduled post rows with the unusable ones left out and the others cleaned."""
-    return _checked(rows, check_scheduled_content)
