@@ -306,6 +306,13 @@ CIRCUIT_COOLDOWN_MINUTES = Setting(
     "30",
     positive_float,
 )
+BRANDS_PER_RUN = Setting(
+    "MARBA_BRANDS_PER_RUN",
+    "the most active brands one run of a job covers: a scheduled tick (or a trigger) with "
+    "more is split into brand shards, one run each, run side by side",
+    "500",
+    positive_int,
+)
 DAGSTER_LOCATION = Setting(
     "MARBA_DAGSTER_LOCATION",
     "the code location's name in the workspace the daemon loads (the CLI and API queue runs "
@@ -367,6 +374,7 @@ SETTINGS: dict[str, Setting] = {
         CIRCUIT_MIN_FAILURES,
         CIRCUIT_FAILURE_RATE,
         CIRCUIT_COOLDOWN_MINUTES,
+        BRANDS_PER_RUN,
         DAGSTER_LOCATION,
         DAGSTER_MODULE,
     )
