@@ -19,16 +19,20 @@ import dagster as dg
 from marba_dagster.core.catalog import JOBS, JobSpec
 from marba_dagster.core.run_scope import NothingToRun
 from marba_dagster.core.runs import JOB_TAG
+from marba_dagster.defs.execution import run_executor
 from marba_dagster.instance.partitions import shard_runs_now
 from marba_dagster.settings import job_cron
 
 
-def _asset_job(spec: JobSpec) -> dg.UnresolvedAssetJobDefinition:
+def _asset_job(
+    spec: JobSpec, executor: dg.ExecutorDefinition | None
+) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         name=spec.name,
         selection=dg.AssetSelection.groups(spec.group),
         description=f"{spec.description} (also known as {spec.alias})",
         tags={JOB_TAG: spec.name},
+        executor_def=executor,
     )
 
 
@@ -63,8 +67,9 @@ def max_shard_size(runs) -> int:
 
 def build_jobs_and_schedules():
     jobs, schedules = [], []
+    executor = run_executor()  # MARBA_EXECUTOR: Dagster's default or Celery workers
     for spec in JOBS:
-        job = _asset_job(spec)
+        job = _asset_job(spec, executor)
         jobs.append(job)
         schedules.append(_schedule(spec, job, job_cron(spec)))
     return jobs, schedules
