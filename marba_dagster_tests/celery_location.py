@@ -4,9 +4,11 @@ MARBA asset does with its run's brands: ``scoped_brand_ids`` (the brand shard's 
 one write per brand. Each brand's write is a ``job_logs`` row naming the process that did
 it, so the test can count every brand's processing across runs and workers.
 
-Two shards must run at once to prove there are two workers: each step records its start and
-waits (up to two minutes) until as many steps have started as ``MARBA_TEST_BARRIER`` says. A
-single worker would take the steps one after the other and the test would see it.
+Each step records its start (with its process id) and waits, up to two minutes, until as many
+steps have started as ``MARBA_TEST_BARRIER`` says: two shards must then run at once, on two
+workers (a single worker would take them one after the other and the test would see it);
+and with one shard and a barrier of two, the first attempt of the step holds until the test
+kills its worker and the attempt that replaces it starts.
 """
 
 import os
@@ -38,7 +40,9 @@ def _started(marba_db: MarbaDatabase) -> int:
 def learning_probe(context: dg.AssetExecutionContext, marba_db: MarbaDatabase):
     brands = scoped_brand_ids(context, marba_db)
     with marba_db.begin() as conn:
-        write_job_log(conn, JOB, "info", "started", run_id=context.run.run_id)
+        write_job_log(
+            conn, JOB, "info", "started", run_id=context.run.run_id, context={"pid": os.getpid()}
+        )
     wanted = int(os.environ.get(BARRIER_VAR, "1"))
     deadline = time.monotonic() + 120
     while _started(marba_db) < wanted and time.monotonic() < deadline:

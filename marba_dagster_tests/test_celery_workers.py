@@ -113,8 +113,10 @@ def test_the_workers_and_the_runs_share_one_celery_configuration(monkeypatch):
         run_executor()
 
 
-@pytest.mark.slow
-def test_a_sharded_job_runs_on_two_celery_workers_each_brand_once(tmp_path):
+@contextmanager
+def _celery_world(tmp_path: Path, brands: list[str], per_run: int, barrier: int):
+    """PostgreSQL for the MARBA tables and the Dagster instance (the repository's
+    dagster.yaml), two Celery workers, ``dagster-daemon``; yields what a test needs."""
     require_postgres()
     if not _redis_up():
         pytest.fail("Redis is not running at 127.0.0.1:6379 (.ci/run starts it)")
@@ -132,12 +134,11 @@ def test_a_sharded_job_runs_on_two_celery_workers_each_brand_once(tmp_path):
         "MARBA_EXECUTOR": "celery",
         "MARBA_CELERY_BROKER_URL": BROKER,
         "MARBA_CELERY_BACKEND_URL": BROKER,
-        "MARBA_BRANDS_PER_RUN": "3",
-        BARRIER_VAR: "2",
+        "MARBA_BRANDS_PER_RUN": str(per_run),
+        BARRIER_VAR: str(barrier),
         "PYTHONPATH": str(mh.REPO),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    brands = [f"brand-{i:02d}" for i in range(6)]
     engine = make_engine(pg_marba)
     migrate.upgrade(engine)
     with engine.begin() as conn:
@@ -184,37 +185,7 @@ def test_a_sharded_job_runs_on_two_celery_workers_each_brand_once(tmp_path):
             instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
             sched = BackgroundJobScheduler(engine=engine, instance=instance)
             stack.callback(sched.close)
-            execution_id, run_ids = sched.trigger_job_runs("learning_engine")
-            assert len(run_ids) == 2
-            mh.wait_for(
-                lambda: all(instance.get_run_by_id(r).is_finished for r in run_ids),
-                300,
-                "both shard runs",
-                interval=2,
-            )
-            runs = [instance.get_run_by_id(r) for r in run_ids]
-            assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 2, (
-                tmp_path / "daemon.log"
-            ).read_text(errors="replace")[-3000:]
-            workers = [_worker_of(instance, r) for r in run_ids]
-            row = mh.wait_for(
-                lambda: next(
-                    (
-                        h
-                        for h in sched.get_execution_history("learning_engine")
-                        if h["run_id"] == execution_id and h["status"] == "success"
-                    ),
-                    None,
-                ),
-                120,
-                "the execution's row",
-            )
-        with engine.connect() as conn:
-            processed = conn.execute(
-                sa.select(s.job_logs.c.brand_id, s.job_logs.c.run_id).where(
-                    s.job_logs.c.message == "processed"
-                )
-            ).all()
+            yield instance, sched, engine, names
     finally:
         for key, value in saved.items():
             if value is None:
@@ -225,10 +196,89 @@ def test_a_sharded_job_runs_on_two_celery_workers_each_brand_once(tmp_path):
         engine.dispose()
         drop_pg_database(pg_marba)
         drop_pg_database(pg_dagster)
+
+
+def _wait_finished(instance, run_ids: list[str], tmp_path: Path) -> list[dg.DagsterRun]:
+    mh.wait_for(
+        lambda: all(instance.get_run_by_id(r).is_finished for r in run_ids),
+        300,
+        "the runs",
+        interval=2,
+    )
+    runs = [instance.get_run_by_id(r) for r in run_ids]
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * len(runs), (
+        tmp_path / "daemon.log"
+    ).read_text(errors="replace")[-3000:]
+    return runs
+
+
+def _execution(sched, execution_id: str) -> dict:
+    return mh.wait_for(
+        lambda: next(
+            (
+                h
+                for h in sched.get_execution_history("learning_engine")
+                if h["run_id"] == execution_id and h["status"] == "success"
+            ),
+            None,
+        ),
+        120,
+        "the execution's row",
+    )
+
+
+def _log_rows(engine, message: str) -> list:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(s.job_logs.c.brand_id, s.job_logs.c.run_id, s.job_logs.c.context).where(
+                s.job_logs.c.message == message
+            )
+        ).all()
+
+
+@pytest.mark.slow
+def test_a_sharded_job_runs_on_two_celery_workers_each_brand_once(tmp_path):
+    brands = [f"brand-{i:02d}" for i in range(6)]
+    with _celery_world(tmp_path, brands, per_run=3, barrier=2) as (instance, sched, engine, names):
+        execution_id, run_ids = sched.trigger_job_runs("learning_engine")
+        assert len(run_ids) == 2
+        _wait_finished(instance, run_ids, tmp_path)
+        workers = [_worker_of(instance, r) for r in run_ids]
+        row = _execution(sched, execution_id)
+        processed = _log_rows(engine, "processed")
     # Every brand exactly once, each by the run of its shard.
-    assert Counter(b for b, _ in processed) == Counter(brands)
-    assert {r for _, r in processed} == set(run_ids)
+    assert Counter(b for b, _, _ in processed) == Counter(brands)
+    assert {r for _, r, _ in processed} == set(run_ids)
     # Each shard's step ran on one worker, and the two shards on different workers.
     assert all(len(w) == 1 for w in workers), workers
     assert {w.split("@")[0] for found in workers for w in found} == set(names)
     assert row["shards"] == 2 and row["brands_processed"] == 6
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.slow
+def test_a_step_whose_worker_is_killed_is_run_by_the_other_worker_once(tmp_path):
+    brands = [f"brand-{i:02d}" for i in range(4)]
+    # One run (4 brands <= 10), one step; its first attempt waits for a second to start.
+    with _celery_world(tmp_path, brands, per_run=10, barrier=2) as (instance, sched, engine, _):
+        _, (run_id,) = sched.trigger_job_runs("learning_engine")
+        (first,) = mh.wait_for(lambda: _log_rows(engine, "started"), 180, "the step to start")
+        (victim,) = mh.wait_for(lambda: _worker_of(instance, run_id), 60, "the step's worker")
+        child = first.context["pid"]  # the worker's pool process running the step
+        worker = _parent_of(child)
+        # The worker is told to stop (it takes no new step) and its process running the
+        # step dies mid-step: the step goes back to the queue, the other worker takes it.
+        os.kill(worker, signal.SIGTERM)
+        os.kill(child, signal.SIGKILL)
+        _wait_finished(instance, [run_id], tmp_path)
+        workers = _worker_of(instance, run_id)
+        started = _log_rows(engine, "started")
+        processed = _log_rows(engine, "processed")
+    assert len(started) == 2  # the killed attempt and the one that replaced it
+    assert len(workers) == 2 and victim in workers  # run again on the other worker
+    # The killed attempt wrote nothing: every brand processed exactly once.
+    assert Counter(b for b, _, _ in processed) == Counter(brands)
