@@ -349,3 +349,69 @@ def test_trigger_queues_one_run_per_shard_and_tracks_them_as_one(
             assert TICK_TAG not in instance.get_run_by_id(run_id).tags
         finally:
             sched.close()
+
+
+def _facts(run_id: str, status: str, processed: int):
+    from marba_dagster.core.runs import RunFacts
+
+    return RunFacts(
+        job_name="learning_engine",
+        run_id=run_id,
+        status=status,
+        trigger="schedule",
+        partition_key=None,
+        started_at=datetime(2026, 12, 7, 3, 0, tzinfo=UTC),
+        finished_at=None if status == "running" else datetime(2026, 12, 7, 3, 5, tzinfo=UTC),
+        brands_processed=processed,
+        brands_failed=0,
+        error=None,
+    )
+
+
+def _lock_waiters(engine) -> int:
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+
+
+def test_two_shards_recorded_at_once_combine_into_a_finished_execution(engine):
+    """Shard 1's process has recorded its end but not committed when shard 2's process
+    records its own: the second waits for the first (the execution's row is locked), so
+    it combines both and the execution does not stay 'running'."""
+    import threading
+
+    tick = tick_id("learning_engine", TICK)
+    with engine.begin() as conn:
+        job_store.sync_background_jobs(conn)
+        job_store.record_shard_run(conn, _facts("r1", "running", 0), tick, 1, 2)
+        job_store.record_shard_run(conn, _facts("r2", "running", 0), tick, 2, 2)
+    first = engine.connect()
+    first_tx = first.begin()
+    job_store.record_shard_run(first, _facts("r1", "success", 3), tick, 1, 2)
+    second_done = threading.Event()
+
+    def record_second() -> None:
+        with engine.begin() as conn:
+            job_store.record_shard_run(conn, _facts("r2", "success", 4), tick, 2, 2)
+        second_done.set()
+
+    thread = threading.Thread(target=record_second)
+    thread.start()
+    if engine.dialect.name == "postgresql":
+        # The second recorder is waiting on the execution's row (not done before we commit).
+        mh.wait_for(
+            lambda: _lock_waiters(engine) > 0, 30, "the second recorder to wait", interval=0.1
+        )
+    first_tx.commit()
+    first.close()
+    thread.join(30)
+    assert second_done.is_set()
+    with engine.connect() as conn:
+        (execution,) = job_store.executions(conn, "learning_engine")
+    assert execution["status"] == "success" and execution["brands_processed"] == 7

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 # Run tags.
-JOB_TAG = "marba/job"  # the MARBA job of a run (the run queue's one-run-per-job limit)
+JOB_TAG = "marba/job"  # the MARBA job of a run (the run queue's per-job limit)
 BRANDS_TAG = "marba/brands"  # comma-separated brand ids a run is narrowed to
 # Brand shards (core/shards.py): a scheduled tick of a job with more active brands than
 # MARBA_BRANDS_PER_RUN is one run per shard. ``marba/shard`` (``<job>:<i>``) is the run
