@@ -9,7 +9,7 @@ UI_PORT ?= 3000
 # pytest-xdist workers; 2 on this 2-core machine.
 TEST_WORKERS ?= 2
 
-.PHONY: install home browser demo test test-fast lint format ui sandbox bench bench-full-cycle validate clean
+.PHONY: install home browser demo test test-fast lint format ui sandbox workers bench bench-full-cycle validate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,19 @@ ui: home
 
 sandbox: install
 	$(BIN)/marba sandbox --port $(SANDBOX_PORT)
+
+## Celery workers for MARBA_EXECUTOR=celery (WORKERS of them, one step at a time each) on the
+## Redis broker (MARBA_CELERY_BROKER_URL, default redis://127.0.0.1:6379/0); Ctrl-C stops them.
+WORKERS ?= 2
+workers: home
+	@export MARBA_CELERY_BROKER_URL="$${MARBA_CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}" \
+	  MARBA_CELERY_BACKEND_URL="$${MARBA_CELERY_BACKEND_URL:-redis://127.0.0.1:6379/1}" \
+	  PATH="$(CURDIR)/$(BIN):$$PATH"; \
+	trap 'kill $$(jobs -p) 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq 1 $(WORKERS)); do \
+	  $(BIN)/dagster-celery worker start -A dagster_celery.app -y celery_worker.yaml \
+	    -n marba-$$i -- --pool=prefork --concurrency=1 & \
+	done; wait
 
 validate: home
 	$(BIN)/dagster definitions validate -w workspace.yaml

@@ -813,7 +813,28 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rewrite the Markdown report from the last recorded run and the annotations",
     )
+    ap.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        help="run the cycle through dagster-daemon instead, each job queued as its schedule "
+        "would queue it in this many brand shards (bench/sharded_cycle.py; report "
+        "sharded_cycle.md)",
+    )
+    ap.add_argument(
+        "--celery-workers",
+        type=int,
+        nargs="*",
+        default=[],
+        help="with --shards: then run --celery-job with its steps on this many Celery workers, "
+        "for each number given (e.g. 1 2)",
+    )
+    ap.add_argument("--celery-job", default="analytics_collector")
     args = ap.parse_args(argv)
+    if args.shards:
+        from bench import sharded_cycle
+
+        return sharded_cycle.main(args, argv)
     if args.render_only:
         history = json.loads((args.results / f"{NAME}.json").read_text())
         meta = dict(history[-1], **_annotations(args.annotations))

@@ -123,10 +123,16 @@ def jobs_status(job: str, as_json: bool) -> None:
 @click.argument("job")
 @click.option("--brand", default=None, help="only this brand")
 def jobs_trigger(job: str, brand: str | None) -> None:
-    """Queue a run of JOB now; the Dagster daemon launches it (see it in the UI)."""
+    """Queue JOB now, one run per brand shard (MARBA_BRANDS_PER_RUN); the Dagster daemon
+    launches them (see them in the UI)."""
     with _scheduler() as sched:
-        run_id = sched.trigger_job(job, brand_id=brand)
-    click.echo(f"queued run {run_id}")
+        execution_id, run_ids = sched.trigger_job_runs(job, brand_id=brand)
+    if len(run_ids) == 1:
+        click.echo(f"queued run {run_ids[0]}")
+        return
+    click.echo(f"queued execution {execution_id}: {len(run_ids)} brand shard runs")
+    for index, run_id in enumerate(run_ids, start=1):
+        click.echo(f"  shard {index}/{len(run_ids)}: run {run_id}")
 
 
 def _echo_schedule_state(st: dict) -> None:
@@ -166,8 +172,30 @@ def jobs_history(job: str | None, limit: int, as_json: bool) -> None:
         click.echo("no executions recorded")
     for r in rows:
         err = f"  {r['error'][:80]}" if r["error"] else ""
+        shards = f" ({r['shards']} shards)" if r["shards"] > 1 else ""
         click.echo(
             f"{_fmt(r['started_at'])}  {r['job_name']:<22} {r['status']:<9}"
+            f" {_fmt(r['duration_seconds']):>7}s "
+            f"brands {r['brands_processed']}/{r['brands_failed']} failed  {r['run_id']}"
+            f"{shards}{err}"
+        )
+
+
+@jobs.command("shards")
+@click.argument("execution_id")
+@click.option("--json", "as_json", is_flag=True)
+def jobs_shards(execution_id: str, as_json: bool) -> None:
+    """The brand shard runs of one execution (its id as `marba jobs history` shows it)."""
+    with _scheduler() as sched:
+        rows = sched.get_execution_shards(execution_id)
+    if as_json:
+        return _json(rows)
+    if not rows:
+        click.echo(f"{execution_id} was not split into brand shards")
+    for r in rows:
+        err = f"  {r['error'][:80]}" if r["error"] else ""
+        click.echo(
+            f"shard {r['shard_index']}/{r['shard_count']}  {r['status']:<9}"
             f" {_fmt(r['duration_seconds']):>7}s "
             f"brands {r['brands_processed']}/{r['brands_failed']} failed  {r['run_id']}{err}"
         )

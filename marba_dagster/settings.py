@@ -346,6 +346,43 @@ CIRCUIT_COOLDOWN_MINUTES = Setting(
     "30",
     positive_float,
 )
+BRANDS_PER_RUN = Setting(
+    "MARBA_BRANDS_PER_RUN",
+    "the most active brands one run of a job covers: a scheduled tick (or a trigger) with "
+    "more is split into brand shards, one run each, run side by side",
+    "500",
+    positive_int,
+)
+EXECUTORS = ("multiprocess", "celery")
+
+
+def executor_name(text: str) -> str:
+    name = text.strip().lower()
+    if name not in EXECUTORS:
+        raise ValueError(f"must be one of {', '.join(EXECUTORS)}")
+    return name
+
+
+EXECUTOR = Setting(
+    "MARBA_EXECUTOR",
+    "where the steps of a launched run execute: `multiprocess` (subprocesses of the run's "
+    "process) or `celery` (Celery workers through MARBA_CELERY_BROKER_URL; start them with "
+    "`make workers`); read when the code location loads. `marba run` always runs in-process",
+    "multiprocess",
+    executor_name,
+)
+CELERY_BROKER_URL = Setting(
+    "MARBA_CELERY_BROKER_URL",
+    "the Celery broker of MARBA_EXECUTOR=celery (the code location and every worker)",
+    "redis://127.0.0.1:6379/0",
+    secret=True,
+)
+CELERY_BACKEND_URL = Setting(
+    "MARBA_CELERY_BACKEND_URL",
+    "where Celery workers store step results for the run that waits on them",
+    "redis://127.0.0.1:6379/1",
+    secret=True,
+)
 DAGSTER_LOCATION = Setting(
     "MARBA_DAGSTER_LOCATION",
     "the code location's name in the workspace the daemon loads (the CLI and API queue runs "
@@ -411,6 +448,10 @@ SETTINGS: dict[str, Setting] = {
         CIRCUIT_MIN_FAILURES,
         CIRCUIT_FAILURE_RATE,
         CIRCUIT_COOLDOWN_MINUTES,
+        BRANDS_PER_RUN,
+        EXECUTOR,
+        CELERY_BROKER_URL,
+        CELERY_BACKEND_URL,
         DAGSTER_LOCATION,
         DAGSTER_MODULE,
     )

@@ -38,6 +38,12 @@ def test_embedded_instance_is_sqlite_with_telemetry_off(tmp_path, monkeypatch):
         assert "Sqlite" in type(instance.run_storage).__name__
         assert instance.telemetry_enabled is False
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        assert {
+            "key": "marba/shard",
+            "value": {"applyLimitPerUniqueValue": True},
+            "limit": 1,
+        } in limits
         assert instance.run_retries_enabled
         assert instance.run_retries_retry_on_asset_or_op_failure is False
         _materialize_on(instance)
@@ -59,8 +65,14 @@ def test_production_instance_on_postgres(tmp_path, monkeypatch):
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        # Brand shards of a job run side by side (up to 4), never two runs of one shard.
         assert {
             "key": "marba/job",
+            "value": {"applyLimitPerUniqueValue": True},
+            "limit": 4,
+        } in limits
+        assert {
+            "key": "marba/shard",
             "value": {"applyLimitPerUniqueValue": True},
             "limit": 1,
         } in limits

@@ -154,7 +154,17 @@ class BackgroundJobScheduler:
         self.reconcile()
         with self.engine.connect() as conn:
             rows = job_store.executions(conn, spec.name if spec else None, limit=limit)
-        return [_execution_dict(r) for r in rows]
+            shards = job_store.shard_counts(conn, [r["run_id"] for r in rows])
+        return [{**_execution_dict(r), "shards": shards.get(r["run_id"], 1)} for r in rows]
+
+    def get_execution_shards(self, execution_id: str) -> list[dict[str, Any]]:
+        """The brand shard runs of one execution (its ``run_id`` in the history), by shard;
+        empty for an execution that was one run."""
+        self.reconcile()
+        with self.engine.connect() as conn:
+            rows = job_store.execution_shards(conn, execution_id)
+        keys = ("shard_index", "shard_count", *_EXECUTION_KEYS)
+        return [{k: r.get(k) for k in keys} for r in rows]
 
     def get_logs(
         self,
@@ -179,31 +189,47 @@ class BackgroundJobScheduler:
     # --------------------------------------------------------------- control
 
     def trigger_job(self, name: str, brand_id: str | None = None) -> str:
-        """Queue a run of the job now (all active brands, or one); returns the run id."""
+        """Queue the job now (all active brands, or one); returns the id of the execution
+        (its ``job_executions.run_id``): the run id when one run covers it, else
+        ``<job>:<time>`` for a tick of brand shards (``trigger_job_runs`` lists the runs)."""
+        return self.trigger_job_runs(name, brand_id)[0]
+
+    def trigger_job_runs(self, name: str, brand_id: str | None = None) -> tuple[str, list[str]]:
+        """Queue the job now as its schedule would: one run per brand shard of at most
+        ``MARBA_BRANDS_PER_RUN`` active brands (one run for ``brand_id``). Returns (the
+        execution's id, the run ids)."""
         from marba_dagster.instance.partitions import sync_brand_partitions
 
         spec = self._spec(name)
-        brands = [brand_id] if brand_id else None
         if brand_id:
             with self.engine.connect() as conn:
                 if not existing_brand_ids(conn, [brand_id]):
                     raise JobControlError(f"unknown brand: {brand_id}")
-        if spec.partitioning == "brands":
-            sync_brand_partitions(self.instance, self.engine)
+        # Shards are planned over the brand partitions: bring them up to date first.
+        sync_brand_partitions(self.instance, self.engine)
+        tags = {TRIGGER_TAG: "api"}
         try:
-            run_id = self.control.submit(spec, brand_ids=brands, tags={TRIGGER_TAG: "api"})
+            if brand_id:
+                run_id = self.control.submit(spec, brand_ids=[brand_id], tags=tags)
+                execution_id, run_ids = run_id, [run_id]
+            else:
+                execution_id, run_ids = self.control.submit_shards(spec, tags=tags)
         except ControlError as exc:
             raise JobControlError(str(exc)) from None
+        if len(run_ids) > 1:
+            message = f"execution {execution_id} triggered: {len(run_ids)} brand shard runs"
+        else:
+            message = f"run {run_ids[0]} triggered" + (f" for brand {brand_id}" if brand_id else "")
         with self.engine.begin() as conn:
             job_store.write_job_log(
                 conn,
                 spec.name,
                 "info",
-                f"run {run_id} triggered" + (f" for brand {brand_id}" if brand_id else ""),
-                run_id=run_id,
-                context={"kind": "trigger"},
+                message,
+                run_id=run_ids[0] if len(run_ids) == 1 else None,
+                context={"kind": "trigger", "run_ids": run_ids},
             )
-        return run_id
+        return execution_id, run_ids
 
     def pause_job(self, name: str) -> dict[str, Any]:
         """Stop the job's schedule; the job shows as ``paused``."""
@@ -259,21 +285,23 @@ class BackgroundJobScheduler:
         return ai_costs(self.engine, now)
 
 
+_EXECUTION_KEYS = (
+    "job_name",
+    "run_id",
+    "status",
+    "trigger",
+    "partition_key",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "brands_processed",
+    "brands_failed",
+    "error",
+)
+
+
 def _execution_dict(row: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "job_name",
-        "run_id",
-        "status",
-        "trigger",
-        "partition_key",
-        "started_at",
-        "finished_at",
-        "duration_seconds",
-        "brands_processed",
-        "brands_failed",
-        "error",
-    )
-    return {k: row.get(k) for k in keys}
+    return {k: row.get(k) for k in _EXECUTION_KEYS}
 
 
 def budget_status(month_cost: float, budget: float) -> str:

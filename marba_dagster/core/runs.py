@@ -12,8 +12,19 @@ from datetime import datetime
 from typing import Any
 
 # Run tags.
-JOB_TAG = "marba/job"  # the MARBA job of a run (the run queue's one-run-per-job limit)
+JOB_TAG = "marba/job"  # the MARBA job of a run (the run queue's per-job limit)
 BRANDS_TAG = "marba/brands"  # comma-separated brand ids a run is narrowed to
+# Brand shards (core/shards.py): a scheduled tick of a job with more active brands than
+# MARBA_BRANDS_PER_RUN is one run per shard. ``marba/shard`` (``<job>:<i>``) is the run
+# queue's one-run-per-shard key, ``marba/shard_of`` (``<i>/<n>``) says which shard of how
+# many, ``marba/tick`` (``<job>:<tick time>``) names the execution the shards make up (its
+# job_executions row), and a shard's brands are the half-open range of ids
+# [``marba/brands_from``, ``marba/brands_before``) (either end open when absent).
+SHARD_TAG = "marba/shard"
+SHARD_OF_TAG = "marba/shard_of"
+TICK_TAG = "marba/tick"
+BRANDS_FROM_TAG = "marba/brands_from"
+BRANDS_BEFORE_TAG = "marba/brands_before"
 # Enrichment freshness: "due" (TTL-aware, as schedules, sensors and automation run it) or
 # "force" (recompute what was asked, as a person's Materialize does).
 REFRESH_TAG = "marba/refresh"

@@ -22,6 +22,7 @@ from marba_dagster.connectors.redaction import redact, redact_json
 from marba_dagster.core.catalog import job_for_group
 from marba_dagster.core.rows import Problem
 from marba_dagster.core.runs import BRANDS_CHECK, BRANDS_TAG, JOB_TAG, SOURCES_CHECK
+from marba_dagster.core.shards import brand_range, in_shard
 from marba_dagster.defs.execution import rate_limit_retry
 from marba_dagster.defs.resources import MarbaDatabase
 from marba_dagster.store.brands import active_brand_ids, existing_brand_ids
@@ -98,11 +99,20 @@ def requested_brands(context: dg.AssetExecutionContext) -> list[str] | None:
     return [b.strip() for b in raw.split(",") if b.strip()] or None
 
 
+def is_narrowed(context: dg.AssetExecutionContext) -> bool:
+    """Whether the run covers some brands only (``marba/brands`` or a brand shard's range)."""
+    return requested_brands(context) is not None or brand_range(context.run.tags) != (None, None)
+
+
 def scoped_brand_ids(context: dg.AssetExecutionContext, marba_db: MarbaDatabase) -> list[str]:
-    """The active brands this run covers: the ``marba/brands`` tag narrows; else all active.
+    """The active brands this run covers: the ``marba/brands`` tag narrows, and so does a
+    brand shard's id range (``marba/brands_from`` / ``marba/brands_before``, resolved against
+    the brands active now: one activated since the tick is in exactly one shard); else all
+    active brands.
 
     Unknown brand ids in the tag fail the run with a clear message before any work.
     """
+    first, before = brand_range(context.run.tags)
     with marba_db.connect() as conn:
         requested = requested_brands(context)
         if requested:
@@ -111,8 +121,10 @@ def scoped_brand_ids(context: dg.AssetExecutionContext, marba_db: MarbaDatabase)
             if unknown:
                 raise dg.Failure(description=f"unknown brand(s): {', '.join(unknown)}")
             active = set(active_brand_ids(conn))
-            return [b for b in requested if b in active]
-        return active_brand_ids(conn)
+            brands = [b for b in requested if b in active]
+        else:
+            brands = active_brand_ids(conn)
+    return [b for b in brands if in_shard(b, first, before)]
 
 
 @dataclass

@@ -1,4 +1,11 @@
-"""How the steps of MARBA's assets run: their retry policies and their concurrency pools.
+"""How the steps of MARBA's assets run: their executor, retry policies and concurrency pools.
+
+**Executor.** ``MARBA_EXECUTOR`` (read when the code location loads) chooses where the
+steps of a launched run execute: ``multiprocess`` (Dagster's default, subprocesses of the
+run's process) or ``celery``: each step is a task on the Redis broker
+(``MARBA_CELERY_BROKER_URL``) taken by one of the Celery workers ``make workers`` starts
+(``celery_worker.yaml``, the same settings as ``CELERY_APP_CONFIG``). ``marba run``
+executes in its own process whatever the setting.
 
 **Retries.** Every asset that calls an outside service retries at most twice (three
 attempts in all, the guide's rule) with exponential backoff and jitter, so many brands'
@@ -26,6 +33,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
+
+from marba_dagster import settings
 
 MAX_RETRIES = 2  # three attempts in all
 # The longest Retry-After a step waits for in its run; a longer one is left to the next run.
@@ -90,4 +99,38 @@ def rate_limit_retry(
         "run will try again",
         metadata=metadata,
         allow_retries=False,
+    )
+
+
+# The Celery app's settings on both sides (the run that sends a step, the worker that runs
+# it; celery_worker.yaml repeats them for the workers): a worker takes one step at a time
+# and acknowledges it only when done, so a worker process killed mid-step gives its step
+# back to the queue for another worker instead of losing it.
+CELERY_APP_CONFIG = {
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "worker_prefetch_multiplier": 1,
+}
+
+
+def _bound(setting: settings.Setting) -> object:
+    """A config value for ``setting``: read from the environment where the step runs when
+    set (never written into the job's snapshot: broker URLs may hold a password), else the
+    declared default."""
+    return {"env": setting.name} if setting.is_set() else setting.default
+
+
+def run_executor() -> dg.ExecutorDefinition | None:
+    """The executor of the MARBA jobs (``MARBA_EXECUTOR``); ``None``: Dagster's default."""
+    if settings.EXECUTOR.value() != "celery":
+        return None
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured(
+        {
+            "broker": _bound(settings.CELERY_BROKER_URL),
+            "backend": _bound(settings.CELERY_BACKEND_URL),
+            "config_source": CELERY_APP_CONFIG,
+        },
+        name="marba_celery",
     )

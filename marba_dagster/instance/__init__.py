@@ -1,8 +1,9 @@
 """The Dagster instance used by the `marba` command: the embedded default or DAGSTER_HOME.
 
 When DAGSTER_HOME is unset, the `marba` command uses ``.marba/dagster_home`` (gitignored)
-and writes an embedded ``dagster.yaml`` there: SQLite storage, queued runs with one run per
-job at a time, telemetry off. The production set-up is the repository's ``dagster.yaml``.
+and writes an embedded ``dagster.yaml`` there: SQLite storage, queued runs with at most two
+runs of a job (two brand shards) and one run of a shard at a time, telemetry off. The
+production set-up is the repository's ``dagster.yaml``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ concurrency:
     max_concurrent_runs: 4
     tag_concurrency_limits:
       - key: "marba/job"
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 2
+      - key: "marba/shard"
         value:
           applyLimitPerUniqueValue: true
         limit: 1

@@ -27,6 +27,7 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 
 from marba_dagster.core.catalog import JobSpec
+from marba_dagster.core.runs import TICK_TAG
 from marba_dagster.instance.marba_instance import (
     PROJECT_ROOT,
     REPOSITORY_NAME,
@@ -138,24 +139,50 @@ class JobControl:
         tags: dict[str, str] | None = None,
         now: datetime | None = None,
     ) -> str:
-        """Queue a run of the job covering its current work; returns the run id."""
+        """Queue one run of the job covering its current work (every brand, or
+        ``brand_ids``); returns the run id."""
         from marba_dagster.core.run_scope import NothingToRun
         from marba_dagster.instance.partitions import scope_now
 
-        workspace, location = self._location()
-        repo = location.get_repository(REPOSITORY_NAME)
-        if not repo.has_job(spec.name):
-            raise ControlError(f"job {spec.name} is not in the code location")
         try:
             partition_key, scope_tags = scope_now(
                 spec, now or datetime.now(timezone.utc), self.instance, brand_ids
             )
         except NothingToRun as exc:
             raise ControlError(f"{spec.name}: nothing to run ({exc})") from None
-        run_tags = dict(scope_tags)
-        if partition_key:
-            run_tags[PARTITION_NAME_TAG] = partition_key
-        run_tags.update(tags or {})
+        return self._queue(spec, [(partition_key, {**scope_tags, **(tags or {})})])[0]
+
+    def submit_shards(
+        self,
+        spec: JobSpec,
+        *,
+        tags: dict[str, str] | None = None,
+        now: datetime | None = None,
+        per_run: int | None = None,
+    ) -> tuple[str, list[str]]:
+        """Queue the job's current work over every brand as a schedule tick would: one run
+        per brand shard of at most ``per_run`` (``MARBA_BRANDS_PER_RUN``) brands. Returns
+        (the execution's id in ``job_executions``, the run ids): the run id itself when
+        one run covers every brand, else the tick's id ``<job>:<time>``."""
+        from marba_dagster.core.run_scope import NothingToRun
+        from marba_dagster.instance.partitions import shard_runs_now
+
+        try:
+            runs = shard_runs_now(
+                spec, now or datetime.now(timezone.utc), self.instance, per_run=per_run
+            )
+        except NothingToRun as exc:
+            raise ControlError(f"{spec.name}: nothing to run ({exc})") from None
+        run_ids = self._queue(spec, [(r.partition_key, {**r.tags, **(tags or {})}) for r in runs])
+        tick = runs[0].tags.get(TICK_TAG)
+        return (tick or run_ids[0]), run_ids
+
+    def _queue(self, spec: JobSpec, scopes: list[tuple[str | None, dict[str, str]]]) -> list[str]:
+        """Create and submit one run of the job per (partition key, tags)."""
+        workspace, location = self._location()
+        repo = location.get_repository(REPOSITORY_NAME)
+        if not repo.has_job(spec.name):
+            raise ControlError(f"job {spec.name} is not in the code location")
         selector = JobSubsetSelector(
             location_name=location.name,
             repository_name=repo.name,
@@ -169,25 +196,30 @@ class JobControl:
             remote_job, {}, step_keys_to_execute=None, known_state=None, instance=self.instance
         )
         snapshot = plan.execution_plan_snapshot
-        run = self.instance.create_run(
-            job_name=spec.name,
-            run_id=None,
-            run_config={},
-            resolved_op_selection=None,
-            step_keys_to_execute=snapshot.step_keys_to_execute,
-            op_selection=None,
-            status=None,
-            root_run_id=None,
-            parent_run_id=None,
-            tags={**remote_job.tags, **run_tags},
-            job_snapshot=remote_job.job_snapshot,
-            execution_plan_snapshot=snapshot,
-            parent_job_snapshot=remote_job.parent_job_snapshot,
-            remote_job_origin=remote_job.get_remote_origin(),
-            job_code_origin=remote_job.get_python_origin(),
-            asset_selection=None,
-            asset_check_selection=None,
-            asset_graph=repo.asset_graph,
-        )
-        submitted = self.instance.submit_run(run.run_id, workspace)
-        return submitted.run_id
+        run_ids = []
+        for partition_key, scope_tags in scopes:
+            run_tags = dict(scope_tags)
+            if partition_key:
+                run_tags[PARTITION_NAME_TAG] = partition_key
+            run = self.instance.create_run(
+                job_name=spec.name,
+                run_id=None,
+                run_config={},
+                resolved_op_selection=None,
+                step_keys_to_execute=snapshot.step_keys_to_execute,
+                op_selection=None,
+                status=None,
+                root_run_id=None,
+                parent_run_id=None,
+                tags={**remote_job.tags, **run_tags},
+                job_snapshot=remote_job.job_snapshot,
+                execution_plan_snapshot=snapshot,
+                parent_job_snapshot=remote_job.parent_job_snapshot,
+                remote_job_origin=remote_job.get_remote_origin(),
+                job_code_origin=remote_job.get_python_origin(),
+                asset_selection=None,
+                asset_check_selection=None,
+                asset_graph=repo.asset_graph,
+            )
+            run_ids.append(self.instance.submit_run(run.run_id, workspace).run_id)
+        return run_ids

@@ -7,8 +7,9 @@ run``, ``dagster job execute``, ``dagster asset materialize`` and the Python API
 three things to Dagster's own instance, however a run was started:
 
 - **Attribution** (every run's creation): a run that materializes the assets of one MARBA job is
-  a run of that job. It carries the ``marba/job`` tag (so the one-run-per-job limit of the
-  run queue applies to runs launched from the UI, sensors and automation too) and the job's
+  a run of that job. It carries the ``marba/job`` and ``marba/shard`` tags (so the run
+  queue's per-job and per-shard limits apply to runs launched from the UI, sensors and
+  automation too) and the job's
   name instead of Dagster's implicit asset job, and a run made in-process gets the code
   location's origin, so it is listed on its job's page in the UI like a launched one.
 - **Recording** (``handle_new_event``): as a run is queued, starts and ends, its
@@ -41,7 +42,8 @@ from dagster._record import copy as copy_record
 
 from marba_dagster import settings
 from marba_dagster.core.catalog import JobSpec, job_for_group, resolve
-from marba_dagster.core.runs import JOB_TAG, WORKER_TAG
+from marba_dagster.core.runs import JOB_TAG, SHARD_TAG, WORKER_TAG
+from marba_dagster.core.shards import shard_key
 from marba_dagster.instance.workers import Worker
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,9 @@ def attribute_run(kwargs: dict[str, Any]) -> dict[str, Any]:
         return kwargs
     out = dict(kwargs)
     tags.setdefault(JOB_TAG, spec.name)
+    # A run that is not one shard of a tick covers every brand: it takes the first shard's
+    # queue key, so two such runs of a job never overlap (the run queue's per-shard limit).
+    tags.setdefault(SHARD_TAG, shard_key(spec.name))
     out["tags"] = tags
     if _implicit_job(kwargs["job_name"]):
         # The assets of one MARBA job, materialized from the asset graph, the CLI or Python:

@@ -14,6 +14,7 @@ from marba_dagster.core.brands import (
 )
 from marba_dagster.core.catalog import JobSpec
 from marba_dagster.core.run_scope import run_scope
+from marba_dagster.core.shards import ShardRun, shard_runs, tick_id
 from marba_dagster.store.brands import active_brand_names
 
 
@@ -42,3 +43,16 @@ def scope_now(
     """(partition key, tags) of a run of ``spec`` at ``now`` over the instance's brand
     partitions (``core.run_scope.run_scope``); ``NothingToRun`` when there is nothing."""
     return run_scope(spec, now, instance.get_dynamic_partitions(BRANDS_PARTITIONS_NAME), brand_ids)
+
+
+def shard_runs_now(
+    spec: JobSpec, now: datetime, instance: DagsterInstance, per_run: int | None = None
+) -> list[ShardRun]:
+    """The runs of the tick of ``spec`` at ``now``: one per shard of at most ``per_run``
+    (default ``MARBA_BRANDS_PER_RUN``) of the instance's brand partitions
+    (``core.shards.shard_runs``); ``NothingToRun`` when there is nothing."""
+    from marba_dagster import settings
+
+    per_run = per_run or settings.BRANDS_PER_RUN.value()
+    keys = instance.get_dynamic_partitions(BRANDS_PARTITIONS_NAME)
+    return shard_runs(spec, now, keys, per_run, tick_id(spec.name, now))

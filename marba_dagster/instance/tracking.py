@@ -19,12 +19,15 @@ from marba_dagster.core.runs import (
     OUTCOME_TAG,
     PROBE_TAG,
     RUN_LOSS_CHECKS,
+    SHARD_OF_TAG,
+    TICK_TAG,
     TRIGGER_TAG,
     RunFacts,
     partial_outcome,
     root_cause,
     step_label,
 )
+from marba_dagster.core.shards import parse_shard_of
 from marba_dagster.settings import job_crons
 from marba_dagster.store import jobs as store_jobs
 from marba_dagster.store.types import utcnow
@@ -51,6 +54,15 @@ def marba_job_of(run: dg.DagsterRun) -> JobSpec | None:
         except KeyError:
             continue
     return None
+
+
+def shard_of(run: dg.DagsterRun) -> tuple[str, int, int] | None:
+    """(the tick's execution id, shard index, shard count) of a brand shard's run."""
+    tick = run.tags.get(TICK_TAG)
+    place = parse_shard_of(run.tags.get(SHARD_OF_TAG))
+    if not tick or place is None:
+        return None
+    return tick, place[0], place[1]
 
 
 def run_status(status: dg.DagsterRunStatus) -> str:
@@ -215,8 +227,10 @@ def sync_run(
 ) -> RunFacts | None:
     """Bring ``run``'s records up to date.
 
-    That is its ``job_executions`` row, its job's ``background_jobs`` last run and, for a failed,
-    canceled or partial run, its ``job_logs`` line.
+    That is its ``job_executions`` row (for one brand shard of a tick: its
+    ``job_execution_shards`` row and the tick's combined ``job_executions`` row), its job's
+    ``background_jobs`` last run and, for a failed, canceled or partial run, its ``job_logs``
+    line (with the run's own id).
 
     Idempotent: the row is keyed by run id, so whichever process records a run first (the
     run's own process through ``MarbaInstance``, the daemon's tracker sensor, the CLI), the
@@ -226,10 +240,16 @@ def sync_run(
     if spec is None:
         return None
     facts = run_facts(instance, run, spec)
+    shard = shard_of(run)
     with engine.begin() as conn:
         if store_jobs.job_row(conn, spec.name) is None:
             store_jobs.sync_background_jobs(conn, job_crons())
-        store_jobs.record_run(conn, facts)
+        if shard is None:
+            store_jobs.record_run(conn, facts)
+        else:
+            # One brand shard of a tick: its own row in job_execution_shards, and the tick's
+            # one job_executions row combined from all of its shards.
+            store_jobs.record_shard_run(conn, facts, *shard)
         if facts.status in ("failure", "canceled", "partial"):
             store_jobs.log_run_failure(conn, facts)
     # ``background_jobs.health`` is left to the supervisor: it alerts when it changes.

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from marba_dagster.core import health
 from marba_dagster.core.catalog import JOBS
 from marba_dagster.core.runs import RunFacts
+from marba_dagster.core.shards import combine_shards
 from marba_dagster.store import schema
 from marba_dagster.store.db import upsert
 from marba_dagster.store.types import utcnow
@@ -82,6 +83,78 @@ def record_run(conn: Connection, facts: RunFacts) -> None:
     }
     upsert(conn, schema.job_executions, [row], ["run_id"])
     _update_last_run(conn, facts)
+
+
+def record_shard_run(
+    conn: Connection, facts: RunFacts, execution_id: str, shard_index: int, shard_count: int
+) -> RunFacts:
+    """Record one run of a tick split into brand shards: its ``job_execution_shards`` row,
+    and the tick's one ``job_executions`` row (id ``execution_id``) combined from the newest
+    run of each shard (``core.shards.combine_shards``: a retried shard counts by its retry).
+    Returns the execution's facts.
+
+    Shards of one tick end at the same time in different processes: the execution's row is
+    created if missing and then locked (``FOR UPDATE`` on PostgreSQL; SQLite takes one
+    writer at a time), so each recorder combines what the others committed before it.
+    """
+    executions_table, shards_table = schema.job_executions, schema.job_execution_shards
+    placeholder = {
+        "job_name": facts.job_name,
+        "run_id": execution_id,
+        "status": "queued",
+        "trigger": facts.trigger,
+        "partition_key": facts.partition_key,
+        "brands_processed": 0,
+        "brands_failed": 0,
+    }
+    upsert(conn, executions_table, [placeholder], ["run_id"], [])
+    lock = sa.select(executions_table.c.id).where(executions_table.c.run_id == execution_id)
+    if conn.dialect.name == "postgresql":
+        lock = lock.with_for_update()
+    conn.execute(lock)
+    row = {
+        "execution_id": execution_id,
+        "job_name": facts.job_name,
+        "shard_index": shard_index,
+        "shard_count": shard_count,
+        "run_id": facts.run_id,
+        "status": facts.status,
+        "trigger": facts.trigger,
+        "partition_key": facts.partition_key,
+        "started_at": facts.started_at,
+        "finished_at": facts.finished_at,
+        "duration_seconds": facts.duration_seconds,
+        "brands_processed": facts.brands_processed,
+        "brands_failed": facts.brands_failed,
+        "error": facts.error,
+    }
+    upsert(conn, shards_table, [row], ["run_id"])
+    newest: dict[int, dict[str, Any]] = {}
+    for shard in execution_shards(conn, execution_id):
+        newest[shard["shard_index"]] = shard  # ordered by id: a retry replaces its original
+    combined = combine_shards(facts.job_name, execution_id, shard_count, list(newest.values()))
+    record_run(conn, combined)
+    return combined
+
+
+def execution_shards(conn: Connection, execution_id: str) -> list[dict[str, Any]]:
+    """The shard runs of one execution, by shard then in the order they were recorded."""
+    t = schema.job_execution_shards
+    q = sa.select(t).where(t.c.execution_id == execution_id).order_by(t.c.shard_index, t.c.id)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def shard_counts(conn: Connection, execution_ids: list[str]) -> dict[str, int]:
+    """How many shards each of ``execution_ids`` was split into (absent: not sharded)."""
+    if not execution_ids:
+        return {}
+    t = schema.job_execution_shards
+    q = (
+        sa.select(t.c.execution_id, sa.func.max(t.c.shard_count))
+        .where(t.c.execution_id.in_(execution_ids))
+        .group_by(t.c.execution_id)
+    )
+    return {execution_id: int(count) for execution_id, count in conn.execute(q)}
 
 
 def _update_last_run(conn: Connection, facts: RunFacts) -> None:

@@ -591,6 +591,29 @@ job_executions = sa.Table(
     sa.Index(None, "job_name", "started_at"),
 )
 
+# One row per run of a tick split into brand shards (core/shards.py): the per-shard detail of
+# the tick's one job_executions row (whose run_id is the tick's id, ``<job>:<tick time>``).
+job_execution_shards = sa.Table(
+    "job_execution_shards",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("execution_id", sa.String(64), nullable=False),
+    sa.Column("job_name", sa.String(64), nullable=False),
+    sa.Column("shard_index", sa.Integer(), nullable=False),
+    sa.Column("shard_count", sa.Integer(), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("trigger", sa.String(40), nullable=True),
+    sa.Column("partition_key", sa.String(200), nullable=True),
+    sa.Column("started_at", UTCDateTime(), nullable=True),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Column("duration_seconds", sa.Float(), nullable=True),
+    sa.Column("brands_processed", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("brands_failed", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Index(None, "execution_id", "shard_index"),
+)
+
 job_logs = sa.Table(
     "job_logs",
     metadata,

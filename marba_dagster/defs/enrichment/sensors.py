@@ -57,7 +57,8 @@ enrichment_automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.groups(DOMAIN),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
-    # Tagged like the job's other runs, so the run queue's one-run-per-job limit applies.
+    # Tagged like the job's other runs, so the run queue's per-job limit applies (and, as a
+    # run over its own brands, the per-shard one: MarbaInstance tags it shard 1).
     run_tags={JOB_TAG: ENRICHMENT_JOB},
     description="Refreshes enrichment sections when their inputs are materialized "
     "(automation conditions).",

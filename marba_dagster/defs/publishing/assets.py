@@ -14,7 +14,7 @@ from marba_dagster.defs import execution
 from marba_dagster.defs.batches import (
     BrandBatch,
     completeness_check_specs,
-    requested_brands,
+    is_narrowed,
     scoped_brand_ids,
 )
 from marba_dagster.defs.execution import PLATFORM_RETRY
@@ -59,7 +59,7 @@ def published_posts(
     outcomes become 'unknown' and are alerted, never retried automatically. A brand with a
     post that failed, was missed or became unknown in the run is named, with those posts
     and their reasons, by the all_brands_processed check (WARN)."""
-    brand_ids = scoped_brand_ids(context, marba_db) if requested_brands(context) else None
+    brand_ids = scoped_brand_ids(context, marba_db) if is_narrowed(context) else None
     with (
         single_attempt_client(graph_api.base_url, graph_api.policy(), "graph_publish") as graph,
         single_attempt_client(x_api.base_url, x_api.policy(), "x_publish") as x,
