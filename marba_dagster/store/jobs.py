@@ -65,10 +65,9 @@ def write_job_log(
     )
 
 
-def record_run(conn: Connection, facts: RunFacts) -> None:
-    """One ``job_executions`` row per run, inserted or brought up to date, and the job's
-    ``background_jobs.last_run_*`` when this is its newest run."""
-    row = {
+def _run_values(facts: RunFacts) -> dict[str, Any]:
+    """The columns ``job_executions`` and ``job_execution_shards`` share, for one run."""
+    return {
         "job_name": facts.job_name,
         "run_id": facts.run_id,
         "status": facts.status,
@@ -81,6 +80,12 @@ def record_run(conn: Connection, facts: RunFacts) -> None:
         "brands_failed": facts.brands_failed,
         "error": facts.error,
     }
+
+
+def record_run(conn: Connection, facts: RunFacts) -> None:
+    """One ``job_executions`` row per run, inserted or brought up to date, and the job's
+    ``background_jobs.last_run_*`` when this is its newest run."""
+    row = _run_values(facts)
     upsert(conn, schema.job_executions, [row], ["run_id"])
     _update_last_run(conn, facts)
 
@@ -114,19 +119,9 @@ def record_shard_run(
     conn.execute(lock)
     row = {
         "execution_id": execution_id,
-        "job_name": facts.job_name,
         "shard_index": shard_index,
         "shard_count": shard_count,
-        "run_id": facts.run_id,
-        "status": facts.status,
-        "trigger": facts.trigger,
-        "partition_key": facts.partition_key,
-        "started_at": facts.started_at,
-        "finished_at": facts.finished_at,
-        "duration_seconds": facts.duration_seconds,
-        "brands_processed": facts.brands_processed,
-        "brands_failed": facts.brands_failed,
-        "error": facts.error,
+        **_run_values(facts),
     }
     upsert(conn, shards_table, [row], ["run_id"])
     newest: dict[int, dict[str, Any]] = {}
