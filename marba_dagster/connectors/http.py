@@ -445,6 +445,16 @@ class ApiClient:
         remember(found)
         return found
 
+    def _body_deadline(self, call: _Call, received: int, status: int) -> HttpError:
+        """The deadline passed while the body was being read."""
+        return self._error(
+            DeadlineExceeded,
+            call,
+            f"deadline of {self.policy.deadline:g}s passed while reading the body "
+            f"({received} bytes so far)",
+            status=status,
+        )
+
     def _error(self, cls: type[HttpError], call: _Call, message: str, **kw) -> HttpError:
         return cls(
             scrub(message, call.secrets),
@@ -752,23 +762,11 @@ class ApiClient:
                     err.limit, err.received = cap, len(buf)
                     raise err
                 if time.monotonic() >= call.deadline:
-                    raise self._error(
-                        DeadlineExceeded,
-                        call,
-                        f"deadline of {self.policy.deadline:g}s passed while reading the body "
-                        f"({len(buf)} bytes so far)",
-                        status=response.status_code,
-                    )
+                    raise self._body_deadline(call, len(buf), response.status_code)
         except httpx.ReadTimeout as exc:
             if deadline_fired() or self._remaining(call) <= 0.01:
                 # Reads are capped at what is left of the deadline: this is the deadline.
-                raise self._error(
-                    DeadlineExceeded,
-                    call,
-                    f"deadline of {self.policy.deadline:g}s passed while reading the body "
-                    f"({len(buf)} bytes so far)",
-                    status=response.status_code,
-                ) from None
+                raise self._body_deadline(call, len(buf), response.status_code) from None
             err = self._error(
                 DeadlineExceeded,
                 call,
@@ -780,13 +778,7 @@ class ApiClient:
             raise err from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.StreamError) as exc:
             if deadline_fired():
-                raise self._error(
-                    DeadlineExceeded,
-                    call,
-                    f"deadline of {self.policy.deadline:g}s passed while reading the body "
-                    f"({len(buf)} bytes so far)",
-                    status=response.status_code,
-                ) from None
+                raise self._body_deadline(call, len(buf), response.status_code) from None
             err = self._error(
                 MalformedResponse,
                 call,
