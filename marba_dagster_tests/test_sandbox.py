@@ -476,7 +476,7 @@ def test_fault_validation_in_python(sandbox):
     with pytest.raises(FaultError):
         sandbox.faults.add(route=FORECAST, kind="slow_drip", colour="red")
     fault = sandbox.faults.add(route=FORECAST, kind="latency", ms=5, times=2)
-    assert fault.as_dict()["params"] == {"ms": 5.0}
+    assert fault.as_dict()["params"] == {"ms": 5.0, "ms_max": None}
     assert sandbox.faults.remove(fault.id) and sandbox.faults.list() == []
 
 

@@ -12,7 +12,8 @@ leaves those alone.
 
 Generic kinds and their parameters (defaults in brackets):
 
-``latency``          ms: delay added before the handler runs
+``latency``          ms: delay added before the handler runs; ms_max [None]: each request's
+                     delay is drawn uniformly from ms..ms_max instead (a real API's spread)
 ``status_sequence``  statuses: e.g. [500, 500] - one per matching request, then normal
                      behaviour (a status < 400 in the list also means "normal");
                      retry_after [None]: adds a Retry-After header (seconds); body [None]
@@ -48,6 +49,7 @@ import asyncio
 import email.utils
 import json
 import math
+import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -66,6 +68,7 @@ __all__ = [
     "FaultRegistry",
     "GENERIC_KINDS",
     "apply_faults",
+    "latency_seconds",
     "register_route_kinds",
 ]
 
@@ -73,7 +76,7 @@ _REQUIRED = object()
 
 # kind -> {param: default}; _REQUIRED marks mandatory parameters.
 GENERIC_KINDS: dict[str, dict[str, Any]] = {
-    "latency": {"ms": _REQUIRED},
+    "latency": {"ms": _REQUIRED, "ms_max": None},
     "status_sequence": {"statuses": _REQUIRED, "retry_after": None, "body": None},
     "rate_limit": {"retry_after": 1.0, "http_date": False, "status": 429, "body": None},
     "read_timeout": {"seconds": 30.0},
@@ -170,6 +173,7 @@ def _coerce(kind: str, name: str, value: Any, default: Any) -> Any:
             return v
         if name in (
             "ms",
+            "ms_max",
             "retry_after",
             "seconds",
             "interval",
@@ -239,6 +243,8 @@ class FaultRegistry:
                 raise FaultError(f"{kind} needs {name!r}")
             else:
                 values[name] = default
+        if kind == "latency" and values["ms_max"] is not None and values["ms_max"] < values["ms"]:
+            raise FaultError("latency.ms_max must be >= latency.ms")
         if times is not None:
             times = int(times)
             if times < 1:
@@ -335,6 +341,15 @@ class FaultRegistry:
 
 # --------------------------------------------------------------------------------------
 # Applying generic faults around a handler
+
+
+def latency_seconds(params: dict[str, Any], rng: random.Random | None = None) -> float:
+    """The delay a ``latency`` fault adds to one request: ``ms``, or with ``ms_max`` a draw
+    uniform in ``ms..ms_max``."""
+    low, high = params["ms"], params.get("ms_max")
+    if high is None or high == low:
+        return low / 1000.0
+    return (rng or random).uniform(low, high) / 1000.0
 
 
 def _error_body(status: int, body: Any) -> Response:
@@ -479,7 +494,7 @@ async def apply_faults(
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     for fault, _ in registry.take_all(route, _PRE_KINDS, target=target):
         applied.append(fault.kind)
-        await asyncio.sleep(fault.params["ms"] / 1000.0)
+        await asyncio.sleep(latency_seconds(fault.params))
     hit = registry.take_first(route, _RESPONSE_KINDS, target=target)
     if hit is None:
         return await handler(request)
