@@ -190,7 +190,12 @@ class Scenario:
 
 
 def render_markdown(name: str, history: list[dict[str, Any]]) -> str:
+    """The report: the title, ``bench/<name>_notes.md`` if there is one (what the figures
+    mean, written by hand after a run), then the last ten runs, newest first."""
     lines = [f"# Benchmark: {name}", ""]
+    notes = Path(__file__).resolve().parent / f"{name}_notes.md"
+    if notes.exists():
+        lines += [notes.read_text().strip(), ""]
     for rec in reversed(history[-10:]):
         size = ", ".join(f"{k}={v}" for k, v in rec["size"].items())
         lines.append(f"## {rec['at']} ({size}; commit {rec.get('commit') or '?'})")
