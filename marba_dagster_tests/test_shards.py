@@ -19,12 +19,16 @@ from marba_dagster.core.runs import (
     TICK_TAG,
 )
 from marba_dagster.core.shards import (
+    PRIORITY_TAG,
+    SHARD_PRIORITY,
     Shard,
     brand_range,
     combine_shards,
     in_shard,
     plan_by_id,
     plan_by_partition,
+    queue_key,
+    shard_key,
     shard_tags,
     tick_id,
 )
@@ -96,6 +100,21 @@ def test_shard_tags_carry_the_queue_key_the_place_and_the_range():
     assert brand_range(tags) == (shards[1].first, shards[1].before)
     assert BRANDS_FROM_TAG not in shard_tags("analytics_collector", tick, shards[0])
     assert BRANDS_BEFORE_TAG not in shard_tags("analytics_collector", tick, shards[2])
+    # A tick's shards go ahead of queued one-brand runs; a tick of one shard is an ordinary run.
+    assert tags[PRIORITY_TAG] == SHARD_PRIORITY
+    one = plan_by_id(_ids(3), 10)[0]
+    assert PRIORITY_TAG not in shard_tags("analytics_collector", tick, one)
+
+
+def test_a_run_outside_a_tick_is_keyed_by_its_partition_or_as_every_brand():
+    job = catalog.ENRICHMENT_JOB
+    # One brand's refresh (automation, a person's Materialize): its own queue key, so a
+    # burst of them neither runs one at a time nor takes the scheduled shards' keys.
+    one = queue_key(job, {"dagster/partition": "ellis-co~b7"})
+    assert one == f"{job}:partition:ellis-co~b7"
+    assert one != queue_key(job, {"dagster/partition": "oslo-coffee~b8"})
+    assert one not in {shard_key(job, i) for i in range(1, 50)}
+    assert queue_key(job, {}) == shard_key(job) == f"{job}:1"
 
 
 def _repository():

@@ -10,6 +10,7 @@ from marba_dagster.core.catalog import JobSpec
 from marba_dagster.core.runs import BRANDS_TAG, JOB_TAG
 
 # Dagster's run tags for a range of partitions in one run (``dagster/asset_partition_range_*``).
+PARTITION_TAG = "dagster/partition"
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 

@@ -35,6 +35,7 @@ from marba_dagster.core.catalog import JobSpec
 from marba_dagster.core.run_scope import (
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,
+    PARTITION_TAG,
     run_scope,
 )
 from marba_dagster.core.runs import (
@@ -46,6 +47,10 @@ from marba_dagster.core.runs import (
     TICK_TAG,
     RunFacts,
 )
+
+# Dagster's run queue launches higher ``dagster/priority`` first.
+PRIORITY_TAG = "dagster/priority"
+SHARD_PRIORITY = "1"
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,9 @@ def shard_tags(job: str, tick: str, shard: Shard) -> dict[str, str]:
     """The run tags of ``shard``: its queue key and, for a real shard, its place and brands."""
     tags = {SHARD_TAG: shard_key(job, shard.index)}
     if shard.count > 1:
+        # A tick's shards go ahead of queued one-brand refreshes (automation can queue
+        # hundreds of those while the other jobs write the sections' inputs).
+        tags[PRIORITY_TAG] = SHARD_PRIORITY
         tags[TICK_TAG] = tick
         tags[SHARD_OF_TAG] = shard.label
         if shard.first is not None:
@@ -188,6 +196,17 @@ def shard_tags(job: str, tick: str, shard: Shard) -> dict[str, str]:
 def shard_key(job: str, index: int = 1) -> str:
     """``marba/shard`` of shard ``index`` of ``job``; a run over every brand is shard 1."""
     return f"{job}:{index}"
+
+
+def queue_key(job: str, tags: Mapping[str, str]) -> str:
+    """``marba/shard`` of a run that is not one shard of a tick.
+
+    A run of one partition (an enrichment refresh of one brand by automation or a person)
+    is keyed by its partition: two runs of one brand never overlap, and a burst of them
+    neither runs one at a time nor holds a slot the scheduled shards need. Any other run
+    covers every brand and takes the first shard's key."""
+    partition = tags.get(PARTITION_TAG)
+    return f"{job}:partition:{partition}" if partition else shard_key(job)
 
 
 def parse_shard_of(value: str | None) -> tuple[int, int] | None:

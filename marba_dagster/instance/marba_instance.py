@@ -43,7 +43,7 @@ from dagster._record import copy as copy_record
 from marba_dagster import settings
 from marba_dagster.core.catalog import JobSpec, job_for_group, resolve
 from marba_dagster.core.runs import JOB_TAG, SHARD_TAG, WORKER_TAG
-from marba_dagster.core.shards import shard_key
+from marba_dagster.core.shards import queue_key
 from marba_dagster.instance.workers import Worker
 
 log = logging.getLogger(__name__)
@@ -145,9 +145,9 @@ def attribute_run(kwargs: dict[str, Any]) -> dict[str, Any]:
         return kwargs
     out = dict(kwargs)
     tags.setdefault(JOB_TAG, spec.name)
-    # A run that is not one shard of a tick covers every brand: it takes the first shard's
-    # queue key, so two such runs of a job never overlap (the run queue's per-shard limit).
-    tags.setdefault(SHARD_TAG, shard_key(spec.name))
+    # A run that is not one shard of a tick: one brand's partition, or every brand (the
+    # first shard's key, so two such runs of a job never overlap).
+    tags.setdefault(SHARD_TAG, queue_key(spec.name, tags))
     out["tags"] = tags
     if _implicit_job(kwargs["job_name"]):
         # The assets of one MARBA job, materialized from the asset graph, the CLI or Python:
