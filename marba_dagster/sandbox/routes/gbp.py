@@ -156,21 +156,28 @@ def _google_error(code: int, status: str, message: str) -> JSONResponse:
 def routes(state) -> list[Route]:
     store = gbp_data(state)
 
-    async def reviews(request: Request):
+    def authorize(request: Request) -> tuple[str, JSONResponse | None]:
+        """The location a request names, and Google's answer if its bearer token is refused."""
         location = (
             f"accounts/{request.path_params['account']}/locations/{request.path_params['location']}"
         )
         expected = store.token(location)
         if expected is None and not store.generate:
-            return _google_error(404, "NOT_FOUND", "Requested entity was not found.")
+            return location, _google_error(404, "NOT_FOUND", "Requested entity was not found.")
         auth = request.headers.get("authorization", "")
         given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         if not given or (expected is not None and given != expected):
-            return _google_error(
+            return location, _google_error(
                 401,
                 "UNAUTHENTICATED",
                 "Request had invalid authentication credentials. Expected OAuth 2 access token.",
             )
+        return location, None
+
+    async def reviews(request: Request):
+        location, refused = authorize(request)
+        if refused is not None:
+            return refused
         try:
             size = min(50, max(1, int(request.query_params.get("pageSize", 50))))
             start = int(
@@ -210,20 +217,9 @@ def routes(state) -> list[Route]:
     log = published_log(state)
 
     async def local_posts(request: Request):
-        location = (
-            f"accounts/{request.path_params['account']}/locations/{request.path_params['location']}"
-        )
-        expected = store.token(location)
-        if expected is None and not store.generate:
-            return _google_error(404, "NOT_FOUND", "Requested entity was not found.")
-        auth = request.headers.get("authorization", "")
-        given = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        if not given or (expected is not None and given != expected):
-            return _google_error(
-                401,
-                "UNAUTHENTICATED",
-                "Request had invalid authentication credentials. Expected OAuth 2 access token.",
-            )
+        location, refused = authorize(request)
+        if refused is not None:
+            return refused
         if store.denied(location):
             return _google_error(403, "PERMISSION_DENIED", "The caller does not have permission")
         try:
