@@ -321,6 +321,13 @@ PUBLISH_APP_LIMITS = Setting(
     DEFAULT_APP_LIMITS,
     publish_limits,
 )
+PUBLISH_CONCURRENCY = Setting(
+    "MARBA_PUBLISH_CONCURRENCY",
+    "posts one publisher run sends at once (posts of different accounts in parallel); a post "
+    "waits about 0.3 s on a platform, so this width sets the burst rate",
+    "16",
+    positive_int,
+)
 PUBLISH_MEDIA_ALLOWED_HOSTS = Setting(
     "MARBA_PUBLISH_MEDIA_ALLOWED_HOSTS",
     "`host:port,...` whose media URLs the publisher accepts although http or local (a "
@@ -443,6 +450,7 @@ SETTINGS: dict[str, Setting] = {
         PUBLISH_MAX_LATENESS,
         PUBLISH_ACCOUNT_LIMITS,
         PUBLISH_APP_LIMITS,
+        PUBLISH_CONCURRENCY,
         PUBLISH_MEDIA_ALLOWED_HOSTS,
         CIRCUIT_WINDOW,
         CIRCUIT_MIN_FAILURES,

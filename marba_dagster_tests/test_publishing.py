@@ -1037,7 +1037,9 @@ def test_asset_publishes_through_dagster(world, db_url, tmp_path):
     )
 
 
-def publish_through_dagster(db_url, sandbox, tmp_path, settings=None, raise_on_error=True):
+def publish_through_dagster(
+    db_url, sandbox, tmp_path, settings=None, raise_on_error=True, tags=None
+):
     env = sandbox.env()
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         return dg.materialize(
@@ -1052,6 +1054,7 @@ def publish_through_dagster(db_url, sandbox, tmp_path, settings=None, raise_on_e
                 "publisher_settings": settings or PublisherSettings(),
             },
             raise_on_error=raise_on_error,
+            tags=tags,
         )
 
 
@@ -1178,3 +1181,120 @@ def test_invalid_publisher_setting_fails_at_once_without_retries(
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert failure.step_failure_data.user_failure_data.description.startswith(expected)
     assert post(world["engine"], "waiting")["status"] == "scheduled"  # nothing was claimed
+
+
+def add_x_brand(world, brand_id: str) -> None:
+    """Another active brand with its own X account (a post goes out on its brand's account)."""
+    external, token = f"x-{brand_id}", f"x-token-{brand_id}"
+    platform_data(world["sandbox"].state).add_account("x", external, token)
+    with world["engine"].begin() as conn:
+        conn.execute(schema.brands.insert().values(id=brand_id, name=brand_id, industry="cafe"))
+        conn.execute(
+            schema.platform_accounts.insert().values(
+                id=f"acct-{brand_id}-x",
+                brand_id=brand_id,
+                platform="x",
+                external_account_id=external,
+                access_token=token,
+            )
+        )
+
+
+def add_brand_post(engine, pid, brand_id, minutes=-1):
+    with engine.begin() as conn:
+        conn.execute(
+            scheduled_content.insert().values(
+                id=pid,
+                brand_id=brand_id,
+                platform="x",
+                body=f"post {pid}",
+                media_urls=[],
+                format="text",
+                scheduled_at=utcnow() + timedelta(minutes=minutes),
+                status="scheduled",
+            )
+        )
+
+
+def test_the_default_width_publishes_posts_of_many_accounts_exactly_once(world, db_url, tmp_path):
+    """The default publisher (16 posts at once; SQLite and PostgreSQL) with 40 accounts,
+    two due posts each and a platform answering in 50-150 ms: every post once."""
+    engine, sandbox = world["engine"], world["sandbox"]
+    assert PublisherSettings().config().concurrency == 16
+    for n in range(40):
+        add_x_brand(world, f"w{n:02d}")
+        for k in range(2):
+            add_brand_post(engine, f"w{n:02d}-{k}", f"w{n:02d}", minutes=-k)
+    sandbox.faults.add("x_publish.tweets", "latency", ms=50, ms_max=150)
+    result = publish_through_dagster(db_url, sandbox, tmp_path)
+    assert result.success
+    meta = result.asset_materializations_for_node("publishing__published_posts")[0].metadata
+    assert meta["published"].value == 80
+    log = world["log"]
+    assert log.count("x") == 80 and max(log.texts().values()) == 1
+    with engine.connect() as conn:
+        statuses = dict(
+            conn.execute(
+                sa.select(scheduled_content.c.status, sa.func.count()).group_by(
+                    scheduled_content.c.status
+                )
+            ).all()
+        )
+    assert statuses == {"published": 80}
+
+
+def test_the_publishing_width_is_set_by_its_variable(monkeypatch):
+    from marba_dagster.defs.publishing.resources import publisher_resources
+
+    monkeypatch.setenv("MARBA_PUBLISH_CONCURRENCY", "24")
+    bound = publisher_resources().resources["publisher_settings"].process_config_and_initialize()
+    assert bound.config().concurrency == 24
+    assert PublisherSettings(concurrency_env=" 3 ").config().concurrency == 3
+
+
+def test_an_unusable_publishing_width_names_the_variable(world, db_url, tmp_path, monkeypatch):
+    from marba_dagster.defs.publishing.resources import publisher_resources
+
+    add_post(world["engine"], "waiting", platform="x", minutes=-1)
+    monkeypatch.setenv("MARBA_PUBLISH_CONCURRENCY", "0")
+    settings = publisher_resources().resources["publisher_settings"]
+    result = publish_through_dagster(
+        db_url, world["sandbox"], tmp_path, settings, raise_on_error=False
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_failure_data.user_failure_data.description.startswith(
+        "invalid setting MARBA_PUBLISH_CONCURRENCY='0': must be a whole number >= 1"
+    )
+    assert post(world["engine"], "waiting")["status"] == "scheduled"
+
+
+def test_a_shard_run_publishes_only_its_brands_posts(world, db_url, tmp_path):
+    """A publisher run of one brand shard (the ``marba/brands_from`` / ``marba/brands_before``
+    range a sharded tick gives it) claims only the due posts of brands in its range; the
+    other shard's run takes the rest, and nothing goes out twice."""
+    engine, sandbox = world["engine"], world["sandbox"]
+    for b in ("b2", "b3"):
+        add_x_brand(world, b)
+    for b in ("b1", "b2", "b3"):
+        for n in range(2):
+            add_brand_post(engine, f"{b}-{n}", b, minutes=-n)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    first = publish_through_dagster(
+        db_url, sandbox, tmp_path / "one", tags={"marba/brands_before": "b2"}
+    )
+    assert first.success
+    with engine.connect() as conn:
+        by_status = dict(
+            conn.execute(sa.select(scheduled_content.c.id, scheduled_content.c.status)).all()
+        )
+    assert {p for p, s in by_status.items() if s == "published"} == {"b1-0", "b1-1"}
+    assert {p for p, s in by_status.items() if s == "scheduled"} == {"b2-0", "b2-1", "b3-0", "b3-1"}
+    second = publish_through_dagster(
+        db_url, sandbox, tmp_path / "two", tags={"marba/brands_from": "b2"}
+    )
+    assert second.success
+    meta = second.asset_materializations_for_node("publishing__published_posts")[0].metadata
+    assert meta["published"].value == 4
+    assert world["log"].count("x") == 6 and max(world["log"].texts().values()) == 1

@@ -27,7 +27,12 @@ class PublisherSettings(dg.ConfigurableResource):
         default=300.0, description="a claim older than this with no result is unknown"
     )
     concurrency: int = Field(
-        default=8, description="posts published at once (of different accounts in parallel)"
+        default=int(settings.PUBLISH_CONCURRENCY.default),
+        description="posts published at once (of different accounts in parallel)",
+    )
+    concurrency_env: str | None = Field(
+        default=None,
+        description=f"{settings.PUBLISH_CONCURRENCY.name} when set: overrides concurrency",
     )
     max_posts_per_run: int = Field(
         default=MAX_POSTS_PER_RUN,
@@ -59,9 +64,12 @@ class PublisherSettings(dg.ConfigurableResource):
             **settings.PUBLISH_APP_LIMITS.parsed(settings.PUBLISH_APP_LIMITS.default),
             **parse_setting(settings.PUBLISH_APP_LIMITS, self.app_limits),
         }
+        concurrency = self.concurrency
+        if self.concurrency_env is not None:
+            concurrency = parse_setting(settings.PUBLISH_CONCURRENCY, self.concurrency_env)
         rules = [
             ("lease_seconds", self.lease_seconds > 0, "must be > 0"),
-            ("concurrency", self.concurrency >= 1, "must be >= 1"),
+            ("concurrency", concurrency >= 1, "must be >= 1"),
             ("max_posts_per_run", self.max_posts_per_run >= 1, "must be >= 1"),
         ]
         for name, ok, rule in rules:
@@ -70,7 +78,7 @@ class PublisherSettings(dg.ConfigurableResource):
         return PublisherConfig(
             max_lateness=lateness,
             lease_seconds=self.lease_seconds,
-            concurrency=self.concurrency,
+            concurrency=concurrency,
             max_posts_per_run=self.max_posts_per_run,
             allowed_media_hosts=media_hosts,
             account_limits=account_limits,
@@ -86,6 +94,7 @@ def publisher_resources() -> dg.Definitions:
                 max_lateness=bind(settings.PUBLISH_MAX_LATENESS),
                 account_limits=bind(settings.PUBLISH_ACCOUNT_LIMITS),
                 app_limits=bind(settings.PUBLISH_APP_LIMITS),
+                concurrency_env=bind(settings.PUBLISH_CONCURRENCY, None),
                 media_allowed_hosts=bind(settings.PUBLISH_MEDIA_ALLOWED_HOSTS),
             )
         }
