@@ -830,6 +830,13 @@ def main(argv: list[str] | None = None) -> int:
         "for each number given (e.g. 1 2)",
     )
     ap.add_argument("--celery-job", default="analytics_collector")
+    ap.add_argument(
+        "--with-automation",
+        action="store_true",
+        help="with --shards: leave the automation-condition sensors running (by default they "
+        "are stopped so the scheduled cycle is timed alone; their extra runs are counted "
+        "either way)",
+    )
     args = ap.parse_args(argv)
     if args.shards:
         from bench import sharded_cycle

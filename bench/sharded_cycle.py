@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 NAME = "sharded_cycle"
 BROKER = "redis://127.0.0.1:6379/12"
+# Sensors that launch enrichment and learning runs when the sections' inputs are
+# materialized: each upstream job of the cycle makes them request every brand again.
+AUTOMATION_SENSORS = ("enrichment_automation_sensor", "learning_automation_sensor")
 
 
 class ProcessPeaks:
@@ -126,8 +130,11 @@ def finished_execution(sched, job: str, execution_id: str, wait: float = 120) ->
 
 def run_job_in_shards(sched, instance, job: str, n: int, peaks: ProcessPeaks) -> dict[str, Any]:
     """Queue ``job`` as its schedule would and wait for every shard run to end."""
+    import dagster as dg
+
     peaks.window()
     load_before = os.getloadavg()[0]
+    wall_started = time.time()
     started = time.monotonic()
     execution_id, run_ids = sched.trigger_job_runs(job)
     while True:
@@ -138,6 +145,14 @@ def run_job_in_shards(sched, instance, job: str, n: int, peaks: ProcessPeaks) ->
             raise TimeoutError(f"{job}: shard runs still going after an hour")
         time.sleep(0.5)
     seconds = time.monotonic() - started
+    # Runs that something else launched while this job ran (sensors: automation, refreshes).
+    others = [
+        r
+        for r in instance.get_run_records(
+            dg.RunsFilter(created_after=datetime.fromtimestamp(wall_started, UTC))
+        )
+        if r.dagster_run.run_id not in run_ids
+    ]
     shard_seconds = []
     for r in run_ids:
         record = instance.get_run_record_by_id(r)
@@ -156,6 +171,8 @@ def run_job_in_shards(sched, instance, job: str, n: int, peaks: ProcessPeaks) ->
         "peak_process_rss_mb": round(max(processes.values()), 0) if processes else None,
         "processes": len(processes),
         "success": all(r.status.value == "SUCCESS" for r in runs),
+        "other_runs": len(others),
+        "other_run_jobs": sorted({r.dagster_run.job_name for r in others}),
         # The machine's 1-minute load average as the job was queued and when it ended: this
         # benchmark's own processes plus anything else running (a shared machine shows it).
         "load_before": round(load_before, 1),
@@ -214,6 +231,14 @@ def run_size(n: int, args) -> dict[str, Any]:
                   "MARBA_NOTIFY_WEBHOOK_URL", "MARBA_EXECUTOR"):  # fmt: skip
             os.environ.pop(k, None)
         print(f"  seeded {n} brands; {args.shards} shards of <= {per_run}", flush=True)
+        if not args.with_automation:
+            for sensor in AUTOMATION_SENSORS:
+                subprocess.run(
+                    [str(VENV_BIN / "dagster"), "sensor", "stop", sensor,
+                     "-w", str(ROOT / "workspace.yaml")],
+                    cwd=str(ROOT), env=dict(os.environ), check=True, capture_output=True,
+                )  # fmt: skip
+        record["automation_sensors"] = "running" if args.with_automation else "stopped"
         peaks = ProcessPeaks(home)
         daemon_args = [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")]
         with (
@@ -341,8 +366,9 @@ def render(meta: dict[str, Any]) -> str:
             f"{'yes' if cycle['all_succeeded'] else 'NO'}.",
             "",
             "| job | wall s (queued → last shard done) | ms per brand | shard runs (s) "
-            "| peak RSS of one process MB | processes | execution | brands | load avg |",
-            "|---|---:|---:|---|---:|---:|---|---:|---|",
+            "| peak RSS of one process MB | processes | execution | brands | load avg "
+            "| other runs meanwhile |",
+            "|---|---:|---:|---|---:|---:|---|---:|---|---:|",
         ]
         for job, j in cycle["jobs"].items():
             lines.append(
@@ -350,8 +376,14 @@ def render(meta: dict[str, Any]) -> str:
                 f"{', '.join(f'{s:.1f}' for s in j['shard_run_seconds'])} | "
                 f"{j['peak_process_rss_mb'] or '–'} | {j['processes']} | "
                 f"{j['execution_status']} | {j['brands_processed']} | "
-                f"{j['load_before']} → {j['load_after']} |"
+                f"{j['load_before']} → {j['load_after']} | {j.get('other_runs', '–')} |"
             )
+        if "automation_sensors" in rec:
+            lines += [
+                "",
+                f"Automation-condition sensors ({', '.join(AUTOMATION_SENSORS)}): "
+                f"{rec['automation_sensors']}; the other sensors and schedules as deployed.",
+            ]
         celery = rec.get("celery")
         if celery:
             lines += [
