@@ -29,6 +29,8 @@ against ``--max-p99-lateness`` (300 s).
     python -m bench.publishing_throughput --posts 10000 --latency-ms 50 --concurrency 16
     python -m bench.publishing_throughput --pg --posts 10000 --accounts 5000 \\
         --platforms facebook,instagram,x --latency-ms-min 100 --latency-ms-max 300
+    python -m bench.publishing_throughput --pg --posts 10000 --accounts 5000 \\
+        --latency-ms-min 100 --latency-ms-max 300 --daemon --shards 4
 
 ``--pg`` creates a throwaway PostgreSQL database on ``MARBA_BENCH_PG_URL``'s server
 (default ``postgresql+psycopg2://postgres@127.0.0.1:5432/postgres``) and drops it after;
@@ -319,6 +321,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="publisher posts/s must be at least this fraction of the plain POST loop",
     )
     ap.add_argument("--results", type=Path, default=None, help="results directory")
+    ap.add_argument(
+        "--daemon",
+        action="store_true",
+        help="publish through dagster-daemon: the auto_publisher job queued in --shards brand "
+        "shards as its schedule would, each run at the publisher's default width "
+        "(bench/publishing_daemon.py; needs --pg)",
+    )
+    ap.add_argument("--shards", type=int, default=4, help="with --daemon: brand shards")
     args = ap.parse_args(argv)
     burst = args.accounts is not None
     args.platforms = args.platforms or (PLATFORMS if burst else ("facebook", "x"))
@@ -335,6 +345,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         ap.error("latency: 0 <= --latency-ms-min <= --latency-ms-max")
     if args.posts < 1 or args.concurrency < 1:
         ap.error("--posts and --concurrency must be >= 1")
+    if args.daemon and not args.pg:
+        ap.error("--daemon needs --pg (the Dagster instance and the runs share PostgreSQL)")
+    if args.daemon and not (1 <= args.shards <= args.accounts // len(args.platforms)):
+        ap.error("--shards must be between 1 and the number of brands")
     if args.accounts < len(args.platforms):
         ap.error(f"--accounts must be at least the number of platforms ({len(args.platforms)})")
     return args
@@ -346,6 +360,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv[1:] if argv is None else argv
     )
     n, conc = args.posts, args.concurrency
+    daemon_run: dict = {}
+    if args.daemon:
+        from bench import publishing_daemon
+
+        # Runs of the job at once, each at the publisher's width: the baseline gets as many
+        # requests in flight.
+        conc = args.concurrency * min(args.shards, publishing_daemon.JOB_RUN_LIMIT)
     run_tag = uuid.uuid4().hex[:6]
     pub_accounts = accounts_for(args.accounts, args.platforms, baseline=False)
     base_accounts = accounts_for(args.accounts, args.platforms, baseline=True)
@@ -371,31 +392,41 @@ def main(argv: list[str] | None = None) -> int:
             base_count = _sandbox_json(sb, "/_sandbox/published")["count"]
 
             posts = posts_for(n, pub_accounts, f"pub-{run_tag}")
-            due_at = utcnow() + timedelta(seconds=2)
-            _seed_posts(engine, posts, pub_accounts, due_at)
-            policy = HttpPolicy(read_timeout=15.0, deadline=30.0)  # ApiEndpoint's defaults
-            config = PublisherConfig(concurrency=conc)
-            if args.limits == "off":
-                config = PublisherConfig(concurrency=conc, account_limits={}, app_limits={})
-            print(f"publisher: {n} posts over {args.accounts} accounts", flush=True)
-            req0, cpu0 = sb.request_count(), sb.cpu_seconds()
-            with (
-                single_attempt_client(f"{sb.base_url}/graph/v21.0", policy, "graph") as g,
-                single_attempt_client(f"{sb.base_url}/x/2", policy, "x") as x,
-            ):
-                while utcnow() < due_at:
-                    time.sleep(0.01)
-                started_epoch = time.time()
-                with measure() as work:
-                    summary = publish_due_posts(
-                        engine,
-                        g,
-                        x,
-                        config,
-                        run_id=f"bench-{run_tag}",
-                        brand_ids=None,
-                        webhook_url=None,
-                    )
+            if args.daemon:
+                summary, work, daemon_run = _publish_through_daemon(
+                    args, engine, url, sb, posts, pub_accounts, Path(tmp)
+                )
+                req0, cpu0, started_epoch = (
+                    daemon_run["requests_before"],
+                    daemon_run["sandbox_cpu_before"],
+                    daemon_run["started_epoch"],
+                )
+            else:
+                due_at = utcnow() + timedelta(seconds=2)
+                _seed_posts(engine, posts, pub_accounts, due_at)
+                policy = HttpPolicy(read_timeout=15.0, deadline=30.0)  # ApiEndpoint's defaults
+                config = PublisherConfig(concurrency=conc)
+                if args.limits == "off":
+                    config = PublisherConfig(concurrency=conc, account_limits={}, app_limits={})
+                print(f"publisher: {n} posts over {args.accounts} accounts", flush=True)
+                req0, cpu0 = sb.request_count(), sb.cpu_seconds()
+                with (
+                    single_attempt_client(f"{sb.base_url}/graph/v21.0", policy, "graph") as g,
+                    single_attempt_client(f"{sb.base_url}/x/2", policy, "x") as x,
+                ):
+                    while utcnow() < due_at:
+                        time.sleep(0.01)
+                    started_epoch = time.time()
+                    with measure() as work:
+                        summary = publish_due_posts(
+                            engine,
+                            g,
+                            x,
+                            config,
+                            run_id=f"bench-{run_tag}",
+                            brand_ids=None,
+                            webhook_url=None,
+                        )
             sandbox_requests = sb.request_count() - req0
             sandbox_cpu = sb.cpu_seconds() - cpu0
             published = _sandbox_json(sb, "/_sandbox/published")
@@ -433,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": conc,
         "db": "postgresql" if url.startswith("postgres") else "sqlite",
     }
-    if args.name == "publishing_burst":
+    if args.name.startswith("publishing_burst"):
         size = {
             "posts": n,
             "accounts": args.accounts,
@@ -441,6 +472,11 @@ def main(argv: list[str] | None = None) -> int:
             **{k: v for k, v in size.items() if k != "posts"},
             "limits": args.limits,
         }
+    size["publisher"] = (
+        f"dagster-daemon, {args.shards} shard runs of width {args.concurrency}"
+        if args.daemon
+        else "in-process service call"
+    )
     sc = Scenario(args.name, size=size)
     base_rate = n / base_seconds
     pub_rate = summary.published / work.seconds if work.seconds else 0.0
@@ -455,8 +491,10 @@ def main(argv: list[str] | None = None) -> int:
         for platform in args.platforms:
             mine = [r["lateness"] for r in rows if r["platform"] == platform and r["lateness"]]
             sc.figure(f"lateness_p99_{platform}_seconds", _percentile(mine, 0.99))
-    sc.figure("peak_rss_mb", work.peak_rss_mb)
-    sc.figure("publisher_cpu_seconds", work.cpu_seconds)
+    if work.peak_rss_mb is not None:
+        sc.figure("peak_rss_mb", work.peak_rss_mb)
+    if work.cpu_seconds is not None:
+        sc.figure("publisher_cpu_seconds", work.cpu_seconds)
     sc.figure("sandbox_peak_rss_mb", sandbox_rss)
     sc.figure("sandbox_cpu_seconds", sandbox_cpu)
     sc.figure("sandbox_requests_per_post", sandbox_requests / n)
@@ -484,6 +522,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_p99_lateness is not None:
         sc.limit("lateness_p99_seconds", _percentile(lateness, 0.99), limit=args.max_p99_lateness)
     sc.note(f"command: `{command}`")
+    if args.daemon:
+        sc.note(
+            f"through dagster-daemon: {daemon_run['shards']} auto_publisher runs (one per brand "
+            f"shard, at most {publishing_daemon.JOB_RUN_LIMIT} at once, each "
+            f"{args.concurrency} posts wide), queued as the schedule queues them when the "
+            f"posts fell due; run times {daemon_run['shard_run_seconds']} s; statuses "
+            f"{daemon_run['statuses']}; execution {daemon_run['execution_status']}; peak RSS of "
+            f"one run process {daemon_run['peak_process_rss_mb']} MB; other runs meanwhile "
+            f"{daemon_run['other_runs']} {daemon_run['other_run_jobs']}; the baseline sends "
+            f"{conc} at once (runs at once x width)"
+        )
     sc.note(f"load average (1, 5, 15 min) at start {load_start}, at end {load_end}")
     sc.note(
         f"sandbox received {published_count} publisher posts for {n} due; {doubles} texts "
@@ -499,6 +548,65 @@ def main(argv: list[str] | None = None) -> int:
     )
     sc.save(args.results) if args.results else sc.save()
     return 0 if sc.passed else 1
+
+
+@dataclass
+class _DaemonSummary:
+    published: int
+    deferred: int
+    retry_scheduled: int
+    failed: int
+
+
+@dataclass
+class _DaemonWork:
+    seconds: float
+    peak_rss_mb: float | None
+    cpu_seconds: float | None = None  # the run processes' CPU is not measured
+
+
+def _publish_through_daemon(args, engine, url, sb, posts, accounts, tmp: Path):
+    """The burst published by ``auto_publisher`` runs the daemon launches (one per shard)."""
+    from bench import publishing_daemon
+
+    brands = {a.brand_id for a in accounts}
+    publishing_daemon.only_brands_active(engine, brands)
+    with publishing_daemon.daemon(
+        url, sb.base_url, len(brands), args.shards, args.concurrency, tmp
+    ) as (
+        sched,
+        instance,
+        peaks,
+    ):
+        due_at = utcnow() + timedelta(seconds=2)
+        _seed_posts(engine, posts, accounts, due_at)
+        print(
+            f"publisher through dagster-daemon: {len(posts)} posts over {args.accounts} "
+            f"accounts in {args.shards} shard runs",
+            flush=True,
+        )
+        req0, cpu0 = sb.request_count(), sb.cpu_seconds()
+        while utcnow() < due_at:
+            time.sleep(0.01)
+        started_epoch = time.time()
+        run = publishing_daemon.publish(sched, instance, peaks, len(posts))
+    print(f"  runs: {run}", flush=True)
+    with engine.connect() as conn:
+        counts = dict(
+            conn.execute(
+                sa.select(schema.scheduled_content.c.status, sa.func.count()).group_by(
+                    schema.scheduled_content.c.status
+                )
+            ).all()
+        )
+    summary = _DaemonSummary(
+        published=counts.get("published", 0),
+        deferred=counts.get("scheduled", 0),
+        retry_scheduled=counts.get("retry_scheduled", 0),
+        failed=counts.get("failed", 0),
+    )
+    run.update(requests_before=req0, sandbox_cpu_before=cpu0, started_epoch=started_epoch)
+    return summary, _DaemonWork(run["seconds"], run["peak_process_rss_mb"]), run
 
 
 def _post_rows(engine) -> list[dict]:
