@@ -365,9 +365,23 @@ def celery_scaling(n: int, args, work: Path, engine, peaks: ProcessPeaks) -> dic
     return out
 
 
+NOTES = Path(__file__).resolve().parent / f"{NAME}_notes.md"
+
+
+def render_all(history: list[dict[str, Any]]) -> str:
+    """The report: ``bench/sharded_cycle_notes.md`` (what the figures mean, written after a
+    run), then every recorded run, newest first."""
+    lines = ["# Benchmark: the daily cycle in brand shards through dagster-daemon", ""]
+    if NOTES.exists():
+        lines += [NOTES.read_text().strip(), ""]
+    for meta in reversed(history):
+        lines += [render(meta), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def render(meta: dict[str, Any]) -> str:
     lines = [
-        "# Benchmark: the daily cycle in brand shards through dagster-daemon",
+        f"## Run of {meta['at']}",
         "",
         f"{meta['at']} · commit {meta.get('commit') or '?'} · {meta['machine']['cpus']} CPUs · "
         "PostgreSQL for the MARBA tables and the Dagster instance (the repository's "
@@ -381,7 +395,7 @@ def render(meta: dict[str, Any]) -> str:
         pub = cycle["jobs"].get("auto_publisher", {}).get("seconds", 0.0)
         rest = cycle["total_seconds"] - pub
         lines += [
-            f"## N = {rec['brands']:,}: {rec['shards']} shards of at most "
+            f"### N = {rec['brands']:,}: {rec['shards']} shards of at most "
             f"{rec['brands_per_run']} brands",
             "",
             f"Whole cycle: **{cycle['total_seconds']:.1f} s** ({cycle['ms_per_brand']:.1f} ms "
@@ -414,7 +428,7 @@ def render(meta: dict[str, Any]) -> str:
         if celery:
             lines += [
                 "",
-                f"### Steps on Celery workers: {celery['job']}, {rec['shards']} shards",
+                f"#### Steps on Celery workers: {celery['job']}, {rec['shards']} shards",
                 "",
                 "| workers | wall s | brands/s | shard runs (s) | all ok | load avg |",
                 "|---:|---:|---:|---|---|---|",
@@ -441,6 +455,11 @@ def render(meta: dict[str, Any]) -> str:
 def main(args, argv: list[str] | None) -> int:
     from bench.harness import RESULTS_DIR
 
+    if args.render_only:
+        results = args.results or RESULTS_DIR
+        history = json.loads((results / f"{NAME}.json").read_text())
+        (results / f"{NAME}.md").write_text(render_all(history))
+        return 0
     records = []
     for n in args.brands:
         print(f"N = {n} in {args.shards} shards", flush=True)
@@ -476,7 +495,6 @@ def main(args, argv: list[str] | None) -> int:
     history = json.loads(path.read_text()) if path.exists() else []
     history.append(meta)
     path.write_text(json.dumps(history, indent=2, default=str) + "\n")
-    md = render(meta)
-    (results / f"{NAME}.md").write_text(md)
-    print(md)
+    (results / f"{NAME}.md").write_text(render_all(history))
+    print(render(meta))
     return 0 if sc.passed else 1
