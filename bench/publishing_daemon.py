@@ -4,7 +4,8 @@
 publisher's service in the benchmark's process, the burst's due posts are published by the
 ``auto_publisher`` job as its schedule queues it: ``K`` runs of one brand shard each (the
 accounts' brands split by ``MARBA_BRANDS_PER_RUN``), launched by a real ``dagster-daemon``
-from its run queue (the repository's ``dagster.yaml``: 4 runs of a job at once, one per
+from its run queue (the seven jobs' own schedules stopped, so none of their ticks runs
+beside it; the repository's ``dagster.yaml``: 4 runs of a job at once, one per
 shard) on a PostgreSQL Dagster instance, every run process at ``--concurrency`` posts at
 once (``MARBA_PUBLISH_CONCURRENCY``) with the publisher's default limits. A post's time then
 includes what a scheduled burst pays in production: the queue's dequeue interval and each
@@ -23,7 +24,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.sharded_cycle import ROOT, VENV_BIN, ProcessPeaks, background, run_job_in_shards
+from bench.sharded_cycle import (
+    ROOT,
+    VENV_BIN,
+    ProcessPeaks,
+    background,
+    run_job_in_shards,
+    stop_instigators,
+)
 
 # dagster.yaml: runs of one job at once (the `marba/job` tag's limit).
 JOB_RUN_LIMIT = 4
@@ -66,6 +74,9 @@ def daemon(db_url: str, sandbox_base_url: str, brands: int, shards: int, width: 
         )
         for k in ("MARBA_NOTIFY_WEBHOOK_URL", "MARBA_EXECUTOR"):
             os.environ.pop(k, None)
+        # The benchmark queues the publisher itself; the jobs' own ticks (the hourly
+        # collectors, the publisher's five-minute one) would run beside it.
+        stop_instigators(with_automation=False)
         peaks = ProcessPeaks(home)
         args = [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")]
         try:

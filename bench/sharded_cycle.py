@@ -134,6 +134,25 @@ def background(args: list[str], env: dict[str, str], log: Path, ready: str | Non
                     proc.wait()
 
 
+def stop_instigators(*, with_automation: bool) -> None:
+    """Stop the seven jobs' schedules (and, unless ``with_automation``, the automation
+    sensors) in the instance of ``DAGSTER_HOME`` before the daemon starts.
+
+    The benchmark queues each job as its schedule would, one after another: a job's own tick
+    (the publisher's every five minutes, the hourly collectors) would otherwise run beside
+    whichever job is being measured."""
+    from marba_dagster.core.catalog import DEMO_ORDER
+
+    stop = [("schedule", f"{job}_schedule") for job in DEMO_ORDER]
+    if not with_automation:
+        stop += [("sensor", sensor) for sensor in AUTOMATION_SENSORS]
+    for kind, name in stop:
+        subprocess.run(
+            [str(VENV_BIN / "dagster"), kind, "stop", name, "-w", str(ROOT / "workspace.yaml")],
+            cwd=str(ROOT), env=dict(os.environ), check=True, capture_output=True,
+        )  # fmt: skip
+
+
 def finished_execution(sched, job: str, execution_id: str, wait: float = 120) -> dict[str, Any]:
     """The execution's ``job_executions`` row once its last shard is recorded (each run's
     process records it just after the run ends)."""
@@ -251,17 +270,7 @@ def run_size(n: int, args) -> dict[str, Any]:
                   "MARBA_NOTIFY_WEBHOOK_URL", "MARBA_EXECUTOR"):  # fmt: skip
             os.environ.pop(k, None)
         print(f"  seeded {n} brands; {args.shards} shards of <= {per_run}", flush=True)
-        # The benchmark queues each job as its schedule would, one after another: the jobs'
-        # own schedules are stopped so a tick (the publisher's every five minutes) does not
-        # run a job beside another one's measurement.
-        stop = [("schedule", f"{job}_schedule") for job in DEMO_ORDER]
-        if not args.with_automation:
-            stop += [("sensor", sensor) for sensor in AUTOMATION_SENSORS]
-        for kind, name in stop:
-            subprocess.run(
-                [str(VENV_BIN / "dagster"), kind, "stop", name, "-w", str(ROOT / "workspace.yaml")],
-                cwd=str(ROOT), env=dict(os.environ), check=True, capture_output=True,
-            )  # fmt: skip
+        stop_instigators(with_automation=args.with_automation)
         record["automation_sensors"] = "running" if args.with_automation else "stopped"
         peaks = ProcessPeaks(home)
         daemon_args = [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")]
