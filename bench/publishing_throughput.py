@@ -329,6 +329,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "(bench/publishing_daemon.py; needs --pg)",
     )
     ap.add_argument("--shards", type=int, default=4, help="with --daemon: brand shards")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="with --pg: keep the MARBA database (posts, publish_events) to look into",
+    )
     args = ap.parse_args(argv)
     burst = args.accounts is not None
     args.platforms = args.platforms or (PLATFORMS if burst else ("facebook", "x"))
@@ -443,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
                 sb.stop()
             if engine is not None:
                 engine.dispose()
-            if pg_name is not None:
+            if pg_name is not None and args.keep:
+                print(f"kept the MARBA database: {pg_name}", flush=True)
+            elif pg_name is not None:
                 drop_db(pg_name)
     load_end = _loadavg()
 
