@@ -283,15 +283,19 @@ def test_critical_opportunity_pushed_once_and_prediction(world, db_url, sandbox)
     hooks = sandbox.state.module_state("webhook", WebhookState)
     run(db_url, sandbox)
     run(db_url, sandbox)
-    received = hooks.all()
-    assert len(received) == 1 and "Rival Scoops cut prices" in received[0]["payload"]["text"]
+    received = [r["payload"]["text"] for r in hooks.all()]
+    # The sandbox's weather follows the clock, so at some hours a weather event for the brand
+    # is critical too and pushed as well: what is checked is that nothing is pushed twice
+    # over the two runs and the competitor's move is pushed exactly once.
+    assert len(received) == len(set(received))
+    assert sum("Rival Scoops cut prices" in text for text in received) == 1
     (opp,) = rows(
         engine,
         schema.intelligence_opportunities,
         dedup_key="competitor_activity:competitor:rival:pricing:1",
     )
     assert opp["urgency"] == "critical" and opp["notified_at"] is not None
-    (note,) = rows(engine, schema.notifications)
+    (note,) = [n for n in rows(engine, schema.notifications) if "Rival Scoops" in n["text"]]
     assert note["status"] == "sent" and "secret" not in (note["error"] or "")
     assert opp["predicted_score"] is None
     assert "not enough history" in opp["evidence"]["prediction"]["basis"]
@@ -343,7 +347,9 @@ def test_critical_opportunity_pushed_once_and_prediction(world, db_url, sandbox)
     )
     if "seasonal_event" in active:
         assert comp["predicted_score"] > active["seasonal_event"]["predicted_score"]
-    assert len(hooks.all()) == 1  # still pushed once
+    texts = [r["payload"]["text"] for r in hooks.all()]
+    assert len(texts) == len(set(texts))
+    assert sum("Rival Scoops cut prices" in t for t in texts) == 1  # still pushed once
 
 
 def test_relevance_file_override_and_bad_file(world, db_url, sandbox, monkeypatch, tmp_path):

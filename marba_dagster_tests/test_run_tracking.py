@@ -269,8 +269,9 @@ def publishing_world(engine, db_url, sandbox, tmp_path, monkeypatch):
                 for i in range(80)
             ],
         )
-    # Each post takes a while at the platform, so the run is mid-way when it is signalled.
-    sandbox.faults.add("graph_publish.page_feed", "latency", ms=150)
+    # Each post takes a while at the platform and four go at once, so the run (about 10 s)
+    # is mid-way when it is signalled, however loaded the machine.
+    sandbox.faults.add("graph_publish.page_feed", "latency", ms=500)
     # This process opens the same instance afterwards: it records into the same database.
     monkeypatch.setenv("MARBA_DATABASE_URL", db_url)
     env = {
@@ -278,6 +279,7 @@ def publishing_world(engine, db_url, sandbox, tmp_path, monkeypatch):
         **sandbox.env(),
         "MARBA_DATABASE_URL": db_url,
         "DAGSTER_HOME": str(tmp_path / "home"),
+        "MARBA_PUBLISH_CONCURRENCY": "4",
     }
     return {"env": env, "log": published_log(sandbox.state), "engine": engine}
 
