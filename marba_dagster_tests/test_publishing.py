@@ -86,6 +86,17 @@ def add_post(
         )
 
 
+def status_counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(
+                sa.select(scheduled_content.c.status, sa.func.count()).group_by(
+                    scheduled_content.c.status
+                )
+            ).all()
+        )
+
+
 def post(engine, pid) -> dict:
     with engine.connect() as conn:
         return dict(
@@ -226,14 +237,8 @@ def test_three_publisher_processes_publish_200_posts_exactly_once(world, db_url,
     assert log.count() == 200
     assert max(log.texts().values()) == 1
     assert sum(x["published"] for x in summaries) == 200
+    statuses = status_counts(engine)
     with engine.connect() as conn:
-        statuses = dict(
-            conn.execute(
-                sa.select(scheduled_content.c.status, sa.func.count()).group_by(
-                    scheduled_content.c.status
-                )
-            ).all()
-        )
         published_events = conn.execute(
             sa.select(sa.func.count()).where(schema.publish_events.c.status == "published")
         ).scalar_one()
@@ -1232,15 +1237,7 @@ def test_the_default_width_publishes_posts_of_many_accounts_exactly_once(world, 
     assert meta["published"].value == 80
     log = world["log"]
     assert log.count("x") == 80 and max(log.texts().values()) == 1
-    with engine.connect() as conn:
-        statuses = dict(
-            conn.execute(
-                sa.select(scheduled_content.c.status, sa.func.count()).group_by(
-                    scheduled_content.c.status
-                )
-            ).all()
-        )
-    assert statuses == {"published": 80}
+    assert status_counts(engine) == {"published": 80}
 
 
 def test_the_publishing_width_is_set_by_its_variable(monkeypatch):
